@@ -1,0 +1,40 @@
+// Command kiln is the command-line face of the kiln tensor engine: TabPFN training and
+// prediction, linear algebra, scaling laws, optimizer comparisons, benchmarks, device listing
+// and the backend self-test.
+//
+// Each subcommand lives in its own file and registers itself with addCommand from an init
+// function, so adding a command never means editing this file.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at link time with -ldflags "-X main.version=...".
+var version = "dev"
+
+var rootCmd = &cobra.Command{
+	Use:   "kiln",
+	Short: "kiln: a tensor engine for Go on CPUs and NVIDIA GPUs",
+	Long: `kiln trains and serves tabular foundation models (TabPFN) and runs linear algebra,
+optimizers and scaling-law fits on a pure-Go CPU backend or on NVIDIA GPUs through its own
+CUDA kernels (cuda builds).`,
+	SilenceUsage:  true,
+	SilenceErrors: true,
+}
+
+var registered []*cobra.Command
+
+// addCommand registers a top-level subcommand; call it from an init function.
+func addCommand(c *cobra.Command) { registered = append(registered, c) }
+
+func main() {
+	rootCmd.AddCommand(registered...)
+	if err := rootCmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "kiln:", err)
+		os.Exit(1)
+	}
+}
