@@ -1,0 +1,32 @@
+# kiln's build entry points. The default build is pure Go (CGO_ENABLED=0); CUDA targets
+# (kernels, cuda, device-bundle, cuda-vet, cuda-testc) live in mk/cuda.mk.
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build test test-noasm vet fmt-check bench ci
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o kiln ./cmd/kiln
+
+# The README's test command: every package on the pure-Go backend, then the CPU backend and
+# the engine again with the assembly kernels switched off (noasm), as CI runs them.
+test:
+	CGO_ENABLED=0 $(GO) test ./...
+	CGO_ENABLED=0 $(GO) test -tags noasm ./device/... ./ops/... ./tensor/...
+
+vet:
+	CGO_ENABLED=0 $(GO) vet ./...
+
+fmt-check:
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
+
+# Go benchmarks of the CPU backend; `kiln bench` runs the anchored comparison.
+bench:
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchtime 3x ./device/cpu/...
+
+ci: fmt-check vet build test
+
+-include mk/cuda.mk
