@@ -1,0 +1,445 @@
+// Package preprocess turns a table's raw features into the standardized inputs a TabPFN-style
+// model expects, fitting every statistic on the training rows only and then applying the same
+// map to any rows (training, test, or new data).
+//
+// The pipeline follows the preprocessing of TabPFN (Hollmann et al., "TabPFN: A Transformer
+// That Solves Small Tabular Classification Problems in a Second", ICLR 2023; its reference code
+// transformer_predict/preprocess_input in tabpfn/scripts/transformer_prediction_interface.py):
+//
+//  1. Constant columns (fewer than two distinct non-missing training values) are dropped, as
+//     TabPFN's remove_useless_features does.
+//  2. Categorical columns keep their ordinal codes (TabPFN v1 feeds categorical features as
+//     ordinal numbers); the ShuffledOrdinal mode permutes the code order with a seed so that
+//     ensemble members see different orders, as TabPFN v2 does.
+//  3. Numeric columns optionally go through a Yeo–Johnson power transform (λ by maximum
+//     likelihood, Yeo & Johnson 2000) or a quantile transform to a normal: TabPFN v1 ensembles
+//     over "none" and "power" variants, and TabPFN v2 adds "quantile" variants. Both are fitted
+//     on z-scored values so the λ search and the power do not depend on the column's units.
+//  4. Outliers in numeric columns are bounded as TabPFN's remove_outliers does: a first pass
+//     computes mean ± 4σ, values outside it are ignored in a second pass that recomputes
+//     mean ± 4σ, and values beyond those bounds are compressed logarithmically
+//     (bound ± log(1 + excess)), so extremes keep their order but cannot dominate.
+//  5. Every kept column is z-scored with the training mean and standard deviation
+//     (TabPFN's normalize_data).
+//  6. Missing values become 0, which after step 5 is the training mean; optional missing-value
+//     indicator columns (1 where the raw value was missing) make the imputation explicit, the
+//     role of TabPFN's NaN-indicator encoder.
+package preprocess
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/kiln-ml/kiln/data"
+)
+
+// Transform selects the per-column transform applied to numeric columns before standardizing.
+type Transform int
+
+const (
+	// TransformNone leaves values as they are (then outliers bounded and z-scored).
+	TransformNone Transform = iota
+	// TransformYeoJohnson applies the Yeo–Johnson power transform with λ fitted by maximum
+	// likelihood per column.
+	TransformYeoJohnson
+	// TransformQuantile maps each column through its empirical CDF to a standard normal.
+	TransformQuantile
+)
+
+// String names the transform.
+func (t Transform) String() string {
+	switch t {
+	case TransformNone:
+		return "none"
+	case TransformYeoJohnson:
+		return "yeo-johnson"
+	case TransformQuantile:
+		return "quantile"
+	}
+	return fmt.Sprintf("Transform(%d)", int(t))
+}
+
+// CategoricalMode selects how categorical codes are presented.
+type CategoricalMode int
+
+const (
+	// Ordinal keeps the loader's codes (categories in sorted order).
+	Ordinal CategoricalMode = iota
+	// ShuffledOrdinal permutes the codes of each categorical column with Config.Seed.
+	ShuffledOrdinal
+)
+
+// Config selects one preprocessing pipeline.
+type Config struct {
+	Transform   Transform
+	Categorical CategoricalMode
+	// MissingIndicators appends, for each input column with some (not all) values missing in
+	// the training rows, a 0/1 column that is 1 where the value was missing.
+	MissingIndicators bool
+	// OutlierSigma is the width of the outlier bounds in standard deviations; 0 means the
+	// TabPFN default of 4, and a negative value turns outlier bounding off.
+	OutlierSigma float64
+	// Seed drives ShuffledOrdinal.
+	Seed uint64
+}
+
+// Variant names a ready-made Config, so that an ensemble can give each member a different
+// view of the data by index.
+type Variant int
+
+const (
+	// VariantStandard: z-score with outlier bounding, ordinal categories, missing indicators.
+	VariantStandard Variant = iota
+	// VariantPower: Yeo–Johnson, then as VariantStandard.
+	VariantPower
+	// VariantQuantile: quantile-to-normal, then as VariantStandard.
+	VariantQuantile
+	// VariantPowerShuffled: VariantPower with shuffled categorical codes.
+	VariantPowerShuffled
+	// VariantQuantileShuffled: VariantQuantile with shuffled categorical codes.
+	VariantQuantileShuffled
+	numVariants
+)
+
+// Variants lists every Variant, in order.
+func Variants() []Variant {
+	out := make([]Variant, numVariants)
+	for i := range out {
+		out[i] = Variant(i)
+	}
+	return out
+}
+
+// String names the variant.
+func (v Variant) String() string {
+	switch v {
+	case VariantStandard:
+		return "standard"
+	case VariantPower:
+		return "power"
+	case VariantQuantile:
+		return "quantile"
+	case VariantPowerShuffled:
+		return "power-shuffled"
+	case VariantQuantileShuffled:
+		return "quantile-shuffled"
+	}
+	return fmt.Sprintf("Variant(%d)", int(v))
+}
+
+// ParseVariant returns the variant with the given name.
+func ParseVariant(name string) (Variant, error) {
+	for _, v := range Variants() {
+		if v.String() == name {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("preprocess: unknown variant %q (want one of %v)", name, Variants())
+}
+
+// Config returns the variant's configuration; seed drives the categorical shuffles.
+func (v Variant) Config(seed uint64) Config {
+	c := Config{MissingIndicators: true, Seed: seed}
+	switch v {
+	case VariantPower, VariantPowerShuffled:
+		c.Transform = TransformYeoJohnson
+	case VariantQuantile, VariantQuantileShuffled:
+		c.Transform = TransformQuantile
+	}
+	if v == VariantPowerShuffled || v == VariantQuantileShuffled {
+		c.Categorical = ShuffledOrdinal
+	}
+	return c
+}
+
+// column holds what was fitted for one kept input column.
+type column struct {
+	in          int
+	categorical bool
+	perm        []float64 // code → presented code (ShuffledOrdinal); nil otherwise
+	transform   Transform // TransformNone for categorical columns
+	preMean     float64   // z-score applied before the transform (numeric, Transform ≠ None)
+	preStd      float64
+	lambda      float64 // Yeo–Johnson λ
+	quant       *QuantileNormal
+	lo, hi      float64 // outlier bounds; ±Inf when off
+	mean, std   float64 // final z-score
+}
+
+// Preprocessor is a fitted (or yet to be fitted) preprocessing pipeline. Create it with New,
+// call Fit on the training rows, then Transform any rows with the same columns.
+type Preprocessor struct {
+	cfg        Config
+	fitted     bool
+	inCols     int
+	cols       []column
+	indicators []int // input columns that get a missing indicator
+	names      []string
+}
+
+// New returns an unfitted Preprocessor.
+func New(cfg Config) *Preprocessor { return &Preprocessor{cfg: cfg} }
+
+// Config returns the configuration.
+func (p *Preprocessor) Config() Config { return p.cfg }
+
+// Fit fits the pipeline on training rows. kinds describes the columns of X (names and which
+// are categorical, as data.Table.Columns does); nil means all numeric.
+func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
+	if X.Rows == 0 || X.Cols == 0 {
+		return errors.New("preprocess: Fit needs at least one row and one column")
+	}
+	if len(X.Data) != X.Rows*X.Cols {
+		return fmt.Errorf("preprocess: matrix is %dx%d but holds %d values", X.Rows, X.Cols, len(X.Data))
+	}
+	if kinds != nil && len(kinds) != X.Cols {
+		return fmt.Errorf("preprocess: %d column descriptions for %d columns", len(kinds), X.Cols)
+	}
+	sigma := p.cfg.OutlierSigma
+	if sigma == 0 {
+		sigma = 4
+	}
+	rng := data.NewRand(p.cfg.Seed, 0x9e3779b9)
+	*p = Preprocessor{cfg: p.cfg, inCols: X.Cols}
+	var names []string
+	for j := 0; j < X.Cols; j++ {
+		name := fmt.Sprintf("x%d", j)
+		if kinds != nil {
+			name = kinds[j].Name
+		}
+		names = append(names, name)
+		raw := X.Col(j)
+		nMissing := 0
+		for _, v := range raw {
+			if math.IsNaN(v) {
+				nMissing++
+			}
+		}
+		if p.cfg.MissingIndicators && nMissing > 0 && nMissing < len(raw) {
+			p.indicators = append(p.indicators, j)
+		}
+		if distinct(raw) < 2 {
+			continue // constant or all missing: carries nothing (its missingness may, above)
+		}
+		c := column{in: j, lo: math.Inf(-1), hi: math.Inf(1)}
+		c.categorical = kinds != nil && kinds[j].Kind == data.Categorical
+		if c.categorical && p.cfg.Categorical == ShuffledOrdinal {
+			k := len(kinds[j].Categories)
+			for _, v := range raw { // codes beyond the category list (hand-made matrices)
+				if !math.IsNaN(v) && int(v) >= k {
+					k = int(v) + 1
+				}
+			}
+			c.perm = make([]float64, k)
+			for i, v := range rng.Perm(k) {
+				c.perm[i] = float64(v)
+			}
+		}
+		vals := make([]float64, len(raw))
+		for i, v := range raw {
+			vals[i] = c.stage1(v)
+		}
+		if !c.categorical {
+			c.transform = p.cfg.Transform
+			switch c.transform {
+			case TransformYeoJohnson, TransformQuantile:
+				c.preMean, c.preStd = meanStd(vals)
+				for i, v := range vals {
+					vals[i] = (v - c.preMean) / c.preStd
+				}
+				if p.cfg.Transform == TransformYeoJohnson {
+					c.lambda = FitYeoJohnson(vals)
+					for i, v := range vals {
+						vals[i] = YeoJohnson(v, c.lambda)
+					}
+				} else {
+					c.quant = FitQuantileNormal(vals)
+					for i, v := range vals {
+						vals[i] = c.quant.Transform(v)
+					}
+				}
+			}
+			if sigma > 0 {
+				c.lo, c.hi = outlierBounds(vals, sigma)
+				for i, v := range vals {
+					vals[i] = softClip(v, c.lo, c.hi)
+				}
+			}
+		}
+		c.mean, c.std = meanStd(vals)
+		if !(c.std > 0) {
+			// The transform collapsed the column (e.g. a quantile map of two far-apart
+			// values clipped to the same bound): nothing left to learn from.
+			continue
+		}
+		p.cols = append(p.cols, c)
+	}
+	for _, c := range p.cols {
+		p.names = append(p.names, names[c.in])
+	}
+	for _, j := range p.indicators {
+		p.names = append(p.names, names[j]+" (missing)")
+	}
+	p.fitted = true
+	return nil
+}
+
+// stage1 maps a raw value through the categorical permutation; codes outside it are missing.
+func (c *column) stage1(v float64) float64 {
+	if c.perm == nil || math.IsNaN(v) {
+		return v
+	}
+	i := int(v)
+	if i < 0 || i >= len(c.perm) || float64(i) != v {
+		return math.NaN()
+	}
+	return c.perm[i]
+}
+
+func (c *column) apply(v float64) float64 {
+	v = c.stage1(v)
+	if math.IsNaN(v) {
+		return 0 // the training mean, after standardizing
+	}
+	if !c.categorical {
+		switch c.transform {
+		case TransformYeoJohnson:
+			v = YeoJohnson((v-c.preMean)/c.preStd, c.lambda)
+		case TransformQuantile:
+			v = c.quant.Transform((v - c.preMean) / c.preStd)
+		}
+		v = softClip(v, c.lo, c.hi)
+	}
+	return (v - c.mean) / c.std
+}
+
+// Transform applies the fitted pipeline to rows with the training columns, returning a new
+// matrix with OutputCols columns: the kept columns, then the missing indicators.
+func (p *Preprocessor) Transform(X data.Matrix) (data.Matrix, error) {
+	if !p.fitted {
+		return data.Matrix{}, errors.New("preprocess: Transform before Fit")
+	}
+	if X.Cols != p.inCols {
+		return data.Matrix{}, fmt.Errorf("preprocess: fitted on %d columns, got %d", p.inCols, X.Cols)
+	}
+	if len(X.Data) != X.Rows*X.Cols {
+		return data.Matrix{}, fmt.Errorf("preprocess: matrix is %dx%d but holds %d values", X.Rows, X.Cols, len(X.Data))
+	}
+	out := data.NewMatrix(X.Rows, p.OutputCols())
+	for i := 0; i < X.Rows; i++ {
+		in, o := X.Row(i), out.Row(i)
+		for k := range p.cols {
+			o[k] = p.cols[k].apply(in[p.cols[k].in])
+		}
+		for k, j := range p.indicators {
+			if math.IsNaN(in[j]) {
+				o[len(p.cols)+k] = 1
+			}
+		}
+	}
+	return out, nil
+}
+
+// FitTransform fits on X and returns its transform.
+func (p *Preprocessor) FitTransform(X data.Matrix, kinds []data.Column) (data.Matrix, error) {
+	if err := p.Fit(X, kinds); err != nil {
+		return data.Matrix{}, err
+	}
+	return p.Transform(X)
+}
+
+// OutputCols returns the number of output columns (valid after Fit).
+func (p *Preprocessor) OutputCols() int { return len(p.cols) + len(p.indicators) }
+
+// OutputNames names the output columns: kept input names, then "<name> (missing)" for each
+// indicator.
+func (p *Preprocessor) OutputNames() []string { return append([]string(nil), p.names...) }
+
+// KeptColumns returns the input column index of each non-indicator output column.
+func (p *Preprocessor) KeptColumns() []int {
+	out := make([]int, len(p.cols))
+	for i, c := range p.cols {
+		out[i] = c.in
+	}
+	return out
+}
+
+// Lambdas returns the fitted Yeo–Johnson λ of each kept column (0 for columns without one).
+func (p *Preprocessor) Lambdas() []float64 {
+	out := make([]float64, len(p.cols))
+	for i, c := range p.cols {
+		out[i] = c.lambda
+	}
+	return out
+}
+
+func distinct(xs []float64) int {
+	first, n := math.NaN(), 0
+	for _, v := range xs {
+		if math.IsNaN(v) {
+			continue
+		}
+		if n == 0 {
+			first, n = v, 1
+		} else if v != first {
+			return 2
+		}
+	}
+	return n
+}
+
+// meanStd returns the mean and the sample (n−1) standard deviation of the non-NaN values, the
+// estimator TabPFN's normalize_data uses (torch.std is unbiased by default).
+func meanStd(xs []float64) (mean, std float64) {
+	var n, s float64
+	for _, v := range xs {
+		if !math.IsNaN(v) {
+			n++
+			s += v
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	mean = s / n
+	if n < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, v := range xs {
+		if !math.IsNaN(v) {
+			d := v - mean
+			ss += d * d
+		}
+	}
+	return mean, math.Sqrt(ss / (n - 1))
+}
+
+// outlierBounds implements the two-pass bounds of TabPFN's remove_outliers: mean ± k·σ of all
+// values, then mean ± k·σ of the values that fell inside the first bounds.
+func outlierBounds(xs []float64, k float64) (lo, hi float64) {
+	m, s := meanStd(xs)
+	lo, hi = m-k*s, m+k*s
+	inside := make([]float64, 0, len(xs))
+	for _, v := range xs {
+		if !math.IsNaN(v) && v >= lo && v <= hi {
+			inside = append(inside, v)
+		}
+	}
+	m, s = meanStd(inside)
+	return m - k*s, m + k*s
+}
+
+// softClip compresses values beyond [lo, hi] logarithmically: hi + log(1 + (v − hi)) above,
+// lo − log(1 + (lo − v)) below. TabPFN's remove_outliers uses hi + log(1 + |v|) on the raw
+// value; measuring the excess instead keeps the map continuous and monotone at the bound.
+func softClip(v, lo, hi float64) float64 {
+	switch {
+	case v > hi:
+		return hi + math.Log1p(v-hi)
+	case v < lo:
+		return lo - math.Log1p(lo-v)
+	}
+	return v
+}

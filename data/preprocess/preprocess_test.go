@@ -1,0 +1,404 @@
+package preprocess
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/kiln-ml/kiln/data"
+	"gonum.org/v1/gonum/stat"
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol*(1+math.Abs(b)) }
+
+func TestYeoJohnsonBranches(t *testing.T) {
+	for _, x := range []float64{-3, -0.5, 0, 0.7, 4} {
+		// λ = 1 is the identity on both branches.
+		if got := YeoJohnson(x, 1); !near(got, x, 1e-14) {
+			t.Errorf("ψ(1,%v)=%v", x, got)
+		}
+		var want0, want2 float64
+		if x >= 0 {
+			want0 = math.Log(x + 1)
+			want2 = ((x+1)*(x+1) - 1) / 2
+		} else {
+			want0 = -((1-x)*(1-x) - 1) / 2
+			want2 = -math.Log(1 - x)
+		}
+		if got := YeoJohnson(x, 0); !near(got, want0, 1e-14) {
+			t.Errorf("ψ(0,%v)=%v want %v", x, got, want0)
+		}
+		if got := YeoJohnson(x, 2); !near(got, want2, 1e-14) {
+			t.Errorf("ψ(2,%v)=%v want %v", x, got, want2)
+		}
+		// Continuity in λ where a branch switches to its logarithm (λ=0 for x≥0, λ=2 for
+		// x<0): a step of 1e-9 in λ moves ψ by about 1e-9·∂ψ/∂λ, far below 1e-7.
+		if x >= 0 {
+			if d := math.Abs(YeoJohnson(x, 1e-9) - YeoJohnson(x, 0)); d > 1e-7 {
+				t.Errorf("discontinuous at λ=0, x=%v: %v", x, d)
+			}
+		} else if d := math.Abs(YeoJohnson(x, 2-1e-9) - YeoJohnson(x, 2)); d > 1e-7 {
+			t.Errorf("discontinuous at λ=2, x=%v: %v", x, d)
+		}
+		// Generic λ against the textbook formula.
+		l := 0.37
+		var want float64
+		if x >= 0 {
+			want = (math.Pow(x+1, l) - 1) / l
+		} else {
+			want = -(math.Pow(1-x, 2-l) - 1) / (2 - l)
+		}
+		if got := YeoJohnson(x, l); !near(got, want, 1e-13) {
+			t.Errorf("ψ(%v,%v)=%v want %v", l, x, got, want)
+		}
+	}
+}
+
+// naiveLogLik evaluates ℓ(λ) directly from the definition with gonum's population variance.
+func naiveLogLik(xs []float64, l float64) float64 {
+	ys := make([]float64, len(xs))
+	var jac float64
+	for i, x := range xs {
+		ys[i] = YeoJohnson(x, l)
+		s := 1.0
+		if x < 0 {
+			s = -1
+		}
+		jac += s * math.Log(math.Abs(x)+1)
+	}
+	_, v := stat.PopMeanVariance(ys, nil)
+	return -float64(len(xs))/2*math.Log(v) + (l-1)*jac
+}
+
+func samples(r *rand.Rand, kind string, n int) []float64 {
+	xs := make([]float64, n)
+	for i := range xs {
+		z := r.NormFloat64()
+		switch kind {
+		case "lognormal":
+			xs[i] = math.Exp(z)
+		case "left":
+			xs[i] = -math.Exp(0.8 * z)
+		case "normal":
+			xs[i] = 2*z + 1
+		case "mixed":
+			xs[i] = math.Exp(z) - 1.5
+		}
+	}
+	return xs
+}
+
+func TestFitYeoJohnsonMatchesBruteForce(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, kind := range []string{"lognormal", "left", "normal", "mixed"} {
+		xs := samples(r, kind, 400)
+		for i, x := range xs[:5] {
+			if a, b := YeoJohnsonLogLik(xs, 0.3*float64(i)-0.5), naiveLogLik(xs, 0.3*float64(i)-0.5); !near(a, b, 1e-10) {
+				t.Errorf("%s: ℓ=%v naive %v (x=%v)", kind, a, b, x)
+			}
+		}
+		got := FitYeoJohnson(xs)
+		best, bestL := 0.0, math.Inf(-1)
+		for l := -4.0; l <= 4; l += 1e-4 {
+			if v := naiveLogLik(xs, l); v > bestL {
+				best, bestL = l, v
+			}
+		}
+		if math.Abs(got-best) > 2e-4 {
+			t.Errorf("%s: λ=%v, brute-force grid %v", kind, got, best)
+		}
+		switch kind {
+		case "lognormal":
+			if got >= 1 {
+				t.Errorf("right-skewed data should get λ<1, got %v", got)
+			}
+		case "left":
+			if got <= 1 {
+				t.Errorf("left-skewed data should get λ>1, got %v", got)
+			}
+		case "normal":
+			if math.Abs(got-1) > 0.5 {
+				t.Errorf("normal data should get λ near 1, got %v", got)
+			}
+		}
+	}
+}
+
+func TestQuantileNormal(t *testing.T) {
+	// Hand-derived: values {1,2,2,5}: mid-rank CDF at 1 is (0+1)/8, at 2 is (1+3)/8, at 5 is
+	// (3+4)/8; 3.5 lies halfway between 2 and 5.
+	q := FitQuantileNormal([]float64{5, 2, math.NaN(), 1, 2})
+	cases := []struct{ x, p float64 }{
+		{1, 1.0 / 8}, {2, 4.0 / 8}, {5, 7.0 / 8}, {3.5, (4.0/8 + 7.0/8) / 2},
+		{0, 1e-7}, {9, 1 - 1e-7},
+	}
+	for _, c := range cases {
+		want := distuv.UnitNormal.Quantile(c.p)
+		if got := q.Transform(c.x); !near(got, want, 1e-12) {
+			t.Errorf("T(%v)=%v want Φ⁻¹(%v)=%v", c.x, got, c.p, want)
+		}
+	}
+	if !math.IsNaN(q.Transform(math.NaN())) {
+		t.Error("NaN should stay NaN")
+	}
+	// A skewed sample comes out close to standard normal.
+	r := rand.New(rand.NewPCG(3, 4))
+	xs := make([]float64, 5000)
+	for i := range xs {
+		xs[i] = r.ExpFloat64() * 100
+	}
+	q = FitQuantileNormal(xs)
+	ys := make([]float64, len(xs))
+	for i, x := range xs {
+		ys[i] = q.Transform(x)
+	}
+	m, s := stat.MeanStdDev(ys, nil)
+	if math.Abs(m) > 0.01 || math.Abs(s-1) > 0.02 {
+		t.Errorf("quantile output mean %v std %v, want ≈0, ≈1", m, s)
+	}
+	if sk := stat.Skew(ys, nil); math.Abs(sk) > 0.05 {
+		t.Errorf("quantile output skew %v", sk)
+	}
+}
+
+func matrix(cols ...[]float64) data.Matrix {
+	m := data.NewMatrix(len(cols[0]), len(cols))
+	for j, c := range cols {
+		for i, v := range c {
+			m.Set(i, j, v)
+		}
+	}
+	return m
+}
+
+func TestStandardMatchesGonumZScore(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	a, b := make([]float64, 50), make([]float64, 50)
+	for i := range a {
+		a[i] = r.NormFloat64()*3 + 10
+		b[i] = r.Float64()
+	}
+	X := matrix(a, b)
+	p := New(Config{OutlierSigma: -1})
+	out, err := p.FitTransform(X, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, col := range [][]float64{a, b} {
+		m, s := stat.MeanStdDev(col, nil)
+		for i, v := range col {
+			if got, want := out.At(i, j), stat.StdScore(v, m, s); !near(got, want, 1e-12) {
+				t.Fatalf("z[%d][%d]=%v want %v", i, j, got, want)
+			}
+		}
+	}
+	// New rows use the training statistics.
+	test := matrix([]float64{100}, []float64{-1})
+	to, _ := p.Transform(test)
+	ma, sa := stat.MeanStdDev(a, nil)
+	if !near(to.At(0, 0), (100-ma)/sa, 1e-12) {
+		t.Errorf("test z-score %v want %v", to.At(0, 0), (100-ma)/sa)
+	}
+}
+
+func TestOutlierBoundsFollowTabPFN(t *testing.T) {
+	// 200 values in [0,1) plus one huge value: the first pass's 4σ bound includes the
+	// clean values but not 1000; the second pass recomputes on the clean values only.
+	r := rand.New(rand.NewPCG(7, 8))
+	col := make([]float64, 201)
+	for i := range 200 {
+		col[i] = r.Float64()
+	}
+	col[200] = 1000
+	p := New(Config{})
+	out, err := p.FitTransform(matrix(col), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1, s1 := stat.MeanStdDev(col, nil)
+	var inside []float64
+	for _, v := range col {
+		if v >= m1-4*s1 && v <= m1+4*s1 {
+			inside = append(inside, v)
+		}
+	}
+	if len(inside) != 200 {
+		t.Fatalf("first pass kept %d", len(inside))
+	}
+	m2, s2 := stat.MeanStdDev(inside, nil)
+	hi := m2 + 4*s2
+	clipped := slices.Clone(col)
+	clipped[200] = hi + math.Log(1+1000-hi)
+	m3, s3 := stat.MeanStdDev(clipped, nil)
+	for i, v := range clipped {
+		if got, want := out.At(i, 0), (v-m3)/s3; !near(got, want, 1e-12) {
+			t.Fatalf("row %d: %v want %v", i, got, want)
+		}
+	}
+	// The bounded outlier keeps its order and is far smaller than unbounded.
+	if out.At(200, 0) > 20 || out.At(200, 0) <= out.At(0, 0) {
+		t.Errorf("outlier maps to %v", out.At(200, 0))
+	}
+}
+
+func TestConstantMissingAndIndicators(t *testing.T) {
+	nan := math.NaN()
+	X := matrix(
+		[]float64{1, 2, nan, 4},       // some missing: indicator
+		[]float64{7, 7, 7, 7},         // constant: dropped
+		[]float64{nan, 3, 3, nan},     // constant when present: dropped, but missingness kept
+		[]float64{nan, nan, nan, nan}, // all missing: dropped, no indicator
+		[]float64{0, 1, 0, 1},
+	)
+	p := New(Config{MissingIndicators: true, OutlierSigma: -1})
+	out, err := p.FitTransform(X, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.KeptColumns(); !slices.Equal(got, []int{0, 4}) {
+		t.Errorf("kept %v", got)
+	}
+	if got := p.OutputNames(); !slices.Equal(got, []string{"x0", "x4", "x0 (missing)", "x2 (missing)"}) {
+		t.Errorf("names %v", got)
+	}
+	if out.Cols != 4 {
+		t.Fatalf("cols %d", out.Cols)
+	}
+	// Column 0: mean of {1,2,4} = 7/3; the missing row becomes 0 (the mean).
+	m, s := stat.MeanStdDev([]float64{1, 2, 4}, nil)
+	if !near(out.At(0, 0), (1-m)/s, 1e-12) || out.At(2, 0) != 0 {
+		t.Errorf("column 0: %v", out.Col(0))
+	}
+	if !slices.Equal(out.Col(2), []float64{0, 0, 1, 0}) || !slices.Equal(out.Col(3), []float64{1, 0, 0, 1}) {
+		t.Errorf("indicators %v %v", out.Col(2), out.Col(3))
+	}
+	for _, v := range out.Data {
+		if math.IsNaN(v) {
+			t.Fatal("NaN in output")
+		}
+	}
+	// Without indicators only the kept columns come out.
+	p2 := New(Config{OutlierSigma: -1})
+	out2, _ := p2.FitTransform(X, nil)
+	if out2.Cols != 2 {
+		t.Errorf("cols without indicators %d", out2.Cols)
+	}
+}
+
+func TestShuffledOrdinal(t *testing.T) {
+	codes := []float64{0, 1, 2, 3, 4, 0, 1, 2, 3, 4}
+	kinds := []data.Column{{Name: "c", Kind: data.Categorical, Categories: []string{"a", "b", "c", "d", "e"}}}
+	X := matrix(codes)
+	same := 0
+	for seed := range uint64(20) {
+		p := New(Config{Categorical: ShuffledOrdinal, Seed: seed, Transform: TransformYeoJohnson})
+		out, err := p.FitTransform(X, kinds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The output is an affine image of a permutation of the codes: the five distinct
+		// outputs, ranked, are equally spaced, and equal codes map equally.
+		vals := out.Col(0)
+		for i := range 5 {
+			if vals[i] != vals[i+5] {
+				t.Fatal("equal codes mapped differently")
+			}
+		}
+		sorted := slices.Clone(vals[:5])
+		slices.Sort(sorted)
+		for i := 2; i < 5; i++ {
+			if !near(sorted[i]-sorted[i-1], sorted[1]-sorted[0], 1e-9) {
+				t.Fatalf("not a permutation of equally spaced codes: %v", sorted)
+			}
+		}
+		if vals[0] < vals[1] && vals[1] < vals[2] && vals[2] < vals[3] {
+			same++
+		}
+		if p.Lambdas()[0] != 0 {
+			t.Error("categorical columns must not be power-transformed")
+		}
+	}
+	if same > 3 {
+		t.Errorf("%d of 20 seeds kept the original order", same)
+	}
+}
+
+func TestVariantsProduceFiniteStandardizedOutput(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	n := 300
+	a, b, c := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := range n {
+		a[i] = math.Exp(2 * r.NormFloat64())
+		b[i] = float64(r.IntN(4))
+		c[i] = r.NormFloat64()
+		if r.Float64() < 0.1 {
+			c[i] = math.NaN()
+		}
+	}
+	kinds := []data.Column{{Name: "a"}, {Name: "b", Kind: data.Categorical, Categories: []string{"w", "x", "y", "z"}}, {Name: "c"}}
+	X := matrix(a, b, c)
+	var standardSkew float64
+	for _, v := range Variants() {
+		name := v.String()
+		if back, err := ParseVariant(name); err != nil || back != v {
+			t.Errorf("ParseVariant(%q)=%v,%v", name, back, err)
+		}
+		p := New(v.Config(1))
+		out, err := p.FitTransform(X, kinds)
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		if out.Cols != 4 {
+			t.Errorf("%s: %d columns, want 3 + 1 indicator", name, out.Cols)
+		}
+		for j := 0; j < 3; j++ {
+			col := out.Col(j)
+			var present []float64
+			for i, x := range col {
+				if math.IsNaN(x) || math.IsInf(x, 0) {
+					t.Fatalf("%s: non-finite output", name)
+				}
+				if !math.IsNaN(X.At(i, j)) {
+					present = append(present, x)
+				}
+			}
+			m, s := stat.MeanStdDev(present, nil)
+			if math.Abs(m) > 1e-9 || math.Abs(s-1) > 1e-9 {
+				t.Errorf("%s column %d: mean %v std %v over training rows", name, j, m, s)
+			}
+		}
+		// Power and quantile variants remove most of the log-normal skew of column a.
+		sk := stat.Skew(out.Col(0), nil)
+		t.Logf("%s: skew of the log-normal column %.3f", name, sk)
+		if v != VariantStandard && math.Abs(sk) > 0.5*standardSkew {
+			t.Errorf("%s: skew %v, standard variant %v", name, sk, standardSkew)
+		}
+		if v == VariantStandard {
+			standardSkew = math.Abs(sk)
+		}
+	}
+	if _, err := ParseVariant("bogus"); err == nil {
+		t.Error("ParseVariant(bogus) succeeded")
+	}
+}
+
+func TestPreprocessErrors(t *testing.T) {
+	p := New(Config{})
+	if _, err := p.Transform(matrix([]float64{1})); err == nil {
+		t.Error("Transform before Fit succeeded")
+	}
+	if err := p.Fit(data.Matrix{}, nil); err == nil {
+		t.Error("empty Fit succeeded")
+	}
+	if err := p.Fit(matrix([]float64{1, 2}), []data.Column{{}, {}}); err == nil {
+		t.Error("kinds length mismatch accepted")
+	}
+	if err := p.Fit(matrix([]float64{1, 2}, []float64{3, 4}), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Transform(matrix([]float64{1})); err == nil {
+		t.Error("column count mismatch accepted")
+	}
+}
