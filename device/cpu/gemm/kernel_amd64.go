@@ -1,0 +1,54 @@
+//go:build amd64 && !noasm
+
+package gemm
+
+import "golang.org/x/sys/cpu"
+
+//go:generate go run gen_amd64.go
+
+//go:noescape
+func sgemmKernel6x16AVX2(k int, a, b, c *float32, ldc int)
+
+//go:noescape
+func dgemmKernel6x8AVX2(k int, a, b, c *float64, ldc int)
+
+//go:noescape
+func sgemmKernel14x32AVX512(k int, a, b, c *float32, ldc int)
+
+//go:noescape
+func dgemmKernel14x16AVX512(k int, a, b, c *float64, ldc int)
+
+var sKernels, dKernels, kernelName = selectKernels(cpu.X86.HasAVX512F, cpu.X86.HasAVX2 && cpu.X86.HasFMA)
+
+// selectKernels picks the widest micro-kernel the CPU runs. cpu.X86 already
+// requires the OS to save the wide registers (XGETBV) before reporting AVX2
+// or AVX-512.
+func selectKernels(avx512, avx2 bool) (*kernelSet[float32], *kernelSet[float64], string) {
+	switch {
+	case avx512:
+		return &kernelSet[float32]{name: "avx512", mr: 14, nr: 32, kc: 256, mc: 224, nc: 4096, kern: sgemmKernel14x32AVX512},
+			&kernelSet[float64]{name: "avx512", mr: 14, nr: 16, kc: 256, mc: 112, nc: 4096, kern: dgemmKernel14x16AVX512},
+			"avx512"
+	case avx2:
+		return &kernelSet[float32]{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 4096, kern: sgemmKernel6x16AVX2},
+			&kernelSet[float64]{name: "avx2", mr: 6, nr: 8, kc: 256, mc: 72, nc: 4096, kern: dgemmKernel6x8AVX2},
+			"avx2"
+	}
+	return genericSet[float32]("generic"), genericSet[float64]("generic"), "generic"
+}
+
+// kernelVariants lists every kernel set this CPU can run (the selected one
+// and every narrower one), for tests.
+func kernelVariants() ([]*kernelSet[float32], []*kernelSet[float64]) {
+	var ss []*kernelSet[float32]
+	var ds []*kernelSet[float64]
+	hasAVX2 := cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	for _, f := range []struct{ avx512, avx2 bool }{{cpu.X86.HasAVX512F, hasAVX2}, {false, hasAVX2}, {false, false}} {
+		s, d, _ := selectKernels(f.avx512, f.avx2)
+		if len(ss) > 0 && ss[len(ss)-1].name == s.name {
+			continue
+		}
+		ss, ds = append(ss, s), append(ds, d)
+	}
+	return ss, ds
+}
