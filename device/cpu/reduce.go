@@ -1,0 +1,416 @@
+package cpu
+
+import (
+	"math"
+	"sync"
+
+	"github.com/kiln-ml/kiln/device"
+)
+
+// Reduce reduces the middle axis of a contiguous [outer, n, inner] view of x into y
+// ([outer, inner]). Sums accumulate in float64 whatever the dtype. n == 0 yields the
+// identity (0 for sums, −Inf for max, +Inf for min).
+func (d *Device) Reduce(op device.ReduceOp, x device.Buffer, outer, n, inner int, y device.Buffer) {
+	const name = "Reduce"
+	yb := getFloat(y, name, "y", 0)
+	xb := getFloat(x, name, "x", yb.dtype)
+	if op >= device.ReduceOp(len(device.ReduceOps())) {
+		device.Panicf(name, "unknown op %v", op)
+	}
+	if outer < 0 || n < 0 || inner < 0 {
+		device.Panicf(name, "negative size [%d, %d, %d]", outer, n, inner)
+	}
+	needLen(xb, outer*n*inner, name, "x")
+	needLen(yb, outer*inner, name, "y")
+	if yb.dtype == device.Float32 {
+		reduce(op, floats[float32](xb), outer, n, inner, floats[float32](yb))
+	} else {
+		reduce(op, floats[float64](xb), outer, n, inner, floats[float64](yb))
+	}
+}
+
+// reduceBlock is the number of inner columns one task accumulates, so that the float64
+// accumulator stays in L1.
+const reduceBlock = 512
+
+func reduce[T float](op device.ReduceOp, x []T, outer, n, inner int, y []T) {
+	init := 0.0
+	switch op {
+	case device.ReduceMax:
+		init = math.Inf(-1)
+	case device.ReduceMin:
+		init = math.Inf(1)
+	}
+	// acc folds x[start : start+cnt·inner : inner] into the accumulators of one block of
+	// columns.
+	acc := func(a []float64, x []T) {
+		w := len(a)
+		switch op {
+		case device.ReduceSum:
+			for j := 0; j+w <= len(x); j += inner {
+				for c, v := range x[j : j+w] {
+					a[c] += float64(v)
+				}
+			}
+		case device.ReduceSumSquares:
+			for j := 0; j+w <= len(x); j += inner {
+				for c, v := range x[j : j+w] {
+					a[c] += float64(v) * float64(v)
+				}
+			}
+		case device.ReduceMax:
+			for j := 0; j+w <= len(x); j += inner {
+				for c, v := range x[j : j+w] {
+					if f := float64(v); f > a[c] || f != f {
+						a[c] = f
+					}
+				}
+			}
+		case device.ReduceMin:
+			for j := 0; j+w <= len(x); j += inner {
+				for c, v := range x[j : j+w] {
+					if f := float64(v); f < a[c] || f != f {
+						a[c] = f
+					}
+				}
+			}
+		}
+	}
+	combine := func(a, b float64) float64 {
+		switch op {
+		case device.ReduceMax:
+			if b > a || b != b {
+				return b
+			}
+			return a
+		case device.ReduceMin:
+			if b < a || b != b {
+				return b
+			}
+			return a
+		}
+		return a + b
+	}
+	if outer*inner == 0 {
+		return
+	}
+	if outer*inner < 8 && n*outer*inner >= parallelThreshold {
+		// Few outputs over a long axis (a full sum): split the axis itself into chunks with
+		// partial accumulators, then combine them.
+		for o := 0; o < outer; o++ {
+			for c := 0; c < inner; c++ {
+				parts := make([]float64, 64)
+				chunks := min(len(parts), n)
+				parallelFor(chunks, n/chunks, func(lo, hi int) {
+					for p := lo; p < hi; p++ {
+						a := []float64{init}
+						s, e := p*n/chunks, (p+1)*n/chunks
+						base := o*n*inner + c
+						acc(a, x[base+s*inner:base+(e-1)*inner+1])
+						parts[p] = a[0]
+					}
+				})
+				r := init
+				for _, v := range parts[:chunks] {
+					r = combine(r, v)
+				}
+				y[o*inner+c] = T(r)
+			}
+		}
+		return
+	}
+	blocks := (inner + reduceBlock - 1) / reduceBlock
+	parallelFor(outer*blocks, n*min(inner, reduceBlock), func(lo, hi int) {
+		a := make([]float64, min(inner, reduceBlock))
+		for t := lo; t < hi; t++ {
+			o, blk := t/blocks, t%blocks
+			c0, c1 := blk*reduceBlock, min(inner, (blk+1)*reduceBlock)
+			a := a[:c1-c0]
+			for c := range a {
+				a[c] = init
+			}
+			if n > 0 {
+				base := o*n*inner + c0
+				acc(a, x[base:base+(n-1)*inner+len(a)])
+			}
+			out := y[o*inner+c0 : o*inner+c1]
+			for c, v := range a {
+				out[c] = T(v)
+			}
+		}
+	})
+}
+
+// Softmax computes the row-wise softmax (or log-softmax) of a rows×cols matrix, subtracting
+// the row maximum first so that exp never overflows; the normaliser accumulates in float64.
+func (d *Device) Softmax(x, y device.Buffer, rows, cols int, log bool) {
+	const name = "Softmax"
+	yb := getFloat(y, name, "y", 0)
+	xb := getFloat(x, name, "x", yb.dtype)
+	if rows < 0 || cols < 0 {
+		device.Panicf(name, "negative size %d×%d", rows, cols)
+	}
+	needLen(xb, rows*cols, name, "x")
+	needLen(yb, rows*cols, name, "y")
+	if yb.dtype == device.Float32 {
+		softmax(floats[float32](xb), floats[float32](yb), rows, cols, log)
+	} else {
+		softmax(floats[float64](xb), floats[float64](yb), rows, cols, log)
+	}
+}
+
+func softmax[T float](x, y []T, rows, cols int, log bool) {
+	if cols == 0 {
+		return
+	}
+	parallelFor(rows, 4*cols, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
+			m := math.Inf(-1)
+			for _, v := range xr {
+				m = math.Max(m, float64(v))
+			}
+			s := 0.0
+			for i, v := range xr {
+				e := math.Exp(float64(v) - m)
+				s += e
+				if !log {
+					yr[i] = T(e) // provisional; normalised below (xr is not read again)
+				}
+			}
+			if log {
+				ls := m + math.Log(s)
+				for i, v := range xr {
+					yr[i] = T(float64(v) - ls)
+				}
+				continue
+			}
+			// Recompute instead of dividing the rounded provisional value, so float32 output
+			// is rounded once.
+			inv := 1 / s
+			for i, v := range xr {
+				yr[i] = T(math.Exp(float64(v)-m) * inv)
+			}
+		}
+	})
+}
+
+// SoftmaxBackward computes dx from the forward output y and dy: dx = y ⊙ (dy − Σ dy⊙y) for
+// softmax and dx = dy − exp(y)·Σ dy for log-softmax.
+func (d *Device) SoftmaxBackward(y, dy, dx device.Buffer, rows, cols int, log bool) {
+	const name = "SoftmaxBackward"
+	dxb := getFloat(dx, name, "dx", 0)
+	yb := getFloat(y, name, "y", dxb.dtype)
+	dyb := getFloat(dy, name, "dy", dxb.dtype)
+	if rows < 0 || cols < 0 {
+		device.Panicf(name, "negative size %d×%d", rows, cols)
+	}
+	for _, b := range []*buffer{yb, dyb, dxb} {
+		needLen(b, rows*cols, name, "an operand")
+	}
+	if dxb.dtype == device.Float32 {
+		softmaxBackward(floats[float32](yb), floats[float32](dyb), floats[float32](dxb), rows, cols, log)
+	} else {
+		softmaxBackward(floats[float64](yb), floats[float64](dyb), floats[float64](dxb), rows, cols, log)
+	}
+}
+
+func softmaxBackward[T float](y, dy, dx []T, rows, cols int, log bool) {
+	parallelFor(rows, 3*cols, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			yr, dyr, dxr := y[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], dx[r*cols:(r+1)*cols]
+			s := 0.0
+			if log {
+				for _, g := range dyr {
+					s += float64(g)
+				}
+				for i, v := range yr {
+					dxr[i] = T(float64(dyr[i]) - math.Exp(float64(v))*s)
+				}
+				continue
+			}
+			for i, v := range yr {
+				s += float64(dyr[i]) * float64(v)
+			}
+			for i, v := range yr {
+				dxr[i] = T(float64(v) * (float64(dyr[i]) - s))
+			}
+		}
+	})
+}
+
+// LayerNorm normalises each row (Ba, Kiros and Hinton 2016): y = (x−μ)·rstd·γ + β with
+// rstd = 1/√(var + eps) and the biased variance. The statistics use two passes in float64
+// (mean first, then squared deviations) so float32 rows with a large mean keep their
+// precision.
+func (d *Device) LayerNorm(x, gamma, beta, y, mean, rstd device.Buffer, rows, cols int, eps float64) {
+	const name = "LayerNorm"
+	yb := getFloat(y, name, "y", 0)
+	dt := yb.dtype
+	xb := getFloat(x, name, "x", dt)
+	mb := getFloat(mean, name, "mean", dt)
+	rb := getFloat(rstd, name, "rstd", dt)
+	if rows < 0 || cols <= 0 && rows > 0 {
+		device.Panicf(name, "bad size %d×%d", rows, cols)
+	}
+	needLen(xb, rows*cols, name, "x")
+	needLen(yb, rows*cols, name, "y")
+	needLen(mb, rows, name, "mean")
+	needLen(rb, rows, name, "rstd")
+	var gb, bb *buffer
+	if gamma != nil {
+		gb = getFloat(gamma, name, "gamma", dt)
+		needLen(gb, cols, name, "gamma")
+	}
+	if beta != nil {
+		bb = getFloat(beta, name, "beta", dt)
+		needLen(bb, cols, name, "beta")
+	}
+	if dt == device.Float32 {
+		layerNorm(floats[float32](xb), optFloats[float32](gb), optFloats[float32](bb), floats[float32](yb), floats[float32](mb), floats[float32](rb), rows, cols, eps)
+	} else {
+		layerNorm(floats[float64](xb), optFloats[float64](gb), optFloats[float64](bb), floats[float64](yb), floats[float64](mb), floats[float64](rb), rows, cols, eps)
+	}
+}
+
+// optFloats is floats for optional operands: nil stays nil.
+func optFloats[T float](b *buffer) []T {
+	if b == nil {
+		return nil
+	}
+	return floats[T](b)
+}
+
+func layerNorm[T float](x, gamma, beta, y, mean, rstd []T, rows, cols int, eps float64) {
+	parallelFor(rows, 4*cols, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
+			mu := 0.0
+			for _, v := range xr {
+				mu += float64(v)
+			}
+			mu /= float64(cols)
+			vr := 0.0
+			for _, v := range xr {
+				dv := float64(v) - mu
+				vr += dv * dv
+			}
+			rs := 1 / math.Sqrt(vr/float64(cols)+eps)
+			mean[r], rstd[r] = T(mu), T(rs)
+			for i, v := range xr {
+				h := (float64(v) - mu) * rs
+				if gamma != nil {
+					h *= float64(gamma[i])
+				}
+				if beta != nil {
+					h += float64(beta[i])
+				}
+				yr[i] = T(h)
+			}
+		}
+	})
+}
+
+// LayerNormBackward computes, with x̂ = (x−μ)·rstd and g = dy·γ,
+// dx = rstd·(g − mean(g) − x̂·mean(g⊙x̂)), dγ = Σ_rows dy⊙x̂ and dβ = Σ_rows dy. The column
+// sums are accumulated per goroutine in float64 and combined at the end, so dγ and dβ are
+// overwritten, not accumulated.
+func (d *Device) LayerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta device.Buffer, rows, cols int) {
+	const name = "LayerNormBackward"
+	dxb := getFloat(dx, name, "dx", 0)
+	dt := dxb.dtype
+	xb := getFloat(x, name, "x", dt)
+	mb := getFloat(mean, name, "mean", dt)
+	rb := getFloat(rstd, name, "rstd", dt)
+	dyb := getFloat(dy, name, "dy", dt)
+	if rows < 0 || cols <= 0 && rows > 0 {
+		device.Panicf(name, "bad size %d×%d", rows, cols)
+	}
+	needLen(xb, rows*cols, name, "x")
+	needLen(dyb, rows*cols, name, "dy")
+	needLen(dxb, rows*cols, name, "dx")
+	needLen(mb, rows, name, "mean")
+	needLen(rb, rows, name, "rstd")
+	var gb, dgb, dbb *buffer
+	if gamma != nil {
+		gb = getFloat(gamma, name, "gamma", dt)
+		needLen(gb, cols, name, "gamma")
+	}
+	if dgamma != nil {
+		dgb = getFloat(dgamma, name, "dgamma", dt)
+		needLen(dgb, cols, name, "dgamma")
+	}
+	if dbeta != nil {
+		dbb = getFloat(dbeta, name, "dbeta", dt)
+		needLen(dbb, cols, name, "dbeta")
+	}
+	if dt == device.Float32 {
+		layerNormBackward(floats[float32](xb), optFloats[float32](gb), floats[float32](mb), floats[float32](rb), floats[float32](dyb),
+			floats[float32](dxb), optFloats[float32](dgb), optFloats[float32](dbb), rows, cols)
+	} else {
+		layerNormBackward(floats[float64](xb), optFloats[float64](gb), floats[float64](mb), floats[float64](rb), floats[float64](dyb),
+			floats[float64](dxb), optFloats[float64](dgb), optFloats[float64](dbb), rows, cols)
+	}
+}
+
+func layerNormBackward[T float](x, gamma, mean, rstd, dy, dx, dgamma, dbeta []T, rows, cols int) {
+	needSums := dgamma != nil || dbeta != nil
+	type partial struct{ dg, db []float64 }
+	var parts []partial
+	var mu sync.Mutex
+	parallelFor(rows, 8*cols, func(lo, hi int) {
+		var p partial
+		if needSums {
+			p = partial{make([]float64, cols), make([]float64, cols)}
+		}
+		for r := lo; r < hi; r++ {
+			xr, dyr, dxr := x[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], dx[r*cols:(r+1)*cols]
+			m, rs := float64(mean[r]), float64(rstd[r])
+			sg, sgx := 0.0, 0.0
+			for i, v := range xr {
+				xh := (float64(v) - m) * rs
+				g := float64(dyr[i])
+				if needSums {
+					p.dg[i] += g * xh
+					p.db[i] += g
+				}
+				if gamma != nil {
+					g *= float64(gamma[i])
+				}
+				sg += g
+				sgx += g * xh
+			}
+			sg /= float64(cols)
+			sgx /= float64(cols)
+			for i, v := range xr {
+				xh := (float64(v) - m) * rs
+				g := float64(dyr[i])
+				if gamma != nil {
+					g *= float64(gamma[i])
+				}
+				dxr[i] = T(rs * (g - sg - xh*sgx))
+			}
+		}
+		if needSums {
+			mu.Lock()
+			parts = append(parts, p)
+			mu.Unlock()
+		}
+	})
+	if !needSums {
+		return
+	}
+	for i := 0; i < cols; i++ {
+		g, b := 0.0, 0.0
+		for _, p := range parts {
+			g += p.dg[i]
+			b += p.db[i]
+		}
+		if dgamma != nil {
+			dgamma[i] = T(g)
+		}
+		if dbeta != nil {
+			dbeta[i] = T(b)
+		}
+	}
+}
