@@ -11,6 +11,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	// The pure-Go backend is always present; cuda builds add device/cuda in cuda.go.
+	_ "github.com/kiln-ml/kiln/device/cpu"
 )
 
 // version is set at link time with -ldflags "-X main.version=...".

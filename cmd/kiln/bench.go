@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-ml/kiln/bench"
+	"github.com/kiln-ml/kiln/device"
+)
+
+// extraBenchCases lets other command files (tabpfn) add end-to-end cases to `kiln bench`.
+var extraBenchCases []func(kind string, quick bool) []bench.Case
+
+func init() {
+	var (
+		devName, plotPath, only string
+		asJSON, quick, noAnchor bool
+		markdown                bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Benchmark the engine on a device against an anchor measured in the same run",
+		Long: `bench times GEMM, attention at TabPFN shapes, layer norm, softmax, the fused AdamW step,
+a device copy and TabPFN fit+predict on the chosen device. On the CPU each case is also timed
+through numpy/OpenBLAS (Debian's python3-numpy) in the same run and reported as a ratio
+(kiln rate / numpy rate; above 1 kiln is faster). GPU anchors (PyTorch) run through
+bench/gpu/run.sh on a machine with a GPU.`,
+		Example: `  kiln bench
+  kiln bench --only gemm,attention --plot ratios.png
+  kiln bench --device cuda --json --no-anchor`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dev, err := device.Get(devName)
+			if err != nil {
+				return err
+			}
+			kind := dev.Info().Kind
+			cases := bench.StandardCases(bench.DefaultSizes(kind, quick))
+			for _, f := range extraBenchCases {
+				cases = append(cases, f(kind, quick)...)
+			}
+			if only != "" {
+				keep := map[string]bool{}
+				for _, g := range strings.Split(only, ",") {
+					keep[strings.TrimSpace(g)] = true
+				}
+				var sel []bench.Case
+				for _, c := range cases {
+					if keep[c.Group] {
+						sel = append(sel, c)
+					}
+				}
+				if len(sel) == 0 {
+					return fmt.Errorf("--only %q matches no case; groups: %s", only, strings.Join(bench.Groups(cases), ", "))
+				}
+				cases = sel
+			}
+			opts := bench.Options{Anchors: !noAnchor}
+			if quick {
+				opts.MinTime, opts.MinReps = 20*time.Millisecond, 1
+			}
+			if !asJSON {
+				opts.Progress = func(name string) { fmt.Fprintf(os.Stderr, "  timing %s\n", name) }
+			}
+			start := time.Now()
+			results, err := bench.Run(dev, cases, opts)
+			if err != nil && results == nil {
+				return err
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "warning:", err)
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{
+					"device": dev.Info(), "date": time.Now().UTC().Format(time.RFC3339),
+					"go": runtime.Version(), "gomaxprocs": runtime.GOMAXPROCS(0), "results": results,
+				})
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "kiln bench on %s (%s), %s, %d threads, %.0fs\n\n", dev.Name(), dev.Info().Description,
+				time.Now().UTC().Format("2006-01-02"), runtime.GOMAXPROCS(0), time.Since(start).Seconds())
+			if markdown {
+				bench.WriteMarkdown(out, results)
+			} else if err := bench.WriteTable(out, results); err != nil {
+				return err
+			}
+			if plotPath != "" {
+				if err := bench.Plot(plotPath, "kiln on "+dev.Name()+" vs anchor", results); err != nil {
+					return err
+				}
+				fmt.Fprintln(out, "\nplot written to", plotPath)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&devName, "device", "cpu", "device to benchmark (cpu, cuda, cuda:N)")
+	f.BoolVar(&asJSON, "json", false, "print results as JSON")
+	f.BoolVar(&markdown, "markdown", false, "print results as a markdown table")
+	f.StringVar(&plotPath, "plot", "", "write a bar chart of the ratios to this PNG/SVG file")
+	f.StringVar(&only, "only", "", "comma-separated groups to run (gemm, attention, layernorm, softmax, adamw, copy, tabpfn)")
+	f.BoolVar(&quick, "quick", false, "small sizes and few repetitions (a smoke test)")
+	f.BoolVar(&noAnchor, "no-anchor", false, "skip the numpy anchors")
+	addCommand(cmd)
+}
