@@ -244,7 +244,7 @@ func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
 			c.transform = p.cfg.Transform
 			switch c.transform {
 			case TransformYeoJohnson, TransformQuantile:
-				c.preMean, c.preStd = meanStd(vals)
+				c.preMean, c.preStd = MeanStd(vals)
 				for i, v := range vals {
 					vals[i] = (v - c.preMean) / c.preStd
 				}
@@ -261,13 +261,13 @@ func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
 				}
 			}
 			if sigma > 0 {
-				c.lo, c.hi = outlierBounds(vals, sigma)
+				c.lo, c.hi = OutlierBounds(vals, sigma)
 				for i, v := range vals {
-					vals[i] = softClip(v, c.lo, c.hi)
+					vals[i] = SoftClip(v, c.lo, c.hi)
 				}
 			}
 		}
-		c.mean, c.std = meanStd(vals)
+		c.mean, c.std = MeanStd(vals)
 		if !(c.std > 0) {
 			// The transform collapsed the column (e.g. a quantile map of two far-apart
 			// values clipped to the same bound): nothing left to learn from.
@@ -309,7 +309,7 @@ func (c *column) apply(v float64) float64 {
 		case TransformQuantile:
 			v = c.quant.Transform((v - c.preMean) / c.preStd)
 		}
-		v = softClip(v, c.lo, c.hi)
+		v = SoftClip(v, c.lo, c.hi)
 	}
 	return (v - c.mean) / c.std
 }
@@ -389,9 +389,12 @@ func distinct(xs []float64) int {
 	return n
 }
 
-// meanStd returns the mean and the sample (n−1) standard deviation of the non-NaN values, the
+// MeanStd, OutlierBounds and SoftClip are exported so that the synthetic training prior
+// (models/tabpfn/prior) bounds and scales its features exactly as inference does.
+
+// MeanStd returns the mean and the sample (n−1) standard deviation of the non-NaN values, the
 // estimator TabPFN's normalize_data uses (torch.std is unbiased by default).
-func meanStd(xs []float64) (mean, std float64) {
+func MeanStd(xs []float64) (mean, std float64) {
 	var n, s float64
 	for _, v := range xs {
 		if !math.IsNaN(v) {
@@ -416,10 +419,10 @@ func meanStd(xs []float64) (mean, std float64) {
 	return mean, math.Sqrt(ss / (n - 1))
 }
 
-// outlierBounds implements the two-pass bounds of TabPFN's remove_outliers: mean ± k·σ of all
+// OutlierBounds implements the two-pass bounds of TabPFN's remove_outliers: mean ± k·σ of all
 // values, then mean ± k·σ of the values that fell inside the first bounds.
-func outlierBounds(xs []float64, k float64) (lo, hi float64) {
-	m, s := meanStd(xs)
+func OutlierBounds(xs []float64, k float64) (lo, hi float64) {
+	m, s := MeanStd(xs)
 	lo, hi = m-k*s, m+k*s
 	inside := make([]float64, 0, len(xs))
 	for _, v := range xs {
@@ -427,14 +430,14 @@ func outlierBounds(xs []float64, k float64) (lo, hi float64) {
 			inside = append(inside, v)
 		}
 	}
-	m, s = meanStd(inside)
+	m, s = MeanStd(inside)
 	return m - k*s, m + k*s
 }
 
-// softClip compresses values beyond [lo, hi] logarithmically: hi + log(1 + (v − hi)) above,
+// SoftClip compresses values beyond [lo, hi] logarithmically: hi + log(1 + (v − hi)) above,
 // lo − log(1 + (lo − v)) below. TabPFN's remove_outliers uses hi + log(1 + |v|) on the raw
 // value; measuring the excess instead keeps the map continuous and monotone at the bound.
-func softClip(v, lo, hi float64) float64 {
+func SoftClip(v, lo, hi float64) float64 {
 	switch {
 	case v > hi:
 		return hi + math.Log1p(v-hi)
