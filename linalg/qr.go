@@ -376,4 +376,3 @@ func offIdentity(g mat.Symmetric) float64 {
 	}
 	return math.Sqrt(s)
 }
-
