@@ -1,0 +1,202 @@
+package linalg
+
+import (
+	"math"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/kiln-ml/kiln/tensor"
+)
+
+func rsvdErrors(t *testing.T, a *tensor.Tensor, k int, opt RSVDOptions) (*SVD, float64, float64, []float64) {
+	t.Helper()
+	res, err := RandomizedSVD(a, k, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := RelativeError(a, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, err := SingularValues(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, rel, OptimalRankError(sv, k), sv
+}
+
+func checkFactors(t *testing.T, res *SVD, tol float64) {
+	t.Helper()
+	u := download(res.U)
+	vt := download(res.Vt)
+	if e := orthError(u); e > tol {
+		t.Errorf("‖UᵀU − I‖_F = %.2e", e)
+	}
+	if e := orthError(mat.DenseCopyOf(vt.T())); e > tol {
+		t.Errorf("‖VᵀV − I‖_F = %.2e", e)
+	}
+	for i := 1; i < len(res.S); i++ {
+		if res.S[i] > res.S[i-1] {
+			t.Errorf("singular values not sorted: s[%d]=%v > s[%d]=%v", i, res.S[i], i-1, res.S[i-1])
+		}
+	}
+	// svd_flip's convention: each column of U has its largest-magnitude entry positive.
+	signs := columnSigns(u)
+	for j, s := range signs {
+		if s < 0 {
+			t.Errorf("column %d of U has a negative largest entry", j)
+		}
+	}
+}
+
+func TestRSVDFastDecayNearOptimal(t *testing.T) {
+	for _, shape := range [][2]int{{400, 300}, {250, 420}} { // the second runs on Aᵀ
+		s, _ := GeometricSpectrum(250, 0.8)
+		a := mustKnown(t, tensor.Float64, shape[0], shape[1], s, 1)
+		res, rel, opt, _ := rsvdErrors(t, a, 20, DefaultRSVDOptions())
+		t.Logf("%v: rel error %.6e, optimal %.6e (ratio %.5f), q=%d, transposed=%v, qr %v",
+			shape, rel, opt, rel/opt, res.PowerIters, res.Transposed, res.QRMethods)
+		if rel > 1.01*opt {
+			t.Errorf("%v: relative error %.4e is more than 1%% above the optimal %.4e", shape, rel, opt)
+		}
+		if res.Transposed != (shape[0] < shape[1]) {
+			t.Errorf("%v: transposed = %v", shape, res.Transposed)
+		}
+		if res.PowerIters != 7 || res.Oversamples != 10 {
+			t.Errorf("defaults: q=%d p=%d, want 7 and 10 (k < 0.1·min(m,n))", res.PowerIters, res.Oversamples)
+		}
+		checkFactors(t, res, 1e-12)
+	}
+}
+
+func TestRSVDSlowDecay(t *testing.T) {
+	s := make([]float64, 200)
+	for i := range s {
+		s[i] = 1 / float64(i+1)
+	}
+	a := mustKnown(t, tensor.Float64, 300, 200, s, 2)
+	for _, norm := range []Normalizer{NormalizerAuto, NormalizerLU, NormalizerNone} {
+		opt := DefaultRSVDOptions()
+		opt.Normalizer = norm
+		res, rel, best, _ := rsvdErrors(t, a, 25, opt)
+		t.Logf("normaliser %s: rel error %.5e, optimal %.5e (ratio %.4f)", norm, rel, best, rel/best)
+		// Slow decay is the hard case for randomized range finders; with 4 power
+		// iterations (k ≥ 0.1·min(m,n)) the error stays within a few per cent.
+		if rel > 1.05*best {
+			t.Errorf("normaliser %s: relative error %.4e vs optimal %.4e", norm, rel, best)
+		}
+		if res.PowerIters != 4 {
+			t.Errorf("q = %d, want 4 for k ≥ 0.1·min(m,n)", res.PowerIters)
+		}
+		checkFactors(t, res, 1e-12)
+	}
+	// The tolerance is tight enough to tell: without power iterations and oversampling the
+	// plain range finder misses it.
+	opt := DefaultRSVDOptions()
+	opt.PowerIters, opt.Oversamples = 0, 0
+	_, rel, best, _ := rsvdErrors(t, a, 25, opt)
+	if rel < 1.05*best {
+		t.Errorf("q=0, p=0: relative error %.4e within 5%% of the optimal %.4e; the test cannot discriminate", rel, best)
+	}
+}
+
+func TestRSVDExactlyLowRank(t *testing.T) {
+	s := []float64{10, 7, 5, 3, 2, 1.5, 1, 0.7, 0.5, 0.3, 0.2, 0.1}
+	a := mustKnown(t, tensor.Float64, 300, 180, s, 3)
+	for _, k := range []int{len(s), 5} {
+		res, rel, _, sv := rsvdErrors(t, a, k, DefaultRSVDOptions())
+		for i := 0; i < k; i++ {
+			if d := math.Abs(res.S[i]-sv[i]) / sv[i]; d > 1e-6 {
+				t.Errorf("k=%d: s[%d] = %.15g, full SVD %.15g (rel diff %.1e)", k, i, res.S[i], sv[i], d)
+			}
+		}
+		if k == len(s) && rel > 1e-12 {
+			t.Errorf("rank-%d input, k=%d: relative error %.2e, want rounding level", len(s), k, rel)
+		}
+		t.Logf("k=%d: rel error %.2e, qr methods %v", k, rel, res.QRMethods)
+		checkFactors(t, res, 1e-12)
+	}
+}
+
+func TestRSVDDeterministic(t *testing.T) {
+	s, _ := GeometricSpectrum(100, 0.9)
+	a := mustKnown(t, tensor.Float64, 150, 120, s, 4)
+	opt := DefaultRSVDOptions()
+	opt.Seed = 42
+	r1, _ := RandomizedSVD(a, 10, opt)
+	r2, _ := RandomizedSVD(a, 10, opt)
+	u1, u2 := r1.U.Float64s(), r2.U.Float64s()
+	for i := range u1 {
+		if u1[i] != u2[i] {
+			t.Fatalf("same seed, U differs at %d: %v vs %v", i, u1[i], u2[i])
+		}
+	}
+	v1, v2 := r1.Vt.Float64s(), r2.Vt.Float64s()
+	for i := range v1 {
+		if v1[i] != v2[i] {
+			t.Fatalf("same seed, Vt differs at %d", i)
+		}
+	}
+	for i := range r1.S {
+		if r1.S[i] != r2.S[i] {
+			t.Fatalf("same seed, S differs at %d", i)
+		}
+	}
+	// A different seed draws a different Ω: with only two power iterations the results
+	// differ in the trailing digits.
+	opt.Seed = 43
+	opt.PowerIters = 1
+	r3, _ := RandomizedSVD(a, 10, opt)
+	opt.Seed = 42
+	r4, _ := RandomizedSVD(a, 10, opt)
+	if r3.S[9] == r4.S[9] {
+		t.Errorf("seeds 42 and 43 gave identical s[9] = %v", r3.S[9])
+	}
+}
+
+func TestRSVDFloat32(t *testing.T) {
+	s, _ := GeometricSpectrum(150, 0.85)
+	a := mustKnown(t, tensor.Float32, 300, 200, s, 5)
+	res, rel, best, sv := rsvdErrors(t, a, 15, DefaultRSVDOptions())
+	t.Logf("float32: rel error %.5e, optimal %.5e, qr %v", rel, best, res.QRMethods)
+	if rel > 1.01*best+1e-6 {
+		t.Errorf("float32: relative error %.4e vs optimal %.4e", rel, best)
+	}
+	for i := range res.S {
+		if d := math.Abs(res.S[i]-sv[i]) / sv[i]; d > 1e-4 {
+			t.Errorf("float32: s[%d] = %v vs %v", i, res.S[i], sv[i])
+		}
+	}
+	checkFactors(t, res, 1e-5)
+}
+
+func TestRSVDBadInput(t *testing.T) {
+	d := cpu(t)
+	a := tensor.Ones(d, tensor.Float64, 6, 4)
+	for _, k := range []int{0, -1, 5} {
+		if _, err := RandomizedSVD(a, k, DefaultRSVDOptions()); err == nil {
+			t.Errorf("rank %d of a 6×4 matrix accepted", k)
+		}
+	}
+	nan := tensor.FromFloat64(d, []float64{1, 2, math.NaN(), 4}, 2, 2)
+	if _, err := RandomizedSVD(nan, 1, DefaultRSVDOptions()); err == nil {
+		t.Error("NaN entry accepted")
+	}
+	if _, err := RandomizedSVD(tensor.Ones(d, tensor.Float64, 2, 2, 2), 1, DefaultRSVDOptions()); err == nil {
+		t.Error("rank-3 tensor accepted")
+	}
+	opt := DefaultRSVDOptions()
+	opt.Oversamples = -3
+	if _, err := RandomizedSVD(a, 2, opt); err == nil {
+		t.Error("negative oversampling accepted")
+	}
+	opt = DefaultRSVDOptions()
+	opt.Transpose = 7
+	if _, err := RandomizedSVD(a, 2, opt); err == nil {
+		t.Error("bad transpose mode accepted")
+	}
+	if _, err := ParseNormalizer("cholesky"); err == nil {
+		t.Error("unknown normaliser name accepted")
+	}
+}
