@@ -1,0 +1,180 @@
+// Package prior generates the synthetic classification datasets TabPFN is trained on.
+//
+// A prior-fitted network (Müller et al., "Transformers Can Do Bayesian Inference", ICLR 2022)
+// learns to approximate the posterior predictive distribution of a prior over datasets by
+// training on datasets drawn from that prior. TabPFN (Hollmann et al., "TabPFN: A Transformer
+// That Solves Small Tabular Classification Problems in a Second", ICLR 2023, section 4 and
+// appendix C) uses two priors, both implemented here:
+//
+//   - A structural causal model (SCM) prior: a random MLP-shaped directed acyclic graph whose
+//     root nodes are sampled noise ("causes") and whose other nodes are activation(weighted sum
+//     of parents) plus Gaussian noise. Edges are pruned by weight dropout, so graphs are sparse.
+//     Features and the target are read from random nodes, so some features are causes of the
+//     target, some are effects, and some are unrelated (TabPFN appendix C.2).
+//   - A Bayesian-neural-network (BNN) prior: features are independent draws, the target is the
+//     output of a randomly initialised MLP on them plus noise (Müller et al. 2022, section 5;
+//     TabPFN appendix C.1).
+//
+// Per dataset the depth, width, weight scale, weight dropout, noise scale, activation (tanh,
+// leaky ReLU, ELU or identity) and root distribution (Gaussian, uniform or Student-t) are drawn
+// at random. The continuous target becomes K classes by random thresholds at quantiles of the
+// training rows, and the class order is shuffled so that label order carries no meaning
+// (TabPFN's "multiclass rank" transform). Some datasets get categorical features (a continuous
+// feature discretised at random quantiles into 2..10 categories with shuffled codes) and
+// missing values (cells set to NaN completely at random).
+//
+// Every dataset is a deterministic function of (Config.Seed, index): its random numbers come
+// from a ChaCha8 generator keyed with both, so datasets are the same however many goroutines
+// generate them and in whatever order. Features are standardised on the training rows with the
+// same outlier bounding data/preprocess applies at inference (TabPFN's remove_outliers and
+// normalize_data), so the network trains on inputs distributed like the ones it will see.
+package prior
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Kind says which prior produced a dataset.
+type Kind int
+
+const (
+	// SCM is the structural-causal-model prior.
+	SCM Kind = iota
+	// BNN is the Bayesian-neural-network prior.
+	BNN
+)
+
+// String returns "scm" or "bnn".
+func (k Kind) String() string {
+	if k == BNN {
+		return "bnn"
+	}
+	return "scm"
+}
+
+// Dataset is one synthetic classification task. The first NTrain rows are the training part
+// (the context the network conditions on), the rest the test part whose labels it predicts.
+// Every class in [0, Classes) occurs in the training part, so test labels are always classes
+// seen in training.
+type Dataset struct {
+	X        []float32 // Rows×Features, row-major; NaN marks a missing value
+	Y        []int32   // class of each row, in [0, Classes)
+	Rows     int
+	Features int
+	Classes  int
+	NTrain   int
+	// Categorical marks the features that were discretised (their values are category codes,
+	// standardised like every feature).
+	Categorical []bool
+	// Prior says which prior drew the dataset.
+	Prior Kind
+}
+
+// At returns feature j of row i.
+func (d *Dataset) At(i, j int) float32 { return d.X[i*d.Features+j] }
+
+// Shape is the size shared by the datasets of one batch: the trainer pads nothing because
+// every dataset in a batch has these rows, features and split position.
+type Shape struct {
+	Rows, Features, NTrain int
+}
+
+// Config controls the sampler. Start from DefaultConfig and change fields; NewSampler checks
+// the result.
+type Config struct {
+	// Seed selects the family of datasets; dataset i of a seed never changes.
+	Seed uint64
+	// BatchSize is the number of datasets per Batch.
+	BatchSize int
+	// MinRows and MaxRows bound the rows of a dataset (training plus test).
+	MinRows, MaxRows int
+	// MaxFeatures bounds the number of features (at least 1 is drawn).
+	MaxFeatures int
+	// MaxClasses bounds the number of classes (at least 2 are drawn).
+	MaxClasses int
+	// MinTrainFraction and MaxTrainFraction bound the share of rows in the training part.
+	MinTrainFraction, MaxTrainFraction float64
+	// BNNFraction is the share of datasets drawn from the BNN prior; the rest come from the
+	// SCM prior.
+	BNNFraction float64
+	// CategoricalFraction is the share of datasets that get some categorical features.
+	CategoricalFraction float64
+	// MissingFraction is the share of datasets that get missing values, each with a missing
+	// rate drawn uniformly from (0, MaxMissingRate].
+	MissingFraction float64
+	MaxMissingRate  float64
+}
+
+// DefaultConfig returns TabPFN-like settings: up to 1024 rows, 100 features and 10 classes.
+func DefaultConfig() Config {
+	return Config{
+		BatchSize:           8,
+		MinRows:             64,
+		MaxRows:             1024,
+		MaxFeatures:         100,
+		MaxClasses:          10,
+		MinTrainFraction:    0.3,
+		MaxTrainFraction:    0.9,
+		BNNFraction:         0.3,
+		CategoricalFraction: 0.2,
+		MissingFraction:     0.2,
+		MaxMissingRate:      0.3,
+	}
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.BatchSize < 1:
+		return fmt.Errorf("prior: BatchSize %d < 1", c.BatchSize)
+	case c.MinRows < 4 || c.MaxRows < c.MinRows:
+		return fmt.Errorf("prior: need 4 ≤ MinRows ≤ MaxRows, got %d, %d", c.MinRows, c.MaxRows)
+	case c.MaxFeatures < 1:
+		return fmt.Errorf("prior: MaxFeatures %d < 1", c.MaxFeatures)
+	case c.MaxClasses < 2:
+		return fmt.Errorf("prior: MaxClasses %d < 2", c.MaxClasses)
+	case !(c.MinTrainFraction > 0 && c.MinTrainFraction <= c.MaxTrainFraction && c.MaxTrainFraction < 1):
+		return fmt.Errorf("prior: need 0 < MinTrainFraction ≤ MaxTrainFraction < 1, got %v, %v", c.MinTrainFraction, c.MaxTrainFraction)
+	}
+	for _, f := range []float64{c.BNNFraction, c.CategoricalFraction, c.MissingFraction, c.MaxMissingRate} {
+		if !(f >= 0 && f <= 1) {
+			return fmt.Errorf("prior: fractions must lie in [0, 1]: %+v", c)
+		}
+	}
+	if c.MaxMissingRate >= 1 {
+		return fmt.Errorf("prior: MaxMissingRate %v must be below 1", c.MaxMissingRate)
+	}
+	return nil
+}
+
+// Random-number domains: each (seed, index) pair feeds several independent streams.
+const (
+	domainDataset = 1
+	domainShape   = 2
+	domainBatch   = 3
+)
+
+// newRand returns a ChaCha8 generator keyed with (seed, index, domain, attempt): ChaCha8 keys
+// give independent streams, unlike nearby seeds of a linear generator.
+func newRand(seed, index uint64, domain, attempt uint32) *rand.Rand {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[0:], seed)
+	binary.LittleEndian.PutUint64(key[8:], index)
+	binary.LittleEndian.PutUint32(key[16:], domain)
+	binary.LittleEndian.PutUint32(key[20:], attempt)
+	copy(key[24:], "kilnPFN1")
+	return rand.New(rand.NewChaCha8(key))
+}
+
+// uniformInt returns an integer uniform on [lo, hi].
+func uniformInt(r *rand.Rand, lo, hi int) int { return lo + r.IntN(hi-lo+1) }
+
+// uniform returns a float uniform on [lo, hi).
+func uniform(r *rand.Rand, lo, hi float64) float64 { return lo + (hi-lo)*r.Float64() }
+
+// logUniform returns a float whose logarithm is uniform on [log lo, log hi).
+func logUniform(r *rand.Rand, lo, hi float64) float64 {
+	return math.Exp(uniform(r, math.Log(lo), math.Log(hi)))
+}

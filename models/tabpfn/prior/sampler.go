@@ -1,0 +1,152 @@
+package prior
+
+import (
+	"context"
+	"fmt"
+	"math"
+)
+
+// Sampler draws datasets from the prior. It is safe for concurrent use: every method is a pure
+// function of the configuration and its arguments.
+type Sampler struct {
+	cfg Config
+}
+
+// NewSampler checks cfg and returns a sampler.
+func NewSampler(cfg Config) (*Sampler, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Sampler{cfg: cfg}, nil
+}
+
+// Config returns the sampler's configuration.
+func (s *Sampler) Config() Config { return s.cfg }
+
+// shapeFrom draws rows uniformly in [MinRows, MaxRows], features uniformly in
+// [1, MaxFeatures] and the training share uniformly in [MinTrainFraction, MaxTrainFraction],
+// keeping at least two training rows and one test row.
+func (s *Sampler) shapeFrom(seed, index uint64, domain uint32) Shape {
+	r := newRand(seed, index, domain, 0)
+	rows := uniformInt(r, s.cfg.MinRows, s.cfg.MaxRows)
+	features := uniformInt(r, 1, s.cfg.MaxFeatures)
+	frac := uniform(r, s.cfg.MinTrainFraction, s.cfg.MaxTrainFraction)
+	nTrain := min(max(int(math.Round(frac*float64(rows))), 2), rows-1)
+	return Shape{Rows: rows, Features: features, NTrain: nTrain}
+}
+
+// ShapeOf returns the shape Sample(index) draws.
+func (s *Sampler) ShapeOf(index uint64) Shape { return s.shapeFrom(s.cfg.Seed, index, domainShape) }
+
+// Sample returns dataset index with a shape drawn for it (ShapeOf(index)).
+func (s *Sampler) Sample(index uint64) Dataset {
+	d, _ := s.Generate(index, s.ShapeOf(index)) // a drawn shape is always valid
+	return d
+}
+
+// Generate returns dataset index drawn with the given shape. The same (seed, index, shape)
+// always gives the same dataset. A degenerate draw (a target without two distinct training
+// values, or a non-finite value) is redrawn from a fresh stream; after 16 such draws a linear
+// model of Gaussian features is used, so Generate always succeeds on a valid shape.
+func (s *Sampler) Generate(index uint64, sh Shape) (Dataset, error) {
+	if sh.Features < 1 || sh.NTrain < 2 || sh.NTrain >= sh.Rows {
+		return Dataset{}, fmt.Errorf("prior: invalid shape %+v: need Features ≥ 1 and 2 ≤ NTrain < Rows", sh)
+	}
+	for attempt := uint32(0); attempt < maxAttempts; attempt++ {
+		if d, ok := s.generate(newRand(s.cfg.Seed, index, domainDataset, attempt), sh, false); ok {
+			return d, nil
+		}
+	}
+	d, _ := s.generate(newRand(s.cfg.Seed, index, domainDataset, maxAttempts), sh, true)
+	return d, nil
+}
+
+// Batch is a group of datasets with one shape, ready to be stacked into a padded-free tensor.
+type Batch struct {
+	Index    uint64
+	Shape    Shape
+	Datasets []Dataset
+}
+
+// Stack returns the batch's features as one BatchSize×Rows×Features float32 array and its
+// labels as BatchSize×Rows, the layout a trainer copies to the device in one transfer.
+func (b Batch) Stack() (x []float32, y []int32) {
+	n := b.Shape.Rows * b.Shape.Features
+	x = make([]float32, 0, len(b.Datasets)*n)
+	y = make([]int32, 0, len(b.Datasets)*b.Shape.Rows)
+	for _, d := range b.Datasets {
+		x = append(x, d.X...)
+		y = append(y, d.Y...)
+	}
+	return x, y
+}
+
+// MaxClasses returns the largest class count in the batch.
+func (b Batch) MaxClasses() int {
+	k := 0
+	for _, d := range b.Datasets {
+		k = max(k, d.Classes)
+	}
+	return k
+}
+
+// Batch returns batch b: a shape drawn for the batch, then BatchSize datasets with indices
+// b·BatchSize … b·BatchSize+BatchSize−1 drawn with that shape. (Sample(i) draws its own shape,
+// so it differs from the dataset with index i inside a batch; both are deterministic.)
+func (s *Sampler) Batch(b uint64) Batch {
+	sh := s.shapeFrom(s.cfg.Seed, b, domainBatch)
+	out := Batch{Index: b, Shape: sh, Datasets: make([]Dataset, s.cfg.BatchSize)}
+	for i := range out.Datasets {
+		out.Datasets[i], _ = s.Generate(b*uint64(s.cfg.BatchSize)+uint64(i), sh)
+	}
+	return out
+}
+
+// Stream generates batches first, first+1, … with workers goroutines and delivers them in
+// index order on the returned channel, each worker keeping at most one finished batch ahead,
+// so generation overlaps training without unbounded memory. The batches are exactly those of
+// Batch(first), Batch(first+1), …, whatever the number of workers. The channel is closed when
+// ctx is done; cancel ctx to stop the goroutines.
+func (s *Sampler) Stream(ctx context.Context, first uint64, workers int) <-chan Batch {
+	workers = max(workers, 1)
+	out := make(chan Batch)
+	lanes := make([]chan Batch, workers)
+	for w := range lanes {
+		lanes[w] = make(chan Batch, 1)
+		go func(w int) {
+			defer close(lanes[w])
+			for b := first + uint64(w); ; b += uint64(workers) {
+				if ctx.Err() != nil {
+					return
+				}
+				batch := s.Batch(b)
+				select {
+				case lanes[w] <- batch:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}(w)
+	}
+	go func() {
+		defer close(out)
+		for k := 0; ; k = (k + 1) % workers {
+			var batch Batch
+			var ok bool
+			select {
+			case batch, ok = <-lanes[k]:
+				if !ok {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
