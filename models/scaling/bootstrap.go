@@ -1,6 +1,7 @@
 package scaling
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -107,4 +108,22 @@ func stddev(x []float64) float64 {
 		s += (v - m) * (v - m)
 	}
 	return math.Sqrt(s / float64(len(x)-1))
+}
+
+// MarshalJSON writes NaN (a quantity with fewer than two successful resamples) as null,
+// which encoding/json would otherwise refuse.
+func (iv Interval) MarshalJSON() ([]byte, error) {
+	num := func(v float64) any {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return v
+	}
+	return json.Marshal(struct {
+		Name     string `json:"name"`
+		Estimate any    `json:"estimate"`
+		SE       any    `json:"se"`
+		Lo       any    `json:"lo"`
+		Hi       any    `json:"hi"`
+	}{iv.Name, num(iv.Estimate), num(iv.SE), num(iv.Lo), num(iv.Hi)})
 }
