@@ -1,0 +1,364 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/kernels"
+)
+
+// Device is one GPU. It implements device.Device.
+type Device struct {
+	mu      sync.Mutex
+	ordinal int
+	name    string
+	dev     cu.Device
+	ctx     cu.CUContext
+	mod     cu.Module
+	fns     map[string]cu.Function
+	alloc   *allocator
+	errWord cu.DevicePtr // 8 bytes: first bad index position of Gather/ScatterAdd, or all ones
+	sticky  error        // first asynchronous failure (a launch error), reported by Sync
+	info    device.Info
+	sms     int
+}
+
+var _ device.Device = (*Device)(nil)
+
+// enter makes the device's context current on this goroutine's OS thread and holds the
+// device until leave.
+func (d *Device) enter() {
+	d.mu.Lock()
+	runtime.LockOSThread()
+	if err := cu.SetCurrentContext(d.ctx); err != nil {
+		d.setSticky(fmt.Errorf("making the context current: %w", err))
+	}
+}
+
+func (d *Device) leave() {
+	runtime.UnlockOSThread()
+	d.mu.Unlock()
+}
+
+func (d *Device) setSticky(err error) {
+	if d.sticky == nil {
+		d.sticky = fmt.Errorf("cuda: %s: %w", d.name, err)
+	}
+}
+
+func (d *Device) loadModule() error {
+	if len(kernels.Fatbin) == 0 {
+		return errors.New("cuda: the embedded kernel fatbin is empty (run `make kernels` and rebuild)")
+	}
+	// cu.LoadData copies the image into C memory (C.CString copies every byte, NULs included).
+	m, err := cu.LoadData(string(kernels.Fatbin))
+	if err != nil {
+		return fmt.Errorf("cuda: %s: loading the kernel module (needs a driver for CUDA 11.8 or later and an sm_80+ GPU): %w", d.name, err)
+	}
+	d.mod = m
+	return nil
+}
+
+// fn returns a kernel by name, resolving it once.
+func (d *Device) fn(name string) cu.Function {
+	if f, ok := d.fns[name]; ok {
+		return f
+	}
+	f, err := d.mod.Function(name)
+	if err != nil {
+		panic(&device.Error{Op: "cuda", Msg: fmt.Sprintf("kernel %s not found in the fatbin (stale kernels/build? run make kernels): %v", name, err)})
+	}
+	d.fns[name] = f
+	return f
+}
+
+// dim3 is a launch extent.
+type dim3 struct{ x, y, z int }
+
+// launch runs a kernel on the default stream. gorgonia.org/cu copies exactly 8 bytes per
+// argument, so every argument is widened here to a 64-bit slot: ints to int64 (the kernels
+// take long long), bools to 0/1, float64 as its bits, device pointers as addresses. The
+// kernels' parameter lists use only 64-bit types to match.
+func (d *Device) launch(name string, grid, block dim3, smem int, args ...any) {
+	f := d.fn(name)
+	slots := make([]uint64, len(args))
+	ptrs := make([]unsafe.Pointer, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case int:
+			slots[i] = uint64(int64(v))
+		case int64:
+			slots[i] = uint64(v)
+		case uint64:
+			slots[i] = v
+		case float64:
+			slots[i] = math.Float64bits(v)
+		case bool:
+			if v {
+				slots[i] = 1
+			}
+		case cu.DevicePtr:
+			slots[i] = uint64(v)
+		default:
+			panic(fmt.Sprintf("cuda: launch %s: argument %d has unsupported type %T", name, i, a))
+		}
+		ptrs[i] = unsafe.Pointer(&slots[i])
+	}
+	if grid.y == 0 {
+		grid.y = 1
+	}
+	if grid.z == 0 {
+		grid.z = 1
+	}
+	if block.y == 0 {
+		block.y = 1
+	}
+	if block.z == 0 {
+		block.z = 1
+	}
+	if grid.x == 0 {
+		return
+	}
+	if err := f.Launch(grid.x, grid.y, grid.z, block.x, block.y, block.z, smem, cu.Stream{}, ptrs); err != nil {
+		d.setSticky(fmt.Errorf("launching %s (grid %v, block %v): %w", name, grid, block, err))
+	}
+	runtime.KeepAlive(slots)
+}
+
+// gridFor sizes a grid-stride launch over n items with the given block size: enough blocks
+// to fill every SM several times over, never more than the items need.
+func (d *Device) gridFor(n int64, block int) int {
+	b := (n + int64(block) - 1) / int64(block)
+	if lim := int64(d.sms * 32); b > lim {
+		b = lim
+	}
+	return int(b)
+}
+
+func (d *Device) Name() string { return d.name }
+
+func (d *Device) Info() device.Info { return d.info }
+
+func (d *Device) MemStats() device.MemStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.alloc.stats
+}
+
+// Ordinal is the GPU's number (N of cuda:N).
+func (d *Device) Ordinal() int { return d.ordinal }
+
+// EmptyCache returns every cached block to the driver.
+func (d *Device) EmptyCache() {
+	d.enter()
+	defer d.leave()
+	d.alloc.emptyCache()
+}
+
+// buffer is device memory holding Len elements of one dtype.
+type buffer struct {
+	dev   *Device
+	ptr   cu.DevicePtr
+	dtype device.DType
+	n     int
+	size  int64 // bytes of the block (its size class)
+	freed bool
+}
+
+func (b *buffer) Device() device.Device { return b.dev }
+func (b *buffer) DType() device.DType   { return b.dtype }
+func (b *buffer) Len() int              { return b.n }
+
+// Free returns the block to the device's cache; a second call is a no-op.
+func (b *buffer) Free() {
+	d := b.dev
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if b.freed {
+		return
+	}
+	b.freed = true
+	d.alloc.release(uintptr(b.ptr), b.size)
+}
+
+// Ptr is the buffer's device address (for benchmarks and tests).
+func (b *buffer) Ptr() uintptr { return uintptr(b.ptr) }
+
+func (d *Device) Alloc(dtype device.DType, n int) (device.Buffer, error) {
+	if dtype.Size() == 0 {
+		return nil, fmt.Errorf("cuda: Alloc: unknown dtype %v", dtype)
+	}
+	if n < 0 {
+		return nil, fmt.Errorf("cuda: Alloc: negative length %d", n)
+	}
+	d.enter()
+	defer d.leave()
+	bytes := int64(n) * int64(dtype.Size())
+	p, size, err := d.alloc.alloc(bytes)
+	if err != nil {
+		return nil, err
+	}
+	if bytes > 0 {
+		// Zero-fill, ordered on the default stream before any later kernel.
+		if err := cu.MemsetD32Async(cu.DevicePtr(p), 0, (bytes+3)/4, cu.Stream{}); err != nil {
+			d.alloc.release(p, size)
+			return nil, fmt.Errorf("cuda: %s: zero-filling a new buffer: %w", d.name, err)
+		}
+	}
+	return &buffer{dev: d, ptr: cu.DevicePtr(p), dtype: dtype, n: n, size: size}, nil
+}
+
+// buf checks that b is a live buffer of this device and returns it.
+func (d *Device) buf(op string, b device.Buffer) *buffer {
+	cb, ok := b.(*buffer)
+	if !ok || cb == nil {
+		device.Panicf(op, "buffer %T is not a CUDA buffer", b)
+	}
+	if cb.dev != d {
+		device.Panicf(op, "buffer belongs to %s, not %s", cb.dev.name, d.name)
+	}
+	if cb.freed {
+		device.Panicf(op, "use of a freed buffer")
+	}
+	return cb
+}
+
+// at is the address of element off of b.
+func (b *buffer) at(off int) cu.DevicePtr {
+	return b.ptr + cu.DevicePtr(off*b.dtype.Size())
+}
+
+func hostSlice(v any) (unsafe.Pointer, device.DType, int, error) {
+	switch s := v.(type) {
+	case []float32:
+		if len(s) == 0 {
+			return nil, device.Float32, 0, nil
+		}
+		return unsafe.Pointer(&s[0]), device.Float32, len(s), nil
+	case []float64:
+		if len(s) == 0 {
+			return nil, device.Float64, 0, nil
+		}
+		return unsafe.Pointer(&s[0]), device.Float64, len(s), nil
+	case []int32:
+		if len(s) == 0 {
+			return nil, device.Int32, 0, nil
+		}
+		return unsafe.Pointer(&s[0]), device.Int32, len(s), nil
+	}
+	return nil, 0, 0, fmt.Errorf("cuda: host data must be []float32, []float64 or []int32, not %T", v)
+}
+
+func (d *Device) CopyFromHost(dst device.Buffer, src any) error {
+	b := d.buf("CopyFromHost", dst)
+	p, dt, n, err := hostSlice(src)
+	if err != nil {
+		return err
+	}
+	if dt != b.dtype || n != b.n {
+		return fmt.Errorf("cuda: CopyFromHost: host %v[%d] does not match buffer %v[%d]", dt, n, b.dtype, b.n)
+	}
+	if n == 0 {
+		return nil
+	}
+	d.enter()
+	defer d.leave()
+	if err := cu.MemcpyHtoD(b.ptr, p, int64(n*dt.Size())); err != nil {
+		return fmt.Errorf("cuda: %s: CopyFromHost: %w", d.name, err)
+	}
+	runtime.KeepAlive(src)
+	return nil
+}
+
+func (d *Device) CopyToHost(dst any, src device.Buffer) error {
+	b := d.buf("CopyToHost", src)
+	p, dt, n, err := hostSlice(dst)
+	if err != nil {
+		return err
+	}
+	if dt != b.dtype || n != b.n {
+		return fmt.Errorf("cuda: CopyToHost: host %v[%d] does not match buffer %v[%d]", dt, n, b.dtype, b.n)
+	}
+	d.enter()
+	defer d.leave()
+	if d.sticky != nil {
+		return d.sticky
+	}
+	if n == 0 {
+		return nil
+	}
+	// Synchronous on the legacy default stream: waits for every queued kernel first.
+	if err := cu.MemcpyDtoH(p, b.ptr, int64(n*dt.Size())); err != nil {
+		return fmt.Errorf("cuda: %s: CopyToHost (or a kernel queued before it) failed: %w", d.name, err)
+	}
+	runtime.KeepAlive(dst)
+	return nil
+}
+
+func (d *Device) Sync() error {
+	d.enter()
+	defer d.leave()
+	if err := cu.Synchronize(); err != nil {
+		d.setSticky(fmt.Errorf("a queued kernel failed: %w", err))
+	}
+	return d.sticky
+}
+
+// CopyDeviceToDevice copies n elements between buffers of one dtype (bandwidth benchmarks).
+func (d *Device) CopyDeviceToDevice(dst device.Buffer, do int, src device.Buffer, so int, n int) {
+	db, sb := d.buf("CopyDeviceToDevice", dst), d.buf("CopyDeviceToDevice", src)
+	if db.dtype != sb.dtype {
+		device.Panicf("CopyDeviceToDevice", "dtype %v to %v", sb.dtype, db.dtype)
+	}
+	checkRange("CopyDeviceToDevice", db, do, n)
+	checkRange("CopyDeviceToDevice", sb, so, n)
+	d.enter()
+	defer d.leave()
+	if err := cu.MemcpyDtoDAsync(db.at(do), sb.at(so), int64(n*db.dtype.Size()), cu.Stream{}); err != nil {
+		d.setSticky(fmt.Errorf("device-to-device copy: %w", err))
+	}
+}
+
+// Events for timing regions on the device (benchmarks).
+type Event struct{ ev cu.Event }
+
+// Record queues an event on the default stream and returns it.
+func (d *Device) Record() (Event, error) {
+	d.enter()
+	defer d.leave()
+	ev, err := cu.MakeEvent(cu.DefaultEvent)
+	if err != nil {
+		return Event{}, err
+	}
+	if err := ev.Record(cu.Stream{}); err != nil {
+		return Event{}, err
+	}
+	return Event{ev}, nil
+}
+
+// Elapsed waits for end and returns the milliseconds between two recorded events, destroying both.
+func (d *Device) Elapsed(start, end Event) (float64, error) {
+	d.enter()
+	defer d.leave()
+	defer cu.DestroyEvent(&start.ev)
+	defer cu.DestroyEvent(&end.ev)
+	if err := end.ev.Synchronize(); err != nil {
+		return 0, err
+	}
+	return start.ev.Elapsed(end.ev)
+}
+
+func (d *Device) OptimizerStep(kind device.OptimKind, group []device.OptimTensor, h device.OptimHyper) error {
+	return device.ErrUnsupported
+}
+
+func ptrOf(p *uint64) unsafe.Pointer { return unsafe.Pointer(p) }

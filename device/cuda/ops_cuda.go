@@ -1,0 +1,527 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+
+	"gorgonia.org/cu"
+
+	"github.com/kiln-ml/kiln/device"
+)
+
+// Each primitive validates its arguments on the host (a kernel reading out of bounds would
+// corrupt the context rather than panic), then launches the kernels of kernels/*.cu. Offsets
+// are applied to the device pointers here; the kernels receive pointers to element 0.
+
+const block256 = 256
+
+func sfx(op string, dt device.DType) string {
+	switch dt {
+	case device.Float32:
+		return "f32"
+	case device.Float64:
+		return "f64"
+	}
+	device.Panicf(op, "dtype %v is not supported (float32 or float64)", dt)
+	return ""
+}
+
+func dtSfx(dt device.DType) string {
+	switch dt {
+	case device.Float32:
+		return "f32"
+	case device.Float64:
+		return "f64"
+	case device.Int32:
+		return "i32"
+	}
+	return "?"
+}
+
+func checkRange(op string, b *buffer, off, n int) {
+	if off < 0 || n < 0 || off+n > b.n {
+		device.Panicf(op, "elements [%d, %d) out of a buffer of %d", off, off+n, b.n)
+	}
+}
+
+func sameDType(op string, bs ...*buffer) {
+	for _, b := range bs[1:] {
+		if b.dtype != bs[0].dtype {
+			device.Panicf(op, "dtype mismatch: %v and %v", bs[0].dtype, b.dtype)
+		}
+	}
+}
+
+func checkLen(op, what string, b *buffer, n int) {
+	if b.n < n {
+		device.Panicf(op, "%s has %d elements, needs %d", what, b.n, n)
+	}
+}
+
+// ptrOrNil is the device address of an optional buffer (0 when absent).
+func (d *Device) ptrOrNil(op string, b device.Buffer, dt device.DType, n int) cu.DevicePtr {
+	if b == nil {
+		return 0
+	}
+	cb := d.buf(op, b)
+	if cb.dtype != dt {
+		device.Panicf(op, "dtype mismatch: %v and %v", dt, cb.dtype)
+	}
+	checkLen(op, "optional operand", cb, n)
+	return cb.ptr
+}
+
+// Fill: kernels/elementwise.cu kiln_fill_*.
+func (d *Device) Fill(dst device.Buffer, offset, n int, v float64) {
+	b := d.buf("Fill", dst)
+	checkRange("Fill", b, offset, n)
+	if n == 0 {
+		return
+	}
+	d.enter()
+	defer d.leave()
+	d.launch("kiln_fill_"+dtSfx(b.dtype), dim3{x: d.gridFor(int64(n), block256)}, dim3{x: block256}, 0,
+		b.at(offset), n, v)
+}
+
+// Convert: kernels/elementwise.cu kiln_convert_*.
+func (d *Device) Convert(dst device.Buffer, do int, src device.Buffer, so int, n int) {
+	db, sb := d.buf("Convert", dst), d.buf("Convert", src)
+	checkRange("Convert", db, do, n)
+	checkRange("Convert", sb, so, n)
+	if n == 0 {
+		return
+	}
+	d.enter()
+	defer d.leave()
+	d.launch("kiln_convert_"+dtSfx(sb.dtype)+"_"+dtSfx(db.dtype), dim3{x: d.gridFor(int64(n), block256)},
+		dim3{x: block256}, 0, sb.at(so), db.at(do), n)
+}
+
+// Gemm: kernels/gemm.cu. float32 problems of at least 64×64 take the 128×128 register-blocked
+// kernel; the rest (and float64) the 16×16 shared-tile kernel.
+func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
+	const op = "Gemm"
+	ab, bb, cb := d.buf(op, a), d.buf(op, b), d.buf(op, c)
+	sameDType(op, ab, bb, cb)
+	s := sfx(op, ab.dtype)
+	if p.M < 0 || p.N < 0 || p.K < 0 || p.Batch < 0 {
+		device.Panicf(op, "negative size M=%d N=%d K=%d batch=%d", p.M, p.N, p.K, p.Batch)
+	}
+	if p.M == 0 || p.N == 0 || p.Batch == 0 {
+		return
+	}
+	ar, ac := p.M, p.K
+	if p.TransA {
+		ar, ac = p.K, p.M
+	}
+	br, bc := p.K, p.N
+	if p.TransB {
+		br, bc = p.N, p.K
+	}
+	if p.LdA < ac || p.LdB < bc || p.LdC < p.N {
+		device.Panicf(op, "leading dimensions lda=%d ldb=%d ldc=%d below the row lengths %d, %d, %d", p.LdA, p.LdB, p.LdC, ac, bc, p.N)
+	}
+	if p.OffA < 0 || p.OffB < 0 || p.OffC < 0 || p.StrideA < 0 || p.StrideB < 0 || p.StrideC < 0 {
+		device.Panicf(op, "negative offset or batch stride")
+	}
+	if p.K > 0 {
+		if r := gemmReach(ar, ac, p.LdA, p.StrideA, p.OffA, p.Batch); r > ab.n {
+			device.Panicf(op, "A needs %d elements, buffer has %d", r, ab.n)
+		}
+		if r := gemmReach(br, bc, p.LdB, p.StrideB, p.OffB, p.Batch); r > bb.n {
+			device.Panicf(op, "B needs %d elements, buffer has %d", r, bb.n)
+		}
+	}
+	if r := gemmReach(p.M, p.N, p.LdC, p.StrideC, p.OffC, p.Batch); r > cb.n {
+		device.Panicf(op, "C needs %d elements, buffer has %d", r, cb.n)
+	}
+	if p.Batch > 1 && p.StrideC == 0 {
+		device.Panicf(op, "batched GEMM with StrideC 0 would race on C")
+	}
+	d.enter()
+	defer d.leave()
+	gz := p.Batch
+	if gz > 65535 {
+		gz = 65535 // the kernels loop over the rest of the batch
+	}
+	pa, pb, pc := ab.at(p.OffA), bb.at(p.OffB), cb.at(p.OffC)
+	if ab.dtype == device.Float32 && p.M >= 64 && p.N >= 64 {
+		name := "kiln_sgemm128_" + map[bool]string{false: "n", true: "t"}[p.TransA] + map[bool]string{false: "n", true: "t"}[p.TransB]
+		d.launch(name, dim3{x: (p.N + 127) / 128, y: (p.M + 127) / 128, z: gz}, dim3{x: 256}, 0,
+			p.M, p.N, p.K, p.Alpha, pa, p.LdA, p.StrideA, pb, p.LdB, p.StrideB, p.Beta, pc, p.LdC, p.StrideC,
+			p.Batch, vec4(p.LdA, p.StrideA, p.OffA), vec4(p.LdB, p.StrideB, p.OffB), vec4(p.LdC, p.StrideC, p.OffC))
+		return
+	}
+	d.launch("kiln_gemm_simple_"+s, dim3{x: (p.N + 15) / 16, y: (p.M + 15) / 16, z: gz}, dim3{x: 16, y: 16}, 0,
+		p.TransA, p.TransB, p.M, p.N, p.K, p.Alpha, pa, p.LdA, p.StrideA, pb, p.LdB, p.StrideB, p.Beta, pc,
+		p.LdC, p.StrideC, p.Batch)
+}
+
+// shapeArgs appends the 8 slots of a packed shape or stride array to args.
+func shapeArgs(args []any, v [maxRank]int64) []any {
+	for _, x := range v {
+		args = append(args, x)
+	}
+	return args
+}
+
+// Unary: kernels/elementwise.cu kiln_unary_*.
+func (d *Device) Unary(op device.UnaryOp, x device.Buffer, xl device.Layout, y device.Buffer, yl device.Layout, alpha float64) {
+	const name = "Unary"
+	xb, yb := d.buf(name, x), d.buf(name, y)
+	sameDType(name, xb, yb)
+	s := sfx(name, xb.dtype)
+	if int(op) >= len(device.UnaryOps()) {
+		device.Panicf(name, "unknown op %v", op)
+	}
+	p := packLayouts(name, xl.Shape, xl, yl)
+	if p.n == 0 {
+		return
+	}
+	checkLayout(name, xl, xb.n)
+	checkLayout(name, yl, yb.n)
+	d.enter()
+	defer d.leave()
+	args := []any{int64(op), xb.at(xl.Offset), yb.at(yl.Offset), p.n, p.rank, alpha}
+	args = shapeArgs(args, p.shape)
+	args = shapeArgs(args, p.strides[0])
+	args = shapeArgs(args, p.strides[1])
+	d.launch("kiln_unary_"+s, dim3{x: d.gridFor(p.n, block256)}, dim3{x: block256}, 0, args...)
+}
+
+// Binary: kernels/elementwise.cu kiln_binary_*.
+func (d *Device) Binary(op device.BinaryOp, a device.Buffer, al device.Layout, b device.Buffer, bl device.Layout, y device.Buffer, yl device.Layout) {
+	const name = "Binary"
+	ab, bb, yb := d.buf(name, a), d.buf(name, b), d.buf(name, y)
+	sameDType(name, ab, bb, yb)
+	s := sfx(name, ab.dtype)
+	if int(op) >= len(device.BinaryOps()) {
+		device.Panicf(name, "unknown op %v", op)
+	}
+	p := packLayouts(name, yl.Shape, al, bl, yl)
+	if p.n == 0 {
+		return
+	}
+	checkLayout(name, al, ab.n)
+	checkLayout(name, bl, bb.n)
+	checkLayout(name, yl, yb.n)
+	d.enter()
+	defer d.leave()
+	args := []any{int64(op), ab.at(al.Offset), bb.at(bl.Offset), yb.at(yl.Offset), p.n, p.rank}
+	args = shapeArgs(args, p.shape)
+	for k := 0; k < 3; k++ {
+		args = shapeArgs(args, p.strides[k])
+	}
+	d.launch("kiln_binary_"+s, dim3{x: d.gridFor(p.n, block256)}, dim3{x: block256}, 0, args...)
+}
+
+// Reduce: kernels/reduce.cu.
+func (d *Device) Reduce(op device.ReduceOp, x device.Buffer, outer, n, inner int, y device.Buffer) {
+	const name = "Reduce"
+	xb, yb := d.buf(name, x), d.buf(name, y)
+	sameDType(name, xb, yb)
+	s := sfx(name, xb.dtype)
+	if int(op) >= len(device.ReduceOps()) {
+		device.Panicf(name, "unknown op %v", op)
+	}
+	if outer < 0 || n < 0 || inner < 0 {
+		device.Panicf(name, "negative extent [%d, %d, %d]", outer, n, inner)
+	}
+	checkLen(name, "x", xb, outer*n*inner)
+	checkLen(name, "y", yb, outer*inner)
+	if outer*inner == 0 {
+		return
+	}
+	d.enter()
+	defer d.leave()
+	if inner == 1 {
+		d.launch("kiln_reduce_rows_"+s, dim3{x: d.gridFor(int64(outer), 8)}, dim3{x: block256}, 0,
+			int64(op), xb.ptr, outer, n, yb.ptr)
+		return
+	}
+	gy := outer
+	if gy > 65535 {
+		gy = 65535
+	}
+	d.launch("kiln_reduce_cols_"+s, dim3{x: (inner + 31) / 32, y: gy}, dim3{x: 32, y: 8}, 0,
+		int64(op), xb.ptr, outer, n, inner, yb.ptr)
+}
+
+// rowGrid sizes a warp-per-row launch (8 warps per 256-thread block).
+func (d *Device) rowGrid(rows int) dim3 { return dim3{x: d.gridFor(int64(rows), 8)} }
+
+// Softmax: kernels/softmax.cu kiln_softmax_*.
+func (d *Device) Softmax(x, y device.Buffer, rows, cols int, log bool) {
+	const name = "Softmax"
+	xb, yb := d.buf(name, x), d.buf(name, y)
+	sameDType(name, xb, yb)
+	s := sfx(name, xb.dtype)
+	checkLen(name, "x", xb, rows*cols)
+	checkLen(name, "y", yb, rows*cols)
+	if rows*cols == 0 {
+		return
+	}
+	d.enter()
+	defer d.leave()
+	d.launch("kiln_softmax_"+s, d.rowGrid(rows), dim3{x: block256}, 0, xb.ptr, yb.ptr, rows, cols, log)
+}
+
+// SoftmaxBackward: kernels/softmax.cu kiln_softmax_bwd_*.
+func (d *Device) SoftmaxBackward(y, dy, dx device.Buffer, rows, cols int, log bool) {
+	const name = "SoftmaxBackward"
+	yb, dyb, dxb := d.buf(name, y), d.buf(name, dy), d.buf(name, dx)
+	sameDType(name, yb, dyb, dxb)
+	s := sfx(name, yb.dtype)
+	for _, b := range []*buffer{yb, dyb, dxb} {
+		checkLen(name, "operand", b, rows*cols)
+	}
+	if rows*cols == 0 {
+		return
+	}
+	d.enter()
+	defer d.leave()
+	d.launch("kiln_softmax_bwd_"+s, d.rowGrid(rows), dim3{x: block256}, 0, yb.ptr, dyb.ptr, dxb.ptr, rows, cols, log)
+}
+
+// LayerNorm: kernels/layernorm.cu kiln_layernorm_*.
+func (d *Device) LayerNorm(x, gamma, beta, y, mean, rstd device.Buffer, rows, cols int, eps float64) {
+	const name = "LayerNorm"
+	xb, yb, mb, rb := d.buf(name, x), d.buf(name, y), d.buf(name, mean), d.buf(name, rstd)
+	sameDType(name, xb, yb, mb, rb)
+	s := sfx(name, xb.dtype)
+	checkLen(name, "x", xb, rows*cols)
+	checkLen(name, "y", yb, rows*cols)
+	checkLen(name, "mean", mb, rows)
+	checkLen(name, "rstd", rb, rows)
+	g := d.ptrOrNil(name, gamma, xb.dtype, cols)
+	bt := d.ptrOrNil(name, beta, xb.dtype, cols)
+	if rows == 0 || cols == 0 {
+		return
+	}
+	d.enter()
+	defer d.leave()
+	d.launch("kiln_layernorm_"+s, d.rowGrid(rows), dim3{x: block256}, 0, xb.ptr, g, bt, yb.ptr, mb.ptr, rb.ptr, rows, cols, eps)
+}
+
+// LayerNormBackward: kernels/layernorm.cu kiln_layernorm_bwd_dx_* and kiln_layernorm_bwd_params_*.
+func (d *Device) LayerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta device.Buffer, rows, cols int) {
+	const name = "LayerNormBackward"
+	xb, mb, rb, dyb, dxb := d.buf(name, x), d.buf(name, mean), d.buf(name, rstd), d.buf(name, dy), d.buf(name, dx)
+	sameDType(name, xb, mb, rb, dyb, dxb)
+	s := sfx(name, xb.dtype)
+	checkLen(name, "x", xb, rows*cols)
+	checkLen(name, "dy", dyb, rows*cols)
+	checkLen(name, "dx", dxb, rows*cols)
+	checkLen(name, "mean", mb, rows)
+	checkLen(name, "rstd", rb, rows)
+	g := d.ptrOrNil(name, gamma, xb.dtype, cols)
+	dg := d.ptrOrNil(name, dgamma, xb.dtype, cols)
+	db := d.ptrOrNil(name, dbeta, xb.dtype, cols)
+	if cols == 0 {
+		return
+	}
+	d.enter()
+	defer d.leave()
+	if rows > 0 {
+		d.launch("kiln_layernorm_bwd_dx_"+s, d.rowGrid(rows), dim3{x: block256}, 0,
+			xb.ptr, g, mb.ptr, rb.ptr, dyb.ptr, dxb.ptr, rows, cols)
+	}
+	if dg != 0 || db != 0 {
+		d.launch("kiln_layernorm_bwd_params_"+s, dim3{x: (cols + 31) / 32}, dim3{x: 32, y: 8}, 0,
+			xb.ptr, mb.ptr, rb.ptr, dyb.ptr, dg, db, rows, cols)
+	}
+}
+
+// attnVariant picks the attention instantiation for a head dimension: the padded width DMAX
+// and the lanes per query TPQ (kernels/attention.cu's DEF_ATT lines).
+func attnVariant(op string, dt device.DType, d, dv int) (suffix string, tpq int) {
+	m := d
+	if dv > m {
+		m = dv
+	}
+	var dmax int
+	switch {
+	case m <= 32:
+		dmax = 32
+	case m <= 64:
+		dmax = 64
+	case m <= 128:
+		dmax = 128
+	default:
+		device.Panicf(op, "head dimension %d (value dimension %d) above 128 is not supported by the CUDA kernels", d, dv)
+	}
+	if dt == device.Float32 {
+		tpq = dmax / 32
+	} else {
+		tpq = dmax / 16
+	}
+	return fmt.Sprintf("%s_d%d", sfx(op, dt), dmax), tpq
+}
+
+func checkAttn(op string, p device.AttentionParams) {
+	if p.Batch < 0 || p.Lq < 0 || p.Lk < 0 || p.D <= 0 || p.Dv <= 0 || p.NContext < 0 || p.NContext > p.Lk {
+		device.Panicf(op, "bad sizes %+v (need D, Dv > 0 and 0 ≤ NContext ≤ Lk)", p)
+	}
+}
+
+// Attention: kernels/attention.cu kiln_attn_fwd_*.
+func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buffer) {
+	const name = "Attention"
+	checkAttn(name, p)
+	qb, kb, vb, ob, lb := d.buf(name, q), d.buf(name, k), d.buf(name, v), d.buf(name, o), d.buf(name, lse)
+	sameDType(name, qb, kb, vb, ob, lb)
+	checkLen(name, "q", qb, p.Batch*p.Lq*p.D)
+	checkLen(name, "k", kb, p.Batch*p.Lk*p.D)
+	checkLen(name, "v", vb, p.Batch*p.Lk*p.Dv)
+	checkLen(name, "o", ob, p.Batch*p.Lq*p.Dv)
+	checkLen(name, "lse", lb, p.Batch*p.Lq)
+	variant, tpq := attnVariant(name, qb.dtype, p.D, p.Dv)
+	if p.Batch == 0 || p.Lq == 0 {
+		return
+	}
+	d.enter()
+	defer d.leave()
+	per := 128 / tpq
+	for b0 := 0; b0 < p.Batch; b0 += 65535 {
+		nb := min(p.Batch-b0, 65535)
+		d.launch("kiln_attn_fwd_"+variant, dim3{x: (p.Lq + per - 1) / per, y: nb}, dim3{x: 128}, 0,
+			qb.at(b0*p.Lq*p.D), kb.at(b0*p.Lk*p.D), vb.at(b0*p.Lk*p.Dv), ob.at(b0*p.Lq*p.Dv), lb.at(b0*p.Lq),
+			p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
+	}
+}
+
+// AttentionBackward: kernels/attention.cu kiln_attn_bwd_dq_* then kiln_attn_bwd_dkdv_*.
+func (d *Device) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO, dq, dk, dv device.Buffer) {
+	const name = "AttentionBackward"
+	checkAttn(name, p)
+	qb, kb, vb, ob, lb := d.buf(name, q), d.buf(name, k), d.buf(name, v), d.buf(name, o), d.buf(name, lse)
+	gb, dqb, dkb, dvb := d.buf(name, dO), d.buf(name, dq), d.buf(name, dk), d.buf(name, dv)
+	sameDType(name, qb, kb, vb, ob, lb, gb, dqb, dkb, dvb)
+	checkLen(name, "q", qb, p.Batch*p.Lq*p.D)
+	checkLen(name, "k", kb, p.Batch*p.Lk*p.D)
+	checkLen(name, "v", vb, p.Batch*p.Lk*p.Dv)
+	checkLen(name, "o", ob, p.Batch*p.Lq*p.Dv)
+	checkLen(name, "dO", gb, p.Batch*p.Lq*p.Dv)
+	checkLen(name, "lse", lb, p.Batch*p.Lq)
+	checkLen(name, "dq", dqb, p.Batch*p.Lq*p.D)
+	checkLen(name, "dk", dkb, p.Batch*p.Lk*p.D)
+	checkLen(name, "dv", dvb, p.Batch*p.Lk*p.Dv)
+	variant, tpq := attnVariant(name, qb.dtype, p.D, p.Dv)
+	if p.Batch == 0 {
+		return
+	}
+	if p.Lq == 0 { // no queries: every key gradient is zero
+		d.Fill(dkb, 0, p.Batch*p.Lk*p.D, 0)
+		d.Fill(dvb, 0, p.Batch*p.Lk*p.Dv, 0)
+		return
+	}
+	delta, err := d.Alloc(qb.dtype, p.Batch*p.Lq)
+	if err != nil {
+		panic(&device.Error{Op: name, Msg: err.Error()})
+	}
+	defer delta.Free() // stream-ordered: the block is reused only by later launches
+	db := delta.(*buffer)
+	d.enter()
+	defer d.leave()
+	per := 128 / tpq
+	for b0 := 0; b0 < p.Batch; b0 += 65535 {
+		nb := min(p.Batch-b0, 65535)
+		oq, ok, ov := b0*p.Lq*p.D, b0*p.Lk*p.D, b0*p.Lk*p.Dv
+		oo, ol := b0*p.Lq*p.Dv, b0*p.Lq
+		d.launch("kiln_attn_bwd_dq_"+variant, dim3{x: (p.Lq + per - 1) / per, y: nb}, dim3{x: 128}, 0,
+			qb.at(oq), kb.at(ok), vb.at(ov), ob.at(oo), lb.at(ol), gb.at(oo), dqb.at(oq), db.at(ol),
+			p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
+		if p.Lk > 0 {
+			d.launch("kiln_attn_bwd_dkdv_"+variant, dim3{x: (p.Lk + per - 1) / per, y: nb}, dim3{x: 128}, 0,
+				qb.at(oq), kb.at(ok), vb.at(ov), lb.at(ol), gb.at(oo), db.at(ol), dkb.at(ok), dvb.at(ov),
+				p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
+		}
+	}
+}
+
+// indexCheck resets the device's error word before a Gather/ScatterAdd launch.
+func (d *Device) resetErrWord() {
+	if err := cu.MemsetD32Async(d.errWord, 0xFFFFFFFF, 2, cu.Stream{}); err != nil {
+		d.setSticky(fmt.Errorf("resetting the index error word: %w", err))
+	}
+}
+
+// readErrWord waits for the launch and panics (as the CPU backend does) if an index was out
+// of range. The read-back is a synchronisation point: index errors are programmer errors and
+// must surface at the call that made them.
+func (d *Device) readErrWord(op string, idx *buffer, rows int) {
+	var w [1]uint64
+	if err := cu.MemcpyDtoH(ptrOf(&w[0]), d.errWord, 8); err != nil {
+		d.setSticky(fmt.Errorf("%s: %w", op, err))
+		return
+	}
+	if w[0] != ^uint64(0) {
+		device.Panicf(op, "index at position %d is outside [0, %d)", w[0], rows)
+	}
+}
+
+// Gather: kernels/gather.cu kiln_gather_*.
+func (d *Device) Gather(table device.Buffer, rows, width int, idx device.Buffer, n int, out device.Buffer) {
+	const name = "Gather"
+	tb, ib, ob := d.buf(name, table), d.buf(name, idx), d.buf(name, out)
+	sameDType(name, tb, ob)
+	s := sfx(name, tb.dtype)
+	if ib.dtype != device.Int32 {
+		device.Panicf(name, "indices must be int32, not %v", ib.dtype)
+	}
+	checkLen(name, "table", tb, rows*width)
+	checkLen(name, "idx", ib, n)
+	checkLen(name, "out", ob, n*width)
+	if n == 0 || width == 0 {
+		return
+	}
+	d.enter()
+	defer d.leave()
+	d.resetErrWord()
+	d.launch("kiln_gather_"+s, dim3{x: d.gridFor(int64(n*width), block256)}, dim3{x: block256}, 0,
+		tb.ptr, rows, width, ib.ptr, n, ob.ptr, d.errWord)
+	d.readErrWord(name, ib, rows)
+}
+
+// ScatterAdd: kernels/gather.cu kiln_scatter_add_*.
+func (d *Device) ScatterAdd(table device.Buffer, rows, width int, idx device.Buffer, n int, src device.Buffer) {
+	const name = "ScatterAdd"
+	tb, ib, sb := d.buf(name, table), d.buf(name, idx), d.buf(name, src)
+	sameDType(name, tb, sb)
+	s := sfx(name, tb.dtype)
+	if ib.dtype != device.Int32 {
+		device.Panicf(name, "indices must be int32, not %v", ib.dtype)
+	}
+	checkLen(name, "table", tb, rows*width)
+	checkLen(name, "idx", ib, n)
+	checkLen(name, "src", sb, n*width)
+	if n == 0 || width == 0 {
+		return
+	}
+	d.enter()
+	defer d.leave()
+	d.resetErrWord()
+	d.launch("kiln_scatter_add_"+s, dim3{x: d.gridFor(int64(n*width), block256)}, dim3{x: block256}, 0,
+		tb.ptr, rows, width, ib.ptr, n, sb.ptr, d.errWord)
+	d.readErrWord(name, ib, rows)
+}
+
+// RandomFill: kernels/rng.cu kiln_random_*.
+func (d *Device) RandomFill(dst device.Buffer, dist device.Distribution, seed, offset uint64, a, b float64) {
+	const name = "RandomFill"
+	db := d.buf(name, dst)
+	s := sfx(name, db.dtype)
+	if dist != device.Uniform && dist != device.Normal {
+		device.Panicf(name, "unknown distribution %d", dist)
+	}
+	if db.n == 0 {
+		return
+	}
+	d.enter()
+	defer d.leave()
+	blocks := int64(db.n+3) / 4
+	d.launch("kiln_random_"+s, dim3{x: d.gridFor(blocks, block256)}, dim3{x: block256}, 0,
+		db.ptr, db.n, seed, offset, dist == device.Normal, a, b)
+}

@@ -1,0 +1,295 @@
+// attention.cu: flash-style attention with the PFN context mask, forward and backward.
+//
+// CPU references: device/cpu (*Device).Attention and (*Device).AttentionBackward.
+//
+// Problem (per head b of Batch): Q Lq×D, K Lk×D, V Lk×Dv, O Lq×Dv, all contiguous; every
+// query attends only to keys [0, NContext) (TabPFN: test and train items attend to the train
+// items). lse[b,i] = log Σ_{j<NContext} exp(scale·qᵢ·kⱼ).
+//
+// Algorithm: FlashAttention (Dao, Fu, Ermon, Rudra and Ré, NeurIPS 2022; backward as in
+// FlashAttention-2, Dao 2023, §3.2): key tiles are staged in shared memory and each query keeps
+// a running maximum m, a running denominator l and an unnormalised output o, rescaled by
+// exp(m_old − m_new) whenever the maximum grows (online softmax, Milakov and Gimelshein 2018).
+// No Lq×Lk score matrix ever exists in global memory.
+//
+// fp32 SIMT layout (no tensor cores: the engine's fp32 contract forbids tf32 rounding):
+// TPQ adjacent lanes share one query; lane c of the group owns the 4-element groups
+// {c, c+TPQ, c+2·TPQ, ...} of the head dimension (interleaved, so the TPQ lanes read adjacent
+// 16-byte words of a shared key row: no bank conflicts, and the whole warp reads one key row,
+// a broadcast). A dot product is a per-lane partial of DMAX/TPQ FMAs plus log2(TPQ) xor
+// shuffles. Templates fix DMAX (32, 64, 128: the head dimension rounded up, zero-padded) and
+// TPQ so every per-lane array is indexed by compile-time constants and stays in registers.
+//
+// Backward, two kernels and no atomics:
+//   attn_bwd_dq:   query-parallel like the forward; computes δᵢ = dOᵢ·Oᵢ, then for each key
+//                  p = exp(scale·s − lse), dp = dOᵢ·vⱼ, ds = p(dp − δᵢ), dqᵢ += ds·kⱼ; writes
+//                  dq·scale and δ (needed by the second kernel).
+//   attn_bwd_dkdv: key-parallel: each key group loops over all queries (query and dO tiles
+//                  with lse and δ in shared memory): dvⱼ += p·dOᵢ, dkⱼ += ds·qᵢ. Keys at or
+//                  beyond NContext get exact zeros.
+#include "common.cuh"
+
+#define ATT_THREADS 128
+#define LOG2E 1.4426950408889634f
+
+__device__ __forceinline__ void ld4(const float *p, float (&r)[4]) {
+  const float4 v = *reinterpret_cast<const float4 *>(p);
+  r[0] = v.x; r[1] = v.y; r[2] = v.z; r[3] = v.w;
+}
+__device__ __forceinline__ void ld4(const double *p, double (&r)[4]) {
+  const double2 a = *reinterpret_cast<const double2 *>(p), b = *reinterpret_cast<const double2 *>(p + 2);
+  r[0] = a.x; r[1] = a.y; r[2] = b.x; r[3] = b.y;
+}
+
+template <int TPQ, typename T> __device__ __forceinline__ T group_sum(T v) {
+#pragma unroll
+  for (int o = TPQ / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Loads rows [r0, r0+R) of a rows×cols matrix into a R×DMAX shared tile, zero-padding columns
+// ≥ cols and rows ≥ nrows.
+template <typename T, int DMAX, int R>
+__device__ __forceinline__ void load_tile(T *__restrict__ s, const T *__restrict__ g, i64 r0, i64 nrows,
+                                          i64 cols) {
+  for (int e = threadIdx.x; e < R * DMAX; e += ATT_THREADS) {
+    const int r = e / DMAX, d = e - r * DMAX;
+    const i64 gr = r0 + r;
+    s[e] = (gr < nrows && d < cols) ? g[gr * cols + d] : (T)0;
+  }
+}
+
+// Loads this lane's share of row `row` (length cols) of g into reg, zero-padded.
+template <typename T, int DMAX, int TPQ>
+__device__ __forceinline__ void load_row(T (&reg)[DMAX / TPQ], const T *__restrict__ g, bool valid, i64 cols,
+                                         int c) {
+#pragma unroll
+  for (int j = 0; j < DMAX / (4 * TPQ); ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int d = 4 * (c + TPQ * j) + e;
+      reg[4 * j + e] = (valid && d < cols) ? g[d] : (T)0;
+    }
+}
+
+template <typename T, int DMAX, int TPQ>
+__device__ __forceinline__ void store_row(const T (&reg)[DMAX / TPQ], T *__restrict__ g, bool valid, i64 cols,
+                                          int c, T mul) {
+  if (!valid) return;
+#pragma unroll
+  for (int j = 0; j < DMAX / (4 * TPQ); ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int d = 4 * (c + TPQ * j) + e;
+      if (d < cols) g[d] = reg[4 * j + e] * mul;
+    }
+}
+
+// Partial dot product of this lane's share of a register row with a shared row.
+template <typename T, int DMAX, int TPQ>
+__device__ __forceinline__ T dot_part(const T (&reg)[DMAX / TPQ], const T *__restrict__ srow, int c) {
+  T acc = 0;
+#pragma unroll
+  for (int j = 0; j < DMAX / (4 * TPQ); ++j) {
+    T k4[4];
+    ld4(srow + 4 * (c + TPQ * j), k4);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc += reg[4 * j + e] * k4[e];
+  }
+  return acc;
+}
+
+template <typename T, int DMAX, int TPQ>
+__device__ __forceinline__ void axpy_row(T (&reg)[DMAX / TPQ], T a, const T *__restrict__ srow, int c) {
+#pragma unroll
+  for (int j = 0; j < DMAX / (4 * TPQ); ++j) {
+    T v4[4];
+    ld4(srow + 4 * (c + TPQ * j), v4);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) reg[4 * j + e] += a * v4[e];
+  }
+}
+
+// ----------------------------------------------------------------------------------------
+// Forward. Grid (ceil(Lq / (ATT_THREADS/TPQ)), Batch); BK keys per shared tile.
+template <typename T, int DMAX, int TPQ, int BK>
+__device__ __forceinline__ void attn_fwd(const T *__restrict__ Q, const T *__restrict__ K,
+                                         const T *__restrict__ V, T *__restrict__ O, T *__restrict__ LSE,
+                                         i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx, T scale) {
+  constexpr int CH = DMAX / TPQ, KC = 8;
+  __shared__ __align__(16) T Ks[BK * DMAX];
+  __shared__ __align__(16) T Vs[BK * DMAX];
+  const i64 b = blockIdx.y;
+  const int c = threadIdx.x % TPQ;
+  const i64 qi = (i64)blockIdx.x * (ATT_THREADS / TPQ) + threadIdx.x / TPQ;
+  const bool valid = qi < Lq;
+  const T *kb = K + b * Lk * D, *vb = V + b * Lk * Dv;
+  const i64 nk = nctx < Lk ? nctx : Lk;
+
+  T q[CH], o[CH];
+  load_row<T, DMAX, TPQ>(q, Q + (b * Lq + qi) * D, valid, D, c);
+#pragma unroll
+  for (int i = 0; i < CH; ++i) o[i] = 0;
+  T m = -kinf<T>(), l = 0;
+  const T sl = scale * (T)LOG2E; // scores in the log2 domain: exp(x) = 2^(x·log2 e)
+
+  for (i64 k0 = 0; k0 < nk; k0 += BK) {
+    __syncthreads();
+    load_tile<T, DMAX, BK>(Ks, kb, k0, nk, D);
+    load_tile<T, DMAX, BK>(Vs, vb, k0, nk, Dv);
+    __syncthreads();
+    const int tk = (int)(nk - k0 < BK ? nk - k0 : BK);
+    for (int kc = 0; kc < tk; kc += KC) {
+      T s[KC];
+      T mx = m;
+#pragma unroll
+      for (int kk = 0; kk < KC; ++kk) {
+        const T d = group_sum<TPQ>(dot_part<T, DMAX, TPQ>(q, Ks + (kc + kk) * DMAX, c));
+        s[kk] = (kc + kk < tk) ? d * sl : -kinf<T>();
+        mx = kmax(mx, s[kk]);
+      }
+      const T corr = exp2(m - mx); // 0 on the first chunk (m = −inf)
+      l *= corr;
+#pragma unroll
+      for (int i = 0; i < CH; ++i) o[i] *= corr;
+#pragma unroll
+      for (int kk = 0; kk < KC; ++kk) {
+        const T p = exp2(s[kk] - mx);
+        l += p;
+        axpy_row<T, DMAX, TPQ>(o, p, Vs + (kc + kk) * DMAX, c);
+      }
+      m = mx;
+    }
+  }
+  const T inv = l > (T)0 ? (T)1 / l : (T)0;
+  store_row<T, DMAX, TPQ>(o, O + (b * Lq + qi) * Dv, valid, Dv, c, inv);
+  if (valid && c == 0) LSE[b * Lq + qi] = l > (T)0 ? (m + log2(l)) * (T)0.69314718055994530942 : -kinf<T>();
+}
+
+// ----------------------------------------------------------------------------------------
+// Backward, dq and δ. Same grid as the forward.
+template <typename T, int DMAX, int TPQ, int BK>
+__device__ __forceinline__ void attn_bwd_dq(const T *__restrict__ Q, const T *__restrict__ K,
+                                            const T *__restrict__ V, const T *__restrict__ O,
+                                            const T *__restrict__ LSE, const T *__restrict__ dO,
+                                            T *__restrict__ dQ, T *__restrict__ Delta, i64 Lq, i64 Lk, i64 D,
+                                            i64 Dv, i64 nctx, T scale) {
+  constexpr int CH = DMAX / TPQ;
+  __shared__ __align__(16) T Ks[BK * DMAX];
+  __shared__ __align__(16) T Vs[BK * DMAX];
+  const i64 b = blockIdx.y;
+  const int c = threadIdx.x % TPQ;
+  const i64 qi = (i64)blockIdx.x * (ATT_THREADS / TPQ) + threadIdx.x / TPQ;
+  const bool valid = qi < Lq;
+  const T *kb = K + b * Lk * D, *vb = V + b * Lk * Dv;
+  const i64 nk = nctx < Lk ? nctx : Lk;
+  const i64 row = b * Lq + (valid ? qi : 0);
+
+  T q[CH], g[CH], dq[CH];
+  // δ = dO·O, computed with dq as scratch for O.
+  load_row<T, DMAX, TPQ>(g, dO + row * Dv, valid, Dv, c);
+  load_row<T, DMAX, TPQ>(dq, O + row * Dv, valid, Dv, c);
+  T delta = 0;
+#pragma unroll
+  for (int i = 0; i < CH; ++i) delta += g[i] * dq[i];
+  delta = group_sum<TPQ>(delta);
+  load_row<T, DMAX, TPQ>(q, Q + row * D, valid, D, c);
+#pragma unroll
+  for (int i = 0; i < CH; ++i) dq[i] = 0;
+  const T lse = valid ? LSE[row] : (T)0;
+  const bool live = lse > -kinf<T>();
+
+  for (i64 k0 = 0; k0 < nk; k0 += BK) {
+    __syncthreads();
+    load_tile<T, DMAX, BK>(Ks, kb, k0, nk, D);
+    load_tile<T, DMAX, BK>(Vs, vb, k0, nk, Dv);
+    __syncthreads();
+    const int tk = (int)(nk - k0 < BK ? nk - k0 : BK);
+    for (int kk = 0; kk < tk; ++kk) {
+      const T s = group_sum<TPQ>(dot_part<T, DMAX, TPQ>(q, Ks + kk * DMAX, c));
+      const T dp = group_sum<TPQ>(dot_part<T, DMAX, TPQ>(g, Vs + kk * DMAX, c));
+      const T p = live ? exp(s * scale - lse) : (T)0;
+      axpy_row<T, DMAX, TPQ>(dq, p * (dp - delta), Ks + kk * DMAX, c);
+    }
+  }
+  store_row<T, DMAX, TPQ>(dq, dQ + row * D, valid, D, c, scale);
+  if (valid && c == 0) Delta[row] = delta;
+}
+
+// ----------------------------------------------------------------------------------------
+// Backward, dk and dv. Grid (ceil(Lk / (ATT_THREADS/TPQ)), Batch); BQ queries per tile.
+template <typename T, int DMAX, int TPQ, int BQ>
+__device__ __forceinline__ void attn_bwd_dkdv(const T *__restrict__ Q, const T *__restrict__ K,
+                                              const T *__restrict__ V, const T *__restrict__ LSE,
+                                              const T *__restrict__ dO, const T *__restrict__ Delta,
+                                              T *__restrict__ dK, T *__restrict__ dV, i64 Lq, i64 Lk, i64 D,
+                                              i64 Dv, i64 nctx, T scale) {
+  constexpr int CH = DMAX / TPQ;
+  __shared__ __align__(16) T Qs[BQ * DMAX];
+  __shared__ __align__(16) T Gs[BQ * DMAX];
+  __shared__ T Ls[BQ], Ds[BQ];
+  const i64 b = blockIdx.y;
+  const int c = threadIdx.x % TPQ;
+  const i64 kj = (i64)blockIdx.x * (ATT_THREADS / TPQ) + threadIdx.x / TPQ;
+  const i64 nk = nctx < Lk ? nctx : Lk;
+  const bool inrange = kj < Lk, live = kj < nk;
+  const i64 row = b * Lk + (inrange ? kj : 0);
+  const i64 first = (i64)blockIdx.x * (ATT_THREADS / TPQ); // block-uniform skip of masked keys
+
+  T k[CH], v[CH], dk[CH], dv[CH];
+  load_row<T, DMAX, TPQ>(k, K + row * D, live, D, c);
+  load_row<T, DMAX, TPQ>(v, V + row * Dv, live, Dv, c);
+#pragma unroll
+  for (int i = 0; i < CH; ++i) dk[i] = dv[i] = 0;
+
+  if (first < nk) {
+    const T *qb = Q + b * Lq * D, *gb = dO + b * Lq * Dv;
+    for (i64 q0 = 0; q0 < Lq; q0 += BQ) {
+      __syncthreads();
+      load_tile<T, DMAX, BQ>(Qs, qb, q0, Lq, D);
+      load_tile<T, DMAX, BQ>(Gs, gb, q0, Lq, Dv);
+      for (int e = threadIdx.x; e < BQ; e += ATT_THREADS) {
+        const i64 i = q0 + e;
+        Ls[e] = i < Lq ? LSE[b * Lq + i] : kinf<T>(); // +inf: p = 0 for padding rows
+        Ds[e] = i < Lq ? Delta[b * Lq + i] : (T)0;
+      }
+      __syncthreads();
+      const int tq = (int)(Lq - q0 < BQ ? Lq - q0 : BQ);
+      for (int ii = 0; ii < tq; ++ii) {
+        const T s = group_sum<TPQ>(dot_part<T, DMAX, TPQ>(k, Qs + ii * DMAX, c));
+        const T dp = group_sum<TPQ>(dot_part<T, DMAX, TPQ>(v, Gs + ii * DMAX, c));
+        const T lse = Ls[ii];
+        const T p = lse > -kinf<T>() ? exp(s * scale - lse) : (T)0;
+        axpy_row<T, DMAX, TPQ>(dv, p, Gs + ii * DMAX, c);
+        axpy_row<T, DMAX, TPQ>(dk, p * (dp - Ds[ii]), Qs + ii * DMAX, c);
+      }
+    }
+  }
+  // Masked keys (live == false) write the zeros they hold.
+  store_row<T, DMAX, TPQ>(dk, dK + row * D, inrange, D, c, scale);
+  store_row<T, DMAX, TPQ>(dv, dV + row * Dv, inrange, Dv, c, (T)1);
+}
+
+#define ATT_ARGS_FWD(T)                                                            \
+  const T *Q, const T *K, const T *V, T *O, T *LSE, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx, double scale
+#define DEF_ATT(sfx, T, DMAX, TPQ, BK)                                             \
+  extern "C" __global__ void __launch_bounds__(ATT_THREADS) kiln_attn_fwd_##sfx(ATT_ARGS_FWD(T)) { \
+    attn_fwd<T, DMAX, TPQ, BK>(Q, K, V, O, LSE, Lq, Lk, D, Dv, nctx, (T)scale);   \
+  }                                                                                \
+  extern "C" __global__ void __launch_bounds__(ATT_THREADS)                        \
+  kiln_attn_bwd_dq_##sfx(const T *Q, const T *K, const T *V, const T *O, const T *LSE, const T *dO, T *dQ, \
+                         T *Delta, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx, double scale) { \
+    attn_bwd_dq<T, DMAX, TPQ, BK>(Q, K, V, O, LSE, dO, dQ, Delta, Lq, Lk, D, Dv, nctx, (T)scale); \
+  }                                                                                \
+  extern "C" __global__ void __launch_bounds__(ATT_THREADS)                        \
+  kiln_attn_bwd_dkdv_##sfx(const T *Q, const T *K, const T *V, const T *LSE, const T *dO, const T *Delta, \
+                           T *dK, T *dV, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx, double scale) { \
+    attn_bwd_dkdv<T, DMAX, TPQ, BK>(Q, K, V, LSE, dO, Delta, dK, dV, Lq, Lk, D, Dv, nctx, (T)scale); \
+  }
+// Shared memory per block: 2·BK·DMAX·sizeof(T) = 32 KiB in every instantiation.
+DEF_ATT(f32_d32, float, 32, 1, 128)
+DEF_ATT(f32_d64, float, 64, 2, 64)
+DEF_ATT(f32_d128, float, 128, 4, 32)
+DEF_ATT(f64_d32, double, 32, 2, 64)
+DEF_ATT(f64_d64, double, 64, 4, 32)
+DEF_ATT(f64_d128, double, 128, 8, 16)

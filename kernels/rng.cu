@@ -1,0 +1,77 @@
+// rng.cu: counter-based random fill with Philox-4x32-10 (Salmon, Moraes, Dror and Shaw,
+// "Parallel random numbers: as easy as 1, 2, 3", SC 2011).
+//
+// CPU reference: device/cpu (*Device).RandomFill, built on rng.UniformAt / rng.NormalAt in
+// rng/philox.go, whose mapping this file reproduces exactly:
+//   key     = (uint32(seed), uint32(seed>>32))
+//   counter = (uint32(c), uint32(c>>32), 0, 0), c = offset + i/4, lane = i mod 4
+//   uniform: a + (b−a)·(x+0.5)·2⁻³² in float64
+//   normal:  Box–Muller on lanes (0,1) and (2,3): r = √(−2 ln u₁),
+//            first lane mean + sd·r·cos(2πu₂), second mean + sd·r·sin(2πu₂)
+// One thread computes one Philox block and writes its (up to) four elements. The uniform
+// transform uses __dmul_rn/__dadd_rn so that nvcc cannot contract it into an FMA: Go (amd64)
+// rounds the product and the sum separately, and float32 uniform fills must match the CPU
+// bit for bit. log/cos/sin differ from Go's by an ulp at most, so normal fills agree to
+// rounding, not bit for bit.
+#include "common.cuh"
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+__device__ __forceinline__ uint4 philox4x32_10(uint4 c, uint2 k) {
+#pragma unroll
+  for (int r = 0; r < 10; ++r) {
+    if (r > 0) {
+      k.x += PHILOX_W0;
+      k.y += PHILOX_W1;
+    }
+    const unsigned hi0 = __umulhi(PHILOX_M0, c.x), lo0 = PHILOX_M0 * c.x;
+    const unsigned hi1 = __umulhi(PHILOX_M1, c.z), lo1 = PHILOX_M1 * c.z;
+    c = make_uint4(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+  }
+  return c;
+}
+
+__device__ __forceinline__ double to_unit(unsigned x) {
+  return __dmul_rn(__dadd_rn((double)x, 0.5), 2.3283064365386962890625e-10); // 2⁻³²
+}
+
+template <typename T>
+__device__ void random_fill(T *__restrict__ p, i64 n, unsigned long long seed,
+                            unsigned long long offset, i64 normal, double a, double b) {
+  const uint2 key = make_uint2((unsigned)seed, (unsigned)(seed >> 32));
+  const i64 blocks = (n + 3) / 4;
+  KILN_GRID_LOOP(g, blocks) {
+    const unsigned long long c = offset + (unsigned long long)g;
+    const uint4 r = philox4x32_10(make_uint4((unsigned)c, (unsigned)(c >> 32), 0u, 0u), key);
+    const unsigned lanes[4] = {r.x, r.y, r.z, r.w};
+    double v[4];
+    if (!normal) {
+      const double w = __dadd_rn(b, -a);
+#pragma unroll
+      for (int l = 0; l < 4; ++l) v[l] = __dadd_rn(a, __dmul_rn(w, to_unit(lanes[l])));
+    } else {
+#pragma unroll
+      for (int l = 0; l < 4; l += 2) {
+        const double u1 = to_unit(lanes[l]), u2 = to_unit(lanes[l + 1]);
+        const double rad = sqrt(__dmul_rn(-2.0, log(u1)));
+        const double t = __dmul_rn(2.0 * 3.141592653589793115997963468544185161590576171875, u2);
+        v[l] = __dadd_rn(a, __dmul_rn(__dmul_rn(b, rad), cos(t)));
+        v[l + 1] = __dadd_rn(a, __dmul_rn(__dmul_rn(b, rad), sin(t)));
+      }
+    }
+    const i64 base = g * 4;
+#pragma unroll
+    for (int l = 0; l < 4; ++l)
+      if (base + l < n) p[base + l] = (T)v[l];
+  }
+}
+
+extern "C" __global__ void kiln_random_f32(float *p, i64 n, i64 seed, i64 offset, i64 normal, double a, double b) {
+  random_fill<float>(p, n, (unsigned long long)seed, (unsigned long long)offset, normal, a, b);
+}
+extern "C" __global__ void kiln_random_f64(double *p, i64 n, i64 seed, i64 offset, i64 normal, double a, double b) {
+  random_fill<double>(p, n, (unsigned long long)seed, (unsigned long long)offset, normal, a, b);
+}

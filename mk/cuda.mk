@@ -1,0 +1,49 @@
+# CUDA targets, included by the main Makefile. Nothing here runs in the default (pure-Go)
+# build. The kernels compile with any nvcc that knows sm_90 (11.8 or later); the Go side links
+# against libcuda (the toolkit's stub is enough to link; the driver's is needed to run).
+#
+#   make kernels        kernels/*.cu → kernels/build/kiln.fatbin (sm_80 + sm_90 SASS, compute_80 PTX)
+#   make cuda           kernels, then build/kiln-cuda built with -tags cuda
+#   make cuda-vet       go vet -tags cuda over every package
+#   make cuda-testc     compile (never run) the cuda test binaries
+#   make device-bundle  bench/gpu/bundle/: stripped kiln cuda binary + run.sh + PyTorch anchors
+#
+# A cuda binary exits at start on a machine without a GPU and driver (gorgonia.org/cu calls
+# cuInit in its package init), so CI only builds and vets it.
+
+NVCC        ?= nvcc
+CUDA_ARCH   ?= -gencode arch=compute_80,code=[sm_80,compute_80] -gencode arch=compute_90,code=sm_90
+NVCC_FLAGS  ?= -O3 -std=c++14 -Xptxas -v
+KERNEL_SRC  := $(wildcard kernels/*.cu kernels/*.cuh)
+FATBIN      := kernels/build/kiln.fatbin
+CUDA_TAGS   := -tags cuda
+CUDA_ENV    := CGO_ENABLED=1
+
+.PHONY: kernels cuda cuda-vet cuda-testc device-bundle
+
+kernels: $(FATBIN)
+
+# One translation unit (kernels/kiln.cu includes every family): one module, no device link.
+# ptxas's per-kernel report (registers, shared memory, spills) goes to kernels/build/ptxas.log.
+$(FATBIN): $(KERNEL_SRC)
+	@mkdir -p kernels/build
+	$(NVCC) -fatbin $(CUDA_ARCH) $(NVCC_FLAGS) -o $@ kernels/kiln.cu 2> kernels/build/ptxas.log || \
+		{ cat kernels/build/ptxas.log; rm -f $@; exit 1; }
+	@grep -c "Compiling entry function" kernels/build/ptxas.log | xargs printf '%s kernel entries compiled\n'
+
+cuda: kernels
+	$(CUDA_ENV) $(GO) build $(CUDA_TAGS) -ldflags '$(LDFLAGS)' -o build/kiln-cuda ./cmd/kiln
+
+cuda-vet: kernels
+	$(CUDA_ENV) $(GO) vet $(CUDA_TAGS) ./...
+
+# Compiles the test binaries of the cuda packages without running them (they need a GPU).
+cuda-testc: kernels
+	$(CUDA_ENV) $(GO) test $(CUDA_TAGS) -c -o /dev/null ./device/cuda/
+	$(CUDA_ENV) $(GO) test $(CUDA_TAGS) -c -o /dev/null ./kernels/
+
+device-bundle: kernels
+	@mkdir -p bench/gpu/bundle
+	$(CUDA_ENV) $(GO) build $(CUDA_TAGS) -ldflags '-s -w $(LDFLAGS)' -o bench/gpu/bundle/kiln ./cmd/kiln
+	cp bench/gpu/run.sh bench/gpu/anchors.py bench/gpu/bundle/
+	@ls -l bench/gpu/bundle
