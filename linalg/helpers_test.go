@@ -63,3 +63,5 @@ func residual(a, b, c mat.Matrix) float64 {
 	p.Sub(a, &p)
 	return mat.Norm(&p, 2) / mat.Norm(a, 2)
 }
+
+var cpuDev = device.MustGet("cpu")
