@@ -1,0 +1,35 @@
+package preprocess
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/kiln-ml/kiln/data"
+)
+
+// BenchmarkFitYeoJohnson fits λ on 1000 log-normal values, one column of a TabPFN-sized fit.
+func BenchmarkFitYeoJohnson(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	xs := make([]float64, 1000)
+	for i := range xs {
+		xs[i] = math.Exp(r.NormFloat64())
+	}
+	for b.Loop() {
+		FitYeoJohnson(xs)
+	}
+}
+
+// BenchmarkFitPower fits the power variant on 1000 rows × 100 features.
+func BenchmarkFitPower(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	X := data.NewMatrix(1000, 100)
+	for i := range X.Data {
+		X.Data[i] = math.Exp(r.NormFloat64())
+	}
+	for b.Loop() {
+		if err := New(VariantPower.Config(0)).Fit(X, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
