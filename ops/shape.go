@@ -118,7 +118,7 @@ func Concat(axis int, ts ...*Tensor) *Tensor {
 	a := normAxis("concat", axis, r)
 	for _, t := range ts {
 		if t.Rank() != r {
-			panic(errorf("concat", "tensors of rank %d and %d", r, t.Rank()))
+			panic(errorf("concat", "shapes %s and %s have different ranks", shp(ts[0]), shp(t)))
 		}
 		for i := 0; i < r; i++ {
 			if i != a && t.Dim(i) != ts[0].Dim(i) {
