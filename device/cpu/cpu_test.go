@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/device/devicetest"
 	"github.com/kiln-ml/kiln/rng"
 )
 
@@ -209,4 +210,13 @@ func TestAttentionSmall(t *testing.T) {
 		p.NContext = 4
 		d.Attention(p, q, k, v, o, lse)
 	})
+}
+
+// TestConformance runs the quick conformance suite on the CPU device.
+func TestConformance(t *testing.T) {
+	for _, r := range devicetest.Run(Default(), devicetest.Options{Quick: true}) {
+		if !r.Pass {
+			t.Errorf("%s %s: max error %.3g > tol %.3g %s", r.Primitive, r.Case, r.MaxErr, r.Tol, r.Err)
+		}
+	}
 }

@@ -179,9 +179,11 @@ func softmax[T float](x, y []T, rows, cols int, log bool) {
 				}
 			}
 			if log {
-				ls := m + math.Log(s)
+				// (x−m) − log s rather than x − (m + log s): the first difference is exact
+				// near the maximum, so a row with a large offset loses no digits.
+				ls := math.Log(s)
 				for i, v := range xr {
-					yr[i] = T(float64(v) - ls)
+					yr[i] = T((float64(v) - m) - ls)
 				}
 				continue
 			}
