@@ -132,6 +132,11 @@ func ReadCSV(r io.Reader, opts Options) (*Table, error) {
 		return nil, fmt.Errorf("data: target column %q not found; columns are %s", targetName, quoteList(header))
 	}
 
+	for _, name := range opts.Categorical {
+		if _, ok := seen[name]; !ok && opts.Schema == nil {
+			return nil, fmt.Errorf("data: categorical column %q not found; columns are %s", name, quoteList(header))
+		}
+	}
 	t := &Table{Target: targetName}
 	if opts.Schema != nil {
 		if err := p.featuresFromSchema(t, opts.Schema, target); err != nil {

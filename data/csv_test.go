@@ -159,6 +159,7 @@ func TestReadCSVErrors(t *testing.T) {
 	readErr(t, "a,a,target\n1,2,x\n", Options{}, "both named")
 	readErr(t, "a,target\ninf,x\n1,y\n2,x\n", Options{}, "line 2", "\"inf\"")
 	readErr(t, "target\nx\ny\n", Options{}, "no feature columns")
+	readErr(t, "a,target\n1,x\n2,y\n", Options{Categorical: []string{"b"}}, "categorical column \"b\" not found")
 }
 
 func TestSchemaLoadsTestFileConsistently(t *testing.T) {

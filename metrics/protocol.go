@@ -46,10 +46,14 @@ func DefaultProtocol() Protocol {
 
 // SplitResult holds the scores of one split.
 type SplitResult struct {
-	Seed                       uint64
-	TrainRows, TestRows        int
-	AUC, Accuracy, LogLoss     float64
-	FitSeconds, PredictSeconds float64
+	Seed           uint64  `json:"seed"`
+	TrainRows      int     `json:"train_rows"`
+	TestRows       int     `json:"test_rows"`
+	AUC            float64 `json:"auc"`
+	Accuracy       float64 `json:"acc"`
+	LogLoss        float64 `json:"logloss"`
+	FitSeconds     float64 `json:"fit_sec"`
+	PredictSeconds float64 `json:"predict_sec"`
 }
 
 // Seconds returns the wall time of fit plus predict.
@@ -57,11 +61,16 @@ func (s SplitResult) Seconds() float64 { return s.FitSeconds + s.PredictSeconds 
 
 // Result holds the protocol's outcome for one dataset.
 type Result struct {
-	Rows, Features, Classes int      // after dropping rare classes
-	Dropped                 []string // names of the dropped classes
-	Splits                  []SplitResult
-	// Means over the splits.
-	AUC, Accuracy, LogLoss, Seconds float64
+	Rows     int           `json:"rows"` // after dropping rare classes
+	Features int           `json:"features"`
+	Classes  int           `json:"classes"`
+	Dropped  []string      `json:"dropped_classes,omitempty"` // names of the dropped classes
+	Splits   []SplitResult `json:"splits"`
+	// Means over the splits, with the JSON names of tabular-baselines.json.
+	AUC      float64 `json:"auc"`
+	Accuracy float64 `json:"acc"`
+	LogLoss  float64 `json:"logloss"`
+	Seconds  float64 `json:"sec"`
 }
 
 // Evaluate runs DefaultProtocol; see Protocol.Evaluate.
