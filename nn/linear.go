@@ -1,0 +1,116 @@
+package nn
+
+import (
+	"strconv"
+
+	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/ops"
+	"github.com/kiln-ml/kiln/tensor"
+)
+
+// Linear is the affine map y = x·Wᵀ + b over the last axis of x.
+type Linear struct {
+	In, Out int
+	Weight  *Tensor // [Out, In]
+	Bias    *Tensor // [Out], nil without bias
+}
+
+// NewLinear makes a Linear layer with weights drawn by init from gen and a zero bias (when
+// bias is true).
+func NewLinear(dev device.Device, dtype tensor.DType, in, out int, bias bool, init Init, gen *tensor.Generator) (*Linear, error) {
+	if err := checkSizes("linear", in, out); err != nil {
+		return nil, err
+	}
+	if err := checkFloatDType("linear", dtype); err != nil {
+		return nil, err
+	}
+	b := init.bound(in, out)
+	l := &Linear{In: in, Out: out, Weight: Param(gen.Uniform(dev, dtype, -b, b, out, in))}
+	if bias {
+		l.Bias = Param(tensor.Zeros(dev, dtype, out))
+	}
+	return l, nil
+}
+
+// Forward applies the layer to x of shape [..., In].
+func (l *Linear) Forward(x *Tensor) *Tensor {
+	if x.Rank() == 0 || x.Dim(-1) != l.In {
+		panic(&ops.Error{Op: "linear", Msg: "input shape " + tensor.ShapeString(x.Shape()) + " does not end in the layer's input size " + strconv.Itoa(l.In)})
+	}
+	if x.Rank() == 1 {
+		return ops.Reshape(l.Forward(ops.Reshape(x, 1, l.In)), l.Out)
+	}
+	y := ops.MatmulT(x, l.Weight, false, true)
+	if l.Bias != nil {
+		y = ops.Add(y, l.Bias)
+	}
+	return y
+}
+
+// NamedParameters lists weight and bias.
+func (l *Linear) NamedParameters() []Named {
+	ns := []Named{{"weight", l.Weight}}
+	if l.Bias != nil {
+		ns = append(ns, Named{"bias", l.Bias})
+	}
+	return ns
+}
+
+// Parameters lists weight and bias.
+func (l *Linear) Parameters() []*Tensor { return paramsOf(l) }
+
+// LayerNorm normalises the last axis with a learned scale (ones) and shift (zeros).
+type LayerNorm struct {
+	Size  int
+	Eps   float64
+	Gamma *Tensor // [Size]
+	Beta  *Tensor // [Size]
+}
+
+// NewLayerNorm makes a LayerNorm over size features.
+func NewLayerNorm(dev device.Device, dtype tensor.DType, size int, eps float64) (*LayerNorm, error) {
+	if err := checkSizes("layer norm", size); err != nil {
+		return nil, err
+	}
+	if err := checkFloatDType("layer norm", dtype); err != nil {
+		return nil, err
+	}
+	return &LayerNorm{Size: size, Eps: eps, Gamma: Param(tensor.Ones(dev, dtype, size)), Beta: Param(tensor.Zeros(dev, dtype, size))}, nil
+}
+
+// Forward normalises x of shape [..., Size].
+func (n *LayerNorm) Forward(x *Tensor) *Tensor { return ops.LayerNorm(x, n.Gamma, n.Beta, n.Eps) }
+
+// NamedParameters lists weight (γ) and bias (β), PyTorch's names.
+func (n *LayerNorm) NamedParameters() []Named {
+	return []Named{{"weight", n.Gamma}, {"bias", n.Beta}}
+}
+
+// Parameters lists γ and β.
+func (n *LayerNorm) Parameters() []*Tensor { return paramsOf(n) }
+
+// Embedding maps integer ids to learned rows of a [Num, Dim] table, initialised N(0, 1).
+type Embedding struct {
+	Num, Dim int
+	Weight   *Tensor
+}
+
+// NewEmbedding makes an embedding table.
+func NewEmbedding(dev device.Device, dtype tensor.DType, num, dim int, gen *tensor.Generator) (*Embedding, error) {
+	if err := checkSizes("embedding", num, dim); err != nil {
+		return nil, err
+	}
+	if err := checkFloatDType("embedding", dtype); err != nil {
+		return nil, err
+	}
+	return &Embedding{Num: num, Dim: dim, Weight: Param(gen.Normal(dev, dtype, 0, 1, num, dim))}, nil
+}
+
+// Forward looks up ids (an int32 tensor of any shape) giving ids.Shape() + [Dim].
+func (e *Embedding) Forward(ids *Tensor) *Tensor { return ops.Embedding(e.Weight, ids) }
+
+// NamedParameters lists the table.
+func (e *Embedding) NamedParameters() []Named { return []Named{{"weight", e.Weight}} }
+
+// Parameters lists the table.
+func (e *Embedding) Parameters() []*Tensor { return paramsOf(e) }
