@@ -8,11 +8,19 @@
 //   uniform: a + (b−a)·(x+0.5)·2⁻³² in float64
 //   normal:  Box–Muller on lanes (0,1) and (2,3): r = √(−2 ln u₁),
 //            first lane mean + sd·r·cos(2πu₂), second mean + sd·r·sin(2πu₂)
-// One thread computes one Philox block and writes its (up to) four elements. The uniform
-// transform uses __dmul_rn/__dadd_rn so that nvcc cannot contract it into an FMA: Go (amd64)
-// rounds the product and the sum separately, and float32 uniform fills must match the CPU
-// bit for bit. log/cos/sin differ from Go's by an ulp at most, so normal fills agree to
-// rounding, not bit for bit.
+// One thread computes one Philox block and writes its (up to) four elements.
+//
+// Bit-exactness with the CPU. Every float64 operation is written with __dmul_rn/__dadd_rn/
+// __ddiv_rn/__dsqrt_rn, which nvcc never contracts into FMAs: Go on amd64 rounds each product
+// and sum separately. CUDA's own log/sin/cos are accurate to an ulp but are different
+// algorithms from Go's, so the normal transform evaluates the same algorithms Go's math
+// package does, operation for operation: Log is FreeBSD msun's e_log.c (Go's math.Log and its
+// amd64 assembly), Sin/Cos are Cephes sin.c by Stephen Moshier (Go's math.Sin/Cos) with
+// the Cody–Waite three-part π/4 reduction (arguments here lie in (0, 2π), far below the
+// 2²⁹ threshold where Go switches to Payne–Hanek). The coefficients below are those
+// libraries' published constants (bit patterns in the comments). With that, uniform and
+// normal fills match the CPU bit for bit in float64 and float32. (A Go build that fuses
+// multiply-adds, GOAMD64=v3 or arm64, can differ from both in the last bit.)
 #include "common.cuh"
 
 #define PHILOX_M0 0xD2511F53u
@@ -33,6 +41,8 @@ __device__ __forceinline__ uint4 philox4x32_10(uint4 c, uint2 k) {
   }
   return c;
 }
+
+#include "gomath.cuh"
 
 __device__ __forceinline__ double to_unit(unsigned x) {
   return __dmul_rn(__dadd_rn((double)x, 0.5), 2.3283064365386962890625e-10); // 2⁻³²
@@ -56,10 +66,12 @@ __device__ void random_fill(T *__restrict__ p, i64 n, unsigned long long seed,
 #pragma unroll
       for (int l = 0; l < 4; l += 2) {
         const double u1 = to_unit(lanes[l]), u2 = to_unit(lanes[l + 1]);
-        const double rad = sqrt(__dmul_rn(-2.0, log(u1)));
-        const double t = __dmul_rn(2.0 * 3.141592653589793115997963468544185161590576171875, u2);
-        v[l] = __dadd_rn(a, __dmul_rn(__dmul_rn(b, rad), cos(t)));
-        v[l + 1] = __dadd_rn(a, __dmul_rn(__dmul_rn(b, rad), sin(t)));
+        const double rad = __dsqrt_rn(DMUL(-2.0, go_log(u1)));
+        const double t = DMUL(6.283185307179586231995926937088370323181152343750, u2); // float64(2π)·u₂
+        double sn, cs;
+        go_sincos(t, &sn, &cs);
+        v[l] = DADD(a, DMUL(DMUL(b, rad), cs));
+        v[l + 1] = DADD(a, DMUL(DMUL(b, rad), sn));
       }
     }
     const i64 base = g * 4;
