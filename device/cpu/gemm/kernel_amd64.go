@@ -18,6 +18,24 @@ func sgemmKernel14x32AVX512(k int, a, b, c *float32, ldc int)
 //go:noescape
 func dgemmKernel14x16AVX512(k int, a, b, c *float64, ldc int)
 
+//go:noescape
+func sgemmKernel14x32AVX512B(k int, a, b, c *float32, ldc int)
+
+//go:noescape
+func dgemmKernel14x16AVX512B(k int, a, b, c *float64, ldc int)
+
+//go:noescape
+func sgemmKernel8x48AVX512(k int, a, b, c *float32, ldc int)
+
+//go:noescape
+func dgemmKernel8x24AVX512(k int, a, b, c *float64, ldc int)
+
+//go:noescape
+func sgemmKernel12x32AVX512(k int, a, b, c *float32, ldc int)
+
+//go:noescape
+func dgemmKernel12x16AVX512(k int, a, b, c *float64, ldc int)
+
 var sKernels, dKernels, kernelName = selectKernels(cpu.X86.HasAVX512F, cpu.X86.HasAVX2 && cpu.X86.HasFMA)
 
 // selectKernels picks the widest micro-kernel the CPU runs. cpu.X86 already
@@ -49,6 +67,16 @@ func kernelVariants() ([]*kernelSet[float32], []*kernelSet[float64]) {
 			continue
 		}
 		ss, ds = append(ss, s), append(ds, d)
+	}
+	if cpu.X86.HasAVX512F {
+		ss = append(ss,
+			&kernelSet[float32]{name: "avx512b14", mr: 14, nr: 32, kc: 256, mc: 224, nc: 4096, kern: sgemmKernel14x32AVX512B},
+			&kernelSet[float32]{name: "avx512b8", mr: 8, nr: 48, kc: 256, mc: 224, nc: 4096, kern: sgemmKernel8x48AVX512},
+			&kernelSet[float32]{name: "avx512b12", mr: 12, nr: 32, kc: 256, mc: 224, nc: 4096, kern: sgemmKernel12x32AVX512})
+		ds = append(ds,
+			&kernelSet[float64]{name: "avx512b14", mr: 14, nr: 16, kc: 256, mc: 112, nc: 4096, kern: dgemmKernel14x16AVX512B},
+			&kernelSet[float64]{name: "avx512b8", mr: 8, nr: 24, kc: 256, mc: 112, nc: 4096, kern: dgemmKernel8x24AVX512},
+			&kernelSet[float64]{name: "avx512b12", mr: 12, nr: 16, kc: 256, mc: 112, nc: 4096, kern: dgemmKernel12x16AVX512})
 	}
 	return ss, ds
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/python3
+"""Anchor for kiln's CPU GEMM: times numpy.matmul (OpenBLAS) on square
+float32 and float64 matrices and prints GFLOP/s as JSON.
+
+Run it with the BLAS tuning variables of this machine unset so OpenBLAS
+picks its own kernel, exactly as a user's numpy would:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/numpy/gemm.py --sizes 512,1024
+
+Each size is timed as the best of --rounds rounds of enough products to
+take ~0.2 s, after one warm-up product; 2n^3 flops per product.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def blas_info():
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    return [
+        {k: v for k, v in info.items() if k in ("internal_api", "version", "architecture", "num_threads", "threading_layer")}
+        for info in threadpoolctl.threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
+
+
+def time_matmul(n, dtype, rounds):
+    rng = np.random.default_rng(7)
+    a = rng.uniform(-1, 1, (n, n)).astype(dtype)
+    b = rng.uniform(-1, 1, (n, n)).astype(dtype)
+    c = np.empty((n, n), dtype=dtype)
+    np.matmul(a, b, out=c)
+    flops = 2.0 * n * n * n
+    # Products per round: about 0.2 s at 100 GFLOP/s, at least 2.
+    reps = max(2, int(2e10 / flops))
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            np.matmul(a, b, out=c)
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return flops / best / 1e9
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="256,512,1024,2048")
+    p.add_argument("--dtypes", default="float32,float64")
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    out = {
+        "numpy": np.__version__,
+        "blas": blas_info(),
+        "env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS") if k in os.environ},
+        "gflops": {},
+    }
+    for dt in args.dtypes.split(","):
+        out["gflops"][dt] = {n: round(time_matmul(int(n), np.dtype(dt), args.rounds), 2) for n in args.sizes.split(",")}
+    json.dump(out, sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()
