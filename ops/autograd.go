@@ -158,44 +158,59 @@ func Grad(outputs, inputs, gradOutputs []*Tensor, createGraph bool) []*Tensor {
 // ∂(Σᵢ gᵢ·vᵢ)/∂θ = H·v. The graph is released before returning; the results belong to the
 // caller's scope.
 func HVP(f func() *Tensor, params, v []*Tensor) []*Tensor {
+	loss, grads, hv := GradHVP(f, params, v)
+	loss.Release()
+	for _, g := range grads {
+		g.Release()
+	}
+	return hv
+}
+
+// GradHVP evaluates the scalar f() once and returns its value, its gradients with respect to
+// params and the Hessian-vector products H·v, all cut from the graph (second-order optimizers
+// such as AdaHessian and Sophia need all three from one forward pass). Further directions
+// can be handled by calling HVP again.
+func GradHVP(f func() *Tensor, params, v []*Tensor) (loss *Tensor, grads, hv []*Tensor) {
 	if len(params) != len(v) {
 		panic(errorf("hvp", "%d vectors for %d parameters", len(v), len(params)))
-	}
-	for i := range params {
-		if !tensor.SameShape(params[i].Shape(), v[i].Shape()) {
-			panic(errorf("hvp", "vector %d has shape %s, parameter has %s", i,
-				tensor.ShapeString(v[i].Shape()), tensor.ShapeString(params[i].Shape())))
-		}
 	}
 	s := tensor.NewScope()
 	defer s.Close()
 	prev := SetGradEnabled(true)
 	defer SetGradEnabled(prev)
-	loss := f()
-	if loss.Len() != 1 {
-		panic(errorf("hvp", "f must return one element, got shape %s", tensor.ShapeString(loss.Shape())))
+	l := f()
+	if l.Len() != 1 {
+		panic(errorf("hvp", "f must return one element, got shape %s", tensor.ShapeString(l.Shape())))
 	}
-	g := Grad([]*Tensor{loss}, params, nil, true)
+	g := Grad([]*Tensor{l}, params, nil, true)
 	var dot *Tensor
 	for i := range g {
-		d := SumAll(Mul(g[i], Detach(v[i])))
-		if dot == nil {
+		if !tensor.SameShape(params[i].Shape(), v[i].Shape()) {
+			panic(errorf("hvp", "vector %d has shape %s, parameter has %s", i,
+				tensor.ShapeString(v[i].Shape()), tensor.ShapeString(params[i].Shape())))
+		}
+		if d := SumAll(Mul(g[i], Detach(v[i]))); dot == nil {
 			dot = d
 		} else {
 			dot = Add(dot, d)
 		}
 	}
-	if !dot.RequiresGrad() { // f is at most linear in params: H = 0
-		out := make([]*Tensor, len(params))
-		for i, p := range params {
-			out[i] = tensor.Zeros(p.Device(), p.DType(), p.Shape()...)
+	if dot.RequiresGrad() {
+		hv = Grad([]*Tensor{dot}, params, nil, false)
+	} else {
+		for _, p := range params {
+			hv = append(hv, tensor.Zeros(p.Device(), p.DType(), p.Shape()...))
 		}
-		s.Keep(out...)
-		return out
 	}
-	hv := Grad([]*Tensor{dot}, params, nil, false)
+	loss = Detach(l)
+	grads = make([]*Tensor, len(g))
+	for i := range g {
+		grads[i] = Detach(g[i])
+	}
+	s.Keep(loss)
+	s.Keep(grads...)
 	s.Keep(hv...)
-	return hv
+	return loss, grads, hv
 }
 
 // run is the backward engine. It propagates gradients from roots (seeded with rootGrads, or

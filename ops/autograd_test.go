@@ -247,3 +247,46 @@ func TestErrorsAtBoundary(t *testing.T) {
 		t.Fatal("grad mode left off after a panic")
 	}
 }
+
+func TestGradHVPAndIntermediateInputs(t *testing.T) {
+	s := tensor.NewScope()
+	defer s.Close()
+	x := randT(40, -1, 1, 4).SetRequiresGrad(true)
+	v := randT(41, -1, 1, 4)
+	// f = Σ x³: ∇f = 3x², H·v = 6x⊙v.
+	loss, g, hv := GradHVP(func() *Tensor { return SumAll(PowScalar(x, 3)) }, []*Tensor{x}, []*Tensor{v})
+	xv, vv := x.Float64s(), v.Float64s()
+	wantF, wantG, wantH := 0.0, make([]float64, 4), make([]float64, 4)
+	for i := range xv {
+		wantF += xv[i] * xv[i] * xv[i]
+		wantG[i] = 3 * xv[i] * xv[i]
+		wantH[i] = 6 * xv[i] * vv[i]
+	}
+	close(t, "loss", []float64{loss.Item()}, []float64{wantF}, 1e-14)
+	close(t, "grad", g[0].Float64s(), wantG, 1e-14)
+	close(t, "hv", hv[0].Float64s(), wantH, 1e-14)
+	if g[0].RequiresGrad() || loss.RequiresGrad() {
+		t.Fatal("GradHVP results are still in the graph")
+	}
+	// HVP leaves nothing but its result behind.
+	before := liveBuffers()
+	h := HVP(func() *Tensor { return SumAll(PowScalar(x, 3)) }, []*Tensor{x}, []*Tensor{v})
+	if got := liveBuffers(); got != before+1 {
+		t.Fatalf("HVP left %d buffers, want 1", got-before)
+	}
+	close(t, "hvp", h[0].Float64s(), wantH, 1e-14)
+
+	// Gradients with respect to an intermediate tensor: z = Σ y², y = tanh x ⇒ ∂z/∂y = 2y.
+	y := Tanh(x)
+	gy := Grad([]*Tensor{SumAll(Square(y))}, []*Tensor{y}, nil, false)[0]
+	yv := y.Float64s()
+	for i := range yv {
+		yv[i] *= 2
+	}
+	close(t, "intermediate", gy.Float64s(), yv, 1e-15)
+	// The graph is kept after a backward pass: a second Grad over it works.
+	gy2 := Grad([]*Tensor{SumAll(Square(y))}, []*Tensor{x}, nil, false)[0]
+	if gy2.Len() != 4 {
+		t.Fatal("second pass over a graph failed")
+	}
+}
