@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"os"
 	"strings"
 	"testing"
 
@@ -11,7 +12,17 @@ import (
 	"github.com/kiln-ml/kiln/tensor"
 )
 
-var cpu = device.MustGet("cpu")
+// dev is the device the tests run on: "cpu" unless KILN_TEST_DEVICE names another (a test
+// binary built with -tags cuda also registers "cuda").
+var dev = testDevice()
+
+func testDevice() device.Device {
+	name := os.Getenv("KILN_TEST_DEVICE")
+	if name == "" {
+		name = "cpu"
+	}
+	return device.MustGet(name)
+}
 
 func must[T any](v T, err error) T {
 	if err != nil {
@@ -34,7 +45,7 @@ func closeTo(t *testing.T, what string, got, want []float64, tol float64) {
 
 func TestLinearForwardAndInit(t *testing.T) {
 	gen := tensor.NewGenerator(1)
-	l := must(NewLinear(cpu, tensor.Float64, 300, 200, true, KaimingUniform, gen))
+	l := must(NewLinear(dev, tensor.Float64, 300, 200, true, KaimingUniform, gen))
 	defer Release(l)
 	w := l.Weight.Float64s()
 	bound := math.Sqrt(6.0 / 300)
@@ -49,10 +60,10 @@ func TestLinearForwardAndInit(t *testing.T) {
 	if v := ss / float64(len(w)); math.Abs(v-2.0/300)/(2.0/300) > 0.03 {
 		t.Fatalf("weight variance %v, want %v", v, 2.0/300)
 	}
-	x := tensor.Uniform(cpu, tensor.Float64, 9, 0, -1, 1, 2, 3, 300)
+	x := tensor.Uniform(dev, tensor.Float64, 9, 0, -1, 1, 2, 3, 300)
 	ops.NoGrad(func() {
 		// A non-zero bias so the test sees it.
-		cpu.Fill(l.Bias.Buffer(), 0, 200, 0.25)
+		dev.Fill(l.Bias.Buffer(), 0, 200, 0.25)
 	})
 	y := l.Forward(x)
 	if !tensor.SameShape(y.Shape(), []int{2, 3, 200}) {
@@ -73,7 +84,7 @@ func TestLinearForwardAndInit(t *testing.T) {
 	y.Release()
 	x.Release()
 
-	xl := must(NewLinear(cpu, tensor.Float32, 30, 50, false, XavierUniform, gen))
+	xl := must(NewLinear(dev, tensor.Float32, 30, 50, false, XavierUniform, gen))
 	defer Release(xl)
 	xb := math.Sqrt(6.0 / 80)
 	for _, v := range xl.Weight.Float64s() {
@@ -89,10 +100,10 @@ func TestLinearForwardAndInit(t *testing.T) {
 // TestMLPLearnsXOR trains a 2-4-1 tanh MLP on XOR with plain gradient descent.
 func TestMLPLearnsXOR(t *testing.T) {
 	gen := tensor.NewGenerator(3)
-	m := must(NewMLP(cpu, tensor.Float32, []int{2, 8, 1}, ops.Tanh, XavierUniform, gen))
+	m := must(NewMLP(dev, tensor.Float32, []int{2, 8, 1}, ops.Tanh, XavierUniform, gen))
 	defer Release(m)
-	x := tensor.FromFloat32(cpu, []float32{0, 0, 0, 1, 1, 0, 1, 1}, 4, 2).Detach()
-	y := tensor.FromFloat32(cpu, []float32{0, 1, 1, 0}, 4, 1).Detach()
+	x := tensor.FromFloat32(dev, []float32{0, 0, 0, 1, 1, 0, 1, 1}, 4, 2).Detach()
+	y := tensor.FromFloat32(dev, []float32{0, 1, 1, 0}, 4, 1).Detach()
 	defer x.Release()
 	defer y.Release()
 	var loss float64
@@ -104,7 +115,7 @@ func TestMLPLearnsXOR(t *testing.T) {
 		ops.NoGrad(func() {
 			for _, p := range m.Parameters() {
 				u := ops.MulScalar(p.Grad(), 0.5)
-				cpu.Binary(device.BinarySub, p.Buffer(), p.Layout(), u.Buffer(), u.Layout(), p.Buffer(), p.Layout())
+				dev.Binary(device.BinarySub, p.Buffer(), p.Layout(), u.Buffer(), u.Layout(), p.Buffer(), p.Layout())
 			}
 		})
 		ZeroGrad(m)
@@ -174,25 +185,25 @@ func refMHA(m *MultiHeadAttention, xq, xkv []float64, b, lq, lk, nctx int) []flo
 
 func TestMultiHeadAttentionMatchesLoops(t *testing.T) {
 	gen := tensor.NewGenerator(5)
-	m := must(NewMultiHeadAttention(cpu, tensor.Float64, 12, 3, gen))
+	m := must(NewMultiHeadAttention(dev, tensor.Float64, 12, 3, gen))
 	defer Release(m)
 	// Non-zero biases so the reference checks them.
 	for i, l := range []*Linear{m.Q, m.K, m.V, m.Out} {
-		bias := tensor.Uniform(cpu, tensor.Float64, uint64(50+i), 0, -0.5, 0.5, 12)
-		cpu.Convert(l.Bias.Buffer(), 0, bias.Buffer(), 0, 12)
+		bias := tensor.Uniform(dev, tensor.Float64, uint64(50+i), 0, -0.5, 0.5, 12)
+		dev.Convert(l.Bias.Buffer(), 0, bias.Buffer(), 0, 12)
 		bias.Release()
 	}
 	s := tensor.NewScope()
 	defer s.Close()
-	xq := tensor.Uniform(cpu, tensor.Float64, 7, 0, -1, 1, 2, 5, 12)
-	xkv := tensor.Uniform(cpu, tensor.Float64, 8, 0, -1, 1, 2, 7, 12)
+	xq := tensor.Uniform(dev, tensor.Float64, 7, 0, -1, 1, 2, 5, 12)
+	xkv := tensor.Uniform(dev, tensor.Float64, 8, 0, -1, 1, 2, 7, 12)
 	for _, nctx := range []int{1, 4, 7} {
 		got := m.Forward(xq, xkv, nctx)
 		want := refMHA(m, xq.Float64s(), xkv.Float64s(), 2, 5, 7, nctx)
 		closeTo(t, "mha", got.Float64s(), want, 1e-12)
 	}
 	// Self-attention with extra leading axes: [2, 3, L, Model] is 6 independent sequences.
-	x4 := tensor.Uniform(cpu, tensor.Float64, 9, 0, -1, 1, 2, 3, 4, 12)
+	x4 := tensor.Uniform(dev, tensor.Float64, 9, 0, -1, 1, 2, 3, 4, 12)
 	got := m.Forward(x4, x4, 2)
 	xv := x4.Float64s()
 	closeTo(t, "mha 4-D", got.Float64s(), refMHA(m, xv, xv, 6, 4, 4, 2), 1e-12)
@@ -202,9 +213,9 @@ func TestMultiHeadAttentionMatchesLoops(t *testing.T) {
 // to every projection against finite differences.
 func TestMultiHeadAttentionGradients(t *testing.T) {
 	gen := tensor.NewGenerator(6)
-	m := must(NewMultiHeadAttention(cpu, tensor.Float64, 4, 2, gen))
+	m := must(NewMultiHeadAttention(dev, tensor.Float64, 4, 2, gen))
 	defer Release(m)
-	x := tensor.Uniform(cpu, tensor.Float64, 10, 0, -1, 1, 2, 3, 4).Detach()
+	x := tensor.Uniform(dev, tensor.Float64, 10, 0, -1, 1, 2, 3, 4).Detach()
 	defer x.Release()
 	f := func(ps []*Tensor) *Tensor { return m.Forward(x, x, 2) }
 	params := m.Parameters()
@@ -218,7 +229,7 @@ func TestMultiHeadAttentionGradients(t *testing.T) {
 
 func TestNamedParameters(t *testing.T) {
 	gen := tensor.NewGenerator(1)
-	m := must(NewMLP(cpu, tensor.Float32, []int{3, 5, 2}, ops.Relu, KaimingUniform, gen))
+	m := must(NewMLP(dev, tensor.Float32, []int{3, 5, 2}, ops.Relu, KaimingUniform, gen))
 	defer Release(m)
 	var names []string
 	for _, n := range m.NamedParameters() {
@@ -233,14 +244,14 @@ func TestNamedParameters(t *testing.T) {
 	if n := NumParameters(m); n != 3*5+5+5*2+2 {
 		t.Fatalf("%d parameters", n)
 	}
-	a := must(NewMultiHeadAttention(cpu, tensor.Float32, 8, 2, gen))
+	a := must(NewMultiHeadAttention(dev, tensor.Float32, 8, 2, gen))
 	defer Release(a)
 	if ns := a.NamedParameters(); len(ns) != 8 || ns[0].Name != "q.weight" || ns[7].Name != "out.bias" {
 		t.Fatalf("attention parameters %v", ns)
 	}
 	// Parameters survive the scope they were made in.
 	s := tensor.NewScope()
-	e := must(NewEmbedding(cpu, tensor.Float32, 10, 3, gen))
+	e := must(NewEmbedding(dev, tensor.Float32, 10, 3, gen))
 	s.Close()
 	defer Release(e)
 	if e.Weight.Released() {
@@ -250,23 +261,23 @@ func TestNamedParameters(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	gen := tensor.NewGenerator(1)
-	if _, err := NewMultiHeadAttention(cpu, tensor.Float32, 10, 3, gen); err == nil || !strings.Contains(err.Error(), "not divisible") {
+	if _, err := NewMultiHeadAttention(dev, tensor.Float32, 10, 3, gen); err == nil || !strings.Contains(err.Error(), "not divisible") {
 		t.Fatalf("heads error %v", err)
 	}
-	if _, err := NewLinear(cpu, tensor.Float32, 0, 3, true, KaimingUniform, gen); err == nil {
+	if _, err := NewLinear(dev, tensor.Float32, 0, 3, true, KaimingUniform, gen); err == nil {
 		t.Fatal("zero-size linear accepted")
 	}
-	if _, err := NewLinear(cpu, tensor.Int32, 2, 3, true, KaimingUniform, gen); err == nil {
+	if _, err := NewLinear(dev, tensor.Int32, 2, 3, true, KaimingUniform, gen); err == nil {
 		t.Fatal("int32 linear accepted")
 	}
-	if _, err := NewMLP(cpu, tensor.Float32, []int{3}, ops.Relu, KaimingUniform, gen); err == nil {
+	if _, err := NewMLP(dev, tensor.Float32, []int{3}, ops.Relu, KaimingUniform, gen); err == nil {
 		t.Fatal("one-size MLP accepted")
 	}
-	l := must(NewLinear(cpu, tensor.Float32, 4, 2, true, KaimingUniform, gen))
+	l := must(NewLinear(dev, tensor.Float32, 4, 2, true, KaimingUniform, gen))
 	defer Release(l)
 	s := tensor.NewScope()
 	defer s.Close()
-	err := ops.Try(func() error { l.Forward(tensor.Zeros(cpu, tensor.Float32, 3, 5)); return nil })
+	err := ops.Try(func() error { l.Forward(tensor.Zeros(dev, tensor.Float32, 3, 5)); return nil })
 	if err == nil || !strings.Contains(err.Error(), "does not end in the layer's input size 4") {
 		t.Fatalf("shape error %v", err)
 	}

@@ -10,11 +10,11 @@ import (
 // (float32): the op and autograd overhead around two pairs of GEMMs.
 func BenchmarkMLPTrainStep(b *testing.B) {
 	gen := tensor.NewGenerator(1)
-	w1 := gen.Normal(cpu, tensor.Float32, 0, 0.1, 64, 256).Detach().SetRequiresGrad(true)
-	b1 := tensor.Zeros(cpu, tensor.Float32, 256).Detach().SetRequiresGrad(true)
-	w2 := gen.Normal(cpu, tensor.Float32, 0, 0.1, 256, 10).Detach().SetRequiresGrad(true)
-	x := gen.Normal(cpu, tensor.Float32, 0, 1, 256, 64).Detach()
-	y := tensor.FromInt32(cpu, make([]int32, 256)).Detach()
+	w1 := gen.Normal(dev, tensor.Float32, 0, 0.1, 64, 256).Detach().SetRequiresGrad(true)
+	b1 := tensor.Zeros(dev, tensor.Float32, 256).Detach().SetRequiresGrad(true)
+	w2 := gen.Normal(dev, tensor.Float32, 0, 0.1, 256, 10).Detach().SetRequiresGrad(true)
+	x := gen.Normal(dev, tensor.Float32, 0, 1, 256, 64).Detach()
+	y := tensor.FromInt32(dev, make([]int32, 256)).Detach()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		s := tensor.NewScope()
@@ -29,13 +29,13 @@ func BenchmarkMLPTrainStep(b *testing.B) {
 // (B·H = 8 heads, L = 128, D = 32, float32): the composed second-order path.
 func BenchmarkHVPAttention(b *testing.B) {
 	gen := tensor.NewGenerator(2)
-	q := gen.Normal(cpu, tensor.Float32, 0, 1, 8, 128, 32).Detach().SetRequiresGrad(true)
-	k := gen.Normal(cpu, tensor.Float32, 0, 1, 8, 128, 32).Detach().SetRequiresGrad(true)
-	v := gen.Normal(cpu, tensor.Float32, 0, 1, 8, 128, 32).Detach().SetRequiresGrad(true)
+	q := gen.Normal(dev, tensor.Float32, 0, 1, 8, 128, 32).Detach().SetRequiresGrad(true)
+	k := gen.Normal(dev, tensor.Float32, 0, 1, 8, 128, 32).Detach().SetRequiresGrad(true)
+	v := gen.Normal(dev, tensor.Float32, 0, 1, 8, 128, 32).Detach().SetRequiresGrad(true)
 	dirs := []*Tensor{
-		gen.Normal(cpu, tensor.Float32, 0, 1, 8, 128, 32).Detach(),
-		gen.Normal(cpu, tensor.Float32, 0, 1, 8, 128, 32).Detach(),
-		gen.Normal(cpu, tensor.Float32, 0, 1, 8, 128, 32).Detach(),
+		gen.Normal(dev, tensor.Float32, 0, 1, 8, 128, 32).Detach(),
+		gen.Normal(dev, tensor.Float32, 0, 1, 8, 128, 32).Detach(),
+		gen.Normal(dev, tensor.Float32, 0, 1, 8, 128, 32).Detach(),
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

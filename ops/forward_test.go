@@ -193,7 +193,7 @@ func TestReduceForward(t *testing.T) {
 		close(t, "mean", mean, sum, 1e-13)
 	}
 	// Ties share the gradient of max equally.
-	tie := tensor.FromFloat64(cpu, []float64{1, 3, 3, 2}).SetRequiresGrad(true)
+	tie := tensor.FromFloat64(dev, []float64{1, 3, 3, 2}).SetRequiresGrad(true)
 	g := Grad([]*Tensor{MaxAll(tie)}, []*Tensor{tie}, nil, false)[0]
 	close(t, "tied max gradient", g.Float64s(), []float64{0, 0.5, 0.5, 0}, 0)
 }
@@ -324,11 +324,11 @@ func TestCrossEntropyForward(t *testing.T) {
 		num += w[i] * (math.Log(z) - hl.at(i, int(tg)))
 		den += w[i]
 	}
-	got := CrossEntropy(logits, idxT(targets...), tensor.FromFloat64(cpu, w)).Item()
+	got := CrossEntropy(logits, idxT(targets...), tensor.FromFloat64(dev, w)).Item()
 	if math.Abs(got-num/den) > 1e-13 {
 		t.Fatalf("cross entropy %v, want %v", got, num/den)
 	}
-	zero := CrossEntropy(logits, idxT(targets...), tensor.Zeros(cpu, tensor.Float64, 5)).Item()
+	zero := CrossEntropy(logits, idxT(targets...), tensor.Zeros(dev, tensor.Float64, 5)).Item()
 	if zero != 0 {
 		t.Fatalf("all-masked cross entropy %v, want 0", zero)
 	}
@@ -337,7 +337,7 @@ func TestCrossEntropyForward(t *testing.T) {
 func TestDropout(t *testing.T) {
 	s := tensor.NewScope()
 	defer s.Close()
-	x := tensor.Ones(cpu, tensor.Float64, 200, 50)
+	x := tensor.Ones(dev, tensor.Float64, 200, 50)
 	if Dropout(x, 0.3, false, nil) != x {
 		t.Fatal("dropout in eval mode is not the identity")
 	}

@@ -72,7 +72,7 @@ func cases() []gcase {
 		}},
 		{"index_select", in(randT(69, -1, 1, 3, 5, 2)), func(x []*Tensor) *Tensor { return Square(IndexSelect(x[0], 1, idxT(4, 0, 4, 2))) }},
 		{"embedding", in(randT(70, -1, 1, 6, 3)), func(x []*Tensor) *Tensor {
-			return Square(Embedding(x[0], tensor.FromInt32(cpu, []int32{1, 5, 1, 0, 3, 1}, 2, 3)))
+			return Square(Embedding(x[0], tensor.FromInt32(dev, []int32{1, 5, 1, 0, 3, 1}, 2, 3)))
 		}},
 
 		{"sum_axis", in(randT(71, -1, 1, 3, 4, 5)), func(x []*Tensor) *Tensor { return Square(Sum(x[0], false, 1)) }},
@@ -87,7 +87,7 @@ func cases() []gcase {
 		{"softmax_axis0", in(randT(81, -2, 2, 4, 3, 2)), func(x []*Tensor) *Tensor { return Softmax(x[0], 0) }},
 		{"log_softmax", in(randT(82, -2, 2, 3, 5)), func(x []*Tensor) *Tensor { return LogSoftmax(x[0], 1) }},
 		{"cross_entropy", in(randT(83, -2, 2, 5, 4)), func(x []*Tensor) *Tensor {
-			return CrossEntropy(x[0], idxT(3, 0, 1, 1, 2), tensor.FromFloat64(cpu, []float64{1, 0, 1, 1, 0}))
+			return CrossEntropy(x[0], idxT(3, 0, 1, 1, 2), tensor.FromFloat64(dev, []float64{1, 0, 1, 1, 0}))
 		}},
 		{"cross_entropy_unweighted", in(randT(84, -2, 2, 3, 6)), func(x []*Tensor) *Tensor { return CrossEntropy(x[0], idxT(5, 0, 2), nil) }},
 		{"mse", in(randT(85, -1, 1, 3, 4), randT(86, -1, 1, 4)), func(x []*Tensor) *Tensor { return MSE(x[0], x[1]) }},

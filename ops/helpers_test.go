@@ -2,6 +2,7 @@ package ops
 
 import (
 	"math"
+	"os"
 	"testing"
 
 	"github.com/kiln-ml/kiln/device"
@@ -10,13 +11,23 @@ import (
 	"github.com/kiln-ml/kiln/tensor"
 )
 
-var cpu = device.MustGet("cpu")
+// dev is the device the tests run on: "cpu" unless KILN_TEST_DEVICE names another (a test
+// binary built with -tags cuda also registers "cuda").
+var dev = testDevice()
+
+func testDevice() device.Device {
+	name := os.Getenv("KILN_TEST_DEVICE")
+	if name == "" {
+		name = "cpu"
+	}
+	return device.MustGet(name)
+}
 
 // randT returns a float64 tensor of uniform draws in [lo, hi).
 func randT(seed uint64, lo, hi float64, shape ...int) *Tensor {
 	v := make([]float64, numel(shape))
 	rng.FillUniform(v, seed, 0, 0, lo, hi)
-	return tensor.FromFloat64(cpu, v, shape...)
+	return tensor.FromFloat64(dev, v, shape...)
 }
 
 // awayT draws from [−hi, −lo] ∪ [lo, hi], away from the kinks of relu, abs and friends.
@@ -26,10 +37,10 @@ func awayT(seed uint64, lo, hi float64, shape ...int) *Tensor {
 	for i, x := range v {
 		v[i] = math.Copysign(lo+(hi-lo)*math.Abs(x), x)
 	}
-	return tensor.FromFloat64(cpu, v, shape...)
+	return tensor.FromFloat64(dev, v, shape...)
 }
 
-func idxT(v ...int32) *Tensor { return tensor.FromInt32(cpu, v) }
+func idxT(v ...int32) *Tensor { return tensor.FromInt32(dev, v) }
 
 func close(t *testing.T, what string, got, want []float64, tol float64) {
 	t.Helper()
@@ -43,4 +54,4 @@ func close(t *testing.T, what string, got, want []float64, tol float64) {
 	}
 }
 
-func liveBuffers() int64 { return cpu.MemStats().LiveBuffers }
+func liveBuffers() int64 { return dev.MemStats().LiveBuffers }

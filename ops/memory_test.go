@@ -23,11 +23,11 @@ func sgdStep(p *Tensor, lr float64) {
 func TestTrainingStepMemoryFlat(t *testing.T) {
 	gen := tensor.NewGenerator(42)
 	mk := func(sd float64, shape ...int) *Tensor {
-		return gen.Normal(cpu, tensor.Float32, 0, sd, shape...).Detach().SetRequiresGrad(true)
+		return gen.Normal(dev, tensor.Float32, 0, sd, shape...).Detach().SetRequiresGrad(true)
 	}
 	params := []*Tensor{mk(0.5, 4, 16), mk(0.1, 16), mk(0.3, 16, 3), mk(0.1, 3)}
-	x := gen.Normal(cpu, tensor.Float32, 0, 1, 32, 4).Detach()
-	y := gen.Normal(cpu, tensor.Float32, 0, 1, 32, 3).Detach()
+	x := gen.Normal(dev, tensor.Float32, 0, 1, 32, 4).Detach()
+	y := gen.Normal(dev, tensor.Float32, 0, 1, 32, 3).Detach()
 	defer func() {
 		for _, p := range append(params, x, y) {
 			ZeroGrad(p)
