@@ -12,9 +12,9 @@ import (
 // optimChunk elements across all of its tensors (a chunk never spans two tensors), and the
 // chunks are spread over GOMAXPROCS goroutines, so a group of many small tensors and a group
 // of one huge tensor both keep every core busy. Every element is read and written once per
-// step (LAMB: twice, see below): the steps are bound by memory bandwidth, and arithmetic is
-// done in float64 whatever the storage dtype, so float32 results are the float64 update
-// rounded once per stored value.
+// step (LAMB: twice, see below). Arithmetic is done in float64 whatever the storage dtype
+// (float32 results are the float64 update rounded once per stored value), except the hot
+// float32 AdamW loop, which computes in float32 like PyTorch and apex (adamwChunk32).
 //
 // The exact update of each kind, the meaning of each State buffer and the hyper-parameter
 // fields read are documented in package optim (doc.go), which also holds the composed
@@ -182,7 +182,11 @@ func optimChunkUpdate[T float](kind device.OptimKind, t *optimTensor, lo, hi int
 	case device.OptimSGD:
 		sgdChunk(p, g, s[0], c)
 	case device.OptimAdamW:
-		adamwChunk(p, g, s[0], s[1], s[2], c)
+		if p32, ok := any(p).([]float32); ok && !c.ams {
+			adamwChunk32(p32, any(g).([]float32), any(s[0]).([]float32), any(s[1]).([]float32), c)
+		} else {
+			adamwChunk(p, g, s[0], s[1], s[2], c)
+		}
 	case device.OptimSophia:
 		sophiaChunk(p, g, s[0], s[1], c)
 	case device.OptimAdaHessian:
@@ -229,6 +233,24 @@ func adamwChunk[T float](p, g, m, v, vmax []T, c *optimCoef) {
 			vmax[i] = T(vd)
 		}
 		p[i] = T(float64(p[i])*c.decay - step*mi/(math.Sqrt(vd)*c.rbc2sqrt+c.eps))
+	}
+}
+
+// adamwChunk32 is adamwChunk for float32 without AMSGrad, the hot case (mixed-size models
+// train in float32), with float32 arithmetic as PyTorch and apex use for float32 parameters:
+// it avoids the float64 conversions and uses single-precision square root and division,
+// which have about twice the throughput.
+func adamwChunk32(p, g, m, v []float32, c *optimCoef) {
+	b1, b2, s := float32(c.b1), float32(c.b2), float32(c.scale)
+	ob1, ob2 := 1-b1, 1-b2
+	decay, step, r, eps := float32(c.decay), float32(c.lr/c.bc1), float32(c.rbc2sqrt), float32(c.eps)
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	for i := range p {
+		gi := s * g[i]
+		mi := b1*m[i] + ob1*gi
+		vi := b2*v[i] + ob2*gi*gi
+		m[i], v[i] = mi, vi
+		p[i] = p[i]*decay - step*mi/(float32(math.Sqrt(float64(vi)))*r+eps)
 	}
 }
 
