@@ -19,7 +19,7 @@ func bootstrapValues(l Law) []float64 {
 }
 
 // bootstrap resamples the runs with replacement (Efron's nonparametric bootstrap, as
-// Besiroglu et al. 2024, Section 3, do for their standard errors), refits each resample from
+// Besiroglu et al. 2024 do for their standard errors), refits each resample from
 // starts and summarises the distribution of every quantity: standard deviation as the
 // standard error and the percentile interval at the given level. A resample is refitted
 // precisely from the warm starts (the distinct optima of the full-data search), or with the

@@ -156,7 +156,7 @@ func ValidateRuns(runs []Run) error {
 }
 
 // DropHighest returns the runs without the k with the highest loss, in their original order.
-// Besiroglu et al. 2024 (Section 3) drop the five highest losses of the extracted data, which
+// Besiroglu et al. 2024 drop the five highest losses of the extracted data, which
 // sit far above the rest and come from the smallest, under-trained models.
 func DropHighest(runs []Run, k int) ([]Run, error) {
 	if k < 0 {

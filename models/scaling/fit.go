@@ -148,7 +148,7 @@ func (b *BootstrapResult) Param(name string) (Interval, bool) {
 }
 
 // objective is Σᵢ wᵢ·Huber_δ(log Lᵢ − LSE(a − α·log Nᵢ, b − β·log Dᵢ, e)), the fitting
-// criterion of Hoffmann et al. 2022 (Appendix D.2, eq. 11) as Besiroglu et al. 2024 apply it:
+// criterion of Hoffmann et al. 2022 (Section 3.3 and Appendix D.2) as Besiroglu et al. 2024 apply it:
 // a sum (not a mean) over runs. The weights are bootstrap multiplicities (1 for a plain fit).
 type objective struct {
 	logN, logD, logL, w []float64
@@ -179,11 +179,17 @@ func (o *objective) eval(th []float64, grad []float64) float64 {
 		}
 		x1 := a - al*o.logN[i]
 		x2 := b - be*o.logD[i]
-		// Stable log-sum-exp: factor out the largest term.
-		m := max(x1, x2, e)
-		e1 := math.Exp(x1 - m)
-		e2 := math.Exp(x2 - m)
-		e3 := math.Exp(e - m)
+		// Stable log-sum-exp: factor out the largest term, whose exponential is then 1, so
+		// each run costs two exponentials and one logarithm.
+		var m, e1, e2, e3 float64
+		switch {
+		case x1 >= x2 && x1 >= e:
+			m, e1, e2, e3 = x1, 1, math.Exp(x2-x1), math.Exp(e-x1)
+		case x2 >= e:
+			m, e1, e2, e3 = x2, math.Exp(x1-x2), 1, math.Exp(e-x2)
+		default:
+			m, e1, e2, e3 = e, math.Exp(x1-e), math.Exp(x2-e), 1
+		}
 		s := e1 + e2 + e3
 		r := o.logL[i] - (m + math.Log(s))
 		var psi float64
@@ -221,7 +227,7 @@ type localFit struct {
 // Stopping rules of the two phases of the search. The coarse phase runs from every grid
 // point and only has to find the basin; the precise phase polishes the best few. The
 // objective is a sum of Huber terms of size ~δ·|r| ≈ 1e-5 each, so the precise tolerances are
-// tiny: Besiroglu et al. 2024 (Section 4) trace Hoffmann et al.'s biased estimates to an
+// tiny: Besiroglu et al. 2024 trace Hoffmann et al.'s biased estimates to an
 // optimizer that stopped early on this badly scaled loss.
 var (
 	coarseStop  = stopRule{grad: 1e-6, rel: 1e-6, iters: 3}
@@ -324,7 +330,7 @@ func lawFromTheta(th [numParams]float64) Law {
 	return Law{E: math.Exp(th[pE]), A: math.Exp(th[pA]), B: math.Exp(th[pB]), Alpha: th[pAlpha], Beta: th[pBeta]}
 }
 
-// Fit estimates the law from runs as Besiroglu et al. 2024 do (Section 3, following Hoffmann
+// Fit estimates the law from runs as Besiroglu et al. 2024 do (following Hoffmann
 // et al. 2022, Appendix D.2): minimise the summed Huber loss of log-loss residuals with
 // L-BFGS from every point of the grid and keep the best optimum; optionally bootstrap.
 func Fit(runs []Run, opt FitOptions) (*FitResult, error) {

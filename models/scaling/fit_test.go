@@ -176,7 +176,7 @@ func TestFitRejectsBadOptions(t *testing.T) {
 
 // TestFitChinchillaReplication fits the runs Besiroglu et al. 2024 extracted from Hoffmann
 // et al.'s Figure 4, minus the five highest losses, with their settings (full 4500-point grid,
-// δ = 1e-3) and compares with their published estimates (Table 1): α, β and E to two
+// δ = 1e-3) and compares with their published estimates: α, β and E to two
 // significant figures, A and B within their published uncertainty, and bootstrap standard
 // errors of the published size.
 func TestFitChinchillaReplication(t *testing.T) {

@@ -30,14 +30,14 @@ type Law struct {
 	Beta  float64 `json:"beta"`
 }
 
-// Hoffmann is the law published in the body of Hoffmann et al. 2022 (Section 3.3, eq. 10 and
+// Hoffmann is the law published in the body of Hoffmann et al. 2022 (Section 3.3 and
 // Appendix D.2): E = 1.69, A = 406.4, B = 410.7, α = 0.34, β = 0.28. The replication notes
 // that these are rounded from the TeX source (E = 1.6934, α = 0.3392, β = 0.2849) and that
 // the rounding biases predictions; we keep the published, rounded values because those are
 // the ones people quote and use.
 var Hoffmann = Law{E: 1.69, A: 406.4, B: 410.7, Alpha: 0.34, Beta: 0.28}
 
-// Replication is the re-fit of Besiroglu et al. 2024 (arXiv:2404.10102, Table 1 / Section 4):
+// Replication is the re-fit of Besiroglu et al. 2024 (arXiv:2404.10102, their table of estimates):
 // E = 1.8172, A = 482.01, B = 2085.43, α = 0.3478, β = 0.3658, from the 240 runs left after
 // dropping the five highest losses of the data extracted from Hoffmann et al.'s Figure 4.
 var Replication = Law{E: 1.8172, A: 482.01, B: 2085.43, Alpha: 0.3478, Beta: 0.3658}
@@ -55,8 +55,8 @@ type Preset struct {
 
 // Presets lists the named laws `--law` accepts.
 var Presets = []Preset{
-	{Name: "chinchilla", Source: "Hoffmann et al. 2022, Training Compute-Optimal Large Language Models, eq. 10 (approach 3)", Law: Hoffmann},
-	{Name: "replication", Source: "Besiroglu et al. 2024, Chinchilla Scaling: A replication attempt, arXiv:2404.10102, Table 1", Law: Replication},
+	{Name: "chinchilla", Source: "Hoffmann et al. 2022, Training Compute-Optimal Large Language Models, Section 3.3 (approach 3)", Law: Hoffmann},
+	{Name: "replication", Source: "Besiroglu et al. 2024, Chinchilla Scaling: A replication attempt, arXiv:2404.10102", Law: Replication},
 }
 
 // LookupPreset returns the preset with the given name (case-insensitive).
@@ -98,7 +98,7 @@ func (l Law) Loss(n, d float64) float64 {
 }
 
 // Exponents returns the compute-optimal scaling exponents a = β/(α+β) and b = α/(α+β)
-// (Hoffmann et al. 2022, eq. 4 and Appendix D.2): N_opt ∝ C^a, D_opt ∝ C^b.
+// (Hoffmann et al. 2022, Section 3.3, eq. 4): N_opt ∝ C^a, D_opt ∝ C^b.
 func (l Law) Exponents() (a, b float64) {
 	s := l.Alpha + l.Beta
 	return l.Beta / s, l.Alpha / s

@@ -28,7 +28,7 @@ type InferencePlan struct {
 	SavedFraction float64 `json:"saved_fraction"` // of the Chinchilla total
 }
 
-// InferenceOptimal solves the problem of Sardana et al. 2024 (Section 2, eq. 2): minimise
+// InferenceOptimal solves the problem of Sardana et al. 2024: minimise
 // the lifetime cost 6·N·D_train + 2·N·D_inf subject to L(N, D_train) = target.
 //
 // On the constraint D_train(N) = (B/(ℓ − E − A/N^α))^(1/β), defined for N above the size
