@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/tensor"
 )
 
@@ -288,5 +289,38 @@ func TestGradHVPAndIntermediateInputs(t *testing.T) {
 	gy2 := Grad([]*Tensor{SumAll(Square(y))}, []*Tensor{x}, nil, false)[0]
 	if gy2.Len() != 4 {
 		t.Fatal("second pass over a graph failed")
+	}
+}
+
+func TestCheckFiniteAndGradCheckErrors(t *testing.T) {
+	s := tensor.NewScope()
+	defer s.Close()
+	good := randT(1, -1, 1, 3)
+	bad := tensor.FromFloat64(dev, []float64{1, math.NaN(), 2})
+	inf := tensor.FromFloat64(dev, []float64{math.Inf(1)})
+	if err := CheckFinite("params", good); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckFinite("params", good, bad); err == nil || !strings.Contains(err.Error(), "tensor 1 (shape (3)) holds NaN") {
+		t.Fatalf("NaN not reported: %v", err)
+	}
+	if err := CheckFinite("loss", inf); err == nil {
+		t.Fatal("infinity not reported")
+	}
+	f32 := randT(2, -1, 1, 3).AsType(tensor.Float32)
+	if err := GradCheck(func(x []*Tensor) *Tensor { return x[0] }, []*Tensor{f32}, 1e-6, 1e-6); err == nil ||
+		!strings.Contains(err.Error(), "need float64") {
+		t.Fatalf("float32 gradcheck: %v", err)
+	}
+	// A wrong gradient is reported: x·|x| claimed to have gradient x (true: 2|x|).
+	wrong := func(x []*Tensor) *Tensor {
+		y := binaryRaw("test", device.BinaryMul, x[0], unaryRaw(device.UnaryAbs, x[0], 0))
+		return record("wrong", y, x, func(g *Tensor, _ []bool) []*Tensor { return []*Tensor{Mul(g, x[0])} })
+	}
+	if err := GradCheck(wrong, []*Tensor{randT(3, 0.5, 1, 4)}, 1e-6, 1e-6); err == nil || !strings.Contains(err.Error(), "gradient check failed") {
+		t.Fatalf("wrong gradient not caught: %v", err)
+	}
+	if err := HVPCheck(wrong, []*Tensor{randT(3, 0.5, 1, 4)}, 1e-5, 1e-5); err == nil {
+		t.Fatal("wrong second derivative not caught")
 	}
 }

@@ -78,3 +78,26 @@ func numel(shape []int) int {
 	}
 	return n
 }
+
+// CheckFinite returns an error naming the first tensor of ts that holds a NaN or an infinity
+// (a diverged parameter, a loss that overflowed), or nil. It reduces on the device and reads
+// back one number per tensor.
+func CheckFinite(what string, ts ...*Tensor) error {
+	return Try(func() error {
+		for i, t := range ts {
+			if t.Len() == 0 {
+				continue
+			}
+			var ok float64
+			NoGrad(func() {
+				s := tensor.NewScope()
+				defer s.Close()
+				ok = MinAll(IsFinite(t)).Item()
+			})
+			if ok != 1 {
+				return fmt.Errorf("ops: %s: tensor %d (shape %s) holds NaN or infinite values", what, i, shp(t))
+			}
+		}
+		return nil
+	})
+}

@@ -135,6 +135,9 @@ func Min(x *Tensor, keepdim bool, axes ...int) *Tensor {
 // MaxAll is the maximum of every element, a 0-D scalar.
 func MaxAll(x *Tensor) *Tensor { return Max(x, false) }
 
+// MinAll is the minimum of every element, a 0-D scalar.
+func MinAll(x *Tensor) *Tensor { return Min(x, false) }
+
 func extremum(name string, op device.ReduceOp, x *Tensor, keepdim bool, axes []int) *Tensor {
 	checkFloat(name, x)
 	xs := x.Shape()
