@@ -321,9 +321,10 @@ func convert[D, S float32 | float64 | int32](dst []D, src []S) {
 	})
 }
 
-// OptimizerStep fuses no optimizer yet: the optimizer package falls back to composed ops.
+// OptimizerStep runs a fused multi-tensor optimizer update (optim.go); kinds it does not
+// fuse return device.ErrUnsupported and the optimizer falls back to composed ops.
 func (d *Device) OptimizerStep(kind device.OptimKind, group []device.OptimTensor, h device.OptimHyper) error {
-	return device.ErrUnsupported
+	return optimizerStep(kind, group, h)
 }
 
 // parallelThreshold is the amount of work (in rough element-operations) below which a

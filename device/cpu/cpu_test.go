@@ -167,7 +167,7 @@ func TestGatherIndexRange(t *testing.T) {
 }
 
 func TestOptimizerStepUnsupported(t *testing.T) {
-	if err := Default().OptimizerStep(device.OptimAdamW, nil, device.OptimHyper{}); !errors.Is(err, device.ErrUnsupported) {
+	if err := Default().OptimizerStep(device.OptimKind(200), nil, device.OptimHyper{}); !errors.Is(err, device.ErrUnsupported) {
 		t.Fatalf("OptimizerStep = %v", err)
 	}
 }
