@@ -1,6 +1,8 @@
 package nn
 
 import (
+	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/kiln-ml/kiln/device"
@@ -74,6 +76,9 @@ func NewLayerNorm(dev device.Device, dtype tensor.DType, size int, eps float64) 
 	}
 	if err := checkFloatDType("layer norm", dtype); err != nil {
 		return nil, err
+	}
+	if math.IsNaN(eps) || math.IsInf(eps, 0) || eps < 0 {
+		return nil, fmt.Errorf("nn: layer norm: eps must be finite and ≥ 0, got %v", eps)
 	}
 	return &LayerNorm{Size: size, Eps: eps, Gamma: Param(tensor.Ones(dev, dtype, size)), Beta: Param(tensor.Zeros(dev, dtype, size))}, nil
 }

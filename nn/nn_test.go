@@ -270,6 +270,9 @@ func TestErrors(t *testing.T) {
 	if _, err := NewLinear(dev, tensor.Int32, 2, 3, true, KaimingUniform, gen); err == nil {
 		t.Fatal("int32 linear accepted")
 	}
+	if _, err := NewLayerNorm(dev, tensor.Float32, 4, math.NaN()); err == nil || !strings.Contains(err.Error(), "eps must be finite") {
+		t.Fatalf("NaN eps: %v", err)
+	}
 	if _, err := NewMLP(dev, tensor.Float32, []int{3}, ops.Relu, KaimingUniform, gen); err == nil {
 		t.Fatal("one-size MLP accepted")
 	}
