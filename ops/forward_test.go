@@ -328,6 +328,10 @@ func TestCrossEntropyForward(t *testing.T) {
 	if math.Abs(got-num/den) > 1e-13 {
 		t.Fatalf("cross entropy %v, want %v", got, num/den)
 	}
+	got3 := CrossEntropy(logits.Reshape(5, 1, 4), idxT(targets...).Reshape(5, 1), tensor.FromFloat64(dev, w, 5, 1)).Item()
+	if math.Abs(got3-num/den) > 1e-13 {
+		t.Fatalf("cross entropy of [5, 1, 4] logits %v, want %v", got3, num/den)
+	}
 	zero := CrossEntropy(logits, idxT(targets...), tensor.Zeros(dev, tensor.Float64, 5)).Item()
 	if zero != 0 {
 		t.Fatalf("all-masked cross entropy %v, want 0", zero)

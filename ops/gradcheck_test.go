@@ -89,6 +89,9 @@ func cases() []gcase {
 		{"cross_entropy", in(randT(83, -2, 2, 5, 4)), func(x []*Tensor) *Tensor {
 			return CrossEntropy(x[0], idxT(3, 0, 1, 1, 2), tensor.FromFloat64(dev, []float64{1, 0, 1, 1, 0}))
 		}},
+		{"cross_entropy_3d", in(randT(83, -2, 2, 2, 3, 4)), func(x []*Tensor) *Tensor {
+			return CrossEntropy(x[0], tensor.FromInt32(dev, []int32{3, 0, 1, 1, 2, 2}, 2, 3), tensor.FromFloat64(dev, []float64{1, 0, 1, 1, 0.5, 1}, 2, 3))
+		}},
 		{"cross_entropy_unweighted", in(randT(84, -2, 2, 3, 6)), func(x []*Tensor) *Tensor { return CrossEntropy(x[0], idxT(5, 0, 2), nil) }},
 		{"mse", in(randT(85, -1, 1, 3, 4), randT(86, -1, 1, 4)), func(x []*Tensor) *Tensor { return MSE(x[0], x[1]) }},
 		{"layer_norm_affine", in(randT(87, -2, 2, 3, 2, 5), randT(88, 0.5, 1.5, 5), randT(89, -1, 1, 5)), func(x []*Tensor) *Tensor {

@@ -11,18 +11,22 @@ import (
 //
 //	loss = Σᵢ wᵢ·(−log softmax(logitsᵢ)[targetᵢ]) / Σᵢ wᵢ
 //
-// logits is [N, C], targets an int32 tensor of N classes in [0, C), and weights (nil for all
-// ones) an [N] tensor saying how much each row counts, typically a 0/1 mask of the rows that
-// are scored. Weights carry no gradient. When every weight is zero the loss is 0.
+// logits is [..., C] (rows × classes, with any leading axes), targets an int32 tensor of the
+// leading shape holding classes in [0, C), and weights (nil for all ones) a tensor of the
+// leading shape saying how much each row counts, typically a 0/1 mask of the rows that are
+// scored. Weights carry no gradient. When every weight is zero the loss is 0. The targets are
+// read back to the host once to check their range.
 func CrossEntropy(logits, targets, weights *Tensor) *Tensor {
 	dev := checkFloat("cross_entropy", logits)
-	if logits.Rank() != 2 {
+	if logits.Rank() < 2 {
 		panic(errorf("cross_entropy", "logits must be [rows, classes], got %s", shp(logits)))
 	}
-	n, c := logits.Dim(0), logits.Dim(1)
+	lead := logits.Shape()[:logits.Rank()-1]
+	c := logits.Dim(-1)
+	n := numel(lead)
 	checkIndex("cross_entropy", targets, dev)
-	if targets.Rank() != 1 || targets.Dim(0) != n {
-		panic(errorf("cross_entropy", "targets must have shape (%d), got %s", n, shp(targets)))
+	if !tensor.SameShape(targets.Shape(), lead) {
+		panic(errorf("cross_entropy", "targets must have shape %s, got %s", tensor.ShapeString(lead), shp(targets)))
 	}
 	for i, t := range targets.Int32s() {
 		if t < 0 || int(t) >= c {
@@ -31,9 +35,13 @@ func CrossEntropy(logits, targets, weights *Tensor) *Tensor {
 	}
 	if weights != nil {
 		checkFloat("cross_entropy", logits, weights)
-		if weights.Rank() != 1 || weights.Dim(0) != n {
-			panic(errorf("cross_entropy", "weights must have shape (%d), got %s", n, shp(weights)))
+		if !tensor.SameShape(weights.Shape(), lead) {
+			panic(errorf("cross_entropy", "weights must have shape %s, got %s", tensor.ShapeString(lead), shp(weights)))
 		}
+		weights = weights.Reshape(n)
+	}
+	if len(lead) != 1 {
+		logits = Reshape(logits, n, c)
 	}
 	// One-hot targets built on the device: [targetᵢ == j].
 	tf := tensor.Empty(dev, logits.DType(), n, 1)
