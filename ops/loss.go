@@ -1,8 +1,6 @@
 package ops
 
 import (
-	"math"
-
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/tensor"
 )
@@ -55,9 +53,10 @@ func CrossEntropy(logits, targets, weights *Tensor) *Tensor {
 		return Mean(nll, false)
 	}
 	w := Detach(weights)
-	// Divide by max(Σw, tiny) so an all-zero mask gives 0 rather than 0/0.
+	// Divide by max(Σw, 1e-30) so an all-zero mask gives 0 rather than 0/0 (1e-30 is a normal
+	// float32, so devices that flush denormals to zero do not turn it into a division by 0).
 	denom := unaryRaw(device.UnaryRecip, binaryRaw("cross_entropy", device.BinaryMax, SumAll(w),
-		tensor.Scalar(dev, logits.DType(), math.SmallestNonzeroFloat32)), 0)
+		tensor.Scalar(dev, logits.DType(), 1e-30)), 0)
 	return Mul(SumAll(Mul(nll, w)), denom)
 }
 
