@@ -332,6 +332,14 @@ func TestCrossEntropyForward(t *testing.T) {
 	if math.Abs(got3-num/den) > 1e-13 {
 		t.Fatalf("cross entropy of [5, 1, 4] logits %v, want %v", got3, num/den)
 	}
+	// A class masked out with a −Inf logit neither poisons the loss nor the gradient.
+	masked := Add(logits.SetRequiresGrad(true), tensor.FromFloat64(dev, []float64{0, 0, math.Inf(-1), 0}, 4))
+	ce := CrossEntropy(masked, idxT(3, 0, 1, 1, 0), nil)
+	g := Grad([]*Tensor{ce}, []*Tensor{logits}, nil, false)[0]
+	logits.SetRequiresGrad(false)
+	if err := CheckFinite("masked cross entropy", ce, g); err != nil {
+		t.Fatal(err)
+	}
 	zero := CrossEntropy(logits, idxT(targets...), tensor.Zeros(dev, tensor.Float64, 5)).Item()
 	if zero != 0 {
 		t.Fatalf("all-masked cross entropy %v, want 0", zero)

@@ -26,10 +26,15 @@ func CrossEntropy(logits, targets, weights *Tensor) *Tensor {
 	if !tensor.SameShape(targets.Shape(), lead) {
 		panic(errorf("cross_entropy", "targets must have shape %s, got %s", tensor.ShapeString(lead), shp(targets)))
 	}
+	// The picked entries are looked up as rows of the flattened [N·C, 1] log-probabilities at
+	// i·C + targetᵢ (a gather, whose adjoint scatters), rather than multiplied by a one-hot
+	// mask, so a −Inf logit of another class does not turn into 0·(−Inf) = NaN.
+	flat := make([]int32, n)
 	for i, t := range targets.Int32s() {
 		if t < 0 || int(t) >= c {
 			panic(errorf("cross_entropy", "target %d of row %d is not a class in [0, %d)", t, i, c))
 		}
+		flat[i] = int32(i*c) + t
 	}
 	if weights != nil {
 		checkFloat("cross_entropy", logits, weights)
@@ -41,14 +46,8 @@ func CrossEntropy(logits, targets, weights *Tensor) *Tensor {
 	if len(lead) != 1 {
 		logits = Reshape(logits, n, c)
 	}
-	// One-hot targets built on the device: [targetᵢ == j].
-	tf := tensor.Empty(dev, logits.DType(), n, 1)
-	if n > 0 {
-		dev.Convert(tf.Buffer(), 0, targets.Buffer(), 0, n)
-	}
-	classes := tensor.Arange(dev, logits.DType(), 0, float64(c), 1).Reshape(1, c)
-	onehot := Eq(tf, classes)
-	nll := Neg(Sum(Mul(LogSoftmax(logits, -1), onehot), false, -1)) // [N]
+	picked := Embedding(Reshape(LogSoftmax(logits, -1), n*c, 1), tensor.FromInt32(dev, flat))
+	nll := Neg(Reshape(picked, n)) // [N]
 	if weights == nil {
 		return Mean(nll, false)
 	}
