@@ -25,7 +25,11 @@ type kernelSet[T Float] struct {
 	mr, nr     int
 	kc, mc, nc int
 	kern       microKernel[T]
-	pool       sync.Pool // *packBuf[T]
+	// packA8, when set (mr == 8), packs 8 rows × packCols·n columns of a
+	// non-transposed A with SIMD transposes.
+	packA8   func(n int, src *T, lda int, dst *T, alpha T)
+	packCols int
+	pool     sync.Pool // *packBuf[T]
 }
 
 // packBuf holds the packed B panel and A slab of one GEMM call. Buffers are
@@ -138,7 +142,7 @@ func gemm[T Float](ks *kernelSet[T], maxWorkers int, transA, transB bool, m, n, 
 					}
 					q0 := (t - bTasks) * packChunk * mr
 					rows := min(packChunk*mr, ms-q0)
-					packA(buf.a[q0*kb:], transA, a, lda, is+q0, pc, rows, kb, mr, alpha)
+					packA(ks, buf.a[q0*kb:], transA, a, lda, is+q0, pc, rows, kb, alpha)
 				})
 				// Compute phase over a grid of C tiles: row blocks of at most
 				// mc rows, and enough column chunks for ~3 tiles per worker.
@@ -225,7 +229,8 @@ func scaleC[T Float](m, n int, beta T, c []T, ldc int) {
 // into micro-panels of mr rows: panel q holds, for each p, the mr elements
 // op(A)[ic+q·mr+i, pc+p] contiguously, so the kernel reads A with unit
 // stride. Rows past mb are zero.
-func packA[T Float](dst []T, trans bool, a []T, lda, ic, pc, mb, kb, mr int, alpha T) {
+func packA[T Float](ks *kernelSet[T], dst []T, trans bool, a []T, lda, ic, pc, mb, kb int, alpha T) {
+	mr := ks.mr
 	for q := 0; q < mb; q += mr {
 		rows := min(mr, mb-q)
 		panel := dst[q*kb : q*kb+mr*kb]
@@ -235,6 +240,21 @@ func packA[T Float](dst []T, trans bool, a []T, lda, ic, pc, mb, kb, mr int, alp
 			// step keeps the stores within a cache line per step (one row
 			// at a time scattered stores at stride mr, 2.5 GB/s here).
 			i := 0
+			if ks.packA8 != nil && rows == 8 {
+				// Whole 8-row panel: SIMD transposes for the full column
+				// blocks, the scalar loops below for the rest of k.
+				if nblk := kb / ks.packCols; nblk > 0 {
+					ks.packA8(nblk, &a[(ic+q)*lda+pc], lda, &panel[0], alpha)
+				}
+				done := kb / ks.packCols * ks.packCols
+				for i := range 8 {
+					src := a[(ic+q+i)*lda+pc+done : (ic+q+i)*lda+pc+kb]
+					for p, v := range src {
+						panel[(done+p)*8+i] = alpha * v
+					}
+				}
+				i = rows
+			}
 			for ; i+4 <= rows; i += 4 {
 				base := (ic+q+i)*lda + pc
 				r0 := a[base : base+kb]
@@ -275,7 +295,11 @@ func packA[T Float](dst []T, trans bool, a []T, lda, ic, pc, mb, kb, mr int, alp
 				src := a[(pc+p)*lda+ic+q:]
 				src = src[:rows]
 				d := panel[p*mr : p*mr+rows]
-				if alpha == 1 {
+				if alpha == 1 && rows == 8 {
+					// A fixed-size array copy compiles to two vector moves
+					// instead of a memmove call per k step.
+					*(*[8]T)(d) = *(*[8]T)(src)
+				} else if alpha == 1 {
 					copy(d, src)
 				} else {
 					for i, v := range src {

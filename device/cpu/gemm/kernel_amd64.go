@@ -13,28 +13,16 @@ func sgemmKernel6x16AVX2(k int, a, b, c *float32, ldc int)
 func dgemmKernel6x8AVX2(k int, a, b, c *float64, ldc int)
 
 //go:noescape
-func sgemmKernel14x32AVX512(k int, a, b, c *float32, ldc int)
-
-//go:noescape
-func dgemmKernel14x16AVX512(k int, a, b, c *float64, ldc int)
-
-//go:noescape
-func sgemmKernel14x32AVX512B(k int, a, b, c *float32, ldc int)
-
-//go:noescape
-func dgemmKernel14x16AVX512B(k int, a, b, c *float64, ldc int)
-
-//go:noescape
 func sgemmKernel8x48AVX512(k int, a, b, c *float32, ldc int)
 
 //go:noescape
 func dgemmKernel8x24AVX512(k int, a, b, c *float64, ldc int)
 
 //go:noescape
-func sgemmKernel12x32AVX512(k int, a, b, c *float32, ldc int)
+func packA8F32AVX2(n int, src *float32, lda int, dst *float32, alpha float32)
 
 //go:noescape
-func dgemmKernel12x16AVX512(k int, a, b, c *float64, ldc int)
+func packA8F64AVX2(n int, src *float64, lda int, dst *float64, alpha float64)
 
 var sKernels, dKernels, kernelName = selectKernels(cpu.X86.HasAVX512F, cpu.X86.HasAVX2 && cpu.X86.HasFMA)
 
@@ -44,8 +32,8 @@ var sKernels, dKernels, kernelName = selectKernels(cpu.X86.HasAVX512F, cpu.X86.H
 func selectKernels(avx512, avx2 bool) (*kernelSet[float32], *kernelSet[float64], string) {
 	switch {
 	case avx512:
-		return &kernelSet[float32]{name: "avx512", mr: 14, nr: 32, kc: 256, mc: 224, nc: 4096, kern: sgemmKernel14x32AVX512},
-			&kernelSet[float64]{name: "avx512", mr: 14, nr: 16, kc: 256, mc: 112, nc: 4096, kern: dgemmKernel14x16AVX512},
+		return &kernelSet[float32]{name: "avx512", mr: 8, nr: 48, kc: 256, mc: 256, nc: 4096, kern: sgemmKernel8x48AVX512, packA8: packA8F32AVX2, packCols: 8},
+			&kernelSet[float64]{name: "avx512", mr: 8, nr: 24, kc: 256, mc: 128, nc: 4096, kern: dgemmKernel8x24AVX512, packA8: packA8F64AVX2, packCols: 4},
 			"avx512"
 	case avx2:
 		return &kernelSet[float32]{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 4096, kern: sgemmKernel6x16AVX2},
@@ -67,16 +55,6 @@ func kernelVariants() ([]*kernelSet[float32], []*kernelSet[float64]) {
 			continue
 		}
 		ss, ds = append(ss, s), append(ds, d)
-	}
-	if cpu.X86.HasAVX512F {
-		ss = append(ss,
-			&kernelSet[float32]{name: "avx512b14", mr: 14, nr: 32, kc: 256, mc: 224, nc: 4096, kern: sgemmKernel14x32AVX512B},
-			&kernelSet[float32]{name: "avx512b8", mr: 8, nr: 48, kc: 256, mc: 224, nc: 4096, kern: sgemmKernel8x48AVX512},
-			&kernelSet[float32]{name: "avx512b12", mr: 12, nr: 32, kc: 256, mc: 224, nc: 4096, kern: sgemmKernel12x32AVX512})
-		ds = append(ds,
-			&kernelSet[float64]{name: "avx512b14", mr: 14, nr: 16, kc: 256, mc: 112, nc: 4096, kern: dgemmKernel14x16AVX512B},
-			&kernelSet[float64]{name: "avx512b8", mr: 8, nr: 24, kc: 256, mc: 112, nc: 4096, kern: dgemmKernel8x24AVX512},
-			&kernelSet[float64]{name: "avx512b12", mr: 12, nr: 16, kc: 256, mc: 112, nc: 4096, kern: dgemmKernel12x16AVX512})
 	}
 	return ss, ds
 }

@@ -12,14 +12,16 @@ func TestPack(t *testing.T) {
 	const lda = 40
 	a := randSlice[float64](r, 40*lda)
 	for _, trans := range []bool{false, true} {
-		for _, sh := range [][4]int{{14, 32, 3, 5}, {17, 9, 4, 8}, {1, 1, 0, 0}, {23, 31, 14, 7}} {
+		for _, sh := range [][4]int{{14, 32, 3, 5}, {17, 9, 4, 8}, {1, 1, 0, 0}, {23, 31, 14, 7}, {16, 39, 1, 0}, {8, 3, 0, 2}} {
 			mb, kb, ic, pc := sh[0], sh[1], sh[2], sh[3]
-			for _, mr := range []int{4, 6, 8, 14} {
+			_, ds := kernelVariants()
+			for _, ks := range append(ds, &kernelSet[float64]{mr: 4}, &kernelSet[float64]{mr: 6}, &kernelSet[float64]{mr: 14}) {
+				mr := ks.mr
 				dst := make([]float64, roundUp(mb, mr)*kb)
 				for i := range dst {
 					dst[i] = 99
 				}
-				packA(dst, trans, a, lda, ic, pc, mb, kb, mr, 0.5)
+				packA(ks, dst, trans, a, lda, ic, pc, mb, kb, 0.5)
 				for i := range roundUp(mb, mr) {
 					for p := range kb {
 						want := 0.0
@@ -61,17 +63,20 @@ func BenchmarkPackA(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	const n, kb, mb = 1024, 256, 224
 	a := randSlice[float32](r, n*n)
-	dst := make([]float32, mb*kb)
+	dst := make([]float32, (mb+16)*kb)
+	ss, _ := kernelVariants()
 	for _, trans := range []bool{false, true} {
-		name := "N"
-		if trans {
-			name = "T"
-		}
-		b.Run(name, func(b *testing.B) {
-			for b.Loop() {
-				packA(dst, trans, a, n, 0, 0, mb, kb, 14, 1)
+		for _, ks := range ss {
+			name := "N/"
+			if trans {
+				name = "T/"
 			}
-			b.ReportMetric(float64(mb*kb*4*b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
-		})
+			b.Run(name+ks.name, func(b *testing.B) {
+				for b.Loop() {
+					packA(ks, dst, trans, a, n, 0, 0, mb, kb, 1)
+				}
+				b.ReportMetric(float64(mb*kb*4*b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			})
+		}
 	}
 }
