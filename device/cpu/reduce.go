@@ -164,21 +164,25 @@ func softmax[T float](x, y []T, rows, cols int, log bool) {
 		return
 	}
 	parallelFor(rows, 4*cols, func(lo, hi int) {
+		// The exponentials are kept in float64 between the two passes, so each is computed
+		// once and float32 output is rounded once.
+		var e []float64
+		if !log {
+			e = make([]float64, cols)
+		}
 		for r := lo; r < hi; r++ {
 			xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
 			m := math.Inf(-1)
 			for _, v := range xr {
-				m = math.Max(m, float64(v))
-			}
-			s := 0.0
-			for i, v := range xr {
-				e := math.Exp(float64(v) - m)
-				s += e
-				if !log {
-					yr[i] = T(e) // provisional; normalised below (xr is not read again)
+				if f := float64(v); f > m || f != f {
+					m = f
 				}
 			}
+			s := 0.0
 			if log {
+				for _, v := range xr {
+					s += math.Exp(float64(v) - m)
+				}
 				// (x−m) − log s rather than x − (m + log s): the first difference is exact
 				// near the maximum, so a row with a large offset loses no digits.
 				ls := math.Log(s)
@@ -187,11 +191,13 @@ func softmax[T float](x, y []T, rows, cols int, log bool) {
 				}
 				continue
 			}
-			// Recompute instead of dividing the rounded provisional value, so float32 output
-			// is rounded once.
-			inv := 1 / s
 			for i, v := range xr {
-				yr[i] = T(math.Exp(float64(v)-m) * inv)
+				e[i] = math.Exp(float64(v) - m)
+				s += e[i]
+			}
+			inv := 1 / s
+			for i, v := range e {
+				yr[i] = T(v * inv)
 			}
 		}
 	})
