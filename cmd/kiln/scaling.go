@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -132,7 +133,7 @@ func writePlotFile(path string, runs []scaling.Run, law scaling.Law, source stri
 	if err != nil {
 		return err
 	}
-	title := fmt.Sprintf("%s: L = %.3f + %.4g/N^%.3f + %.4g/D^%.3f", source, law.E, law.A, law.Alpha, law.B, law.Beta)
+	title := fmt.Sprintf("%s: L = %.3f + %.4g/N^%.3f + %.4g/D^%.3f", filepath.Base(source), law.E, law.A, law.Alpha, law.B, law.Beta)
 	if err := scaling.WritePlot(f, runs, law, title); err != nil {
 		f.Close()
 		return err
