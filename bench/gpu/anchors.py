@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""PyTorch anchors for kiln's CUDA kernels, measured in the same run on the same GPU.
+
+Measures what `kiln cudabench` measures, the same way (CUDA events, median of N after two
+warm-ups, random inputs, never zeros):
+
+  * SGEMM fp32 n×n×n for n in 1024, 2048, 4096 through torch.matmul with TF32 disabled
+    (torch.backends.cuda.matmul.allow_tf32 = False, float32 matmul precision "highest"), so
+    cuBLAS runs true fp32 FFMA like kiln.
+  * Attention forward and forward+backward at TabPFN shapes (batch·heads 1024, 1024 queries,
+    1024 keys of which the first 896 are context, head dim 32 and 64), fp32, through
+    torch.nn.functional.scaled_dot_product_attention two ways: (a) with the equivalent
+    boolean mask over all 1024 keys, (b) with K and V sliced to the 896 context keys and no
+    mask (the same function, and the fastest path torch offers for it).
+  * Device-to-device copy bandwidth (bytes read + written) of a 1 GiB tensor.
+
+Then it merges kiln's JSON (from `kiln cudabench --json`) and writes report.md and
+anchors.json under --out. Ratios are kiln rate / torch rate (above 1: kiln faster).
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import sys
+
+
+def median_ms(fn, reps):
+    import torch
+    fn()
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        e.synchronize()
+        times.append(s.elapsed_time(e))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def sgemm(n, reps):
+    import torch
+    g = torch.Generator(device="cuda").manual_seed(n)
+    a = torch.rand(n, n, device="cuda", generator=g) * 2 - 1
+    b = torch.rand(n, n, device="cuda", generator=g) * 2 - 1
+    c = torch.empty(n, n, device="cuda")
+    ms = median_ms(lambda: torch.matmul(a, b, out=c), reps)
+    ref = (a.double() @ b.double())
+    rel = ((c.double() - ref).norm() / ref.norm()).item()
+    return {"n": n, "ms": ms, "tflops": 2 * n ** 3 / (ms * 1e-3) / 1e12, "rel_err": rel}
+
+
+def attention(batch, lq, lk, nctx, d, reps):
+    import torch
+    import torch.nn.functional as F
+    g = torch.Generator(device="cuda").manual_seed(d)
+    q = torch.randn(batch, 1, lq, d, device="cuda", generator=g)
+    k = torch.randn(batch, 1, lk, d, device="cuda", generator=g)
+    v = torch.randn(batch, 1, lk, d, device="cuda", generator=g)
+    do = torch.randn(batch, 1, lq, d, device="cuda", generator=g)
+    mask = torch.zeros(lq, lk, dtype=torch.bool, device="cuda")
+    mask[:, :nctx] = True  # True = may attend
+    flops = batch * lq * nctx * d
+    out = {"batch": batch, "lq": lq, "lk": lk, "ncontext": nctx, "d": d}
+    for name, kk, vv, m in (("masked", k, v, mask), ("sliced", k[:, :, :nctx], v[:, :, :nctx], None)):
+        qr, kr, vr = (t.detach().clone().requires_grad_(True) for t in (q, kk, vv))
+
+        def fwd():
+            return F.scaled_dot_product_attention(qr, kr, vr, attn_mask=m)
+
+        def fwd_bwd():
+            o = F.scaled_dot_product_attention(qr, kr, vr, attn_mask=m)
+            o.backward(do)
+            qr.grad = kr.grad = vr.grad = None
+
+        with torch.no_grad():
+            f_ms = median_ms(fwd, reps)
+        fb_ms = median_ms(fwd_bwd, reps)
+        out[name] = {"fwd_ms": f_ms, "fwd_bwd_ms": fb_ms, "bwd_ms": fb_ms - f_ms,
+                     "fwd_tflops": 4 * flops / (f_ms * 1e-3) / 1e12,
+                     "bwd_tflops": 10 * flops / ((fb_ms - f_ms) * 1e-3) / 1e12}
+        del qr, kr, vr
+    return out
+
+
+def copy_bw(reps):
+    import torch
+    n = 1 << 28
+    src = torch.rand(n, device="cuda")
+    dst = torch.empty_like(src)
+    ms = median_ms(lambda: dst.copy_(src), reps)
+    return {"bytes": 4 * n, "ms": ms, "gbps_read_plus_write": 2 * 4 * n / (ms * 1e-3) / 1e9}
+
+
+def fmt(x, spec=".3f"):
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def ratio(a, b):
+    return None if not a or not b else a / b
+
+
+def report(kiln, torch_res, path):
+    lines = []
+    dev = kiln.get("device", {}) if kiln else {}
+    lines.append(f"# kiln CUDA kernels vs PyTorch, {torch_res['date']}\n")
+    lines.append(f"GPU: {torch_res['gpu']} ({dev.get('description', '?')}); torch {torch_res['torch']}, "
+                 f"CUDA {torch_res['cuda']}. Medians of {torch_res['reps']} CUDA-event timings after 2 warm-ups; "
+                 "ratio = kiln rate / torch rate (above 1: kiln faster). Both fp32 without TF32.\n")
+    lines.append("## SGEMM fp32 (n×n×n)\n")
+    lines.append("| n | kiln ms | kiln TFLOP/s | torch ms | torch TFLOP/s | ratio | kiln rel err |")
+    lines.append("|---|---|---|---|---|---|---|")
+    kg = {r["n"]: r for r in (kiln or {}).get("sgemm") or []}
+    for t in torch_res["sgemm"]:
+        k = kg.get(t["n"], {})
+        lines.append(f"| {t['n']} | {fmt(k.get('ms'))} | {fmt(k.get('tflops'), '.2f')} | {fmt(t['ms'])} | "
+                     f"{fmt(t['tflops'], '.2f')} | {fmt(ratio(k.get('tflops'), t['tflops']), '.2f')} | "
+                     f"{fmt(k.get('rel_err'), '.1e')} |")
+    lines.append("\n## Attention fp32, TabPFN shapes (batch·heads, queries, keys, context keys, head dim)\n")
+    lines.append("| shape | kiln fwd ms | torch fwd ms (masked / sliced) | fwd ratio vs sliced | "
+                 "kiln bwd ms | torch bwd ms (masked / sliced) | bwd ratio vs sliced | kiln rel err O/dQ/dK/dV |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    ka = {r["d"]: r for r in (kiln or {}).get("attention") or []}
+    for t in torch_res["attention"]:
+        k = ka.get(t["d"], {})
+        shape = f"{t['batch']}×{t['lq']}×{t['lk']} (ctx {t['ncontext']}), d={t['d']}"
+        m, s = t["masked"], t["sliced"]
+        errs = "/".join(fmt(k.get(x), ".1e") for x in ("rel_err_o", "rel_err_dq", "rel_err_dk", "rel_err_dv"))
+        lines.append(f"| {shape} | {fmt(k.get('fwd_ms'))} | {fmt(m['fwd_ms'])} / {fmt(s['fwd_ms'])} | "
+                     f"{fmt(ratio(s['fwd_ms'], k.get('fwd_ms')), '.2f')} | {fmt(k.get('bwd_ms'))} | "
+                     f"{fmt(m['bwd_ms'])} / {fmt(s['bwd_ms'])} | {fmt(ratio(s['bwd_ms'], k.get('bwd_ms')), '.2f')} | {errs} |")
+    kc = (kiln or {}).get("copy") or {}
+    tc = torch_res["copy"]
+    lines.append("\n## Device-to-device copy, 1 GiB (bytes read + written)\n")
+    lines.append("| | ms | GB/s |\n|---|---|---|")
+    lines.append(f"| kiln (cuMemcpyDtoD) | {fmt(kc.get('ms'))} | {fmt(kc.get('gbps_read_plus_write'), '.0f')} |")
+    lines.append(f"| torch copy_ | {fmt(tc['ms'])} | {fmt(tc['gbps_read_plus_write'], '.0f')} |")
+    if kiln and kiln.get("errors"):
+        lines.append("\nkiln errors: " + "; ".join(kiln["errors"]))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--kiln", help="kiln cudabench --json output")
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    import torch
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    res = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "cuda": torch.version.cuda,
+           "reps": args.reps}
+    sizes, dims, batch = ([512], [32], 16) if args.quick else ([1024, 2048, 4096], [32, 64], 1024)
+    res["sgemm"] = [sgemm(n, args.reps) for n in sizes]
+    res["attention"] = [attention(batch, 1024, 1024, 896, d, args.reps) for d in dims]
+    res["copy"] = copy_bw(args.reps)
+    with open(os.path.join(args.out, "anchors.json"), "w") as f:
+        json.dump(res, f, indent=2)
+    kiln = None
+    if args.kiln and os.path.exists(args.kiln):
+        try:
+            with open(args.kiln) as f:
+                kiln = json.load(f)
+        except ValueError as e:
+            print("could not read kiln results:", e, file=sys.stderr)
+    print(report(kiln, res, os.path.join(args.out, "report.md")))
+
+
+if __name__ == "__main__":
+    main()
