@@ -195,7 +195,7 @@ __device__ void sophia_step(const i64* desc, i64 nt, i64 chunk, double lr, doubl
   KILN_BLOCK_LOOP(i, s) {
     T mi = tb1 * m[i] + ((T)1 - tb1) * (ts * g[i]);
     m[i] = mi;
-    T r = kabs(mi) / (trb * h[i] + teps);
+    T r = kabs(mi) / kmax(trb * h[i], teps);
     r = r < (T)1 ? r : (T)1;
     T sg = mi > (T)0 ? (T)1 : (mi < (T)0 ? (T)-1 : (T)0);
     p[i] = p[i] * decay - tlr * sg * r;

@@ -178,7 +178,7 @@ func ComposedStep(dev device.Device, kind device.OptimKind, ts []device.OptimTen
 			v.scaleInPlace(p, 1-h.LR*h.WeightDecay)
 			v.ema(m, h.Beta1, a, 1-h.Beta1, b)
 			v.unary(device.UnaryScale, hh, b, h.Rho*h.BatchSize)
-			v.binaryConst(device.BinaryAdd, b, h.Eps, b)
+			v.binaryConst(device.BinaryMax, b, h.Eps, b)
 			v.unary(device.UnaryAbs, m, a, 0)
 			v.binary(device.BinaryDiv, a, b, a)
 			v.binaryConst(device.BinaryMin, a, 1, a)

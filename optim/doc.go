@@ -34,7 +34,7 @@
 //	                p = p − r·u. (Backends may recompute u in stage 2 instead of storing it.)
 //	OptimSophia     State: [m, h] (h, the Hessian EMA, is read only).
 //	                p = p·(1 − lr·wd); m = β1·m + (1−β1)·ĝ;
-//	                p = p − lr·sign(m)·min(|m|/(Rho·BatchSize·h + Eps), 1).
+//	                p = p − lr·sign(m)·min(|m|/max(Rho·BatchSize·h, Eps), 1).
 //	OptimAdaHessian State: [m, v, d] (d, this step's spatially averaged |diag H| estimate,
 //	                is read only). m = β1·m + (1−β1)·ĝ; v = β2·v + (1−β2)·d²;
 //	                p = p − lr·((m/bc1)/((√v)^k/(√bc2)^k + ε) + wd·p), k = HessianPower.

@@ -136,7 +136,7 @@ func refSophia(ps []*refParam, gs [][]float64, c SophiaConfig) {
 		for i := range rp.p {
 			rp.p[i] *= 1 - c.LR*wd
 			rp.m[i] = c.Beta1*rp.m[i] + (1-c.Beta1)*gs[k][i]
-			ratio := math.Min(math.Abs(rp.m[i])/(c.Rho*c.BatchSize*rp.x[i]+1e-15), 1)
+			ratio := math.Min(math.Abs(rp.m[i])/math.Max(c.Rho*c.BatchSize*rp.x[i], 1e-15), 1)
 			sign := 0.0
 			if rp.m[i] > 0 {
 				sign = 1

@@ -21,7 +21,7 @@ type SophiaConfig struct {
 	BatchSize float64
 	// K is the Hessian update interval (HessianDue is true every K steps).
 	K int
-	// Eps keeps the denominator positive (the authors' 1e-15).
+	// Eps is the floor of the denominator max(ρ·bs·h, ε) (the authors' 1e-15).
 	Eps float64
 	Options
 }
@@ -35,7 +35,11 @@ func DefaultSophia() SophiaConfig {
 // Sophia is the second-order clipped stochastic optimizer of Liu, Li, Hall, Liang and Ma,
 // "Sophia: A Scalable Stochastic Second-order Optimizer for Language Model Pre-training"
 // (2023, Algorithm 3), as in the authors' SophiaG code: θ ← θ(1 − lr·wd), m ← β1·m +
-// (1−β1)·g (no bias correction), θ ← θ − lr·sign(m)·min(|m|/(ρ·bs·h + ε), 1). The diagonal
+// (1−β1)·g (no bias correction), θ ← θ − lr·sign(m)·min(|m|/max(ρ·bs·h, ε), 1). The
+// denominator is the paper's max(ρ·bs·h, ε) rather than the code's ρ·bs·h + 1e-15: the two
+// agree to 1e-15 wherever h ≥ 0 (always, with the Gauss-Newton-Bartlett estimate), and the
+// max keeps the step a bounded sign step where a Hutchinson estimate makes h negative, where
+// the code's form would step uphill. The diagonal
 // Hessian EMA h ← β2·h + (1−β2)·ĥ is updated by UpdateHessian from an estimate ĥ supplied by
 // the caller, every K steps (see HessianDue): Gauss-Newton-Bartlett for SophiaG,
 // Hutchinson for SophiaH (estimators in hessian.go).

@@ -305,14 +305,15 @@ func lambStage2T[T float](t *optimTensor, lo, hi int, c *optimCoef, ratio float6
 
 // sophiaChunk: SophiaG as in the authors' code (Liu et al. 2023, Algorithm 3): decoupled
 // decay, EMA of gradients without bias correction, and an element-wise clipped
-// pre-conditioned sign step. The Hessian EMA h is read only (updated every k steps apart).
+// pre-conditioned sign step with the paper's denominator max(ρ·bs·h, ε). The Hessian EMA h is
+// read only (updated every k steps apart).
 func sophiaChunk[T float](p, g, m, h []T, c *optimCoef) {
 	for i := range p {
 		gi := c.scale * float64(g[i])
 		mi := c.b1*float64(m[i]) + (1-c.b1)*gi
 		m[i] = T(mi)
 		mi = float64(m[i])
-		r := min(math.Abs(mi)/(c.rhoBs*float64(h[i])+c.eps), 1)
+		r := min(math.Abs(mi)/max(c.rhoBs*float64(h[i]), c.eps), 1)
 		sg := 0.0
 		if mi > 0 {
 			sg = 1
