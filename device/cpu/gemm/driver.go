@@ -13,9 +13,6 @@ type Float interface{ ~float32 | ~float64 }
 // stride of ldc elements.
 type microKernel[T Float] func(k int, a, b, c *T, ldc int)
 
-// maxTile bounds mr·nr of every kernel, so that edge tiles fit a stack array.
-const maxTile = 512
-
 // kernelSet is one micro-kernel together with the cache blocking tuned for
 // it (Goto & van de Geijn 2008, section 6): a kc×nc panel of B is packed to
 // stay in the L3 cache, an mc×kc block of A in the L2 cache, and the kc×nr
@@ -25,33 +22,62 @@ type kernelSet[T Float] struct {
 	mr, nr     int
 	kc, mc, nc int
 	kern       microKernel[T]
-	// packA8, when set (mr == 8), packs 8 rows × packCols·n columns of a
-	// non-transposed A with SIMD transposes.
-	packA8   func(n int, src *T, lda int, dst *T, alpha T)
+	// packT8, when set, transposes 8 rows × packCols·n columns with SIMD:
+	// dst[p*ldd+i] = alpha*src[i*lds+p]. It packs A when mr == 8 and a
+	// transposed B when nr is a multiple of 8.
+	packT8   func(n int, src *T, lds int, dst *T, ldd int, alpha T)
 	packCols int
-	pool     sync.Pool // *packBuf[T]
+	pool     sync.Pool // *job[T]
 }
 
-// packBuf holds the packed B panel and A slab of one GEMM call. Buffers are
-// recycled through kernelSet.pool because a large GEMM needs a few MiB of
-// them and the garbage collector should not see a new allocation per call.
-type packBuf[T Float] struct {
-	a, b []T
+// job is the state of one GEMM call: its arguments, the packing buffers and
+// the current phase that the workers are executing. Jobs (with their
+// buffers) are recycled through kernelSet.pool: a large GEMM needs a few MiB
+// of packing space, and a per-call allocation of closures and buffers would
+// cost small GEMMs (attention heads) more than their arithmetic.
+type job[T Float] struct {
+	ks             *kernelSet[T]
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    T
+	a, b, c        []T
+	lda, ldb, ldc  int
+	workers        int
+
+	bufA, bufB []T
+	tiles      []T // one mr×nr edge-tile scratch per worker
+
+	// The phase being run and its loop indices.
+	phase                     int
+	tasks                     int
+	next                      atomic.Int64
+	wg                        sync.WaitGroup
+	jc, nb, pc, kb, is, ms    int
+	bTasks                    int
+	rowStep, colStep, colCols int
 }
 
-func (ks *kernelSet[T]) getBuf(na, nb int) *packBuf[T] {
-	buf, _ := ks.pool.Get().(*packBuf[T])
-	if buf == nil {
-		buf = new(packBuf[T])
+const (
+	phasePack = iota
+	phaseCompute
+)
+
+func (ks *kernelSet[T]) getJob(na, nb, workers int) *job[T] {
+	j, _ := ks.pool.Get().(*job[T])
+	if j == nil {
+		j = &job[T]{ks: ks}
 	}
-	if cap(buf.a) < na {
-		buf.a = make([]T, na)
+	if cap(j.bufA) < na {
+		j.bufA = make([]T, na)
 	}
-	if cap(buf.b) < nb {
-		buf.b = make([]T, nb)
+	if cap(j.bufB) < nb {
+		j.bufB = make([]T, nb)
 	}
-	buf.a, buf.b = buf.a[:na], buf.b[:nb]
-	return buf
+	if nt := workers * ks.mr * ks.nr; cap(j.tiles) < nt {
+		j.tiles = make([]T, nt)
+	}
+	j.bufA, j.bufB = j.bufA[:na], j.bufB[:nb]
+	return j
 }
 
 // slabElems caps the packed A slab (the rows of op(A) packed per k block):
@@ -89,92 +115,110 @@ func gemm[T Float](ks *kernelSet[T], maxWorkers int, transA, transB bool, m, n, 
 	ncMax := roundUp(min(ks.nc, n), nr)
 	slab := max(ks.mc, slabElems/kcMax/ks.mc*ks.mc)
 	msMax := roundUp(min(slab, m), mr)
-	buf := ks.getBuf(msMax*kcMax, ncMax*kcMax)
-	defer ks.pool.Put(buf)
-
-	var next atomic.Int64
-	run := func(tasks int, do func(t int)) {
-		next.Store(0)
-		work := func() {
-			for {
-				t := int(next.Add(1) - 1)
-				if t >= tasks {
-					return
-				}
-				do(t)
-			}
-		}
-		w := min(workers, tasks)
-		if w <= 1 {
-			for t := range tasks {
-				do(t)
-			}
-			return
-		}
-		var wg sync.WaitGroup
-		for range w - 1 {
-			wg.Go(work)
-		}
-		work()
-		wg.Wait()
-	}
+	j := ks.getJob(msMax*kcMax, ncMax*kcMax, workers)
+	j.transA, j.transB, j.m, j.n, j.k = transA, transB, m, n, k
+	j.alpha, j.beta, j.a, j.b, j.c = alpha, beta, a, b, c
+	j.lda, j.ldb, j.ldc, j.workers = lda, ldb, ldc, workers
 
 	for jc := 0; jc < n; jc += ks.nc {
-		nb := min(ks.nc, n-jc)
-		nbp := ceilDiv(nb, nr) // B micro-panels
+		j.jc, j.nb = jc, min(ks.nc, n-jc)
+		nbp := ceilDiv(j.nb, nr) // B micro-panels
 		for pc := 0; pc < k; pc += ks.kc {
-			kb := min(ks.kc, k-pc)
+			j.pc, j.kb = pc, min(ks.kc, k-pc)
 			for is := 0; is < m; is += slab {
-				ms := min(slab, m-is)
-				nap := ceilDiv(ms, mr) // A micro-panels
+				j.is, j.ms = is, min(slab, m-is)
 				// Packing phase: chunks of B micro-panels (first slab only),
 				// then chunks of A micro-panels.
-				bTasks := 0
+				j.bTasks = 0
 				if is == 0 {
-					bTasks = ceilDiv(nbp, packChunk)
+					j.bTasks = ceilDiv(nbp, packChunk)
 				}
-				run(bTasks+ceilDiv(nap, packChunk), func(t int) {
-					if t < bTasks {
-						q0 := t * packChunk * nr
-						cols := min(packChunk*nr, nb-q0)
-						packB(buf.b[q0*kb:], transB, b, ldb, pc, jc+q0, kb, cols, nr)
-						return
-					}
-					q0 := (t - bTasks) * packChunk * mr
-					rows := min(packChunk*mr, ms-q0)
-					packA(ks, buf.a[q0*kb:], transA, a, lda, is+q0, pc, rows, kb, alpha)
-				})
+				j.run(phasePack, j.bTasks+ceilDiv(ceilDiv(j.ms, mr), packChunk))
 				// Compute phase over a grid of C tiles: row blocks of at most
 				// mc rows, and enough column chunks for ~3 tiles per worker.
-				rowBlocks := ceilDiv(ms, ks.mc)
-				rowStep := roundUp(ceilDiv(ms, rowBlocks), mr)
-				rowBlocks = ceilDiv(ms, rowStep)
+				rowBlocks := ceilDiv(j.ms, ks.mc)
+				j.rowStep = roundUp(ceilDiv(j.ms, rowBlocks), mr)
+				rowBlocks = ceilDiv(j.ms, j.rowStep)
 				colChunks := 1
 				if workers > 1 {
 					colChunks = min(nbp, max(1, ceilDiv(3*workers, rowBlocks)))
 				}
-				colStep := ceilDiv(nbp, colChunks) * nr
-				colChunks = ceilDiv(nb, colStep)
-				run(rowBlocks*colChunks, func(t int) {
-					r0 := t / colChunks * rowStep
-					c0 := t % colChunks * colStep
-					rows, cols := min(rowStep, ms-r0), min(colStep, nb-c0)
-					cOff := (is+r0)*ldc + jc + c0
-					if pc == 0 {
-						scaleC(rows, cols, beta, c[cOff:], ldc)
-					}
-					macroKernel(ks, kb, rows, cols, buf.a[r0*kb:], buf.b[c0*kb:], c[cOff:], ldc)
-				})
+				j.colStep = ceilDiv(nbp, colChunks) * nr
+				j.colCols = ceilDiv(j.nb, j.colStep)
+				j.run(phaseCompute, rowBlocks*j.colCols)
 			}
 		}
 	}
+	// Drop the references to the caller's matrices before pooling.
+	j.a, j.b, j.c = nil, nil, nil
+	ks.pool.Put(j)
+}
+
+// run executes tasks 0..tasks-1 of a phase on up to j.workers goroutines
+// (the calling one included) and returns when all are done.
+func (j *job[T]) run(phase, tasks int) {
+	j.phase, j.tasks = phase, tasks
+	j.next.Store(0)
+	w := min(j.workers, tasks)
+	if w <= 1 {
+		for t := range tasks {
+			j.do(t, 0)
+		}
+		return
+	}
+	j.wg.Add(w - 1)
+	for i := 1; i < w; i++ {
+		go j.worker(i)
+	}
+	j.loop(0)
+	j.wg.Wait()
+}
+
+func (j *job[T]) worker(w int) {
+	defer j.wg.Done()
+	j.loop(w)
+}
+
+func (j *job[T]) loop(w int) {
+	for {
+		t := int(j.next.Add(1) - 1)
+		if t >= j.tasks {
+			return
+		}
+		j.do(t, w)
+	}
+}
+
+// do runs task t of the current phase on worker w.
+func (j *job[T]) do(t, w int) {
+	ks := j.ks
+	mr, nr, kb := ks.mr, ks.nr, j.kb
+	if j.phase == phasePack {
+		if t < j.bTasks {
+			q0 := t * packChunk * nr
+			cols := min(packChunk*nr, j.nb-q0)
+			packB(ks, j.bufB[q0*kb:], j.transB, j.b, j.ldb, j.pc, j.jc+q0, kb, cols, nr)
+			return
+		}
+		q0 := (t - j.bTasks) * packChunk * mr
+		rows := min(packChunk*mr, j.ms-q0)
+		packA(ks, j.bufA[q0*kb:], j.transA, j.a, j.lda, j.is+q0, j.pc, rows, kb, j.alpha)
+		return
+	}
+	r0 := t / j.colCols * j.rowStep
+	c0 := t % j.colCols * j.colStep
+	rows, cols := min(j.rowStep, j.ms-r0), min(j.colStep, j.nb-c0)
+	cOff := (j.is+r0)*j.ldc + j.jc + c0
+	if j.pc == 0 {
+		scaleC(rows, cols, j.beta, j.c[cOff:], j.ldc)
+	}
+	macroKernel(ks, kb, rows, cols, j.bufA[r0*kb:], j.bufB[c0*kb:], j.c[cOff:], j.ldc, j.tiles[w*mr*nr:(w+1)*mr*nr])
 }
 
 // macroKernel multiplies a packed rows×kb block of A by a packed kb×cols
 // panel of B into C: the jr and ir loops of the Goto algorithm.
-func macroKernel[T Float](ks *kernelSet[T], kb, rows, cols int, ap, bp, c []T, ldc int) {
+func macroKernel[T Float](ks *kernelSet[T], kb, rows, cols int, ap, bp, c []T, ldc int, tile []T) {
 	mr, nr := ks.mr, ks.nr
-	var tile [maxTile]T
 	for jr := 0; jr < cols; jr += nr {
 		nrr := min(nr, cols-jr)
 		b := &bp[jr*kb]
@@ -189,7 +233,7 @@ func macroKernel[T Float](ks *kernelSet[T], kb, rows, cols int, ap, bp, c []T, l
 			// Edge tile: the packed panels are zero-padded, so the kernel
 			// runs a full tile into scratch and only the valid part is
 			// added to C.
-			t := tile[:mr*nr]
+			t := tile
 			clear(t)
 			ks.kern(kb, a, b, &t[0], nr)
 			for i := range mrr {
@@ -240,11 +284,11 @@ func packA[T Float](ks *kernelSet[T], dst []T, trans bool, a []T, lda, ic, pc, m
 			// step keeps the stores within a cache line per step (one row
 			// at a time scattered stores at stride mr, 2.5 GB/s here).
 			i := 0
-			if ks.packA8 != nil && rows == 8 {
+			if ks.packT8 != nil && mr == 8 && rows == 8 {
 				// Whole 8-row panel: SIMD transposes for the full column
 				// blocks, the scalar loops below for the rest of k.
 				if nblk := kb / ks.packCols; nblk > 0 {
-					ks.packA8(nblk, &a[(ic+q)*lda+pc], lda, &panel[0], alpha)
+					ks.packT8(nblk, &a[(ic+q)*lda+pc], lda, &panel[0], 8, alpha)
 				}
 				done := kb / ks.packCols * ks.packCols
 				for i := range 8 {
@@ -319,7 +363,7 @@ func packA[T Float](ks *kernelSet[T], dst []T, trans bool, a []T, lda, ic, pc, m
 // packB copies the kb×nb panel of op(B) starting at (pc, jc) into
 // micro-panels of nr columns: micro-panel q holds, for each p, the nr
 // elements op(B)[pc+p, jc+q·nr+j] contiguously. Columns past nb are zero.
-func packB[T Float](dst []T, trans bool, b []T, ldb, pc, jc, kb, nb, nr int) {
+func packB[T Float](ks *kernelSet[T], dst []T, trans bool, b []T, ldb, pc, jc, kb, nb, nr int) {
 	for q := 0; q < nb; q += nr {
 		cols := min(nr, nb-q)
 		panel := dst[q*kb : q*kb+nr*kb]
@@ -333,8 +377,22 @@ func packB[T Float](dst []T, trans bool, b []T, ldb, pc, jc, kb, nb, nr int) {
 			}
 		} else {
 			// op(B) = Bᵀ: op(B)[p, j] = b[j*ldb+p]; walk each column of the
-			// panel along a contiguous row of b.
-			for j := range cols {
+			// panel along a contiguous row of b. Groups of 8 columns go
+			// through the SIMD transpose where there is one.
+			j0 := 0
+			if ks.packT8 != nil && nr%8 == 0 {
+				done := kb / ks.packCols * ks.packCols
+				for ; j0+8 <= cols && done > 0; j0 += 8 {
+					ks.packT8(done/ks.packCols, &b[(jc+q+j0)*ldb+pc], ldb, &panel[j0], nr, 1)
+					for j := j0; j < j0+8; j++ {
+						src := b[(jc+q+j)*ldb+pc+done : (jc+q+j)*ldb+pc+kb]
+						for p, v := range src {
+							panel[(done+p)*nr+j] = v
+						}
+					}
+				}
+			}
+			for j := j0; j < cols; j++ {
 				src := b[(jc+q+j)*ldb+pc:]
 				src = src[:kb]
 				for p, v := range src {

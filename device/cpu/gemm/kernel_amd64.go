@@ -19,10 +19,10 @@ func sgemmKernel8x48AVX512(k int, a, b, c *float32, ldc int)
 func dgemmKernel8x24AVX512(k int, a, b, c *float64, ldc int)
 
 //go:noescape
-func packA8F32AVX2(n int, src *float32, lda int, dst *float32, alpha float32)
+func packT8F32AVX2(n int, src *float32, lds int, dst *float32, ldd int, alpha float32)
 
 //go:noescape
-func packA8F64AVX2(n int, src *float64, lda int, dst *float64, alpha float64)
+func packT8F64AVX2(n int, src *float64, lds int, dst *float64, ldd int, alpha float64)
 
 var sKernels, dKernels, kernelName = selectKernels(cpu.X86.HasAVX512F, cpu.X86.HasAVX2 && cpu.X86.HasFMA)
 
@@ -32,12 +32,12 @@ var sKernels, dKernels, kernelName = selectKernels(cpu.X86.HasAVX512F, cpu.X86.H
 func selectKernels(avx512, avx2 bool) (*kernelSet[float32], *kernelSet[float64], string) {
 	switch {
 	case avx512:
-		return &kernelSet[float32]{name: "avx512", mr: 8, nr: 48, kc: 256, mc: 256, nc: 4096, kern: sgemmKernel8x48AVX512, packA8: packA8F32AVX2, packCols: 8},
-			&kernelSet[float64]{name: "avx512", mr: 8, nr: 24, kc: 256, mc: 128, nc: 4096, kern: dgemmKernel8x24AVX512, packA8: packA8F64AVX2, packCols: 4},
+		return &kernelSet[float32]{name: "avx512", mr: 8, nr: 48, kc: 256, mc: 256, nc: 4096, kern: sgemmKernel8x48AVX512, packT8: packT8F32AVX2, packCols: 8},
+			&kernelSet[float64]{name: "avx512", mr: 8, nr: 24, kc: 256, mc: 128, nc: 4096, kern: dgemmKernel8x24AVX512, packT8: packT8F64AVX2, packCols: 4},
 			"avx512"
 	case avx2:
-		return &kernelSet[float32]{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 4096, kern: sgemmKernel6x16AVX2},
-			&kernelSet[float64]{name: "avx2", mr: 6, nr: 8, kc: 256, mc: 72, nc: 4096, kern: dgemmKernel6x8AVX2},
+		return &kernelSet[float32]{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 4096, kern: sgemmKernel6x16AVX2, packT8: packT8F32AVX2, packCols: 8},
+			&kernelSet[float64]{name: "avx2", mr: 6, nr: 8, kc: 256, mc: 72, nc: 4096, kern: dgemmKernel6x8AVX2, packT8: packT8F64AVX2, packCols: 4},
 			"avx2"
 	}
 	return genericSet[float32]("generic"), genericSet[float64]("generic"), "generic"

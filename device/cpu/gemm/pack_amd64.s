@@ -2,20 +2,25 @@
 
 #include "textflag.h"
 
-// func packA8F32AVX2(n int, src *float32, lda int, dst *float32, alpha float32)
-// Packs 8 rows × 8n columns of a row-major matrix (row stride lda) into an
-// 8-row micro-panel: dst[p*8+i] = alpha*src[i*lda+p]. Each 8×8 block is
+// func packT8F32AVX2(n int, src *float32, lds int, dst *float32, ldd int, alpha float32)
+// Transposes 8 rows × 8n columns of a row-major matrix (row stride lds) into
+// dst with row stride ldd: dst[p*ldd+i] = alpha*src[i*lds+p]. This packs an
+// 8-row micro-panel of A (ldd = 8) or 8 columns of a micro-panel of a
+// transposed B (ldd = nr). Each 8×8 block is
 // transposed in registers with the unpack/shuffle/lane-permute sequence
 // (Intel optimization manual, "8x8 matrix transpose"), so loads and stores
 // are full 32-byte vectors instead of scalar strided stores.
-TEXT ·packA8F32AVX2(SB), NOSPLIT, $0-36
+TEXT ·packT8F32AVX2(SB), NOSPLIT, $0-44
 	MOVQ n+0(FP), CX
 	MOVQ src+8(FP), SI
-	MOVQ lda+16(FP), R8
+	MOVQ lds+16(FP), R8
 	MOVQ dst+24(FP), DI
-	VBROADCASTSS alpha+32(FP), Y15
+	MOVQ ldd+32(FP), R12
+	VBROADCASTSS alpha+40(FP), Y15
 	SHLQ $2, R8
-	LEAQ (R8)(R8*2), R10 // 3·lda
+	SHLQ $2, R12
+	LEAQ (R8)(R8*2), R10  // 3·lds
+	LEAQ (R12)(R12*2), R13 // 3·ldd
 	TESTQ CX, CX
 	JEQ done32
 loop32:
@@ -44,41 +49,45 @@ loop32:
 	VSHUFPS $0xEE, Y2, Y0, Y10  // s5
 	VSHUFPS $0x44, Y3, Y1, Y9   // s6
 	VSHUFPS $0xEE, Y3, Y1, Y11  // s7
+	LEAQ (DI)(R12*4), R14         // column 4 of dst
 	VPERM2F128 $0x20, Y8, Y4, Y0  // column 0
 	VPERM2F128 $0x31, Y8, Y4, Y1  // column 4
-	VMOVUPS Y0, 0(DI)
-	VMOVUPS Y1, 128(DI)
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, (R14)
 	VPERM2F128 $0x20, Y10, Y5, Y2 // column 1
 	VPERM2F128 $0x31, Y10, Y5, Y3 // column 5
-	VMOVUPS Y2, 32(DI)
-	VMOVUPS Y3, 160(DI)
+	VMOVUPS Y2, (DI)(R12*1)
+	VMOVUPS Y3, (R14)(R12*1)
 	VPERM2F128 $0x20, Y9, Y6, Y12 // column 2
 	VPERM2F128 $0x31, Y9, Y6, Y13 // column 6
-	VMOVUPS Y12, 64(DI)
-	VMOVUPS Y13, 192(DI)
+	VMOVUPS Y12, (DI)(R12*2)
+	VMOVUPS Y13, (R14)(R12*2)
 	VPERM2F128 $0x20, Y11, Y7, Y14 // column 3
 	VPERM2F128 $0x31, Y11, Y7, Y4  // column 7
-	VMOVUPS Y14, 96(DI)
-	VMOVUPS Y4, 224(DI)
+	VMOVUPS Y14, (DI)(R13*1)
+	VMOVUPS Y4, (R14)(R13*1)
 	ADDQ $32, SI
-	ADDQ $256, DI
+	LEAQ (R14)(R12*4), DI
 	DECQ CX
 	JNE loop32
 done32:
 	VZEROUPPER
 	RET
 
-// func packA8F64AVX2(n int, src *float64, lda int, dst *float64, alpha float64)
-// The float64 version: 8 rows × 4n columns, dst[p*8+i] = alpha*src[i*lda+p],
-// as two 4×4 register transposes per 4 columns.
-TEXT ·packA8F64AVX2(SB), NOSPLIT, $0-40
+// func packT8F64AVX2(n int, src *float64, lds int, dst *float64, ldd int, alpha float64)
+// The float64 version: 8 rows × 4n columns, dst[p*ldd+i] =
+// alpha*src[i*lds+p], as two 4×4 register transposes per 4 columns.
+TEXT ·packT8F64AVX2(SB), NOSPLIT, $0-48
 	MOVQ n+0(FP), CX
 	MOVQ src+8(FP), SI
-	MOVQ lda+16(FP), R8
+	MOVQ lds+16(FP), R8
 	MOVQ dst+24(FP), DI
-	VBROADCASTSD alpha+32(FP), Y15
+	MOVQ ldd+32(FP), R12
+	VBROADCASTSD alpha+40(FP), Y15
 	SHLQ $3, R8
-	LEAQ (R8)(R8*2), R10 // 3·lda
+	SHLQ $3, R12
+	LEAQ (R8)(R8*2), R10   // 3·lds
+	LEAQ (R12)(R12*2), R13 // 3·ldd
 	TESTQ CX, CX
 	JEQ done64
 loop64:
@@ -103,20 +112,20 @@ loop64:
 	VPERM2F128 $0x31, Y10, Y8, Y2 // rows 0-3, column 2
 	VPERM2F128 $0x20, Y11, Y9, Y3 // rows 0-3, column 1
 	VPERM2F128 $0x31, Y11, Y9, Y4 // rows 0-3, column 3
-	VMOVUPD Y1, 0(DI)
-	VMOVUPD Y3, 64(DI)
-	VMOVUPD Y2, 128(DI)
-	VMOVUPD Y4, 192(DI)
+	VMOVUPD Y1, (DI)
+	VMOVUPD Y3, (DI)(R12*1)
+	VMOVUPD Y2, (DI)(R12*2)
+	VMOVUPD Y4, (DI)(R13*1)
 	VPERM2F128 $0x20, Y14, Y12, Y1 // rows 4-7, column 0
 	VPERM2F128 $0x31, Y14, Y12, Y2 // rows 4-7, column 2
 	VPERM2F128 $0x20, Y0, Y13, Y3  // rows 4-7, column 1
 	VPERM2F128 $0x31, Y0, Y13, Y4  // rows 4-7, column 3
 	VMOVUPD Y1, 32(DI)
-	VMOVUPD Y3, 96(DI)
-	VMOVUPD Y2, 160(DI)
-	VMOVUPD Y4, 224(DI)
+	VMOVUPD Y3, 32(DI)(R12*1)
+	VMOVUPD Y2, 32(DI)(R12*2)
+	VMOVUPD Y4, 32(DI)(R13*1)
 	ADDQ $32, SI
-	ADDQ $256, DI
+	LEAQ (DI)(R12*4), DI
 	DECQ CX
 	JNE loop64
 done64:

@@ -15,7 +15,7 @@ func TestPack(t *testing.T) {
 		for _, sh := range [][4]int{{14, 32, 3, 5}, {17, 9, 4, 8}, {1, 1, 0, 0}, {23, 31, 14, 7}, {16, 39, 1, 0}, {8, 3, 0, 2}} {
 			mb, kb, ic, pc := sh[0], sh[1], sh[2], sh[3]
 			_, ds := kernelVariants()
-			for _, ks := range append(ds, &kernelSet[float64]{mr: 4}, &kernelSet[float64]{mr: 6}, &kernelSet[float64]{mr: 14}) {
+			for _, ks := range append(ds, &kernelSet[float64]{mr: 4}, &kernelSet[float64]{mr: 6}, &kernelSet[float64]{mr: 14}, &kernelSet[float64]{mr: 16, packT8: ds[0].packT8, packCols: ds[0].packCols}) {
 				mr := ks.mr
 				dst := make([]float64, roundUp(mb, mr)*kb)
 				for i := range dst {
@@ -38,7 +38,7 @@ func TestPack(t *testing.T) {
 					}
 				}
 				// packB with nr = mr reads the same matrix as a kb×mb B.
-				packB(dst, trans, a, lda, pc, ic, kb, mb, mr)
+				packB(ks, dst, trans, a, lda, pc, ic, kb, mb, mr)
 				for j := range roundUp(mb, mr) {
 					for p := range kb {
 						want := 0.0
