@@ -1,0 +1,343 @@
+// Package tabpfn is kiln's TabPFN: a transformer trained once on synthetic tabular datasets
+// drawn from a prior (package prior) that classifies a new small dataset in one forward pass,
+// its training rows serving as context (Hollmann, Müller, Eggensperger and Hutter, "TabPFN: A
+// transformer that solves small tabular classification problems in a second", ICLR 2023;
+// Hollmann et al., "Accurate predictions on small data with a tabular foundation model",
+// Nature 2025, for the cell-token architecture used here; and Pfefferle et al.,
+// "nanoTabPFN", 2025, for the small-model recipe).
+//
+// # Architecture
+//
+// Every cell of the table is a token. A cell's value (standardised on the training rows,
+// missing values set to 0 with a missing flag) goes through a linear encoder; a per-feature
+// embedding, a random vector per column mapped by a learned linear layer, is added so that
+// columns are told apart without fixing their order or count (TabPFN v2's random feature
+// embeddings). Each row also gets a target token: the embedded class for training rows and a
+// learned placeholder for test rows. Each layer then runs
+//
+//  1. attention across the tokens of a row (features and target),
+//  2. attention across rows within each column, where every row attends only to the
+//     training rows (the PFN context mask),
+//  3. an MLP,
+//
+// each with a residual connection and a layer norm (post-norm, as TabPFN). A decoder MLP maps
+// the target token of each test row to MaxClasses logits; logits of classes a dataset does not
+// have are masked.
+package tabpfn
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/nn"
+	"github.com/kiln-ml/kiln/ops"
+	"github.com/kiln-ml/kiln/tensor"
+)
+
+// Config sizes the model; it is saved in every checkpoint's metadata.
+type Config struct {
+	Layers      int `json:"layers"`
+	Width       int `json:"width"`        // token embedding size
+	Heads       int `json:"heads"`        // attention heads (Width must divide by Heads)
+	MLPWidth    int `json:"mlp_width"`    // hidden size of each layer's MLP
+	FeatureDim  int `json:"feature_dim"`  // size of the random per-feature vectors
+	MaxClasses  int `json:"max_classes"`  // output logits
+	MaxFeatures int `json:"max_features"` // features per dataset the model was trained for
+	MaxRows     int `json:"max_train_rows"`
+}
+
+// DefaultConfig is the small model that ships with kiln: fast on a laptop CPU.
+func DefaultConfig() Config {
+	return Config{Layers: 3, Width: 64, Heads: 4, MLPWidth: 128, FeatureDim: 16, MaxClasses: 10, MaxFeatures: 100, MaxRows: 1024}
+}
+
+// Validate checks that the sizes fit together.
+func (c Config) Validate() error {
+	switch {
+	case c.Layers < 1 || c.Width < 1 || c.Heads < 1 || c.MLPWidth < 1 || c.FeatureDim < 1:
+		return fmt.Errorf("tabpfn: config sizes must be positive: %+v", c)
+	case c.Width%c.Heads != 0:
+		return fmt.Errorf("tabpfn: width %d is not a multiple of heads %d", c.Width, c.Heads)
+	case c.MaxClasses < 2 || c.MaxClasses > 1000:
+		return fmt.Errorf("tabpfn: max_classes %d outside [2, 1000]", c.MaxClasses)
+	case c.MaxFeatures < 1 || c.MaxRows < 2:
+		return fmt.Errorf("tabpfn: max_features and max_train_rows must be positive")
+	}
+	return nil
+}
+
+// JSON encodes the config for checkpoint metadata.
+func (c Config) JSON() string {
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+type layer struct {
+	featAttn, rowAttn *nn.MultiHeadAttention
+	mlp               *nn.MLP
+	norm1, norm2      *nn.LayerNorm
+	norm3             *nn.LayerNorm
+}
+
+// Model is the TabPFN transformer.
+type Model struct {
+	Cfg    Config
+	Dev    device.Device
+	cell   *nn.Linear    // [value, missing] → Width
+	featIn *nn.Linear    // random feature vector → Width
+	target *nn.Embedding // classes 0..MaxClasses-1, MaxClasses = test placeholder
+	layers []layer
+	dec    *nn.MLP
+}
+
+// New builds a model with freshly initialised parameters drawn from seed.
+func New(dev device.Device, cfg Config, seed uint64) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Model{Cfg: cfg, Dev: dev}
+	err := tensor.Catch(func() error {
+		gen := tensor.NewGenerator(seed)
+		var err error
+		f32 := tensor.Float32
+		if m.cell, err = nn.NewLinear(dev, f32, 2, cfg.Width, true, nn.XavierUniform, gen); err != nil {
+			return err
+		}
+		if m.featIn, err = nn.NewLinear(dev, f32, cfg.FeatureDim, cfg.Width, false, nn.XavierUniform, gen); err != nil {
+			return err
+		}
+		if m.target, err = nn.NewEmbedding(dev, f32, cfg.MaxClasses+1, cfg.Width, gen); err != nil {
+			return err
+		}
+		for i := 0; i < cfg.Layers; i++ {
+			var l layer
+			if l.featAttn, err = nn.NewMultiHeadAttention(dev, f32, cfg.Width, cfg.Heads, gen); err != nil {
+				return err
+			}
+			if l.rowAttn, err = nn.NewMultiHeadAttention(dev, f32, cfg.Width, cfg.Heads, gen); err != nil {
+				return err
+			}
+			if l.mlp, err = nn.NewMLP(dev, f32, []int{cfg.Width, cfg.MLPWidth, cfg.Width}, ops.Gelu, nn.XavierUniform, gen); err != nil {
+				return err
+			}
+			for _, p := range []**nn.LayerNorm{&l.norm1, &l.norm2, &l.norm3} {
+				if *p, err = nn.NewLayerNorm(dev, f32, cfg.Width, 1e-5); err != nil {
+					return err
+				}
+			}
+			m.layers = append(m.layers, l)
+		}
+		m.dec, err = nn.NewMLP(dev, f32, []int{cfg.Width, cfg.MLPWidth, cfg.MaxClasses}, ops.Gelu, nn.XavierUniform, gen)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// NamedParameters lists every parameter with a stable dotted name (the checkpoint keys).
+func (m *Model) NamedParameters() []nn.Named {
+	var ns []nn.Named
+	add := func(prefix string, mod nn.Module) {
+		for _, n := range mod.NamedParameters() {
+			ns = append(ns, nn.Named{Name: prefix + "." + n.Name, Tensor: n.Tensor})
+		}
+	}
+	add("encoder.cell", m.cell)
+	add("encoder.feature", m.featIn)
+	add("encoder.target", m.target)
+	for i, l := range m.layers {
+		p := fmt.Sprintf("layers.%d.", i)
+		add(p+"feature_attn", l.featAttn)
+		add(p+"row_attn", l.rowAttn)
+		add(p+"mlp", l.mlp)
+		add(p+"norm1", l.norm1)
+		add(p+"norm2", l.norm2)
+		add(p+"norm3", l.norm3)
+	}
+	add("decoder", m.dec)
+	return ns
+}
+
+// Parameters lists the parameters in NamedParameters order.
+func (m *Model) Parameters() []*tensor.Tensor {
+	ns := m.NamedParameters()
+	ps := make([]*tensor.Tensor, len(ns))
+	for i, n := range ns {
+		ps[i] = n.Tensor
+	}
+	return ps
+}
+
+// Input is one batch of datasets of a common shape, on the host.
+type Input struct {
+	Batch, Rows, Features, NTrain int
+	// X holds Batch×Rows×Features standardised values; NaN marks a missing value.
+	X []float32
+	// Y holds the Batch×NTrain training labels.
+	Y []int32
+	// Classes is each dataset's class count (logits beyond it are masked).
+	Classes []int
+	// FeatureSeed draws the random per-feature vectors.
+	FeatureSeed uint64
+}
+
+func (in Input) check(cfg Config) error {
+	switch {
+	case in.Batch < 1 || in.Rows < 2 || in.Features < 1:
+		return fmt.Errorf("tabpfn: empty input (batch %d, rows %d, features %d)", in.Batch, in.Rows, in.Features)
+	case in.NTrain < 1 || in.NTrain >= in.Rows:
+		return fmt.Errorf("tabpfn: %d training rows of %d: need at least one training and one test row", in.NTrain, in.Rows)
+	case len(in.X) != in.Batch*in.Rows*in.Features:
+		return fmt.Errorf("tabpfn: %d values for %d×%d×%d inputs", len(in.X), in.Batch, in.Rows, in.Features)
+	case len(in.Y) != in.Batch*in.NTrain:
+		return fmt.Errorf("tabpfn: %d labels for %d×%d training rows", len(in.Y), in.Batch, in.NTrain)
+	case len(in.Classes) != in.Batch:
+		return fmt.Errorf("tabpfn: %d class counts for a batch of %d", len(in.Classes), in.Batch)
+	}
+	for _, k := range in.Classes {
+		if k < 2 || k > cfg.MaxClasses {
+			return fmt.Errorf("tabpfn: %d classes; the model handles 2 to %d", k, cfg.MaxClasses)
+		}
+	}
+	for i, y := range in.Y {
+		if y < 0 || int(y) >= in.Classes[i/in.NTrain] {
+			return fmt.Errorf("tabpfn: label %d out of range for %d classes", y, in.Classes[i/in.NTrain])
+		}
+	}
+	return nil
+}
+
+// Forward returns the logits of the test rows, [Batch, Rows−NTrain, MaxClasses], with the
+// logits of absent classes set to a large negative value. It panics on malformed input
+// (callers validate with check through Logits or the trainer).
+func (m *Model) Forward(in Input) *tensor.Tensor {
+	cfg := m.Cfg
+	B, R, F, N := in.Batch, in.Rows, in.Features, in.NTrain
+	E := cfg.Width
+	dev := m.Dev
+
+	// Cells: [value, missing flag] per cell.
+	cells := make([]float32, 2*len(in.X))
+	for i, v := range in.X {
+		if v != v { // NaN
+			cells[2*i+1] = 1
+		} else {
+			cells[2*i] = clamp(v, -100, 100)
+		}
+	}
+	x := m.cell.Forward(tensor.FromFloat32(dev, cells, B, R, F, 2)) // [B,R,F,E]
+
+	// Random per-feature vectors, the same for every row of a column.
+	fv := tensor.Normal(dev, tensor.Float32, in.FeatureSeed, 0, 0, 1, F, cfg.FeatureDim)
+	x = ops.Add(x, m.featIn.Forward(fv)) // broadcast [F,E]
+
+	// Target tokens: classes for training rows, the placeholder for test rows.
+	ids := make([]int32, B*R)
+	for b := 0; b < B; b++ {
+		for r := 0; r < R; r++ {
+			if r < N {
+				ids[b*R+r] = in.Y[b*N+r]
+			} else {
+				ids[b*R+r] = int32(cfg.MaxClasses)
+			}
+		}
+	}
+	tgt := m.target.Forward(tensor.FromInt32(dev, ids, B*R)) // [B*R, E]
+	x = ops.Concat(2, x, ops.Reshape(tgt, B, R, 1, E))       // [B,R,F+1,E]
+	T := F + 1
+
+	for _, l := range m.layers {
+		// 1. Across the tokens of each row.
+		h := ops.Reshape(x, B*R, T, E)
+		h = l.norm1.Forward(ops.Add(h, l.featAttn.Forward(h, h, T)))
+		// 2. Across rows within each column; rows attend to the training rows only.
+		c := ops.Reshape(ops.Permute(ops.Reshape(h, B, R, T, E), 0, 2, 1, 3), B*T, R, E)
+		c = l.norm2.Forward(ops.Add(c, l.rowAttn.Forward(c, c, N)))
+		// 3. MLP per token.
+		c = l.norm3.Forward(ops.Add(c, l.mlp.Forward(c)))
+		x = ops.Permute(ops.Reshape(c, B, T, R, E), 0, 2, 1, 3) // [B,R,T,E]
+	}
+
+	// Decode the target tokens of the test rows.
+	t := ops.Slice(ops.Slice(x, 2, F, T), 1, N, R) // [B, R−N, 1, E]
+	logits := m.dec.Forward(ops.Reshape(t, B, R-N, E))
+
+	// Mask classes the dataset does not have.
+	mask := make([]float32, B*cfg.MaxClasses)
+	for b, k := range in.Classes {
+		for c := k; c < cfg.MaxClasses; c++ {
+			mask[b*cfg.MaxClasses+c] = -1e4
+		}
+	}
+	return ops.Add(logits, tensor.FromFloat32(dev, mask, B, 1, cfg.MaxClasses))
+}
+
+// Loss is the mean cross-entropy of the test rows' labels yTest (Batch×(Rows−NTrain)).
+func (m *Model) Loss(in Input, yTest []int32) *tensor.Tensor {
+	logits := m.Forward(in)
+	n := in.Batch * (in.Rows - in.NTrain)
+	return ops.CrossEntropy(ops.Reshape(logits, n, m.Cfg.MaxClasses), tensor.FromInt32(m.Dev, yTest, n), nil)
+}
+
+// Probabilities runs the model without recording gradients and returns, per dataset, the
+// (Rows−NTrain)×Classes[b] class probabilities at the given softmax temperature.
+func (m *Model) Probabilities(in Input, temperature float64) ([][]float64, error) {
+	if err := in.check(m.Cfg); err != nil {
+		return nil, err
+	}
+	if !(temperature > 0) || math.IsInf(temperature, 0) {
+		return nil, fmt.Errorf("tabpfn: temperature must be positive and finite, got %v", temperature)
+	}
+	var out [][]float64
+	err := tensor.Catch(func() error {
+		s := tensor.NewScope()
+		defer s.Close()
+		ops.NoGrad(func() {
+			logits := m.Forward(in)
+			if temperature != 1 {
+				logits = ops.MulScalar(logits, 1/temperature)
+			}
+			p := ops.Softmax(logits, -1).Float64s()
+			T, K := in.Rows-in.NTrain, m.Cfg.MaxClasses
+			out = make([][]float64, in.Batch)
+			for b := range out {
+				k := in.Classes[b]
+				o := make([]float64, T*k)
+				for r := 0; r < T; r++ {
+					sum := 0.0
+					for c := 0; c < k; c++ {
+						sum += p[(b*T+r)*K+c]
+					}
+					for c := 0; c < k; c++ {
+						o[r*k+c] = p[(b*T+r)*K+c] / sum
+					}
+				}
+				out[b] = o
+			}
+		})
+		return nil
+	})
+	return out, err
+}
+
+// Release frees the model's parameters.
+func (m *Model) Release() {
+	for _, p := range m.Parameters() {
+		ops.ZeroGrad(p)
+		p.Release()
+	}
+}
+
+func clamp(v, lo, hi float32) float32 {
+	if v < lo {
+		return lo
+	}
+	if v > hi {
+		return hi
+	}
+	return v
+}

@@ -1,0 +1,265 @@
+package tabpfn
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/kiln-ml/kiln/checkpoint"
+	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/models/tabpfn/prior"
+	"github.com/kiln-ml/kiln/ops"
+	"github.com/kiln-ml/kiln/optim"
+	"github.com/kiln-ml/kiln/tensor"
+)
+
+// TrainConfig controls pre-training on the prior.
+type TrainConfig struct {
+	Steps           int     `json:"steps"`
+	LR              float64 `json:"lr"`
+	MinLR           float64 `json:"min_lr"`
+	Warmup          int     `json:"warmup"`
+	WeightDecay     float64 `json:"weight_decay"`
+	ClipNorm        float64 `json:"clip_norm"`
+	Seed            uint64  `json:"seed"`
+	CheckpointEvery int     `json:"checkpoint_every"`
+	Workers         int     `json:"workers"` // prior generator goroutines
+	Prior           prior.Config
+}
+
+// DefaultTrainConfig trains the shipped model: AdamW with linear warm-up and cosine decay
+// (as TabPFN), gradient clipping at 1, and a prior of small datasets (30 to 160 rows, up to
+// 16 features) so that a 2-core CPU makes a few steps a second; the random feature
+// embeddings and the row attention let the model run on larger tables than it saw.
+func DefaultTrainConfig() TrainConfig {
+	p := prior.DefaultConfig()
+	p.BatchSize, p.MinRows, p.MaxRows, p.MaxFeatures = 8, 30, 160, 16
+	return TrainConfig{Steps: 2000, LR: 1e-3, MinLR: 1e-5, Warmup: 100, WeightDecay: 0.01, ClipNorm: 1,
+		Seed: 1, CheckpointEvery: 100, Workers: 2, Prior: p}
+}
+
+// Progress is reported after every step.
+type Progress struct {
+	Step, Steps    int
+	Loss, AvgLoss  float64 // this step's and the running mean (exponential, α = 0.02)
+	LR, GradNorm   float64
+	DatasetsPerSec float64
+	Elapsed, ETA   time.Duration
+}
+
+// Trainer pre-trains a model on batches from the prior, checkpointing atomically so that a
+// killed run resumes exactly where its last checkpoint left it: the prior's batches are a
+// pure function of (seed, step), and the checkpoint holds the parameters, the optimizer
+// state and the step.
+type Trainer struct {
+	Model *Model
+	Opt   *optim.AdamW
+	Cfg   TrainConfig
+	Step  int
+	Path  string // checkpoint path ("" = no checkpoints)
+
+	sampler  *prior.Sampler
+	sched    optim.WarmupCosine
+	avgLoss  float64
+	datasets int
+}
+
+// NewTrainer builds a fresh model and optimizer.
+func NewTrainer(dev device.Device, mc Config, tc TrainConfig, path string) (*Trainer, error) {
+	m, err := New(dev, mc, tc.Seed)
+	if err != nil {
+		return nil, err
+	}
+	return newTrainer(m, tc, path)
+}
+
+func newTrainer(m *Model, tc TrainConfig, path string) (*Trainer, error) {
+	if tc.Steps < 1 || !(tc.LR > 0) || tc.Warmup < 0 {
+		return nil, fmt.Errorf("tabpfn: train config needs steps ≥ 1, lr > 0, warmup ≥ 0: %+v", tc)
+	}
+	tc.Prior.Seed = tc.Seed
+	tc.Prior.MaxClasses = min(tc.Prior.MaxClasses, m.Cfg.MaxClasses)
+	s, err := prior.NewSampler(tc.Prior)
+	if err != nil {
+		return nil, err
+	}
+	var params []optim.Param
+	for _, n := range m.NamedParameters() {
+		params = append(params, optim.Param{Name: n.Name, T: n.Tensor})
+	}
+	ac := optim.DefaultAdamW()
+	ac.LR, ac.WeightDecay, ac.MaxGradNorm = tc.LR, tc.WeightDecay, tc.ClipNorm
+	opt, err := optim.NewAdamW(optim.SplitDecay(params), ac)
+	if err != nil {
+		return nil, err
+	}
+	return &Trainer{Model: m, Opt: opt, Cfg: tc, Path: path, sampler: s,
+		sched: optim.WarmupCosine{Base: tc.LR, Min: tc.MinLR, Warmup: tc.Warmup, Total: tc.Steps}}, nil
+}
+
+// Resume restores a trainer from a checkpoint written by Save. steps > 0 overrides the
+// total number of steps (to extend a finished run).
+func Resume(dev device.Device, path string, steps int) (*Trainer, error) {
+	f, err := checkpoint.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var tc TrainConfig
+	if err := json.Unmarshal([]byte(f.Metadata["tabpfn.train_config"]), &tc); err != nil {
+		return nil, fmt.Errorf("tabpfn: %s has no usable training config (not a training checkpoint?): %w", path, err)
+	}
+	if steps > 0 {
+		tc.Steps = steps
+	}
+	m, err := FromFile(dev, f)
+	if err != nil {
+		return nil, err
+	}
+	t, err := newTrainer(m, tc, path)
+	if err != nil {
+		return nil, err
+	}
+	st := &optim.State{Tensors: map[string][]float64{}}
+	if err := json.Unmarshal([]byte(f.Metadata["tabpfn.optimizer"]), st); err != nil {
+		return nil, fmt.Errorf("tabpfn: %s: optimizer state: %w", path, err)
+	}
+	for name, e := range f.Entries {
+		if len(name) > 4 && name[:4] == "opt." {
+			st.Tensors[name[4:]] = e.F64
+		}
+	}
+	if err := t.Opt.LoadState(st); err != nil {
+		return nil, fmt.Errorf("tabpfn: %s: %w", path, err)
+	}
+	if t.Step, err = strconv.Atoi(f.Metadata["tabpfn.step"]); err != nil {
+		return nil, fmt.Errorf("tabpfn: %s: bad step: %w", path, err)
+	}
+	t.avgLoss, _ = strconv.ParseFloat(f.Metadata["tabpfn.avg_loss"], 64)
+	return t, nil
+}
+
+// Save writes the checkpoint atomically: model, optimizer state, step.
+func (t *Trainer) Save(path string) error {
+	st, err := t.Opt.State()
+	if err != nil {
+		return err
+	}
+	var extra []checkpoint.Entry
+	for name, v := range st.Tensors {
+		extra = append(extra, checkpoint.Entry{Name: "opt." + name, Shape: []int{len(v)}, F64: v})
+	}
+	tensors := st.Tensors
+	st.Tensors = nil
+	optJSON, _ := json.Marshal(st)
+	st.Tensors = tensors
+	tcJSON, _ := json.Marshal(t.Cfg)
+	meta := map[string]string{
+		"tabpfn.train_config": string(tcJSON),
+		"tabpfn.optimizer":    string(optJSON),
+		"tabpfn.step":         strconv.Itoa(t.Step),
+		"tabpfn.avg_loss":     strconv.FormatFloat(t.avgLoss, 'g', -1, 64),
+	}
+	return t.Model.Save(path, meta, extra)
+}
+
+// ExportModel writes only the model (no optimizer state): the file that ships.
+func (t *Trainer) ExportModel(path string, meta map[string]string) error {
+	return t.Model.Save(path, meta, nil)
+}
+
+// InputFromBatch turns a prior batch into the model's input and the test labels.
+func InputFromBatch(b prior.Batch, featureSeed uint64) (Input, []int32) {
+	x, y := b.Stack()
+	sh := b.Shape
+	in := Input{Batch: len(b.Datasets), Rows: sh.Rows, Features: sh.Features, NTrain: sh.NTrain, X: x, FeatureSeed: featureSeed}
+	yTest := make([]int32, 0, in.Batch*(sh.Rows-sh.NTrain))
+	for i, d := range b.Datasets {
+		in.Y = append(in.Y, y[i*sh.Rows:i*sh.Rows+sh.NTrain]...)
+		yTest = append(yTest, y[i*sh.Rows+sh.NTrain:(i+1)*sh.Rows]...)
+		in.Classes = append(in.Classes, d.Classes)
+	}
+	return in, yTest
+}
+
+// Run trains until Cfg.Steps or ctx is cancelled, calling report after each step and
+// checkpointing every CheckpointEvery steps and at the end.
+func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
+	stream, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := t.sampler.Stream(stream, uint64(t.Step), max(t.Cfg.Workers, 1))
+	start := time.Now()
+	startStep := t.Step
+	dev := t.Model.Dev
+	for t.Step < t.Cfg.Steps {
+		var b prior.Batch
+		select {
+		case <-ctx.Done():
+			return t.checkpoint()
+		case b = <-batches:
+		}
+		in, yTest := InputFromBatch(b, t.Cfg.Seed*1_000_003+uint64(t.Step))
+		lr := t.sched.LR(t.Step)
+		t.Opt.SetLR(lr)
+		var loss float64
+		err := tensor.Catch(func() error {
+			s := tensor.NewScope()
+			defer s.Close()
+			l := t.Model.Loss(in, yTest)
+			ops.Backward(l)
+			loss = l.Item()
+			err := t.Opt.Step()
+			t.Opt.ZeroGrad()
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("tabpfn: step %d: %w", t.Step, err)
+		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return fmt.Errorf("tabpfn: step %d: loss is %v", t.Step, loss)
+		}
+		if err := dev.Sync(); err != nil {
+			return err
+		}
+		t.Step++
+		t.datasets += in.Batch
+		if t.avgLoss == 0 {
+			t.avgLoss = loss
+		} else {
+			t.avgLoss = 0.98*t.avgLoss + 0.02*loss
+		}
+		if report != nil {
+			el := time.Since(start)
+			done := t.Step - startStep
+			eta := time.Duration(float64(el) / float64(done) * float64(t.Cfg.Steps-t.Step))
+			report(Progress{Step: t.Step, Steps: t.Cfg.Steps, Loss: loss, AvgLoss: t.avgLoss, LR: lr,
+				GradNorm: t.Opt.GradNorm(), DatasetsPerSec: float64(t.datasets) / el.Seconds(), Elapsed: el, ETA: eta})
+		}
+		if t.Cfg.CheckpointEvery > 0 && t.Step%t.Cfg.CheckpointEvery == 0 {
+			if err := t.checkpoint(); err != nil {
+				return err
+			}
+		}
+	}
+	return t.checkpoint()
+}
+
+func (t *Trainer) checkpoint() error {
+	if t.Path == "" {
+		return nil
+	}
+	return t.Save(t.Path)
+}
+
+// LogProgress writes one line per report to w (for logs and terminals).
+func LogProgress(w io.Writer) func(Progress) {
+	return func(p Progress) {
+		fmt.Fprintf(w, "step %d/%d  loss %.4f  avg %.4f  lr %.2e  |g| %.2f  %.1f datasets/s  elapsed %s  eta %s\n",
+			p.Step, p.Steps, p.Loss, p.AvgLoss, p.LR, p.GradNorm, p.DatasetsPerSec,
+			p.Elapsed.Round(time.Second), p.ETA.Round(time.Second))
+	}
+}
+
