@@ -262,4 +262,3 @@ func LogProgress(w io.Writer) func(Progress) {
 			p.Elapsed.Round(time.Second), p.ETA.Round(time.Second))
 	}
 }
-
