@@ -77,7 +77,9 @@ func attention[T float](p device.AttentionParams, q, k, v, o, lse []T) {
 					row := s[i*nk : (i+1)*nk]
 					mx := m[i]
 					for _, x := range row {
-						mx = math.Max(mx, float64(x))
+						if f := float64(x); f > mx {
+							mx = f
+						}
 					}
 					corr := math.Exp(m[i] - mx) // 0 on the first tile (m = −Inf)
 					sum := 0.0
