@@ -131,6 +131,15 @@ func BenchmarkReduceSumRows(b *testing.B) {
 	}
 }
 
+func BenchmarkReduceSumLastAxis(b *testing.B) {
+	const rows, cols = 1024, 1024
+	x, y := benchBuf(b, device.Float32, rows*cols), benchBuf(b, device.Float32, rows)
+	b.SetBytes(rows * cols * 4)
+	for b.Loop() {
+		Default().Reduce(device.ReduceSum, x, rows, cols, 1, y)
+	}
+}
+
 func BenchmarkRandomFillNormal(b *testing.B) {
 	const n = 1 << 20
 	x := benchBuf(b, device.Float32, n)

@@ -45,6 +45,11 @@ func reduce[T float](op device.ReduceOp, x []T, outer, n, inner int, y []T) {
 	// columns.
 	acc := func(a []float64, x []T) {
 		w := len(a)
+		if inner == 1 {
+			// A contiguous run (row sums): a plain loop, with no per-element sub-slicing.
+			a[0] = foldRun(op, a[0], x)
+			return
+		}
 		switch op {
 		case device.ReduceSum:
 			for j := 0; j+w <= len(x); j += inner {
@@ -139,6 +144,48 @@ func reduce[T float](op device.ReduceOp, x []T, outer, n, inner int, y []T) {
 			}
 		}
 	})
+}
+
+// foldRun folds the contiguous run x into r.
+func foldRun[T float](op device.ReduceOp, r float64, x []T) float64 {
+	switch op {
+	case device.ReduceSum, device.ReduceSumSquares:
+		// Four independent accumulators hide the latency of the dependent float64 adds.
+		sq := op == device.ReduceSumSquares
+		var s0, s1, s2, s3 float64
+		i := 0
+		for ; i+4 <= len(x); i += 4 {
+			v0, v1, v2, v3 := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
+			if sq {
+				v0, v1, v2, v3 = v0*v0, v1*v1, v2*v2, v3*v3
+			}
+			s0 += v0
+			s1 += v1
+			s2 += v2
+			s3 += v3
+		}
+		for ; i < len(x); i++ {
+			v := float64(x[i])
+			if sq {
+				v *= v
+			}
+			s0 += v
+		}
+		r += (s0 + s1) + (s2 + s3)
+	case device.ReduceMax:
+		for _, v := range x {
+			if f := float64(v); f > r || f != f {
+				r = f
+			}
+		}
+	case device.ReduceMin:
+		for _, v := range x {
+			if f := float64(v); f < r || f != f {
+				r = f
+			}
+		}
+	}
+	return r
 }
 
 // Softmax computes the row-wise softmax (or log-softmax) of a rows×cols matrix, subtracting
