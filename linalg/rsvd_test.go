@@ -200,3 +200,102 @@ func TestRSVDBadInput(t *testing.T) {
 		t.Error("unknown normaliser name accepted")
 	}
 }
+
+// scipy.linalg.lu(Y, permute_l=True) returns P·L with Y = P·L·U: L unit lower trapezoidal
+// with entries of magnitude ≤ 1 (partial pivoting). Check those properties directly.
+func TestLUNormaliser(t *testing.T) {
+	y := tensor.Normal(cpu(t), tensor.Float64, 8, 0, 0, 1, 40, 6)
+	pl := download(luNormalise(y))
+	yd := download(y)
+	// Rows of P·L that are pivot rows: row with a 1 in column j and zeros to its right.
+	seen := map[int]bool{}
+	for i := 0; i < 40; i++ {
+		for j := 0; j < 6; j++ {
+			if math.Abs(pl.At(i, j)) > 1+1e-15 {
+				t.Fatalf("|PL[%d,%d]| = %v > 1", i, j, pl.At(i, j))
+			}
+		}
+		for j := 0; j < 6; j++ {
+			if pl.At(i, j) == 1 {
+				zeros := true
+				for q := j + 1; q < 6; q++ {
+					zeros = zeros && pl.At(i, q) == 0
+				}
+				if zeros {
+					seen[j] = true
+				}
+			}
+		}
+	}
+	if len(seen) != 6 {
+		t.Errorf("pivot rows found for columns %v, want all 6", seen)
+	}
+	// Y = (P·L)·U with U upper triangular: the least-squares solution is exact and upper.
+	var u mat.Dense
+	if err := u.Solve(pl, yd); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 6; i++ {
+		for j := 0; j < i; j++ {
+			if math.Abs(u.At(i, j)) > 1e-12 {
+				t.Errorf("U[%d,%d] = %v, want 0", i, j, u.At(i, j))
+			}
+		}
+	}
+	if r := residual(yd, pl, &u); r > 1e-13 {
+		t.Errorf("‖Y − PL·U‖/‖Y‖ = %.2e", r)
+	}
+}
+
+// Everything RandomizedSVD allocates is released with the result.
+func TestRSVDReleasesMemory(t *testing.T) {
+	d := cpu(t)
+	s, _ := GeometricSpectrum(60, 0.9)
+	a := mustKnown(t, tensor.Float64, 120, 80, s, 6)
+	defer a.Release()
+	before := d.MemStats().LiveBuffers
+	for _, norm := range []Normalizer{NormalizerQR, NormalizerLU, NormalizerNone} {
+		opt := DefaultRSVDOptions()
+		opt.Normalizer = norm
+		res, err := RandomizedSVD(a, 8, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := RelativeError(a, res); err != nil {
+			t.Fatal(err)
+		}
+		res.Release()
+	}
+	if after := d.MemStats().LiveBuffers; after != before {
+		t.Errorf("live buffers %d before, %d after", before, after)
+	}
+}
+
+// QR's fallback chain and TT-SVD leave nothing behind either.
+func TestQRAndTTReleaseMemory(t *testing.T) {
+	d := cpu(t)
+	s := conditioned(20, 1e12)
+	a := mustKnown(t, tensor.Float64, 100, 20, s, 6)
+	s[19] = 0
+	deficient := mustKnown(t, tensor.Float64, 100, 20, s, 7)
+	x := tensor.Normal(d, tensor.Float64, 1, 0, 0, 1, 4, 5, 6)
+	before := d.MemStats().LiveBuffers
+	for _, m := range []*tensor.Tensor{a, deficient} {
+		r, err := QR(m, QRAuto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+	}
+	tt, err := TTSVD(x, TTOptions{MaxRank: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tt.RelativeError(x); err != nil {
+		t.Fatal(err)
+	}
+	tt.Release()
+	if after := d.MemStats().LiveBuffers; after != before {
+		t.Errorf("live buffers %d before, %d after", before, after)
+	}
+}
