@@ -122,6 +122,11 @@ func TestGemmBetaZeroOverwritesNaN(t *testing.T) {
 	if Float64s(c)[3] != 25 {
 		t.Fatalf("k=0 gave %v", Float64s(c))
 	}
+	// k = 0 with an offset beyond A and B: nothing of them is read, so nothing is checked.
+	d.Gemm(device.GemmParams{M: 2, N: 2, K: 0, Alpha: 1, Beta: 2, LdA: 1, LdB: 2, LdC: 2, OffA: 100, OffB: 100, Batch: 1}, a, b, c)
+	if Float64s(c)[3] != 50 {
+		t.Fatalf("k=0 with far offsets gave %v", Float64s(c))
+	}
 	mustPanic(t, "Batch", func() { d.Gemm(device.GemmParams{M: 1, N: 1, K: 1, LdA: 1, LdB: 1, LdC: 1}, a, b, c) })
 	mustPanic(t, "elements", func() {
 		d.Gemm(device.GemmParams{M: 2, N: 2, K: 2, LdA: 2, LdB: 2, LdC: 2, Batch: 2, StrideA: 4, StrideB: 0, StrideC: 4}, a, b, c)

@@ -128,9 +128,17 @@ func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
 }
 
 func gemmBatched[T float](p device.GemmParams, a, b, c []T, aExt, bExt, cExt int) {
+	// An operand that spans nothing (K = 0) was not length-checked, so its offset may lie
+	// anywhere: pass no slice at all rather than slicing at that offset.
+	sub := func(x []T, off, ext int) []T {
+		if ext == 0 {
+			return nil
+		}
+		return x[off : off+ext]
+	}
 	one := func(i int) {
 		oa, ob, oc := p.OffA+i*p.StrideA, p.OffB+i*p.StrideB, p.OffC+i*p.StrideC
-		gemmT(p.TransA, p.TransB, p.M, p.N, p.K, p.Alpha, a[oa:oa+aExt], p.LdA, b[ob:ob+bExt], p.LdB, p.Beta, c[oc:oc+cExt], p.LdC)
+		gemmT(p.TransA, p.TransB, p.M, p.N, p.K, p.Alpha, sub(a, oa, aExt), p.LdA, sub(b, ob, bExt), p.LdB, p.Beta, sub(c, oc, cExt), p.LdC)
 	}
 	work := p.M * p.N * max(p.K, 1)
 	// gonum parallelises a single large product itself; small products of a batch are
