@@ -220,7 +220,77 @@ func unaryLayouts(s *suite) []layoutCase {
 	return cs
 }
 
+// intn draws a host random integer in [0, n).
+func (e *env) intn(n int) int {
+	return min(int(e.uniform(1, 0, float64(n))[0]), n-1)
+}
+
+// randomLayout returns a random layout of shape: dimensions stored in a random order with
+// random padding between them, a random offset, some dimensions reversed (negative strides)
+// and, when bcast is set, some broadcast (stride 0). Without bcast no two indices share an
+// element, so the layout can be written to.
+func (e *env) randomLayout(shape []int, bcast bool) device.Layout {
+	rank := len(shape)
+	order := make([]int, rank)
+	for i := range order {
+		order[i] = i
+	}
+	for i := rank - 1; i > 0; i-- {
+		j := e.intn(i + 1)
+		order[i], order[j] = order[j], order[i]
+	}
+	st := make([]int, rank)
+	size := 1
+	for i := rank - 1; i >= 0; i-- {
+		d := order[i]
+		st[d] = size
+		size *= shape[d] + e.intn(2)
+	}
+	off := e.intn(4)
+	for d := range shape {
+		if bcast && e.intn(3) == 0 {
+			st[d] = 0
+		}
+		if e.intn(4) == 0 {
+			off += (shape[d] - 1) * st[d]
+			st[d] = -st[d]
+		}
+	}
+	return device.Layout{Shape: shape, Strides: st, Offset: off}
+}
+
+// randomShape draws a shape of rank 1 to 4 with extents in {1, 2, 3, 5, 7, 13}.
+func (e *env) randomShape() []int {
+	ext := []int{1, 2, 3, 5, 7, 13}
+	shape := make([]int, 1+e.intn(4))
+	for i := range shape {
+		shape[i] = ext[e.intn(len(ext))]
+	}
+	return shape
+}
+
+// randomLayoutCount is how many random layout combinations each elementwise op is run on.
+func randomLayoutCount(s *suite) int { return pick(s, []int{10}, []int{40})[0] }
+
 func unaryCases(s *suite, dt device.DType) {
+	for _, op := range []device.UnaryOp{device.UnaryCopy, device.UnaryExp} {
+		for i := range randomLayoutCount(s) {
+			s.run("Unary", dt, fmt.Sprintf("%v random layouts #%d", op, i), func(e *env) float64 {
+				shape := e.randomShape()
+				xl, yl := e.randomLayout(shape, true), e.randomLayout(shape, false)
+				x, y0 := e.uniform(span(xl), -3, 3), e.uniform(span(yl), -1, 1)
+				yb := e.upload(y0)
+				e.dev.Unary(op, e.upload(x), xl, yb, yl, 0)
+				want := append([]float64(nil), y0...)
+				forEach(shape, []device.Layout{xl, yl}, func(a []int) { want[a[1]] = unaryRef(op, x[a[0]], 0) })
+				e.compare(e.download(yb), want, nil)
+				if e.maxErr > 16*e.u {
+					e.fail("shape %v x %v/%d y %v/%d", shape, xl.Strides, xl.Offset, yl.Strides, yl.Offset)
+				}
+				return 16 * e.u
+			})
+		}
+	}
 	layouts := unaryLayouts(s)
 	for _, op := range device.UnaryOps() {
 		for li, lc := range layouts {
@@ -306,6 +376,24 @@ func binaryLayouts(s *suite) []layoutCase {
 }
 
 func binaryCases(s *suite, dt device.DType) {
+	for _, op := range []device.BinaryOp{device.BinaryAdd, device.BinarySub, device.BinaryMax} {
+		for i := range randomLayoutCount(s) {
+			s.run("Binary", dt, fmt.Sprintf("%v random layouts #%d", op, i), func(e *env) float64 {
+				shape := e.randomShape()
+				al, bl, yl := e.randomLayout(shape, true), e.randomLayout(shape, true), e.randomLayout(shape, false)
+				a, b, y0 := e.uniform(span(al), -3, 3), e.uniform(span(bl), -3, 3), e.uniform(span(yl), -1, 1)
+				yb := e.upload(y0)
+				e.dev.Binary(op, e.upload(a), al, e.upload(b), bl, yb, yl)
+				want := append([]float64(nil), y0...)
+				forEach(shape, []device.Layout{al, bl, yl}, func(ad []int) { want[ad[2]] = binaryRef(op, a[ad[0]], b[ad[1]]) })
+				e.compare(e.download(yb), want, nil)
+				if e.maxErr > 16*e.u {
+					e.fail("shape %v a %v/%d b %v/%d y %v/%d", shape, al.Strides, al.Offset, bl.Strides, bl.Offset, yl.Strides, yl.Offset)
+				}
+				return 16 * e.u
+			})
+		}
+	}
 	for _, op := range device.BinaryOps() {
 		for _, lc := range binaryLayouts(s) {
 			s.run("Binary", dt, fmt.Sprintf("%v %s", op, lc.name), func(e *env) float64 {
