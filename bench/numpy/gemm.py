@@ -49,11 +49,30 @@ def time_matmul(n, dtype, rounds):
     return flops / best / 1e9
 
 
+def time_attention(dtype, rounds, batch=1024, m=128, n=128, k=32):
+    """Batched Q·Kᵀ of attention shape, as kiln's BenchmarkSgemmBatchedAttention."""
+    rng = np.random.default_rng(7)
+    q = rng.uniform(-1, 1, (batch, m, k)).astype(dtype)
+    kk = rng.uniform(-1, 1, (batch, n, k)).astype(dtype)
+    kt = kk.transpose(0, 2, 1)
+    c = np.empty((batch, m, n), dtype=dtype)
+    np.matmul(q, kt, out=c)
+    flops = 2.0 * batch * m * n * k
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(3):
+            np.matmul(q, kt, out=c)
+        best = min(best, (time.perf_counter() - t0) / 3)
+    return flops / best / 1e9
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="256,512,1024,2048")
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--attention", action="store_true", help="also time a batch of 1024 (128×32)·(32×128) products")
     args = p.parse_args()
     out = {
         "numpy": np.__version__,
@@ -63,6 +82,8 @@ def main():
     }
     for dt in args.dtypes.split(","):
         out["gflops"][dt] = {n: round(time_matmul(int(n), np.dtype(dt), args.rounds), 2) for n in args.sizes.split(",")}
+    if args.attention:
+        out["attention_gflops"] = {dt: round(time_attention(np.dtype(dt), args.rounds), 2) for dt in args.dtypes.split(",")}
     json.dump(out, sys.stdout, indent=1)
     print()
 

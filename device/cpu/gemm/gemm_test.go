@@ -109,7 +109,7 @@ func check[T Float](t *testing.T, name string, cs gemmCase[T], got func(c []T)) 
 // shapes run every loop of the Goto algorithm several times with ragged
 // remainders.
 func shrink[T Float](ks *kernelSet[T]) *kernelSet[T] {
-	return &kernelSet[T]{name: ks.name + "-tiny", mr: ks.mr, nr: ks.nr, kc: 20, mc: 2 * ks.mr, nc: 3 * ks.nr, kern: ks.kern}
+	return &kernelSet[T]{name: ks.name + "-tiny", mr: ks.mr, nr: ks.nr, kc: 20, mc: 2 * ks.mr, nc: 3 * ks.nr, kern: ks.kern, packT8: ks.packT8, packCols: ks.packCols}
 }
 
 func testShapes[T Float](t *testing.T, sets []*kernelSet[T]) {
