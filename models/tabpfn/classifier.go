@@ -1,0 +1,476 @@
+package tabpfn
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/data/preprocess"
+	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/metrics"
+)
+
+// Defaults of the classifier's options.
+const (
+	// DefaultEnsemble is the number of ensemble members. Each member is one forward pass
+	// over the training rows plus the test rows; see BenchmarkClassifierFitPredict for the
+	// cost of one member on a laptop CPU.
+	DefaultEnsemble = 4
+	// DefaultTemperature is the softmax temperature TabPFN uses at inference (its
+	// softmax_temperature default of 0.9): slightly sharper than the trained logits.
+	DefaultTemperature = 0.9
+	// DefaultTestBatch is the number of test rows per forward pass. Memory grows with
+	// (training rows + test rows) × features, so large test sets are cut into chunks; each
+	// chunk re-reads the same training rows as context, so the results do not depend on it.
+	DefaultTestBatch = 1000
+)
+
+// Compile-time checks that Classifier is what the evaluation protocol runs.
+var (
+	_ metrics.Classifier  = (*Classifier)(nil)
+	_ metrics.ColumnAware = (*Classifier)(nil)
+)
+
+// Classifier is TabPFN behind the Fit/PredictProba interface of metrics.Classifier. Fit
+// takes no gradient step: it validates the training rows and prepares each ensemble
+// member's view of them, which PredictProba then feeds to the model as context together with
+// the test rows (in-context learning, Hollmann et al. 2023).
+//
+// # Ensemble
+//
+// Predictions average the probabilities of Ensemble members (TabPFN's ensembling, Hollmann
+// et al. 2023, section 4). Member i differs from the others in
+//
+//   - its preprocessing variant (data/preprocess.Variants, cycled), fitted on the training
+//     rows only;
+//   - the order of its features (a random permutation) and its FeatureSeed, which draws the
+//     random per-feature embeddings;
+//   - a rotation of the class labels: class c is shown to the model as (c + o_i) mod k and
+//     the output columns are rotated back, with offsets o_i spread evenly over 0..k−1.
+//
+// # Limits of the model
+//
+// More training rows than the model's MaxRows: each member uses its own stratified subsample
+// of MaxRows rows, and a warning is recorded. More features (after preprocessing, counting
+// missing-value indicators) than MaxFeatures: each member uses its own random subset of
+// MaxFeatures, with a warning.
+//
+// More classes than the model's MaxClasses (m): error-correcting output codes with an m-ary
+// alphabet. Each member gets a balanced random codebook mapping the k classes onto the m
+// labels (every label carries ⌊k/m⌋ or ⌈k/m⌉ classes); codebooks are added beyond Ensemble
+// until every pair of classes is separated by at least two of them. A member's label
+// probability is split among the classes it carries in proportion to their training counts,
+// and members are combined by a normalised geometric mean, so that the winning class is the
+// one every codebook finds likely. See outputCodes for the construction.
+//
+// # Input
+//
+// X holds one row per example with NaN for a missing value; ±Inf is an error. Categorical
+// features are ordinal codes, described by SetColumns (the evaluation protocol calls it).
+// Labels lie in [0, nClasses); classes absent from the training labels get probability 0.
+type Classifier struct {
+	settings
+	model     scorer
+	cfg       Config
+	ownsModel *Model // released by Close when the classifier loaded it
+
+	columns  []data.Column
+	fitted   bool
+	nCols    int   // feature columns of the training matrix
+	nClasses int   // the caller's class count
+	classes  []int // compact class → caller's class
+	codes    bool  // output codes (more classes than the model has outputs)
+	members  []*member
+	warnings []string
+}
+
+type settings struct {
+	dev         device.Device
+	devName     string
+	model       *Model
+	modelPath   string
+	ensemble    int
+	temperature float64
+	testBatch   int
+	seed        uint64
+	variants    []preprocess.Variant
+	warn        io.Writer
+}
+
+// Option configures a Classifier.
+type Option func(*settings) error
+
+// WithDevice runs the model on dev (default: the CPU).
+func WithDevice(dev device.Device) Option {
+	return func(s *settings) error {
+		if dev == nil {
+			return errors.New("tabpfn: WithDevice(nil)")
+		}
+		s.dev = dev
+		return nil
+	}
+}
+
+// WithDeviceName runs the model on the named device ("cpu", "cuda", "cuda:1").
+func WithDeviceName(name string) Option {
+	return func(s *settings) error {
+		s.devName = name
+		return nil
+	}
+}
+
+// WithModel uses an already loaded model (on its device); the caller keeps ownership, so one
+// model can serve many classifiers.
+func WithModel(m *Model) Option {
+	return func(s *settings) error {
+		if m == nil {
+			return errors.New("tabpfn: WithModel(nil)")
+		}
+		s.model = m
+		return nil
+	}
+}
+
+// WithModelPath loads the model from a checkpoint file written by Model.Save.
+func WithModelPath(path string) Option {
+	return func(s *settings) error {
+		if path == "" {
+			return errors.New("tabpfn: WithModelPath needs a path")
+		}
+		s.modelPath = path
+		return nil
+	}
+}
+
+// WithEnsemble sets the number of ensemble members (default DefaultEnsemble).
+func WithEnsemble(n int) Option {
+	return func(s *settings) error {
+		if n < 1 {
+			return fmt.Errorf("tabpfn: ensemble size must be at least 1, got %d", n)
+		}
+		s.ensemble = n
+		return nil
+	}
+}
+
+// WithTemperature sets the softmax temperature (default DefaultTemperature).
+func WithTemperature(t float64) Option {
+	return func(s *settings) error {
+		if !(t > 0) || math.IsInf(t, 0) {
+			return fmt.Errorf("tabpfn: temperature must be positive and finite, got %v", t)
+		}
+		s.temperature = t
+		return nil
+	}
+}
+
+// WithTestBatch sets the most test rows per forward pass (default DefaultTestBatch).
+func WithTestBatch(n int) Option {
+	return func(s *settings) error {
+		if n < 1 {
+			return fmt.Errorf("tabpfn: test batch must be at least 1 row, got %d", n)
+		}
+		s.testBatch = n
+		return nil
+	}
+}
+
+// WithSeed sets the seed of every random choice (subsamples, feature orders and subsets,
+// categorical shuffles, feature embeddings, codebooks); the default is 0.
+func WithSeed(seed uint64) Option {
+	return func(s *settings) error {
+		s.seed = seed
+		return nil
+	}
+}
+
+// WithVariants sets the preprocessing variants the members cycle through (default: all of
+// preprocess.Variants, in order).
+func WithVariants(vs ...preprocess.Variant) Option {
+	return func(s *settings) error {
+		if len(vs) == 0 {
+			return errors.New("tabpfn: WithVariants needs at least one variant")
+		}
+		for _, v := range vs {
+			if v < 0 || int(v) >= len(preprocess.Variants()) {
+				return fmt.Errorf("tabpfn: unknown preprocessing variant %d", int(v))
+			}
+		}
+		s.variants = append([]preprocess.Variant(nil), vs...)
+		return nil
+	}
+}
+
+// WithWarnings also writes each warning (see Classifier.Warnings) to w as it happens.
+func WithWarnings(w io.Writer) Option {
+	return func(s *settings) error {
+		s.warn = w
+		return nil
+	}
+}
+
+func applyOptions(opts []Option) (settings, error) {
+	s := settings{ensemble: DefaultEnsemble, temperature: DefaultTemperature, testBatch: DefaultTestBatch,
+		variants: preprocess.Variants()}
+	for _, o := range opts {
+		if err := o(&s); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// NewClassifier returns an unfitted classifier. Without WithModel or WithModelPath it uses
+// the model embedded in kiln (DefaultModel).
+func NewClassifier(opts ...Option) (*Classifier, error) {
+	s, err := applyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if s.model != nil && s.modelPath != "" {
+		return nil, errors.New("tabpfn: give WithModel or WithModelPath, not both")
+	}
+	if s.devName != "" {
+		if s.dev != nil {
+			return nil, errors.New("tabpfn: give WithDevice or WithDeviceName, not both")
+		}
+		dev, err := device.Get(s.devName)
+		if err != nil {
+			return nil, err
+		}
+		s.dev = dev
+	}
+	c := &Classifier{settings: s}
+	switch {
+	case s.model != nil:
+		if s.dev != nil && s.dev != s.model.Dev && s.dev.Name() != s.model.Dev.Name() {
+			return nil, fmt.Errorf("tabpfn: the model is on %s but device %s was asked for", s.model.Dev.Name(), s.dev.Name())
+		}
+		c.model, c.cfg = s.model, s.model.Cfg
+		return c, nil
+	case s.dev == nil:
+		dev, err := device.Get("cpu")
+		if err != nil {
+			return nil, err
+		}
+		s.dev = dev
+		c.settings.dev = dev
+	}
+	var m *Model
+	if s.modelPath != "" {
+		m, err = Load(s.dev, s.modelPath)
+	} else {
+		m, err = DefaultModel(s.dev)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.model, c.cfg, c.ownsModel = m, m.Cfg, m
+	return c, nil
+}
+
+// newWithScorer builds a classifier around any scorer (tests).
+func newWithScorer(sc scorer, cfg Config, opts ...Option) (*Classifier, error) {
+	s, err := applyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Classifier{settings: s, model: sc, cfg: cfg}, nil
+}
+
+// Close releases the model if the classifier loaded it (WithModelPath or the default model).
+func (c *Classifier) Close() {
+	if c.ownsModel != nil {
+		c.ownsModel.Release()
+		c.ownsModel = nil
+	}
+}
+
+// Config returns the model's configuration.
+func (c *Classifier) Config() Config { return c.cfg }
+
+// Ensemble returns the number of members Fit built (more than the ensemble size when output
+// codes needed extra codebooks); before Fit, the configured ensemble size.
+func (c *Classifier) Ensemble() int {
+	if c.fitted {
+		return len(c.members)
+	}
+	return c.ensemble
+}
+
+// Warnings returns what Fit changed about the data to fit the model (row or feature
+// subsampling, output codes), one sentence each.
+func (c *Classifier) Warnings() []string { return append([]string(nil), c.warnings...) }
+
+func (c *Classifier) warnf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	c.warnings = append(c.warnings, msg)
+	if c.warn != nil {
+		fmt.Fprintln(c.warn, "tabpfn: warning:", msg)
+	}
+}
+
+// SetColumns describes the feature columns (names, which are categorical, their categories),
+// so that preprocessing treats categorical codes as categories. Call it before Fit; nil means
+// every column is numeric.
+func (c *Classifier) SetColumns(cols []data.Column) {
+	c.columns = append([]data.Column(nil), cols...)
+}
+
+// checkMatrix validates a feature matrix: consistent size, no infinities (NaN is missing).
+func checkMatrix(what string, X data.Matrix) error {
+	if X.Rows < 1 || X.Cols < 1 {
+		return fmt.Errorf("tabpfn: %s: empty matrix (%d rows, %d columns)", what, X.Rows, X.Cols)
+	}
+	if len(X.Data) != X.Rows*X.Cols {
+		return fmt.Errorf("tabpfn: %s: matrix is %dx%d but holds %d values", what, X.Rows, X.Cols, len(X.Data))
+	}
+	for i, v := range X.Data {
+		if math.IsInf(v, 0) {
+			return fmt.Errorf("tabpfn: %s: row %d, column %d is %v; only finite values or NaN (missing) are allowed",
+				what, i/X.Cols, i%X.Cols, v)
+		}
+	}
+	return nil
+}
+
+// Fit validates the training rows and prepares the ensemble members' contexts. It takes no
+// gradient step. nClasses may exceed the classes present in y; absent classes get
+// probability 0 at prediction.
+func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
+	defer recoverTo(&err)
+	c.fitted, c.members, c.warnings = false, nil, nil
+	if err := checkMatrix("Fit", X); err != nil {
+		return err
+	}
+	if len(y) != X.Rows {
+		return fmt.Errorf("tabpfn: Fit: %d labels for %d rows", len(y), X.Rows)
+	}
+	if nClasses < 2 {
+		return fmt.Errorf("tabpfn: Fit: need at least 2 classes, got nClasses = %d", nClasses)
+	}
+	if c.columns != nil && len(c.columns) != X.Cols {
+		return fmt.Errorf("tabpfn: Fit: SetColumns described %d columns but X has %d", len(c.columns), X.Cols)
+	}
+	count := make([]int, nClasses)
+	for i, v := range y {
+		if v < 0 || v >= nClasses {
+			return fmt.Errorf("tabpfn: Fit: label %d of row %d is outside [0, %d)", v, i, nClasses)
+		}
+		count[v]++
+	}
+	// Compact the classes present in y to 0..k−1: the model only knows classes it sees in
+	// the context.
+	compact := make([]int, nClasses)
+	c.classes = c.classes[:0]
+	for cl, n := range count {
+		compact[cl] = -1
+		if n > 0 {
+			compact[cl] = len(c.classes)
+			c.classes = append(c.classes, cl)
+		}
+	}
+	k := len(c.classes)
+	if k < 2 {
+		return fmt.Errorf("tabpfn: Fit: every training label is class %d; need at least two classes", c.classes[0])
+	}
+	yc := make([]int, len(y))
+	for i, v := range y {
+		yc[i] = compact[v]
+	}
+	c.nCols, c.nClasses = X.Cols, nClasses
+
+	if X.Rows > c.cfg.MaxRows {
+		c.warnf("%d training rows exceed the model's context of %d: each ensemble member uses its own stratified subsample of %d rows",
+			X.Rows, c.cfg.MaxRows, c.cfg.MaxRows)
+	}
+	m := c.cfg.MaxClasses
+	c.codes = k > m
+	var codes [][]int
+	if c.codes {
+		rng := data.NewRand(mix(c.seed, 0, streamCodes), 0)
+		codes = outputCodes(k, m, c.ensemble, rng)
+		c.warnf("%d classes exceed the model's %d: using %d error-correcting output codes over %d labels", k, m, len(codes), m)
+	}
+	n := c.ensemble
+	if c.codes {
+		n = len(codes)
+	}
+	widest := 0
+	for i := 0; i < n; i++ {
+		code, labels := rotationCode(k, rotationOffset(i, n, k)), k
+		if c.codes {
+			code, labels = codes[i], m
+		}
+		mb, err := c.buildMember(i, X, yc, k, code, labels)
+		if err != nil {
+			return err
+		}
+		widest = max(widest, mb.pre.OutputCols())
+		c.members = append(c.members, mb)
+	}
+	if widest > c.cfg.MaxFeatures {
+		c.warnf("%d features after preprocessing exceed the model's %d: each ensemble member uses its own random subset of %d",
+			widest, c.cfg.MaxFeatures, c.cfg.MaxFeatures)
+	}
+	c.fitted = true
+	return nil
+}
+
+// PredictProba returns an X.Rows × nClasses matrix of class probabilities.
+func (c *Classifier) PredictProba(X data.Matrix) (out data.Matrix, err error) {
+	defer recoverTo(&err)
+	if !c.fitted {
+		return data.Matrix{}, errors.New("tabpfn: PredictProba called before Fit")
+	}
+	if err := checkMatrix("PredictProba", X); err != nil {
+		return data.Matrix{}, err
+	}
+	if X.Cols != c.nCols {
+		return data.Matrix{}, fmt.Errorf("tabpfn: PredictProba: X has %d columns but the classifier was fitted on %d", X.Cols, c.nCols)
+	}
+	k := len(c.classes)
+	per := make([][]float64, len(c.members))
+	for i, m := range c.members {
+		if per[i], err = c.predictMember(m, X, k); err != nil {
+			return data.Matrix{}, fmt.Errorf("tabpfn: ensemble member %d (%s): %w", i, m.variant, err)
+		}
+	}
+	var p []float64
+	if c.codes {
+		p = poolLog(per, X.Rows, k)
+	} else {
+		p = poolMean(per)
+	}
+	out = data.NewMatrix(X.Rows, c.nClasses)
+	for r := 0; r < X.Rows; r++ {
+		for j, cl := range c.classes {
+			out.Data[r*c.nClasses+cl] = p[r*k+j]
+		}
+	}
+	return out, nil
+}
+
+// Predict returns the most probable class of each row (ties: the lower class index).
+func (c *Classifier) Predict(X data.Matrix) ([]int, error) {
+	p, err := c.PredictProba(X)
+	if err != nil {
+		return nil, err
+	}
+	return metrics.Argmax(p), nil
+}
+
+// recoverTo turns a panic at the public boundary (an op rejecting a shape, a device error)
+// into an error, as the architecture's promise 3 asks.
+func recoverTo(err *error) {
+	if r := recover(); r != nil {
+		if e, ok := r.(error); ok {
+			*err = fmt.Errorf("tabpfn: internal error: %w", e)
+			return
+		}
+		*err = fmt.Errorf("tabpfn: internal error: %s", strings.TrimSpace(fmt.Sprint(r)))
+	}
+}

@@ -1,0 +1,293 @@
+package tabpfn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/data/preprocess"
+)
+
+// scorer is what the classifier needs from a model: one forward pass over training rows
+// (context) and test rows. *Model implements it; tests substitute deterministic fakes so that
+// the ensemble bookkeeping (rotations, codes, pooling) can be checked exactly.
+type scorer interface {
+	Probabilities(in Input, temperature float64) ([][]float64, error)
+}
+
+// member is one ensemble member: a view of the training data (its own stratified row
+// subsample, preprocessing variant, feature subset and order, label map and feature seed)
+// that the model sees as context.
+type member struct {
+	variant preprocess.Variant
+	pre     *preprocess.Preprocessor
+	// cols lists the preprocessor's output columns this member presents, in presented order
+	// (a shuffle of all of them, or of a random subset when there are more than MaxFeatures).
+	// Empty means no column survived preprocessing; the member then presents one all-zero
+	// column, so the model predicts from the class labels of the context alone.
+	cols        []int
+	featureSeed uint64
+	// code maps each compact class to the label the model sees; nLabels is the model's class
+	// count for this member. A bijective code is a class rotation; a surjective one (more
+	// classes than the model has outputs) is an output code.
+	code    []int
+	nLabels int
+	// share is the within-label prior of each compact class, n_c / n_code(c), for decoding
+	// output codes (1 for a bijective code).
+	share  []float64
+	trainX []float32 // NTrain × width, preprocessed
+	trainY []int32
+}
+
+// width is the number of features the member presents to the model.
+func (m *member) width() int { return max(len(m.cols), 1) }
+
+// present maps preprocessed rows to the member's presented columns, as float32 row-major.
+func (m *member) present(X data.Matrix) []float32 {
+	w := m.width()
+	out := make([]float32, X.Rows*w)
+	if len(m.cols) == 0 {
+		return out
+	}
+	for i := 0; i < X.Rows; i++ {
+		row := X.Row(i)
+		for j, c := range m.cols {
+			out[i*w+j] = float32(row[c])
+		}
+	}
+	return out
+}
+
+// mix is SplitMix64's finaliser (Steele, Lea and Flood, "Fast splittable pseudorandom number
+// generators", OOPSLA 2014): it turns (seed, member, purpose) into independent-looking seeds
+// so that every random choice of a member can be reproduced from the classifier's seed alone.
+func mix(vals ...uint64) uint64 {
+	h := uint64(0x9e3779b97f4a7c15)
+	for _, v := range vals {
+		h ^= v + 0x9e3779b97f4a7c15 + (h << 6) + (h >> 2)
+		z := h
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		h = z ^ (z >> 31)
+	}
+	return h
+}
+
+// Purposes separating the random streams of a member.
+const (
+	streamRows uint64 = iota + 1
+	streamPreprocess
+	streamFeatures
+	streamFeatureSeed
+	streamCodes
+)
+
+// rotationOffset returns member i's class rotation for k classes out of n members: offsets
+// spread evenly over 0..k−1 so that, with n ≥ k, every class takes every model label equally
+// often (TabPFN's class-shift ensembling, Hollmann et al. 2023, section 4: the model is not
+// exactly invariant to label permutations, so averaging over them removes a label bias).
+func rotationOffset(i, n, k int) int { return (i * k / n) % k }
+
+// rotationCode is the bijective code c ↦ (c + offset) mod k.
+func rotationCode(k, offset int) []int {
+	code := make([]int, k)
+	for c := range code {
+		code[c] = (c + offset) % k
+	}
+	return code
+}
+
+// outputCodes returns at least n codebooks mapping k classes onto m < k labels, for the
+// many-class scheme (error-correcting output codes with an m-ary alphabet; Dietterich and
+// Bakiri, "Solving multiclass learning problems via error-correcting output codes", JAIR
+// 1995, and the m-ary codes of TabPFN's many-class extension). Each codebook is balanced —
+// a random permutation of the classes dealt round-robin onto the labels, so every label
+// carries ⌊k/m⌋ or ⌈k/m⌉ classes and every label is used — and codebooks are added until
+// every pair of classes is told apart by at least two of them, so that one wrong member
+// cannot merge two classes. The count is at least 2·⌈log_m k⌉, the fewest codebooks that
+// can give every class a distinct word twice over.
+func outputCodes(k, m, n int, rng *rand.Rand) [][]int {
+	need := 2 * int(math.Ceil(math.Log(float64(k))/math.Log(float64(m))-1e-9))
+	n = max(n, need)
+	var books [][]int
+	apart := make([]int, k*k) // apart[a*k+b]: codebooks separating a and b
+	allApart := func() bool {
+		for a := 0; a < k; a++ {
+			for b := a + 1; b < k; b++ {
+				if apart[a*k+b] < 2 {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for len(books) < n || (!allApart() && len(books) < n+4*k) {
+		book := make([]int, k)
+		for pos, c := range rng.Perm(k) {
+			book[c] = pos % m
+		}
+		for a := 0; a < k; a++ {
+			for b := a + 1; b < k; b++ {
+				if book[a] != book[b] {
+					apart[a*k+b]++
+				}
+			}
+		}
+		books = append(books, book)
+	}
+	return books
+}
+
+// decode turns one member's model probabilities (rows × nLabels) into probabilities over the
+// compact classes: p(c) = P(code(c)) · share(c). For a rotation this un-rotates the columns;
+// for an output code it spreads a label's probability over the classes it carries in
+// proportion to their training counts.
+func (m *member) decode(p []float64, rows int, k int) []float64 {
+	out := make([]float64, rows*k)
+	for r := 0; r < rows; r++ {
+		for c := 0; c < k; c++ {
+			out[r*k+c] = p[r*m.nLabels+m.code[c]] * m.share[c]
+		}
+	}
+	return out
+}
+
+// poolMean averages members' class probabilities, TabPFN's ensemble combination.
+func poolMean(members [][]float64) []float64 {
+	out := make([]float64, len(members[0]))
+	for _, p := range members {
+		for i, v := range p {
+			out[i] += v
+		}
+	}
+	for i := range out {
+		out[i] /= float64(len(members))
+	}
+	return out
+}
+
+// poolLog combines members' distributions by their normalised geometric mean (logarithmic
+// opinion pooling, Genest and Zidek 1986), used for output codes: a class must be likely
+// under every codebook, so classes that share the true class's label in one codebook but not
+// in the others are voted down, which an arithmetic mean would only halve. Probabilities are
+// floored at 1e-12 so that one member's zero cannot veto a class outright.
+func poolLog(members [][]float64, rows, k int) []float64 {
+	out := make([]float64, rows*k)
+	for _, p := range members {
+		for i, v := range p {
+			out[i] += math.Log(max(v, 1e-12))
+		}
+	}
+	n := float64(len(members))
+	for r := 0; r < rows; r++ {
+		row := out[r*k : (r+1)*k]
+		mx := math.Inf(-1)
+		for c := range row {
+			row[c] /= n
+			mx = max(mx, row[c])
+		}
+		sum := 0.0
+		for c := range row {
+			row[c] = math.Exp(row[c] - mx)
+			sum += row[c]
+		}
+		for c := range row {
+			row[c] /= sum
+		}
+	}
+	return out
+}
+
+// buildMember fits member i's view of the training data. X and y are the full training set
+// with compact labels in [0, k); counts are the class counts of y.
+func (c *Classifier) buildMember(i int, X data.Matrix, y []int, k int, code []int, nLabels int) (*member, error) {
+	s := c.settings
+	cfg := c.cfg
+	m := &member{
+		variant:     s.variants[i%len(s.variants)],
+		featureSeed: mix(s.seed, uint64(i), streamFeatureSeed),
+		code:        code,
+		nLabels:     nLabels,
+	}
+	// Rows: a stratified subsample per member when the training set exceeds the context the
+	// model was trained for, so that the ensemble as a whole sees more of the data.
+	rows := X
+	ys := y
+	if X.Rows > cfg.MaxRows {
+		idx, err := data.StratifiedSubsample(y, k, cfg.MaxRows, mix(s.seed, uint64(i), streamRows))
+		if err != nil {
+			return nil, err
+		}
+		rows = X.SelectRows(idx)
+		ys = make([]int, len(idx))
+		for j, r := range idx {
+			ys[j] = y[r]
+		}
+	}
+	// Preprocessing, fitted on this member's training rows only.
+	m.pre = preprocess.New(m.variant.Config(mix(s.seed, uint64(i), streamPreprocess)))
+	tx, err := m.pre.FitTransform(rows, c.columns)
+	if err != nil {
+		return nil, err
+	}
+	// Features: a shuffled order (the model is close to, not exactly, invariant to it), and a
+	// random subset per member when there are more than the model was trained for.
+	frng := data.NewRand(mix(s.seed, uint64(i), streamFeatures), 0)
+	perm := frng.Perm(tx.Cols)
+	if len(perm) > cfg.MaxFeatures {
+		perm = perm[:cfg.MaxFeatures]
+	}
+	m.cols = perm
+	m.trainX = m.present(tx)
+	m.trainY = make([]int32, len(ys))
+	labelCount := make([]float64, nLabels)
+	classCount := make([]float64, k)
+	for j, v := range ys {
+		m.trainY[j] = int32(code[v])
+		labelCount[code[v]]++
+		classCount[v]++
+	}
+	m.share = make([]float64, k)
+	for cl := range m.share {
+		if lc := labelCount[code[cl]]; lc > 0 {
+			m.share[cl] = classCount[cl] / lc
+		}
+	}
+	for l, n := range labelCount {
+		if n == 0 {
+			// Subsampling keeps every class (limit ≥ classes), so this is a bug, not input.
+			return nil, fmt.Errorf("tabpfn: member %d: model label %d has no training rows", i, l)
+		}
+	}
+	return m, nil
+}
+
+// predictMember returns member m's probabilities over the k compact classes for the rows of X
+// (raw features), running the model on chunks of at most testBatch rows.
+func (c *Classifier) predictMember(m *member, X data.Matrix, k int) ([]float64, error) {
+	tx, err := m.pre.Transform(X)
+	if err != nil {
+		return nil, err
+	}
+	test := m.present(tx)
+	w := m.width()
+	nTrain := len(m.trainY)
+	out := make([]float64, 0, X.Rows*k)
+	for lo := 0; lo < X.Rows; lo += c.settings.testBatch {
+		hi := min(lo+c.settings.testBatch, X.Rows)
+		in := Input{
+			Batch: 1, Rows: nTrain + hi - lo, Features: w, NTrain: nTrain,
+			X:           append(append(make([]float32, 0, (nTrain+hi-lo)*w), m.trainX...), test[lo*w:hi*w]...),
+			Y:           m.trainY,
+			Classes:     []int{m.nLabels},
+			FeatureSeed: m.featureSeed,
+		}
+		p, err := c.model.Probabilities(in, c.settings.temperature)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m.decode(p[0], hi-lo, k)...)
+	}
+	return out, nil
+}
