@@ -16,8 +16,8 @@
 // in float32 that a wrong result of 1e-4 relative would pass. The tolerances therefore use
 // the probabilistic bound of Higham and Mary ("A new approach to probabilistic rounding error
 // analysis", SIAM J. Sci. Comput. 41(5), 2019, theorem 2.4): with independent mean-zero
-// rounding errors the same sum errs by at most λ·√n·u with probability at least
-// 1 − 2·exp(−λ²/2). λ = 8 (a failure probability below 1e-13 per bound) is multiplied by the
+// rounding errors the same sum errs by at most about λ·√n·u with probability at least
+// 1 − 2n·exp(−λ²(1−u)²/2). λ = 8 (failure probability about 3e-14·n) is multiplied by the
 // number of rounding-error sources chained in the primitive (exp, division, two products):
 //
 //	primitive          scale s_i                                     tolerance
@@ -40,10 +40,13 @@
 // "Evaluated on absolute values" means the reference is run a second time with every operand
 // replaced by its magnitude and every subtraction by an addition, which bounds the size of
 // the intermediate terms whose cancellation the rounding errors are relative to. Elements of
-// an output buffer that a primitive must not write (padding between strided rows, the rest
-// of a partly filled buffer) are compared with their old values under the exact-data
-// tolerance. A primitive that panics fails its case with the panic message; cases that check
-// argument validation pass only if the primitive panics with a *device.Error.
+// an output buffer that a primitive must not write (padding between strided rows, a guard
+// element after the last one written, the rest of a partly filled buffer) must keep their
+// old values: they are compared like written elements, with scale |old| + 1. Besides the
+// hand-written shapes and layouts, unary and binary maps run on random strided layouts
+// (rank 1 to 4, permuted, padded, reversed, broadcast). A primitive that panics fails its
+// case with the panic message; cases that check argument validation pass only if the
+// primitive panics with a *device.Error.
 package devicetest
 
 import (
