@@ -204,23 +204,27 @@ func lnStats(x []float64, rows, cols int, eps float64) (mean, rstd []float64) {
 
 const lnEps = 1e-5
 
+// lnAffine names which of γ and β a LayerNorm case passes (the others are nil).
+var lnAffine = []struct {
+	name        string
+	gamma, beta bool
+}{{"no affine", false, false}, {"γ only", true, false}, {"β only", false, true}, {"γ,β", true, true}}
+
 func layerNormCases(s *suite, dt device.DType) {
 	for _, sh := range layerNormShapes(s) {
-		for _, affine := range []bool{false, true} {
+		for _, aff := range lnAffine {
 			rows, cols := sh[0], sh[1]
-			name := fmt.Sprintf("%d×%d", rows, cols)
-			if affine {
-				name += " γ,β"
-			} else {
-				name += " no affine"
-			}
-			s.run("LayerNorm", dt, name, func(e *env) float64 {
+			s.run("LayerNorm", dt, fmt.Sprintf("%d×%d %s", rows, cols, aff.name), func(e *env) float64 {
 				x := e.normal(rows*cols, 3, 2) // a mean offset tests the two-pass variance
 				var gamma, beta []float64
 				var gb, bb device.Buffer
-				if affine {
-					gamma, beta = e.normal(cols, 1, 0.5), e.normal(cols, 0, 0.5)
-					gb, bb = e.upload(gamma), e.upload(beta)
+				if aff.gamma {
+					gamma = e.normal(cols, 1, 0.5)
+					gb = e.upload(gamma)
+				}
+				if aff.beta {
+					beta = e.normal(cols, 0, 0.5)
+					bb = e.upload(beta)
 				}
 				yb, mb, rb := e.alloc(dt, rows*cols), e.alloc(dt, rows), e.alloc(dt, rows)
 				e.dev.LayerNorm(e.upload(x), gb, bb, yb, mb, rb, rows, cols, lnEps)
@@ -231,8 +235,11 @@ func layerNormCases(s *suite, dt device.DType) {
 					for j := 0; j < cols; j++ {
 						i := r*cols + j
 						g, b := 1.0, 0.0
-						if affine {
-							g, b = gamma[j], beta[j]
+						if aff.gamma {
+							g = gamma[j]
+						}
+						if aff.beta {
+							b = beta[j]
 						}
 						want[i] = (x[i]-mean[r])*rstd[r]*g + b
 						scale[i] = math.Abs(g)*(math.Abs(x[i])+math.Abs(mean[r]))*rstd[r] + math.Abs(b)
@@ -248,27 +255,30 @@ func layerNormCases(s *suite, dt device.DType) {
 	}
 }
 
+// lnSums names which of dγ and dβ a LayerNormBackward case asks for.
+var lnSums = []struct {
+	name   string
+	dg, db bool
+}{{"", false, false}, {" dγ", true, false}, {" dβ", false, true}, {" dγ,dβ", true, true}}
+
 func layerNormBackwardCases(s *suite, dt device.DType) {
 	for _, sh := range layerNormShapes(s) {
 		for _, withGamma := range []bool{false, true} {
-			for _, sums := range []bool{false, true} {
+			for _, sums := range lnSums {
 				rows, cols := sh[0], sh[1]
 				name := fmt.Sprintf("%d×%d", rows, cols)
 				if withGamma {
 					name += " γ"
 				}
-				if sums {
-					name += " dγ,dβ"
-				}
-				s.run("LayerNormBackward", dt, name, func(e *env) float64 {
-					return runLayerNormBackward(e, rows, cols, withGamma, sums)
+				s.run("LayerNormBackward", dt, name+sums.name, func(e *env) float64 {
+					return runLayerNormBackward(e, rows, cols, withGamma, sums.dg, sums.db)
 				})
 			}
 		}
 	}
 }
 
-func runLayerNormBackward(e *env, rows, cols int, withGamma, sums bool) float64 {
+func runLayerNormBackward(e *env, rows, cols int, withGamma, wantDg, wantDb bool) float64 {
 	x := e.normal(rows*cols, 3, 2)
 	dy := e.normal(rows*cols, 0, 1)
 	mean, rstd := lnStats(x, rows, cols, lnEps)
@@ -278,8 +288,12 @@ func runLayerNormBackward(e *env, rows, cols int, withGamma, sums bool) float64 
 		gamma = e.normal(cols, 1, 0.5)
 		gb = e.upload(gamma)
 	}
-	if sums {
-		dgb, dbb = e.upload(e.uniform(cols, -1, 1)), e.upload(e.uniform(cols, -1, 1)) // overwritten
+	// Garbage in dγ and dβ: they are overwritten, not accumulated into.
+	if wantDg {
+		dgb = e.upload(e.uniform(cols, -1, 1))
+	}
+	if wantDb {
+		dbb = e.upload(e.uniform(cols, -1, 1))
 	}
 	dxb := e.alloc(e.dt, rows*cols)
 	e.dev.LayerNormBackward(e.upload(x), gb, e.upload(e.round(append([]float64(nil), mean...))), e.upload(e.round(append([]float64(nil), rstd...))),
@@ -318,12 +332,14 @@ func runLayerNormBackward(e *env, rows, cols int, withGamma, sums bool) float64 
 		}
 	}
 	e.compare(e.download(dxb), dx, dxScale)
-	if sums {
-		for j := range dgScale {
-			dgScale[j] += math.SmallestNonzeroFloat64
-			dbScale[j] += math.SmallestNonzeroFloat64
-		}
+	for j := range dgScale {
+		dgScale[j] += math.SmallestNonzeroFloat64
+		dbScale[j] += math.SmallestNonzeroFloat64
+	}
+	if wantDg {
 		e.compare(e.download(dgb), dg, dgScale)
+	}
+	if wantDb {
 		e.compare(e.download(dbb), db, dbScale)
 	}
 	return e.tol(32, rows+cols+32)
