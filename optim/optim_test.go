@@ -417,7 +417,13 @@ func runSteps(t *testing.T, o Optimizer, refs []*refParam, c caseT, dev device.D
 		case device.OptimAdaHessian:
 			hv = make([][]float64, len(refs))
 			for k, rp := range refs {
-				hv[k] = roundTo(dt, randVec(r, len(rp.p), 2))
+				// Magnitudes bounded away from 0: a near-zero curvature makes the step
+				// lr·g/|d| huge, and float32 rounding with it.
+				hv[k] = randVec(r, len(rp.p), 2)
+				for i, x := range hv[k] {
+					hv[k][i] = x + math.Copysign(0.25, x)
+				}
+				hv[k] = roundTo(dt, hv[k])
 			}
 			if err := o.(*AdaHessian).SetHessian(tensorsOf(o, dev, dt, hv)); err != nil {
 				t.Fatal(err)

@@ -12,9 +12,9 @@ import (
 // optimChunk elements across all of its tensors (a chunk never spans two tensors), and the
 // chunks are spread over GOMAXPROCS goroutines, so a group of many small tensors and a group
 // of one huge tensor both keep every core busy. Every element is read and written once per
-// step (LAMB: twice, see below). Arithmetic is done in float64 whatever the storage dtype
-// (float32 results are the float64 update rounded once per stored value), except the hot
-// float32 AdamW loop, which computes in float32 like PyTorch and apex (adamwChunk32).
+// step (LAMB: twice, see below). Arithmetic is done in the storage dtype, as PyTorch's and
+// apex's kernels (and kernels/optim.cu) do: float32 parameters get single-precision square
+// roots and divisions, which have twice the throughput; LAMB's norms accumulate in float64.
 //
 // The exact update of each kind, the meaning of each State buffer and the hyper-parameter
 // fields read are documented in package optim (doc.go), which also holds the composed
@@ -182,10 +182,10 @@ func optimChunkUpdate[T float](kind device.OptimKind, t *optimTensor, lo, hi int
 	case device.OptimSGD:
 		sgdChunk(p, g, s[0], c)
 	case device.OptimAdamW:
-		if p32, ok := any(p).([]float32); ok && !c.ams {
-			adamwChunk32(p32, any(g).([]float32), any(s[0]).([]float32), any(s[1]).([]float32), c)
+		if c.ams {
+			adamwAMSChunk(p, g, s[0], s[1], s[2], c)
 		} else {
-			adamwChunk(p, g, s[0], s[1], s[2], c)
+			adamwChunk(p, g, s[0], s[1], c)
 		}
 	case device.OptimSophia:
 		sophiaChunk(p, g, s[0], s[1], c)
@@ -194,68 +194,72 @@ func optimChunkUpdate[T float](kind device.OptimKind, t *optimTensor, lo, hi int
 	}
 }
 
+// sqrtT is a square root in T: for float32 the compiler turns the conversions around
+// math.Sqrt into one single-precision SQRTSS.
+func sqrtT[T float](x T) T { return T(math.Sqrt(float64(x))) }
+
 // sgdChunk: PyTorch SGD (coupled L2 decay, momentum buffer seeded with the first gradient,
 // dampening, Nesterov).
 func sgdChunk[T float](p, g, buf []T, c *optimCoef) {
+	s, wd, lr, mom, damp := T(c.scale), T(c.wd), T(c.lr), T(c.mom), T(1-c.damp)
 	for i := range p {
-		pi := float64(p[i])
-		d := c.scale*float64(g[i]) + c.wd*pi
+		pi := p[i]
+		d := s*g[i] + wd*pi
 		if c.mom != 0 {
-			var b float64
+			var b T
 			if c.first {
 				b = d
 			} else {
-				b = c.mom*float64(buf[i]) + (1-c.damp)*d
+				b = mom*buf[i] + damp*d
 			}
-			buf[i] = T(b)
+			buf[i] = b
 			if c.nesterov {
-				d += c.mom * b
+				d += mom * b
 			} else {
 				d = b
 			}
 		}
-		p[i] = T(pi - c.lr*d)
+		p[i] = pi - lr*d
 	}
 }
 
 // adamwChunk: Loshchilov & Hutter (2019), Algorithm 2, in PyTorch's arrangement: decoupled
-// decay first, then bias-corrected Adam with ε added to √v̂.
-func adamwChunk[T float](p, g, m, v, vmax []T, c *optimCoef) {
-	step := c.lr / c.bc1
-	for i := range p {
-		gi := c.scale * float64(g[i])
-		mi := c.b1*float64(m[i]) + (1-c.b1)*gi
-		vi := c.b2*float64(v[i]) + (1-c.b2)*gi*gi
-		m[i], v[i] = T(mi), T(vi)
-		vd := float64(v[i]) // the stored value, as the composed path and CUDA see it
-		if c.ams {
-			vd = max(vd, float64(vmax[i]))
-			vmax[i] = T(vd)
-		}
-		p[i] = T(float64(p[i])*c.decay - step*mi/(math.Sqrt(vd)*c.rbc2sqrt+c.eps))
-	}
-}
-
-// adamwChunk32 is adamwChunk for float32 without AMSGrad, the hot case (mixed-size models
-// train in float32), with float32 arithmetic as PyTorch and apex use for float32 parameters:
-// it avoids the float64 conversions and uses single-precision square root and division,
-// which have about twice the throughput.
-func adamwChunk32(p, g, m, v []float32, c *optimCoef) {
-	b1, b2, s := float32(c.b1), float32(c.b2), float32(c.scale)
+// decay first, then bias-corrected Adam with ε added to √v/√bc2.
+func adamwChunk[T float](p, g, m, v []T, c *optimCoef) {
+	b1, b2, s := T(c.b1), T(c.b2), T(c.scale)
 	ob1, ob2 := 1-b1, 1-b2
-	decay, step, r, eps := float32(c.decay), float32(c.lr/c.bc1), float32(c.rbc2sqrt), float32(c.eps)
+	decay, step, r, eps := T(c.decay), T(c.lr/c.bc1), T(c.rbc2sqrt), T(c.eps)
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	for i := range p {
 		gi := s * g[i]
 		mi := b1*m[i] + ob1*gi
 		vi := b2*v[i] + ob2*gi*gi
 		m[i], v[i] = mi, vi
-		p[i] = p[i]*decay - step*mi/(float32(math.Sqrt(float64(vi)))*r+eps)
+		p[i] = p[i]*decay - step*mi/(sqrtT(vi)*r+eps)
+	}
+}
+
+// adamwAMSChunk is adamwChunk with AMSGrad (Reddi et al. 2018): the running maximum of v
+// replaces v in the denominator.
+func adamwAMSChunk[T float](p, g, m, v, vmax []T, c *optimCoef) {
+	b1, b2, s := T(c.b1), T(c.b2), T(c.scale)
+	ob1, ob2 := 1-b1, 1-b2
+	decay, step, r, eps := T(c.decay), T(c.lr/c.bc1), T(c.rbc2sqrt), T(c.eps)
+	g, m, v, vmax = g[:len(p)], m[:len(p)], v[:len(p)], vmax[:len(p)]
+	for i := range p {
+		gi := s * g[i]
+		mi := b1*m[i] + ob1*gi
+		vi := b2*v[i] + ob2*gi*gi
+		m[i], v[i] = mi, vi
+		vi = max(vi, vmax[i])
+		vmax[i] = vi
+		p[i] = p[i]*decay - step*mi/(sqrtT(vi)*r+eps)
 	}
 }
 
 // lambStage1 updates m and v (You et al. 2019, Algorithm 2, with apex FusedLAMB's
-// bias correction and decoupled decay) and returns this chunk's ‖p‖² and ‖u‖².
+// bias correction and decoupled decay) and returns this chunk's ‖p‖² and ‖u‖², accumulated
+// in float64.
 func lambStage1(t *optimTensor, lo, hi int, c *optimCoef) [2]float64 {
 	if t.dtype == device.Float32 {
 		return lambStage1T[float32](t, lo, hi, c)
@@ -263,26 +267,35 @@ func lambStage1(t *optimTensor, lo, hi int, c *optimCoef) [2]float64 {
 	return lambStage1T[float64](t, lo, hi, c)
 }
 
+// lambCoef holds the constants of u = (m/bc1)/(√(v/bc2) + ε) + wd·p in T.
+type lambCoef[T float] struct{ rbc1, rbc2, eps, wd T }
+
+func newLambCoef[T float](c *optimCoef) lambCoef[T] {
+	return lambCoef[T]{T(1 / c.bc1), T(1 / c.bc2), T(c.eps), T(c.wd)}
+}
+
+func (k lambCoef[T]) update(m, v, p T) T { return (m*k.rbc1)/(sqrtT(v*k.rbc2)+k.eps) + k.wd*p }
+
 func lambStage1T[T float](t *optimTensor, lo, hi int, c *optimCoef) [2]float64 {
 	p := floats[T](t.p)[lo:hi]
 	g := floats[T](t.g)[lo:hi][:len(p)]
 	m := floats[T](t.s[0])[lo:hi][:len(p)]
 	v := floats[T](t.s[1])[lo:hi][:len(p)]
+	b1, b2, s := T(c.b1), T(c.b2), T(c.scale)
+	ob1, ob2 := 1-b1, 1-b2
+	k := newLambCoef[T](c)
 	var pn, un float64
 	for i := range p {
-		gi := c.scale * float64(g[i])
-		m[i] = T(c.b1*float64(m[i]) + (1-c.b1)*gi)
-		v[i] = T(c.b2*float64(v[i]) + (1-c.b2)*gi*gi)
-		pi := float64(p[i])
-		u := lambUpdate(float64(m[i]), float64(v[i]), pi, c)
-		pn += pi * pi
+		gi := s * g[i]
+		mi := b1*m[i] + ob1*gi
+		vi := b2*v[i] + ob2*gi*gi
+		m[i], v[i] = mi, vi
+		pi := p[i]
+		u := float64(k.update(mi, vi, pi))
+		pn += float64(pi) * float64(pi)
 		un += u * u
 	}
 	return [2]float64{pn, un}
-}
-
-func lambUpdate(m, v, p float64, c *optimCoef) float64 {
-	return (m/c.bc1)/(math.Sqrt(v/c.bc2)+c.eps) + c.wd*p
 }
 
 func lambStage2(t *optimTensor, lo, hi int, c *optimCoef, ratio float64) {
@@ -297,9 +310,11 @@ func lambStage2T[T float](t *optimTensor, lo, hi int, c *optimCoef, ratio float6
 	p := floats[T](t.p)[lo:hi]
 	m := floats[T](t.s[0])[lo:hi][:len(p)]
 	v := floats[T](t.s[1])[lo:hi][:len(p)]
+	k := newLambCoef[T](c)
+	r := T(ratio)
 	for i := range p {
-		pi := float64(p[i])
-		p[i] = T(pi - ratio*lambUpdate(float64(m[i]), float64(v[i]), pi, c))
+		pi := p[i]
+		p[i] = pi - r*k.update(m[i], v[i], pi)
 	}
 }
 
@@ -308,19 +323,21 @@ func lambStage2T[T float](t *optimTensor, lo, hi int, c *optimCoef, ratio float6
 // pre-conditioned sign step with the paper's denominator max(ρ·bs·h, ε). The Hessian EMA h is
 // read only (updated every k steps apart).
 func sophiaChunk[T float](p, g, m, h []T, c *optimCoef) {
+	b1, s, lr, decay, rb, eps := T(c.b1), T(c.scale), T(c.lr), T(c.decay), T(c.rhoBs), T(c.eps)
+	ob1 := 1 - b1
+	g, m, h = g[:len(p)], m[:len(p)], h[:len(p)]
 	for i := range p {
-		gi := c.scale * float64(g[i])
-		mi := c.b1*float64(m[i]) + (1-c.b1)*gi
-		m[i] = T(mi)
-		mi = float64(m[i])
-		r := min(math.Abs(mi)/max(c.rhoBs*float64(h[i]), c.eps), 1)
-		sg := 0.0
-		if mi > 0 {
-			sg = 1
-		} else if mi < 0 {
-			sg = -1
+		mi := b1*m[i] + ob1*(s*g[i])
+		m[i] = mi
+		r := min(max(mi, -mi)/max(rb*h[i], eps), 1)
+		switch {
+		case mi > 0:
+			p[i] = p[i]*decay - lr*r
+		case mi < 0:
+			p[i] = p[i]*decay + lr*r
+		default:
+			p[i] = p[i] * decay
 		}
-		p[i] = T(float64(p[i])*c.decay - c.lr*sg*r)
 	}
 }
 
@@ -328,17 +345,25 @@ func sophiaChunk[T float](p, g, m, h []T, c *optimCoef) {
 // is the EMA of the squared (spatially averaged) Hessian-diagonal estimate d, the
 // denominator is (√v)^k/(√bc2)^k + ε, and weight decay is decoupled.
 func adahessianChunk[T float](p, g, m, v, d []T, c *optimCoef) {
+	b1, b2, s, lr, eps, wd := T(c.b1), T(c.b2), T(c.scale), T(c.lr), T(c.eps), T(c.wd)
+	ob1, ob2 := 1-b1, 1-b2
+	rbc1, rpow := T(1/c.bc1), T(c.rbc2pow)
+	g, m, v, d = g[:len(p)], m[:len(p)], v[:len(p)], d[:len(p)]
 	for i := range p {
-		gi := c.scale * float64(g[i])
-		di := float64(d[i])
-		mi := c.b1*float64(m[i]) + (1-c.b1)*gi
-		vi := c.b2*float64(v[i]) + (1-c.b2)*di*di
-		m[i], v[i] = T(mi), T(vi)
-		den := math.Pow(math.Sqrt(float64(v[i])), c.power)*c.rbc2pow + c.eps
-		if c.power == 1 {
-			den = math.Sqrt(float64(v[i]))*c.rbc2pow + c.eps
+		di := d[i]
+		mi := b1*m[i] + ob1*(s*g[i])
+		vi := b2*v[i] + ob2*di*di
+		m[i], v[i] = mi, vi
+		var sv T
+		switch c.power {
+		case 1:
+			sv = sqrtT(vi)
+		case 0.5:
+			sv = sqrtT(sqrtT(vi))
+		default:
+			sv = T(math.Pow(float64(vi), 0.5*c.power))
 		}
-		pi := float64(p[i])
-		p[i] = T(pi - c.lr*(mi/c.bc1/den+c.wd*pi))
+		pi := p[i]
+		p[i] = pi - lr*(mi*rbc1/(sv*rpow+eps)+wd*pi)
 	}
 }
