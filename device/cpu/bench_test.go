@@ -148,3 +148,15 @@ func BenchmarkRandomFillNormal(b *testing.B) {
 		Default().RandomFill(x, device.Normal, 3, 0, 0, 1)
 	}
 }
+
+// BenchmarkAttentionManySmallHeads is the other TabPFN pattern: attention between the
+// features of each item, so thousands of heads over a few dozen positions.
+func BenchmarkAttentionManySmallHeads(b *testing.B) {
+	p := device.AttentionParams{Batch: 4096, Lq: 20, Lk: 20, D: 32, Dv: 32, NContext: 20, Scale: 0.17}
+	q, k, v := benchBuf(b, device.Float32, p.Batch*p.Lq*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.Dv)
+	o, lse := benchBuf(b, device.Float32, p.Batch*p.Lq*p.Dv), benchBuf(b, device.Float32, p.Batch*p.Lq)
+	for b.Loop() {
+		Default().Attention(p, q, k, v, o, lse)
+	}
+	reportFlops(b, 2*float64(p.Batch*p.Lq*p.NContext*(p.D+p.Dv)))
+}

@@ -225,3 +225,33 @@ func TestConformance(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentAllocFree checks the allocator statistics under concurrent use: the CPU
+// device keeps no other mutable state, so several goroutines may share it.
+func TestConcurrentAllocFree(t *testing.T) {
+	d := Default()
+	before := d.MemStats()
+	done := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 200; i++ {
+				b, err := d.Alloc(device.Float32, 100+i)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				d.Fill(b, 0, b.Len(), 1)
+				b.Free()
+				b.Free()
+			}
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		<-done
+	}
+	after := d.MemStats()
+	if after.LiveBuffers != before.LiveBuffers || after.LiveBytes != before.LiveBytes || after.Allocs != before.Allocs+1600 {
+		t.Fatalf("before %+v, after %+v", before, after)
+	}
+}
