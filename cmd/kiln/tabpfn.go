@@ -1,0 +1,703 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/examples/wine"
+	"github.com/kiln-ml/kiln/metrics"
+	"github.com/kiln-ml/kiln/models/tabpfn"
+)
+
+// tabpfnCmd is the parent of every `kiln tabpfn` subcommand. It is initialised at package
+// level (before any init function runs) so that subcommands in other files, such as
+// tabpfn_train.go, can attach themselves from their own init regardless of file order.
+var tabpfnCmd = &cobra.Command{
+	Use:   "tabpfn",
+	Short: "Classify small tables with TabPFN: predict, evaluate, train",
+	Long: `TabPFN is a transformer trained once on synthetic datasets that classifies a new small table in
+one forward pass, its training rows serving as context: no gradient steps, no hyper-parameters
+(Hollmann et al. 2023). kiln ships a small model that runs on a laptop CPU.`,
+	Example: `  kiln tabpfn predict --demo
+  kiln tabpfn predict --train train.csv --test test.csv --out preds.csv
+  kiln tabpfn eval ../shared/data/tabular`,
+	Args: cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+}
+
+func init() {
+	tabpfnCmd.AddCommand(newTabpfnPredictCmd(), newTabpfnEvalCmd())
+	addCommand(tabpfnCmd)
+}
+
+// tabpfnFlags are the flags predict and eval share.
+type tabpfnFlags struct {
+	devName   string
+	modelPath string
+	ensemble  int
+	seed      uint64
+}
+
+func (f *tabpfnFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.devName, "device", "cpu", `device to run on ("cpu", "cuda", "cuda:1")`)
+	cmd.Flags().StringVar(&f.modelPath, "model", "", "model checkpoint (default: the model embedded in kiln)")
+	cmd.Flags().IntVar(&f.ensemble, "ensemble", tabpfn.DefaultEnsemble, "ensemble members (forward passes) per prediction")
+	cmd.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the ensemble's random choices")
+}
+
+// load opens the device and the model once; classifiers share it.
+func (f *tabpfnFlags) load() (*tabpfn.Model, error) {
+	dev, err := device.Get(f.devName)
+	if err != nil {
+		return nil, err
+	}
+	if f.modelPath != "" {
+		return tabpfn.Load(dev, f.modelPath)
+	}
+	return tabpfn.DefaultModel(dev)
+}
+
+func (f *tabpfnFlags) classifier(m *tabpfn.Model, warn io.Writer) (*tabpfn.Classifier, error) {
+	return tabpfn.NewClassifier(tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
+		tabpfn.WithWarnings(warn))
+}
+
+// onceWriter passes each distinct line through once (the same warning from every split of
+// an evaluation is printed once).
+type onceWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	seen map[string]bool
+}
+
+func (o *onceWriter) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.seen == nil {
+		o.seen = map[string]bool{}
+	}
+	for _, line := range strings.SplitAfter(string(p), "\n") {
+		if line == "" || o.seen[line] {
+			continue
+		}
+		o.seen[line] = true
+		if _, err := io.WriteString(o.w, line); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func newTabpfnPredictCmd() *cobra.Command {
+	var (
+		fl                    tabpfnFlags
+		trainPath, testPath   string
+		target, outPath       string
+		demo                  bool
+		demoRows, demoDecimal = 5, 3
+	)
+	cmd := &cobra.Command{
+		Use:   "predict",
+		Short: "Predict class probabilities for a test CSV from a training CSV",
+		Long: `predict reads a training CSV (a header row, feature columns and a class column) and a test CSV
+with the same feature columns, fits TabPFN on the training rows (no gradient steps: they become
+the model's context) and writes, for every test row, one probability column per class and the
+predicted class. The test file may lack the class column; when it has it, the accuracy, ROC AUC
+and log loss are printed too. Without --out the predictions go to standard output as CSV and
+the scores to standard error.
+
+--demo needs no files: it splits the wine data carried in the binary (178 wines, 13 measurements,
+3 cultivars) into stratified halves with a fixed seed, predicts the held-out half and prints its
+accuracy, ROC AUC and a few predictions.`,
+		Example: `  kiln tabpfn predict --demo
+  kiln tabpfn predict --train train.csv --test test.csv --target species --out preds.csv
+  kiln tabpfn predict --train train.csv --test new.csv --device cuda --ensemble 8 > preds.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if demo {
+				if trainPath != "" || testPath != "" || target != "" {
+					return errors.New("--demo uses the embedded wine data: drop --train, --test and --target")
+				}
+				return runPredictDemo(cmd, &fl, outPath, demoRows, demoDecimal)
+			}
+			if trainPath == "" || testPath == "" {
+				return errors.New("give --train and --test CSV files (or --demo)")
+			}
+			train, err := data.LoadCSV(trainPath, data.Options{Target: target})
+			if err != nil {
+				return err
+			}
+			test, err := data.LoadCSV(testPath, data.Options{Schema: train, TargetOptional: true})
+			if err != nil {
+				return err
+			}
+			return runPredict(cmd, &fl, train, test, outPath)
+		},
+	}
+	fl.add(cmd)
+	f := cmd.Flags()
+	f.StringVar(&trainPath, "train", "", "training CSV with a header row and a class column")
+	f.StringVar(&testPath, "test", "", "test CSV with the same feature columns (the class column is optional)")
+	f.StringVar(&target, "target", "", "name of the class column (default: the last column)")
+	f.StringVar(&outPath, "out", "", "write the predictions CSV here instead of standard output")
+	f.BoolVar(&demo, "demo", false, "run on the wine data embedded in kiln (no files needed)")
+	return cmd
+}
+
+// fitPredict loads the model, fits on train and returns the test probabilities.
+func fitPredict(cmd *cobra.Command, fl *tabpfnFlags, train, test *data.Table) (data.Matrix, error) {
+	m, err := fl.load()
+	if err != nil {
+		return data.Matrix{}, err
+	}
+	defer m.Release()
+	clf, err := fl.classifier(m, cmd.ErrOrStderr())
+	if err != nil {
+		return data.Matrix{}, err
+	}
+	clf.SetColumns(train.Columns)
+	if err := clf.Fit(train.X, train.Y, train.NumClasses()); err != nil {
+		return data.Matrix{}, err
+	}
+	return clf.PredictProba(test.X)
+}
+
+// scores returns accuracy, ROC AUC and log loss of labelled rows.
+type scoreSet struct {
+	Accuracy float64 `json:"acc"`
+	AUC      float64 `json:"auc"`
+	LogLoss  float64 `json:"logloss"`
+}
+
+func score(y []int, p data.Matrix) (s scoreSet, err error) {
+	if s.Accuracy, err = metrics.Accuracy(y, p); err != nil {
+		return s, err
+	}
+	if s.AUC, err = metrics.ROCAUC(y, p); err != nil {
+		return s, err
+	}
+	s.LogLoss, err = metrics.LogLoss(y, p)
+	return s, err
+}
+
+func runPredict(cmd *cobra.Command, fl *tabpfnFlags, train, test *data.Table, outPath string) error {
+	start := time.Now()
+	p, err := fitPredict(cmd, fl, train, test)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	var buf bytes.Buffer
+	if err := writePredictions(&buf, train.Classes, p); err != nil {
+		return err
+	}
+	summary := cmd.OutOrStdout()
+	if outPath == "" {
+		if _, err := cmd.OutOrStdout().Write(buf.Bytes()); err != nil {
+			return err
+		}
+		summary = cmd.ErrOrStderr()
+	} else {
+		if err := os.WriteFile(outPath, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(summary, "wrote %d predictions to %s\n", p.Rows, outPath)
+	}
+	fmt.Fprintf(summary, "%d training rows, %d test rows, %d features, %d classes, %.2f s on %s\n",
+		train.Rows(), test.Rows(), train.NumFeatures(), train.NumClasses(), elapsed.Seconds(), fl.devName)
+	if test.Y != nil {
+		s, err := score(test.Y, p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(summary, "accuracy %.4f  ROC AUC %.4f  log loss %.4f\n", s.Accuracy, s.AUC, s.LogLoss)
+	}
+	return nil
+}
+
+// writePredictions writes one probability column per class ("p_<class>") and the predicted
+// class name.
+func writePredictions(w io.Writer, classes []string, p data.Matrix) error {
+	cw := csv.NewWriter(w)
+	header := make([]string, 0, len(classes)+1)
+	for _, c := range classes {
+		header = append(header, "p_"+c)
+	}
+	header = append(header, "predicted")
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	pred := metrics.Argmax(p)
+	rec := make([]string, len(header))
+	for r := 0; r < p.Rows; r++ {
+		for c, v := range p.Row(r) {
+			rec[c] = strconv.FormatFloat(v, 'g', 6, 64)
+		}
+		rec[len(classes)] = classes[pred[r]]
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// demoSeed fixes the demo's split, so that its numbers are the same on every machine.
+const demoSeed = 0
+
+func runPredictDemo(cmd *cobra.Command, fl *tabpfnFlags, outPath string, rows, decimals int) error {
+	t, err := data.ReadCSV(bytes.NewReader(wine.CSV), data.Options{})
+	if err != nil {
+		return fmt.Errorf("embedded wine data: %w", err)
+	}
+	trainIdx, testIdx, err := data.StratifiedSplit(t.Y, t.NumClasses(), 0.5, demoSeed)
+	if err != nil {
+		return err
+	}
+	train, test := t.Subset(trainIdx), t.Subset(testIdx)
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "wine (embedded): %d wines, %d measurements, %d cultivars; stratified 50/50 split (seed %d)\n",
+		t.Rows(), t.NumFeatures(), t.NumClasses(), demoSeed)
+	fmt.Fprintf(out, "fitting on %d wines, predicting %d held-out wines with %d ensemble members on %s...\n",
+		train.Rows(), test.Rows(), fl.ensemble, fl.devName)
+	start := time.Now()
+	p, err := fitPredict(cmd, fl, train, test)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	s, err := score(test.Y, p)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "held-out accuracy %.4f  ROC AUC %.4f  log loss %.4f  (%.2f s)\n\n", s.Accuracy, s.AUC, s.LogLoss, elapsed.Seconds())
+	pred := metrics.Argmax(p)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "wine\ttrue\tpredicted")
+	for _, c := range t.Classes {
+		fmt.Fprintf(tw, "\tp(%s)", c)
+	}
+	fmt.Fprintln(tw)
+	for i := 0; i < min(rows, test.Rows()); i++ {
+		// Spread the examples over the held-out rows (which are sorted by class).
+		r := i * test.Rows() / min(rows, test.Rows())
+		fmt.Fprintf(tw, "%d\t%s\t%s", testIdx[r]+1, t.Classes[test.Y[r]], t.Classes[pred[r]])
+		for _, v := range p.Row(r) {
+			fmt.Fprintf(tw, "\t%.*f", decimals, v)
+		}
+		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if outPath != "" {
+		var buf bytes.Buffer
+		if err := writePredictions(&buf, t.Classes, p); err != nil {
+			return err
+		}
+		if err := os.WriteFile(outPath, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "wrote %d predictions to %s\n", p.Rows, outPath)
+	}
+	return nil
+}
+
+// evalRow is one dataset's line of `kiln tabpfn eval`.
+type evalRow struct {
+	Dataset  string                   `json:"dataset"`
+	Path     string                   `json:"path"`
+	Skipped  string                   `json:"skipped,omitempty"`
+	Error    string                   `json:"error,omitempty"`
+	Result   *metrics.Result          `json:"result,omitempty"`
+	Refs     map[string]metrics.Score `json:"baselines,omitempty"`
+	BelowRF  bool                     `json:"below_rf"`
+	BelowLR  bool                     `json:"below_logreg_by_0.02"`
+	Warnings []string                 `json:"warnings,omitempty"`
+}
+
+// evalMean is the mean over the evaluated datasets.
+type evalMean struct {
+	Datasets int                      `json:"datasets"`
+	AUC      float64                  `json:"auc"`
+	Accuracy float64                  `json:"acc"`
+	LogLoss  float64                  `json:"logloss"`
+	Seconds  float64                  `json:"sec"`
+	Refs     map[string]metrics.Score `json:"baselines,omitempty"` // over the datasets with references
+	RefCount int                      `json:"baseline_datasets"`
+}
+
+type evalReport struct {
+	Device   string    `json:"device"`
+	Model    string    `json:"model"`
+	Ensemble int       `json:"ensemble"`
+	Splits   int       `json:"splits"`
+	Rows     []evalRow `json:"datasets"`
+	Mean     evalMean  `json:"mean"`
+}
+
+// lrMargin is how far below logistic regression's AUC kiln may fall before eval marks it.
+const lrMargin = 0.02
+
+func newTabpfnEvalCmd() *cobra.Command {
+	var (
+		fl         tabpfnFlags
+		asJSON     bool
+		maxClasses int
+		splits     int
+		baseFile   string
+	)
+	cmd := &cobra.Command{
+		Use:   "eval PATH...",
+		Short: "Score TabPFN with the evaluation protocol on CSV datasets, beside reference models",
+		Long: `eval runs the evaluation protocol of shared/data/README.md (metrics.Evaluate: classes with fewer
+than 4 rows dropped, 5 stratified 50/50 splits with seeds 0..4, at most 1000 training and 2000
+test rows) on every CSV given (a folder means all its .csv files; the class is the last column)
+and prints the mean ROC AUC, accuracy, log loss and seconds (fit plus predict) per dataset,
+beside the scikit-learn reference scores of tabular-baselines.json (looked up as
+<dataset folder>/../tabular-baselines.json unless --baselines names the file), and the mean
+over datasets. A dataset is marked "<rf" where kiln's AUC is below the random forest's and
+"<lr-0.02" where it is more than 0.02 below logistic regression's.
+
+Datasets with more classes than the model's outputs are handled by error-correcting output
+codes; --max-classes N skips datasets with more than N classes instead (0: skip none).
+Progress goes to standard error.`,
+		Example: `  kiln tabpfn eval ../shared/data/tabular
+  kiln tabpfn eval ../shared/data/tabular/iris.csv ../shared/data/tabular/wine.csv --ensemble 8
+  kiln tabpfn eval ../shared/data/tabular --max-classes 10 --json > eval.json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if maxClasses < 0 {
+				return fmt.Errorf("--max-classes must be ≥ 0, got %d", maxClasses)
+			}
+			if splits < 1 {
+				return fmt.Errorf("--splits must be ≥ 1, got %d", splits)
+			}
+			paths, err := csvPaths(args)
+			if err != nil {
+				return err
+			}
+			var fixed metrics.Baselines
+			if baseFile != "" {
+				if fixed, err = metrics.LoadBaselines(baseFile); err != nil {
+					return err
+				}
+			}
+			m, err := fl.load()
+			if err != nil {
+				return err
+			}
+			defer m.Release()
+			if _, err := fl.classifier(m, nil); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt)
+			defer stop()
+			proto := metrics.DefaultProtocol()
+			proto.Splits = splits
+			rep := evalReport{Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Splits: splits}
+			if rep.Model == "" {
+				rep.Model = "default"
+			}
+			progress := cmd.ErrOrStderr()
+			cache := map[string]metrics.Baselines{}
+			failed := 0
+			for i, path := range paths {
+				row := evalRow{Dataset: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), Path: path}
+				refs, refErr := baselinesFor(path, fixed, cache)
+				if refErr != nil {
+					fmt.Fprintf(progress, "note: %v\n", refErr)
+				}
+				if d, ok := refs.Lookup(row.Dataset); ok {
+					row.Refs = d.Models
+				}
+				t, err := data.LoadCSV(path, data.Options{})
+				if err != nil {
+					row.Error = err.Error()
+					failed++
+					fmt.Fprintf(progress, "[%d/%d] %s: %v\n", i+1, len(paths), row.Dataset, err)
+					rep.Rows = append(rep.Rows, row)
+					continue
+				}
+				if maxClasses > 0 && t.NumClasses() > maxClasses {
+					row.Skipped = fmt.Sprintf("%d classes > --max-classes %d", t.NumClasses(), maxClasses)
+					fmt.Fprintf(progress, "[%d/%d] %s: skipped (%s)\n", i+1, len(paths), row.Dataset, row.Skipped)
+					rep.Rows = append(rep.Rows, row)
+					continue
+				}
+				fmt.Fprintf(progress, "[%d/%d] %s: %d rows, %d features, %d classes, %d splits...\n",
+					i+1, len(paths), row.Dataset, t.Rows(), t.NumFeatures(), t.NumClasses(), splits)
+				start := time.Now()
+				warn := &onceWriter{w: progress}
+				var warnings []string
+				var mu sync.Mutex
+				res, err := proto.Evaluate(ctx, t, func() metrics.Classifier {
+					c, err := fl.classifier(m, warn)
+					if err != nil {
+						panic(err) // options were checked above
+					}
+					return &warnCollector{Classifier: c, add: func(ws []string) {
+						mu.Lock()
+						defer mu.Unlock()
+						for _, w := range ws {
+							if !slices.Contains(warnings, w) {
+								warnings = append(warnings, w)
+							}
+						}
+					}}
+				})
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				row.Warnings = warnings
+				if err != nil {
+					row.Error = err.Error()
+					failed++
+					fmt.Fprintf(progress, "    failed: %v\n", err)
+					rep.Rows = append(rep.Rows, row)
+					continue
+				}
+				row.Result = res
+				markRow(&row)
+				fmt.Fprintf(progress, "    AUC %.4f, accuracy %.4f, log loss %.4f in %.1f s\n",
+					res.AUC, res.Accuracy, res.LogLoss, time.Since(start).Seconds())
+				rep.Rows = append(rep.Rows, row)
+			}
+			rep.Mean = meanOf(rep.Rows)
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else if err := printEval(cmd.OutOrStdout(), rep); err != nil {
+				return err
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d datasets failed", failed, len(paths))
+			}
+			return nil
+		},
+	}
+	fl.add(cmd)
+	f := cmd.Flags()
+	f.BoolVar(&asJSON, "json", false, "write the report as JSON")
+	f.IntVar(&maxClasses, "max-classes", 0, "skip datasets with more classes than this (0: none)")
+	f.IntVar(&splits, "splits", metrics.DefaultProtocol().Splits, "protocol splits (seeds 0..N-1); the reference scores use 5")
+	f.StringVar(&baseFile, "baselines", "", "reference scores JSON (default: <dataset folder>/../tabular-baselines.json)")
+	return cmd
+}
+
+// warnCollector hands the classifier's warnings to add after each Fit (the classifier is
+// created fresh for every split).
+type warnCollector struct {
+	*tabpfn.Classifier
+	add func([]string)
+}
+
+func (w *warnCollector) Fit(X data.Matrix, y []int, k int) error {
+	err := w.Classifier.Fit(X, y, k)
+	w.add(w.Classifier.Warnings())
+	return err
+}
+
+func cmdContext(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+// csvPaths expands folders into their .csv files (sorted) and checks that files exist.
+func csvPaths(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		ms, err := filepath.Glob(filepath.Join(a, "*.csv"))
+		if err != nil {
+			return nil, err
+		}
+		if len(ms) == 0 {
+			return nil, fmt.Errorf("%s: no .csv files in this folder", a)
+		}
+		slices.Sort(ms)
+		out = append(out, ms...)
+	}
+	return out, nil
+}
+
+// baselinesFor returns the reference scores for a dataset path: the --baselines file when
+// given, otherwise <dir>/../tabular-baselines.json (cached per file). A missing default file
+// is not an error, only no references.
+func baselinesFor(path string, fixed metrics.Baselines, cache map[string]metrics.Baselines) (metrics.Baselines, error) {
+	if fixed != nil {
+		return fixed, nil
+	}
+	file := filepath.Join(filepath.Dir(path), "..", "tabular-baselines.json")
+	if b, ok := cache[file]; ok {
+		return b, nil
+	}
+	cache[file] = nil
+	if _, err := os.Stat(file); err != nil {
+		return nil, nil
+	}
+	b, err := metrics.LoadBaselines(file)
+	if err != nil {
+		return nil, err
+	}
+	cache[file] = b
+	return b, nil
+}
+
+// markRow sets the comparisons against the random forest and logistic regression.
+func markRow(r *evalRow) {
+	if r.Result == nil || r.Refs == nil {
+		return
+	}
+	if rf, ok := r.Refs["rf"]; ok {
+		r.BelowRF = r.Result.AUC < rf.AUC
+	}
+	if lr, ok := r.Refs["logreg"]; ok {
+		r.BelowLR = r.Result.AUC < lr.AUC-lrMargin
+	}
+}
+
+func meanOf(rows []evalRow) evalMean {
+	var m evalMean
+	sums := map[string]*metrics.Score{}
+	for _, r := range rows {
+		if r.Result == nil {
+			continue
+		}
+		m.Datasets++
+		m.AUC += r.Result.AUC
+		m.Accuracy += r.Result.Accuracy
+		m.LogLoss += r.Result.LogLoss
+		m.Seconds += r.Result.Seconds
+		if r.Refs == nil {
+			continue
+		}
+		m.RefCount++
+		for name, s := range r.Refs {
+			if sums[name] == nil {
+				sums[name] = &metrics.Score{}
+			}
+			sums[name].AUC += s.AUC
+			sums[name].Accuracy += s.Accuracy
+			sums[name].LogLoss += s.LogLoss
+			sums[name].Seconds += s.Seconds
+		}
+	}
+	if m.Datasets == 0 {
+		return m
+	}
+	n := float64(m.Datasets)
+	m.AUC, m.Accuracy, m.LogLoss, m.Seconds = m.AUC/n, m.Accuracy/n, m.LogLoss/n, m.Seconds/n
+	if m.RefCount > 0 {
+		m.Refs = map[string]metrics.Score{}
+		k := float64(m.RefCount)
+		for name, s := range sums {
+			// A model missing from some datasets' references would be averaged over fewer
+			// datasets than the others; report only models present everywhere.
+			count := 0
+			for _, r := range rows {
+				if _, ok := r.Refs[name]; ok && r.Result != nil {
+					count++
+				}
+			}
+			if count == m.RefCount {
+				m.Refs[name] = metrics.Score{AUC: s.AUC / k, Accuracy: s.Accuracy / k, LogLoss: s.LogLoss / k, Seconds: s.Seconds / k}
+			}
+		}
+	}
+	return m
+}
+
+func refAUC(refs map[string]metrics.Score, name string) string {
+	if s, ok := refs[name]; ok {
+		return fmt.Sprintf("%.4f", s.AUC)
+	}
+	return "-"
+}
+
+func bestRef(refs map[string]metrics.Score) string {
+	if len(refs) == 0 {
+		return "-"
+	}
+	name, s := metrics.DatasetBaselines{Models: refs}.Best()
+	return fmt.Sprintf("%s %.4f", name, s.AUC)
+}
+
+func printEval(w io.Writer, rep evalReport) error {
+	fmt.Fprintf(w, "TabPFN (%s model, %d members, %s), %d splits per dataset\n\n", rep.Model, rep.Ensemble, rep.Device, rep.Splits)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "dataset\trows\tfeat\tcls\tAUC\tacc\tlogloss\tsec\tlogreg AUC\trf AUC\tbest ref AUC\t")
+	for _, r := range rep.Rows {
+		switch {
+		case r.Error != "":
+			fmt.Fprintf(tw, "%s\terror: %s\n", r.Dataset, firstLine(r.Error))
+			continue
+		case r.Skipped != "":
+			fmt.Fprintf(tw, "%s\tskipped: %s\n", r.Dataset, r.Skipped)
+			continue
+		}
+		res := r.Result
+		var marks []string
+		if r.BelowRF {
+			marks = append(marks, "<rf")
+		}
+		if r.BelowLR {
+			marks = append(marks, "<lr-0.02")
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.4f\t%.4f\t%.4f\t%.2f\t%s\t%s\t%s\t%s\n", r.Dataset, res.Rows, res.Features, res.Classes,
+			res.AUC, res.Accuracy, res.LogLoss, res.Seconds, refAUC(r.Refs, "logreg"), refAUC(r.Refs, "rf"), bestRef(r.Refs),
+			strings.Join(marks, " "))
+	}
+	m := rep.Mean
+	if m.Datasets > 0 {
+		fmt.Fprintf(tw, "mean (%d)\t\t\t\t%.4f\t%.4f\t%.4f\t%.2f\t%s\t%s\t%s\t\n", m.Datasets, m.AUC, m.Accuracy, m.LogLoss, m.Seconds,
+			refAUC(m.Refs, "logreg"), refAUC(m.Refs, "rf"), bestRef(m.Refs))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if m.Datasets > 0 && m.RefCount > 0 && m.RefCount < m.Datasets {
+		fmt.Fprintf(w, "\nreference means cover the %d of %d datasets that have reference scores\n", m.RefCount, m.Datasets)
+	}
+	if m.Datasets > 0 && m.RefCount > 0 {
+		fmt.Fprintln(w, "\n<rf: AUC below the random forest's; <lr-0.02: more than 0.02 below logistic regression's")
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
