@@ -772,3 +772,37 @@ func TestSplitDecay(t *testing.T) {
 		t.Fatalf("SplitDecay gave %+v", gs)
 	}
 }
+
+// TestMixedDTypeGroup: one group holding float32 and float64 parameters is updated per dtype
+// (one fused call each) and both follow the reference.
+func TestMixedDTypeGroup(t *testing.T) {
+	dev := device.MustGet("cpu")
+	r := rand.New(rand.NewPCG(2, 2))
+	a0, b0 := roundTo(device.Float32, randVec(r, 10, 1)), randVec(r, 6, 1)
+	a := tensor.FromFloat64As(dev, device.Float32, a0, 10).Detach()
+	b := tensor.FromFloat64(dev, b0, 2, 3).Detach()
+	c := DefaultLAMB()
+	c.LR = 0.05
+	o, err := NewLAMB(Params(a, b), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := []*refParam{newRefParam([]int{10}, a0), newRefParam([]int{2, 3}, b0)}
+	for s := 1; s <= 5; s++ {
+		ga, gb := roundTo(device.Float32, randVec(r, 10, 1)), randVec(r, 6, 1)
+		a.SetGrad(tensor.FromFloat64As(dev, device.Float32, ga, 10))
+		b.SetGrad(tensor.FromFloat64(dev, gb, 2, 3))
+		if err := o.Step(); err != nil {
+			t.Fatal(err)
+		}
+		refLAMB(refs, [][]float64{ga, gb}, s, c)
+	}
+	for k, p := range []*tensor.Tensor{a, b} {
+		got := p.Float64s()
+		for i := range got {
+			if d := math.Abs(got[i] - refs[k].p[i]); d > 2e-6 {
+				t.Fatalf("param %d [%d]: %v, reference %v", k, i, got[i], refs[k].p[i])
+			}
+		}
+	}
+}

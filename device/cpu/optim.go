@@ -74,16 +74,16 @@ func optimizerStep(kind device.OptimKind, group []device.OptimTensor, h device.O
 		runChunks(chunks, func(ci int, ck optimChunkRef) {
 			partial[ci] = lambStage1(&ts[ck.t], ck.lo, ck.hi, &c)
 		})
+		// Per-tensor norms, summed in chunk order so the result does not depend on how the
+		// chunks were scheduled.
+		norms := make([][2]float64, len(ts))
+		for ci, ck := range chunks {
+			norms[ck.t][0] += partial[ci][0]
+			norms[ck.t][1] += partial[ci][1]
+		}
 		ratio := make([]float64, len(ts))
-		for t := range ts {
-			var pn, un float64
-			for ci, ck := range chunks {
-				if ck.t == t {
-					pn += partial[ci][0]
-					un += partial[ci][1]
-				}
-			}
-			ratio[t] = lambRatio(math.Sqrt(pn), math.Sqrt(un), h)
+		for t, nm := range norms {
+			ratio[t] = lambRatio(math.Sqrt(nm[0]), math.Sqrt(nm[1]), h)
 		}
 		runChunks(chunks, func(_ int, ck optimChunkRef) {
 			lambStage2(&ts[ck.t], ck.lo, ck.hi, &c, ratio[ck.t])
