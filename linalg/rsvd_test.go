@@ -299,3 +299,31 @@ func TestQRAndTTReleaseMemory(t *testing.T) {
 		t.Errorf("live buffers %d before, %d after", before, after)
 	}
 }
+
+// k + p beyond min(m, n) is capped: the sample then spans the whole row space and the
+// result is the exact truncated SVD. Forcing the transpose changes nothing but rounding.
+func TestRSVDCappedSamplesAndForcedTranspose(t *testing.T) {
+	a := tensor.Normal(cpu(t), tensor.Float64, 12, 0, 0, 1, 30, 20)
+	sv, _ := SingularValues(a)
+	for _, tr := range []int{0, 1} {
+		opt := DefaultRSVDOptions()
+		opt.Transpose = tr
+		res, err := RandomizedSVD(a, 15, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Transposed != (tr == 1) {
+			t.Errorf("Transpose=%d: transposed = %v", tr, res.Transposed)
+		}
+		for i := range res.S {
+			if math.Abs(res.S[i]-sv[i]) > 1e-12*sv[0] {
+				t.Errorf("Transpose=%d: s[%d] = %v, want %v", tr, i, res.S[i], sv[i])
+			}
+		}
+		rel, _ := RelativeError(a, res)
+		if best := OptimalRankError(sv, 15); math.Abs(rel-best) > 1e-12 {
+			t.Errorf("Transpose=%d: error %v, optimal %v", tr, rel, best)
+		}
+		checkFactors(t, res, 1e-12)
+	}
+}
