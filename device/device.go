@@ -88,8 +88,9 @@ type MemStats struct {
 	CacheHits   int64
 }
 
-// Device is a compute backend. Implementations must be safe for use from one goroutine at a
-// time; the CPU backend parallelises inside each primitive.
+// Device is a compute backend. Callers use a device from one goroutine at a time (the CPU
+// backend happens to tolerate more, but the CUDA stream does not); the CPU backend
+// parallelises inside each primitive.
 type Device interface {
 	Name() string // canonical name: "cpu", "cuda:0"
 	Info() Info
@@ -107,7 +108,8 @@ type Device interface {
 
 	// Fill sets n elements of dst starting at offset to v.
 	Fill(dst Buffer, offset, n int, v float64)
-	// Convert copies n elements from src (offset so) to dst (offset do), converting dtype.
+	// Convert copies n elements from src (offset so) to dst (offset do), converting dtype;
+	// float to int32 truncates toward zero.
 	Convert(dst Buffer, do int, src Buffer, so int, n int)
 
 	// Gemm computes, for each batch b, C_b = alpha·op(A_b)·op(B_b) + beta·C_b.
@@ -123,7 +125,8 @@ type Device interface {
 	// element for element (in-place accumulation y += x).
 	Binary(op BinaryOp, a Buffer, al Layout, b Buffer, bl Layout, y Buffer, yl Layout)
 	// Reduce reduces the middle axis of a contiguous [outer, n, inner] view of x into y of
-	// shape [outer, inner].
+	// shape [outer, inner]. An empty axis (n = 0) gives the identity: 0 for sums, −Inf for
+	// max, +Inf for min.
 	Reduce(op ReduceOp, x Buffer, outer, n, inner int, y Buffer)
 
 	// Softmax computes row-wise softmax (or log-softmax when log is true) of a contiguous
@@ -170,7 +173,8 @@ type Device interface {
 }
 
 // Layout is a strided view: element i (a multi-index over Shape) lives at
-// Offset + Σ idx[d]·Strides[d].
+// Offset + Σ idx[d]·Strides[d]. Strides may be zero (broadcast) or negative (reversed
+// views); every backend supports both, and the conformance suite checks them.
 type Layout struct {
 	Shape   []int
 	Strides []int
@@ -199,7 +203,8 @@ func (l Layout) NumElements() int {
 
 // GemmParams describes a (batched, strided) GEMM. A is M×K (K×M when TransA), B is K×N
 // (N×K when TransB), C is M×N; Ld* are row strides, Stride* the distance between
-// consecutive batch members (0 broadcasts that operand), Off* the first element.
+// consecutive batch members (0 broadcasts A or B; C's members must not overlap), Off* the
+// first element. Batch is at least 1.
 type GemmParams struct {
 	TransA, TransB   bool
 	M, N, K          int
@@ -214,7 +219,7 @@ type GemmParams struct {
 // AttentionParams describes a batched attention call.
 type AttentionParams struct {
 	Batch, Lq, Lk, D, Dv int
-	NContext             int     // queries attend to keys [0, NContext)
+	NContext             int     // queries attend to keys [0, NContext); 1 ≤ NContext ≤ Lk
 	Scale                float64 // usually 1/√D
 }
 
