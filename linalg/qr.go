@@ -100,8 +100,8 @@ func QR(a *tensor.Tensor, method QRMethod) (res *QRResult, err error) {
 		return nil, fmt.Errorf("linalg: QR of a tensor of shape %v, want a matrix", a.Shape())
 	}
 	m, n := a.Dim(0), a.Dim(1)
-	if m < n {
-		return nil, fmt.Errorf("linalg: QR of a %d×%d matrix: want m ≥ n (tall-skinny)", m, n)
+	if m < n || n < 1 {
+		return nil, fmt.Errorf("linalg: QR of a %d×%d matrix: want m ≥ n ≥ 1 (tall-skinny)", m, n)
 	}
 	err = tensor.Catch(func() error {
 		res, err = qr(a, method)

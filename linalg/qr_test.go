@@ -151,6 +151,9 @@ func TestQRBadInput(t *testing.T) {
 	if _, err := QR(tensor.Zeros(d, tensor.Float64, 3, 5), QRAuto); err == nil {
 		t.Error("wide matrix accepted")
 	}
+	if _, err := QR(tensor.Zeros(d, tensor.Float64, 3, 0), QRAuto); err == nil {
+		t.Error("matrix without columns accepted")
+	}
 	if _, err := QR(tensor.Zeros(d, tensor.Float64, 3, 5, 2), QRAuto); err == nil {
 		t.Error("rank-3 tensor accepted")
 	}

@@ -189,3 +189,18 @@ func TestTTSVDBadInput(t *testing.T) {
 		t.Error("infinite entry accepted")
 	}
 }
+
+// Unit extents make 1×N unfoldings; the train must still reproduce the tensor.
+func TestTTSVDUnitExtents(t *testing.T) {
+	for _, dims := range [][]int{{1, 5, 1}, {3, 1, 4}, {2, 3}} {
+		a := tensor.Normal(cpu(t), tensor.Float64, 4, 0, 0, 1, dims...)
+		tt, err := TTSVD(a, TTOptions{})
+		if err != nil {
+			t.Fatalf("%v: %v", dims, err)
+		}
+		checkCores(t, tt)
+		if rel, _ := tt.RelativeError(a); rel > 1e-14 {
+			t.Errorf("%v: relative error %.2e", dims, rel)
+		}
+	}
+}
