@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/models/tabpfn"
+)
+
+func init() {
+	var (
+		out, devName, cfgPath, export string
+		steps, batch, every, workers  int
+		resume                        bool
+		lr                            float64
+		seed                          uint64
+		maxRows, maxFeatures          int
+	)
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Pre-train a TabPFN model on the synthetic prior",
+		Long: `train draws batches of synthetic classification datasets from kiln's prior (structural
+causal models and Bayesian neural networks) and trains the TabPFN transformer to predict the
+test rows of each from its training rows, with AdamW, linear warm-up then cosine decay and
+gradient clipping. It prints step, loss, datasets per second and time left, and writes an
+atomic checkpoint (model, optimizer state, step) every --every steps; --resume continues a
+killed run exactly where its last checkpoint left it (the prior's batches are a function of
+the seed and the step).`,
+		Example: `  kiln tabpfn train --out run.safetensors --steps 4000
+  kiln tabpfn train --out run.safetensors --resume            # after an interruption
+  kiln tabpfn train --out run.safetensors --resume --steps 6000 --export model.safetensors
+  kiln tabpfn train --out tiny.safetensors --config '{"layers":1,"width":16,"heads":2,"mlp_width":32,"feature_dim":8,"max_classes":10,"max_features":20,"max_train_rows":256}' --steps 50`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return fmt.Errorf("--out is required")
+			}
+			dev, err := device.Get(devName)
+			if err != nil {
+				return err
+			}
+			var tr *tabpfn.Trainer
+			if resume {
+				if _, err := os.Stat(out); err != nil {
+					return fmt.Errorf("--resume: %w", err)
+				}
+				tr, err = tabpfn.Resume(dev, out, steps)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "resuming %s at step %d of %d\n", out, tr.Step, tr.Cfg.Steps)
+			} else {
+				mc := tabpfn.DefaultConfig()
+				if cfgPath != "" {
+					raw := []byte(cfgPath)
+					if cfgPath[0] != '{' {
+						if raw, err = os.ReadFile(cfgPath); err != nil {
+							return err
+						}
+					}
+					if err := json.Unmarshal(raw, &mc); err != nil {
+						return fmt.Errorf("--config: %w", err)
+					}
+				}
+				tc := tabpfn.DefaultTrainConfig()
+				if steps > 0 {
+					tc.Steps = steps
+				}
+				if batch > 0 {
+					tc.Prior.BatchSize = batch
+				}
+				if maxRows > 0 {
+					tc.Prior.MaxRows = maxRows
+				}
+				if maxFeatures > 0 {
+					tc.Prior.MaxFeatures = maxFeatures
+				}
+				if lr > 0 {
+					tc.LR = lr
+				}
+				tc.Seed, tc.CheckpointEvery, tc.Workers = seed, every, workers
+				tc.Warmup = min(tc.Warmup, tc.Steps/10)
+				if tr, err = tabpfn.NewTrainer(dev, mc, tc, out); err != nil {
+					return err
+				}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			start := time.Now()
+			if err := tr.Run(ctx, tabpfn.LogProgress(cmd.ErrOrStderr())); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "trained to step %d in %s on %s; checkpoint %s\n", tr.Step, time.Since(start).Round(time.Second), dev.Name(), out)
+			if export != "" {
+				meta := map[string]string{"tabpfn.trained_steps": fmt.Sprint(tr.Step), "tabpfn.device": dev.Name()}
+				if err := tr.ExportModel(export, meta); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "model exported to", export)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", "", "checkpoint file (safetensors), written atomically")
+	f.StringVar(&devName, "device", "cpu", "device to train on (cpu, cuda, cuda:N)")
+	f.IntVar(&steps, "steps", 0, "total optimizer steps (default 2000; with --resume, extends the run)")
+	f.IntVar(&batch, "batch", 0, "datasets per step (default 8)")
+	f.StringVar(&cfgPath, "config", "", "model config as a JSON file or inline JSON (default: the shipped size)")
+	f.BoolVar(&resume, "resume", false, "continue from the checkpoint at --out")
+	f.IntVar(&every, "every", 100, "checkpoint every N steps")
+	f.IntVar(&workers, "workers", 2, "prior generator goroutines")
+	f.Float64Var(&lr, "lr", 0, "peak learning rate (default 1e-3)")
+	f.Uint64Var(&seed, "seed", 1, "seed of the prior and the initialisation")
+	f.IntVar(&maxRows, "max-rows", 0, "largest synthetic dataset (default 160 rows)")
+	f.IntVar(&maxFeatures, "max-features", 0, "most features of a synthetic dataset (default 16)")
+	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")
+	tabpfnCmd.AddCommand(cmd)
+}
