@@ -123,10 +123,11 @@ func Resume(dev device.Device, path string, steps int) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &optim.State{Tensors: map[string][]float64{}}
+	st := &optim.State{}
 	if err := json.Unmarshal([]byte(f.Metadata["tabpfn.optimizer"]), st); err != nil {
 		return nil, fmt.Errorf("tabpfn: %s: optimizer state: %w", path, err)
 	}
+	st.Tensors = map[string][]float64{}
 	for name, e := range f.Entries {
 		if len(name) > 4 && name[:4] == "opt." {
 			st.Tensors[name[4:]] = e.F64
