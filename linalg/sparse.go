@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/rng"
 	"github.com/kiln-ml/kiln/tensor"
 )
@@ -192,38 +193,91 @@ func (a *BSR[T]) MulDense(b []T, n int) ([]T, error) {
 	return c, nil
 }
 
-// MulTensor returns A·B for a Cols×n tensor B of the same precision as A, on B's device.
-// The product runs on the host (MulDense); B is copied down and C up.
+// BSRDevice is implemented by backends with a native BSR × dense kernel (CUDA:
+// kiln_bsr_mm_f32/f64 in kernels/linalg.cu). MulTensor uses it when B's device has it and
+// otherwise multiplies on the host. Structural typing means a backend implements it without
+// importing this package.
+type BSRDevice interface {
+	// BSRMatMul overwrites the (blockRows·br)×n matrix c with A·b, where A is given by
+	// rowptr (blockRows+1 Int32), colidx (Int32, one per stored block) and vals (br·bc per
+	// block, row-major, in b's dtype), and b is a dense row-major matrix with n columns.
+	BSRMatMul(rowptr, colidx, vals, b, c device.Buffer, blockRows, br, bc, n int)
+}
+
+// MulTensor returns A·B for a Cols×n tensor B of the same precision as A, on B's device:
+// through BSRDevice when the device implements it, else on the host (MulDense, with B
+// copied down and C up).
 func (a *BSR[T]) MulTensor(b *tensor.Tensor) (c *tensor.Tensor, err error) {
 	if b.Rank() != 2 || b.Dim(0) != a.Cols {
 		return nil, fmt.Errorf("linalg: BSR %d×%d times a tensor of shape %v", a.Rows, a.Cols, b.Shape())
 	}
+	var z T
+	want := tensor.Float64
+	if _, ok := any(z).(float32); ok {
+		want = tensor.Float32
+	}
+	if b.DType() != want {
+		return nil, fmt.Errorf("linalg: %s BSR times a %s tensor", want, b.DType())
+	}
 	n := b.Dim(1)
 	err = tensor.Catch(func() error {
-		var z T
-		switch any(z).(type) {
-		case float32:
-			if b.DType() != tensor.Float32 {
-				return fmt.Errorf("linalg: float32 BSR times a %s tensor", b.DType())
-			}
-			out, err := any(a).(*BSR[float32]).MulDense(b.Float32s(), n)
+		dev := b.Device()
+		if bd, ok := dev.(BSRDevice); ok {
+			c = a.mulOnDevice(bd, b, n)
+			return nil
+		}
+		switch v := any(a).(type) {
+		case *BSR[float32]:
+			out, err := v.MulDense(b.Float32s(), n)
 			if err != nil {
 				return err
 			}
-			c = tensor.FromFloat32(b.Device(), out, a.Rows, n)
-		default:
-			if b.DType() != tensor.Float64 {
-				return fmt.Errorf("linalg: float64 BSR times a %s tensor", b.DType())
-			}
-			out, err := any(a).(*BSR[float64]).MulDense(b.Float64s(), n)
+			c = tensor.FromFloat32(dev, out, a.Rows, n)
+		case *BSR[float64]:
+			out, err := v.MulDense(b.Float64s(), n)
 			if err != nil {
 				return err
 			}
-			c = tensor.FromFloat64(b.Device(), out, a.Rows, n)
+			c = tensor.FromFloat64(dev, out, a.Rows, n)
 		}
 		return nil
 	})
 	return c, err
+}
+
+// mulOnDevice uploads the BSR arrays (indices as int32) and calls the backend's kernel.
+func (a *BSR[T]) mulOnDevice(bd BSRDevice, b *tensor.Tensor, n int) *tensor.Tensor {
+	dev := b.Device()
+	if len(a.ColIdx) > math.MaxInt32 || a.Rows/a.BR > math.MaxInt32 {
+		panic(fmt.Errorf("linalg: BSR too large for int32 block indices"))
+	}
+	rp := make([]int32, len(a.RowPtr))
+	for i, v := range a.RowPtr {
+		rp[i] = int32(v)
+	}
+	ci := make([]int32, len(a.ColIdx))
+	for i, v := range a.ColIdx {
+		ci[i] = int32(v)
+	}
+	rowptr := tensor.FromInt32(dev, rp)
+	defer rowptr.Release()
+	// An empty index slice would make a zero-length tensor; keep one dummy element.
+	if len(ci) == 0 {
+		ci = []int32{0}
+	}
+	colidx := tensor.FromInt32(dev, ci)
+	defer colidx.Release()
+	var vals *tensor.Tensor
+	switch v := any(a.Values).(type) {
+	case []float32:
+		vals = tensor.FromFloat32(dev, append(v, 0)[:max(len(v), 1)])
+	case []float64:
+		vals = tensor.FromFloat64(dev, append(v, 0)[:max(len(v), 1)])
+	}
+	defer vals.Release()
+	c := tensor.Zeros(dev, b.DType(), a.Rows, n)
+	bd.BSRMatMul(rowptr.Buffer(), colidx.Buffer(), vals.Buffer(), b.Buffer(), c.Buffer(), a.Rows/a.BR, a.BR, a.BC, n)
+	return c
 }
 
 // ---------------------------------------------------------------------------------------
