@@ -45,8 +45,8 @@ func (m QRMethod) String() string {
 // CholeskyQR2Threshold is the largest condition number κ₂(A) for which QR's automatic mode
 // trusts CholeskyQR2: ε^{-1/2} with ε the machine epsilon of dtype, ≈ 6.7e7 for float64 and
 // ≈ 2.9e3 for float32. CholeskyQR2 gives orthogonality and a residual at the level of ε when
-// κ(A) ≲ ε^{-1/2} (Yamamoto et al. 2015, Theorems 3.3 and 3.4, up to factors polynomial in
-// the dimensions), because the Gram matrix squares the condition number and its Cholesky
+// κ(A) ≲ ε^{-1/2} (Yamamoto, Nakatsukasa, Yanagisawa and Fukaya 2015, §3, up to factors
+// polynomial in the dimensions), because the Gram matrix squares the condition number and its Cholesky
 // factor is only as accurate as κ(A)²·ε allows.
 func CholeskyQR2Threshold(dtype tensor.DType) float64 { return 1 / math.Sqrt(machineEps(dtype)) }
 
@@ -217,7 +217,8 @@ func condition2(r *mat.TriDense) float64 {
 // applyInverse returns Q = A·R⁻¹ on A's device. R⁻¹ is formed on the host (dtrtri) and the
 // product is one GEMM: on accelerators a GEMM with a small dense factor is faster than a
 // triangular solve, and the second CholeskyQR pass repairs the extra rounding of the
-// explicit inverse (Fukaya et al. 2014, §3).
+// explicit inverse (TestCholeskyQR2UpToThreshold checks orthogonality and residual at
+// the ε level up to half the threshold).
 func applyInverse(a *tensor.Tensor, r *mat.TriDense) (*tensor.Tensor, bool) {
 	n, _ := r.Triangle()
 	inv := mat.NewTriDense(n, mat.Upper, nil)
@@ -276,10 +277,10 @@ func choleskyQR2(a *tensor.Tensor, guard bool) (*QRResult, string, *mat.SymDense
 	return &QRResult{Q: q, R: &r, Method: QRCholesky2, Cond: cond}, "", g
 }
 
-// shiftedCholeskyQR3 is Algorithm 4.1 of Fukaya et al. 2020: one CholeskyQR of A with the
+// shiftedCholeskyQR3 is the method of Fukaya et al. 2020: one CholeskyQR of A with the
 // Gram matrix shifted by s = 11(mn + n(n+1))·ε·‖A‖₂², which keeps the Cholesky
 // factorisation from breaking down and leaves κ(Q₁) ≲ ε^{-1/2} for κ(A) up to about
-// ε⁻¹/(11(mn + n(n+1))) (their Theorem 4.3 and Corollary 4.4), followed by CholeskyQR2 of
+// ε⁻¹/(11(mn + n(n+1))) (their rounding-error analysis, §4), followed by CholeskyQR2 of
 // Q₁ (guarded like the first attempt). ‖A‖₂² is the largest eigenvalue of the Gram matrix,
 // computed on the host from the k×k matrix we already have. In float32 the admissible range
 // is narrow (ε⁻¹ ≈ 8e6 divided by the dimension factor), so there Householder is the usual

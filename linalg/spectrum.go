@@ -31,7 +31,8 @@ func GeometricSpectrum(n int, decay float64) ([]float64, error) {
 
 // RandomOrthonormal returns an m×r matrix (m ≥ r) with orthonormal columns distributed
 // uniformly (Haar): the Q factor of an m×r standard Gaussian matrix whose R has a positive
-// diagonal (Mezzadri 2007, §5). The Gaussian numbers come from the Philox stream of seed at
+// diagonal (Mezzadri 2007, "How to generate random matrices from the classical compact
+// groups"). The Gaussian numbers come from the Philox stream of seed at
 // counter offset; the QR is the host Householder reference.
 func RandomOrthonormal(dev device.Device, dtype tensor.DType, m, r int, seed, offset uint64) (q *tensor.Tensor, err error) {
 	if m < r || r < 0 {
