@@ -1,27 +1,18 @@
 package cpu
 
 import (
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/gonum"
-
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/device/cpu/gemm"
 )
 
-// gemmKernel names the GEMM implementation behind sgemm and dgemm, for Info and `kiln devices`.
-const gemmKernel = "gonum/blas/gonum (pure Go)"
-
-var gonumBLAS gonum.Implementation
-
-func blasT(t bool) blas.Transpose {
-	if t {
-		return blas.Trans
-	}
-	return blas.NoTrans
-}
+// gemmKernel names the GEMM implementation behind sgemm and dgemm, for Info and `kiln devices`:
+// the packed Goto/BLIS-style GEMM of device/cpu/gemm and the micro-kernel family it picked
+// for this CPU (avx512, avx2 or generic).
+var gemmKernel = "kiln packed GEMM (" + gemm.Kernel() + ")"
 
 // sgemm is the single float32 GEMM entry point of the backend (row-major, BLAS semantics:
 // C = alpha·op(A)·op(B) + beta·C). Every float32 matrix product of the backend, including the
-// attention tiles, goes through it, so replacing gonum with device/cpu/gemm is one line here.
+// attention tiles, goes through it.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -29,7 +20,7 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if prepareC(m, n, k, float64(alpha), float64(beta), c, ldc) {
 		return
 	}
-	gonumBLAS.Sgemm(blasT(transA), blasT(transB), m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, ldc)
+	gemm.Sgemm(transA, transB, m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, ldc)
 }
 
 // dgemm is the float64 counterpart of sgemm.
@@ -40,7 +31,7 @@ func dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 	if prepareC(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
-	gonumBLAS.Dgemm(blasT(transA), blasT(transB), m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, ldc)
+	gemm.Dgemm(transA, transB, m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, ldc)
 }
 
 // prepareC applies the cases every kernel must get right whatever it does internally:
@@ -141,7 +132,7 @@ func gemmBatched[T float](p device.GemmParams, a, b, c []T, aExt, bExt, cExt int
 		gemmT(p.TransA, p.TransB, p.M, p.N, p.K, p.Alpha, sub(a, oa, aExt), p.LdA, sub(b, ob, bExt), p.LdB, p.Beta, sub(c, oc, cExt), p.LdC)
 	}
 	work := p.M * p.N * max(p.K, 1)
-	// gonum parallelises a single large product itself; small products of a batch are
+	// gemm.Sgemm parallelises a single large product itself; small products of a batch are
 	// spread over goroutines instead.
 	if p.Batch > 1 && work < 1<<18 {
 		parallelFor(p.Batch, work, func(lo, hi int) {
