@@ -22,10 +22,6 @@ const (
 	// DefaultTemperature is the softmax temperature TabPFN uses at inference (its
 	// softmax_temperature default of 0.9): slightly sharper than the trained logits.
 	DefaultTemperature = 0.9
-	// DefaultTestBatch is the number of test rows per forward pass. Memory grows with
-	// (training rows + test rows) × features, so large test sets are cut into chunks; each
-	// chunk re-reads the same training rows as context, so the results do not depend on it.
-	DefaultTestBatch = 1000
 )
 
 // Compile-time checks that Classifier is what the evaluation protocol runs.
@@ -167,7 +163,11 @@ func WithTemperature(t float64) Option {
 	}
 }
 
-// WithTestBatch sets the most test rows per forward pass (default DefaultTestBatch).
+// WithTestBatch sets the rows per chunk of the forward pass (default: DefaultChunkTokens
+// divided by the features + 1, so that a chunk's memory is bounded whatever the table's
+// width). The training rows go through the model once and their attention keys and values
+// are cached, so test rows can be cut into chunks of any size without recomputing the
+// context; the chunk size changes memory use, not the results.
 func WithTestBatch(n int) Option {
 	return func(s *settings) error {
 		if n < 1 {
@@ -213,8 +213,7 @@ func WithWarnings(w io.Writer) Option {
 }
 
 func applyOptions(opts []Option) (settings, error) {
-	s := settings{ensemble: DefaultEnsemble, temperature: DefaultTemperature, testBatch: DefaultTestBatch,
-		variants: preprocess.Variants()}
+	s := settings{ensemble: DefaultEnsemble, temperature: DefaultTemperature, variants: preprocess.Variants()}
 	for _, o := range opts {
 		if err := o(&s); err != nil {
 			return s, err
@@ -249,7 +248,7 @@ func NewClassifier(opts ...Option) (*Classifier, error) {
 		if s.dev != nil && s.dev != s.model.Dev && s.dev.Name() != s.model.Dev.Name() {
 			return nil, fmt.Errorf("tabpfn: the model is on %s but device %s was asked for", s.model.Dev.Name(), s.dev.Name())
 		}
-		c.model, c.cfg = s.model, s.model.Cfg
+		c.model, c.cfg = chunkedScorer{m: s.model, chunkRows: s.testBatch}, s.model.Cfg
 		return c, nil
 	case s.dev == nil:
 		dev, err := device.Get("cpu")
@@ -268,7 +267,7 @@ func NewClassifier(opts ...Option) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.model, c.cfg, c.ownsModel = m, m.Cfg, m
+	c.model, c.cfg, c.ownsModel = chunkedScorer{m: m, chunkRows: s.testBatch}, m.Cfg, m
 	return c, nil
 }
 
