@@ -30,7 +30,10 @@
 #include "common.cuh"
 
 #define ATT_THREADS 128
-#define LOG2E 1.4426950408889634f
+// log2(e) and ln(2) as doubles, cast to the kernel type where used (a float constant would
+// perturb the float64 kernels' scale by 1e-8).
+#define LOG2E 1.44269504088896340736
+#define LN2 0.69314718055994530942
 
 __device__ __forceinline__ void ld4(const float *p, float (&r)[4]) {
   const float4 v = *reinterpret_cast<const float4 *>(p);
@@ -163,7 +166,7 @@ __device__ __forceinline__ void attn_fwd(const T *__restrict__ Q, const T *__res
   }
   const T inv = l > (T)0 ? (T)1 / l : (T)0;
   store_row<T, DMAX, TPQ>(o, O + (b * Lq + qi) * Dv, valid, Dv, c, inv);
-  if (valid && c == 0) LSE[b * Lq + qi] = l > (T)0 ? (m + log2(l)) * (T)0.69314718055994530942 : -kinf<T>();
+  if (valid && c == 0) LSE[b * Lq + qi] = l > (T)0 ? (m + log2(l)) * (T)LN2 : -kinf<T>();
 }
 
 // ----------------------------------------------------------------------------------------
@@ -259,7 +262,9 @@ __device__ __forceinline__ void attn_bwd_dkdv(const T *__restrict__ Q, const T *
         const T s = group_sum<TPQ>(dot_part<T, DMAX, TPQ>(k, Qs + ii * DMAX, c));
         const T dp = group_sum<TPQ>(dot_part<T, DMAX, TPQ>(v, Gs + ii * DMAX, c));
         const T lse = Ls[ii];
-        const T p = lse > -kinf<T>() ? exp(s * scale - lse) : (T)0;
+        // Masked keys (live false) hold zero k and v but must also get p = 0, or dv would
+        // collect exp(−lse)·dO.
+        const T p = (live && lse > -kinf<T>()) ? exp(s * scale - lse) : (T)0;
         axpy_row<T, DMAX, TPQ>(dv, p, Gs + ii * DMAX, c);
         axpy_row<T, DMAX, TPQ>(dk, p * (dp - Ds[ii]), Qs + ii * DMAX, c);
       }

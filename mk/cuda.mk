@@ -7,6 +7,8 @@
 #   make cuda-vet       go vet -tags cuda over every package
 #   make cuda-testc     compile (never run) the cuda test binaries
 #   make device-bundle  bench/gpu/bundle/: stripped kiln cuda binary + run.sh + PyTorch anchors
+#   make kernels-emu    kernels/build/libkilnemu.a: the kernels compiled as host C++, run as CPU fibers
+#   make cuda-emu-test  the cuda package's tests (conformance suite included) on that emulator
 #
 # A cuda binary exits at start on a machine without a GPU and driver (gorgonia.org/cu calls
 # cuInit in its package init), so CI only builds and vets it.
@@ -19,7 +21,7 @@ FATBIN      := kernels/build/kiln.fatbin
 CUDA_TAGS   := -tags cuda
 CUDA_ENV    := CGO_ENABLED=1
 
-.PHONY: kernels cuda cuda-vet cuda-testc device-bundle
+.PHONY: kernels cuda cuda-vet cuda-testc device-bundle kernels-emu cuda-emu-test
 
 kernels: $(FATBIN)
 
@@ -47,3 +49,19 @@ device-bundle: kernels
 	$(CUDA_ENV) $(GO) build $(CUDA_TAGS) -ldflags '-s -w $(LDFLAGS)' -o bench/gpu/bundle/kiln ./cmd/kiln
 	cp bench/gpu/run.sh bench/gpu/anchors.py bench/gpu/bundle/
 	@ls -l bench/gpu/bundle
+
+# The CPU emulator of the kernel module (kernels/emu): every kernel of kernels/kiln.cu compiled
+# as host C++, registered by the names ptxas reports, run as fibers on one CPU thread. No GPU needed.
+EMU_LIB := kernels/build/libkilnemu.a
+CXX     ?= g++
+
+kernels-emu: $(EMU_LIB)
+
+$(EMU_LIB): $(FATBIN) kernels/emu/emu.cpp kernels/emu/emu.h
+	grep -o "Compiling entry function '[a-z0-9_]*' for 'sm_90'" kernels/build/ptxas.log | \
+		sed "s/Compiling entry function '\([a-z0-9_]*\)'.*/REG(\1)/" | sort -u > kernels/build/emu_registry.inc
+	$(CXX) -std=c++20 -O2 -ffp-contract=off -fno-strict-aliasing -Ikernels/build -c kernels/emu/emu.cpp -o kernels/build/emu.o
+	ar rcs $@ kernels/build/emu.o
+
+cuda-emu-test: $(EMU_LIB)
+	$(CUDA_ENV) $(GO) test -tags cudaemu -short -count=1 ./device/cuda/

@@ -1,33 +1,47 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"runtime"
 	"sync"
 	"unsafe"
 
-	"gorgonia.org/cu"
-
 	"github.com/kiln-ml/kiln/device"
-	"github.com/kiln-ml/kiln/kernels"
 )
+
+// driver is what the Device needs from CUDA: the driver API through gorgonia.org/cu in cuda
+// builds (driver_cu.go), or the CPU emulation of the kernel module in cudaemu builds
+// (driver_emu.go), which runs this package's Go code and the real kernel sources on a machine
+// without a GPU. Addresses are device addresses as integers; every call runs between enter
+// and leave, on one locked OS thread.
+type driver interface {
+	makeCurrent() error
+	malloc(bytes int64) (uintptr, error)
+	free(p uintptr) error
+	memInfo() (free, total int64, err error)
+	memsetD32(p uintptr, v uint32, n int64) error
+	htod(dst uintptr, src unsafe.Pointer, bytes int64) error
+	dtoh(dst unsafe.Pointer, src uintptr, bytes int64) error
+	dtod(dst, src uintptr, bytes int64) error
+	// launch runs kernel name with one 64-bit slot per argument.
+	launch(name string, grid, block dim3, smem int, slots []uint64) error
+	sync() error
+	record() (any, error)
+	elapsed(start, end any) (float64, error)
+}
 
 // Device is one GPU. It implements device.Device.
 type Device struct {
 	mu      sync.Mutex
 	ordinal int
 	name    string
-	dev     cu.Device
-	ctx     cu.CUContext
-	mod     cu.Module
-	fns     map[string]cu.Function
+	drv     driver
 	alloc   *allocator
-	errWord cu.DevicePtr // 8 bytes: first bad index position of Gather/ScatterAdd, or all ones
-	sticky  error        // first asynchronous failure (a launch error), reported by Sync
+	errWord uintptr // 8 bytes: first bad index position of Gather/ScatterAdd, or all ones
+	sticky  error   // first asynchronous failure (a launch error), reported by Sync
 	info    device.Info
 	sms     int
 }
@@ -39,7 +53,7 @@ var _ device.Device = (*Device)(nil)
 func (d *Device) enter() {
 	d.mu.Lock()
 	runtime.LockOSThread()
-	if err := cu.SetCurrentContext(d.ctx); err != nil {
+	if err := d.drv.makeCurrent(); err != nil {
 		d.setSticky(fmt.Errorf("making the context current: %w", err))
 	}
 }
@@ -55,32 +69,6 @@ func (d *Device) setSticky(err error) {
 	}
 }
 
-func (d *Device) loadModule() error {
-	if len(kernels.Fatbin) == 0 {
-		return errors.New("cuda: the embedded kernel fatbin is empty (run `make kernels` and rebuild)")
-	}
-	// cu.LoadData copies the image into C memory (C.CString copies every byte, NULs included).
-	m, err := cu.LoadData(string(kernels.Fatbin))
-	if err != nil {
-		return fmt.Errorf("cuda: %s: loading the kernel module (needs a driver for CUDA 11.8 or later and an sm_80+ GPU): %w", d.name, err)
-	}
-	d.mod = m
-	return nil
-}
-
-// fn returns a kernel by name, resolving it once.
-func (d *Device) fn(name string) cu.Function {
-	if f, ok := d.fns[name]; ok {
-		return f
-	}
-	f, err := d.mod.Function(name)
-	if err != nil {
-		panic(&device.Error{Op: "cuda", Msg: fmt.Sprintf("kernel %s not found in the fatbin (stale kernels/build? run make kernels): %v", name, err)})
-	}
-	d.fns[name] = f
-	return f
-}
-
 // dim3 is a launch extent.
 type dim3 struct{ x, y, z int }
 
@@ -89,9 +77,7 @@ type dim3 struct{ x, y, z int }
 // take long long), bools to 0/1, float64 as its bits, device pointers as addresses. The
 // kernels' parameter lists use only 64-bit types to match.
 func (d *Device) launch(name string, grid, block dim3, smem int, args ...any) {
-	f := d.fn(name)
 	slots := make([]uint64, len(args))
-	ptrs := make([]unsafe.Pointer, len(args))
 	for i, a := range args {
 		switch v := a.(type) {
 		case int:
@@ -106,12 +92,11 @@ func (d *Device) launch(name string, grid, block dim3, smem int, args ...any) {
 			if v {
 				slots[i] = 1
 			}
-		case cu.DevicePtr:
+		case uintptr:
 			slots[i] = uint64(v)
 		default:
 			panic(fmt.Sprintf("cuda: launch %s: argument %d has unsupported type %T", name, i, a))
 		}
-		ptrs[i] = unsafe.Pointer(&slots[i])
 	}
 	if grid.y == 0 {
 		grid.y = 1
@@ -128,10 +113,9 @@ func (d *Device) launch(name string, grid, block dim3, smem int, args ...any) {
 	if grid.x == 0 {
 		return
 	}
-	if err := f.Launch(grid.x, grid.y, grid.z, block.x, block.y, block.z, smem, cu.Stream{}, ptrs); err != nil {
+	if err := d.drv.launch(name, grid, block, smem, slots); err != nil {
 		d.setSticky(fmt.Errorf("launching %s (grid %v, block %v): %w", name, grid, block, err))
 	}
-	runtime.KeepAlive(slots)
 }
 
 // gridFor sizes a grid-stride launch over n items with the given block size: enough blocks
@@ -167,7 +151,7 @@ func (d *Device) EmptyCache() {
 // buffer is device memory holding Len elements of one dtype.
 type buffer struct {
 	dev   *Device
-	ptr   cu.DevicePtr
+	ptr   uintptr
 	dtype device.DType
 	n     int
 	size  int64 // bytes of the block (its size class)
@@ -187,11 +171,11 @@ func (b *buffer) Free() {
 		return
 	}
 	b.freed = true
-	d.alloc.release(uintptr(b.ptr), b.size)
+	d.alloc.release(b.ptr, b.size)
 }
 
 // Ptr is the buffer's device address (for benchmarks and tests).
-func (b *buffer) Ptr() uintptr { return uintptr(b.ptr) }
+func (b *buffer) Ptr() uintptr { return b.ptr }
 
 func (d *Device) Alloc(dtype device.DType, n int) (device.Buffer, error) {
 	if dtype.Size() == 0 {
@@ -209,12 +193,12 @@ func (d *Device) Alloc(dtype device.DType, n int) (device.Buffer, error) {
 	}
 	if bytes > 0 {
 		// Zero-fill, ordered on the default stream before any later kernel.
-		if err := cu.MemsetD32Async(cu.DevicePtr(p), 0, (bytes+3)/4, cu.Stream{}); err != nil {
+		if err := d.drv.memsetD32(p, 0, (bytes+3)/4); err != nil {
 			d.alloc.release(p, size)
 			return nil, fmt.Errorf("cuda: %s: zero-filling a new buffer: %w", d.name, err)
 		}
 	}
-	return &buffer{dev: d, ptr: cu.DevicePtr(p), dtype: dtype, n: n, size: size}, nil
+	return &buffer{dev: d, ptr: p, dtype: dtype, n: n, size: size}, nil
 }
 
 // buf checks that b is a live buffer of this device and returns it.
@@ -233,8 +217,8 @@ func (d *Device) buf(op string, b device.Buffer) *buffer {
 }
 
 // at is the address of element off of b.
-func (b *buffer) at(off int) cu.DevicePtr {
-	return b.ptr + cu.DevicePtr(off*b.dtype.Size())
+func (b *buffer) at(off int) uintptr {
+	return b.ptr + uintptr(off*b.dtype.Size())
 }
 
 func hostSlice(v any) (unsafe.Pointer, device.DType, int, error) {
@@ -272,7 +256,7 @@ func (d *Device) CopyFromHost(dst device.Buffer, src any) error {
 	}
 	d.enter()
 	defer d.leave()
-	if err := cu.MemcpyHtoD(b.ptr, p, int64(n*dt.Size())); err != nil {
+	if err := d.drv.htod(b.ptr, p, int64(n*dt.Size())); err != nil {
 		return fmt.Errorf("cuda: %s: CopyFromHost: %w", d.name, err)
 	}
 	runtime.KeepAlive(src)
@@ -297,7 +281,7 @@ func (d *Device) CopyToHost(dst any, src device.Buffer) error {
 		return nil
 	}
 	// Synchronous on the legacy default stream: waits for every queued kernel first.
-	if err := cu.MemcpyDtoH(p, b.ptr, int64(n*dt.Size())); err != nil {
+	if err := d.drv.dtoh(p, b.ptr, int64(n*dt.Size())); err != nil {
 		return fmt.Errorf("cuda: %s: CopyToHost (or a kernel queued before it) failed: %w", d.name, err)
 	}
 	runtime.KeepAlive(dst)
@@ -307,7 +291,7 @@ func (d *Device) CopyToHost(dst any, src device.Buffer) error {
 func (d *Device) Sync() error {
 	d.enter()
 	defer d.leave()
-	if err := cu.Synchronize(); err != nil {
+	if err := d.drv.sync(); err != nil {
 		d.setSticky(fmt.Errorf("a queued kernel failed: %w", err))
 	}
 	return d.sticky
@@ -323,38 +307,27 @@ func (d *Device) CopyDeviceToDevice(dst device.Buffer, do int, src device.Buffer
 	checkRange("CopyDeviceToDevice", sb, so, n)
 	d.enter()
 	defer d.leave()
-	if err := cu.MemcpyDtoDAsync(db.at(do), sb.at(so), int64(n*db.dtype.Size()), cu.Stream{}); err != nil {
+	if err := d.drv.dtod(db.at(do), sb.at(so), int64(n*db.dtype.Size())); err != nil {
 		d.setSticky(fmt.Errorf("device-to-device copy: %w", err))
 	}
 }
 
-// Events for timing regions on the device (benchmarks).
-type Event struct{ ev cu.Event }
+// Event is a point in the device's queue, for timing regions (benchmarks).
+type Event struct{ ev any }
 
 // Record queues an event on the default stream and returns it.
 func (d *Device) Record() (Event, error) {
 	d.enter()
 	defer d.leave()
-	ev, err := cu.MakeEvent(cu.DefaultEvent)
-	if err != nil {
-		return Event{}, err
-	}
-	if err := ev.Record(cu.Stream{}); err != nil {
-		return Event{}, err
-	}
-	return Event{ev}, nil
+	ev, err := d.drv.record()
+	return Event{ev}, err
 }
 
-// Elapsed waits for end and returns the milliseconds between two recorded events, destroying both.
+// Elapsed waits for end and returns the milliseconds between two recorded events, releasing both.
 func (d *Device) Elapsed(start, end Event) (float64, error) {
 	d.enter()
 	defer d.leave()
-	defer cu.DestroyEvent(&start.ev)
-	defer cu.DestroyEvent(&end.ev)
-	if err := end.ev.Synchronize(); err != nil {
-		return 0, err
-	}
-	return start.ev.Elapsed(end.ev)
+	return d.drv.elapsed(start.ev, end.ev)
 }
 
 func (d *Device) OptimizerStep(kind device.OptimKind, group []device.OptimTensor, h device.OptimHyper) error {
@@ -362,3 +335,26 @@ func (d *Device) OptimizerStep(kind device.OptimKind, group []device.OptimTensor
 }
 
 func ptrOf(p *uint64) unsafe.Pointer { return unsafe.Pointer(p) }
+
+// newDevice finishes opening a device whose driver is ready: the error word and Info.
+func newDevice(ordinal int, drv driver, info device.Info) (*Device, error) {
+	d := &Device{ordinal: ordinal, name: fmt.Sprintf("cuda:%d", ordinal), drv: drv, info: info, sms: info.Cores}
+	d.alloc = newAllocator(d.name, drv)
+	d.enter()
+	defer d.leave()
+	var err error
+	if d.errWord, err = drv.malloc(8); err != nil {
+		return nil, fmt.Errorf("cuda: %s: %w", d.name, err)
+	}
+	return d, d.sticky
+}
+
+// Open returns cuda:ordinal as the concrete type (for tests and benchmarks that need the
+// backend's own methods); device.Get("cuda:N") returns the same device.
+func Open(ordinal int) (*Device, error) {
+	d, err := device.Get(fmt.Sprintf("cuda:%d", ordinal))
+	if err != nil {
+		return nil, err
+	}
+	return d.(*Device), nil
+}

@@ -1,11 +1,9 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
 import (
 	"fmt"
-
-	"gorgonia.org/cu"
 
 	"github.com/kiln-ml/kiln/device"
 )
@@ -60,7 +58,7 @@ func checkLen(op, what string, b *buffer, n int) {
 }
 
 // ptrOrNil is the device address of an optional buffer (0 when absent).
-func (d *Device) ptrOrNil(op string, b device.Buffer, dt device.DType, n int) cu.DevicePtr {
+func (d *Device) ptrOrNil(op string, b device.Buffer, dt device.DType, n int) uintptr {
 	if b == nil {
 		return 0
 	}
@@ -443,7 +441,7 @@ func (d *Device) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO
 
 // indexCheck resets the device's error word before a Gather/ScatterAdd launch.
 func (d *Device) resetErrWord() {
-	if err := cu.MemsetD32Async(d.errWord, 0xFFFFFFFF, 2, cu.Stream{}); err != nil {
+	if err := d.drv.memsetD32(d.errWord, 0xFFFFFFFF, 2); err != nil {
 		d.setSticky(fmt.Errorf("resetting the index error word: %w", err))
 	}
 }
@@ -453,7 +451,7 @@ func (d *Device) resetErrWord() {
 // must surface at the call that made them.
 func (d *Device) readErrWord(op string, idx *buffer, rows int) {
 	var w [1]uint64
-	if err := cu.MemcpyDtoH(ptrOf(&w[0]), d.errWord, 8); err != nil {
+	if err := d.drv.dtoh(ptrOf(&w[0]), d.errWord, 8); err != nil {
 		d.setSticky(fmt.Errorf("%s: %w", op, err))
 		return
 	}

@@ -1,0 +1,210 @@
+// emu.cpp: the CPU emulation of kiln's CUDA kernel module (see emu.h). Built by
+// `make kernels-emu` into kernels/build/libkilnemu.a, linked by device/cuda in builds with the
+// cudaemu tag. It compiles kernels/kiln.cu (every family) as host C++ and exposes one C entry
+// point, kiln_emu_launch, that runs a named kernel over a grid with 64-bit argument slots —
+// the same calling convention device/cuda uses with the real driver.
+//
+// Scheduling: each CUDA thread of a block is a fiber with its own stack. A scheduler loop
+// resumes every runnable fiber in turn; a fiber runs until it reaches a barrier (block or
+// warp) or returns. When every unfinished thread of the block waits at the block barrier, or
+// every unfinished lane of a warp at that warp's barrier, they are all made runnable again.
+// If fibers remain but none can run (a barrier some thread can never reach), the launch fails
+// with a deadlock error instead of hanging.
+#include "emu.h"
+
+#include <functional>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <ucontext.h>
+#include <utility>
+#include <vector>
+
+uint3 threadIdx;
+uint3 blockIdx;
+dim3 blockDim, gridDim;
+
+#include "../kiln.cu"
+
+namespace {
+
+enum State { RUNNABLE, AT_BLOCK, AT_WARP, DONE };
+
+struct Fiber {
+  ucontext_t ctx;
+  std::vector<char> stack;
+  State state;
+  uint3 idx;
+};
+
+constexpr size_t kStack = 256 << 10;
+
+ucontext_t schedCtx;
+std::vector<Fiber> fibers;
+std::vector<uint64_t> warpSlots; // 32 per warp
+int cur;                         // running fiber
+const std::function<void(const uint64_t *)> *curKernel;
+const uint64_t *curArgs;
+
+void yieldTo(State s) {
+  fibers[cur].state = s;
+  swapcontext(&fibers[cur].ctx, &schedCtx);
+}
+
+void fiberMain() {
+  (*curKernel)(curArgs);
+  fibers[cur].state = DONE;
+  // returning resumes uc_link (the scheduler)
+}
+
+template <typename T> T fromSlot(uint64_t s) {
+  if constexpr (std::is_pointer_v<T>) {
+    return reinterpret_cast<T>(static_cast<uintptr_t>(s));
+  } else if constexpr (std::is_same_v<T, double>) {
+    double d;
+    std::memcpy(&d, &s, 8);
+    return d;
+  } else {
+    static_assert(std::is_same_v<T, long long>, "kernel parameters must be 64-bit: pointer, long long or double");
+    return static_cast<long long>(s);
+  }
+}
+
+struct Kernel {
+  int nargs;
+  std::function<void(const uint64_t *)> run;
+};
+
+template <typename... A, size_t... I>
+void callWith(void (*f)(A...), const uint64_t *s, std::index_sequence<I...>) {
+  f(fromSlot<A>(s[I])...);
+}
+
+template <typename... A> Kernel wrap(void (*f)(A...)) {
+  return Kernel{(int)sizeof...(A), [f](const uint64_t *s) { callWith(f, s, std::index_sequence_for<A...>{}); }};
+}
+
+std::map<std::string, Kernel> &registry() {
+  static std::map<std::string, Kernel> r;
+  if (r.empty()) {
+#define REG(f) r.emplace(#f, wrap(&f));
+#include "emu_registry.inc"
+#undef REG
+  }
+  return r;
+}
+
+// releaseBarriers makes waiting fibers runnable when their barrier is complete; it reports
+// whether any fiber was released.
+bool releaseBarriers() {
+  const int n = (int)fibers.size();
+  bool any = false;
+  // Block barrier: every unfinished thread waits at it.
+  bool allBlock = true, someBlock = false;
+  for (auto &f : fibers) {
+    if (f.state == DONE) continue;
+    if (f.state == AT_BLOCK) someBlock = true;
+    else allBlock = false;
+  }
+  if (someBlock && allBlock) {
+    for (auto &f : fibers)
+      if (f.state == AT_BLOCK) f.state = RUNNABLE;
+    return true;
+  }
+  // Warp barriers.
+  for (int w = 0; w * 32 < n; ++w) {
+    bool all = true, some = false;
+    for (int l = w * 32; l < n && l < w * 32 + 32; ++l) {
+      if (fibers[l].state == DONE) continue;
+      if (fibers[l].state == AT_WARP) some = true;
+      else all = false;
+    }
+    if (some && all) {
+      for (int l = w * 32; l < n && l < w * 32 + 32; ++l)
+        if (fibers[l].state == AT_WARP) fibers[l].state = RUNNABLE;
+      any = true;
+    }
+  }
+  return any;
+}
+
+// runBlock runs every thread of the current block to completion; false on deadlock.
+bool runBlock(unsigned bx, unsigned by, unsigned bz) {
+  const unsigned nt = bx * by * bz;
+  if (fibers.size() != nt) {
+    fibers.assign(nt, Fiber{});
+    for (auto &f : fibers) f.stack.resize(kStack);
+    warpSlots.assign((nt + 31) / 32 * 32, 0);
+  }
+  for (unsigned t = 0; t < nt; ++t) {
+    Fiber &f = fibers[t];
+    f.idx = {t % bx, (t / bx) % by, t / (bx * by)};
+    f.state = RUNNABLE;
+    getcontext(&f.ctx);
+    f.ctx.uc_stack.ss_sp = f.stack.data();
+    f.ctx.uc_stack.ss_size = f.stack.size();
+    f.ctx.uc_link = &schedCtx;
+    makecontext(&f.ctx, fiberMain, 0);
+  }
+  for (;;) {
+    bool ran = false, live = false;
+    for (unsigned t = 0; t < nt; ++t) {
+      if (fibers[t].state != DONE) live = true;
+      if (fibers[t].state != RUNNABLE) continue;
+      cur = (int)t;
+      threadIdx = fibers[t].idx;
+      swapcontext(&schedCtx, &fibers[t].ctx);
+      ran = true;
+    }
+    if (!live) return true;
+    if (!releaseBarriers() && !ran) {
+      bool pending = false;
+      for (auto &f : fibers) pending |= f.state != DONE;
+      if (pending) return false;
+      return true;
+    }
+  }
+}
+
+} // namespace
+
+void emu_syncthreads() { yieldTo(AT_BLOCK); }
+
+uint64_t emu_shfl_xor(uint64_t bits, int laneMask) {
+  const int me = cur, lane = me & 31, base = me - lane;
+  warpSlots[me] = bits;
+  yieldTo(AT_WARP);
+  const uint64_t r = warpSlots[base + ((lane ^ laneMask) & 31)];
+  yieldTo(AT_WARP);
+  return r;
+}
+
+extern "C" {
+
+// kiln_emu_launch runs kernel `name` over grid (gx, gy, gz) of blocks (bx, by, bz). It returns
+// 0 on success, 1 for an unknown kernel, 2 when nargs differs from the kernel's parameter
+// count, 3 for a block size that is not a whole number of warps, 4 for a deadlock (a barrier
+// that not every thread reaches).
+int kiln_emu_launch(const char *name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                    unsigned bz, const uint64_t *args, int nargs) {
+  auto &r = registry();
+  auto it = r.find(name);
+  if (it == r.end()) return 1;
+  if (it->second.nargs != nargs) return 2;
+  const unsigned nt = bx * by * bz;
+  if (nt == 0 || nt % 32 != 0) return 3;
+  std::vector<uint64_t> slots(args, args + nargs);
+  curKernel = &it->second.run;
+  curArgs = slots.data();
+  gridDim = {gx, gy, gz};
+  blockDim = {bx, by, bz};
+  for (unsigned z = 0; z < gz; ++z)
+    for (unsigned y = 0; y < gy; ++y)
+      for (unsigned x = 0; x < gx; ++x) {
+        blockIdx = {x, y, z};
+        if (!runBlock(bx, by, bz)) return 4;
+      }
+  return 0;
+}
+
+} // extern "C"
