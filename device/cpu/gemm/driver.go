@@ -8,10 +8,11 @@ import (
 // Float is the element type of the generic driver.
 type Float interface{ ~float32 | ~float64 }
 
-// microKernel computes C[0:mr, 0:nr] += Ap·Bp for a packed mr-row micro-panel
-// of A and a packed nr-column micro-panel of B, both k steps long; C has a row
-// stride of ldc elements.
-type microKernel[T Float] func(k int, a, b, c *T, ldc int)
+// microKernel computes C[0:mr, 0:nr] += Ap·Bp (add != 0) or C[0:mr, 0:nr] =
+// Ap·Bp (add == 0) for a packed mr-row micro-panel of A and a packed
+// nr-column micro-panel of B, both k steps long; C has a row stride of ldc
+// elements.
+type microKernel[T Float] func(k int, a, b, c *T, ldc int, add int)
 
 // kernelSet is one micro-kernel together with the cache blocking tuned for
 // it (Goto & van de Geijn 2008, section 6): a kc×nc panel of B is packed to
@@ -209,15 +210,23 @@ func (j *job[T]) do(t, w int) {
 	c0 := t % j.colCols * j.colStep
 	rows, cols := min(j.rowStep, j.ms-r0), min(j.colStep, j.nb-c0)
 	cOff := (j.is+r0)*j.ldc + j.jc + c0
+	add := 1
 	if j.pc == 0 {
-		scaleC(rows, cols, j.beta, j.c[cOff:], j.ldc)
+		// First k block of this tile: beta == 0 lets the kernel overwrite
+		// C (NaNs in C never reach the result), otherwise C is scaled
+		// first and accumulated into.
+		if j.beta == 0 {
+			add = 0
+		} else {
+			scaleC(rows, cols, j.beta, j.c[cOff:], j.ldc)
+		}
 	}
-	macroKernel(ks, kb, rows, cols, j.bufA[r0*kb:], j.bufB[c0*kb:], j.c[cOff:], j.ldc, j.tiles[w*mr*nr:(w+1)*mr*nr])
+	macroKernel(ks, kb, rows, cols, j.bufA[r0*kb:], j.bufB[c0*kb:], j.c[cOff:], j.ldc, j.tiles[w*mr*nr:(w+1)*mr*nr], add)
 }
 
 // macroKernel multiplies a packed rows×kb block of A by a packed kb×cols
 // panel of B into C: the jr and ir loops of the Goto algorithm.
-func macroKernel[T Float](ks *kernelSet[T], kb, rows, cols int, ap, bp, c []T, ldc int, tile []T) {
+func macroKernel[T Float](ks *kernelSet[T], kb, rows, cols int, ap, bp, c []T, ldc int, tile []T, add int) {
 	mr, nr := ks.mr, ks.nr
 	for jr := 0; jr < cols; jr += nr {
 		nrr := min(nr, cols-jr)
@@ -227,18 +236,20 @@ func macroKernel[T Float](ks *kernelSet[T], kb, rows, cols int, ap, bp, c []T, l
 			a := &ap[ir*kb]
 			ci := ir*ldc + jr
 			if mrr == mr && nrr == nr {
-				ks.kern(kb, a, b, &c[ci], ldc)
+				ks.kern(kb, a, b, &c[ci], ldc, add)
 				continue
 			}
 			// Edge tile: the packed panels are zero-padded, so the kernel
-			// runs a full tile into scratch and only the valid part is
-			// added to C.
-			t := tile
-			clear(t)
-			ks.kern(kb, a, b, &t[0], nr)
+			// writes a full tile into scratch and only the valid part goes
+			// to C.
+			ks.kern(kb, a, b, &tile[0], nr, 0)
 			for i := range mrr {
 				crow := c[ci+i*ldc : ci+i*ldc+nrr]
-				trow := t[i*nr : i*nr+nrr]
+				trow := tile[i*nr : i*nr+nrr]
+				if add == 0 {
+					copy(crow, trow)
+					continue
+				}
 				for j := range crow {
 					crow[j] += trow[j]
 				}

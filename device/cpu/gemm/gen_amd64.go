@@ -61,9 +61,9 @@ func main() {
 func gen(w *bytes.Buffer, k kernel) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	nr := k.nb * k.vw / k.es
-	fmt.Fprintf(w, "\n// func %s(k int, a, b, c *%s, ldc int)\n", k.name, k.elem)
-	fmt.Fprintf(w, "// C[%d×%d] += A·B for packed micro-panels, k steps.\n", k.mr, nr)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-40\n", k.name)
+	fmt.Fprintf(w, "\n// func %s(k int, a, b, c *%s, ldc int, add int)\n", k.name, k.elem)
+	fmt.Fprintf(w, "// C[%d×%d] += A·B (add != 0) or C = A·B (add == 0) for packed micro-panels, k steps.\n", k.mr, nr)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", k.name)
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ b+16(FP), DI")
@@ -153,11 +153,27 @@ func gen(w *bytes.Buffer, k kernel) {
 	p("DECQ CX")
 	p("JNE %s_loop1", k.name)
 	fmt.Fprintf(w, "%s_store:\n", k.name)
+	// With add == 0 (the first k block when beta == 0) C is written without
+	// being read, which saves a pass that clears C and the loads here.
+	p("CMPQ add+40(FP), $0")
+	p("JEQ %s_overwrite", k.name)
+	p("MOVQ DX, R9")
 	for i := 0; i < k.mr; i++ {
 		for v := 0; v < k.nb; v++ {
 			r := k.reg(i*k.nb + v)
-			p("VADD%s %d(DX), %s, %s", k.suf, v*k.vw, r, r)
-			p("VMOVUP%s %s, %d(DX)", k.suf[1:], r, v*k.vw)
+			p("VADD%s %d(R9), %s, %s", k.suf, v*k.vw, r, r)
+			p("VMOVUP%s %s, %d(R9)", k.suf[1:], r, v*k.vw)
+		}
+		if i < k.mr-1 {
+			p("ADDQ R8, R9")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintf(w, "%s_overwrite:\n", k.name)
+	for i := 0; i < k.mr; i++ {
+		for v := 0; v < k.nb; v++ {
+			p("VMOVUP%s %s, %d(DX)", k.suf[1:], k.reg(i*k.nb+v), v*k.vw)
 		}
 		if i < k.mr-1 {
 			p("ADDQ R8, DX")

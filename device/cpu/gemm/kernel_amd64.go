@@ -7,16 +7,16 @@ import "golang.org/x/sys/cpu"
 //go:generate go run gen_amd64.go
 
 //go:noescape
-func sgemmKernel6x16AVX2(k int, a, b, c *float32, ldc int)
+func sgemmKernel6x16AVX2(k int, a, b, c *float32, ldc int, add int)
 
 //go:noescape
-func dgemmKernel6x8AVX2(k int, a, b, c *float64, ldc int)
+func dgemmKernel6x8AVX2(k int, a, b, c *float64, ldc int, add int)
 
 //go:noescape
-func sgemmKernel8x48AVX512(k int, a, b, c *float32, ldc int)
+func sgemmKernel8x48AVX512(k int, a, b, c *float32, ldc int, add int)
 
 //go:noescape
-func dgemmKernel8x24AVX512(k int, a, b, c *float64, ldc int)
+func dgemmKernel8x24AVX512(k int, a, b, c *float64, ldc int, add int)
 
 //go:noescape
 func packT8F32AVX2(n int, src *float32, lds int, dst *float32, ldd int, alpha float32)

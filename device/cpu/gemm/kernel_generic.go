@@ -11,11 +11,8 @@ const (
 	genericNR = 4
 )
 
-// kernelGeneric is the portable micro-kernel: C[2×4] += Ap·Bp.
-func kernelGeneric[T Float](k int, a, b, c *T, ldc int) {
-	if k == 0 {
-		return
-	}
+// kernelGeneric is the portable micro-kernel: C[2×4] (+)= Ap·Bp.
+func kernelGeneric[T Float](k int, a, b, c *T, ldc int, add int) {
 	ap := unsafe.Slice(a, k*genericMR)
 	bp := unsafe.Slice(b, k*genericNR)
 	var c00, c01, c02, c03 T
@@ -35,6 +32,13 @@ func kernelGeneric[T Float](k int, a, b, c *T, ldc int) {
 		ap, bp = ap[2:], bp[4:]
 	}
 	cs := unsafe.Slice(c, ldc+genericNR)
+	if add == 0 {
+		r := cs[0:4:4]
+		r[0], r[1], r[2], r[3] = c00, c01, c02, c03
+		r = cs[ldc : ldc+4 : ldc+4]
+		r[0], r[1], r[2], r[3] = c10, c11, c12, c13
+		return
+	}
 	r := cs[0:4:4]
 	r[0] += c00
 	r[1] += c01

@@ -94,7 +94,7 @@ func benchKernel[T Float](b *testing.B, ks *kernelSet[T], kb int) {
 	a, bp, c := randSlice[T](r, ks.mr*kb), randSlice[T](r, ks.nr*kb), make([]T, ks.mr*ks.nr)
 	for b.Loop() {
 		for range 100 {
-			ks.kern(kb, &a[0], &bp[0], &c[0], ks.nr)
+			ks.kern(kb, &a[0], &bp[0], &c[0], ks.nr, 1)
 		}
 	}
 	b.ReportMetric(2*float64(ks.mr*ks.nr*kb)*100*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
