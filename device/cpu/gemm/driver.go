@@ -28,7 +28,18 @@ type kernelSet[T Float] struct {
 	// transposed B when nr is a multiple of 8.
 	packT8   func(n int, src *T, lds int, dst *T, ldd int, alpha T)
 	packCols int
-	pool     sync.Pool // *job[T]
+	// alt, when set, is a kernel with another nr for the widths n that it
+	// pads less (edge tiles waste their padded columns).
+	alt  *kernelSet[T]
+	pool sync.Pool // *job[T]
+}
+
+// pick returns the kernel set that pads n the least.
+func (ks *kernelSet[T]) pick(n int) *kernelSet[T] {
+	if ks.alt != nil && roundUp(n, ks.alt.nr) < roundUp(n, ks.nr) {
+		return ks.alt
+	}
+	return ks
 }
 
 // job is the state of one GEMM call: its arguments, the packing buffers and
@@ -103,6 +114,7 @@ func gemm[T Float](ks *kernelSet[T], maxWorkers int, transA, transB bool, m, n, 
 	if m == 0 || n == 0 {
 		return
 	}
+	ks = ks.pick(n)
 	if k == 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
 		return

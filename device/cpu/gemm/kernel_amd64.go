@@ -19,6 +19,12 @@ func sgemmKernel8x48AVX512(k int, a, b, c *float32, ldc int, add int)
 func dgemmKernel8x24AVX512(k int, a, b, c *float64, ldc int, add int)
 
 //go:noescape
+func sgemmKernel8x32AVX512(k int, a, b, c *float32, ldc int, add int)
+
+//go:noescape
+func dgemmKernel8x16AVX512(k int, a, b, c *float64, ldc int, add int)
+
+//go:noescape
 func packT8F32AVX2(n int, src *float32, lds int, dst *float32, ldd int, alpha float32)
 
 //go:noescape
@@ -36,9 +42,14 @@ var sKernels, dKernels, kernelName = selectKernels(cpu.X86.HasAVX512F, cpu.X86.H
 func selectKernels(avx512, avx2 bool) (*kernelSet[float32], *kernelSet[float64], string) {
 	switch {
 	case avx512:
-		return &kernelSet[float32]{name: "avx512", mr: 8, nr: 48, kc: 512, mc: 64, nc: 4096, kern: sgemmKernel8x48AVX512, packT8: packT8F32AVX2, packCols: 8},
-			&kernelSet[float64]{name: "avx512", mr: 8, nr: 24, kc: 512, mc: 64, nc: 2048, kern: dgemmKernel8x24AVX512, packT8: packT8F64AVX2, packCols: 4},
-			"avx512"
+		// 8×32 (8×16) tiles n = 32, 64, 128, ... exactly (attention heads
+		// and power-of-two sizes); the 8×48 (8×24) alternative takes the
+		// widths that it pads less (see kernelSet.pick).
+		s := &kernelSet[float32]{name: "avx512", mr: 8, nr: 32, kc: 512, mc: 64, nc: 4096, kern: sgemmKernel8x32AVX512, packT8: packT8F32AVX2, packCols: 8}
+		s.alt = &kernelSet[float32]{name: "avx512", mr: 8, nr: 48, kc: 512, mc: 64, nc: 4096, kern: sgemmKernel8x48AVX512, packT8: packT8F32AVX2, packCols: 8}
+		d := &kernelSet[float64]{name: "avx512", mr: 8, nr: 16, kc: 512, mc: 64, nc: 2048, kern: dgemmKernel8x16AVX512, packT8: packT8F64AVX2, packCols: 4}
+		d.alt = &kernelSet[float64]{name: "avx512", mr: 8, nr: 24, kc: 512, mc: 64, nc: 2048, kern: dgemmKernel8x24AVX512, packT8: packT8F64AVX2, packCols: 4}
+		return s, d, "avx512"
 	case avx2:
 		return &kernelSet[float32]{name: "avx2", mr: 6, nr: 16, kc: 512, mc: 72, nc: 4096, kern: sgemmKernel6x16AVX2, packT8: packT8F32AVX2, packCols: 8},
 			&kernelSet[float64]{name: "avx2", mr: 6, nr: 8, kc: 512, mc: 48, nc: 4096, kern: dgemmKernel6x8AVX2, packT8: packT8F64AVX2, packCols: 4},
@@ -59,6 +70,9 @@ func kernelVariants() ([]*kernelSet[float32], []*kernelSet[float64]) {
 			continue
 		}
 		ss, ds = append(ss, s), append(ds, d)
+		if s.alt != nil {
+			ss, ds = append(ss, s.alt), append(ds, d.alt)
+		}
 	}
 	return ss, ds
 }
