@@ -42,7 +42,7 @@ func checkAttention(op string, p device.AttentionParams, q, k, v, o, lse device.
 // it walks the key tiles, keeping a running maximum m and normaliser l per query and
 // rescaling the output accumulator by e^(m_old−m_new) whenever the maximum grows (the online
 // softmax of Milakov and Gimelshein 2018). Memory is linear in Lq and Lk. Both products of a
-// tile go through sgemm/dgemm.
+// tile go through sgemm/dgemm; float32 tiles take their exponentials from exp32.
 func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buffer) {
 	qb, kb, vb, ob, lb := checkAttention("Attention", p, q, k, v, o, lse)
 	if ob.dtype == device.Float32 {
@@ -82,13 +82,7 @@ func attention[T float](p device.AttentionParams, q, k, v, o, lse []T) {
 						}
 					}
 					corr := math.Exp(m[i] - mx) // 0 on the first tile (m = −Inf)
-					sum := 0.0
-					for j, x := range row {
-						e := math.Exp(float64(x) - mx)
-						row[j] = T(e)
-						sum += e
-					}
-					l[i] = l[i]*corr + sum
+					l[i] = l[i]*corr + expRow(row, mx)
 					m[i] = mx
 					if corr != 1 {
 						ar := acc[i*Dv : (i+1)*Dv]
@@ -162,17 +156,14 @@ func attentionBackward[T float](p device.AttentionParams, q, k, v, o, lse, dO, d
 		s, ds = s[:nq*nk], ds[:nq*nk]
 		gemmT(false, true, nq, nk, D, p.Scale, q[qr*D:(qr+nq)*D], D, k[kr*D:(kr+nk)*D], D, 0, s, nk)
 		for i := 0; i < nq; i++ {
-			l := float64(lse[qr+i])
-			row := s[i*nk : (i+1)*nk]
-			for j, x := range row {
-				row[j] = T(math.Exp(float64(x) - l))
-			}
+			expRow(s[i*nk:(i+1)*nk], float64(lse[qr+i]))
 		}
 		gemmT(false, true, nq, nk, Dv, 1, dO[qr*Dv:(qr+nq)*Dv], Dv, v[kr*Dv:(kr+nk)*Dv], Dv, 0, ds, nk)
 		for i := 0; i < nq; i++ {
 			dl := delta[qr+i]
-			for j := i * nk; j < (i+1)*nk; j++ {
-				ds[j] = T(float64(s[j]) * (float64(ds[j]) - dl))
+			pr, dr := s[i*nk:(i+1)*nk], ds[i*nk:(i+1)*nk]
+			for j, pj := range pr {
+				dr[j] = T(float64(pj) * (float64(dr[j]) - dl))
 			}
 		}
 	}

@@ -1,0 +1,178 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// ulps32 is the distance between two float32 values in units in the last place (the number
+// of representable floats between them); equal values, including two NaNs, give 0.
+func ulps32(a, b float32) int64 {
+	if a != a || b != b {
+		if a != a && b != b {
+			return 0
+		}
+		return math.MaxInt64
+	}
+	key := func(f float32) int64 {
+		u := int64(math.Float32bits(f))
+		if u < 0x80000000 {
+			return u
+		}
+		return -(u - 0x80000000) // negative floats below zero, −0 == +0
+	}
+	d := key(a) - key(b)
+	if d < 0 {
+		d = -d
+	}
+	return d
+}
+
+// TestExp32 compares exp32, rounded to float32, with math.Exp rounded to float32 over the
+// whole range where float32 e^x is neither 0 nor +Inf and beyond, the subnormal results
+// included: every result must be within 1 ulp and nearly all identical.
+func TestExp32(t *testing.T) {
+	check := func(x float64) int64 {
+		got, want := float32(exp32(x)), float32(math.Exp(x))
+		d := ulps32(got, want)
+		if d > 1 {
+			t.Fatalf("exp32(%v) = %v, math.Exp = %v (%d ulp)", x, got, want, d)
+		}
+		return d
+	}
+	// A dense grid over [-110, 95] plus random points.
+	const steps = 400000
+	off := 0
+	for i := 0; i <= steps; i++ {
+		if check(-110+205*float64(i)/steps) != 0 {
+			off++
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		x := -110 + 205*rng.Float64()
+		if check(x) != 0 {
+			off++
+		}
+		check(rng.NormFloat64()) // around 0, where softmax lives
+		check(float64(float32(x)))
+	}
+	// The 0.56-ulp bound means a few results may round the other way; far from most.
+	if frac := float64(off) / (steps + 200000); frac > 0.01 {
+		t.Errorf("%.3f%% of results differ from the correctly rounded one by 1 ulp", 100*frac)
+	}
+
+	// Boundaries: overflow at ln(MaxFloat32) ≈ 88.7228, the smallest normal (2^-126) and
+	// the smallest subnormal (2^-149), and the exact point 0.
+	for _, x := range []float64{
+		0, math.Copysign(0, -1), 1, -1, 1e-30, -1e-30, math.Ln2, 88.72283, 88.72284, 88.7228394, 88.7228393,
+		-87.33654, -87.33655, -103.27892, -103.97207, -103.97208, -103.9721, -104, 89, 89.0001, -103.999,
+	} {
+		check(x)
+		check(math.Nextafter(x, math.Inf(1)))
+		check(math.Nextafter(x, math.Inf(-1)))
+	}
+	if got := exp32(0); got != 1 {
+		t.Errorf("exp32(0) = %v, want exactly 1", got)
+	}
+	if got := exp32(math.Inf(1)); !math.IsInf(got, 1) {
+		t.Errorf("exp32(+Inf) = %v", got)
+	}
+	if got := exp32(1000); !math.IsInf(got, 1) {
+		t.Errorf("exp32(1000) = %v", got)
+	}
+	if got := exp32(math.Inf(-1)); got != 0 {
+		t.Errorf("exp32(-Inf) = %v", got)
+	}
+	if got := exp32(-1000); got != 0 {
+		t.Errorf("exp32(-1000) = %v", got)
+	}
+	if got := exp32(math.NaN()); !math.IsNaN(got) {
+		t.Errorf("exp32(NaN) = %v", got)
+	}
+	// Before rounding to float32 the result is far more accurate than float32 needs.
+	for i := 0; i <= 10000; i++ {
+		x := -80 + 160*float64(i)/10000
+		if rel := math.Abs(exp32(x)-math.Exp(x)) / math.Exp(x); rel > 1e-8 {
+			t.Fatalf("exp32(%v): relative error %g before rounding", x, rel)
+		}
+	}
+}
+
+// TestExpShift32 checks the loop form against math.Exp, specials included, and its sum
+// against a float64 sum of the exact exponentials.
+func TestExpShift32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	src := make([]float32, 1000)
+	for i := range src {
+		src[i] = float32(10 * rng.NormFloat64())
+	}
+	src[3], src[4], src[5], src[6] = float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 300
+	for _, shift := range []float64{0, 7.5, -20, 150} {
+		dst := make([]float32, len(src))
+		sum := expShift32(dst, src, shift)
+		want := 0.0
+		for i, v := range src {
+			e := math.Exp(float64(v) - shift)
+			want += e
+			if d := ulps32(dst[i], float32(e)); d > 1 {
+				t.Fatalf("shift %v: exp(%v) = %v, want %v", shift, v, dst[i], float32(e))
+			}
+		}
+		if !math.IsNaN(sum) || !math.IsNaN(want) {
+			t.Fatalf("shift %v: a NaN input must make the sum NaN, got %v", shift, sum)
+		}
+		// Without the specials the sum matches the float64 reference to float64 rounding, up
+		// to the terms below float32's range (< 2^-150 each) that count as 0.
+		clean := src[7:]
+		sum = expShift32(dst[7:], clean, shift)
+		want = 0
+		for _, v := range clean {
+			want += math.Exp(float64(v) - shift)
+		}
+		if math.Abs(sum-want) > 1e-8*want+float64(len(clean))*0x1p-150 {
+			t.Fatalf("shift %v: sum %v, want %v", shift, sum, want)
+		}
+	}
+	// In place, as softmax and attention use it.
+	row := []float32{1, 2, 3}
+	expShift32(row, row, 3)
+	for i, w := range []float64{math.Exp(-2), math.Exp(-1), 1} {
+		if ulps32(row[i], float32(w)) > 1 {
+			t.Fatalf("in place: %v", row)
+		}
+	}
+}
+
+var expSink float64
+
+func BenchmarkExp32(b *testing.B) {
+	xs := make([]float64, 1024)
+	for i := range xs {
+		xs[i] = -20 + 20*float64(i)/1024
+	}
+	b.Run("exp32", func(b *testing.B) {
+		for b.Loop() {
+			for _, x := range xs {
+				expSink += exp32(x)
+			}
+		}
+	})
+	b.Run("math.Exp", func(b *testing.B) {
+		for b.Loop() {
+			for _, x := range xs {
+				expSink += math.Exp(x)
+			}
+		}
+	})
+	src, dst := make([]float32, 1024), make([]float32, 1024)
+	for i := range src {
+		src[i] = float32(xs[i])
+	}
+	b.Run("expShift32", func(b *testing.B) {
+		for b.Loop() {
+			expSink += expShift32(dst, src, 0)
+		}
+	})
+}
