@@ -430,6 +430,35 @@ func TestClassifierSubsamplingWarnings(t *testing.T) {
 	require.Equal(t, []int{4, 4, 4}, fs.features)
 }
 
+// Columns that carry nothing (constant, or missing everywhere) are dropped by preprocessing;
+// with none left the model sees one all-zero column and predicts from the labels alone.
+func TestClassifierNoUsableFeatures(t *testing.T) {
+	cfg := classifierTinyConfig()
+	X := data.NewMatrix(30, 2)
+	y := make([]int, 30)
+	for i := range y {
+		X.Set(i, 0, 4)
+		X.Set(i, 1, math.NaN())
+		y[i] = i % 2
+	}
+	fs := &fakeScorer{cfg: cfg, fixed: []float64{0.7, 0.3}}
+	c, err := newWithScorer(fs, cfg, WithEnsemble(2))
+	require.NoError(t, err)
+	require.NoError(t, c.Fit(X, y, 2))
+	p, err := c.PredictProba(X.SelectRows(seq(0, 5)))
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 1}, fs.features)
+	for r := 0; r < 5; r++ {
+		require.InDeltaSlice(t, []float64{0.5, 0.5}, p.Row(r), 1e-12) // offsets 0 and 1
+	}
+	cm, err := NewClassifier(WithModel(tinyModel(t)))
+	require.NoError(t, err)
+	require.NoError(t, cm.Fit(X, y, 2))
+	pm, err := cm.PredictProba(X.SelectRows(seq(0, 5)))
+	require.NoError(t, err)
+	requireValidProba(t, pm, 5, 2)
+}
+
 func TestClassifierBadInput(t *testing.T) {
 	m := tinyModel(t)
 	X, y := clusters(20, 3, 2, 2, 10)
