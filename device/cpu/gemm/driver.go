@@ -3,6 +3,7 @@ package gemm
 import (
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Float is the element type of the generic driver.
@@ -92,10 +93,10 @@ func (ks *kernelSet[T]) getJob(na, nb, workers int) *job[T] {
 	return j
 }
 
-// slabElems caps the packed A slab (the rows of op(A) packed per k block):
-// all of m is packed at once up to this many elements, so that the workers
-// share one packing of each operand.
-const slabElems = 1 << 20
+// slabBytes caps the packed A slab (the rows of op(A) packed per k block):
+// all of m is packed at once up to this size, so that the workers share one
+// packing of each operand, while slab and B panel stay well inside L3.
+const slabBytes = 4 << 20
 
 // packChunk is how many micro-panels one packing task copies.
 const packChunk = 8
@@ -126,7 +127,7 @@ func gemm[T Float](ks *kernelSet[T], maxWorkers int, transA, transB bool, m, n, 
 	mr, nr := ks.mr, ks.nr
 	kcMax := min(ks.kc, k)
 	ncMax := roundUp(min(ks.nc, n), nr)
-	slab := max(ks.mc, slabElems/kcMax/ks.mc*ks.mc)
+	slab := max(ks.mc, slabBytes/int(unsafe.Sizeof(alpha))/kcMax/ks.mc*ks.mc)
 	msMax := roundUp(min(slab, m), mr)
 	j := ks.getJob(msMax*kcMax, ncMax*kcMax, workers)
 	j.transA, j.transB, j.m, j.n, j.k = transA, transB, m, n, k

@@ -47,8 +47,8 @@ func selectKernels(avx512, avx2 bool) (*kernelSet[float32], *kernelSet[float64],
 		// widths that it pads less (see kernelSet.pick).
 		s := &kernelSet[float32]{name: "avx512", mr: 8, nr: 32, kc: 512, mc: 64, nc: 4096, kern: sgemmKernel8x32AVX512, packT8: packT8F32AVX2, packCols: 8}
 		s.alt = &kernelSet[float32]{name: "avx512", mr: 8, nr: 48, kc: 512, mc: 64, nc: 4096, kern: sgemmKernel8x48AVX512, packT8: packT8F32AVX2, packCols: 8}
-		d := &kernelSet[float64]{name: "avx512", mr: 8, nr: 16, kc: 512, mc: 64, nc: 2048, kern: dgemmKernel8x16AVX512, packT8: packT8F64AVX2, packCols: 4}
-		d.alt = &kernelSet[float64]{name: "avx512", mr: 8, nr: 24, kc: 512, mc: 64, nc: 2048, kern: dgemmKernel8x24AVX512, packT8: packT8F64AVX2, packCols: 4}
+		d := &kernelSet[float64]{name: "avx512", mr: 8, nr: 16, kc: 512, mc: 64, nc: 1024, kern: dgemmKernel8x16AVX512, packT8: packT8F64AVX2, packCols: 4}
+		d.alt = &kernelSet[float64]{name: "avx512", mr: 8, nr: 24, kc: 512, mc: 64, nc: 1032, kern: dgemmKernel8x24AVX512, packT8: packT8F64AVX2, packCols: 4}
 		return s, d, "avx512"
 	case avx2:
 		return &kernelSet[float32]{name: "avx2", mr: 6, nr: 16, kc: 512, mc: 72, nc: 4096, kern: sgemmKernel6x16AVX2, packT8: packT8F32AVX2, packCols: 8},
