@@ -167,7 +167,7 @@ func (d *Device) Unary(op device.UnaryOp, x device.Buffer, xl device.Layout, y d
 func unary[T float](op device.UnaryOp, alpha float64, p plan, x, y []T) {
 	xs, ys := p.strides[0][len(p.shape)-1], p.strides[1][len(p.shape)-1]
 	// Fast paths for the maps that dominate training (copies for transposes and slices,
-	// scaling, ReLU) on contiguous rows; everything else goes through a float64 function.
+	// scaling, GELU, ReLU) on contiguous rows; everything else goes through a float64 function.
 	if xs == 1 && ys == 1 {
 		switch op {
 		case device.UnaryCopy:
@@ -178,6 +178,17 @@ func unary[T float](op device.UnaryOp, alpha float64, p plan, x, y []T) {
 				xr, yr := x[o[0]:o[0]+n], y[o[1]:o[1]+n]
 				for i, v := range xr {
 					yr[i] = T(alpha * float64(v))
+				}
+			})
+			return
+		case device.UnaryGeluErf:
+			// The erf GELU of every TabPFN MLP: the same formula as unaryFunc, inline
+			// rather than through a function value per element.
+			p.run(func(o [3]int, n int) {
+				xr, yr := x[o[0]:o[0]+n], y[o[1]:o[1]+n]
+				for i, v := range xr {
+					h := float64(v)
+					yr[i] = T(0.5 * h * math.Erfc(-h/math.Sqrt2))
 				}
 			})
 			return

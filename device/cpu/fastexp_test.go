@@ -176,3 +176,62 @@ func BenchmarkExp32(b *testing.B) {
 		}
 	})
 }
+
+// TestSoftmax32 checks the float32 softmax rows against a float64 evaluation of the
+// definition, in place (y aliasing x) and apart, with a large row offset and a NaN row.
+func TestSoftmax32(t *testing.T) {
+	const rows, cols = 7, 300
+	rng := rand.New(rand.NewPCG(5, 6))
+	x := make([]float32, rows*cols)
+	for i := range x {
+		x[i] = float32(4 * rng.NormFloat64())
+	}
+	for i := 0; i < cols; i++ {
+		x[2*cols+i] += 1e4 // a large offset must not lose digits
+	}
+	x[5*cols+17] = float32(math.NaN())
+	for _, log := range []bool{false, true} {
+		for _, inPlace := range []bool{false, true} {
+			y := make([]float32, len(x))
+			in := x
+			if inPlace {
+				in = append([]float32(nil), x...)
+				y = in
+			}
+			softmax32(in, y, rows, cols, log)
+			for r := 0; r < rows; r++ {
+				xr := x[r*cols : (r+1)*cols]
+				m := math.Inf(-1)
+				for _, v := range xr {
+					m = math.Max(m, float64(v))
+				}
+				s := 0.0
+				for _, v := range xr {
+					s += math.Exp(float64(v) - m)
+				}
+				for i, v := range xr {
+					want := math.Exp(float64(v)-m) / s
+					if log {
+						want = float64(v) - m - math.Log(s)
+					}
+					got := y[r*cols+i]
+					if r == 5 {
+						if !math.IsNaN(float64(got)) {
+							t.Fatalf("log=%v: NaN row gives %v", log, got)
+						}
+						continue
+					}
+					// Two roundings (e^x, then the scale) for softmax; log-softmax is a
+					// difference of exact-ish terms whose error is relative to |x−m|.
+					tol := 2 * 0x1p-24 * math.Abs(want)
+					if log {
+						tol = 4 * 0x1p-24 * (math.Abs(float64(v)-m) + math.Abs(math.Log(s)) + 1e-30)
+					}
+					if math.Abs(float64(got)-want) > tol+1e-45 {
+						t.Fatalf("log=%v inPlace=%v row %d col %d: %v, want %v", log, inPlace, r, i, got, want)
+					}
+				}
+			}
+		}
+	}
+}

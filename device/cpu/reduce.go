@@ -210,6 +210,10 @@ func softmax[T float](x, y []T, rows, cols int, log bool) {
 	if cols == 0 {
 		return
 	}
+	if x32, ok := any(x).([]float32); ok {
+		softmax32(x32, any(y).([]float32), rows, cols, log)
+		return
+	}
 	parallelFor(rows, 4*cols, func(lo, hi int) {
 		// The exponentials are kept in float64 between the two passes, so each is computed
 		// once and float32 output is rounded once.
@@ -245,6 +249,43 @@ func softmax[T float](x, y []T, rows, cols int, log bool) {
 			inv := 1 / s
 			for i, v := range e {
 				yr[i] = T(v * inv)
+			}
+		}
+	})
+}
+
+// softmax32 is the float32 softmax: the same float64 normaliser, but the exponentials come
+// from expShift32 (a table-driven exp accurate to float32, no call per element) and are
+// stored as float32 straight into y, so a row is read once for the maximum and once for the
+// exponentials, and y is scaled in place. Rounding e^x to float32 before the scale costs at
+// most half an ulp more than rounding once. x may be y.
+func softmax32(x, y []float32, rows, cols int, log bool) {
+	parallelFor(rows, 2*cols, func(lo, hi int) {
+		var e []float32 // log-softmax keeps the exponentials apart: y may alias x
+		if log {
+			e = make([]float32, cols)
+		}
+		for r := lo; r < hi; r++ {
+			xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
+			m := xr[0]
+			for _, v := range xr[1:] {
+				if v > m || v != v { // once NaN, m stays NaN and so does the row
+					m = v
+				}
+			}
+			mf := float64(m)
+			if log {
+				// (x−m) − log s rather than x − (m + log s): the first difference is exact
+				// near the maximum, so a row with a large offset loses no digits.
+				ls := math.Log(expShift32(e, xr, mf))
+				for i, v := range xr {
+					yr[i] = float32((float64(v) - mf) - ls)
+				}
+				continue
+			}
+			inv := 1 / expShift32(yr, xr, mf)
+			for i, v := range yr {
+				yr[i] = float32(float64(v) * inv)
 			}
 		}
 	})
@@ -340,30 +381,64 @@ func layerNorm[T float](x, gamma, beta, y, mean, rstd []T, rows, cols int, eps f
 	parallelFor(rows, 4*cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
-			mu := 0.0
-			for _, v := range xr {
-				mu += float64(v)
+			mu := sum4(xr) / float64(cols)
+			// Four partial sums break the add latency chain that bounds a one-accumulator
+			// loop (each is still a float64 sum, the same precision as before).
+			var v0, v1, v2, v3 float64
+			i := 0
+			for ; i+4 <= len(xr); i += 4 {
+				d0, d1, d2, d3 := float64(xr[i])-mu, float64(xr[i+1])-mu, float64(xr[i+2])-mu, float64(xr[i+3])-mu
+				v0 += d0 * d0
+				v1 += d1 * d1
+				v2 += d2 * d2
+				v3 += d3 * d3
 			}
-			mu /= float64(cols)
-			vr := 0.0
-			for _, v := range xr {
-				dv := float64(v) - mu
-				vr += dv * dv
+			for ; i < len(xr); i++ {
+				d := float64(xr[i]) - mu
+				v0 += d * d
 			}
-			rs := 1 / math.Sqrt(vr/float64(cols)+eps)
+			rs := 1 / math.Sqrt(((v0+v1)+(v2+v3))/float64(cols)+eps)
 			mean[r], rstd[r] = T(mu), T(rs)
-			for i, v := range xr {
-				h := (float64(v) - mu) * rs
-				if gamma != nil {
-					h *= float64(gamma[i])
+			// The affine options are decided once per row, not per element.
+			switch {
+			case gamma != nil && beta != nil:
+				g, b := gamma[:len(xr)], beta[:len(xr)]
+				for i, v := range xr {
+					yr[i] = T((float64(v)-mu)*rs*float64(g[i]) + float64(b[i]))
 				}
-				if beta != nil {
-					h += float64(beta[i])
+			case gamma != nil:
+				g := gamma[:len(xr)]
+				for i, v := range xr {
+					yr[i] = T((float64(v) - mu) * rs * float64(g[i]))
 				}
-				yr[i] = T(h)
+			case beta != nil:
+				b := beta[:len(xr)]
+				for i, v := range xr {
+					yr[i] = T((float64(v)-mu)*rs + float64(b[i]))
+				}
+			default:
+				for i, v := range xr {
+					yr[i] = T((float64(v) - mu) * rs)
+				}
 			}
 		}
 	})
+}
+
+// sum4 is the float64 sum of x with four partial sums (see layerNorm).
+func sum4[T float](x []T) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += float64(x[i])
+		s1 += float64(x[i+1])
+		s2 += float64(x[i+2])
+		s3 += float64(x[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // LayerNormBackward computes, with x̂ = (x−μ)·rstd and g = dy·γ,
