@@ -3,6 +3,7 @@ package tabpfn
 import (
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -375,6 +376,88 @@ func TestClassifierManyClassesOutputCodes(t *testing.T) {
 	pm, err := cm.PredictProba(Xte)
 	require.NoError(t, err)
 	requireValidProba(t, pm, 60, 12)
+}
+
+// sharedData returns ../shared/data/<name> relative to the module root, or skips.
+func sharedData(t *testing.T, name string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+	path := filepath.Join(dir, "..", "shared", "data", name)
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("shared data %s not present: %v", path, err)
+	}
+	return path
+}
+
+// The letter data (26 classes) through output codes with a nearest-neighbour scorer: every
+// codebook labels a test row by the same nearest training row, so decoding must reproduce
+// plain 1-NN on the preprocessed features, computed here directly. (Distances between
+// letter's small-integer features tie often; members see the features in different orders,
+// so a tie can break differently in float32, hence the small tolerance.)
+func TestClassifierLetterOutputCodesMatchNearestNeighbour(t *testing.T) {
+	tab, err := data.LoadCSV(sharedData(t, "tabular/letter.csv"), data.Options{})
+	require.NoError(t, err)
+	k := tab.NumClasses()
+	require.Equal(t, 26, k)
+	trIdx, teIdx, err := data.StratifiedSplit(tab.Y, k, 0.5, 0)
+	require.NoError(t, err)
+	train, test := tab.Subset(trIdx), tab.Subset(teIdx)
+	sub, err := data.StratifiedSubsample(train.Y, k, 1000, 0)
+	require.NoError(t, err)
+	train = train.Subset(sub)
+	if sub, err = data.StratifiedSubsample(test.Y, k, 500, 0); err != nil {
+		t.Fatal(err)
+	}
+	test = test.Subset(sub)
+
+	cfg := DefaultConfig()
+	fs := &fakeScorer{cfg: cfg, eps: 0.05}
+	c, err := newWithScorer(fs, cfg, WithVariants(preprocess.VariantStandard))
+	require.NoError(t, err)
+	require.NoError(t, c.Fit(train.X, train.Y, k))
+	p, err := c.PredictProba(test.X)
+	require.NoError(t, err)
+	requireValidProba(t, p, test.Rows(), k)
+	got, err := metrics.Accuracy(test.Y, p)
+	require.NoError(t, err)
+
+	pre := preprocess.New(preprocess.VariantStandard.Config(0))
+	trX, err := pre.FitTransform(train.X, nil)
+	require.NoError(t, err)
+	teX, err := pre.Transform(test.X)
+	require.NoError(t, err)
+	correct := 0
+	for i := 0; i < teX.Rows; i++ {
+		best, bestD := 0, math.Inf(1)
+		for j := 0; j < trX.Rows; j++ {
+			d := 0.0
+			for f, v := range trX.Row(j) {
+				e := float64(float32(v) - float32(teX.At(i, f)))
+				d += e * e
+			}
+			if d < bestD {
+				best, bestD = j, d
+			}
+		}
+		if train.Y[best] == test.Y[i] {
+			correct++
+		}
+	}
+	want := float64(correct) / float64(teX.Rows)
+	t.Logf("letter, %d codebooks: output-code accuracy %.4f, direct 1-NN %.4f", c.Ensemble(), got, want)
+	require.Greater(t, want, 0.5, "1-NN on letter should be well above chance (1/26)")
+	require.InDelta(t, want, got, 0.02)
 }
 
 func TestClassifierSubsamplingWarnings(t *testing.T) {
