@@ -8,6 +8,7 @@ package cuda_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -192,4 +193,138 @@ func TestGatherIndexOutOfRangePanics(t *testing.T) {
 		}
 	}()
 	d.Gather(tab, 3, 2, idx, 2, out)
+}
+
+// TestGemmPaths drives both GEMM kernels through every path the host code picks between:
+// the four transposes, float4 loads on and off (leading dimensions, offsets and batch
+// strides that are or are not multiples of 4), edge tiles, batches, K = 0, beta = 0 on a C
+// full of NaN (must not be read) and beta ≠ 0. Each result is compared with a float64
+// reference under the standard dot-product bound 2·(K+3)·u·Σ|a||b|, and C's padding columns
+// must keep their old values.
+func TestGemmPaths(t *testing.T) {
+	d := gpu(t)
+	type sz struct{ m, n, k int }
+	sizes := []sz{{130, 200, 77}, {128, 128, 128}, {64, 257, 33}, {67, 64, 1}, {65, 70, 0}, {5, 9, 13}}
+	if testing.Short() {
+		sizes = sizes[:4]
+	}
+	for _, dt := range []device.DType{device.Float32, device.Float64} {
+		for _, s := range sizes {
+			for _, ta := range []bool{false, true} {
+				for _, tb := range []bool{false, true} {
+					for _, pad := range []int{0, 3, 4} {
+						for _, beta := range []float64{0, -0.5} {
+							batch := 1 + pad%2*2 // 1 or 3
+							gemmCase(t, d, dt, s.m, s.n, s.k, ta, tb, pad, batch, 1.5, beta)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func gemmCase(t *testing.T, d *cuda.Device, dt device.DType, m, n, k int, ta, tb bool, pad, batch int, alpha, beta float64) {
+	t.Helper()
+	ar, ac := m, k
+	if ta {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if tb {
+		br, bc = n, k
+	}
+	p := device.GemmParams{TransA: ta, TransB: tb, M: m, N: n, K: k, Alpha: alpha, Beta: beta,
+		LdA: ac + pad, LdB: bc + pad, LdC: n + pad, OffA: pad, OffB: 2 * pad, OffC: pad, Batch: batch}
+	p.StrideA, p.StrideB, p.StrideC = ar*p.LdA+pad, br*p.LdB, m*p.LdC+pad
+	lenA, lenB, lenC := p.OffA+batch*p.StrideA, p.OffB+batch*p.StrideB+1, p.OffC+batch*p.StrideC
+	rnd := func(n int, seed uint64) []float64 {
+		x := make([]float64, n)
+		r := uint64(seed)
+		for i := range x {
+			r = r*6364136223846793005 + 1442695040888963407
+			x[i] = float64(int64(r>>11)%2000-1000) / 997
+			if dt == device.Float32 {
+				x[i] = float64(float32(x[i]))
+			}
+		}
+		return x
+	}
+	A, B, C := rnd(lenA, 1), rnd(lenB, 2), rnd(lenC, 3)
+	if beta == 0 {
+		for i := range C {
+			C[i] = math.NaN() // beta = 0: C must not be read
+		}
+	}
+	up := func(x []float64) device.Buffer {
+		b, err := d.Alloc(dt, len(x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var err2 error
+		if dt == device.Float32 {
+			f := make([]float32, len(x))
+			for i, v := range x {
+				f[i] = float32(v)
+			}
+			err2 = d.CopyFromHost(b, f)
+		} else {
+			err2 = d.CopyFromHost(b, x)
+		}
+		if err2 != nil {
+			t.Fatal(err2)
+		}
+		return b
+	}
+	a, b, c := up(A), up(B), up(C)
+	defer a.Free()
+	defer b.Free()
+	defer c.Free()
+	d.Gemm(p, a, b, c)
+	got := download(t, d, c)
+	u := 0x1p-24
+	if dt == device.Float64 {
+		u = 0x1p-53
+	}
+	name := fmt.Sprintf("%v m=%d n=%d k=%d ta=%v tb=%v pad=%d batch=%d beta=%v", dt, m, n, k, ta, tb, pad, batch, beta)
+	at := func(x []float64, off, ld int, r, c int) float64 { return x[off+r*ld+c] }
+	for bi := 0; bi < batch; bi++ {
+		for i := 0; i < m; i++ {
+			for j := 0; j < n+pad; j++ {
+				ci := p.OffC + bi*p.StrideC + i*p.LdC + j
+				if j >= n { // padding: untouched
+					if ci < len(C) && !(math.IsNaN(C[ci]) && math.IsNaN(got[ci])) && got[ci] != C[ci] {
+						t.Fatalf("%s: padding C[%d] changed from %v to %v", name, ci, C[ci], got[ci])
+					}
+					continue
+				}
+				var want, scale float64
+				for kk := 0; kk < k; kk++ {
+					var x, y float64
+					if ta {
+						x = at(A, p.OffA+bi*p.StrideA, p.LdA, kk, i)
+					} else {
+						x = at(A, p.OffA+bi*p.StrideA, p.LdA, i, kk)
+					}
+					if tb {
+						y = at(B, p.OffB+bi*p.StrideB, p.LdB, j, kk)
+					} else {
+						y = at(B, p.OffB+bi*p.StrideB, p.LdB, kk, j)
+					}
+					want += x * y
+					scale += math.Abs(x * y)
+				}
+				want *= alpha
+				scale *= math.Abs(alpha)
+				if beta != 0 {
+					want += beta * C[ci]
+					scale += math.Abs(beta * C[ci])
+				}
+				tol := 2 * float64(k+3) * u * (scale + 1e-300)
+				if e := math.Abs(got[ci] - want); !(e <= tol) {
+					t.Fatalf("%s: C[%d,%d,%d] = %v, want %v (err %.3g > tol %.3g)", name, bi, i, j, got[ci], want, e, tol)
+				}
+			}
+		}
+	}
 }
