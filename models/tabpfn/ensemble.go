@@ -62,7 +62,8 @@ func (m *member) present(X data.Matrix) []float32 {
 	return out
 }
 
-// mix is SplitMix64's finaliser (Steele, Lea and Flood, "Fast splittable pseudorandom number
+// mix folds each value into the hash (Boost's hash_combine step) and scrambles it with
+// SplitMix64's finaliser (Steele, Lea and Flood, "Fast splittable pseudorandom number
 // generators", OOPSLA 2014): it turns (seed, member, purpose) into independent-looking seeds
 // so that every random choice of a member can be reproduced from the classifier's seed alone.
 func mix(vals ...uint64) uint64 {
@@ -203,7 +204,7 @@ func poolLog(members [][]float64, rows, k int) []float64 {
 }
 
 // buildMember fits member i's view of the training data. X and y are the full training set
-// with compact labels in [0, k); counts are the class counts of y.
+// with compact labels in [0, k); code maps those classes onto the model's nLabels labels.
 func (c *Classifier) buildMember(i int, X data.Matrix, y []int, k int, code []int, nLabels int) (*member, error) {
 	s := c.settings
 	cfg := c.cfg
