@@ -69,6 +69,10 @@ var (
 // X holds one row per example with NaN for a missing value; ±Inf is an error. Categorical
 // features are ordinal codes, described by SetColumns (the evaluation protocol calls it).
 // Labels lie in [0, nClasses); classes absent from the training labels get probability 0.
+//
+// A Classifier is not safe for concurrent use, and classifiers sharing a model (WithModel)
+// must take turns: the tensor scopes that free a forward pass's intermediates are
+// process-wide.
 type Classifier struct {
 	settings
 	model     scorer
