@@ -18,7 +18,10 @@ type microKernel[T Float] func(k int, a, b, c *T, ldc int, add int)
 // kernelSet is one micro-kernel together with the cache blocking tuned for
 // it (Goto & van de Geijn 2008, section 6): a kc×nc panel of B is packed to
 // stay in the L3 cache, an mc×kc block of A in the L2 cache, and the kc×nr
-// micro-panel of B that the inner loop reuses mc/mr times sits in L1.
+// micro-panel of B is reused by the inner loop mc/mr times. Goto keeps that
+// micro-panel in L1; on Zen 4 a kc of 512 (so the micro-panel streams from
+// L2) measured faster than an L1-sized kc, because each C tile is then
+// loaded and stored half as often (JOURNEY.md).
 type kernelSet[T Float] struct {
 	name       string
 	mr, nr     int
@@ -51,7 +54,6 @@ func (ks *kernelSet[T]) pick(n int) *kernelSet[T] {
 type job[T Float] struct {
 	ks             *kernelSet[T]
 	transA, transB bool
-	m, n, k        int
 	alpha, beta    T
 	a, b, c        []T
 	lda, ldb, ldc  int
@@ -110,7 +112,7 @@ const packChunk = 8
 // packed twice), then take (mc-row block × column chunk) tiles of C from an
 // atomic counter, which keeps them balanced when the machine's cores are
 // also busy with other work. Within a tile the jr loop walks B micro-panels
-// (each stays in L1 while ir walks the A block, which stays in L2).
+// and, for each, the ir loop walks the A block.
 func gemm[T Float](ks *kernelSet[T], maxWorkers int, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -130,7 +132,7 @@ func gemm[T Float](ks *kernelSet[T], maxWorkers int, transA, transB bool, m, n, 
 	slab := max(ks.mc, slabBytes/int(unsafe.Sizeof(alpha))/kcMax/ks.mc*ks.mc)
 	msMax := roundUp(min(slab, m), mr)
 	j := ks.getJob(msMax*kcMax, ncMax*kcMax, workers)
-	j.transA, j.transB, j.m, j.n, j.k = transA, transB, m, n, k
+	j.transA, j.transB = transA, transB
 	j.alpha, j.beta, j.a, j.b, j.c = alpha, beta, a, b, c
 	j.lda, j.ldb, j.ldc, j.workers = lda, ldb, ldc, workers
 
