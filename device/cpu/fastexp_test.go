@@ -235,3 +235,58 @@ func TestSoftmax32(t *testing.T) {
 		}
 	}
 }
+
+// TestGelu32 compares gelu32 rounded to float32 with ½·x·erfc(−x/√2) evaluated by math.Erfc
+// in float64 and rounded once, from the far negative tail (subnormal results) to large x.
+func TestGelu32(t *testing.T) {
+	ref := func(x float64) float32 { return float32(0.5 * x * math.Erfc(-x/math.Sqrt2)) }
+	worst := int64(0)
+	const steps = 200000
+	for i := 0; i <= steps; i++ {
+		x := float64(float32(-14 + 34*float64(i)/steps))
+		got, want := float32(gelu32(x)), ref(x)
+		d := ulps32(got, want)
+		// Below 2^-126 the result is subnormal and ulps are absolute (2^-149): allow a few
+		// more there, they are far below anything a float32 sum can see.
+		lim := int64(4)
+		if math.Abs(float64(want)) < 0x1p-126 {
+			lim = 64
+		}
+		if d > lim {
+			t.Fatalf("gelu32(%v) = %v, want %v (%d ulp)", x, got, want, d)
+		}
+		if math.Abs(float64(want)) >= 0x1p-126 {
+			worst = max(worst, d)
+		}
+	}
+	t.Logf("worst error %d ulp on normal results", worst)
+	for _, c := range []struct{ x, want float64 }{{0, 0}, {math.Inf(1), math.Inf(1)}, {-200, 0}, {200, 200}} {
+		if got := gelu32(c.x); got != c.want {
+			t.Errorf("gelu32(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+	if got := gelu32(math.NaN()); !math.IsNaN(got) {
+		t.Errorf("gelu32(NaN) = %v", got)
+	}
+}
+
+func BenchmarkGelu32(b *testing.B) {
+	xs := make([]float64, 1024)
+	for i := range xs {
+		xs[i] = -6 + 12*float64(i)/1024
+	}
+	b.Run("gelu32", func(b *testing.B) {
+		for b.Loop() {
+			for _, x := range xs {
+				expSink += gelu32(x)
+			}
+		}
+	})
+	b.Run("math.Erfc", func(b *testing.B) {
+		for b.Loop() {
+			for _, x := range xs {
+				expSink += 0.5 * x * math.Erfc(-x/math.Sqrt2)
+			}
+		}
+	})
+}
