@@ -20,7 +20,7 @@ const (
 	// BenchmarkClassifierFitPredict measured about 3.7 CPU-seconds per member for 1000
 	// training rows, 1000 test rows and 20 features with the DefaultConfig model (pure-Go
 	// CPU backend with its float32 exp, AMD EPYC, 2026-11-26), three quarters of it in row
-	// attention: about 1.9 s of wall time per member on two idle cores.
+	// attention: at best about 1.9 s of wall time per member on two idle cores.
 	DefaultEnsemble = 4
 	// DefaultTemperature is the softmax temperature TabPFN uses at inference (its
 	// softmax_temperature default of 0.9): slightly sharper than the trained logits.
