@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/kiln-ml/kiln/bench"
+	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/models/tabpfn"
+)
+
+// The TabPFN end-to-end case of `kiln bench`: fit+predict of the default classifier on a
+// synthetic table of the shape in the TabPFN issue (1000 training rows, 20 features, 1000
+// test rows). There is no anchor in this process; the number to compare is seconds per
+// dataset across devices and against the classical models' times in tabular-baselines.json.
+func init() {
+	extraBenchCases = append(extraBenchCases, func(kind string, quick bool) []bench.Case {
+		train, test, feats := 1000, 1000, 20
+		if quick {
+			train, test, feats = 60, 40, 5
+		}
+		return []bench.Case{tabpfnCase(train, test, feats, tabpfn.DefaultEnsemble)}
+	})
+}
+
+func tabpfnCase(nTrain, nTest, feats, ensemble int) bench.Case {
+	return bench.Case{
+		Name:  fmt.Sprintf("tabpfn fit+predict %dx%d → %d (ensemble %d)", nTrain, feats, nTest, ensemble),
+		Group: "tabpfn", Work: 1, Unit: "datasets/s",
+		Setup: func(dev device.Device) (func() error, func(), error) {
+			// A two-class problem with a linear boundary plus noise, seeded.
+			r := rand.New(rand.NewPCG(1, 2))
+			gen := func(n int) (data.Matrix, []int) {
+				x := data.NewMatrix(n, feats)
+				y := make([]int, n)
+				for i := 0; i < n; i++ {
+					s := 0.0
+					for j := 0; j < feats; j++ {
+						v := r.NormFloat64()
+						x.Set(i, j, v)
+						s += v / math.Sqrt(float64(j+1))
+					}
+					if s+0.5*r.NormFloat64() > 0 {
+						y[i] = 1
+					}
+				}
+				return x, y
+			}
+			xtr, ytr := gen(nTrain)
+			xte, _ := gen(nTest)
+			model, err := tabpfn.DefaultModel(dev)
+			if err != nil {
+				return nil, nil, err
+			}
+			run := func() error {
+				c, err := tabpfn.NewClassifier(tabpfn.WithModel(model), tabpfn.WithEnsemble(ensemble))
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				if err := c.Fit(xtr, ytr, 2); err != nil {
+					return err
+				}
+				_, err = c.PredictProba(xte)
+				return err
+			}
+			return run, model.Release, nil
+		},
+	}
+}
