@@ -312,6 +312,7 @@ func (d *Device) SoftmaxBackward(y, dy, dx device.Buffer, rows, cols int, log bo
 }
 
 func softmaxBackward[T float](y, dy, dx []T, rows, cols int, log bool) {
+	_, f32 := any(y).([]float32) // float32 takes e^y from exp32 (see fastexp.go)
 	parallelFor(rows, 3*cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			yr, dyr, dxr := y[r*cols:(r+1)*cols], dy[r*cols:(r+1)*cols], dx[r*cols:(r+1)*cols]
@@ -319,6 +320,12 @@ func softmaxBackward[T float](y, dy, dx []T, rows, cols int, log bool) {
 			if log {
 				for _, g := range dyr {
 					s += float64(g)
+				}
+				if f32 {
+					for i, v := range yr {
+						dxr[i] = T(float64(dyr[i]) - exp32(float64(v))*s)
+					}
+					continue
 				}
 				for i, v := range yr {
 					dxr[i] = T(float64(dyr[i]) - math.Exp(float64(v))*s)
