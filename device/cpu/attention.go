@@ -75,12 +75,15 @@ func attention[T float](p device.AttentionParams, q, k, v, o, lse []T) {
 				gemmT(false, true, nq, nk, D, p.Scale, Q, D, k[kr*D:(kr+nk)*D], D, 0, s, nk)
 				for i := 0; i < nq; i++ {
 					row := s[i*nk : (i+1)*nk]
-					mx := m[i]
+					// The running maximum is −Inf or an earlier score, so it converts to T
+					// exactly and the scan compares in the storage type.
+					mt := T(m[i])
 					for _, x := range row {
-						if f := float64(x); f > mx {
-							mx = f
+						if x > mt {
+							mt = x
 						}
 					}
+					mx := float64(mt)
 					corr := math.Exp(m[i] - mx) // 0 on the first tile (m = −Inf)
 					l[i] = l[i]*corr + expRow(row, mx)
 					m[i] = mx
