@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"math"
+	"runtime"
 
 	"github.com/kiln-ml/kiln/device"
 )
@@ -115,10 +116,11 @@ func attention[T float](p device.AttentionParams, q, k, v, o, lse []T) {
 //
 //	dV = Pᵀ·dO,  dP = dO·Vᵀ,  dS = P ⊙ (dP − Δ),  dQ = scale·dS·K,  dK = scale·dSᵀ·Q.
 //
-// To avoid write conflicts without atomics, one pass over key tiles owns dK and dV and a
-// second pass over query blocks owns dQ; each recomputes the tiles it needs, so memory stays
-// linear at the price of computing the scores twice. Keys at or beyond NContext get zero
-// gradients.
+// To avoid write conflicts without atomics, either each goroutine owns whole heads (one pass,
+// when the heads share out evenly over the goroutines) or, for a few heads, one pass over key
+// tiles owns dK and dV and a second pass over query blocks owns dQ; each recomputes the tiles
+// it needs, so memory stays linear at the price of computing the scores twice. Keys at or
+// beyond NContext get zero gradients.
 func (d *Device) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO, dq, dk, dv device.Buffer) {
 	const op = "AttentionBackward"
 	qb, kb, vb, ob, lb := checkAttention(op, p, q, k, v, o, lse)
@@ -169,6 +171,40 @@ func attentionBackward[T float](p device.AttentionParams, q, k, v, o, lse, dO, d
 				dr[j] = T(float64(pj) * (float64(dr[j]) - dl))
 			}
 		}
+	}
+
+	// With enough heads to share out evenly, each goroutine owns whole heads and makes one
+	// pass: for each key tile it walks the query blocks and accumulates dV, dK and dQ at
+	// once (FlashAttention-2's order, Dao 2023, algorithm 2, with dQ owned rather than
+	// atomically added), so every tile of P and dS is computed once instead of twice. dQ
+	// of each query block receives the key tiles in ascending order, as in the two-pass
+	// scheme below, so both give bit-identical results.
+	if w := runtime.GOMAXPROCS(0); p.Batch%w == 0 || p.Batch >= 8*w {
+		parallelFor(p.Batch, Lq*nc*(4*D+3*Dv), func(lo, hi int) {
+			s := make([]T, attnBq*attnBk)
+			ds := make([]T, attnBq*attnBk)
+			for b := lo; b < hi; b++ {
+				clear(dq[b*Lq*D : (b+1)*Lq*D])
+				for j0 := 0; j0 < nc; j0 += attnBk {
+					nk := min(attnBk, nc-j0)
+					kr := b*Lk + j0
+					dK, dV := dk[kr*D:(kr+nk)*D], dv[kr*Dv:(kr+nk)*Dv]
+					clear(dK)
+					clear(dV)
+					for i0 := 0; i0 < Lq; i0 += attnBq {
+						nq := min(attnBq, Lq-i0)
+						qr := b*Lq + i0
+						tile(s, ds, qr, nq, kr, nk)
+						gemmT(true, false, nk, Dv, nq, 1, s[:nq*nk], nk, dO[qr*Dv:(qr+nq)*Dv], Dv, 1, dV, Dv)
+						gemmT(true, false, nk, D, nq, p.Scale, ds[:nq*nk], nk, q[qr*D:(qr+nq)*D], D, 1, dK, D)
+						gemmT(false, false, nq, D, nk, p.Scale, ds[:nq*nk], nk, k[kr*D:(kr+nk)*D], D, 1, dq[qr*D:(qr+nq)*D], D)
+					}
+				}
+				clear(dk[(b*Lk+nc)*D : (b+1)*Lk*D])
+				clear(dv[(b*Lk+nc)*Dv : (b+1)*Lk*Dv])
+			}
+		})
+		return
 	}
 
 	kBlocks := (nc + attnBk - 1) / attnBk
