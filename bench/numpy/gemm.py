@@ -9,6 +9,11 @@ picks its own kernel, exactly as a user's numpy would:
 
 Each size is timed as the best of --rounds rounds of enough products to
 take ~0.2 s, after one warm-up product; 2n^3 flops per product.
+
+With OPENBLAS_NUM_THREADS=1, "gflops_per_cpu_s" (flops per second of
+process CPU time) is the single-core rate even while other programs share
+the cores; with more threads it undercounts, because OpenBLAS threads spin
+while they wait.
 """
 import argparse
 import json
@@ -40,13 +45,14 @@ def time_matmul(n, dtype, rounds):
     flops = 2.0 * n * n * n
     # Products per round: about 0.2 s at 100 GFLOP/s, at least 2.
     reps = max(2, int(2e10 / flops))
-    best = float("inf")
+    best = best_cpu = float("inf")
     for _ in range(rounds):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(reps):
             np.matmul(a, b, out=c)
         best = min(best, (time.perf_counter() - t0) / reps)
-    return flops / best / 1e9
+        best_cpu = min(best_cpu, (time.process_time() - c0) / reps)
+    return flops / best / 1e9, flops / best_cpu / 1e9
 
 
 def time_attention(dtype, rounds, batch=1024, m=128, n=128, k=32):
@@ -80,8 +86,13 @@ def main():
         "env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS") if k in os.environ},
         "gflops": {},
     }
+    out["gflops_per_cpu_s"] = {}
     for dt in args.dtypes.split(","):
-        out["gflops"][dt] = {n: round(time_matmul(int(n), np.dtype(dt), args.rounds), 2) for n in args.sizes.split(",")}
+        out["gflops"][dt], out["gflops_per_cpu_s"][dt] = {}, {}
+        for n in args.sizes.split(","):
+            wall, cpu = time_matmul(int(n), np.dtype(dt), args.rounds)
+            out["gflops"][dt][n] = round(wall, 2)
+            out["gflops_per_cpu_s"][dt][n] = round(cpu, 2)
     if args.attention:
         out["attention_gflops"] = {dt: round(time_attention(np.dtype(dt), args.rounds), 2) for dt in args.dtypes.split(",")}
     json.dump(out, sys.stdout, indent=1)

@@ -20,10 +20,17 @@ func benchSquare[T Float](b *testing.B, f func(n int, a, bm, c []T)) {
 			a, bm, c := randSlice[T](r, n*n), randSlice[T](r, n*n), make([]T, n*n)
 			f(n, a, bm, c) // warm the packing-buffer pool
 			b.ResetTimer()
+			cpu0 := processCPU()
 			for b.Loop() {
 				f(n, a, bm, c)
 			}
-			b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			flops := 2 * float64(n) * float64(n) * float64(n) * float64(b.N)
+			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			// Flops per CPU-second of the process: with -cpu 1 this is the
+			// single-core rate even while other programs share the cores.
+			if d := processCPU() - cpu0; d > 0 {
+				b.ReportMetric(flops/d/1e9, "GFLOP/cpu-s")
+			}
 		})
 	}
 }
