@@ -62,9 +62,10 @@ type QRResult struct {
 	R *mat.Dense     // n×n upper triangular with a non-negative diagonal (host, float64)
 	// Method is the method that produced the factorisation (never QRAuto).
 	Method QRMethod
-	// Cond estimates κ₂(A) from the first Cholesky factor of the Gram matrix (+Inf when
-	// that Cholesky failed, 0 when no Cholesky was attempted). Near and above ε^{-1/2} it
-	// saturates: the Gram matrix no longer resolves the small singular values.
+	// Cond estimates κ₂(A): from the first Cholesky factor (CholeskyQR2) or from the Gram
+	// matrix's eigenvalues (shifted CholeskyQR3); +Inf when the Gram matrix does not resolve
+	// the smallest singular value, 0 for Householder, which needs no estimate. Near and
+	// above ε^{-1/2} the Gram-based estimates saturate.
 	Cond float64
 	// Fallbacks records why each abandoned method was abandoned.
 	Fallbacks []string
@@ -155,9 +156,9 @@ func gram(a *tensor.Tensor) *mat.SymDense {
 	return mat.NewSymDense(n, g.Float64s())
 }
 
-// cholUpper factors g + shift·I = RᵀR and returns R (upper, positive diagonal) and an
-// estimate of κ₂(R) = κ₂(A), or ok == false when the factorisation breaks down.
-func cholUpper(g *mat.SymDense, shift float64) (r *mat.TriDense, cond float64, ok bool) {
+// cholUpper factors g + shift·I = RᵀR and returns R (upper, positive diagonal) and, when
+// wantCond is set, κ₂(R) = κ₂(A) (else 0); ok is false when the factorisation breaks down.
+func cholUpper(g *mat.SymDense, shift float64, wantCond bool) (r *mat.TriDense, cond float64, ok bool) {
 	n := g.SymmetricDim()
 	s := mat.NewSymDense(n, nil)
 	s.CopySym(g)
@@ -182,6 +183,9 @@ func cholUpper(g *mat.SymDense, shift float64) (r *mat.TriDense, cond float64, o
 		for j := i; j < n; j++ {
 			r.SetTri(i, j, t.Data[i*t.Stride+j])
 		}
+	}
+	if !wantCond {
+		return r, 0, true
 	}
 	return r, condition2(r), true
 }
@@ -243,7 +247,7 @@ func applyInverse(a *tensor.Tensor, r *mat.TriDense) (*tensor.Tensor, bool) {
 // returns nil whenever a Cholesky factorisation breaks down. It also returns A's Gram matrix.
 func choleskyQR2(a *tensor.Tensor, guard bool) (*QRResult, string, *mat.SymDense) {
 	g := gram(a)
-	r1, cond, ok := cholUpper(g, 0)
+	r1, cond, ok := cholUpper(g, 0, true)
 	if !ok {
 		return nil, "the Gram matrix is not numerically positive definite (Cholesky broke down)", g
 	}
@@ -262,7 +266,7 @@ func choleskyQR2(a *tensor.Tensor, guard bool) (*QRResult, string, *mat.SymDense
 			return nil, fmt.Sprintf("after the first pass ‖Q₁ᵀQ₁ − I‖_F = %.3g > %.3g", d, orthogonalityLimit), g
 		}
 	}
-	r2, _, ok := cholUpper(g2, 0)
+	r2, _, ok := cholUpper(g2, 0, false)
 	if !ok {
 		q1.Release()
 		return nil, "the second Gram matrix is not numerically positive definite", g
@@ -300,7 +304,7 @@ func shiftedCholeskyQR3(a *tensor.Tensor, g *mat.SymDense) (*QRResult, string) {
 		return nil, "the Gram matrix is not finite"
 	}
 	s := 11 * (float64(m)*float64(n) + float64(n)*float64(n+1)) * machineEps(a.DType()) * norm2
-	r1, _, ok := cholUpper(g, s)
+	r1, _, ok := cholUpper(g, s, false)
 	if !ok {
 		return nil, "the shifted Gram matrix is not numerically positive definite"
 	}
@@ -317,11 +321,10 @@ func shiftedCholeskyQR3(a *tensor.Tensor, g *mat.SymDense) (*QRResult, string) {
 	r.Mul(inner.R, r1)
 	inner.R = &r
 	inner.Method = QRShiftedCholesky3
-	inner.Cond = 0
-	if _, c, ok := cholUpper(g, 0); ok {
-		inner.Cond = c
-	} else {
-		inner.Cond = math.Inf(1)
+	// κ₂(A)² = λmax/λmin of the Gram matrix, as far as it resolves λmin.
+	inner.Cond = math.Inf(1)
+	if ev[0] > 0 {
+		inner.Cond = math.Sqrt(norm2 / ev[0])
 	}
 	return inner, ""
 }
