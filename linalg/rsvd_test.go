@@ -327,3 +327,46 @@ func TestRSVDCappedSamplesAndForcedTranspose(t *testing.T) {
 		checkFactors(t, res, 1e-12)
 	}
 }
+
+// scikit-learn's randomized_svd on the same matrix (testdata/README.md): with singular values
+// 0.5^i both converge to the exact leading triplets, so U, S and Vt must agree to rounding —
+// signs included, which checks the svd_flip convention in the plain and the transposed case.
+func TestRSVDMatchesScikitLearn(t *testing.T) {
+	load := func(name string) *Array {
+		a, err := LoadArray("testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	am := load("sk_a_60x40.npy")
+	a, _ := am.Tensor(cpu(t))
+	for _, c := range []struct {
+		name string
+		m    *tensor.Tensor
+	}{{"tall", a}, {"wide", a.T()}} {
+		res, err := RandomizedSVD(c.m, 5, DefaultRSVDOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Transposed != (c.name == "wide") {
+			t.Errorf("%s: transposed = %v", c.name, res.Transposed)
+		}
+		for what, pair := range map[string][2][]float64{
+			"S":  {res.S, load("sk_" + c.name + "_s.npy").F64},
+			"U":  {res.U.Float64s(), load("sk_" + c.name + "_u.npy").F64},
+			"Vt": {res.Vt.Float64s(), load("sk_" + c.name + "_vt.npy").F64},
+		} {
+			got, want := pair[0], pair[1]
+			if len(got) != len(want) {
+				t.Fatalf("%s %s: %d values, scikit-learn %d", c.name, what, len(got), len(want))
+			}
+			for i := range got {
+				if math.Abs(got[i]-want[i]) > 1e-10 {
+					t.Errorf("%s %s[%d] = %.15f, scikit-learn %.15f", c.name, what, i, got[i], want[i])
+					break
+				}
+			}
+		}
+	}
+}
