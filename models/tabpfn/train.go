@@ -197,10 +197,16 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 	dev := t.Model.Dev
 	for t.Step < t.Cfg.Steps {
 		var b prior.Batch
+		var ok bool
 		select {
 		case <-ctx.Done():
 			return t.checkpoint()
-		case b = <-batches:
+		case b, ok = <-batches:
+		}
+		if !ok || ctx.Err() != nil {
+			// The prior stream closes when ctx is cancelled (an interrupt): keep the work
+			// done so far rather than training on an empty batch.
+			return t.checkpoint()
 		}
 		in, yTest := InputFromBatch(b, t.Cfg.Seed*1_000_003+uint64(t.Step))
 		lr := t.sched.LR(t.Step)

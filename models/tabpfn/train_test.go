@@ -67,3 +67,24 @@ func TestResumeIsExact(t *testing.T) {
 	_, err = Resume(dev, path, 0)
 	require.ErrorContains(t, err, "training config")
 }
+
+// An interrupted run (SIGINT cancels the context) stops cleanly and checkpoints the step it
+// reached, so --resume loses nothing.
+func TestCancelCheckpointsCurrentStep(t *testing.T) {
+	dev := device.MustGet("cpu")
+	path := filepath.Join(t.TempDir(), "run.safetensors")
+	tc := tinyTrainConfig()
+	tc.Steps, tc.CheckpointEvery = 50, 1000
+	tr, err := NewTrainer(dev, tinyConfig(), tc, path)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	require.NoError(t, tr.Run(ctx, func(p Progress) {
+		if p.Step == 4 {
+			cancel()
+		}
+	}))
+	require.Equal(t, 4, tr.Step)
+	r, err := Resume(dev, path, 0)
+	require.NoError(t, err)
+	require.Equal(t, 4, r.Step)
+}
