@@ -12,8 +12,9 @@
 //   gemm_tile16<T>  the simple correct kernel, float and double: 16×16 output tile per block,
 //                   one output per thread, 16×16 shared tiles of A and B loaded coalesced
 //                   whatever the transposes. Used for DGEMM and for small SGEMMs.
-//   sgemm_128x128   the fast SGEMM: 128×128 block tile, BK = 8, 256 threads each owning an
-//                   8×8 register tile (two 4×4 quadrants 64 apart so that the shared-memory
+//   sgemm_tiled     the fast SGEMM (sgemm128: 128×128 block tile, BK = 8, 256 threads each
+//                   owning an 8×8 register tile; sgemm64: 64×64, BK = 16, 4×4 per thread, for
+//                   problems too small to fill the GPU with 128-tiles) (4×4 quadrants so that the shared-memory
 //                   fragment reads are 16-byte and conflict-free), 16-byte vectorised global
 //                   loads where the operand is aligned and the tile lies inside the matrix
 //                   (scalar loads with bounds checks on the edges), A stored k-major in shared
@@ -76,78 +77,96 @@ kiln_gemm_simple_f64(i64 ta, i64 tb, i64 M, i64 N, i64 K, double alpha, const do
 }
 
 // ---------------------------------------------------------------------------------------
-// Fast SGEMM. Block 256 threads; grid (ceil(N/128), ceil(M/128), min(batch, 65535)).
-#define SG_BM 128
-#define SG_BN 128
-#define SG_BK 8
+// Fast SGEMM, templated on the block tile: BM×BN outputs per block of 256 threads laid out
+// 16×16, each thread owning a TM×TN register tile made of 4×4 quadrants spaced BM/QM rows and
+// BN/QN columns apart (QM = TM/4, QN = TN/4), so its shared-memory fragment reads are float4
+// and a warp's reads hit distinct banks. BK is chosen so that one tile of A (BM×BK) and one of
+// B (BK×BN) are each exactly 4 elements (one float4) per thread:
+//   sgemm128: BM = BN = 128, BK = 8,  TM = TN = 8  (64 accumulators; large problems)
+//   sgemm64:  BM = BN = 64,  BK = 16, TM = TN = 4  (16 accumulators; problems whose 128-tile
+//             grid would leave SMs idle, e.g. 1024×1024 has only 64 tiles of 128 for 132 SMs)
+// Grid (ceil(N/BN), ceil(M/BM), batch ≤ 65535).
 #define SG_PAD 4 // keeps float4 alignment and spreads the transposed stores over all banks
 
-template <bool TA, bool TB>
-__device__ __forceinline__ void sg_load(const float *__restrict__ a, const float *__restrict__ b, i64 M,
-                                        i64 N, i64 K, i64 lda, i64 ldb, i64 m0, i64 n0, i64 k0,
-                                        bool vecA, bool vecB, int tid, float4 &ra, float4 &rb) {
-  // A: 128×8 tile, 4 elements per thread.
-  if (!TA) { // contiguous along k: row tid/2, k chunk (tid%2)*4
-    const i64 m = m0 + (tid >> 1), k = k0 + ((tid & 1) << 2);
-    if (vecA && m < M && k + 3 < K) {
-      ra = *reinterpret_cast<const float4 *>(a + m * lda + k);
+// One operand's share of a tile load: each thread loads 4 consecutive elements (one float4
+// when aligned and inside the matrix) per k-step through a pointer that advances by a fixed
+// step, so the loop carries one pointer and a few 32-bit ints per operand instead of 64-bit
+// index arithmetic (which pushed the 128-tile kernels past 128 registers into spills).
+//   contigK (A not transposed, B transposed): the 4 elements run along k; the thread's row or
+//     column (`fixed`) is constant, koff is its k offset within the tile.
+//   otherwise: the 4 elements run along m (or n); koff is the thread's k row within the tile
+//     and vlim how many of the 4 lie inside the matrix.
+struct SgLoader {
+  const float *p;
+  i64 step;
+  int koff, vlim;
+  bool ok, vec, contigK;
+
+  __device__ __forceinline__ float4 next(int k0, int K) {
+    int nv;
+    if (contigK) {
+      nv = ok ? min(max(K - (k0 + koff), 0), 4) : 0;
     } else {
-      ra.x = (m < M && k < K) ? a[m * lda + k] : 0.f;
-      ra.y = (m < M && k + 1 < K) ? a[m * lda + k + 1] : 0.f;
-      ra.z = (m < M && k + 2 < K) ? a[m * lda + k + 2] : 0.f;
-      ra.w = (m < M && k + 3 < K) ? a[m * lda + k + 3] : 0.f;
+      nv = (k0 + koff < K) ? vlim : 0;
     }
-  } else { // contiguous along m: k = tid/32, m chunk (tid%32)*4
-    const i64 k = k0 + (tid >> 5), m = m0 + ((tid & 31) << 2);
-    if (vecA && k < K && m + 3 < M) {
-      ra = *reinterpret_cast<const float4 *>(a + k * lda + m);
+    float4 r;
+    if (vec && nv == 4) {
+      r = *reinterpret_cast<const float4 *>(p);
     } else {
-      ra.x = (k < K && m < M) ? a[k * lda + m] : 0.f;
-      ra.y = (k < K && m + 1 < M) ? a[k * lda + m + 1] : 0.f;
-      ra.z = (k < K && m + 2 < M) ? a[k * lda + m + 2] : 0.f;
-      ra.w = (k < K && m + 3 < M) ? a[k * lda + m + 3] : 0.f;
+      r.x = nv > 0 ? p[0] : 0.f;
+      r.y = nv > 1 ? p[1] : 0.f;
+      r.z = nv > 2 ? p[2] : 0.f;
+      r.w = nv > 3 ? p[3] : 0.f;
     }
+    p += step;
+    return r;
   }
-  // B: 8×128 tile.
-  if (!TB) { // contiguous along n: k = tid/32, n chunk (tid%32)*4
-    const i64 k = k0 + (tid >> 5), n = n0 + ((tid & 31) << 2);
-    if (vecB && k < K && n + 3 < N) {
-      rb = *reinterpret_cast<const float4 *>(b + k * ldb + n);
-    } else {
-      rb.x = (k < K && n < N) ? b[k * ldb + n] : 0.f;
-      rb.y = (k < K && n + 1 < N) ? b[k * ldb + n + 1] : 0.f;
-      rb.z = (k < K && n + 2 < N) ? b[k * ldb + n + 2] : 0.f;
-      rb.w = (k < K && n + 3 < N) ? b[k * ldb + n + 3] : 0.f;
-    }
-  } else { // contiguous along k: n = tid/2, k chunk (tid%2)*4
-    const i64 n = n0 + (tid >> 1), k = k0 + ((tid & 1) << 2);
-    if (vecB && n < N && k + 3 < K) {
-      rb = *reinterpret_cast<const float4 *>(b + n * ldb + k);
-    } else {
-      rb.x = (n < N && k < K) ? b[n * ldb + k] : 0.f;
-      rb.y = (n < N && k + 1 < K) ? b[n * ldb + k + 1] : 0.f;
-      rb.z = (n < N && k + 2 < K) ? b[n * ldb + k + 2] : 0.f;
-      rb.w = (n < N && k + 3 < K) ? b[n * ldb + k + 3] : 0.f;
-    }
+};
+
+// loaderFor sets up the loader of one operand. rows×cols is the operand's tile extent in its
+// own storage order: the thread takes row tid/(cols/4) and columns (tid%(cols/4))*4 .. +3.
+// contigK says whether those columns are the k dimension.
+template <int TCOLS>
+__device__ __forceinline__ SgLoader loaderFor(const float *base, i64 ld, int tid, bool contigK, i64 fix0,
+                                              i64 fixN, i64 var0, i64 varN, int BK, bool vec) {
+  SgLoader l;
+  const int r = tid / (TCOLS / 4), c = (tid % (TCOLS / 4)) * 4;
+  l.contigK = contigK;
+  l.vec = vec;
+  if (contigK) { // rows are m (or n), columns are k
+    const i64 f = fix0 + r;
+    l.ok = f < fixN;
+    l.koff = c;
+    l.vlim = 0;
+    l.p = base + (l.ok ? f : 0) * ld + c;
+    l.step = BK;
+  } else { // rows are k, columns are m (or n)
+    const i64 v = var0 + c;
+    l.ok = true;
+    l.koff = r;
+    l.vlim = (int)min(max(varN - v, (i64)0), (i64)4);
+    l.p = base + (i64)r * ld + (l.vlim > 0 ? v : 0);
+    l.step = (i64)BK * ld;
   }
+  return l;
 }
 
-template <bool TA, bool TB>
-__device__ __forceinline__ void sg_store(float (*As)[SG_BM + SG_PAD], float (*Bs)[SG_BN + SG_PAD], int tid,
+template <int BM, int BN, int BK, bool TA, bool TB>
+__device__ __forceinline__ void sg_store(float (*As)[BM + SG_PAD], float (*Bs)[BN + SG_PAD], int tid,
                                          const float4 &ra, const float4 &rb) {
   if (!TA) {
-    const int m = tid >> 1, k = (tid & 1) << 2;
+    const int m = tid / (BK / 4), k = (tid % (BK / 4)) * 4;
     As[k][m] = ra.x;
     As[k + 1][m] = ra.y;
     As[k + 2][m] = ra.z;
     As[k + 3][m] = ra.w;
   } else {
-    *reinterpret_cast<float4 *>(&As[tid >> 5][(tid & 31) << 2]) = ra;
+    *reinterpret_cast<float4 *>(&As[tid / (BM / 4)][(tid % (BM / 4)) * 4]) = ra;
   }
   if (!TB) {
-    *reinterpret_cast<float4 *>(&Bs[tid >> 5][(tid & 31) << 2]) = rb;
+    *reinterpret_cast<float4 *>(&Bs[tid / (BN / 4)][(tid % (BN / 4)) * 4]) = rb;
   } else {
-    const int n = tid >> 1, k = (tid & 1) << 2;
+    const int n = tid / (BK / 4), k = (tid % (BK / 4)) * 4;
     Bs[k][n] = rb.x;
     Bs[k + 1][n] = rb.y;
     Bs[k + 2][n] = rb.z;
@@ -155,64 +174,81 @@ __device__ __forceinline__ void sg_store(float (*As)[SG_BM + SG_PAD], float (*Bs
   }
 }
 
-template <bool TA, bool TB>
-__device__ __forceinline__ void sgemm_128(i64 M, i64 N, i64 K, float alpha, const float *__restrict__ A,
-                                          i64 lda, i64 sA, const float *__restrict__ B, i64 ldb, i64 sB,
-                                          float beta, float *__restrict__ C, i64 ldc, i64 sC, i64 batch,
-                                          bool vecA, bool vecB, bool vecC) {
-  __shared__ __align__(16) float As[2][SG_BK][SG_BM + SG_PAD];
-  __shared__ __align__(16) float Bs[2][SG_BK][SG_BN + SG_PAD];
+template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB>
+__device__ __forceinline__ void sgemm_tiled(i64 M, i64 N, i64 K, float alpha, const float *__restrict__ A,
+                                            i64 lda, i64 sA, const float *__restrict__ B, i64 ldb, i64 sB,
+                                            float beta, float *__restrict__ C, i64 ldc, i64 sC, i64 batch,
+                                            bool vecA, bool vecB, bool vecC) {
+  static_assert(BM == 16 * TM && BN == 16 * TN, "16×16 threads cover the block tile");
+  constexpr int QM = TM / 4, QN = TN / 4; // 4×4 quadrants per thread
+  __shared__ __align__(16) float As[2][BK][BM + SG_PAD];
+  __shared__ __align__(16) float Bs[2][BK][BN + SG_PAD];
   const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
-  const i64 m0 = (i64)blockIdx.y * SG_BM, n0 = (i64)blockIdx.x * SG_BN;
-  const int nk = (int)((K + SG_BK - 1) / SG_BK);
+  const i64 m0 = (i64)blockIdx.y * BM, n0 = (i64)blockIdx.x * BN;
+  const int nk = (int)((K + BK - 1) / BK);
 
-  for (i64 bz = blockIdx.z; bz < batch; bz += gridDim.z) {
+  // One batch member per blockIdx.z (the host launches batches above 65535 in chunks): no
+  // loop-carried batch state competes with the accumulators for registers.
+  {
+    const i64 bz = blockIdx.z;
+    if (bz >= batch) return;
     const float *a = A + bz * sA, *b = B + bz * sB;
-    float acc[8][8];
+    float acc[TM][TN];
 #pragma unroll
-    for (int i = 0; i < 8; ++i)
+    for (int i = 0; i < TM; ++i)
 #pragma unroll
-      for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+      for (int j = 0; j < TN; ++j) acc[i][j] = 0.f;
 
+    // A tile: BM×BK (stored BK×BM when TA); B tile: BK×BN (stored BN×BK when TB).
+    SgLoader la = TA ? loaderFor<BM>(a, lda, tid, false, 0, 0, m0, M, BK, vecA)
+                     : loaderFor<BK>(a, lda, tid, true, m0, M, 0, 0, BK, vecA);
+    SgLoader lb = TB ? loaderFor<BK>(b, ldb, tid, true, n0, N, 0, 0, BK, vecB)
+                     : loaderFor<BN>(b, ldb, tid, false, 0, 0, n0, N, BK, vecB);
+    const int Ki = (int)K;
     float4 ra, rb;
     if (nk > 0) {
-      sg_load<TA, TB>(a, b, M, N, K, lda, ldb, m0, n0, 0, vecA, vecB, tid, ra, rb);
-      sg_store<TA, TB>(As[0], Bs[0], tid, ra, rb);
+      ra = la.next(0, Ki);
+      rb = lb.next(0, Ki);
+      sg_store<BM, BN, BK, TA, TB>(As[0], Bs[0], tid, ra, rb);
     }
     __syncthreads();
     for (int kt = 0; kt < nk; ++kt) {
       const int cur = kt & 1;
       const bool more = kt + 1 < nk;
-      if (more) // issue the next tile's global loads before the math that hides them
-        sg_load<TA, TB>(a, b, M, N, K, lda, ldb, m0, n0, (i64)(kt + 1) * SG_BK, vecA, vecB, tid, ra, rb);
-#pragma unroll
-      for (int kk = 0; kk < SG_BK; ++kk) {
-        float af[8], bf[8];
-        const float4 a0 = *reinterpret_cast<const float4 *>(&As[cur][kk][ty * 4]);
-        const float4 a1 = *reinterpret_cast<const float4 *>(&As[cur][kk][64 + ty * 4]);
-        const float4 b0 = *reinterpret_cast<const float4 *>(&Bs[cur][kk][tx * 4]);
-        const float4 b1 = *reinterpret_cast<const float4 *>(&Bs[cur][kk][64 + tx * 4]);
-        af[0] = a0.x; af[1] = a0.y; af[2] = a0.z; af[3] = a0.w;
-        af[4] = a1.x; af[5] = a1.y; af[6] = a1.z; af[7] = a1.w;
-        bf[0] = b0.x; bf[1] = b0.y; bf[2] = b0.z; bf[3] = b0.w;
-        bf[4] = b1.x; bf[5] = b1.y; bf[6] = b1.z; bf[7] = b1.w;
-#pragma unroll
-        for (int i = 0; i < 8; ++i)
-#pragma unroll
-          for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(af[i], bf[j], acc[i][j]);
+      if (more) { // issue the next tile's global loads before the math that hides them
+        ra = la.next((kt + 1) * BK, Ki);
+        rb = lb.next((kt + 1) * BK, Ki);
       }
-      if (more) sg_store<TA, TB>(As[cur ^ 1], Bs[cur ^ 1], tid, ra, rb);
+#pragma unroll
+      for (int kk = 0; kk < BK; ++kk) {
+        float af[TM], bf[TN];
+#pragma unroll
+        for (int q = 0; q < QM; ++q) {
+          const float4 v = *reinterpret_cast<const float4 *>(&As[cur][kk][q * (BM / QM) + ty * 4]);
+          af[4 * q] = v.x; af[4 * q + 1] = v.y; af[4 * q + 2] = v.z; af[4 * q + 3] = v.w;
+        }
+#pragma unroll
+        for (int q = 0; q < QN; ++q) {
+          const float4 v = *reinterpret_cast<const float4 *>(&Bs[cur][kk][q * (BN / QN) + tx * 4]);
+          bf[4 * q] = v.x; bf[4 * q + 1] = v.y; bf[4 * q + 2] = v.z; bf[4 * q + 3] = v.w;
+        }
+#pragma unroll
+        for (int i = 0; i < TM; ++i)
+#pragma unroll
+          for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(af[i], bf[j], acc[i][j]);
+      }
+      if (more) sg_store<BM, BN, BK, TA, TB>(As[cur ^ 1], Bs[cur ^ 1], tid, ra, rb);
       __syncthreads();
     }
 
     float *c = C + bz * sC;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const i64 m = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + (i - 4));
+    for (int i = 0; i < TM; ++i) {
+      const i64 m = m0 + (i / 4) * (BM / QM) + ty * 4 + (i % 4);
       if (m >= M) continue;
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const i64 n = n0 + h * 64 + tx * 4;
+      for (int h = 0; h < QN; ++h) {
+        const i64 n = n0 + h * (BN / QN) + tx * 4;
         float *p = c + m * ldc + n;
         float v[4];
 #pragma unroll
@@ -236,14 +272,20 @@ __device__ __forceinline__ void sgemm_128(i64 M, i64 N, i64 K, float alpha, cons
   }
 }
 
-#define DEF_SGEMM(name, TA, TB)                                                    \
-  extern "C" __global__ void __launch_bounds__(256)                                \
+// __launch_bounds__(256, MINB): the 128-tile kernels are capped at 128 registers so two blocks
+// (16 warps) fit on an SM; uncapped, ptxas used 139-147 and only one block fitted.
+#define DEF_SGEMM(name, BM, BK, TM, TA, TB, MINB)                                  \
+  extern "C" __global__ void __launch_bounds__(256, MINB)                          \
   name(i64 M, i64 N, i64 K, double alpha, const float *A, i64 lda, i64 sA, const float *B, i64 ldb, \
        i64 sB, double beta, float *C, i64 ldc, i64 sC, i64 batch, i64 vecA, i64 vecB, i64 vecC) { \
-    sgemm_128<TA, TB>(M, N, K, (float)alpha, A, lda, sA, B, ldb, sB, (float)beta, C, ldc, sC, batch, \
-                      vecA != 0, vecB != 0, vecC != 0);                            \
+    sgemm_tiled<BM, BM, BK, TM, TM, TA, TB>(M, N, K, (float)alpha, A, lda, sA, B, ldb, sB, (float)beta, C, \
+                                            ldc, sC, batch, vecA != 0, vecB != 0, vecC != 0); \
   }
-DEF_SGEMM(kiln_sgemm128_nn, false, false)
-DEF_SGEMM(kiln_sgemm128_nt, false, true)
-DEF_SGEMM(kiln_sgemm128_tn, true, false)
-DEF_SGEMM(kiln_sgemm128_tt, true, true)
+DEF_SGEMM(kiln_sgemm128_nn, 128, 8, 8, false, false, 2)
+DEF_SGEMM(kiln_sgemm128_nt, 128, 8, 8, false, true, 2)
+DEF_SGEMM(kiln_sgemm128_tn, 128, 8, 8, true, false, 2)
+DEF_SGEMM(kiln_sgemm128_tt, 128, 8, 8, true, true, 2)
+DEF_SGEMM(kiln_sgemm64_nn, 64, 16, 4, false, false, 1)
+DEF_SGEMM(kiln_sgemm64_nt, 64, 16, 4, false, true, 1)
+DEF_SGEMM(kiln_sgemm64_tn, 64, 16, 4, true, false, 1)
+DEF_SGEMM(kiln_sgemm64_tt, 64, 16, 4, true, true, 1)

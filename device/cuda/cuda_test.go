@@ -205,14 +205,15 @@ func TestGemmPaths(t *testing.T) {
 	d := gpu(t)
 	type sz struct{ m, n, k int }
 	sizes := []sz{{130, 200, 77}, {128, 128, 128}, {64, 257, 33}, {67, 64, 1}, {65, 70, 0}, {5, 9, 13}}
+	pads := []int{0, 3, 4}
 	if testing.Short() {
-		sizes = sizes[:4]
+		sizes, pads = sizes[:3], []int{3, 4}
 	}
 	for _, dt := range []device.DType{device.Float32, device.Float64} {
 		for _, s := range sizes {
 			for _, ta := range []bool{false, true} {
 				for _, tb := range []bool{false, true} {
-					for _, pad := range []int{0, 3, 4} {
+					for _, pad := range pads {
 						for _, beta := range []float64{0, -0.5} {
 							batch := 1 + pad%2*2 // 1 or 3
 							gemmCase(t, d, dt, s.m, s.n, s.k, ta, tb, pad, batch, 1.5, beta)

@@ -97,8 +97,8 @@ func (d *Device) Convert(dst device.Buffer, do int, src device.Buffer, so int, n
 		dim3{x: block256}, 0, sb.at(so), db.at(do), n)
 }
 
-// Gemm: kernels/gemm.cu. float32 problems of at least 64×64 take the 128×128 register-blocked
-// kernel; the rest (and float64) the 16×16 shared-tile kernel.
+// Gemm: kernels/gemm.cu. float32 problems of at least 64×64 take a register-blocked tiled
+// kernel (see sgemmTile); the rest (and float64) the 16×16 shared-tile kernel.
 func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
 	const op = "Gemm"
 	ab, bb, cb := d.buf(op, a), d.buf(op, b), d.buf(op, c)
@@ -145,11 +145,16 @@ func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
 		gz = 65535 // the kernels loop over the rest of the batch
 	}
 	pa, pb, pc := ab.at(p.OffA), bb.at(p.OffB), cb.at(p.OffC)
-	if ab.dtype == device.Float32 && p.M >= 64 && p.N >= 64 {
-		name := "kiln_sgemm128_" + map[bool]string{false: "n", true: "t"}[p.TransA] + map[bool]string{false: "n", true: "t"}[p.TransB]
-		d.launch(name, dim3{x: (p.N + 127) / 128, y: (p.M + 127) / 128, z: gz}, dim3{x: 256}, 0,
-			p.M, p.N, p.K, p.Alpha, pa, p.LdA, p.StrideA, pb, p.LdB, p.StrideB, p.Beta, pc, p.LdC, p.StrideC,
-			p.Batch, vec4(p.LdA, p.StrideA, p.OffA), vec4(p.LdB, p.StrideB, p.OffB), vec4(p.LdC, p.StrideC, p.OffC))
+	if tile := d.sgemmTile(p); ab.dtype == device.Float32 && tile > 0 {
+		name := fmt.Sprintf("kiln_sgemm%d_%s%s", tile, map[bool]string{false: "n", true: "t"}[p.TransA], map[bool]string{false: "n", true: "t"}[p.TransB])
+		va, vb, vc := vec4(p.LdA, p.StrideA, p.OffA), vec4(p.LdB, p.StrideB, p.OffB), vec4(p.LdC, p.StrideC, p.OffC)
+		// One batch member per blockIdx.z: batches beyond the grid's 65535 go in chunks.
+		for b0 := 0; b0 < p.Batch; b0 += 65535 {
+			nb := min(p.Batch-b0, 65535)
+			d.launch(name, dim3{x: (p.N + tile - 1) / tile, y: (p.M + tile - 1) / tile, z: nb}, dim3{x: 256}, 0,
+				p.M, p.N, p.K, p.Alpha, pa+uintptr(b0*p.StrideA*4), p.LdA, p.StrideA, pb+uintptr(b0*p.StrideB*4), p.LdB,
+				p.StrideB, p.Beta, pc+uintptr(b0*p.StrideC*4), p.LdC, p.StrideC, nb, va, vb, vc)
+		}
 		return
 	}
 	d.launch("kiln_gemm_simple_"+s, dim3{x: (p.N + 15) / 16, y: (p.M + 15) / 16, z: gz}, dim3{x: 16, y: 16}, 0,
@@ -522,4 +527,20 @@ func (d *Device) RandomFill(dst device.Buffer, dist device.Distribution, seed, o
 	blocks := int64(db.n+3) / 4
 	d.launch("kiln_random_"+s, dim3{x: d.gridFor(blocks, block256)}, dim3{x: block256}, 0,
 		db.ptr, db.n, seed, offset, dist == device.Normal, a, b)
+}
+
+// sgemmTile picks the fast SGEMM's block tile for p: 128 when the 128-tile grid gives every
+// SM at least one block, else 64 (four times the blocks, a quarter of the work each), or 0
+// for problems below 64×64 or with extents past int32 (the tiled kernels index k in 32 bits),
+// which take the simple kernel.
+func (d *Device) sgemmTile(p device.GemmParams) int {
+	const maxI32 = 1<<31 - 1
+	if p.M < 64 || p.N < 64 || p.K > maxI32 || p.M > maxI32 || p.N > maxI32 {
+		return 0
+	}
+	blocks128 := ((p.M + 127) / 128) * ((p.N + 127) / 128) * p.Batch
+	if blocks128 >= d.sms {
+		return 128
+	}
+	return 64
 }

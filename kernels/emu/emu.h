@@ -13,6 +13,7 @@
 // the launch arguments (their count is checked against each kernel's signature), not speed.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -26,6 +27,9 @@
 #define __restrict__ __restrict
 #define __shared__ static
 #define __align__(n) __attribute__((aligned(n)))
+
+using std::max;
+using std::min;
 
 struct uint3 { unsigned x, y, z; };
 struct dim3 { unsigned x, y, z; };
