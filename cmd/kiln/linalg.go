@@ -89,6 +89,7 @@ type rsvdOutput struct {
 	Singular       []float64 `json:"singular_values"`
 	RelError       float64   `json:"relative_error"`
 	OptimalError   *float64  `json:"optimal_relative_error,omitempty"`
+	OptimalFrom    string    `json:"optimal_from,omitempty"` // "full SVD" or "generated spectrum"
 	ExactSingular  []float64 `json:"exact_singular_values,omitempty"`
 	Seconds        float64   `json:"rsvd_seconds"`
 	ExactSeconds   float64   `json:"full_svd_seconds,omitempty"`
@@ -140,6 +141,7 @@ are at most --exact-limit) and the time.`,
 			defer scope.Close()
 			out := rsvdOutput{Device: dev.Name(), Rank: rank, Seed: seed}
 			var a *tensor.Tensor
+			var spectrum []float64 // known singular values of a --random matrix
 			if matrixPath != "" {
 				a, err = linalg.LoadMatrix(matrixPath, dev)
 				if err != nil {
@@ -156,7 +158,7 @@ are at most --exact-limit) and the time.`,
 					}
 				}
 			} else {
-				a, out.GeneratorDecay, err = laRandomSpectrum(dev, random, dtypeName, seed)
+				a, spectrum, out.GeneratorDecay, err = laRandomSpectrum(dev, random, dtypeName, seed)
 				if err != nil {
 					return err
 				}
@@ -188,9 +190,16 @@ are at most --exact-limit) and the time.`,
 				out.ExactSeconds = time.Since(start).Seconds()
 				e := linalg.OptimalRankError(sv, rank)
 				out.OptimalError = &e
+				out.OptimalFrom = "full SVD"
 				out.ExactSingular = sv
 			} else {
 				out.ExactSkipped = fmt.Sprintf("the matrix is larger than --exact-limit %d", exactLimit)
+				if spectrum != nil {
+					// The generator's singular values are known, so Eckart–Young needs no SVD.
+					e := linalg.OptimalRankError(spectrum, rank)
+					out.OptimalError = &e
+					out.OptimalFrom = "generated spectrum"
+				}
 			}
 			if plotPath != "" {
 				if err := laPlotSpectrum(plotPath, out); err != nil {
@@ -222,33 +231,34 @@ are at most --exact-limit) and the time.`,
 	return cmd
 }
 
-// laRandomSpectrum parses m,n[,decay] and builds U·diag(decay^i)·Vᵀ.
-func laRandomSpectrum(dev device.Device, spec, dtypeName string, seed uint64) (*tensor.Tensor, float64, error) {
+// laRandomSpectrum parses m,n[,decay] and builds U·diag(decay^i)·Vᵀ, returning the matrix,
+// its singular values and the decay.
+func laRandomSpectrum(dev device.Device, spec, dtypeName string, seed uint64) (*tensor.Tensor, []float64, float64, error) {
 	parts := strings.Split(spec, ",")
 	if len(parts) < 2 || len(parts) > 3 {
-		return nil, 0, fmt.Errorf("--random %q: want m,n or m,n,decay", spec)
+		return nil, nil, 0, fmt.Errorf("--random %q: want m,n or m,n,decay", spec)
 	}
 	mn, err := laParseInts(strings.Join(parts[:2], ","), "--random")
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	decay := 0.9
 	if len(parts) == 3 {
 		decay, err = strconv.ParseFloat(strings.TrimSpace(parts[2]), 64)
 		if err != nil || !(decay > 0 && decay <= 1) {
-			return nil, 0, fmt.Errorf("--random %q: decay %q must be a number in (0, 1]", spec, parts[2])
+			return nil, nil, 0, fmt.Errorf("--random %q: decay %q must be a number in (0, 1]", spec, parts[2])
 		}
 	}
 	dt, err := laParseDType(dtypeName)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	s, err := linalg.GeometricSpectrum(min(mn[0], mn[1]), decay)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	a, err := linalg.KnownSpectrum(dev, dt, mn[0], mn[1], s, seed+1)
-	return a, decay, err
+	return a, s, decay, err
 }
 
 func laPrintRSVD(w io.Writer, o rsvdOutput, show int, plotPath string) {
@@ -270,18 +280,22 @@ func laPrintRSVD(w io.Writer, o rsvdOutput, show int, plotPath string) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "relative error ‖A − U S Vᵀ‖_F/‖A‖_F   %.6e\n", o.RelError)
+	fmt.Fprintf(w, "%-44s %.6e\n", "relative error ‖A − U S Vᵀ‖_F/‖A‖_F", o.RelError)
 	if o.OptimalError != nil {
 		ratio := math.NaN()
 		if *o.OptimalError > 0 {
 			ratio = o.RelError / *o.OptimalError
 		}
-		fmt.Fprintf(w, "optimal rank-%d error (full SVD)     %.6e   (ratio %.4f)\n", o.Rank, *o.OptimalError, ratio)
+		fmt.Fprintf(w, "%-44s %.6e   (ratio %.4f)\n", fmt.Sprintf("optimal rank-%d error (%s)", o.Rank, o.OptimalFrom),
+			*o.OptimalError, ratio)
+		if o.ExactSkipped != "" {
+			fmt.Fprintf(w, "full SVD    skipped: %s\n", o.ExactSkipped)
+		}
 	} else {
-		fmt.Fprintf(w, "optimal rank-%d error                skipped: %s\n", o.Rank, o.ExactSkipped)
+		fmt.Fprintf(w, "%-44s skipped: %s\n", fmt.Sprintf("optimal rank-%d error", o.Rank), o.ExactSkipped)
 	}
 	fmt.Fprintf(w, "time        randomized SVD %s", laSeconds(o.Seconds))
-	if o.OptimalError != nil {
+	if o.ExactSingular != nil {
 		fmt.Fprintf(w, ", full SVD %s", laSeconds(o.ExactSeconds))
 	}
 	fmt.Fprintln(w)

@@ -44,7 +44,27 @@ func TestLinalgRSVDRandomJSON(t *testing.T) {
 	if r.RelError > 1.01**r.OptimalError {
 		t.Errorf("relative error %v vs optimal %v", r.RelError, *r.OptimalError)
 	}
+	if r.OptimalFrom != "full SVD" {
+		t.Errorf("optimal error from %q", r.OptimalFrom)
+	}
 	checkPNG(t, png)
+
+	// Above --exact-limit the optimum comes from the generated spectrum: Σ_{i≥k} 0.8^{2i}
+	// over Σ_i 0.8^{2i}, which is 0.8^k up to the truncation at 1e-18.
+	out, err = runLinalg(t, "rsvd", "--random", "300,200,0.8", "--rank", "12", "--json", "--exact-limit", "100")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	r = rsvdOutput{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err, out)
+	}
+	if r.OptimalFrom != "generated spectrum" || r.OptimalError == nil || math.Abs(*r.OptimalError-math.Pow(0.8, 12)) > 1e-12 {
+		t.Errorf("optimal error %v from %q, want 0.8^12 from the generated spectrum", r.OptimalError, r.OptimalFrom)
+	}
+	if r.ExactSingular != nil || r.ExactSkipped == "" {
+		t.Errorf("full SVD ran above the limit")
+	}
 }
 
 func checkPNG(t *testing.T, path string) {
