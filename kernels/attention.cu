@@ -275,6 +275,149 @@ __device__ __forceinline__ void attn_bwd_dkdv(const T *__restrict__ Q, const T *
   store_row<T, DMAX, TPQ>(dv, dV + row * Dv, inrange, Dv, c, (T)1);
 }
 
+// ----------------------------------------------------------------------------------------
+// Forward, outer-product tiling (fp32, head dims ≤ 64: TabPFN's 32 and 64). The per-lane dot
+// products above read 16 bytes of shared memory per 4 FMAs; here, as in a GEMM, each thread
+// owns a 4×4 block of the 64-query × 32-key score tile with the head dimension as the inner
+// loop (two float4 shared reads per 16 FMAs), and a 4-query × DH/8-column block of O for the
+// P·V product (three float4 reads per 32 FMAs at DH = 64). Row statistics of the online
+// softmax combine the 8 threads that share a row with xor shuffles (they are adjacent lanes
+// of one warp); P goes through shared memory from the score layout to the P·V layout.
+// Block 128 threads = 16 (ty: 4 queries each) × 8 (tx: 4 keys each, then DH/8 output columns).
+// Shared (DH = 64): Q 64×68 + K 64×36 + V 32×68 + P 32×68 floats = 43 KB.
+#define AT_BQ 64
+#define AT_BK 32
+
+template <int DH>
+__device__ __forceinline__ void attn_fwd_tiled(const float *__restrict__ Q, const float *__restrict__ K,
+                                               const float *__restrict__ V, float *__restrict__ O,
+                                               float *__restrict__ LSE, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
+                                               float scale) {
+  constexpr int CO = DH / 8; // output columns per thread: quadrants of 4, DH/2 apart
+  constexpr int QO = CO / 4;
+  __shared__ __align__(16) float Qs[DH][AT_BQ + 4]; // d-major: 4 queries are one float4
+  __shared__ __align__(16) float Ks[DH][AT_BK + 4]; // d-major: 4 keys are one float4
+  __shared__ __align__(16) float Vs[AT_BK][DH + 4];
+  __shared__ __align__(16) float Ps[AT_BK][AT_BQ + 4]; // key-major: 4 queries are one float4
+  const int tid = threadIdx.x, tx = tid & 7, ty = tid >> 3;
+  const i64 b = blockIdx.y, q0 = (i64)blockIdx.x * AT_BQ;
+  const float *qb = Q + b * Lq * D, *kb = K + b * Lk * D, *vb = V + b * Lk * Dv;
+  const i64 nk = nctx < Lk ? nctx : Lk;
+  const float sl = scale * (float)LOG2E;
+
+  for (int e = tid; e < AT_BQ * DH; e += ATT_THREADS) {
+    const int q = e / DH, d = e - q * DH;
+    Qs[d][q] = (q0 + q < Lq && d < D) ? qb[(q0 + q) * D + d] : 0.f;
+  }
+  float o[4][CO], m[4], l[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    m[i] = -INFINITY;
+    l[i] = 0.f;
+#pragma unroll
+    for (int c = 0; c < CO; ++c) o[i][c] = 0.f;
+  }
+
+  for (i64 k0 = 0; k0 < nk; k0 += AT_BK) {
+    __syncthreads(); // the previous tile's P·V is done with Ks, Vs and Ps
+    for (int e = tid; e < AT_BK * DH; e += ATT_THREADS) {
+      const int k = e / DH, d = e - k * DH;
+      const bool in = k0 + k < nk;
+      Ks[d][k] = (in && d < D) ? kb[(k0 + k) * D + d] : 0.f;
+      Vs[k][d] = (in && d < Dv) ? vb[(k0 + k) * Dv + d] : 0.f;
+    }
+    __syncthreads();
+    // S = Q·Kᵀ for rows ty*4.., keys tx*4..
+    float sc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) sc[i][j] = 0.f;
+#pragma unroll 8
+    for (int d = 0; d < DH; ++d) {
+      const float4 qa = *reinterpret_cast<const float4 *>(&Qs[d][ty * 4]);
+      const float4 ka = *reinterpret_cast<const float4 *>(&Ks[d][tx * 4]);
+      const float qv[4] = {qa.x, qa.y, qa.z, qa.w}, kv[4] = {ka.x, ka.y, ka.z, ka.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) sc[i][j] = fmaf(qv[i], kv[j], sc[i][j]);
+    }
+    // Online softmax per row over this tile's keys.
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      float mx = m[i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        sc[i][j] = (k0 + tx * 4 + j < nk) ? sc[i][j] * sl : -INFINITY;
+        mx = fmaxf(mx, sc[i][j]);
+      }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));
+      const float corr = exp2f(m[i] - mx); // 0 on the first tile (m = −inf)
+      float rs = 0.f;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        sc[i][j] = exp2f(sc[i][j] - mx);
+        rs += sc[i][j];
+      }
+      rs += __shfl_xor_sync(0xffffffffu, rs, 1);
+      rs += __shfl_xor_sync(0xffffffffu, rs, 2);
+      rs += __shfl_xor_sync(0xffffffffu, rs, 4);
+      l[i] = l[i] * corr + rs;
+      m[i] = mx;
+#pragma unroll
+      for (int c = 0; c < CO; ++c) o[i][c] *= corr;
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      *reinterpret_cast<float4 *>(&Ps[tx * 4 + j][ty * 4]) = make_float4(sc[0][j], sc[1][j], sc[2][j], sc[3][j]);
+    __syncthreads();
+    // O += P·V for rows ty*4.., columns {h*DH/2 + tx*4 ..} (h < QO)
+#pragma unroll 4
+    for (int j = 0; j < AT_BK; ++j) {
+      const float4 pa = *reinterpret_cast<const float4 *>(&Ps[j][ty * 4]);
+      const float pv[4] = {pa.x, pa.y, pa.z, pa.w};
+#pragma unroll
+      for (int h = 0; h < QO; ++h) {
+        const float4 va = *reinterpret_cast<const float4 *>(&Vs[j][h * (DH / 2) + tx * 4]);
+        const float vv[4] = {va.x, va.y, va.z, va.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) o[i][h * 4 + c] = fmaf(pv[i], vv[c], o[i][h * 4 + c]);
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const i64 q = q0 + ty * 4 + i;
+    if (q >= Lq) continue;
+    const float inv = l[i] > 0.f ? 1.f / l[i] : 0.f;
+    float *orow = O + (b * Lq + q) * Dv;
+#pragma unroll
+    for (int h = 0; h < QO; ++h)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int col = h * (DH / 2) + tx * 4 + c;
+        if (col < Dv) orow[col] = o[i][h * 4 + c] * inv;
+      }
+    if (tx == 0) LSE[b * Lq + q] = l[i] > 0.f ? (m[i] + log2f(l[i])) * (float)LN2 : -INFINITY;
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_fwd_tiled_f32_d32(const float *Q, const float *K, const float *V, float *O, float *LSE, i64 Lq, i64 Lk,
+                            i64 D, i64 Dv, i64 nctx, double scale) {
+  attn_fwd_tiled<32>(Q, K, V, O, LSE, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_fwd_tiled_f32_d64(const float *Q, const float *K, const float *V, float *O, float *LSE, i64 Lq, i64 Lk,
+                            i64 D, i64 Dv, i64 nctx, double scale) {
+  attn_fwd_tiled<64>(Q, K, V, O, LSE, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+
 #define ATT_ARGS_FWD(T)                                                            \
   const T *Q, const T *K, const T *V, T *O, T *LSE, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx, double scale
 #define DEF_ATT(sfx, T, DMAX, TPQ, BK)                                             \

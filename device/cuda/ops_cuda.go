@@ -386,10 +386,18 @@ func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buff
 	}
 	d.enter()
 	defer d.leave()
-	per := 128 / tpq
+	// float32 with head dims ≤ 64 (TabPFN's) takes the outer-product tiled kernel: 64
+	// queries per block; the rest the per-lane dot-product kernel.
+	kname, per := "kiln_attn_fwd_"+variant, 128/tpq
+	if qb.dtype == device.Float32 && max(p.D, p.Dv) <= 64 {
+		kname, per = "kiln_attn_fwd_tiled_f32_d64", 64
+		if max(p.D, p.Dv) <= 32 {
+			kname = "kiln_attn_fwd_tiled_f32_d32"
+		}
+	}
 	for b0 := 0; b0 < p.Batch; b0 += 65535 {
 		nb := min(p.Batch-b0, 65535)
-		d.launch("kiln_attn_fwd_"+variant, dim3{x: (p.Lq + per - 1) / per, y: nb}, dim3{x: 128}, 0,
+		d.launch(kname, dim3{x: (p.Lq + per - 1) / per, y: nb}, dim3{x: 128}, 0,
 			qb.at(b0*p.Lq*p.D), kb.at(b0*p.Lk*p.D), vb.at(b0*p.Lk*p.Dv), ob.at(b0*p.Lq*p.Dv), lb.at(b0*p.Lq),
 			p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
 	}
