@@ -329,3 +329,103 @@ func gemmCase(t *testing.T, d *cuda.Device, dt device.DType, m, n, k int, ta, tb
 		}
 	}
 }
+
+// TestOptimizerStepMatchesCPU runs two steps of every fused optimizer on a group of tensors
+// whose sizes end mid-chunk and span several chunks, on this device and on the CPU backend
+// from the same inputs, and compares parameters and state. Both evaluate package optim's
+// contract in the storage dtype; they may differ by FMA contraction, so the comparison allows
+// a few ulps relative to the value.
+func TestOptimizerStepMatchesCPU(t *testing.T) {
+	g := gpu(t)
+	c := device.MustGet("cpu")
+	sizes := []int{1, 1000, 40_000}
+	hyper := device.OptimHyper{LR: 1e-2, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.01, Momentum: 0.9,
+		Dampening: 0.1, Rho: 0.04, BatchSize: 8, HessianPower: 0.5, GradScale: 0.5, BiasCorrection: true, Nesterov: true}
+	nstate := map[device.OptimKind]int{device.OptimSGD: 1, device.OptimAdamW: 3, device.OptimLAMB: 2,
+		device.OptimSophia: 2, device.OptimAdaHessian: 3}
+	for _, dt := range []device.DType{device.Float32, device.Float64} {
+		tol := 1e-5
+		if dt == device.Float64 {
+			tol = 1e-13
+		}
+		for kind := device.OptimSGD; kind <= device.OptimAdaHessian; kind++ {
+			h := hyper
+			h.AMSGrad = kind == device.OptimAdamW
+			// One set of host tensors, uploaded to both devices.
+			var host [][]float64 // per tensor: param, grad, states...
+			seed := uint64(7)
+			for _, n := range sizes {
+				for k := 0; k < 2+nstate[kind]; k++ {
+					x := make([]float64, n)
+					for i := range x {
+						seed = seed*6364136223846793005 + 1442695040888963407
+						x[i] = float64(int64(seed>>11)%2000-1000) / 1000
+						if k >= 2 { // states: moments and Hessian estimates are non-negative where it matters
+							x[i] = math.Abs(x[i])
+						}
+					}
+					host = append(host, x)
+				}
+			}
+			mk := func(d device.Device) ([]device.OptimTensor, []device.Buffer) {
+				var group []device.OptimTensor
+				var all []device.Buffer
+				j := 0
+				for _, n := range sizes {
+					var bs []device.Buffer
+					for k := 0; k < 2+nstate[kind]; k++ {
+						b := upload(t, d, dt, host[j])
+						j++
+						bs = append(bs, b)
+						all = append(all, b)
+					}
+					group = append(group, device.OptimTensor{Param: bs[0], Grad: bs[1], State: bs[2:], N: n})
+				}
+				return group, all
+			}
+			gg, gall := mk(g)
+			cg, call := mk(c)
+			for step := 1; step <= 2; step++ {
+				h.Step = step
+				if err := g.OptimizerStep(kind, gg, h); err != nil {
+					t.Fatalf("%v %v: %v", kind, dt, err)
+				}
+				if err := c.OptimizerStep(kind, cg, h); err != nil {
+					t.Fatalf("cpu %v %v: %v", kind, dt, err)
+				}
+			}
+			for i := range gall {
+				got, want := download(t, g, gall[i]), download(t, c, call[i])
+				for e := range want {
+					if d := math.Abs(got[e] - want[e]); !(d <= tol*(math.Abs(want[e])+1)) {
+						t.Errorf("%v %v buffer %d element %d: %v, CPU %v", kind, dt, i, e, got[e], want[e])
+						break
+					}
+				}
+				gall[i].Free()
+				call[i].Free()
+			}
+		}
+	}
+}
+
+func upload(t *testing.T, d device.Device, dt device.DType, x []float64) device.Buffer {
+	t.Helper()
+	b, err := d.Alloc(dt, len(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dt == device.Float32 {
+		f := make([]float32, len(x))
+		for i, v := range x {
+			f[i] = float32(v)
+		}
+		err = d.CopyFromHost(b, f)
+	} else {
+		err = d.CopyFromHost(b, x)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -330,10 +330,6 @@ func (d *Device) Elapsed(start, end Event) (float64, error) {
 	return d.drv.elapsed(start.ev, end.ev)
 }
 
-func (d *Device) OptimizerStep(kind device.OptimKind, group []device.OptimTensor, h device.OptimHyper) error {
-	return device.ErrUnsupported
-}
-
 func ptrOf(p *uint64) unsafe.Pointer { return unsafe.Pointer(p) }
 
 // newDevice finishes opening a device whose driver is ready: the error word and Info.
