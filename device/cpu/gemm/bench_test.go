@@ -75,3 +75,27 @@ func BenchmarkSgemmBatchedAttention(b *testing.B) {
 		b.ReportMetric(flops/d/1e9, "GFLOP/cpu-s")
 	}
 }
+
+// BenchmarkSgemmTrans times the four transpose combinations at n = 1024 (the
+// backward pass of a linear layer uses Aᵀ·B and A·Bᵀ).
+func BenchmarkSgemmTrans(b *testing.B) {
+	const n = 1024
+	r := rand.New(rand.NewPCG(7, 8))
+	a, bm, c := randSlice[float32](r, n*n), randSlice[float32](r, n*n), make([]float32, n*n)
+	for _, tr := range []struct {
+		name   string
+		tA, tB bool
+	}{{"NN", false, false}, {"NT", false, true}, {"TN", true, false}, {"TT", true, true}} {
+		b.Run(tr.name, func(b *testing.B) {
+			cpu0 := processCPU()
+			for b.Loop() {
+				Sgemm(tr.tA, tr.tB, n, n, n, 1, a, n, bm, n, 0, c, n)
+			}
+			flops := 2 * float64(n) * n * n * float64(b.N)
+			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			if d := processCPU() - cpu0; d > 0 {
+				b.ReportMetric(flops/d/1e9, "GFLOP/cpu-s")
+			}
+		})
+	}
+}
