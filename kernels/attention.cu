@@ -418,6 +418,156 @@ kiln_attn_fwd_tiled_f32_d64(const float *Q, const float *K, const float *V, floa
   attn_fwd_tiled<64>(Q, K, V, O, LSE, Lq, Lk, D, Dv, nctx, (float)scale);
 }
 
+// ----------------------------------------------------------------------------------------
+// Backward dK/dV, outer-product tiles (fp32, head dims ≤ 64). A block owns 32 keys and loops
+// over the queries 32 at a time (FlashAttention-2's key-parallel backward without the dQ
+// atomics: dQ comes from attn_bwd_dq, which also writes δ = rowsum(dO ⊙ O) first):
+//   S = Q·Kᵀ and dP = dO·Vᵀ (32×32 tiles, each thread 4 queries × 2 keys, head dim inner),
+//   P = exp(scale·S − lse), dS = P ⊙ (dP − δ), both through shared memory,
+//   dV += Pᵀ·dO and dK += dSᵀ·Q (each thread 4 keys × DH/16 columns, queries inner).
+// Keys at or beyond NContext get P = 0 and so exact zeros. 128 threads; shared (DH = 64):
+// K and V d-major 2·64×36, Q and dO row-major 2·32×68, P and dS 2·32×36 floats = 45 KB.
+#define AB_BQ 32
+#define AB_BK 32
+
+template <int DH>
+__device__ __forceinline__ void attn_bwd_dkdv_tiled(const float *__restrict__ Q, const float *__restrict__ K,
+                                                    const float *__restrict__ V, const float *__restrict__ LSE,
+                                                    const float *__restrict__ dO, const float *__restrict__ Delta,
+                                                    float *__restrict__ dK, float *__restrict__ dV, i64 Lq, i64 Lk,
+                                                    i64 D, i64 Dv, i64 nctx, float scale) {
+  constexpr int CW = DH / 16; // dK/dV columns per thread
+  __shared__ __align__(16) float Kd[DH][AB_BK + 4];
+  __shared__ __align__(16) float Vd[DH][AB_BK + 4];
+  __shared__ __align__(16) float Qr[AB_BQ][DH + 4];
+  __shared__ __align__(16) float Gr[AB_BQ][DH + 4];
+  __shared__ __align__(16) float Ps[AB_BQ][AB_BK + 4];
+  __shared__ __align__(16) float Ds[AB_BQ][AB_BK + 4];
+  __shared__ float Ls[AB_BQ], Dl[AB_BQ];
+  const int tid = threadIdx.x;
+  const int sq = tid >> 4, sk = tid & 15; // score layout: queries sq*4.., keys sk*2..
+  const int kq = tid >> 4, kc = tid & 15; // gradient layout: keys kq*4.., columns kc*CW..
+  const i64 b = blockIdx.y, k0 = (i64)blockIdx.x * AB_BK;
+  const i64 nk = nctx < Lk ? nctx : Lk;
+  const float *qb = Q + b * Lq * D, *gb = dO + b * Lq * Dv;
+
+  float dk[4][CW], dv[4][CW];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int c = 0; c < CW; ++c) dk[i][c] = dv[i][c] = 0.f;
+
+  if (k0 < nk) { // block-uniform: blocks of masked keys only write zeros
+    for (int e = tid; e < AB_BK * DH; e += ATT_THREADS) {
+      const int k = e / DH, d = e - k * DH;
+      const bool in = k0 + k < nk;
+      Kd[d][k] = (in && d < D) ? K[(b * Lk + k0 + k) * D + d] : 0.f;
+      Vd[d][k] = (in && d < Dv) ? V[(b * Lk + k0 + k) * Dv + d] : 0.f;
+    }
+    for (i64 q0 = 0; q0 < Lq; q0 += AB_BQ) {
+      __syncthreads(); // K, V loaded; the previous tile's gradient products are done
+      for (int e = tid; e < AB_BQ * DH; e += ATT_THREADS) {
+        const int q = e / DH, d = e - q * DH;
+        const bool in = q0 + q < Lq;
+        Qr[q][d] = (in && d < D) ? qb[(q0 + q) * D + d] : 0.f;
+        Gr[q][d] = (in && d < Dv) ? gb[(q0 + q) * Dv + d] : 0.f;
+      }
+      if (tid < AB_BQ) {
+        const bool in = q0 + tid < Lq;
+        Ls[tid] = in ? LSE[b * Lq + q0 + tid] : -INFINITY;
+        Dl[tid] = in ? Delta[b * Lq + q0 + tid] : 0.f;
+      }
+      __syncthreads();
+      float s[4][2], dp[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) s[i][0] = s[i][1] = dp[i][0] = dp[i][1] = 0.f;
+#pragma unroll 2
+      for (int d = 0; d < DH; d += 4) {
+        float kx[4][2], vx[4][2];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float2 kk = *reinterpret_cast<const float2 *>(&Kd[d + e][sk * 2]);
+          const float2 vv = *reinterpret_cast<const float2 *>(&Vd[d + e][sk * 2]);
+          kx[e][0] = kk.x; kx[e][1] = kk.y;
+          vx[e][0] = vv.x; vx[e][1] = vv.y;
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const float4 qa = *reinterpret_cast<const float4 *>(&Qr[sq * 4 + i][d]);
+          const float4 ga = *reinterpret_cast<const float4 *>(&Gr[sq * 4 + i][d]);
+          const float qv[4] = {qa.x, qa.y, qa.z, qa.w}, gv[4] = {ga.x, ga.y, ga.z, ga.w};
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+              s[i][j] = fmaf(qv[e], kx[e][j], s[i][j]);
+              dp[i][j] = fmaf(gv[e], vx[e][j], dp[i][j]);
+            }
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int q = sq * 4 + i;
+        const float lse = Ls[q], del = Dl[q];
+        float p2[2], ds2[2];
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const bool live = k0 + sk * 2 + j < nk && lse > -INFINITY;
+          const float p = live ? __expf(s[i][j] * scale - lse) : 0.f;
+          p2[j] = p;
+          ds2[j] = p * (dp[i][j] - del);
+        }
+        *reinterpret_cast<float2 *>(&Ps[q][sk * 2]) = make_float2(p2[0], p2[1]);
+        *reinterpret_cast<float2 *>(&Ds[q][sk * 2]) = make_float2(ds2[0], ds2[1]);
+      }
+      __syncthreads();
+      const int tq = (int)(Lq - q0 < AB_BQ ? Lq - q0 : AB_BQ);
+      for (int q = 0; q < tq; ++q) {
+        const float4 pa = *reinterpret_cast<const float4 *>(&Ps[q][kq * 4]);
+        const float4 da = *reinterpret_cast<const float4 *>(&Ds[q][kq * 4]);
+        const float pv[4] = {pa.x, pa.y, pa.z, pa.w}, dv4[4] = {da.x, da.y, da.z, da.w};
+        float gq[CW], qq[CW];
+#pragma unroll
+        for (int c = 0; c < CW; ++c) {
+          gq[c] = Gr[q][kc * CW + c];
+          qq[c] = Qr[q][kc * CW + c];
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+          for (int c = 0; c < CW; ++c) {
+            dv[i][c] = fmaf(pv[i], gq[c], dv[i][c]);
+            dk[i][c] = fmaf(dv4[i], qq[c], dk[i][c]);
+          }
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const i64 k = k0 + kq * 4 + i;
+    if (k >= Lk) continue;
+#pragma unroll
+    for (int c = 0; c < CW; ++c) {
+      const int col = kc * CW + c;
+      if (col < D) dK[(b * Lk + k) * D + col] = dk[i][c] * scale;
+      if (col < Dv) dV[(b * Lk + k) * Dv + col] = dv[i][c];
+    }
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_bwd_dkdv_tiled_f32_d32(const float *Q, const float *K, const float *V, const float *LSE, const float *dO,
+                                 const float *Delta, float *dK, float *dV, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
+                                 double scale) {
+  attn_bwd_dkdv_tiled<32>(Q, K, V, LSE, dO, Delta, dK, dV, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_bwd_dkdv_tiled_f32_d64(const float *Q, const float *K, const float *V, const float *LSE, const float *dO,
+                                 const float *Delta, float *dK, float *dV, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
+                                 double scale) {
+  attn_bwd_dkdv_tiled<64>(Q, K, V, LSE, dO, Delta, dK, dV, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+
 #define ATT_ARGS_FWD(T)                                                            \
   const T *Q, const T *K, const T *V, T *O, T *LSE, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx, double scale
 #define DEF_ATT(sfx, T, DMAX, TPQ, BK)                                             \
