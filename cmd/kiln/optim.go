@@ -348,7 +348,9 @@ func runOptimCompare(dev device.Device, path string, names []string, factors []f
 					continue
 				}
 				res := trainOne(cd, s.name, s.lr*f, s.make, hidden, seed)
-				sweepPts = append(sweepPts, sweepPoint{LR: res.LR, FinalLoss: res.FinalLoss})
+				if res.Error == "" {
+					sweepPts = append(sweepPts, sweepPoint{LR: res.LR, FinalLoss: res.FinalLoss})
+				}
 				if best == nil || best.Error != "" || (res.Error == "" && res.FinalLoss < best.FinalLoss) {
 					best = &res
 				}
@@ -365,9 +367,18 @@ func runOptimCompare(dev device.Device, path string, names []string, factors []f
 // trainOne trains a fresh MLP (initial weights from seed) with one optimizer. Failures of
 // the optimizer (a refused non-finite step, say) are reported in the result, not returned.
 func trainOne(cd *compareData, name string, lr float64, mk func([]optim.Group, float64) (optim.Optimizer, error), hidden int, seed uint64) optimCompareResult {
-	res := optimCompareResult{Optimizer: name, LR: lr, FinalLoss: math.NaN(), TestAccuracy: math.NaN()}
+	res := optimCompareResult{Optimizer: name, LR: lr}
+	// fail reports a failed run; JSON cannot hold NaN or Inf, so the curve keeps its finite
+	// prefix and the scores stay 0 (the error says what happened).
 	fail := func(err error) optimCompareResult {
 		res.Error = err.Error()
+		res.FinalLoss, res.TestAccuracy = 0, 0
+		for i, v := range res.Curve {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				res.Curve = res.Curve[:i]
+				break
+			}
+		}
 		return res
 	}
 	gen := tensor.NewGenerator(seed)

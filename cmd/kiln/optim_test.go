@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-ml/kiln/device"
 )
 
 func runOptim(t *testing.T, args ...string) (string, error) {
@@ -134,5 +136,26 @@ func TestOptimCompareDigits(t *testing.T) {
 	}
 	if r := rep.Results[0]; r.Error != "" || r.TestAccuracy < 0.9 {
 		t.Fatalf("digits, SGD with momentum, 100 steps: %+v", r)
+	}
+}
+
+// TestOptimCompareReportsDivergence: a run that blows up is reported with its error, and the
+// report still encodes as JSON (no NaN or Inf values).
+func TestOptimCompareReportsDivergence(t *testing.T) {
+	dev, err := device.Get("cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd, err := loadCompareData(dev, blobsCSV(t), 60, 32, 1, 0.2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cd.release()
+	res := trainOne(cd, "sgd", 1e12, optimSpecs[0].make, 8, 1)
+	if res.Error == "" {
+		t.Fatalf("SGD at lr 1e12 did not fail: loss %v", res.FinalLoss)
+	}
+	if _, err := json.Marshal(res); err != nil {
+		t.Fatalf("failed result does not encode: %v", err)
 	}
 }
