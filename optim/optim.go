@@ -416,14 +416,24 @@ func sumSquares(ts []*tensor.Tensor) ([]float64, error) {
 		return nil, err
 	}
 	defer all.Free()
+	// One scalar per dtype receives each reduction before it is converted into its slot
+	// (Reduce has no output offset); work is stream-ordered, so reusing it is safe.
+	scalars := map[device.DType]device.Buffer{}
+	defer func() {
+		for _, b := range scalars {
+			b.Free()
+		}
+	}()
 	for i, t := range ts {
-		one, err := dev.Alloc(t.DType(), 1)
-		if err != nil {
-			return nil, err
+		one := scalars[t.DType()]
+		if one == nil {
+			if one, err = dev.Alloc(t.DType(), 1); err != nil {
+				return nil, err
+			}
+			scalars[t.DType()] = one
 		}
 		dev.Reduce(device.ReduceSumSquares, t.Buffer(), 1, t.Len(), 1, one)
 		dev.Convert(all, i, one, 0, 1)
-		one.Free()
 	}
 	out := make([]float64, len(ts))
 	if err := dev.CopyToHost(out, all); err != nil {
