@@ -568,6 +568,144 @@ kiln_attn_bwd_dkdv_tiled_f32_d64(const float *Q, const float *K, const float *V,
   attn_bwd_dkdv_tiled<64>(Q, K, V, LSE, dO, Delta, dK, dV, Lq, Lk, D, Dv, nctx, (float)scale);
 }
 
+// ----------------------------------------------------------------------------------------
+// Backward dQ (and δ), outer-product tiles (fp32, head dims ≤ 64). A block owns 32 queries
+// and loops over the context keys 32 at a time: S = Q·Kᵀ and dP = dO·Vᵀ (each thread 4
+// queries × 2 keys, head dim inner), dS = P ⊙ (dP − δ) stored key-major in shared memory,
+// then dQ += dS·K (each thread 4 queries × DH/16 columns, keys inner). δ = rowsum(dO ⊙ O)
+// is computed here first and written out for the dK/dV kernel that runs next.
+// 128 threads; shared (DH = 64): Q, dO, K, V row-major 4·32×68 + dSᵀ 32×36 floats = 40 KB.
+template <int DH>
+__device__ __forceinline__ void attn_bwd_dq_tiled(const float *__restrict__ Q, const float *__restrict__ K,
+                                                  const float *__restrict__ V, const float *__restrict__ O,
+                                                  const float *__restrict__ LSE, const float *__restrict__ dO,
+                                                  float *__restrict__ dQ, float *__restrict__ Delta, i64 Lq, i64 Lk,
+                                                  i64 D, i64 Dv, i64 nctx, float scale) {
+  constexpr int CW = DH / 16;
+  __shared__ __align__(16) float Qr[AB_BQ][DH + 4];
+  __shared__ __align__(16) float Gr[AB_BQ][DH + 4];
+  __shared__ __align__(16) float Kr[AB_BK][DH + 4];
+  __shared__ __align__(16) float Vr[AB_BK][DH + 4];
+  __shared__ __align__(16) float DsT[AB_BK][AB_BQ + 4];
+  __shared__ float Ls[AB_BQ], Dl[AB_BQ];
+  const int tid = threadIdx.x;
+  const int sq = tid >> 4, sk = tid & 15; // score layout: queries sq*4.., keys sk*2..
+  const int kc = tid & 15;                // gradient layout: queries sq*4.., columns kc*CW..
+  const i64 b = blockIdx.y, q0 = (i64)blockIdx.x * AB_BQ;
+  const i64 nk = nctx < Lk ? nctx : Lk;
+  const float *kb = K + b * Lk * D, *vb = V + b * Lk * Dv;
+
+  for (int e = tid; e < AB_BQ * DH; e += ATT_THREADS) {
+    const int q = e / DH, d = e - q * DH;
+    const bool in = q0 + q < Lq;
+    Qr[q][d] = (in && d < D) ? Q[(b * Lq + q0 + q) * D + d] : 0.f;
+    Gr[q][d] = (in && d < Dv) ? dO[(b * Lq + q0 + q) * Dv + d] : 0.f;
+  }
+  if (tid < AB_BQ) {
+    const i64 q = q0 + tid;
+    float del = 0.f, lse = -INFINITY;
+    if (q < Lq) {
+      const float *orow = O + (b * Lq + q) * Dv, *grow = dO + (b * Lq + q) * Dv;
+      for (i64 c = 0; c < Dv; ++c) del = fmaf(grow[c], orow[c], del);
+      lse = LSE[b * Lq + q];
+      Delta[b * Lq + q] = del;
+    }
+    Dl[tid] = del;
+    Ls[tid] = lse;
+  }
+  float dq[4][CW];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int c = 0; c < CW; ++c) dq[i][c] = 0.f;
+
+  for (i64 k0 = 0; k0 < nk; k0 += AB_BK) {
+    __syncthreads(); // Q, dO, δ ready; the previous tile's dQ product is done
+    for (int e = tid; e < AB_BK * DH; e += ATT_THREADS) {
+      const int k = e / DH, d = e - k * DH;
+      const bool in = k0 + k < nk;
+      Kr[k][d] = (in && d < D) ? kb[(k0 + k) * D + d] : 0.f;
+      Vr[k][d] = (in && d < Dv) ? vb[(k0 + k) * Dv + d] : 0.f;
+    }
+    __syncthreads();
+    float s[4][2], dp[4][2];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) s[i][0] = s[i][1] = dp[i][0] = dp[i][1] = 0.f;
+#pragma unroll 2
+    for (int d = 0; d < DH; d += 4) {
+      float kx[2][4], vx[2][4];
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const float4 kk = *reinterpret_cast<const float4 *>(&Kr[sk * 2 + j][d]);
+        const float4 vv = *reinterpret_cast<const float4 *>(&Vr[sk * 2 + j][d]);
+        kx[j][0] = kk.x; kx[j][1] = kk.y; kx[j][2] = kk.z; kx[j][3] = kk.w;
+        vx[j][0] = vv.x; vx[j][1] = vv.y; vx[j][2] = vv.z; vx[j][3] = vv.w;
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float4 qa = *reinterpret_cast<const float4 *>(&Qr[sq * 4 + i][d]);
+        const float4 ga = *reinterpret_cast<const float4 *>(&Gr[sq * 4 + i][d]);
+        const float qv[4] = {qa.x, qa.y, qa.z, qa.w}, gv[4] = {ga.x, ga.y, ga.z, ga.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            s[i][j] = fmaf(qv[e], kx[j][e], s[i][j]);
+            dp[i][j] = fmaf(gv[e], vx[j][e], dp[i][j]);
+          }
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      float ds4[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float lse = Ls[sq * 4 + i];
+        const bool live = k0 + sk * 2 + j < nk && lse > -INFINITY;
+        const float p = live ? __expf(s[i][j] * scale - lse) : 0.f;
+        ds4[i] = p * (dp[i][j] - Dl[sq * 4 + i]);
+      }
+      *reinterpret_cast<float4 *>(&DsT[sk * 2 + j][sq * 4]) = make_float4(ds4[0], ds4[1], ds4[2], ds4[3]);
+    }
+    __syncthreads();
+    const int tk = (int)(nk - k0 < AB_BK ? nk - k0 : AB_BK);
+    for (int k = 0; k < tk; ++k) {
+      const float4 da = *reinterpret_cast<const float4 *>(&DsT[k][sq * 4]);
+      const float dsv[4] = {da.x, da.y, da.z, da.w};
+      float kv[CW];
+#pragma unroll
+      for (int c = 0; c < CW; ++c) kv[c] = Kr[k][kc * CW + c];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int c = 0; c < CW; ++c) dq[i][c] = fmaf(dsv[i], kv[c], dq[i][c]);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const i64 q = q0 + sq * 4 + i;
+    if (q >= Lq) continue;
+#pragma unroll
+    for (int c = 0; c < CW; ++c) {
+      const int col = kc * CW + c;
+      if (col < D) dQ[(b * Lq + q) * D + col] = dq[i][c] * scale;
+    }
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_bwd_dq_tiled_f32_d32(const float *Q, const float *K, const float *V, const float *O, const float *LSE,
+                               const float *dO, float *dQ, float *Delta, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
+                               double scale) {
+  attn_bwd_dq_tiled<32>(Q, K, V, O, LSE, dO, dQ, Delta, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_bwd_dq_tiled_f32_d64(const float *Q, const float *K, const float *V, const float *O, const float *LSE,
+                               const float *dO, float *dQ, float *Delta, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
+                               double scale) {
+  attn_bwd_dq_tiled<64>(Q, K, V, O, LSE, dO, dQ, Delta, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+
 #define ATT_ARGS_FWD(T)                                                            \
   const T *Q, const T *K, const T *V, T *O, T *LSE, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx, double scale
 #define DEF_ATT(sfx, T, DMAX, TPQ, BK)                                             \

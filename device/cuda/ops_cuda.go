@@ -441,18 +441,24 @@ func (d *Device) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO
 		nb := min(p.Batch-b0, 65535)
 		oq, ok, ov := b0*p.Lq*p.D, b0*p.Lk*p.D, b0*p.Lk*p.Dv
 		oo, ol := b0*p.Lq*p.Dv, b0*p.Lq
-		d.launch("kiln_attn_bwd_dq_"+variant, dim3{x: (p.Lq + per - 1) / per, y: nb}, dim3{x: 128}, 0,
+		// float32 with head dims ≤ 64 takes the outer-product tiled kernels (32 queries or 32
+		// keys per block); the rest the per-lane ones.
+		tiled := qb.dtype == device.Float32 && max(p.D, p.Dv) <= 64
+		dh := "d64"
+		if max(p.D, p.Dv) <= 32 {
+			dh = "d32"
+		}
+		qname, qper := "kiln_attn_bwd_dq_"+variant, per
+		if tiled {
+			qname, qper = "kiln_attn_bwd_dq_tiled_f32_"+dh, 32
+		}
+		d.launch(qname, dim3{x: (p.Lq + qper - 1) / qper, y: nb}, dim3{x: 128}, 0,
 			qb.at(oq), kb.at(ok), vb.at(ov), ob.at(oo), lb.at(ol), gb.at(oo), dqb.at(oq), db.at(ol),
 			p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
 		if p.Lk > 0 {
-			// float32 with head dims ≤ 64 takes the outer-product tiled dK/dV kernel (32 keys
-			// per block); the rest the per-lane one.
 			kname, kper := "kiln_attn_bwd_dkdv_"+variant, per
-			if qb.dtype == device.Float32 && max(p.D, p.Dv) <= 64 {
-				kname, kper = "kiln_attn_bwd_dkdv_tiled_f32_d64", 32
-				if max(p.D, p.Dv) <= 32 {
-					kname = "kiln_attn_bwd_dkdv_tiled_f32_d32"
-				}
+			if tiled {
+				kname, kper = "kiln_attn_bwd_dkdv_tiled_f32_"+dh, 32
 			}
 			d.launch(kname, dim3{x: (p.Lk + kper - 1) / kper, y: nb}, dim3{x: 128}, 0,
 				qb.at(oq), kb.at(ok), vb.at(ov), lb.at(ol), gb.at(oo), db.at(ol), dkb.at(ok), dvb.at(ov),
