@@ -255,3 +255,63 @@ func TestSophiaClosedForm(t *testing.T) {
 	}
 	ops.ZeroGrad(theta)
 }
+
+// TestAdaHessianSpatialAveraging: |Hv| is averaged over the trailing axes of a rank-3 tensor
+// by default, over blocks of SpatialBlock elements when set, not at all with SpatialBlock 1,
+// and never for rank ≤ 2.
+func TestAdaHessianSpatialAveraging(t *testing.T) {
+	dev := device.MustGet("cpu")
+	hv := []float64{1, -2, 3, 4, 5, -6, 7, 8, 9, -10, 11, 12}
+	abs := make([]float64, len(hv))
+	for i, v := range hv {
+		abs[i] = math.Abs(v)
+	}
+	blockMean := func(bs int) []float64 {
+		out := make([]float64, len(abs))
+		for r := 0; r < len(abs)/bs; r++ {
+			s := 0.0
+			for j := 0; j < bs; j++ {
+				s += abs[r*bs+j]
+			}
+			for j := 0; j < bs; j++ {
+				out[r*bs+j] = s / float64(bs)
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		shape []int
+		block int
+		want  []float64
+	}{
+		{[]int{2, 2, 3}, 0, blockMean(3)},
+		{[]int{2, 2, 3}, 4, blockMean(4)},
+		{[]int{2, 2, 3}, 1, abs},
+		{[]int{4, 3}, 0, abs},
+		{[]int{1, 1, 2, 6}, 0, blockMean(12)},
+	} {
+		p := tensor.Zeros(dev, tensor.Float64, c.shape...).Detach()
+		cfg := DefaultAdaHessian()
+		cfg.SpatialBlock = c.block
+		o, err := NewAdaHessian(Params(p), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.SetHessian([]*tensor.Tensor{tensor.FromFloat64(dev, hv, c.shape...)}); err != nil {
+			t.Fatal(err)
+		}
+		got := o.state[0][0][2].Float64s()
+		for i := range got {
+			if math.Abs(got[i]-c.want[i]) > 1e-15 {
+				t.Fatalf("shape %v block %d: averaged estimate %v, want %v", c.shape, c.block, got, c.want)
+			}
+		}
+		o.Release()
+	}
+	p := tensor.Zeros(dev, tensor.Float64, 2, 2, 3).Detach()
+	cfg := DefaultAdaHessian()
+	cfg.SpatialBlock = 5
+	if _, err := NewAdaHessian(Params(p), cfg); err == nil {
+		t.Fatal("a block of 5 accepted for 12 elements")
+	}
+}
