@@ -1,14 +1,39 @@
 package cpu
 
 import (
+	"os"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/device/cpu/gemm"
 )
 
+// useGonum selects gonum's pure-Go BLAS instead of kiln's packed GEMM when the environment
+// sets KILN_CPU_GEMM=gonum. It exists for one reason: measuring end-to-end work (TabPFN
+// fit+predict, training steps) with each GEMM in the same build, as the CPU-speed issue's
+// target is stated relative to gonum.
+var useGonum = os.Getenv("KILN_CPU_GEMM") == "gonum"
+
 // gemmKernel names the GEMM implementation behind sgemm and dgemm, for Info and `kiln devices`:
 // the packed Goto/BLIS-style GEMM of device/cpu/gemm and the micro-kernel family it picked
 // for this CPU (avx512, avx2 or generic).
-var gemmKernel = "kiln packed GEMM (" + gemm.Kernel() + ")"
+var gemmKernel = func() string {
+	if useGonum {
+		return "gonum/blas/gonum (KILN_CPU_GEMM=gonum)"
+	}
+	return "kiln packed GEMM (" + gemm.Kernel() + ")"
+}()
+
+var gonumBLAS gonum.Implementation
+
+func blasT(t bool) blas.Transpose {
+	if t {
+		return blas.Trans
+	}
+	return blas.NoTrans
+}
 
 // sgemm is the single float32 GEMM entry point of the backend (row-major, BLAS semantics:
 // C = alpha·op(A)·op(B) + beta·C). Every float32 matrix product of the backend, including the
@@ -20,6 +45,10 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if prepareC(m, n, k, float64(alpha), float64(beta), c, ldc) {
 		return
 	}
+	if useGonum {
+		gonumBLAS.Sgemm(blasT(transA), blasT(transB), m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, ldc)
+		return
+	}
 	gemm.Sgemm(transA, transB, m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, ldc)
 }
 
@@ -29,6 +58,10 @@ func dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 		return
 	}
 	if prepareC(m, n, k, alpha, beta, c, ldc) {
+		return
+	}
+	if useGonum {
+		gonumBLAS.Dgemm(blasT(transA), blasT(transB), m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, ldc)
 		return
 	}
 	gemm.Dgemm(transA, transB, m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, ldc)
