@@ -87,9 +87,8 @@ def attention(batch, lq, lk, nctx, d, reps):
     return out
 
 
-def copy_bw(reps):
+def copy_bw(reps, n):
     import torch
-    n = 1 << 28
     src = torch.rand(n, device="cuda")
     dst = torch.empty_like(src)
     ms = median_ms(lambda: dst.copy_(src), reps)
@@ -135,7 +134,7 @@ def report(kiln, torch_res, path):
                      f"{fmt(m['bwd_ms'])} / {fmt(s['bwd_ms'])} | {fmt(ratio(s['bwd_ms'], k.get('bwd_ms')), '.2f')} | {errs} |")
     kc = (kiln or {}).get("copy") or {}
     tc = torch_res["copy"]
-    lines.append("\n## Device-to-device copy, 1 GiB (bytes read + written)\n")
+    lines.append(f"\n## Device-to-device copy, {tc['bytes'] >> 20} MiB (bytes read + written)\n")
     lines.append("| | ms | GB/s |\n|---|---|---|")
     lines.append(f"| kiln (cuMemcpyDtoD) | {fmt(kc.get('ms'))} | {fmt(kc.get('gbps_read_plus_write'), '.0f')} |")
     lines.append(f"| torch copy_ | {fmt(tc['ms'])} | {fmt(tc['gbps_read_plus_write'], '.0f')} |")
@@ -160,10 +159,14 @@ def main():
     res = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "cuda": torch.version.cuda,
            "reps": args.reps}
-    sizes, dims, batch = ([512], [32], 16) if args.quick else ([1024, 2048, 4096], [32, 64], 1024)
+    # The same shapes as `kiln cudabench` (and its --quick smoke-test shapes).
+    if args.quick:
+        sizes, dims, batch, seq, nctx, ncopy = [192], [32, 64], 2, 128, 100, 1 << 20
+    else:
+        sizes, dims, batch, seq, nctx, ncopy = [1024, 2048, 4096], [32, 64], 1024, 1024, 896, 1 << 28
     res["sgemm"] = [sgemm(n, args.reps) for n in sizes]
-    res["attention"] = [attention(batch, 1024, 1024, 896, d, args.reps) for d in dims]
-    res["copy"] = copy_bw(args.reps)
+    res["attention"] = [attention(batch, seq, seq, nctx, d, args.reps) for d in dims]
+    res["copy"] = copy_bw(args.reps, ncopy)
     with open(os.path.join(args.out, "anchors.json"), "w") as f:
         json.dump(res, f, indent=2)
     kiln = None

@@ -95,9 +95,9 @@ func init() {
 			}}
 			sizes := []int{1024, 2048, 4096}
 			attnD := []int{32, 64}
-			batch := 1024
-			if quick {
-				sizes, attnD, batch = []int{512}, []int{32}, 16
+			batch, seq, nctx, copyN := 1024, 1024, 896, 1<<28
+			if quick { // a smoke test of the command (also runs on the cudaemu emulator)
+				sizes, attnD, batch, seq, nctx, copyN = []int{192}, []int{32, 64}, 2, 128, 100, 1<<20
 			}
 			run := func(name string, f func() error) {
 				if err := f(); err != nil {
@@ -113,13 +113,13 @@ func init() {
 			}
 			for _, dh := range attnD {
 				run(fmt.Sprintf("attention d=%d", dh), func() error {
-					r, err := benchAttention(g, batch, 1024, 1024, 896, dh, reps)
+					r, err := benchAttention(g, batch, seq, seq, nctx, dh, reps)
 					rep.Attention = append(rep.Attention, r)
 					return err
 				})
 			}
 			run("copy", func() error {
-				r, err := benchCopy(g, 1<<28, reps) // 1 GiB of float32
+				r, err := benchCopy(g, copyN, reps) // 1 GiB of float32 (4 MiB with --quick)
 				rep.Copy = r
 				return err
 			})
