@@ -58,7 +58,10 @@ timeout 150 python3 "$here/anchors.py" --kiln "$OUT/kiln.json" --out "$OUT" $qui
 echo "anchors exit $?"
 
 step "kiln bench --device cuda"
-timeout 60 "$KILN" bench --device cuda --json --no-anchor ${quick:+--quick} > "$OUT/bench.json"
+timeout 90 "$KILN" bench --device cuda --json --no-anchor ${quick:+--quick} > "$OUT/bench.json"
 echo "bench exit $?"
 
+step "summary"
+grep -E '^selftest:' "$OUT/run.log" | tail -1
+[ -s "$OUT/report.md" ] && cat "$OUT/report.md"
 step "done in $(( $(date +%s) - t0 )) s"
