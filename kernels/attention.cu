@@ -513,7 +513,7 @@ __device__ __forceinline__ void attn_bwd_dkdv_tiled(const float *__restrict__ Q,
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
           const bool live = k0 + sk * 2 + j < nk && lse > -INFINITY;
-          const float p = live ? __expf(s[i][j] * scale - lse) : 0.f;
+          const float p = live ? expf(s[i][j] * scale - lse) : 0.f;
           p2[j] = p;
           ds2[j] = p * (dp[i][j] - del);
         }
@@ -662,7 +662,7 @@ __device__ __forceinline__ void attn_bwd_dq_tiled(const float *__restrict__ Q, c
       for (int i = 0; i < 4; ++i) {
         const float lse = Ls[sq * 4 + i];
         const bool live = k0 + sk * 2 + j < nk && lse > -INFINITY;
-        const float p = live ? __expf(s[i][j] * scale - lse) : 0.f;
+        const float p = live ? expf(s[i][j] * scale - lse) : 0.f;
         ds4[i] = p * (dp[i][j] - Dl[sq * 4 + i]);
       }
       *reinterpret_cast<float4 *>(&DsT[sk * 2 + j][sq * 4]) = make_float4(ds4[0], ds4[1], ds4[2], ds4[3]);
