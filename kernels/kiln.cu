@@ -10,3 +10,4 @@
 #include "gather.cu"
 #include "optim.cu"
 #include "attention.cu"
+#include "linalg.cu"

@@ -429,3 +429,84 @@ func upload(t *testing.T, d device.Device, dt device.DType, x []float64) device.
 	}
 	return b
 }
+
+// TestBSRMatMul multiplies a random block-sparse matrix (some block rows empty) by a dense one
+// and compares with the product computed on the host in float64.
+func TestBSRMatMul(t *testing.T) {
+	d := gpu(t)
+	for _, dt := range []device.DType{device.Float32, device.Float64} {
+		const blockRows, blockCols, br, bc, n = 7, 5, 3, 4, 45
+		var rowptr, colidx []int32
+		var vals []float64
+		seed := uint64(3)
+		next := func() float64 {
+			seed = seed*6364136223846793005 + 1442695040888963407
+			return float64(int64(seed>>11)%2000-1000) / 1000
+		}
+		rowptr = append(rowptr, 0)
+		for i := 0; i < blockRows; i++ {
+			for j := 0; j < blockCols; j++ {
+				if (i*3+j*5)%4 == 0 && i != 2 { // block row 2 stays empty
+					colidx = append(colidx, int32(j))
+					for e := 0; e < br*bc; e++ {
+						vals = append(vals, next())
+					}
+				}
+			}
+			rowptr = append(rowptr, int32(len(colidx)))
+		}
+		bm := make([]float64, blockCols*bc*n)
+		for i := range bm {
+			bm[i] = next()
+		}
+		up32 := func(x []int32) device.Buffer {
+			b, err := d.Alloc(device.Int32, len(x))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.CopyFromHost(b, x); err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		rp, ci, vb, bb := up32(rowptr), up32(colidx), upload(t, d, dt, vals), upload(t, d, dt, bm)
+		cb, err := d.Alloc(dt, blockRows*br*n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Fill(cb, 0, blockRows*br*n, math.NaN()) // every element must be overwritten
+		d.BSRMatMul(rp, ci, vb, bb, cb, blockRows, br, bc, n)
+		got := download(t, d, cb)
+		round := func(x float64) float64 {
+			if dt == device.Float32 {
+				return float64(float32(x))
+			}
+			return x
+		}
+		for i := 0; i < blockRows; i++ {
+			for r := 0; r < br; r++ {
+				for col := 0; col < n; col++ {
+					var want, scale float64
+					for blk := rowptr[i]; blk < rowptr[i+1]; blk++ {
+						for q := 0; q < bc; q++ {
+							x := round(vals[int(blk)*br*bc+r*bc+q]) * round(bm[(int(colidx[blk])*bc+q)*n+col])
+							want += x
+							scale += math.Abs(x)
+						}
+					}
+					u := 0x1p-24
+					if dt == device.Float64 {
+						u = 0x1p-53
+					}
+					g := got[(i*br+r)*n+col]
+					if e := math.Abs(g - want); !(e <= 2*float64(blockCols*bc+3)*u*scale) {
+						t.Fatalf("%v C[%d,%d] = %v, want %v", dt, i*br+r, col, g, want)
+					}
+				}
+			}
+		}
+		for _, b := range []device.Buffer{rp, ci, vb, bb, cb} {
+			b.Free()
+		}
+	}
+}

@@ -170,6 +170,8 @@ bool runBlock(unsigned bx, unsigned by, unsigned bz) {
 
 void emu_syncthreads() { yieldTo(AT_BLOCK); }
 
+void emu_syncwarp() { yieldTo(AT_WARP); }
+
 uint64_t emu_shfl_xor(uint64_t bits, int laneMask) {
   const int me = cur, lane = me & 31, base = me - lane;
   warpSlots[me] = bits;

@@ -60,9 +60,11 @@ inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 
 // Synchronisation, implemented in emu.cpp.
 void emu_syncthreads();
+void emu_syncwarp();
 uint64_t emu_shfl_xor(uint64_t bits, int laneMask);
 
 #define __syncthreads() emu_syncthreads()
+#define __syncwarp(...) emu_syncwarp()
 
 template <typename T> T __shfl_xor_sync(unsigned, T v, int laneMask) {
   static_assert(sizeof(T) <= 8, "shuffle of a value wider than 8 bytes");
