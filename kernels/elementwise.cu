@@ -79,6 +79,10 @@ template <typename T>
 __device__ __forceinline__ void unary_body(int op, const T *__restrict__ x, T *__restrict__ y,
                                            i64 n, int rank, T alpha, const i64 (&sh)[8],
                                            const i64 (&xs)[8], const i64 (&ys)[8]) {
+  if (rank <= 1) { // contiguous or uniformly strided: no index decomposition (no 64-bit division)
+    KILN_GRID_LOOP(i, n) y[i * ys[7]] = unary_op<T>(op, x[i * xs[7]], alpha);
+    return;
+  }
   KILN_GRID_LOOP(i, n) {
     i64 r = i, xo = 0, yo = 0;
 #pragma unroll
@@ -99,6 +103,10 @@ __device__ __forceinline__ void binary_body(int op, const T *a, const T *b, T *y
                                             const i64 (&sh)[8], const i64 (&as)[8],
                                             const i64 (&bs)[8], const i64 (&ys)[8]) {
   // a, b and y are not __restrict__: y may alias a or b element for element (y += x).
+  if (rank <= 1) { // contiguous, uniformly strided or a broadcast scalar (stride 0)
+    KILN_GRID_LOOP(i, n) y[i * ys[7]] = binary_op<T>(op, a[i * as[7]], b[i * bs[7]]);
+    return;
+  }
   KILN_GRID_LOOP(i, n) {
     i64 r = i, ao = 0, bo = 0, yo = 0;
 #pragma unroll
