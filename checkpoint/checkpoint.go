@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/nlpodyssey/safetensors"
@@ -231,7 +232,7 @@ func (f *File) Check(want []Expect) error {
 			problems = append(problems, fmt.Sprintf("missing tensor %q", w.Name))
 			continue
 		}
-		if !sameShape(e.Shape, w.Shape) {
+		if !slices.Equal(e.Shape, w.Shape) {
 			problems = append(problems, fmt.Sprintf("tensor %q has shape %v, want %v", w.Name, e.Shape, w.Shape))
 		}
 	}
@@ -251,16 +252,4 @@ func (f *File) Check(want []Expect) error {
 		msg += "\n  " + p
 	}
 	return fmt.Errorf("%s", msg)
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -25,6 +25,7 @@ package tensor
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,17 +170,7 @@ func checkShape(shape []int) {
 }
 
 // SameShape reports whether a and b have equal shapes.
-func SameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+func SameShape(a, b []int) bool { return slices.Equal(a, b) }
 
 // ShapeString formats a shape as (2, 3).
 func ShapeString(s []int) string {
