@@ -7,13 +7,15 @@ import (
 )
 
 // parallelFlops is the problem size (2mnk) below which a GEMM runs on one
-// goroutine: starting and joining workers costs a few microseconds, which is
-// what ~0.5 MFLOP of work takes on one core.
-var parallelFlops = 2 * 96 * 96 * 96
+// goroutine, and the work each further worker must have: waking a worker
+// and joining it costs a few microseconds per phase, while 2·96³ ≈ 1.8
+// MFLOP is ~20 µs of work on one core.
+const parallelFlops = 2 * 96 * 96 * 96
 
 // batchSerialFlops is the per-matrix size under which a batched GEMM
-// parallelises over the batch instead of inside each matrix.
-var batchSerialFlops = 2 * 256 * 256 * 256
+// parallelises over the batch (one whole GEMM per worker, no
+// synchronisation inside) instead of inside each matrix.
+const batchSerialFlops = 2 * 256 * 256 * 256
 
 // checkArgs validates a (batched) GEMM call the way reference BLAS does
 // (xerbla): a bad argument is a programming error, reported with a message
