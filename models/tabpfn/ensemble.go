@@ -340,24 +340,8 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 			// embed returns the tokens [rows, T, E] of rows lo..hi of in.X.
 			embed := func(lo, hi int) *tensor.Tensor {
 				n := hi - lo
-				cells := make([]float32, 2*n*F)
-				for i, v := range in.X[lo*F : hi*F] {
-					if v != v {
-						cells[2*i+1] = 1
-					} else {
-						cells[2*i] = clamp(v, -100, 100)
-					}
-				}
-				x := ops.Add(m.cell.Forward(tensor.FromFloat32(dev, cells, n, F, 2)), featEmb)
-				ids := make([]int32, n)
-				for r := range ids {
-					if lo+r < N {
-						ids[r] = in.Y[lo+r]
-					} else {
-						ids[r] = int32(cfg.MaxClasses)
-					}
-				}
-				tgt := m.target.Forward(tensor.FromInt32(dev, ids, n)) // [n,E]
+				x := ops.Add(m.cell.Forward(tensor.FromFloat32(dev, encodeCells(in.X[lo*F:hi*F]), n, F, 2)), featEmb)
+				tgt := m.target.Forward(tensor.FromInt32(dev, targetIDs(in.Y[:N], lo, hi, cfg.MaxClasses), n)) // [n,E]
 				return ops.Concat(1, x, ops.Reshape(tgt, n, 1, E))
 			}
 			// split and merge move heads between [T, L, E] and [T, H, L, E/H].
@@ -424,10 +408,7 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 			// Test rows, in chunks, against the cached context.
 			K, R := cfg.MaxClasses, in.Rows
 			k := in.Classes[0]
-			mask := make([]float32, K)
-			for c := k; c < K; c++ {
-				mask[c] = -1e4
-			}
+			mask := classMask(k, K)
 			res := make([]float64, 0, (R-N)*k)
 			for lo := N; lo < R; lo += chunk {
 				hi := min(lo+chunk, R)
@@ -443,16 +424,7 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 					if temperature != 1 {
 						logits = ops.MulScalar(logits, 1/temperature)
 					}
-					p := ops.Softmax(logits, -1).Float64s()
-					for r := 0; r < hi-lo; r++ {
-						sum := 0.0
-						for c := 0; c < k; c++ {
-							sum += p[r*K+c]
-						}
-						for c := 0; c < k; c++ {
-							res = append(res, p[r*K+c]/sum)
-						}
-					}
+					res = classProbs(ops.Softmax(logits, -1).Float64s(), K, k, res)
 				}()
 			}
 			out = [][]float64{res}

@@ -220,31 +220,16 @@ func (m *Model) Forward(in Input) *tensor.Tensor {
 	E := cfg.Width
 	dev := m.Dev
 
-	// Cells: [value, missing flag] per cell.
-	cells := make([]float32, 2*len(in.X))
-	for i, v := range in.X {
-		if v != v { // NaN
-			cells[2*i+1] = 1
-		} else {
-			cells[2*i] = clamp(v, -100, 100)
-		}
-	}
-	x := m.cell.Forward(tensor.FromFloat32(dev, cells, B, R, F, 2)) // [B,R,F,E]
+	x := m.cell.Forward(tensor.FromFloat32(dev, encodeCells(in.X), B, R, F, 2)) // [B,R,F,E]
 
 	// Random per-feature vectors, the same for every row of a column.
 	fv := tensor.Normal(dev, tensor.Float32, in.FeatureSeed, 0, 0, 1, F, cfg.FeatureDim)
 	x = ops.Add(x, m.featIn.Forward(fv)) // broadcast [F,E]
 
 	// Target tokens: classes for training rows, the placeholder for test rows.
-	ids := make([]int32, B*R)
+	ids := make([]int32, 0, B*R)
 	for b := 0; b < B; b++ {
-		for r := 0; r < R; r++ {
-			if r < N {
-				ids[b*R+r] = in.Y[b*N+r]
-			} else {
-				ids[b*R+r] = int32(cfg.MaxClasses)
-			}
-		}
+		ids = append(ids, targetIDs(in.Y[b*N:(b+1)*N], 0, R, cfg.MaxClasses)...)
 	}
 	tgt := m.target.Forward(tensor.FromInt32(dev, ids, B*R)) // [B*R, E]
 	x = ops.Concat(2, x, ops.Reshape(tgt, B, R, 1, E))       // [B,R,F+1,E]
@@ -267,11 +252,9 @@ func (m *Model) Forward(in Input) *tensor.Tensor {
 	logits := m.dec.Forward(ops.Reshape(t, B, R-N, E))
 
 	// Mask classes the dataset does not have.
-	mask := make([]float32, B*cfg.MaxClasses)
-	for b, k := range in.Classes {
-		for c := k; c < cfg.MaxClasses; c++ {
-			mask[b*cfg.MaxClasses+c] = -1e4
-		}
+	mask := make([]float32, 0, B*cfg.MaxClasses)
+	for _, k := range in.Classes {
+		mask = append(mask, classMask(k, cfg.MaxClasses)...)
 	}
 	return ops.Add(logits, tensor.FromFloat32(dev, mask, B, 1, cfg.MaxClasses))
 }
@@ -305,18 +288,7 @@ func (m *Model) Probabilities(in Input, temperature float64) ([][]float64, error
 			T, K := in.Rows-in.NTrain, m.Cfg.MaxClasses
 			out = make([][]float64, in.Batch)
 			for b := range out {
-				k := in.Classes[b]
-				o := make([]float64, T*k)
-				for r := 0; r < T; r++ {
-					sum := 0.0
-					for c := 0; c < k; c++ {
-						sum += p[(b*T+r)*K+c]
-					}
-					for c := 0; c < k; c++ {
-						o[r*k+c] = p[(b*T+r)*K+c] / sum
-					}
-				}
-				out[b] = o
+				out[b] = classProbs(p[b*T*K:(b+1)*T*K], K, in.Classes[b], nil)
 			}
 		})
 		return nil
@@ -330,6 +302,59 @@ func (m *Model) Release() {
 		ops.ZeroGrad(p)
 		p.Release()
 	}
+}
+
+// encodeCells turns standardised cell values into the cell encoder's input pairs
+// [value, missing]: a NaN becomes (0, 1), anything else (clamp(v, ±100), 0).
+func encodeCells(x []float32) []float32 {
+	cells := make([]float32, 2*len(x))
+	for i, v := range x {
+		if v != v { // NaN
+			cells[2*i+1] = 1
+		} else {
+			cells[2*i] = clamp(v, -100, 100)
+		}
+	}
+	return cells
+}
+
+// targetIDs returns the target-token ids of rows [lo, hi) of a dataset whose training labels
+// are y: the label for a training row, the placeholder id (MaxClasses) for a test row.
+func targetIDs(y []int32, lo, hi, placeholder int) []int32 {
+	ids := make([]int32, hi-lo)
+	for r := range ids {
+		if lo+r < len(y) {
+			ids[r] = y[lo+r]
+		} else {
+			ids[r] = int32(placeholder)
+		}
+	}
+	return ids
+}
+
+// classMask is the additive logit mask of a dataset with k of the model's K classes.
+func classMask(k, K int) []float32 {
+	mask := make([]float32, K)
+	for c := k; c < K; c++ {
+		mask[c] = -1e4
+	}
+	return mask
+}
+
+// classProbs appends to dst, for each row of softmax outputs p (rows × K), the
+// probabilities of the dataset's k classes renormalised to sum to one.
+func classProbs(p []float64, K, k int, dst []float64) []float64 {
+	for r := 0; r < len(p)/K; r++ {
+		row := p[r*K : r*K+k]
+		sum := 0.0
+		for _, v := range row {
+			sum += v
+		}
+		for _, v := range row {
+			dst = append(dst, v/sum)
+		}
+	}
+	return dst
 }
 
 func clamp(v, lo, hi float32) float32 {
