@@ -59,7 +59,7 @@ type tabpfnFlags struct {
 func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.devName, "device", "cpu", `device to run on ("cpu", "cuda", "cuda:1")`)
 	cmd.Flags().StringVar(&f.modelPath, "model", "", "model checkpoint (default: the model embedded in kiln)")
-	cmd.Flags().IntVar(&f.ensemble, "ensemble", tabpfn.DefaultEnsemble, "ensemble members (forward passes) per prediction")
+	cmd.Flags().IntVar(&f.ensemble, "ensemble", 0, "ensemble members (forward passes) per prediction; 0 chooses by table size (1 to 4)")
 	cmd.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the ensemble's random choices")
 }
 
@@ -276,8 +276,12 @@ func runPredictDemo(cmd *cobra.Command, fl *tabpfnFlags, outPath string, rows, d
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "wine (embedded): %d wines, %d measurements, %d cultivars; stratified 50/50 split (seed %d)\n",
 		t.Rows(), t.NumFeatures(), t.NumClasses(), demoSeed)
+	members := fl.ensemble
+	if members == 0 {
+		members = tabpfn.AutoEnsemble(train.Rows(), train.NumFeatures())
+	}
 	fmt.Fprintf(out, "fitting on %d wines, predicting %d held-out wines with %d ensemble members on %s...\n",
-		train.Rows(), test.Rows(), fl.ensemble, fl.devName)
+		train.Rows(), test.Rows(), members, fl.devName)
 	start := time.Now()
 	p, err := fitPredict(cmd, fl, train, test)
 	if err != nil {
@@ -654,7 +658,11 @@ func bestRef(refs map[string]metrics.Score) string {
 }
 
 func printEval(w io.Writer, rep evalReport) error {
-	fmt.Fprintf(w, "TabPFN (%s model, %d members, %s), %d splits per dataset\n\n", rep.Model, rep.Ensemble, rep.Device, rep.Splits)
+	members := fmt.Sprintf("%d members", rep.Ensemble)
+	if rep.Ensemble == 0 {
+		members = fmt.Sprintf("automatic ensemble of 1 to %d members", tabpfn.DefaultEnsemble)
+	}
+	fmt.Fprintf(w, "TabPFN (%s model, %s, %s), %d splits per dataset\n\n", rep.Model, members, rep.Device, rep.Splits)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "dataset\trows\tfeat\tcls\tAUC\tacc\tlogloss\tsec\tlogreg AUC\trf AUC\tbest ref AUC\t")
 	for _, r := range rep.Rows {

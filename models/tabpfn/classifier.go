@@ -15,13 +15,19 @@ import (
 
 // Defaults of the classifier's options.
 const (
-	// DefaultEnsemble is the number of ensemble members. Each member is one forward pass
-	// over the training rows plus the test rows, so time grows linearly with it:
-	// BenchmarkClassifierFitPredict measured about 3.7 CPU-seconds per member for 1000
-	// training rows, 1000 test rows and 20 features with the DefaultConfig model (pure-Go
-	// CPU backend with its float32 exp, AMD EPYC, 2026-11-26), three quarters of it in row
-	// attention: at best about 1.9 s of wall time per member on two idle cores.
+	// DefaultEnsemble is the largest number of ensemble members the automatic choice makes
+	// (see AutoEnsemble). Each member is one forward pass over the training rows plus the
+	// test rows, so time grows linearly with it: BenchmarkClassifierFitPredict measured about
+	// 3.7 CPU-seconds per member for 1000 training rows, 1000 test rows and 20 features with
+	// the DefaultConfig model (pure-Go CPU backend with its float32 exp, AMD EPYC,
+	// 2026-11-26), three quarters of it in row attention: at best about 1.9 s of wall time per
+	// member on two idle cores.
 	DefaultEnsemble = 4
+	// EnsembleCellBudget is the number of training cells (rows × (features+1)) the automatic
+	// ensemble spends on: small tables, where a forward pass is cheap and an ensemble helps
+	// most, get DefaultEnsemble members; a table of 1000 rows and 20 features gets one, which
+	// keeps fit+predict on a laptop CPU within a few seconds.
+	EnsembleCellBudget = 24000
 	// DefaultTemperature is the softmax temperature TabPFN uses at inference (its
 	// softmax_temperature default of 0.9): slightly sharper than the trained logits.
 	DefaultTemperature = 0.9
@@ -148,11 +154,12 @@ func WithModelPath(path string) Option {
 	}
 }
 
-// WithEnsemble sets the number of ensemble members (default DefaultEnsemble).
+// WithEnsemble sets the number of ensemble members; 0 (the default) chooses it from the
+// table's size with AutoEnsemble.
 func WithEnsemble(n int) Option {
 	return func(s *settings) error {
-		if n < 1 {
-			return fmt.Errorf("tabpfn: ensemble size must be at least 1, got %d", n)
+		if n < 0 {
+			return fmt.Errorf("tabpfn: ensemble size must be at least 1 (or 0 for automatic), got %d", n)
 		}
 		s.ensemble = n
 		return nil
@@ -220,7 +227,7 @@ func WithWarnings(w io.Writer) Option {
 }
 
 func applyOptions(opts []Option) (settings, error) {
-	s := settings{ensemble: DefaultEnsemble, temperature: DefaultTemperature, variants: preprocess.Variants()}
+	s := settings{ensemble: 0, temperature: DefaultTemperature, variants: preprocess.Variants()}
 	for _, o := range opts {
 		if err := o(&s); err != nil {
 			return s, err
@@ -298,8 +305,14 @@ func (c *Classifier) Close() {
 // Config returns the model's configuration.
 func (c *Classifier) Config() Config { return c.cfg }
 
+// AutoEnsemble is the ensemble size chosen for rows training rows of features features:
+// EnsembleCellBudget / (rows·(features+1)) members, at least 1 and at most DefaultEnsemble.
+func AutoEnsemble(rows, features int) int {
+	return max(1, min(DefaultEnsemble, EnsembleCellBudget/max(1, rows*(features+1))))
+}
+
 // Ensemble returns the number of members Fit built (more than the ensemble size when output
-// codes needed extra codebooks); before Fit, the configured ensemble size.
+// codes needed extra codebooks); before Fit, the configured ensemble size (0: automatic).
 func (c *Classifier) Ensemble() int {
 	if c.fitted {
 		return len(c.members)
@@ -393,15 +406,19 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 		c.warnf("%d training rows exceed the model's context of %d: each ensemble member uses its own stratified subsample of %d rows",
 			X.Rows, c.cfg.MaxRows, c.cfg.MaxRows)
 	}
+	ensemble := c.ensemble
+	if ensemble == 0 {
+		ensemble = AutoEnsemble(min(X.Rows, c.cfg.MaxRows), min(X.Cols, c.cfg.MaxFeatures))
+	}
 	m := c.cfg.MaxClasses
 	c.codes = k > m
 	var codes [][]int
 	if c.codes {
 		rng := data.NewRand(mix(c.seed, 0, streamCodes), 0)
-		codes = outputCodes(k, m, c.ensemble, rng)
+		codes = outputCodes(k, m, ensemble, rng)
 		c.warnf("%d classes exceed the model's %d: using %d error-correcting output codes over %d labels", k, m, len(codes), m)
 	}
-	n := c.ensemble
+	n := ensemble
 	if c.codes {
 		n = len(codes)
 	}

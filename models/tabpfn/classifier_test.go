@@ -607,7 +607,7 @@ func TestClassifierBadInput(t *testing.T) {
 		opts []Option
 		want string
 	}{
-		{[]Option{WithModel(m), WithEnsemble(0)}, "ensemble size must be at least 1"},
+		{[]Option{WithModel(m), WithEnsemble(-1)}, "ensemble size must be at least 1"},
 		{[]Option{WithModel(m), WithTemperature(0)}, "temperature must be positive"},
 		{[]Option{WithModel(m), WithTemperature(math.NaN())}, "temperature must be positive"},
 		{[]Option{WithModel(m), WithTestBatch(0)}, "test batch must be at least 1"},
@@ -733,4 +733,28 @@ func ExampleClassifier() {
 	}
 	acc, _ := metrics.Accuracy(test.Y, proba)
 	fmt.Printf("held-out accuracy %.3f\n", acc)
+}
+
+// The automatic ensemble gives small tables the full ensemble and the 1000×20 table
+// one member, and Fit builds exactly that many members.
+func TestAutoEnsemble(t *testing.T) {
+	require.Equal(t, DefaultEnsemble, AutoEnsemble(89, 13))
+	require.Equal(t, 1, AutoEnsemble(1000, 20))
+	require.Equal(t, 2, AutoEnsemble(284, 30))
+	require.Equal(t, 1, AutoEnsemble(5000, 100))
+	m := tinyModel(t)
+	c, err := NewClassifier(WithModel(m))
+	require.NoError(t, err)
+	defer c.Close()
+	require.Equal(t, 0, c.Ensemble())
+	X := data.NewMatrix(30, 3)
+	y := make([]int, 30)
+	for i := range y {
+		y[i] = i % 2
+		X.Set(i, 0, float64(y[i])+0.1*float64(i%5))
+		X.Set(i, 1, float64(i))
+		X.Set(i, 2, float64(i%3))
+	}
+	require.NoError(t, c.Fit(X, y, 2))
+	require.Equal(t, AutoEnsemble(30, 3), c.Ensemble())
 }
