@@ -15,13 +15,14 @@ import (
 // synthetic table of the shape in the TabPFN issue (1000 training rows, 20 features, 1000
 // test rows). There is no anchor in this process; the number to compare is seconds per
 // dataset across devices and against the classical models' times in tabular-baselines.json.
+// The ensemble is the classifier's default, the automatic size for the table.
 func init() {
 	extraBenchCases = append(extraBenchCases, func(kind string, quick bool) []bench.Case {
 		train, test, feats := 1000, 1000, 20
 		if quick {
 			train, test, feats = 60, 40, 5
 		}
-		return []bench.Case{tabpfnCase(train, test, feats, tabpfn.DefaultEnsemble)}
+		return []bench.Case{tabpfnCase(train, test, feats, tabpfn.AutoEnsemble(train, feats))}
 	})
 }
 
