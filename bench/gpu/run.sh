@@ -8,7 +8,8 @@
 #   kiln.json      kiln cudabench --json (SGEMM, attention fwd/bwd, copy; rel errors)
 #   anchors.json   the same measurements through PyTorch
 #   report.md      kiln vs PyTorch ratios
-#   bench.json     kiln bench --device cuda --json --no-anchor
+#   bench.json     kiln bench --device cuda --json --no-anchor (TabPFN fit+predict included)
+# and a short TabPFN training run on the GPU (log lines only).
 # Usage (from the repository root on the GPU machine): bash bench/gpu/bundle/run.sh [--quick]
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,6 +61,13 @@ echo "anchors exit $?"
 step "kiln bench --device cuda"
 timeout 90 "$KILN" bench --device cuda --json --no-anchor ${quick:+--quick} > "$OUT/bench.json"
 echo "bench exit $?"
+
+step "short TabPFN training run on the GPU (datasets/s, loss falling, checkpoint + resume)"
+tmp=$(mktemp -d)
+timeout 60 "$KILN" tabpfn train --device cuda --out "$tmp/run.safetensors" --steps 200 --every 100 2>&1 | awk 'NR % 20 == 0 || /trained|error|kiln:/'
+timeout 30 "$KILN" tabpfn train --device cuda --out "$tmp/run.safetensors" --resume --steps 220 2>&1 | tail -2
+echo "train exit $?"
+rm -rf "$tmp"
 
 step "summary"
 grep -E '^selftest:' "$OUT/run.log" | tail -1
