@@ -93,31 +93,25 @@ func Pow(a, b *Tensor) *Tensor {
 
 // Maximum returns the elementwise maximum; ties send the gradient to a.
 func Maximum(a, b *Tensor) *Tensor {
-	out := binaryRaw("maximum", device.BinaryMax, a, b)
-	return record("maximum", out, []*Tensor{a, b}, func(g *Tensor, needs []bool) []*Tensor {
-		bWins := Gt(b, a)
-		r := make([]*Tensor, 2)
-		if needs[0] {
-			r[0] = SumTo(Mul(g, RSubScalar(1, bWins)), a.Shape()...)
-		}
-		if needs[1] {
-			r[1] = SumTo(Mul(g, bWins), b.Shape()...)
-		}
-		return r
-	})
+	return pairwiseExtremum("maximum", device.BinaryMax, a, b, func() *Tensor { return Gt(b, a) })
 }
 
 // Minimum returns the elementwise minimum; ties send the gradient to a.
 func Minimum(a, b *Tensor) *Tensor {
-	out := binaryRaw("minimum", device.BinaryMin, a, b)
-	return record("minimum", out, []*Tensor{a, b}, func(g *Tensor, needs []bool) []*Tensor {
-		bWins := Gt(a, b)
+	return pairwiseExtremum("minimum", device.BinaryMin, a, b, func() *Tensor { return Gt(a, b) })
+}
+
+// pairwiseExtremum is Maximum or Minimum: the gradient goes to b where bWins() is 1, to a elsewhere.
+func pairwiseExtremum(name string, op device.BinaryOp, a, b *Tensor, bWins func() *Tensor) *Tensor {
+	out := binaryRaw(name, op, a, b)
+	return record(name, out, []*Tensor{a, b}, func(g *Tensor, needs []bool) []*Tensor {
+		w := bWins()
 		r := make([]*Tensor, 2)
 		if needs[0] {
-			r[0] = SumTo(Mul(g, RSubScalar(1, bWins)), a.Shape()...)
+			r[0] = SumTo(Mul(g, RSubScalar(1, w)), a.Shape()...)
 		}
 		if needs[1] {
-			r[1] = SumTo(Mul(g, bWins), b.Shape()...)
+			r[1] = SumTo(Mul(g, w), b.Shape()...)
 		}
 		return r
 	})
