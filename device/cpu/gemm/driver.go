@@ -62,13 +62,11 @@ type job[T Float] struct {
 	bufA, bufB []T
 	tiles      []T // one mr×nr edge-tile scratch per worker
 
-	// The phase being run and its loop indices (written by the calling
-	// goroutine between phases only).
+	// The phase being run and its loop indices.
 	phase                     int
-	ctl                       []*phaseCtl // one per phase of this call
-	nphase                    int
-	refs                      atomic.Int32 // goroutines still holding the job
-	lastDone                  chan struct{}
+	tasks                     int
+	next                      atomic.Int64
+	wg                        sync.WaitGroup
 	jc, nb, pc, kb, is, ms    int
 	bTasks                    int
 	rowStep, colStep, colCols int
@@ -79,24 +77,11 @@ const (
 	phaseCompute
 )
 
-// phaseCtl hands out the tasks of one phase and counts the finished ones.
-// A phase ends when all its tasks are done, not when all its goroutines
-// have exited: a helper goroutine that the scheduler starts late (waking an
-// idle thread takes tens of microseconds) finds no task left and leaves
-// without anyone waiting for it, which is what makes 256-sized products
-// gain from a second core.
-type phaseCtl struct {
-	next, done atomic.Int64
-	tasks      int64
-}
-
 func (ks *kernelSet[T]) getJob(na, nb, workers int) *job[T] {
 	j, _ := ks.pool.Get().(*job[T])
 	if j == nil {
-		j = &job[T]{ks: ks, lastDone: make(chan struct{}, 1)}
+		j = &job[T]{ks: ks}
 	}
-	j.nphase = 0
-	j.refs.Store(1)
 	if cap(j.bufA) < na {
 		j.bufA = make([]T, na)
 	}
@@ -180,26 +165,16 @@ func gemm[T Float](ks *kernelSet[T], maxWorkers int, transA, transB bool, m, n, 
 			}
 		}
 	}
-	j.release()
-}
-
-// release drops one reference to the job; the last holder (the caller or a
-// late helper goroutine) returns it to the pool.
-func (j *job[T]) release() {
-	if j.refs.Add(-1) == 0 {
-		// Drop the references to the caller's matrices before pooling.
-		j.a, j.b, j.c = nil, nil, nil
-		j.ks.pool.Put(j)
-	}
+	// Drop the references to the caller's matrices before pooling.
+	j.a, j.b, j.c = nil, nil, nil
+	ks.pool.Put(j)
 }
 
 // run executes tasks 0..tasks-1 of a phase on up to j.workers goroutines
 // (the calling one included) and returns when all are done.
 func (j *job[T]) run(phase, tasks int) {
-	if tasks == 0 {
-		return
-	}
-	j.phase = phase
+	j.phase, j.tasks = phase, tasks
+	j.next.Store(0)
 	w := min(j.workers, tasks)
 	if w <= 1 {
 		for t := range tasks {
@@ -207,44 +182,26 @@ func (j *job[T]) run(phase, tasks int) {
 		}
 		return
 	}
-	if j.nphase == len(j.ctl) {
-		j.ctl = append(j.ctl, new(phaseCtl))
-	}
-	d := j.ctl[j.nphase]
-	j.nphase++
-	d.next.Store(0)
-	d.done.Store(0)
-	d.tasks = int64(tasks)
-	j.refs.Add(int32(w - 1))
+	j.wg.Add(w - 1)
 	for i := 1; i < w; i++ {
-		go j.helper(d, i)
+		go j.worker(i)
 	}
-	if !j.loop(d, 0) {
-		// A helper finished the last task; wait for its signal.
-		<-j.lastDone
-	}
+	j.loop(0)
+	j.wg.Wait()
 }
 
-func (j *job[T]) helper(d *phaseCtl, w int) {
-	if j.loop(d, w) {
-		j.lastDone <- struct{}{}
-	}
-	j.release()
+func (j *job[T]) worker(w int) {
+	defer j.wg.Done()
+	j.loop(w)
 }
 
-// loop runs tasks of phase d until none is left and reports whether this
-// goroutine completed the phase's last task.
-func (j *job[T]) loop(d *phaseCtl, w int) bool {
-	last := false
+func (j *job[T]) loop(w int) {
 	for {
-		t := d.next.Add(1) - 1
-		if t >= d.tasks {
-			return last
+		t := int(j.next.Add(1) - 1)
+		if t >= j.tasks {
+			return
 		}
-		j.do(int(t), w)
-		if d.done.Add(1) == d.tasks {
-			last = true
-		}
+		j.do(t, w)
 	}
 }
 
