@@ -95,6 +95,17 @@ def copy_bw(reps, n):
     return {"bytes": 4 * n, "ms": ms, "gbps_read_plus_write": 2 * 4 * n / (ms * 1e-3) / 1e9}
 
 
+def adamw_bw(reps, n):
+    """torch.optim.AdamW(fused=True) over one n-parameter fp32 tensor; AdamW moves 28 bytes a
+    parameter (read p, g, m, v; write p, m, v), the same count kiln bench uses."""
+    import torch
+    p = torch.nn.Parameter(torch.rand(n, device="cuda"))
+    p.grad = torch.rand(n, device="cuda")
+    opt = torch.optim.AdamW([p], lr=1e-3, weight_decay=0.01, fused=True)
+    ms = median_ms(opt.step, reps)
+    return {"params": n, "ms": ms, "gbps": 28 * n / (ms * 1e-3) / 1e9}
+
+
 def fmt(x, spec=".3f"):
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
@@ -103,7 +114,7 @@ def ratio(a, b):
     return None if not a or not b else a / b
 
 
-def report(kiln, torch_res, path):
+def report(kiln, torch_res, path, bench=None):
     lines = []
     dev = kiln.get("device", {}) if kiln else {}
     lines.append(f"# kiln CUDA kernels vs PyTorch, {torch_res['date']}\n")
@@ -138,6 +149,16 @@ def report(kiln, torch_res, path):
     lines.append("| | ms | GB/s |\n|---|---|---|")
     lines.append(f"| kiln (cuMemcpyDtoD) | {fmt(kc.get('ms'))} | {fmt(kc.get('gbps_read_plus_write'), '.0f')} |")
     lines.append(f"| torch copy_ | {fmt(tc['ms'])} | {fmt(tc['gbps_read_plus_write'], '.0f')} |")
+    ta = torch_res.get("adamw")
+    if ta:
+        lines.append(f"\n## Fused AdamW, {ta['params'] >> 20}M fp32 parameters (28 bytes/parameter)\n")
+        lines.append("| | ms | GB/s | fraction of copy bandwidth |\n|---|---|---|---|")
+        ka = next((r for r in (bench or {}).get("results", []) if r.get("group") == "adamw"), None)
+        if ka:
+            lines.append(f"| kiln OptimizerStep ({ka['name']}) | {fmt(ka['seconds'] * 1e3)} | {fmt(ka['rate'], '.0f')} | "
+                         f"{fmt(ratio(ka['rate'], tc['gbps_read_plus_write']), '.2f')} |")
+        lines.append(f"| torch.optim.AdamW(fused=True) | {fmt(ta['ms'])} | {fmt(ta['gbps'], '.0f')} | "
+                     f"{fmt(ratio(ta['gbps'], tc['gbps_read_plus_write']), '.2f')} |")
     if kiln and kiln.get("errors"):
         lines.append("\nkiln errors: " + "; ".join(kiln["errors"]))
     with open(path, "w") as f:
@@ -148,6 +169,7 @@ def report(kiln, torch_res, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kiln", help="kiln cudabench --json output")
+    ap.add_argument("--bench", help="kiln bench --device cuda --json output (for the AdamW row)")
     ap.add_argument("--out", default=".")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--quick", action="store_true")
@@ -167,6 +189,7 @@ def main():
     res["sgemm"] = [sgemm(n, args.reps) for n in sizes]
     res["attention"] = [attention(batch, seq, seq, nctx, d, args.reps) for d in dims]
     res["copy"] = copy_bw(args.reps, ncopy)
+    res["adamw"] = adamw_bw(args.reps, 1 << 16 if args.quick else 1 << 27)
     with open(os.path.join(args.out, "anchors.json"), "w") as f:
         json.dump(res, f, indent=2)
     kiln = None
@@ -176,7 +199,14 @@ def main():
                 kiln = json.load(f)
         except ValueError as e:
             print("could not read kiln results:", e, file=sys.stderr)
-    print(report(kiln, res, os.path.join(args.out, "report.md")))
+    bench = None
+    if args.bench and os.path.exists(args.bench):
+        try:
+            with open(args.bench) as f:
+                bench = json.load(f)
+        except ValueError as e:
+            print("could not read kiln bench results:", e, file=sys.stderr)
+    print(report(kiln, res, os.path.join(args.out, "report.md"), bench))
 
 
 if __name__ == "__main__":

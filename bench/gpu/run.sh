@@ -54,13 +54,13 @@ step "kiln cudabench"
 timeout 150 "$KILN" cudabench --json $quick > "$OUT/kiln.json"
 echo "cudabench exit $?"
 
-step "PyTorch anchors (same GPU, same run)"
-timeout 150 python3 "$here/anchors.py" --kiln "$OUT/kiln.json" --out "$OUT" $quick
-echo "anchors exit $?"
-
 step "kiln bench --device cuda"
 timeout 90 "$KILN" bench --device cuda --json --no-anchor ${quick:+--quick} > "$OUT/bench.json"
 echo "bench exit $?"
+
+step "PyTorch anchors (same GPU, same run)"
+timeout 150 python3 "$here/anchors.py" --kiln "$OUT/kiln.json" --bench "$OUT/bench.json" --out "$OUT" $quick
+echo "anchors exit $?"
 
 step "short TabPFN training run on the GPU (datasets/s, loss falling, checkpoint + resume)"
 tmp=$(mktemp -d)
