@@ -1,36 +1,12 @@
 package data
 
 import (
+	"github.com/kiln-ml/kiln/internal/shareddata"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// sharedData returns ../shared/data relative to the module root, or skips the test.
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	d := filepath.Join(dir, "..", "shared", "data")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("shared data not found at %s", d)
-	}
-	return d
-}
 
 func read(t *testing.T, s string, opts Options) *Table {
 	t.Helper()
@@ -191,7 +167,7 @@ func TestSchemaLoadsTestFileConsistently(t *testing.T) {
 // TestSharedDatasets loads every dataset of the shared collection and checks the shape
 // against the table in shared/data/README.md (written independently of this loader).
 func TestSharedDatasets(t *testing.T) {
-	dir := sharedData(t)
+	dir := shareddata.Require(t)
 	cases := []struct {
 		file                                          string
 		rows, features, categorical, missing, classes int

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"github.com/kiln-ml/kiln/internal/shareddata"
 	"path/filepath"
 	"testing"
 
@@ -40,7 +41,7 @@ func (m *prepCentroid) PredictProba(X data.Matrix) (data.Matrix, error) {
 // datasets with missing values (one all-categorical) and compares with the scikit-learn
 // reference AUCs: a nearest-centroid model should land within 0.05 of the 7-NN baseline there.
 func TestProtocolWithPreprocessing(t *testing.T) {
-	dir := sharedData(t)
+	dir := shareddata.Require(t)
 	base, err := LoadBaselines(filepath.Join(dir, "tabular-baselines.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -4,37 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kiln-ml/kiln/internal/shareddata"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kiln-ml/kiln/data"
 )
-
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found")
-		}
-		dir = parent
-	}
-	d := filepath.Join(dir, "..", "shared", "data")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("shared data not found at %s", d)
-	}
-	return d
-}
 
 // centroid is a nearest-centroid classifier with softmax(−squared distance) probabilities.
 // It records what the protocol handed it.
@@ -99,7 +76,7 @@ func (c *centroid) PredictProba(X data.Matrix) (data.Matrix, error) {
 }
 
 func TestProtocolOnIris(t *testing.T) {
-	tab, err := data.LoadCSV(filepath.Join(sharedData(t), "tabular", "iris.csv"), data.Options{})
+	tab, err := data.LoadCSV(filepath.Join(shareddata.Require(t), "tabular", "iris.csv"), data.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +202,7 @@ func TestProtocolErrors(t *testing.T) {
 }
 
 func TestLoadBaselines(t *testing.T) {
-	b, err := LoadBaselines(filepath.Join(sharedData(t), "tabular-baselines.json"))
+	b, err := LoadBaselines(filepath.Join(shareddata.Require(t), "tabular-baselines.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

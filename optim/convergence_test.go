@@ -1,9 +1,8 @@
 package optim
 
 import (
+	"github.com/kiln-ml/kiln/internal/shareddata"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -13,30 +12,6 @@ import (
 	"github.com/kiln-ml/kiln/ops"
 	"github.com/kiln-ml/kiln/tensor"
 )
-
-// sharedData finds ../shared/data relative to the module root, or skips.
-func sharedData(t testing.TB, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared data %s absent: %v", p, err)
-	}
-	return p
-}
 
 // logreg is L2-regularised logistic regression on standardised features:
 // L(w, b) = mean(log(1+e^z) − y·z) + (λ/2)‖w‖², z = Xw + b.
@@ -48,7 +23,7 @@ type logreg struct {
 }
 
 func loadLogreg(t *testing.T) *logreg {
-	tab, err := data.LoadCSV(sharedData(t, "tabular/breast_cancer.csv"), data.Options{})
+	tab, err := data.LoadCSV(shareddata.Require(t, "tabular/breast_cancer.csv"), data.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

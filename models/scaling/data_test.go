@@ -1,9 +1,9 @@
 package scaling
 
 import (
+	"github.com/kiln-ml/kiln/internal/shareddata"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -106,21 +106,7 @@ func TestDropHighest(t *testing.T) {
 // module root, or skips.
 func chinchillaCSV(t testing.TB) []Run {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", "data", "scaling", "chinchilla_svg_extracted.csv")
+	path := shareddata.Require(t, "scaling", "chinchilla_svg_extracted.csv")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Skipf("Chinchilla data absent: %v", err)

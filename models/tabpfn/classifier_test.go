@@ -3,6 +3,7 @@ package tabpfn
 import (
 	"bytes"
 	"fmt"
+	"github.com/kiln-ml/kiln/internal/shareddata"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -381,35 +382,13 @@ func TestClassifierManyClassesOutputCodes(t *testing.T) {
 	requireValidProba(t, pm, 60, 12)
 }
 
-// sharedData returns ../shared/data/<name> relative to the module root, or skips.
-func sharedData(t *testing.T, name string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", "data", name)
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("shared data %s not present: %v", path, err)
-	}
-	return path
-}
-
 // The letter data (26 classes) through output codes with a nearest-neighbour scorer: every
 // codebook labels a test row by the same nearest training row, so decoding must reproduce
 // plain 1-NN on the preprocessed features, computed here directly. (Distances between
 // letter's small-integer features tie often; members see the features in different orders,
 // so a tie can break differently in float32, hence the small tolerance.)
 func TestClassifierLetterOutputCodesMatchNearestNeighbour(t *testing.T) {
-	tab, err := data.LoadCSV(sharedData(t, "tabular/letter.csv"), data.Options{})
+	tab, err := data.LoadCSV(shareddata.Require(t, "tabular/letter.csv"), data.Options{})
 	require.NoError(t, err)
 	k := tab.NumClasses()
 	require.Equal(t, 26, k)
