@@ -9,6 +9,7 @@
 #   anchors.json   the same measurements through PyTorch
 #   report.md      kiln vs PyTorch ratios
 #   bench.json     kiln bench --device cuda --json --no-anchor (TabPFN fit+predict included)
+#   rsvd.json      kiln linalg rsvd --device cuda vs torch.svd_lowrank on one 8192² matrix
 # and a short TabPFN training run on the GPU (log lines only).
 # Usage (from the repository root on the GPU machine): bash bench/gpu/bundle/run.sh [--quick]
 set -uo pipefail
@@ -61,6 +62,10 @@ echo "bench exit $?"
 step "PyTorch anchors (same GPU, same run)"
 timeout 150 python3 "$here/anchors.py" --kiln "$OUT/kiln.json" --bench "$OUT/bench.json" --out "$OUT" $quick
 echo "anchors exit $?"
+
+step "randomized SVD 8192x8192 rank 64: kiln vs torch.svd_lowrank (same matrix, same run)"
+timeout 150 python3 "$here/rsvd_anchor.py" --kiln "$KILN" --out "$OUT" $([ -n "$quick" ] && echo --n 1024 --rank 16)
+echo "rsvd exit $?"
 
 step "short TabPFN training run on the GPU (datasets/s, loss falling, checkpoint + resume)"
 tmp=$(mktemp -d)
