@@ -10,15 +10,10 @@ import (
 	"testing"
 )
 
+// runLinalg runs the command with args through the shared execute helper.
 func runLinalg(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newLinalgCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), err
+	return execute(newLinalgCmd(), args...)
 }
 
 func TestLinalgRSVDRandomJSON(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -14,15 +13,10 @@ import (
 	"github.com/kiln-ml/kiln/device"
 )
 
+// runOptim runs the command with args through the shared execute helper.
 func runOptim(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newOptimCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), err
+	return execute(newOptimCmd(), args...)
 }
 
 // blobsCSV writes three well-separated Gaussian classes in four features.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -11,15 +10,10 @@ import (
 	"testing"
 )
 
+// runScaling runs the command with args through the shared execute helper.
 func runScaling(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newScalingCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), err
+	return execute(newScalingCmd(), args...)
 }
 
 func TestScalingPlanJSON(t *testing.T) {
