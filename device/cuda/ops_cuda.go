@@ -490,8 +490,18 @@ func (d *Device) readErrWord(op string, idx *buffer, rows int) {
 
 // Gather: kernels/gather.cu kiln_gather_*.
 func (d *Device) Gather(table device.Buffer, rows, width int, idx device.Buffer, n int, out device.Buffer) {
-	const name = "Gather"
-	tb, ib, ob := d.buf(name, table), d.buf(name, idx), d.buf(name, out)
+	d.rowIndexed("Gather", "kiln_gather_", "out", table, rows, width, idx, n, out)
+}
+
+// ScatterAdd: kernels/gather.cu kiln_scatter_add_*.
+func (d *Device) ScatterAdd(table device.Buffer, rows, width int, idx device.Buffer, n int, src device.Buffer) {
+	d.rowIndexed("ScatterAdd", "kiln_scatter_add_", "src", table, rows, width, idx, n, src)
+}
+
+// rowIndexed checks and launches the two row-indexed kernels, which share their arguments
+// (table, rows, width, idx, n, rows buffer, error word) and their out-of-range report.
+func (d *Device) rowIndexed(name, kernel, rowsName string, table device.Buffer, rows, width int, idx device.Buffer, n int, other device.Buffer) {
+	tb, ib, ob := d.buf(name, table), d.buf(name, idx), d.buf(name, other)
 	sameDType(name, tb, ob)
 	s := sfx(name, tb.dtype)
 	if ib.dtype != device.Int32 {
@@ -499,38 +509,15 @@ func (d *Device) Gather(table device.Buffer, rows, width int, idx device.Buffer,
 	}
 	checkLen(name, "table", tb, rows*width)
 	checkLen(name, "idx", ib, n)
-	checkLen(name, "out", ob, n*width)
+	checkLen(name, rowsName, ob, n*width)
 	if n == 0 || width == 0 {
 		return
 	}
 	d.enter()
 	defer d.leave()
 	d.resetErrWord()
-	d.launch("kiln_gather_"+s, dim3{x: d.gridFor(int64(n*width), block256)}, dim3{x: block256}, 0,
+	d.launch(kernel+s, dim3{x: d.gridFor(int64(n*width), block256)}, dim3{x: block256}, 0,
 		tb.ptr, rows, width, ib.ptr, n, ob.ptr, d.errWord)
-	d.readErrWord(name, ib, rows)
-}
-
-// ScatterAdd: kernels/gather.cu kiln_scatter_add_*.
-func (d *Device) ScatterAdd(table device.Buffer, rows, width int, idx device.Buffer, n int, src device.Buffer) {
-	const name = "ScatterAdd"
-	tb, ib, sb := d.buf(name, table), d.buf(name, idx), d.buf(name, src)
-	sameDType(name, tb, sb)
-	s := sfx(name, tb.dtype)
-	if ib.dtype != device.Int32 {
-		device.Panicf(name, "indices must be int32, not %v", ib.dtype)
-	}
-	checkLen(name, "table", tb, rows*width)
-	checkLen(name, "idx", ib, n)
-	checkLen(name, "src", sb, n*width)
-	if n == 0 || width == 0 {
-		return
-	}
-	d.enter()
-	defer d.leave()
-	d.resetErrWord()
-	d.launch("kiln_scatter_add_"+s, dim3{x: d.gridFor(int64(n*width), block256)}, dim3{x: block256}, 0,
-		tb.ptr, rows, width, ib.ptr, n, sb.ptr, d.errWord)
 	d.readErrWord(name, ib, rows)
 }
 
