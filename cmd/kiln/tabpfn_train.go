@@ -23,6 +23,7 @@ func init() {
 		lr                            float64
 		seed                          uint64
 		maxRows, maxFeatures          int
+		minRows, warmup               int
 	)
 	cmd := &cobra.Command{
 		Use:   "train",
@@ -33,10 +34,14 @@ test rows of each from its training rows, with AdamW, linear warm-up then cosine
 gradient clipping. It prints step, loss, datasets per second and time left, and writes an
 atomic checkpoint (model, optimizer state, step) every --every steps; --resume continues a
 killed run exactly where its last checkpoint left it (the prior's batches are a function of
-the seed and the step).`,
+the seed and the step). With --resume, any of --lr, --warmup, --batch, --min-rows, --max-rows
+and --max-features starts a new phase from the checkpoint's step: the prior takes the new
+shapes and a new warm-up and cosine schedule runs to --steps (a curriculum, such as larger
+tables once small ones are learned); the optimizer state carries over.`,
 		Example: `  kiln tabpfn train --out run.safetensors --steps 4000
   kiln tabpfn train --out run.safetensors --resume            # after an interruption
   kiln tabpfn train --out run.safetensors --resume --steps 6000 --export model.safetensors
+  kiln tabpfn train --out run.safetensors --resume --steps 9000 --lr 3e-4 --max-rows 512 --max-features 48
   kiln tabpfn train --out tiny.safetensors --config '{"layers":1,"width":16,"heads":2,"mlp_width":32,"feature_dim":8,"max_classes":10,"max_features":20,"max_train_rows":256}' --steps 50`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -55,6 +60,16 @@ the seed and the step).`,
 				tr, err = tabpfn.Resume(dev, out, steps)
 				if err != nil {
 					return err
+				}
+				ph := tabpfn.Phase{Steps: steps, LR: lr, Warmup: warmup, Batch: batch,
+					MinRows: minRows, MaxRows: maxRows, MaxFeatures: maxFeatures}
+				if ph != (tabpfn.Phase{Steps: steps}) {
+					if err := tr.NewPhase(ph); err != nil {
+						return err
+					}
+					p := tr.Cfg.Prior
+					fmt.Fprintf(cmd.ErrOrStderr(), "new phase from step %d: lr %.2g, warm-up %d, batch %d, rows %d-%d, features ≤ %d\n",
+						tr.Step, tr.Cfg.LR, tr.Cfg.Warmup, p.BatchSize, p.MinRows, p.MaxRows, p.MaxFeatures)
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "resuming %s at step %d of %d\n", out, tr.Step, tr.Cfg.Steps)
 			} else {
@@ -82,6 +97,12 @@ the seed and the step).`,
 				}
 				if maxFeatures > 0 {
 					tc.Prior.MaxFeatures = maxFeatures
+				}
+				if minRows > 0 {
+					tc.Prior.MinRows = minRows
+				}
+				if warmup > 0 {
+					tc.Warmup = warmup
 				}
 				if lr > 0 {
 					tc.LR = lr
@@ -120,7 +141,9 @@ the seed and the step).`,
 	f.IntVar(&workers, "workers", 2, "prior generator goroutines")
 	f.Float64Var(&lr, "lr", 0, "peak learning rate (default 1e-3)")
 	f.Uint64Var(&seed, "seed", 1, "seed of the prior and the initialisation")
+	f.IntVar(&minRows, "min-rows", 0, "smallest synthetic dataset (default 30 rows)")
 	f.IntVar(&maxRows, "max-rows", 0, "largest synthetic dataset (default 160 rows)")
+	f.IntVar(&warmup, "warmup", 0, "warm-up steps of the learning-rate schedule (default 100)")
 	f.IntVar(&maxFeatures, "max-features", 0, "most features of a synthetic dataset (default 16)")
 	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")
 	tabpfnCmd.AddCommand(cmd)

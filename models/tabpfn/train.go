@@ -28,7 +28,11 @@ type TrainConfig struct {
 	Seed            uint64  `json:"seed"`
 	CheckpointEvery int     `json:"checkpoint_every"`
 	Workers         int     `json:"workers"` // prior generator goroutines
-	Prior           prior.Config
+	// ScheduleStart is the step at which the current learning-rate schedule (warm-up, then
+	// cosine decay to Steps) began: 0 for a run in one phase, the step of the switch for a
+	// run continued with new settings (see Trainer.NewPhase).
+	ScheduleStart int `json:"schedule_start,omitempty"`
+	Prior         prior.Config
 }
 
 // DefaultTrainConfig trains the shipped model: AdamW with linear warm-up and cosine decay
@@ -98,7 +102,67 @@ func newTrainer(m *Model, tc TrainConfig, path string) (*Trainer, error) {
 		return nil, err
 	}
 	return &Trainer{Model: m, Opt: opt, Cfg: tc, Path: path, sampler: s,
-		sched: optim.WarmupCosine{Base: tc.LR, Min: tc.MinLR, Warmup: tc.Warmup, Total: tc.Steps}}, nil
+		sched: scheduleOf(tc)}, nil
+}
+
+// scheduleOf is the learning-rate schedule of tc's current phase, in steps since
+// ScheduleStart.
+func scheduleOf(tc TrainConfig) optim.WarmupCosine {
+	return optim.WarmupCosine{Base: tc.LR, Min: tc.MinLR, Warmup: tc.Warmup, Total: tc.Steps - tc.ScheduleStart}
+}
+
+// Phase is a change of training settings part-way through a run: a curriculum step such as
+// larger synthetic tables once the model has learned to classify small ones. Zero fields keep
+// the current setting.
+type Phase struct {
+	Steps       int     // new total step count (must exceed the current step)
+	LR          float64 // peak learning rate of the new schedule
+	Warmup      int     // warm-up steps of the new schedule
+	Batch       int     // datasets per step
+	MinRows     int     // smallest synthetic dataset
+	MaxRows     int     // largest synthetic dataset
+	MaxFeatures int     // most features of a synthetic dataset
+}
+
+// NewPhase continues the run from the current step with new settings: the prior is rebuilt
+// with the new shapes (its batches stay a pure function of the seed and the step, so a
+// resumed phase is still exact) and a new warm-up and cosine schedule spans the current step
+// to Steps. The optimizer state carries over. The phase is recorded in the checkpoint's
+// training config, so --resume continues it.
+func (t *Trainer) NewPhase(p Phase) error {
+	tc := t.Cfg
+	if p.Steps > 0 {
+		tc.Steps = p.Steps
+	}
+	if tc.Steps <= t.Step {
+		return fmt.Errorf("tabpfn: new phase needs more steps than the %d done (got %d)", t.Step, tc.Steps)
+	}
+	if p.LR > 0 {
+		tc.LR = p.LR
+	}
+	if p.Warmup > 0 {
+		tc.Warmup = p.Warmup
+	}
+	if p.Batch > 0 {
+		tc.Prior.BatchSize = p.Batch
+	}
+	if p.MinRows > 0 {
+		tc.Prior.MinRows = p.MinRows
+	}
+	if p.MaxRows > 0 {
+		tc.Prior.MaxRows = p.MaxRows
+	}
+	if p.MaxFeatures > 0 {
+		tc.Prior.MaxFeatures = p.MaxFeatures
+	}
+	tc.ScheduleStart = t.Step
+	tc.Warmup = min(tc.Warmup, (tc.Steps-t.Step)/2)
+	s, err := prior.NewSampler(tc.Prior)
+	if err != nil {
+		return err
+	}
+	t.Cfg, t.sampler, t.sched = tc, s, scheduleOf(tc)
+	return nil
 }
 
 // Resume restores a trainer from a checkpoint written by Save. steps > 0 overrides the
@@ -209,7 +273,7 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 			return t.checkpoint()
 		}
 		in, yTest := InputFromBatch(b, t.Cfg.Seed*1_000_003+uint64(t.Step))
-		lr := t.sched.LR(t.Step)
+		lr := t.sched.LR(t.Step - t.Cfg.ScheduleStart)
 		t.Opt.SetLR(lr)
 		var loss float64
 		err := tensor.Catch(func() error {

@@ -88,3 +88,65 @@ func TestCancelCheckpointsCurrentStep(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 4, r.Step)
 }
+
+// A new phase changes the prior's shapes and restarts the learning-rate schedule at the
+// current step; a phased run interrupted mid-phase and resumed ends exactly where an
+// uninterrupted phased run ends (the phase is part of the checkpoint).
+func TestNewPhaseResumesExactly(t *testing.T) {
+	dev := device.MustGet("cpu")
+	dir := t.TempDir()
+	phase := Phase{Steps: 7, LR: 5e-4, Warmup: 2, MinRows: 45, MaxRows: 60, MaxFeatures: 7}
+
+	run := func(path string, stopAt int) (*Trainer, []Progress) {
+		tc := tinyTrainConfig()
+		tc.Steps = 3
+		tr, err := NewTrainer(dev, tinyConfig(), tc, path)
+		require.NoError(t, err)
+		require.NoError(t, tr.Run(context.Background(), nil))
+		require.NoError(t, tr.NewPhase(phase))
+		var seen []Progress
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		require.NoError(t, tr.Run(ctx, func(p Progress) {
+			seen = append(seen, p)
+			if p.Step == stopAt {
+				cancel()
+			}
+		}))
+		return tr, seen
+	}
+	full, seen := run(filepath.Join(dir, "full.safetensors"), -1)
+	require.Equal(t, 7, full.Step)
+	require.Len(t, seen, 4)
+	// Warm-up restarts: step 3 is the new schedule's step 0, at lr·1/2.
+	require.InDelta(t, 2.5e-4, seen[0].LR, 1e-12)
+	require.InDelta(t, 5e-4, seen[1].LR, 1e-12)
+	require.Less(t, seen[3].LR, seen[2].LR)
+	require.Equal(t, 3, full.Cfg.ScheduleStart)
+	// The prior now draws the new shapes.
+	b := full.sampler.Batch(100)
+	require.GreaterOrEqual(t, b.Shape.Rows, 45)
+	require.LessOrEqual(t, b.Shape.Rows, 60)
+	require.LessOrEqual(t, b.Shape.Features, 7)
+	want := params(t, full.Model)
+	full.Model.Release()
+
+	part, _ := run(filepath.Join(dir, "part.safetensors"), 5)
+	require.Equal(t, 5, part.Step)
+	part.Model.Release()
+	resumed, err := Resume(dev, filepath.Join(dir, "part.safetensors"), 0)
+	require.NoError(t, err)
+	require.Equal(t, phase.MaxRows, resumed.Cfg.Prior.MaxRows)
+	var tail []Progress
+	require.NoError(t, resumed.Run(context.Background(), func(p Progress) { tail = append(tail, p) }))
+	require.Equal(t, 7, resumed.Step)
+	got := params(t, resumed.Model)
+	for name, w := range want {
+		require.Equal(t, w, got[name], "parameter %s differs after resuming a phase", name)
+	}
+	require.Equal(t, seen[2].Loss, tail[0].Loss)
+	require.Equal(t, seen[2].LR, tail[0].LR)
+	resumed.Model.Release()
+
+	require.ErrorContains(t, resumed.NewPhase(Phase{Steps: 7}), "more steps")
+}
