@@ -54,6 +54,9 @@ type tabpfnFlags struct {
 	modelPath string
 	ensemble  int
 	seed      uint64
+	maxRows   int
+	maxFeats  int
+	temp      float64
 }
 
 func (f *tabpfnFlags) add(cmd *cobra.Command) {
@@ -61,6 +64,9 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.modelPath, "model", "", "model checkpoint (default: the model embedded in kiln)")
 	cmd.Flags().IntVar(&f.ensemble, "ensemble", 0, "ensemble members (forward passes) per prediction; 0 chooses by table size (1 to 4)")
 	cmd.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the ensemble's random choices")
+	cmd.Flags().IntVar(&f.maxRows, "max-rows", 0, "training rows per member (a stratified subsample each); 0: the model's limit")
+	cmd.Flags().IntVar(&f.maxFeats, "max-features", 0, "features per member (a random subset each); 0: the model's limit")
+	cmd.Flags().Float64Var(&f.temp, "temperature", tabpfn.DefaultTemperature, "softmax temperature of the model's logits")
 }
 
 // load opens the device and the model once; classifiers share it.
@@ -77,6 +83,7 @@ func (f *tabpfnFlags) load() (*tabpfn.Model, error) {
 
 func (f *tabpfnFlags) classifier(m *tabpfn.Model, warn io.Writer) (*tabpfn.Classifier, error) {
 	return tabpfn.NewClassifier(tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
+		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithTemperature(f.temp),
 		tabpfn.WithWarnings(warn))
 }
 

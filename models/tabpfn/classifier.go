@@ -107,6 +107,8 @@ type settings struct {
 	seed        uint64
 	variants    []preprocess.Variant
 	warn        io.Writer
+	maxRows     int // per-member context cap below the model's (0: the model's)
+	maxFeatures int // per-member feature cap below the model's (0: the model's)
 }
 
 // Option configures a Classifier.
@@ -218,6 +220,33 @@ func WithVariants(vs ...preprocess.Variant) Option {
 	}
 }
 
+// WithMaxRows caps each member's training rows (its context) at n, below the model's
+// MaxRows: each member then takes its own stratified subsample, as for tables larger than the
+// model's limit. A model trained on small synthetic tables can predict better from contexts
+// near the sizes it saw, and smaller contexts are faster. 0 means the model's limit.
+func WithMaxRows(n int) Option {
+	return func(s *settings) error {
+		if n < 0 || n == 1 {
+			return fmt.Errorf("tabpfn: max rows must be at least 2 (or 0 for the model's limit), got %d", n)
+		}
+		s.maxRows = n
+		return nil
+	}
+}
+
+// WithMaxFeatures caps the features each member presents at n, below the model's
+// MaxFeatures: wider tables are then seen through a random subset of n features per member,
+// as for tables wider than the model's limit. 0 means the model's limit.
+func WithMaxFeatures(n int) Option {
+	return func(s *settings) error {
+		if n < 0 {
+			return fmt.Errorf("tabpfn: max features must be at least 1 (or 0 for the model's limit), got %d", n)
+		}
+		s.maxFeatures = n
+		return nil
+	}
+}
+
 // WithWarnings also writes each warning (see Classifier.Warnings) to w as it happens.
 func WithWarnings(w io.Writer) Option {
 	return func(s *settings) error {
@@ -304,6 +333,19 @@ func (c *Classifier) Close() {
 
 // Config returns the model's configuration.
 func (c *Classifier) Config() Config { return c.cfg }
+
+// limits returns the rows and features one member presents: the model's limits, lowered by
+// WithMaxRows and WithMaxFeatures.
+func (c *Classifier) limits() (rows, features int) {
+	rows, features = c.cfg.MaxRows, c.cfg.MaxFeatures
+	if c.maxRows > 0 {
+		rows = min(rows, c.maxRows)
+	}
+	if c.maxFeatures > 0 {
+		features = min(features, c.maxFeatures)
+	}
+	return rows, features
+}
 
 // AutoEnsemble is the ensemble size chosen for rows training rows of features features:
 // EnsembleCellBudget / (rows·(features+1)) members, at least 1 and at most DefaultEnsemble.
@@ -402,13 +444,14 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 	}
 	c.nCols, c.nClasses = X.Cols, nClasses
 
-	if X.Rows > c.cfg.MaxRows {
-		c.warnf("%d training rows exceed the model's context of %d: each ensemble member uses its own stratified subsample of %d rows",
-			X.Rows, c.cfg.MaxRows, c.cfg.MaxRows)
+	maxRows, maxFeatures := c.limits()
+	if X.Rows > maxRows {
+		c.warnf("%d training rows exceed the context of %d: each ensemble member uses its own stratified subsample of %d rows",
+			X.Rows, maxRows, maxRows)
 	}
 	ensemble := c.ensemble
 	if ensemble == 0 {
-		ensemble = AutoEnsemble(min(X.Rows, c.cfg.MaxRows), min(X.Cols, c.cfg.MaxFeatures))
+		ensemble = AutoEnsemble(min(X.Rows, maxRows), min(X.Cols, maxFeatures))
 	}
 	m := c.cfg.MaxClasses
 	c.codes = k > m
@@ -435,9 +478,9 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 		widest = max(widest, mb.pre.OutputCols())
 		c.members = append(c.members, mb)
 	}
-	if widest > c.cfg.MaxFeatures {
-		c.warnf("%d features after preprocessing exceed the model's %d: each ensemble member uses its own random subset of %d",
-			widest, c.cfg.MaxFeatures, c.cfg.MaxFeatures)
+	if widest > maxFeatures {
+		c.warnf("%d features after preprocessing exceed the limit of %d: each ensemble member uses its own random subset of %d",
+			widest, maxFeatures, maxFeatures)
 	}
 	c.fitted = true
 	return nil

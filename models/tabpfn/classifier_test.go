@@ -442,21 +442,38 @@ func TestClassifierLetterOutputCodesMatchNearestNeighbour(t *testing.T) {
 	require.InDelta(t, want, got, 0.02)
 }
 
+// Tables larger than the limits — the model's, or lower caps set with WithMaxRows and
+// WithMaxFeatures (caps above the model's limits do not raise them) — are seen through a
+// stratified row subsample and a random feature subset per member.
 func TestClassifierSubsamplingWarnings(t *testing.T) {
-	cfg := classifierTinyConfig()
-	cfg.MaxRows, cfg.MaxFeatures = 50, 4
+	small := classifierTinyConfig()
+	small.MaxRows, small.MaxFeatures = 50, 4
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		opts []Option
+	}{
+		{"model limits", small, nil},
+		{"options", classifierTinyConfig(), []Option{WithMaxRows(50), WithMaxFeatures(4)}},
+		{"options above the model's limits", small, []Option{WithMaxRows(500), WithMaxFeatures(40)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkSubsampling(t, tc.cfg, tc.opts) })
+	}
+}
+
+func checkSubsampling(t *testing.T, cfg Config, opts []Option) {
 	X, y := clusters(120, 7, 3, 2, 9)
 	y[0], y[3], y[6] = 2, 2, 2 // unbalanced classes: 37 / 40 / 43
 	fs := &fakeScorer{cfg: cfg, fixed: []float64{0.2, 0.3, 0.5}}
-	c, err := newWithScorer(fs, cfg, WithEnsemble(3))
+	c, err := newWithScorer(fs, cfg, append([]Option{WithEnsemble(3)}, opts...)...)
 	require.NoError(t, err)
 	var log strings.Builder
 	c.warn = &log
 	require.NoError(t, c.Fit(X, y, 3))
 	w := c.Warnings()
 	require.Len(t, w, 2)
-	require.Contains(t, w[0], "120 training rows exceed the model's context of 50")
-	require.Contains(t, w[1], "7 features after preprocessing exceed the model's 4")
+	require.Contains(t, w[0], "120 training rows exceed the context of 50")
+	require.Contains(t, w[1], "7 features after preprocessing exceed the limit of 4")
 	require.Contains(t, log.String(), "tabpfn: warning: 120 training rows")
 
 	counts := func(ys []int32) []int {
@@ -588,6 +605,8 @@ func TestClassifierBadInput(t *testing.T) {
 	}{
 		{[]Option{WithModel(m), WithEnsemble(-1)}, "ensemble size must be at least 1"},
 		{[]Option{WithModel(m), WithTemperature(0)}, "temperature must be positive"},
+		{[]Option{WithModel(m), WithMaxRows(1)}, "max rows must be at least 2"},
+		{[]Option{WithModel(m), WithMaxFeatures(-3)}, "max features must be at least 1"},
 		{[]Option{WithModel(m), WithTemperature(math.NaN())}, "temperature must be positive"},
 		{[]Option{WithModel(m), WithTestBatch(0)}, "test batch must be at least 1"},
 		{[]Option{WithModel(m), WithModelPath("x.safetensors")}, "not both"},

@@ -207,7 +207,7 @@ func poolLog(members [][]float64, rows, k int) []float64 {
 // with compact labels in [0, k); code maps those classes onto the model's nLabels labels.
 func (c *Classifier) buildMember(i int, X data.Matrix, y []int, k int, code []int, nLabels int) (*member, error) {
 	s := c.settings
-	cfg := c.cfg
+	maxRows, maxFeatures := c.limits()
 	m := &member{
 		variant:     s.variants[i%len(s.variants)],
 		featureSeed: mix(s.seed, uint64(i), streamFeatureSeed),
@@ -218,8 +218,8 @@ func (c *Classifier) buildMember(i int, X data.Matrix, y []int, k int, code []in
 	// model was trained for, so that the ensemble as a whole sees more of the data.
 	rows := X
 	ys := y
-	if X.Rows > cfg.MaxRows {
-		idx, err := data.StratifiedSubsample(y, k, cfg.MaxRows, mix(s.seed, uint64(i), streamRows))
+	if X.Rows > maxRows {
+		idx, err := data.StratifiedSubsample(y, k, maxRows, mix(s.seed, uint64(i), streamRows))
 		if err != nil {
 			return nil, err
 		}
@@ -239,8 +239,8 @@ func (c *Classifier) buildMember(i int, X data.Matrix, y []int, k int, code []in
 	// random subset per member when there are more than the model was trained for.
 	frng := data.NewRand(mix(s.seed, uint64(i), streamFeatures), 0)
 	perm := frng.Perm(tx.Cols)
-	if len(perm) > cfg.MaxFeatures {
-		perm = perm[:cfg.MaxFeatures]
+	if len(perm) > maxFeatures {
+		perm = perm[:maxFeatures]
 	}
 	m.cols = perm
 	m.trainX = m.present(tx)
