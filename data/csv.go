@@ -81,13 +81,6 @@ func ReadCSV(r io.Reader, opts Options) (*Table, error) {
 			header[i] = fmt.Sprintf("column_%d", i+1)
 		}
 	}
-	seen := map[string]int{}
-	for i, h := range header {
-		if j, ok := seen[h]; ok {
-			return nil, fmt.Errorf("data: header: columns %d and %d are both named %q", j+1, i+1, h)
-		}
-		seen[h] = i
-	}
 
 	var records [][]string
 	var lines []int
@@ -112,8 +105,23 @@ func ReadCSV(r io.Reader, opts Options) (*Table, error) {
 	if len(records) == 0 {
 		return nil, errors.New("data: no data rows after the header")
 	}
+	return fromRecords(header, records, lines, "line", opts)
+}
 
-	p := &parser{header: header, records: records, lines: lines, missing: opts.Missing}
+// fromRecords turns a header and its string cells into a Table; it is the part of loading that
+// CSV and Parquet share, so that both formats infer kinds, treat missing values, read the target
+// and check a Schema identically. rows[i] is the number that error messages give for records[i],
+// after unit ("line" for CSV, "row" for Parquet).
+func fromRecords(header []string, records [][]string, rows []int, unit string, opts Options) (*Table, error) {
+	seen := map[string]int{}
+	for i, h := range header {
+		if j, ok := seen[h]; ok {
+			return nil, fmt.Errorf("data: header: columns %d and %d are both named %q", j+1, i+1, h)
+		}
+		seen[h] = i
+	}
+
+	p := &parser{header: header, records: records, rows: rows, unit: unit, missing: opts.Missing}
 	if p.missing == nil {
 		p.missing = DefaultMissing
 	}
@@ -160,7 +168,8 @@ func ReadCSV(r io.Reader, opts Options) (*Table, error) {
 type parser struct {
 	header  []string
 	records [][]string
-	lines   []int
+	rows    []int  // where records[i] is in the file, in units of unit
+	unit    string // "line" or "row"
 	missing []string
 }
 
@@ -174,7 +183,7 @@ func (p *parser) isMissing(s string) bool {
 }
 
 func (p *parser) where(row, col int) string {
-	return fmt.Sprintf("line %d, column %d (%q)", p.lines[row], col+1, p.header[col])
+	return fmt.Sprintf("%s %d, column %d (%q)", p.unit, p.rows[row], col+1, p.header[col])
 }
 
 // parseNumber parses a finite float; infinities and NaN spelled out are not numbers here, so

@@ -1,10 +1,13 @@
 // Package data loads small tabular classification datasets and prepares them for models.
 //
-// A CSV file with a header row becomes a Table: one float64 matrix of features (row-major,
-// NaN for a missing value), a kind per feature (numeric, or categorical with its sorted list of
-// categories, stored as the category's index), integer class labels and the class names they
-// stand for. Loading is strict where silence would hide a data problem (ragged rows, junk in a
-// numeric column, a target with one class) and every such error names the line and column.
+// A CSV file with a header row, or a flat Parquet file, becomes a Table: one float64 matrix of
+// features (row-major, NaN for a missing value), a kind per feature (numeric, or categorical
+// with its sorted list of categories, stored as the category's index), integer class labels and
+// the class names they stand for. Load picks the format by extension (".parquet" or ".pq" is
+// Parquet, anything else CSV); Parquet values are read as the text a CSV export would hold and
+// go through the same parser, so both formats load the same data into the same Table. Loading
+// is strict where silence would hide a data problem (ragged rows, junk in a numeric column, a
+// target with one class) and every such error names the line (CSV) or row (Parquet) and column.
 //
 // The split helpers (StratifiedSplit, StratifiedSubsample) are deterministic for a seed and keep
 // the class proportions, which is what the evaluation protocol of package metrics builds on.

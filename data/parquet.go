@@ -1,0 +1,296 @@
+package data
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// LoadParquet reads a Parquet file into a Table; see ReadParquet.
+func LoadParquet(path string, opts Options) (*Table, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	t, err := ReadParquet(f, st.Size(), opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// ReadParquet reads a Parquet file of size bytes into a Table.
+//
+// The file must be flat: every top-level column a leaf (a nested group or a repeated (list)
+// column is an error naming it), and its column names are the table's header. Each value is
+// turned into the text a CSV export of the same data would hold, and from there on loading is
+// the one ReadCSV does (kind inference, missing values, the target column, opts.Schema), so a
+// table loads the same from either format. The text is: null → "" (always missing, even
+// when opts.Missing does not list ""); integers in
+// decimal (unsigned ones as unsigned); doubles with the shortest representation that
+// round-trips exactly, floats with the shortest that round-trips as float32 (so a float32 0.1
+// reads as 0.1, as it would print), NaN → missing; booleans "true"/"false" (so a boolean
+// column is categorical, as in CSV); strings, enums, JSON and plain byte arrays as text with
+// surrounding spaces trimmed; decimals as exact decimal text; dates as 2006-01-02; timestamps
+// as RFC 3339 (UTC when the file says they are adjusted to UTC). Strings equal to a
+// missing-value marker (Options.Missing) are missing, as in CSV. Errors give the place as
+// "row N", counting data rows from 1, where CSV says "line N".
+func ReadParquet(r io.ReaderAt, size int64, opts Options) (*Table, error) {
+	header, records, err := readParquetRecords(r, size)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Missing != nil && !slices.Contains(opts.Missing, "") {
+		// A null is missing whatever markers the caller lists for text; nulls are read as "".
+		opts.Missing = append(slices.Clip(opts.Missing), "")
+	}
+	rows := make([]int, len(records))
+	for i := range rows {
+		rows[i] = i + 1
+	}
+	return fromRecords(header, records, rows, "row", opts)
+}
+
+// parquetMagic starts and ends every Parquet file ("PARE" for an encrypted footer); the
+// smallest file is the two magics and the 4-byte footer length.
+const (
+	parquetMagic   = "PAR1"
+	parquetMinSize = 12
+)
+
+// readParquetRecords returns the column names and every row's cells as text. The library can
+// panic on malformed pages or schemas (it treats some as programmer errors), so panics while
+// reading are turned into an error here: a corrupt file must not take the CLI down.
+func readParquetRecords(r io.ReaderAt, size int64) (header []string, records [][]string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			header, records = nil, nil
+			err = fmt.Errorf("data: corrupt Parquet file: %v", p)
+		}
+	}()
+	if size == 0 {
+		return nil, nil, errors.New("data: empty input: the file has 0 bytes, not a Parquet file")
+	}
+	var magic [4]byte
+	if n, _ := r.ReadAt(magic[:], 0); n < len(magic) || (string(magic[:]) != parquetMagic && string(magic[:]) != "PARE") {
+		return nil, nil, errors.New("data: not a Parquet file (it does not start with the Parquet magic bytes \"PAR1\")")
+	}
+	if string(magic[:]) == "PARE" {
+		return nil, nil, errors.New("data: encrypted Parquet files are not supported")
+	}
+	if size < parquetMinSize {
+		return nil, nil, fmt.Errorf("data: truncated Parquet file: %d bytes", size)
+	}
+	f, err := parquet.OpenFile(r, size)
+	if err != nil {
+		return nil, nil, fmt.Errorf("data: truncated or corrupt Parquet file: %w", err)
+	}
+
+	cols := f.Root().Columns()
+	if len(cols) == 0 {
+		return nil, nil, errors.New("data: the Parquet file has no columns")
+	}
+	header = make([]string, len(cols))
+	conv := make([]func(parquet.Value) (string, error), len(cols))
+	leaf := map[int]int{} // leaf column index (as in parquet.Value.Column) → header position
+	for j, c := range cols {
+		header[j] = strings.TrimSpace(c.Name())
+		if header[j] == "" {
+			header[j] = fmt.Sprintf("column_%d", j+1)
+		}
+		if !c.Leaf() {
+			return nil, nil, fmt.Errorf("data: column %d (%q) is nested (a group, list or map); only flat tables (one value per cell) can be loaded", j+1, header[j])
+		}
+		if c.Repeated() {
+			return nil, nil, fmt.Errorf("data: column %d (%q) is repeated (a list); only flat tables (one value per cell) can be loaded", j+1, header[j])
+		}
+		if conv[j], err = parquetConverter(c.Type()); err != nil {
+			return nil, nil, fmt.Errorf("data: column %d (%q): %w", j+1, header[j], err)
+		}
+		leaf[c.Index()] = j
+	}
+	if f.NumRows() == 0 {
+		return nil, nil, errors.New("data: the Parquet file has no rows")
+	}
+
+	buf := make([]parquet.Row, 256)
+	for _, rg := range f.RowGroups() {
+		rows := rg.Rows()
+		for {
+			n, rerr := rows.ReadRows(buf)
+			for _, row := range buf[:n] {
+				rec := make([]string, len(header))
+				for _, v := range row {
+					j, ok := leaf[v.Column()]
+					if !ok {
+						rows.Close()
+						return nil, nil, fmt.Errorf("data: corrupt Parquet file: value of unknown column %d", v.Column())
+					}
+					if v.IsNull() {
+						continue // "": ReadParquet makes sure it is a missing-value marker
+					}
+					s, cerr := conv[j](v)
+					if cerr != nil {
+						rows.Close()
+						return nil, nil, fmt.Errorf("data: row %d, column %d (%q): %w", len(records)+1, j+1, header[j], cerr)
+					}
+					rec[j] = s
+				}
+				records = append(records, rec)
+			}
+			if errors.Is(rerr, io.EOF) {
+				break
+			}
+			if rerr != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("data: corrupt Parquet file: %w", rerr)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, nil, fmt.Errorf("data: corrupt Parquet file: %w", err)
+		}
+	}
+	if len(records) == 0 {
+		return nil, nil, errors.New("data: the Parquet file has no rows")
+	}
+	return header, records, nil
+}
+
+// parquetConverter returns the function that writes a non-null value of type t as the text a
+// CSV export would hold; see ReadParquet. Types with no sensible text (INT96, TIME, FLOAT16,
+// geometry, variant) are an error, so that they are not silently loaded as junk categories.
+func parquetConverter(t parquet.Type) (func(parquet.Value) (string, error), error) {
+	var lt format.LogicalTypeValue
+	if l := t.LogicalType(); l != nil {
+		lt = l.Value
+	}
+	kind := t.Kind()
+	switch lt := lt.(type) {
+	case nil, *format.StringType, *format.EnumType, *format.JsonType, *format.BsonType, *format.IntType, *format.NullType:
+		// plain physical types below
+	case *format.DecimalType:
+		scale := int(lt.Scale)
+		return func(v parquet.Value) (string, error) {
+			var u big.Int
+			switch v.Kind() {
+			case parquet.Int32:
+				u.SetInt64(int64(v.Int32()))
+			case parquet.Int64:
+				u.SetInt64(v.Int64())
+			default: // big-endian two's complement
+				b := v.ByteArray()
+				u.SetBytes(b)
+				if len(b) > 0 && b[0]&0x80 != 0 {
+					u.Sub(&u, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
+				}
+			}
+			return decimalText(&u, scale), nil
+		}, nil
+	case *format.DateType:
+		return func(v parquet.Value) (string, error) {
+			return time.Unix(int64(v.Int32())*86400, 0).UTC().Format(time.DateOnly), nil
+		}, nil
+	case *format.TimestampType:
+		utc := lt.IsAdjustedToUTC
+		var unit time.Duration = time.Millisecond
+		if lt.Unit.Value != nil {
+			unit = lt.Unit.Value.Duration()
+		}
+		return func(v parquet.Value) (string, error) {
+			x := v.Int64()
+			var ts time.Time
+			switch unit {
+			case time.Nanosecond:
+				ts = time.Unix(0, x)
+			case time.Microsecond:
+				ts = time.UnixMicro(x)
+			default:
+				ts = time.UnixMilli(x)
+			}
+			ts = ts.UTC()
+			if utc {
+				return ts.Format(time.RFC3339Nano), nil
+			}
+			return ts.Format("2006-01-02T15:04:05.999999999"), nil
+		}, nil
+	case *format.UUIDType:
+		return func(v parquet.Value) (string, error) {
+			b := v.ByteArray()
+			if len(b) != 16 {
+				return "", fmt.Errorf("UUID of %d bytes", len(b))
+			}
+			return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+		}, nil
+	default:
+		return nil, fmt.Errorf("Parquet type %s is not supported; convert the column to a number or a string", t)
+	}
+
+	unsigned := false
+	if it, ok := lt.(*format.IntType); ok {
+		unsigned = !it.IsSigned
+	}
+	switch kind {
+	case parquet.Boolean:
+		return func(v parquet.Value) (string, error) { return strconv.FormatBool(v.Boolean()), nil }, nil
+	case parquet.Int32:
+		if unsigned {
+			return func(v parquet.Value) (string, error) { return strconv.FormatUint(uint64(v.Uint32()), 10), nil }, nil
+		}
+		return func(v parquet.Value) (string, error) { return strconv.FormatInt(int64(v.Int32()), 10), nil }, nil
+	case parquet.Int64:
+		if unsigned {
+			return func(v parquet.Value) (string, error) { return strconv.FormatUint(v.Uint64(), 10), nil }, nil
+		}
+		return func(v parquet.Value) (string, error) { return strconv.FormatInt(v.Int64(), 10), nil }, nil
+	case parquet.Float:
+		return func(v parquet.Value) (string, error) {
+			x := v.Float()
+			if x != x { // NaN: missing, as pandas writes it
+				return "", nil
+			}
+			return strconv.FormatFloat(float64(x), 'g', -1, 32), nil
+		}, nil
+	case parquet.Double:
+		return func(v parquet.Value) (string, error) {
+			x := v.Double()
+			if math.IsNaN(x) {
+				return "", nil
+			}
+			return strconv.FormatFloat(x, 'g', -1, 64), nil
+		}, nil
+	case parquet.ByteArray, parquet.FixedLenByteArray:
+		return func(v parquet.Value) (string, error) { return strings.TrimSpace(string(v.ByteArray())), nil }, nil
+	}
+	return nil, fmt.Errorf("Parquet type %s is not supported; convert the column to a number or a string", t)
+}
+
+// decimalText writes unscaled×10^-scale exactly, e.g. (-12345, 2) → "-123.45".
+func decimalText(unscaled *big.Int, scale int) string {
+	s := new(big.Int).Abs(unscaled).String()
+	sign := ""
+	if unscaled.Sign() < 0 {
+		sign = "-"
+	}
+	if scale <= 0 {
+		return sign + s + strings.Repeat("0", -scale)
+	}
+	if len(s) <= scale {
+		s = strings.Repeat("0", scale-len(s)+1) + s
+	}
+	return sign + s[:len(s)-scale] + "." + s[len(s)-scale:]
+}
