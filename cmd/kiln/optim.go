@@ -191,7 +191,7 @@ step; --plot draws the minibatch loss curves (10-step moving average) to a PNG.`
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&dataset, "dataset", "../shared/data/tabular/digits.csv", "CSV file with a header row; the last column is the class")
+	f.StringVar(&dataset, "dataset", "../shared/data/tabular/digits.csv", "CSV file with a header row, or Parquet file (.parquet, .pq); the last column is the class")
 	f.IntVar(&steps, "steps", 300, "minibatch steps per optimizer")
 	f.IntVar(&batch, "batch", 128, "minibatch rows")
 	f.IntVar(&hidden, "hidden", 64, "hidden units of the MLP")
@@ -252,7 +252,7 @@ func loadCompareData(dev device.Device, path string, steps, batch int, seed uint
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("dataset %s: %w (the default is read relative to the repository root)", path, err)
 	}
-	tab, err := data.LoadCSV(path, data.Options{})
+	tab, err := data.Load(path, data.Options{})
 	if err != nil {
 		return nil, err
 	}

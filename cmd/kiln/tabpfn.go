@@ -123,9 +123,9 @@ func newTabpfnPredictCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "predict",
-		Short: "Predict class probabilities for a test CSV from a training CSV",
-		Long: `predict reads a training CSV (a header row, feature columns and a class column) and a test CSV
-with the same feature columns, fits TabPFN on the training rows (no gradient steps: they become
+		Short: "Predict class probabilities for a test table from a training table (CSV or Parquet)",
+		Long: `predict reads a training table (CSV with a header row, or Parquet: feature columns and a class
+column) and a test table with the same feature columns, fits TabPFN on the training rows (no gradient steps: they become
 the model's context) and writes, for every test row, one probability column per class and the
 predicted class. The test file may lack the class column; when it has it, the accuracy, ROC AUC
 and log loss are printed too. Without --out the predictions go to standard output as CSV and
@@ -146,13 +146,13 @@ accuracy, ROC AUC and a few predictions.`,
 				return runPredictDemo(cmd, &fl, outPath, demoRows, demoDecimal)
 			}
 			if trainPath == "" || testPath == "" {
-				return errors.New("give --train and --test CSV files (or --demo)")
+				return errors.New("give --train and --test CSV or Parquet files (or --demo)")
 			}
-			train, err := data.LoadCSV(trainPath, data.Options{Target: target})
+			train, err := data.Load(trainPath, data.Options{Target: target})
 			if err != nil {
 				return err
 			}
-			test, err := data.LoadCSV(testPath, data.Options{Schema: train, TargetOptional: true})
+			test, err := data.Load(testPath, data.Options{Schema: train, TargetOptional: true})
 			if err != nil {
 				return err
 			}
@@ -161,8 +161,8 @@ accuracy, ROC AUC and a few predictions.`,
 	}
 	fl.add(cmd)
 	f := cmd.Flags()
-	f.StringVar(&trainPath, "train", "", "training CSV with a header row and a class column")
-	f.StringVar(&testPath, "test", "", "test CSV with the same feature columns (the class column is optional)")
+	f.StringVar(&trainPath, "train", "", "training data, CSV with a header row or Parquet (.parquet, .pq), with a class column")
+	f.StringVar(&testPath, "test", "", "test data, CSV or Parquet, with the same feature columns (the class column is optional)")
 	f.StringVar(&target, "target", "", "name of the class column (default: the last column)")
 	f.StringVar(&outPath, "out", "", "write the predictions CSV here instead of standard output")
 	f.BoolVar(&demo, "demo", false, "run on the wine data embedded in kiln (no files needed)")
@@ -378,10 +378,11 @@ func newTabpfnEvalCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "eval PATH...",
-		Short: "Score TabPFN with the evaluation protocol on CSV datasets, beside reference models",
+		Short: "Score TabPFN with the evaluation protocol on CSV or Parquet datasets, beside reference models",
 		Long: `eval runs the evaluation protocol of shared/data/README.md (metrics.Evaluate: classes with fewer
 than 4 rows dropped, 5 stratified 50/50 splits with seeds 0..4, at most 1000 training and 2000
-test rows) on every CSV given (a folder means all its .csv files; the class is the last column)
+test rows) on every CSV or Parquet file given (a folder means all its .csv, .parquet and .pq
+files; the class is the last column)
 and prints the mean ROC AUC, accuracy, log loss and seconds (fit plus predict) per dataset,
 beside the scikit-learn reference scores of tabular-baselines.json (looked up as
 <dataset folder>/../tabular-baselines.json unless --baselines names the file), and the mean
@@ -440,7 +441,7 @@ Progress goes to standard error.`,
 				if d, ok := refs.Lookup(row.Dataset); ok {
 					row.Refs = d.Models
 				}
-				t, err := data.LoadCSV(path, data.Options{})
+				t, err := data.Load(path, data.Options{})
 				if err != nil {
 					row.Error = err.Error()
 					failed++
@@ -537,7 +538,8 @@ func cmdContext(cmd *cobra.Command) context.Context {
 	return context.Background()
 }
 
-// csvPaths expands folders into their .csv files (sorted) and checks that files exist.
+// csvPaths expands folders into their .csv, .parquet and .pq files (sorted) and checks that
+// files exist.
 func csvPaths(args []string) ([]string, error) {
 	var out []string
 	for _, a := range args {
@@ -549,12 +551,16 @@ func csvPaths(args []string) ([]string, error) {
 			out = append(out, a)
 			continue
 		}
-		ms, err := filepath.Glob(filepath.Join(a, "*.csv"))
-		if err != nil {
-			return nil, err
+		var ms []string
+		for _, ext := range []string{"*.csv", "*.parquet", "*.pq"} {
+			m, err := filepath.Glob(filepath.Join(a, ext))
+			if err != nil {
+				return nil, err
+			}
+			ms = append(ms, m...)
 		}
 		if len(ms) == 0 {
-			return nil, fmt.Errorf("%s: no .csv files in this folder", a)
+			return nil, fmt.Errorf("%s: no .csv, .parquet or .pq files in this folder", a)
 		}
 		slices.Sort(ms)
 		out = append(out, ms...)
