@@ -560,7 +560,7 @@ func csvPaths(args []string) ([]string, error) {
 			ms = append(ms, m...)
 		}
 		if len(ms) == 0 {
-			return nil, fmt.Errorf("%s: no .csv, .parquet or .pq files in this folder", a)
+			return nil, fmt.Errorf("%s: no .csv files, nor .parquet or .pq files, in this folder", a)
 		}
 		slices.Sort(ms)
 		out = append(out, ms...)
