@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"math"
 	"math/big"
-	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -312,39 +310,6 @@ func TestParquetNoColumns(t *testing.T) {
 		t.Skipf("parquet-go cannot write a file without columns: %v", err)
 	}
 	readPQErr(t, buf.Bytes(), Options{}, "no columns")
-}
-
-func TestLoadPicksFormatByExtension(t *testing.T) {
-	dir := t.TempDir()
-	pq := writeParquet(t, mixedRows)
-	want := read(t, mixedCSV, Options{})
-	files := map[string][]byte{
-		"train.parquet": pq,
-		"train.PQ":      pq,
-		"train.csv":     []byte(mixedCSV),
-		"train.txt":     []byte(mixedCSV), // anything that is not Parquet is CSV
-		"wrong.parquet": []byte(mixedCSV),
-	}
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, name := range []string{"train.parquet", "train.PQ", "train.csv", "train.txt"} {
-		got, err := Load(filepath.Join(dir, name), Options{})
-		if err != nil {
-			t.Fatalf("Load(%s): %v", name, err)
-		}
-		sameTable(t, got, want)
-	}
-	// CSV text named .parquet is read as Parquet, and the error says so and names the file.
-	_, err := Load(filepath.Join(dir, "wrong.parquet"), Options{})
-	if err == nil || !strings.Contains(err.Error(), "not a Parquet file") || !strings.Contains(err.Error(), "wrong.parquet") {
-		t.Errorf("Load(wrong.parquet) error = %v, want a not-Parquet error naming the file", err)
-	}
-	if _, err := Load(filepath.Join(dir, "absent.parquet"), Options{}); err == nil {
-		t.Error("Load of a missing Parquet file succeeded")
-	}
 }
 
 func TestDecimalText(t *testing.T) {
