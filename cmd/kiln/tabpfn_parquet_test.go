@@ -136,3 +136,18 @@ func TestTabpfnPredictParquet(t *testing.T) {
 	require.ErrorContains(t, err, "fake.parquet")
 	require.ErrorContains(t, err, "not a Parquet file")
 }
+
+// kiln tabpfn eval takes a folder's CSV and Parquet files, sorted, and nothing else.
+func TestEvalPathsIncludeParquet(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"b.parquet", "a.csv", "c.pq", "notes.txt", "d.json"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), nil, 0o644))
+	}
+	got, err := csvPaths([]string{dir})
+	require.NoError(t, err)
+	var want []string
+	for _, name := range []string{"a.csv", "b.parquet", "c.pq"} {
+		want = append(want, filepath.Join(dir, name))
+	}
+	require.Equal(t, want, got)
+}
