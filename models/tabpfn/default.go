@@ -7,7 +7,7 @@ import (
 )
 
 // defaultModel is the model kiln ships: trained by kiln itself with `kiln tabpfn train`
-// (the command, log and wall time are recorded in bench/results/tabpfn-training-*.md).
+// in two phases (the commands, logs and wall times are in bench/results/tabpfn-2026-11-26.md).
 //
 //go:embed default.safetensors
 var defaultModel []byte
