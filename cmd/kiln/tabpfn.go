@@ -680,11 +680,13 @@ func printEval(w io.Writer, rep evalReport) error {
 	fmt.Fprintln(tw, "dataset\trows\tfeat\tcls\tAUC\tacc\tlogloss\tsec\tlogreg AUC\trf AUC\tbest ref AUC\t")
 	for _, r := range rep.Rows {
 		switch {
+		// A row without the other cells would end tabwriter's column blocks and misalign
+		// the rows below it, so the note goes in the last column after empty cells.
 		case r.Error != "":
-			fmt.Fprintf(tw, "%s\terror: %s\n", r.Dataset, firstLine(r.Error))
+			fmt.Fprintf(tw, "%s%serror: %s\n", r.Dataset, strings.Repeat("\t", 11), firstLine(r.Error))
 			continue
 		case r.Skipped != "":
-			fmt.Fprintf(tw, "%s\tskipped: %s\n", r.Dataset, r.Skipped)
+			fmt.Fprintf(tw, "%s%sskipped: %s\n", r.Dataset, strings.Repeat("\t", 11), r.Skipped)
 			continue
 		}
 		res := r.Result

@@ -243,6 +243,24 @@ func TestTabpfnEval(t *testing.T) {
 	require.Regexp(t, `(?m)^mean \(1\)`, stdout)
 	require.NotRegexp(t, `(?m)^alpha .*<lr-0.02`, stdout)
 
+	// A skipped dataset listed first keeps the columns of the rows after it aligned.
+	stdout, _, err = runTabpfn(t, "eval", filepath.Join(dir, "gamma.csv"), filepath.Join(dir, "alpha.csv"),
+		"--model", model, "--ensemble", "1", "--splits", "2", "--max-classes", "2")
+	require.NoError(t, err)
+	var header, alpha string
+	for _, line := range strings.Split(stdout, "\n") {
+		switch {
+		case strings.HasPrefix(line, "dataset "):
+			header = line
+		case strings.HasPrefix(line, "alpha "):
+			alpha = line
+		}
+	}
+	require.Regexp(t, `(?m)^gamma .*skipped: 3 classes`, stdout)
+	col := strings.Index(header, "AUC")
+	require.Positive(t, col, stdout)
+	require.Regexp(t, `^\d\.\d{4} `, alpha[col:], "alpha's AUC is not under the header's:\n%s", stdout)
+
 	_, _, err = runTabpfn(t, "eval", filepath.Join(root, "nothing"), "--model", model)
 	require.ErrorContains(t, err, "nothing")
 	_, _, err = runTabpfn(t, "eval", dir, "--model", model, "--baselines", filepath.Join(root, "missing.json"))
