@@ -176,7 +176,7 @@ func TestParquetMatchesCSV(t *testing.T) {
 	}
 }
 
-// testRow is a test file: columns in another order than the training file, no target.
+// testRow is a labelled test file whose columns are in another order than the training file's.
 type testRow struct {
 	Species string   `parquet:"species"`
 	Legs    uint32   `parquet:"legs"`
@@ -193,11 +193,6 @@ func TestParquetSchemaTestFile(t *testing.T) {
 
 	// A test file in another column order, with no target column: green is a colour the
 	// training data never had (missing), as in CSV.
-	var unlabeled []testRow
-	for _, r := range mixedRows[:3] {
-		unlabeled = append(unlabeled, testRow{"", r.Legs, r.Color, r.Flag, r.Ratio, r.Small, r.Count, r.Height})
-	}
-	unlabeled[0].Color = ptr("green")
 	type noTarget struct {
 		Legs   uint32   `parquet:"legs"`
 		Color  *string  `parquet:"color,optional"`
@@ -208,9 +203,10 @@ func TestParquetSchemaTestFile(t *testing.T) {
 		Height *float64 `parquet:"height,optional"`
 	}
 	var rows []noTarget
-	for _, r := range unlabeled {
+	for _, r := range mixedRows[:3] {
 		rows = append(rows, noTarget{r.Legs, r.Color, r.Flag, r.Ratio, r.Small, r.Count, r.Height})
 	}
+	rows[0].Color = ptr("green")
 	opts := Options{Schema: train, TargetOptional: true}
 	got := readPQ(t, writeParquet(t, rows), opts)
 	want := read(t, `legs,color,flag,ratio,small,count,height
