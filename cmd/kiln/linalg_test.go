@@ -46,13 +46,18 @@ func TestLinalgRSVDRandomJSON(t *testing.T) {
 
 	// Above --exact-limit the optimum comes from the generated spectrum: Σ_{i≥k} 0.8^{2i}
 	// over Σ_i 0.8^{2i}, which is 0.8^k up to the truncation at 1e-18.
-	out, err = runLinalg(t, "rsvd", "--random", "300,200,0.8", "--rank", "12", "--json", "--exact-limit", "100")
+	// --repeat: same answer (the seed fixes the sketch), the count reported.
+	first := r.RelError
+	out, err = runLinalg(t, "rsvd", "--random", "300,200,0.8", "--rank", "12", "--json", "--exact-limit", "100", "--repeat", "3")
 	if err != nil {
 		t.Fatal(err, out)
 	}
 	r = rsvdOutput{}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err, out)
+	}
+	if r.Repeats != 3 || !(r.Seconds > 0) || r.RelError != first {
+		t.Errorf("--repeat 3: repeats %d, seconds %g, error %g (first run %g)", r.Repeats, r.Seconds, r.RelError, first)
 	}
 	if r.OptimalFrom != "generated spectrum" || r.OptimalError == nil || math.Abs(*r.OptimalError-math.Pow(0.8, 12)) > 1e-12 {
 		t.Errorf("optimal error %v from %q, want 0.8^12 from the generated spectrum", r.OptimalError, r.OptimalFrom)
@@ -97,6 +102,7 @@ func TestLinalgRSVDFileAndErrors(t *testing.T) {
 	}{
 		{[]string{"rsvd", "--matrix", good, "--rank", "4"}, "larger than min(m, n)"},
 		{[]string{"rsvd", "--matrix", good, "--rank", "0"}, "positive rank"},
+		{[]string{"rsvd", "--matrix", good, "--rank", "1", "--repeat", "0"}, "--repeat 0"},
 		{[]string{"rsvd", "--matrix", ragged, "--rank", "1"}, "ragged"},
 		{[]string{"rsvd", "--matrix", nan, "--rank", "1"}, "non-finite"},
 		{[]string{"rsvd", "--matrix", filepath.Join(fixtures, "fortran_3x4.npy"), "--rank", "1"}, "Fortran"},
