@@ -23,7 +23,10 @@
 // last tensor is released (see tensor.Scope).
 package device
 
-import "fmt"
+import (
+	"fmt"
+	"io"
+)
 
 // DType is the element type of a buffer.
 type DType uint8
@@ -380,6 +383,14 @@ type OptimHyper struct {
 	Step                               int     // 1-based step count for bias correction
 	Nesterov, AMSGrad, NVLamb          bool
 	BiasCorrection                     bool
+}
+
+// Profiler is implemented by backends that can say where a run's time went (the CUDA
+// backend, with KILN_CUDA_PROFILE=1 set when the device opens). ProfileReport writes the
+// profile since the device opened or since the last report and starts a new one; it reports
+// false, writing nothing, when profiling is off.
+type Profiler interface {
+	ProfileReport(w io.Writer) (bool, error)
 }
 
 // ErrUnsupported is returned by OptimizerStep for kinds a backend does not fuse.

@@ -334,6 +334,9 @@ func ptrOf(p *uint64) unsafe.Pointer { return unsafe.Pointer(p) }
 
 // newDevice finishes opening a device whose driver is ready: the error word and Info.
 func newDevice(ordinal int, drv driver, info device.Info) (*Device, error) {
+	if profileRequested() {
+		drv = newProfDriver(drv)
+	}
 	d := &Device{ordinal: ordinal, name: fmt.Sprintf("cuda:%d", ordinal), drv: drv, info: info, sms: info.Cores}
 	d.alloc = newAllocator(d.name, drv)
 	d.enter()

@@ -1,0 +1,236 @@
+//go:build cuda || cudaemu
+
+package cuda
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"text/tabwriter"
+	"time"
+	"unsafe"
+)
+
+// ProfileEnv names the environment variable that turns the profiler on: when it is set to
+// anything but "" or "0" as a device opens, every driver call of that device goes through
+// profDriver.
+const ProfileEnv = "KILN_CUDA_PROFILE"
+
+func profileRequested() bool {
+	v := os.Getenv(ProfileEnv)
+	return v != "" && v != "0"
+}
+
+// profDriver wraps a driver and records where a run's time goes, for machines where no
+// hardware profiler is at hand (nsys is missing on the lent GPU machines). Each kernel
+// launch, device-to-device copy and memset is bracketed by two events, so the report gives
+// GPU time per kernel name; the host time spent inside every driver call is measured too,
+// and the wall time minus all of it is the time the host spent in Go (the model's own code,
+// waiting for the prior) with the GPU possibly idle. The events cost a few microseconds per
+// launch, so a profiled run is slower than a plain one: use it to rank costs, not to time.
+//
+// All calls arrive under the device's lock (enter/leave), so profDriver needs none of its own.
+type profDriver struct {
+	driver
+	start   time.Time
+	kernels map[string]*kernelStat
+	calls   map[string]*callStat
+	pending []pendingSpan
+}
+
+type kernelStat struct {
+	launches int
+	gpuMS    float64
+	host     time.Duration // inside the driver's launch call
+}
+
+type callStat struct {
+	calls int
+	bytes int64
+	host  time.Duration
+}
+
+type pendingSpan struct {
+	name       string
+	start, end any
+}
+
+// maxPending bounds the events alive at once; resolving them waits for the GPU to reach the
+// last one, which is harmless for a profile.
+const maxPending = 4096
+
+func newProfDriver(inner driver) *profDriver {
+	return &profDriver{driver: inner, start: time.Now(), kernels: map[string]*kernelStat{}, calls: map[string]*callStat{}}
+}
+
+func (p *profDriver) call(name string, bytes int64, since time.Time) {
+	p.callOf(name, bytes).host += time.Since(since)
+}
+
+// callOf counts one call of name moving bytes.
+func (p *profDriver) callOf(name string, bytes int64) *callStat {
+	c := p.calls[name]
+	if c == nil {
+		c = &callStat{}
+		p.calls[name] = c
+	}
+	c.calls++
+	c.bytes += bytes
+	return c
+}
+
+// span runs f between two events attributed to name.
+func (p *profDriver) span(name string, f func() error) error {
+	s, errS := p.driver.record()
+	t := time.Now()
+	err := f()
+	host := time.Since(t)
+	e, errE := p.driver.record()
+	k := p.kernels[name]
+	if k == nil {
+		k = &kernelStat{}
+		p.kernels[name] = k
+	}
+	k.launches++
+	k.host += host
+	if errS == nil && errE == nil {
+		p.pending = append(p.pending, pendingSpan{name, s, e})
+		if len(p.pending) >= maxPending {
+			p.resolve()
+		}
+	}
+	return err
+}
+
+// resolve turns the pending event pairs into GPU milliseconds (and releases the events).
+func (p *profDriver) resolve() {
+	for _, s := range p.pending {
+		if ms, err := p.driver.elapsed(s.start, s.end); err == nil {
+			p.kernels[s.name].gpuMS += ms
+		}
+	}
+	p.pending = p.pending[:0]
+}
+
+func (p *profDriver) launch(name string, grid, block dim3, smem int, slots []uint64) error {
+	return p.span(name, func() error { return p.driver.launch(name, grid, block, smem, slots) })
+}
+
+func (p *profDriver) dtod(dst, src uintptr, bytes int64) error {
+	p.callOf("memcpy DtoD", bytes) // its time is the span's
+	return p.span("(memcpy DtoD)", func() error { return p.driver.dtod(dst, src, bytes) })
+}
+
+func (p *profDriver) memsetD32(ptr uintptr, v uint32, n int64) error {
+	p.callOf("memset", 4*n)
+	return p.span("(memset)", func() error { return p.driver.memsetD32(ptr, v, n) })
+}
+
+func (p *profDriver) htod(dst uintptr, src unsafe.Pointer, bytes int64) error {
+	t := time.Now()
+	defer p.call("memcpy HtoD", bytes, t)
+	return p.driver.htod(dst, src, bytes)
+}
+
+func (p *profDriver) dtoh(dst unsafe.Pointer, src uintptr, bytes int64) error {
+	t := time.Now()
+	defer p.call("memcpy DtoH (waits for the GPU)", bytes, t)
+	return p.driver.dtoh(dst, src, bytes)
+}
+
+func (p *profDriver) malloc(n int64) (uintptr, error) {
+	t := time.Now()
+	defer p.call("malloc", n, t)
+	return p.driver.malloc(n)
+}
+
+func (p *profDriver) free(ptr uintptr) error {
+	t := time.Now()
+	defer p.call("free", 0, t)
+	return p.driver.free(ptr)
+}
+
+func (p *profDriver) sync() error {
+	t := time.Now()
+	defer p.call("synchronize (waits for the GPU)", 0, t)
+	return p.driver.sync()
+}
+
+// report writes the profile since the device opened (or the last reset) to w and starts a
+// new one.
+func (p *profDriver) report(w io.Writer, top int) error {
+	p.resolve()
+	wall := time.Since(p.start)
+	var gpuMS float64
+	var launchHost, callHost time.Duration
+	names := make([]string, 0, len(p.kernels))
+	for n, k := range p.kernels {
+		names = append(names, n)
+		gpuMS += k.gpuMS
+		launchHost += k.host
+	}
+	for _, c := range p.calls {
+		callHost += c.host
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		ka, kb := p.kernels[a], p.kernels[b]
+		switch {
+		case ka.gpuMS > kb.gpuMS:
+			return -1
+		case ka.gpuMS < kb.gpuMS:
+			return 1
+		}
+		return 0
+	})
+	pct := func(d float64) float64 { return 100 * d / max(wall.Seconds()*1e3, 1e-9) }
+	fmt.Fprintf(w, "cuda profile (%s): wall %.3f s; GPU busy in kernels and copies %.3f s (%.0f%% of wall); "+
+		"host inside launches %.3f s, inside other driver calls %.3f s, outside the driver %.3f s\n",
+		ProfileEnv, wall.Seconds(), gpuMS/1e3, pct(gpuMS), launchHost.Seconds(), callHost.Seconds(),
+		(wall - launchHost - callHost).Seconds())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "kernel\tlaunches\tGPU ms\t% wall\tGPU µs/launch\thost µs/launch\t")
+	for i, n := range names {
+		if top > 0 && i == top {
+			var rest kernelStat
+			for _, m := range names[i:] {
+				rest.launches += p.kernels[m].launches
+				rest.gpuMS += p.kernels[m].gpuMS
+				rest.host += p.kernels[m].host
+			}
+			fmt.Fprintf(tw, "(%d others)\t%d\t%.2f\t%.1f\t\t\t\n", len(names)-i, rest.launches, rest.gpuMS, pct(rest.gpuMS))
+			break
+		}
+		k := p.kernels[n]
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t\n", n, k.launches, k.gpuMS, pct(k.gpuMS),
+			1e3*k.gpuMS/float64(k.launches), float64(k.host.Microseconds())/float64(k.launches))
+	}
+	fmt.Fprintln(tw, "driver call\tcalls\tMB\thost ms\t\t\t")
+	calls := make([]string, 0, len(p.calls))
+	for n := range p.calls {
+		calls = append(calls, n)
+	}
+	slices.Sort(calls)
+	for _, n := range calls {
+		c := p.calls[n]
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t\t\t\n", n, c.calls, float64(c.bytes)/1e6, float64(c.host.Microseconds())/1e3)
+	}
+	err := tw.Flush()
+	p.start = time.Now()
+	clear(p.kernels)
+	clear(p.calls)
+	return err
+}
+
+// ProfileReport writes where the device's time went since it opened (or since the last
+// report) when the profiler is on (KILN_CUDA_PROFILE=1 at open), listing the top kernels by
+// GPU time, and starts a new profile. It reports false, writing nothing, when it is off.
+func (d *Device) ProfileReport(w io.Writer) (bool, error) {
+	d.enter()
+	defer d.leave()
+	p, ok := d.drv.(*profDriver)
+	if !ok {
+		return false, nil
+	}
+	return true, p.report(w, 25)
+}
