@@ -47,7 +47,7 @@ cuda-testc: kernels
 device-bundle: kernels
 	@mkdir -p bench/gpu/bundle
 	$(CUDA_ENV) $(GO) build $(CUDA_TAGS) -ldflags '-s -w $(LDFLAGS)' -o bench/gpu/bundle/kiln ./cmd/kiln
-	cp bench/gpu/run.sh bench/gpu/anchors.py bench/gpu/rsvd_anchor.py bench/gpu/bundle/
+	cp bench/gpu/run.sh bench/gpu/train.sh bench/gpu/anchors.py bench/gpu/rsvd_anchor.py bench/gpu/bundle/
 	@ls -l bench/gpu/bundle
 
 # The CPU emulator of the kernel module (kernels/emu): every kernel of kernels/kiln.cu compiled

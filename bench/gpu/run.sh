@@ -90,29 +90,15 @@ rm -rf "$tmp"
 # Phase 3 of the shipped model: contexts up to the model's limit of 1024 rows and features up
 # to 64 (the widest evaluation table), which the CPU here trains at ~1 dataset/s. A first
 # segment of 40 s times the steps; the phase's end is then set so that its cosine schedule
-# finishes near the deadline instead of being cut off at a high learning rate (a resume with
-# --steps re-spans the cosine from the phase's start).
+# finishes near the deadline (train.sh).
 ck=$(cd "$here/../../results" 2>/dev/null && pwd)/tabpfn-run-8600steps.safetensors
 if [ -n "$quick" ] || [ ! -s "$ck" ]; then
   echo "phase 3 skipped (quick run or no checkpoint at $ck)"
 else
   step "TabPFN phase 3 on the GPU (from step 8600; 128-1024 rows, <=64 features)"
   cp "$ck" "$OUT/phase3.safetensors"
-  p3="--device cuda --workers 12 --out $OUT/phase3.safetensors --resume"
-  s0=$(date +%s%N)
-  timeout "$(cap 40)" "$KILN" tabpfn train $p3 --steps 10600 --every 1 --lr 2e-4 --warmup 20 \
-      --batch 8 --min-rows 128 --max-rows 1024 --max-features 64 2>&1 | tee /tmp/p3a.log | awk 'NR % 5 == 0 || /phase|trained|error|kiln:/'
-  ms=$(( ($(date +%s%N) - s0) / 1000000 ))
-  last=$(grep -o 'step [0-9]*/' /tmp/p3a.log | tail -1 | tr -dc 0-9)
-  done_=$(( ${last:-8600} - 8600 ))
-  left=$(( deadline - $(date +%s) - 8 ))
-  n=0
-  [ "$done_" -gt 0 ] && n=$(( left * 1000 * done_ / ms ))
-  echo "phase 3: ${done_} steps in ${ms} ms, ${left} s left: phase end set to step $(( ${last:-8600} + n ))"
-  if [ "$n" -gt 5 ]; then
-    timeout "$(cap $left)" "$KILN" tabpfn train $p3 --steps $(( ${last:-8600} + n )) --every 10 2>&1 | awk 'NR % 10 == 0 || /trained|error|kiln:/'
-  fi
-  ls -l "$OUT/phase3.safetensors"
+  KILN=$KILN bash "$here/train.sh" "$OUT/phase3.safetensors" "$deadline" "$(cap 40)" --device cuda \
+      --workers 12 --resume --steps 10600 --lr 2e-4 --warmup 20 --batch 8 --min-rows 128 --max-rows 1024 --max-features 64
 fi
 
 step "summary"
