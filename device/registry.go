@@ -2,6 +2,7 @@ package device
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,7 +110,26 @@ func Get(name string) (Device, error) {
 		}
 		return nil, fmt.Errorf("device: %q does not exist (%d %s device(s)); available: %s", name, n, kind, avail)
 	}
-	return b.Open(ord)
+	d, err := b.Open(ord)
+	if err == nil {
+		regMu.Lock()
+		if !slices.ContainsFunc(opened, func(o Device) bool { return o.Name() == d.Name() }) {
+			opened = append(opened, d)
+		}
+		regMu.Unlock()
+	}
+	return d, err
+}
+
+// opened lists the devices Get has returned, in the order first asked for.
+var opened []Device
+
+// Opened returns the devices this process has opened through Get (for end-of-run reports
+// such as a backend's profile).
+func Opened() []Device {
+	regMu.Lock()
+	defer regMu.Unlock()
+	return slices.Clone(opened)
 }
 
 // MustGet is Get for names known to be valid (tests, "cpu"); it panics on error.

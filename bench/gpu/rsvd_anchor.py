@@ -71,6 +71,13 @@ def main():
     print("| | seconds | relative error | optimal |\n|---|---|---|---|")
     print(f"| kiln (--device cuda, best of 5 after a warm-up) | {ks} | {kj.get('relative_error')} | {optimal:.6g} |")
     print(f"| torch.svd_lowrank | {min(times):.4f} | {terr:.6g} | {optimal:.6g} |")
+    # Where kiln's time goes: one more warm pair of calls under its CUDA profiler (event
+    # timing per kernel, host time per driver call; slower than the timed runs above).
+    prof = subprocess.run([args.kiln, "linalg", "rsvd", "--matrix", path, "--rank", str(k), "--device", "cuda",
+                           "--dtype", "float32", "--json", "--repeat", "1"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "KILN_CUDA_PROFILE": "1"})
+    print("\nkiln rsvd under KILN_CUDA_PROFILE=1 (one cold call; profile includes the upload):\n")
+    print(prof.stderr[-6000:])
     os.remove(path)
 
 

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/kiln-ml/kiln/device"
+
 	"github.com/spf13/cobra"
 
 	// The pure-Go backend is always present; cuda builds add device/cuda in cuda.go.
@@ -36,7 +38,16 @@ func addCommand(c *cobra.Command) { registered = append(registered, c) }
 
 func main() {
 	rootCmd.AddCommand(registered...)
-	if err := rootCmd.Execute(); err != nil {
+	err := rootCmd.Execute()
+	// A device that profiles (KILN_CUDA_PROFILE=1) says where the command's time went.
+	for _, d := range device.Opened() {
+		if p, ok := d.(device.Profiler); ok {
+			if _, perr := p.ProfileReport(os.Stderr); perr != nil {
+				fmt.Fprintln(os.Stderr, "kiln: profile:", perr)
+			}
+		}
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "kiln:", err)
 		os.Exit(1)
 	}

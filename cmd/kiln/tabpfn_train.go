@@ -120,11 +120,6 @@ tables once small ones are learned); the optimizer state carries over.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "trained to step %d in %s on %s; checkpoint %s\n", tr.Step, time.Since(start).Round(time.Second), dev.Name(), out)
-			if p, ok := dev.(device.Profiler); ok {
-				if _, err := p.ProfileReport(cmd.ErrOrStderr()); err != nil {
-					return err
-				}
-			}
 			if export != "" {
 				meta := map[string]string{"tabpfn.trained_steps": fmt.Sprint(tr.Step), "tabpfn.device": dev.Name()}
 				if err := tr.ExportModel(export, meta); err != nil {

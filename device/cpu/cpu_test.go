@@ -50,6 +50,20 @@ func TestRegistered(t *testing.T) {
 	if info := d.Info(); info.Cores < 1 || info.Kernel == "" {
 		t.Fatalf("Info = %+v", info)
 	}
+	// Opened lists it once however often it is asked for, and not the failed cpu:1.
+	device.Get("cpu")
+	n := 0
+	for _, o := range device.Opened() {
+		if o.Name() == "cpu" {
+			n++
+		}
+		if o.Name() == "cpu:1" {
+			t.Errorf("Opened lists cpu:1, which failed to open")
+		}
+	}
+	if n != 1 {
+		t.Errorf("Opened lists cpu %d times, want once", n)
+	}
 }
 
 func TestAllocFreeStats(t *testing.T) {
