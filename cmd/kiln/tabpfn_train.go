@@ -15,7 +15,9 @@ import (
 	"github.com/kiln-ml/kiln/models/tabpfn"
 )
 
-func init() {
+func init() { tabpfnCmd.AddCommand(newTabpfnTrainCmd()) }
+
+func newTabpfnTrainCmd() *cobra.Command {
 	var (
 		out, devName, cfgPath, export string
 		steps, batch, every, workers  int
@@ -115,13 +117,19 @@ tables once small ones are learned); the optimizer state carries over.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			start := time.Now()
+			start, startStep := time.Now(), tr.Step
 			if err := tr.Run(ctx, tabpfn.LogProgress(cmd.ErrOrStderr())); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "trained to step %d in %s on %s; checkpoint %s\n", tr.Step, time.Since(start).Round(time.Second), dev.Name(), out)
 			if export != "" {
-				meta := map[string]string{"tabpfn.trained_steps": fmt.Sprint(tr.Step), "tabpfn.device": dev.Name()}
+				meta := map[string]string{"tabpfn.trained_steps": fmt.Sprint(tr.Step)}
+				if tr.Step > startStep {
+					// Only a device that trained in this run is named: an export-only resume
+					// (--steps at or below the checkpoint's) says nothing about where the
+					// steps before it ran.
+					meta["tabpfn.device"] = dev.Name()
+				}
 				if err := tr.ExportModel(export, meta); err != nil {
 					return err
 				}
@@ -146,5 +154,5 @@ tables once small ones are learned); the optimizer state carries over.`,
 	f.IntVar(&warmup, "warmup", 0, "warm-up steps of the learning-rate schedule (default 100)")
 	f.IntVar(&maxFeatures, "max-features", 0, "most features of a synthetic dataset (default 16)")
 	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")
-	tabpfnCmd.AddCommand(cmd)
+	return cmd
 }

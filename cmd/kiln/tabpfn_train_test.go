@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kiln-ml/kiln/checkpoint"
+)
+
+func runTrain(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := newTabpfnTrainCmd()
+	var out, errb bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	cmd.SetArgs(args)
+	err = cmd.Execute()
+	return out.String(), errb.String(), err
+}
+
+func exportMeta(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := checkpoint.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Metadata
+}
+
+// Training, a new phase on resume, and the export's metadata: the device is named only when
+// the run that exported also trained.
+func TestTabpfnTrainPhaseAndExport(t *testing.T) {
+	dir := t.TempDir()
+	run, model := filepath.Join(dir, "run.safetensors"), filepath.Join(dir, "model.safetensors")
+	tiny := `{"layers":1,"width":8,"heads":2,"mlp_width":16,"feature_dim":4,"max_classes":10,"max_features":8,"max_train_rows":64}`
+	out, stderr, err := runTrain(t, "--out", run, "--config", tiny, "--steps", "3", "--batch", "2", "--max-rows", "40",
+		"--max-features", "4", "--export", model)
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	steps := 0
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "step ") && strings.Contains(l, "datasets/s") {
+			steps++
+		}
+	}
+	if !strings.Contains(out, "trained to step 3 in") || steps != 3 {
+		t.Errorf("progress:\n%s\n%s", out, stderr)
+	}
+	if m := exportMeta(t, model); m["tabpfn.trained_steps"] != "3" || m["tabpfn.device"] != "cpu" {
+		t.Errorf("export metadata after training: %v", m)
+	}
+	// A resume that changes the prior starts a new phase from step 3.
+	_, stderr, err = runTrain(t, "--out", run, "--resume", "--steps", "5", "--max-rows", "48", "--lr", "5e-4")
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	if !strings.Contains(stderr, "new phase from step 3: lr 0.0005") || !strings.Contains(stderr, "rows 30-48") {
+		t.Errorf("no new phase announced:\n%s", stderr)
+	}
+	// Export only (no steps left to train): no device claimed.
+	out, stderr, err = runTrain(t, "--out", run, "--resume", "--steps", "1", "--export", model)
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	if m := exportMeta(t, model); m["tabpfn.trained_steps"] != "5" || m["tabpfn.device"] != "" {
+		t.Errorf("export-only metadata: %v (out %q)", m, out)
+	}
+	// A phase needs steps beyond the checkpoint's.
+	if _, _, err := runTrain(t, "--out", run, "--resume", "--steps", "4", "--lr", "1e-4"); err == nil || !strings.Contains(err.Error(), "more steps") {
+		t.Errorf("phase without steps left: err = %v", err)
+	}
+}
