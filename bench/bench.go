@@ -26,7 +26,7 @@ import (
 // Case is one benchmark.
 type Case struct {
 	Name   string         // e.g. "gemm f32 1024"
-	Group  string         // gemm, attention, layernorm, softmax, adamw, copy, tabpfn
+	Group  string         // gemm, attention, layernorm, softmax, adamw, copy, reduce, tabpfn
 	Anchor map[string]any // the case as the anchor script reads it (nil: no anchor)
 	Work   float64        // units of work per run (FLOPs, bytes, datasets)
 	Unit   string         // what Work/second is reported as: "GFLOP/s", "GB/s", "datasets/s"

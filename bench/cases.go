@@ -45,8 +45,51 @@ func StandardCases(s Sizes) []Case {
 		rowCase("softmax", rows, 256),
 		adamwCase(s.Elem),
 		copyCase(s.Elem),
+		// Training-step reductions with few outputs and a long axis: a bias gradient over
+		// 131072 tokens of width 128, layer norm's dγ and dβ at that shape, and the squared
+		// norm of one 128×384 weight for gradient clipping.
+		reduceCase("reduce bias-grad", 131072, 128),
+		reduceCase("reduce sum-squares", 49152, 1),
+		lnBackwardCase(131072, 128),
 	)
 	return cs
+}
+
+func reduceCase(name string, n, inner int) Case {
+	return Case{
+		Name: fmt.Sprintf("%s %dx%d", name, n, inner), Group: "reduce",
+		Work: float64(4 * n * inner), Unit: "GB/s", // reads x once (float32)
+		Setup: func(dev device.Device) (func() error, func(), error) {
+			b, free, err := allocAll(dev, device.Float32, n*inner, inner)
+			if err != nil {
+				return nil, nil, err
+			}
+			op := device.ReduceSum
+			if inner == 1 {
+				op = device.ReduceSumSquares
+			}
+			return func() error { dev.Reduce(op, b[0], 1, n, inner, b[1]); return nil }, free, nil
+		},
+	}
+}
+
+// lnBackwardCase times LayerNormBackward with dx, dγ and dβ (reads x and dy, writes dx).
+func lnBackwardCase(rows, cols int) Case {
+	return Case{
+		Name: fmt.Sprintf("layernorm backward %dx%d", rows, cols), Group: "reduce",
+		Work: float64(3 * 4 * rows * cols), Unit: "GB/s",
+		Setup: func(dev device.Device) (func() error, func(), error) {
+			// x, γ, mean, rstd, dy, dx, dγ, dβ
+			b, free, err := allocAll(dev, device.Float32, rows*cols, cols, rows, rows, rows*cols, rows*cols, cols, cols)
+			if err != nil {
+				return nil, nil, err
+			}
+			return func() error {
+				dev.LayerNormBackward(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], rows, cols)
+				return nil
+			}, free, nil
+		},
+	}
 }
 
 func dtypeName(dt device.DType) string { return dt.String() }

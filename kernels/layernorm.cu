@@ -8,7 +8,8 @@
 // Backward, per row (warp), with x̂ = (x−μ)·rstd and g = dy·γ:
 //   dx = rstd · (g − mean(g) − x̂ · mean(g·x̂))
 // and per column (a separate kernel, deterministic, no atomics): dγ = Σ_rows dy·x̂,
-// dβ = Σ_rows dy, computed by a 32×8 block per 32 columns like reduce.cu's column reduction.
+// dβ = Σ_rows dy, computed by a 32×8 block per 32 columns and chunk of rows like reduce.cu's
+// column reduction (split into partials when the rows are many and the columns few).
 #include "common.cuh"
 
 template <typename T>
@@ -67,16 +68,22 @@ __device__ void layernorm_bwd_dx(const T *__restrict__ x, const T *__restrict__ 
   }
 }
 
-// Block (32, 8), grid ceil(cols/32). Either output may be null.
+// Block (32, 8), grid (ceil(cols/32), splits). Either output may be null. Block (·, s) sums
+// rows s·chunk … min(rows, (s+1)·chunk) − 1 (chunk = ⌈rows/splits⌉) into dgamma[s·cols + c] and
+// dbeta[s·cols + c]; with splits > 1 these are partials that reduce.cu's column reduction sums
+// (a few column blocks over 10^5 rows would leave the GPU idle; see reduce.cu).
 template <typename T>
 __device__ void layernorm_bwd_params(const T *__restrict__ x, const T *__restrict__ mean,
                                      const T *__restrict__ rstd, const T *__restrict__ dy,
-                                     T *__restrict__ dgamma, T *__restrict__ dbeta, i64 rows, i64 cols) {
+                                     T *__restrict__ dgamma, T *__restrict__ dbeta, i64 rows, i64 cols,
+                                     i64 splits) {
   __shared__ T pg[8][33], pb[8][33];
   const i64 col = (i64)blockIdx.x * 32 + threadIdx.x;
+  const i64 chunk = (rows + splits - 1) / splits;
+  const i64 r0 = (i64)blockIdx.y * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
   T ag = 0, ab = 0;
   if (col < cols) {
-    for (i64 r = threadIdx.y; r < rows; r += 8) {
+    for (i64 r = r0 + threadIdx.y; r < r1; r += 8) {
       const T d = dy[r * cols + col];
       ab += d;
       ag += d * (x[r * cols + col] - mean[r]) * rstd[r];
@@ -92,8 +99,8 @@ __device__ void layernorm_bwd_params(const T *__restrict__ x, const T *__restric
       g += pg[k][threadIdx.x];
       b += pb[k][threadIdx.x];
     }
-    if (dgamma) dgamma[col] = g;
-    if (dbeta) dbeta[col] = b;
+    if (dgamma) dgamma[blockIdx.y * cols + col] = g;
+    if (dbeta) dbeta[blockIdx.y * cols + col] = b;
   }
 }
 
@@ -107,8 +114,9 @@ __device__ void layernorm_bwd_params(const T *__restrict__ x, const T *__restric
     layernorm_bwd_dx<T>(x, gamma, mean, rstd, dy, dx, rows, cols);                 \
   }                                                                                \
   extern "C" __global__ void kiln_layernorm_bwd_params_##sfx(const T *x, const T *mean, const T *rstd, \
-                                                             const T *dy, T *dgamma, T *dbeta, i64 rows, i64 cols) { \
-    layernorm_bwd_params<T>(x, mean, rstd, dy, dgamma, dbeta, rows, cols);         \
+                                                             const T *dy, T *dgamma, T *dbeta, i64 rows, i64 cols, \
+                                                             i64 splits) { \
+    layernorm_bwd_params<T>(x, mean, rstd, dy, dgamma, dbeta, rows, cols, splits); \
   }
 DEF_LN(f32, float)
 DEF_LN(f64, double)

@@ -72,6 +72,12 @@ step "kiln bench --device cuda"
 timeout "$(cap 80)" "$KILN" bench --device cuda --json --no-anchor ${quick:+--quick} > "$OUT/bench.json"
 echo "bench exit $?"
 
+step "split reductions, A/B in one binary (KILN_CUDA_REDUCE_SPLIT=0: the one-pass kernels of the first H200 run)"
+for v in 0 1; do
+  echo "KILN_CUDA_REDUCE_SPLIT=$v"
+  KILN_CUDA_REDUCE_SPLIT=$v timeout "$(cap 30)" "$KILN" bench --device cuda --only reduce --no-anchor 2>&1 | tail -4
+done
+
 step "PyTorch anchors (same GPU, same run)"
 timeout "$(cap 90)" python3 "$here/anchors.py" --kiln "$OUT/kiln.json" --bench "$OUT/bench.json" --out "$OUT" $quick
 echo "anchors exit $?"

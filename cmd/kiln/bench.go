@@ -106,7 +106,7 @@ bench/gpu/run.sh on a machine with a GPU.`,
 	f.BoolVar(&asJSON, "json", false, "print results as JSON")
 	f.BoolVar(&markdown, "markdown", false, "print results as a markdown table")
 	f.StringVar(&plotPath, "plot", "", "write a bar chart of the ratios to this PNG/SVG file")
-	f.StringVar(&only, "only", "", "comma-separated groups to run (gemm, attention, layernorm, softmax, adamw, copy, tabpfn)")
+	f.StringVar(&only, "only", "", "comma-separated groups to run (gemm, attention, layernorm, softmax, adamw, copy, reduce, tabpfn)")
 	f.BoolVar(&quick, "quick", false, "small sizes and few repetitions (a smoke test)")
 	f.BoolVar(&noAnchor, "no-anchor", false, "skip the numpy anchors")
 	addCommand(cmd)

@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/kiln-ml/kiln/device"
 )
@@ -239,17 +240,55 @@ func (d *Device) Reduce(op device.ReduceOp, x device.Buffer, outer, n, inner int
 	}
 	d.enter()
 	defer d.leave()
-	if inner == 1 {
-		d.launch("kiln_reduce_rows_"+s, dim3{x: d.gridFor(int64(outer), 8)}, dim3{x: block256}, 0,
-			int64(op), xb.ptr, outer, n, yb.ptr)
+	splits := d.reduceSplits(outer, n, inner)
+	if splits == 1 {
+		d.reduce(s, op, xb.ptr, outer, n, inner, 1, yb.ptr)
 		return
 	}
-	gy := outer
-	if gy > 65535 {
-		gy = 65535
+	// Two passes through a scratch block of partials (see kernels/reduce.cu).
+	part, size, err := d.alloc.alloc(int64(outer * splits * inner * xb.dtype.Size()))
+	if err != nil {
+		d.setSticky(fmt.Errorf("Reduce: scratch for %d partials: %w", outer*splits*inner, err))
+		return
 	}
-	d.launch("kiln_reduce_cols_"+s, dim3{x: (inner + 31) / 32, y: gy}, dim3{x: 32, y: 8}, 0,
-		int64(op), xb.ptr, outer, n, inner, yb.ptr)
+	defer d.alloc.release(part, size)
+	d.reduce(s, op, xb.ptr, outer, n, inner, splits, part)
+	if op == device.ReduceSumSquares {
+		op = device.ReduceSum // the partials are already squared
+	}
+	d.reduce(s, op, part, outer, splits, inner, 1, yb.ptr)
+}
+
+// reduce launches one pass of kernels/reduce.cu over [outer, n, inner], each output split into
+// `splits` partials along n (y then holds outer·splits·inner values).
+func (d *Device) reduce(s string, op device.ReduceOp, x uintptr, outer, n, inner, splits int, y uintptr) {
+	if inner == 1 {
+		d.launch("kiln_reduce_rows_"+s, dim3{x: d.gridFor(int64(outer*splits), 8)}, dim3{x: block256}, 0,
+			int64(op), x, outer, n, splits, y)
+		return
+	}
+	d.launch("kiln_reduce_cols_"+s, dim3{x: (inner + 31) / 32, y: min(outer*splits, 65535)}, dim3{x: 32, y: 8}, 0,
+		int64(op), x, outer, n, inner, splits, y)
+}
+
+// noReduceSplit (KILN_CUDA_REDUCE_SPLIT=0) turns the split reductions off, so that one binary
+// can time both (bench/gpu/run.sh).
+var noReduceSplit = os.Getenv("KILN_CUDA_REDUCE_SPLIT") == "0"
+
+// reduceSplits says into how many chunks to cut a reduction's axis of length n: 1 when the
+// plain kernels already have work for every SM (a warp per row, a 32×8 block per 32 columns),
+// else enough chunks to give the GPU ~4 blocks per SM, each chunk still long enough (2048
+// elements per warp, 256 rows per column block) that the second pass stays small.
+func (d *Device) reduceSplits(outer, n, inner int) int {
+	blocks, minChunk := (outer+7)/8, 2048 // rows: 8 warps per block
+	if inner > 1 {
+		blocks, minChunk = outer*((inner+31)/32), 256
+	}
+	want := 4 * d.sms
+	if blocks >= want || n < 2*minChunk || noReduceSplit {
+		return 1
+	}
+	return max(1, min((want+blocks-1)/blocks, n/minChunk, 1024))
 }
 
 // rowGrid sizes a warp-per-row launch (8 warps per 256-thread block).
@@ -331,9 +370,40 @@ func (d *Device) LayerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta d
 		d.launch("kiln_layernorm_bwd_dx_"+s, d.rowGrid(rows), dim3{x: block256}, 0,
 			xb.ptr, g, mb.ptr, rb.ptr, dyb.ptr, dxb.ptr, rows, cols)
 	}
-	if dg != 0 || db != 0 {
+	if dg == 0 && db == 0 {
+		return
+	}
+	splits := d.reduceSplits(1, rows, cols)
+	if splits == 1 {
 		d.launch("kiln_layernorm_bwd_params_"+s, dim3{x: (cols + 31) / 32}, dim3{x: 32, y: 8}, 0,
-			xb.ptr, mb.ptr, rb.ptr, dyb.ptr, dg, db, rows, cols)
+			xb.ptr, mb.ptr, rb.ptr, dyb.ptr, dg, db, rows, cols, 1)
+		return
+	}
+	// Partials per chunk of rows, then a column sum of them (see kernels/layernorm.cu).
+	n := int64(splits * cols * xb.dtype.Size())
+	var pg, pb uintptr
+	for _, pp := range []struct {
+		want bool
+		p    *uintptr
+	}{{dg != 0, &pg}, {db != 0, &pb}} {
+		if !pp.want {
+			continue
+		}
+		p, size, err := d.alloc.alloc(n)
+		if err != nil {
+			d.setSticky(fmt.Errorf("LayerNormBackward: scratch for %d partials: %w", splits*cols, err))
+			return
+		}
+		defer d.alloc.release(p, size)
+		*pp.p = p
+	}
+	d.launch("kiln_layernorm_bwd_params_"+s, dim3{x: (cols + 31) / 32, y: splits}, dim3{x: 32, y: 8}, 0,
+		xb.ptr, mb.ptr, rb.ptr, dyb.ptr, pg, pb, rows, cols, splits)
+	if dg != 0 {
+		d.reduce(s, device.ReduceSum, pg, 1, splits, cols, 1, dg)
+	}
+	if db != 0 {
+		d.reduce(s, device.ReduceSum, pb, 1, splits, cols, 1, db)
 	}
 }
 

@@ -10,7 +10,10 @@ import (
 func reduceCases(s *suite, dt device.DType) {
 	shapes := pick(s,
 		[][3]int{{1, 1, 1}, {3, 7, 5}, {7, 33, 1}, {1, 40_001, 1}, {5, 13, 1100}},
-		[][3]int{{1, 1, 1}, {2, 0, 3}, {3, 7, 5}, {1, 130, 1}, {7, 33, 1}, {1, 40_001, 1}, {2, 1000, 3}, {5, 13, 1100}, {1, 1_000_003, 1}, {300, 130, 1}})
+		// Long axes with few outputs ({1, 5000, 70}, {3, 3001, 40}, {2, 300_001, 1}) take the
+		// CUDA backend's split two-pass path, with chunks that do not divide n.
+		[][3]int{{1, 1, 1}, {2, 0, 3}, {3, 7, 5}, {1, 130, 1}, {7, 33, 1}, {1, 40_001, 1}, {2, 1000, 3}, {5, 13, 1100}, {1, 1_000_003, 1}, {300, 130, 1},
+			{1, 5000, 70}, {3, 3001, 40}, {2, 300_001, 1}})
 	for _, op := range device.ReduceOps() {
 		for _, sh := range shapes {
 			outer, n, inner := sh[0], sh[1], sh[2]
@@ -180,7 +183,8 @@ func softmaxBackwardCases(s *suite, dt device.DType) {
 
 func layerNormShapes(s *suite) [][2]int {
 	return pick(s, [][2]int{{1, 1}, {7, 33}, {5, 1000}, {200, 257}},
-		[][2]int{{1, 1}, {1, 7}, {7, 33}, {33, 130}, {5, 1000}, {200, 257}, {2, 10_000}})
+		// {3001, 40}: many rows, few columns, the split path for dγ and dβ on CUDA.
+		[][2]int{{1, 1}, {1, 7}, {7, 33}, {33, 130}, {5, 1000}, {200, 257}, {2, 10_000}, {3001, 40}})
 }
 
 // lnStats returns the float64 mean and 1/√(var+eps) of each row (two-pass, biased variance).
