@@ -45,9 +45,10 @@ func StandardCases(s Sizes) []Case {
 		rowCase("softmax", rows, 256),
 		adamwCase(s.Elem),
 		copyCase(s.Elem),
-		// Training-step reductions with few outputs and a long axis: a bias gradient over
-		// 131072 tokens of width 128, layer norm's dγ and dβ at that shape, and the squared
-		// norm of one 128×384 weight for gradient clipping.
+		// Training-step reductions with few outputs and a long axis: a weight gradient and a
+		// bias gradient over 131072 tokens of width 128, layer norm's dγ and dβ at that shape,
+		// and the squared norm of one 128×384 weight for gradient clipping.
+		weightGradCase(128, 384, 131072),
 		reduceCase("reduce bias-grad", 131072, 128),
 		reduceCase("reduce sum-squares", 49152, 1),
 		lnBackwardCase(131072, 128),
@@ -133,6 +134,23 @@ func gemmCase(dt device.DType, n int) Case {
 				return nil, nil, err
 			}
 			p := device.GemmParams{M: n, N: n, K: n, Alpha: 1, LdA: n, LdB: n, LdC: n, Batch: 1}
+			return func() error { dev.Gemm(p, b[0], b[1], b[2]); return nil }, free, nil
+		},
+	}
+}
+
+// weightGradCase times dW = Xᵀ·dY for a linear layer of m inputs and n outputs over k
+// tokens (X stored k×m, dY k×n), accumulating into dW (β = 1) as autograd does.
+func weightGradCase(m, n, k int) Case {
+	return Case{
+		Name: fmt.Sprintf("gemm weight-grad %dx%dx%d", m, n, k), Group: "reduce",
+		Work: 2 * float64(m) * float64(n) * float64(k), Unit: "GFLOP/s",
+		Setup: func(dev device.Device) (func() error, func(), error) {
+			b, free, err := allocAll(dev, device.Float32, k*m, k*n, m*n)
+			if err != nil {
+				return nil, nil, err
+			}
+			p := device.GemmParams{M: m, N: n, K: k, TransA: true, Alpha: 1, Beta: 1, LdA: m, LdB: n, LdC: n, Batch: 1}
 			return func() error { dev.Gemm(p, b[0], b[1], b[2]); return nil }, free, nil
 		},
 	}

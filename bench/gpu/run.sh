@@ -72,10 +72,10 @@ step "kiln bench --device cuda"
 timeout "$(cap 80)" "$KILN" bench --device cuda --json --no-anchor ${quick:+--quick} > "$OUT/bench.json"
 echo "bench exit $?"
 
-step "split reductions, A/B in one binary (KILN_CUDA_REDUCE_SPLIT=0: the one-pass kernels of the first H200 run)"
+step "split reductions and split-K GEMM, A/B in one binary (=0: the one-pass kernels of the first H200 run)"
 for v in 0 1; do
-  echo "KILN_CUDA_REDUCE_SPLIT=$v"
-  KILN_CUDA_REDUCE_SPLIT=$v timeout "$(cap 30)" "$KILN" bench --device cuda --only reduce --no-anchor 2>&1 | tail -4
+  echo "KILN_CUDA_REDUCE_SPLIT=$v KILN_CUDA_GEMM_SPLITK=$v"
+  KILN_CUDA_REDUCE_SPLIT=$v KILN_CUDA_GEMM_SPLITK=$v timeout "$(cap 30)" "$KILN" bench --device cuda --only reduce --no-anchor 2>&1 | tail -5
 done
 
 step "PyTorch anchors (same GPU, same run)"
@@ -98,6 +98,14 @@ rm -rf "$tmp"
 # per driver call); the report is printed when the segment ends. It runs on a throwaway copy.
 big=$(ls "$here"/../../results/tabpfn-big-run-*steps.safetensors 2>/dev/null | sort -V | tail -1)
 if [ -z "$quick" ] && [ -n "$big" ]; then
+  step "TabPFN training rate A/B: one-pass reductions and GEMM (=0) against split (=1), $(basename "$big")"
+  for v in 0 1; do
+    cp "$big" /tmp/ab.safetensors
+    echo "KILN_CUDA_REDUCE_SPLIT=$v KILN_CUDA_GEMM_SPLITK=$v"
+    KILN_CUDA_REDUCE_SPLIT=$v KILN_CUDA_GEMM_SPLITK=$v timeout "$(cap 20)" "$KILN" tabpfn train --device cuda --workers 12 \
+        --out /tmp/ab.safetensors --resume --steps 1000000 --every 1000000 2>&1 | grep '^step' | tail -1
+  done
+  rm -f /tmp/ab.safetensors
   step "profiled TabPFN training segment (KILN_CUDA_PROFILE=1, $(basename "$big"))"
   cp "$big" /tmp/prof.safetensors
   KILN_CUDA_PROFILE=1 timeout "$(cap 25)" "$KILN" tabpfn train --device cuda --workers 12 --out /tmp/prof.safetensors \

@@ -147,20 +147,100 @@ func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
 	}
 	pa, pb, pc := ab.at(p.OffA), bb.at(p.OffB), cb.at(p.OffC)
 	if tile := d.sgemmTile(p); ab.dtype == device.Float32 && tile > 0 {
-		name := fmt.Sprintf("kiln_sgemm%d_%s%s", tile, map[bool]string{false: "n", true: "t"}[p.TransA], map[bool]string{false: "n", true: "t"}[p.TransB])
-		va, vb, vc := vec4(p.LdA, p.StrideA, p.OffA), vec4(p.LdB, p.StrideB, p.OffB), vec4(p.LdC, p.StrideC, p.OffC)
-		// One batch member per blockIdx.z: batches beyond the grid's 65535 go in chunks.
-		for b0 := 0; b0 < p.Batch; b0 += 65535 {
-			nb := min(p.Batch-b0, 65535)
-			d.launch(name, dim3{x: (p.N + tile - 1) / tile, y: (p.M + tile - 1) / tile, z: nb}, dim3{x: 256}, 0,
-				p.M, p.N, p.K, p.Alpha, pa+uintptr(b0*p.StrideA*4), p.LdA, p.StrideA, pb+uintptr(b0*p.StrideB*4), p.LdB,
-				p.StrideB, p.Beta, pc+uintptr(b0*p.StrideC*4), p.LdC, p.StrideC, nb, va, vb, vc)
+		if splits := d.gemmSplits(p); splits > 1 {
+			d.sgemmSplitK(p, splits, pa, pb, pc)
+			return
 		}
+		d.sgemm(p, pa, pb, pc)
 		return
 	}
 	d.launch("kiln_gemm_simple_"+s, dim3{x: (p.N + 15) / 16, y: (p.M + 15) / 16, z: gz}, dim3{x: 16, y: 16}, 0,
 		p.TransA, p.TransB, p.M, p.N, p.K, p.Alpha, pa, p.LdA, p.StrideA, pb, p.LdB, p.StrideB, p.Beta, pc,
 		p.LdC, p.StrideC, p.Batch)
+}
+
+// sgemm launches the register-blocked float32 kernel on p, whose matrices start at pa, pb, pc
+// (p's offsets already applied).
+func (d *Device) sgemm(p device.GemmParams, pa, pb, pc uintptr) {
+	tile := d.sgemmTile(p)
+	name := fmt.Sprintf("kiln_sgemm%d_%s%s", tile, map[bool]string{false: "n", true: "t"}[p.TransA], map[bool]string{false: "n", true: "t"}[p.TransB])
+	va, vb, vc := vec4(p.LdA, p.StrideA, p.OffA), vec4(p.LdB, p.StrideB, p.OffB), vec4(p.LdC, p.StrideC, p.OffC)
+	// One batch member per blockIdx.z: batches beyond the grid's 65535 go in chunks.
+	for b0 := 0; b0 < p.Batch; b0 += 65535 {
+		nb := min(p.Batch-b0, 65535)
+		d.launch(name, dim3{x: (p.N + tile - 1) / tile, y: (p.M + tile - 1) / tile, z: nb}, dim3{x: 256}, 0,
+			p.M, p.N, p.K, p.Alpha, pa+uintptr(b0*p.StrideA*4), p.LdA, p.StrideA, pb+uintptr(b0*p.StrideB*4), p.LdB,
+			p.StrideB, p.Beta, pc+uintptr(b0*p.StrideC*4), p.LdC, p.StrideC, nb, va, vb, vc)
+	}
+}
+
+// noGemmSplitK (KILN_CUDA_GEMM_SPLITK=0) turns split-K off, for timing both in one binary.
+var noGemmSplitK = os.Getenv("KILN_CUDA_GEMM_SPLITK") == "0"
+
+// gemmSplits says into how many slices to cut K. A weight gradient (Xᵀ·dY: M and N the layer's
+// widths, K the ~10^5 tokens of a step) has a handful of output tiles, so the plain launch
+// keeps a handful of SMs busy, each walking all of K. Split-K instead runs K/splits-long
+// products of every tile as a batch and sums the partials in a second pass. Only single
+// products with β ∈ {0, 1} and a dense C are split: β = 1 (gradient accumulation) folds C in
+// as one more partial.
+func (d *Device) gemmSplits(p device.GemmParams) int {
+	if noGemmSplitK || p.Batch != 1 || p.LdC != p.N || (p.Beta != 0 && p.Beta != 1) || p.K < 2048 {
+		return 1
+	}
+	tiles := ((p.M + 63) / 64) * ((p.N + 63) / 64)
+	if tiles >= d.sms {
+		return 1
+	}
+	return max(1, min((2*d.sms+tiles-1)/tiles, p.K/512, 256))
+}
+
+// sgemmSplitK computes C = α·op(A)·op(B) + β·C (β ∈ {0, 1}) as splits partial products over
+// K/splits-long slices (and one more for the remainder of K), written to scratch, then summed
+// into C in slice order: deterministic.
+func (d *Device) sgemmSplitK(p device.GemmParams, splits int, pa, pb, pc uintptr) {
+	kc := p.K / splits
+	rem := p.K - splits*kc
+	// Element steps from one K slice to the next in A and B.
+	stepA, stepB := 1, p.LdB
+	if p.TransA {
+		stepA = p.LdA
+	}
+	if p.TransB {
+		stepB = 1
+	}
+	mn := p.M * p.N
+	parts := splits
+	if rem > 0 {
+		parts++
+	}
+	if p.Beta == 1 {
+		parts++ // C itself, summed last
+	}
+	scratch, size, err := d.alloc.alloc(int64(parts * mn * 4))
+	if err != nil {
+		d.setSticky(fmt.Errorf("Gemm: split-K scratch for %d×%d×%d partials: %w", parts, p.M, p.N, err))
+		return
+	}
+	defer d.alloc.release(scratch, size)
+	q := p
+	q.K, q.Beta, q.LdC, q.OffC = kc, 0, p.N, 0
+	q.Batch, q.StrideA, q.StrideB, q.StrideC = splits, kc*stepA, kc*stepB, mn
+	d.sgemm(q, pa, pb, scratch)
+	next := splits
+	if rem > 0 {
+		r := p
+		r.K, r.Beta, r.LdC, r.OffC, r.Batch = rem, 0, p.N, 0, 1
+		r.OffA, r.OffB = p.OffA+splits*kc*stepA, p.OffB+splits*kc*stepB
+		d.sgemm(r, pa+uintptr(splits*kc*stepA*4), pb+uintptr(splits*kc*stepB*4), scratch+uintptr(next*mn*4))
+		next++
+	}
+	if p.Beta == 1 {
+		if err := d.drv.dtod(scratch+uintptr(next*mn*4), pc, int64(mn*4)); err != nil {
+			d.setSticky(fmt.Errorf("Gemm: split-K copy of C: %w", err))
+			return
+		}
+	}
+	d.reduce("f32", device.ReduceSum, scratch, 1, parts, mn, 1, pc)
 }
 
 // shapeArgs appends the 8 slots of a packed shape or stride array to args.

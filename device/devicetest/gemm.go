@@ -35,6 +35,10 @@ func gemmCases(s *suite, dt device.DType) {
 		gemmCase{m: 7, n: 9, k: 0, batch: 2, alpha: 1, beta: 0.25},
 		gemmCase{m: 9, n: 7, k: 11, batch: 1, alpha: 0, beta: 2},
 		gemmCase{m: 33, n: 33, k: 33, batch: 40, alpha: 1, beta: 0.5, bcastB: true}, // many small products, spread over goroutines
+		// Few output tiles and a long K (weight gradients): the CUDA backend's split-K path,
+		// with K a multiple of the slices and not, β = 0 and β = 1, and an offset.
+		gemmCase{m: 64, n: 64, k: 5000, batch: 1, alpha: 0.5},
+		gemmCase{m: 64, n: 100, k: 4099, batch: 1, alpha: 1, beta: 1, off: 4},
 	)
 	for _, c := range cases {
 		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
