@@ -68,13 +68,19 @@ func (p *profDriver) call(name string, bytes int64, since time.Time) {
 	p.callOf(name, bytes).host += time.Since(since)
 }
 
+// entry returns m[name], adding a zero one first if there is none.
+func entry[T any](m map[string]*T, name string) *T {
+	v := m[name]
+	if v == nil {
+		v = new(T)
+		m[name] = v
+	}
+	return v
+}
+
 // callOf counts one call of name moving bytes.
 func (p *profDriver) callOf(name string, bytes int64) *callStat {
-	c := p.calls[name]
-	if c == nil {
-		c = &callStat{}
-		p.calls[name] = c
-	}
+	c := entry(p.calls, name)
 	c.calls++
 	c.bytes += bytes
 	return c
@@ -87,11 +93,7 @@ func (p *profDriver) span(name string, f func() error) error {
 	err := f()
 	host := time.Since(t)
 	e, errE := p.driver.record()
-	k := p.kernels[name]
-	if k == nil {
-		k = &kernelStat{}
-		p.kernels[name] = k
-	}
+	k := entry(p.kernels, name)
 	k.launches++
 	k.host += host
 	if errS == nil && errE == nil {
