@@ -216,12 +216,11 @@ func (d *Device) sgemmSplitK(p device.GemmParams, splits int, pa, pb, pc uintptr
 	if p.Beta == 1 {
 		parts++ // C itself, summed last
 	}
-	scratch, size, err := d.alloc.alloc(int64(parts * mn * 4))
-	if err != nil {
-		d.setSticky(fmt.Errorf("Gemm: split-K scratch for %d×%d×%d partials: %w", parts, p.M, p.N, err))
+	scratch, release := d.scratch("Gemm (split-K)", int64(parts*mn*4))
+	if scratch == 0 {
 		return
 	}
-	defer d.alloc.release(scratch, size)
+	defer release()
 	q := p
 	q.K, q.Beta, q.LdC, q.OffC = kc, 0, p.N, 0
 	q.Batch, q.StrideA, q.StrideB, q.StrideC = splits, kc*stepA, kc*stepB, mn
@@ -326,12 +325,11 @@ func (d *Device) Reduce(op device.ReduceOp, x device.Buffer, outer, n, inner int
 		return
 	}
 	// Two passes through a scratch block of partials (see kernels/reduce.cu).
-	part, size, err := d.alloc.alloc(int64(outer * splits * inner * xb.dtype.Size()))
-	if err != nil {
-		d.setSticky(fmt.Errorf("Reduce: scratch for %d partials: %w", outer*splits*inner, err))
+	part, release := d.scratch("Reduce", int64(outer*splits*inner*xb.dtype.Size()))
+	if part == 0 {
 		return
 	}
-	defer d.alloc.release(part, size)
+	defer release()
 	d.reduce(s, op, xb.ptr, outer, n, inner, splits, part)
 	if op == device.ReduceSumSquares {
 		op = device.ReduceSum // the partials are already squared
@@ -349,6 +347,18 @@ func (d *Device) reduce(s string, op device.ReduceOp, x uintptr, outer, n, inner
 	}
 	d.launch("kiln_reduce_cols_"+s, dim3{x: (inner + 31) / 32, y: min(outer*splits, 65535)}, dim3{x: 32, y: 8}, 0,
 		int64(op), x, outer, n, inner, splits, y)
+}
+
+// scratch takes a temporary block of at least bytes from the caching allocator for a
+// two-pass primitive, and the function that gives it back (stream order makes the reuse safe).
+// On failure it records the error for Sync and returns 0.
+func (d *Device) scratch(op string, bytes int64) (uintptr, func()) {
+	p, size, err := d.alloc.alloc(bytes)
+	if err != nil {
+		d.setSticky(fmt.Errorf("%s: scratch of %d bytes: %w", op, bytes, err))
+		return 0, nil
+	}
+	return p, func() { d.alloc.release(p, size) }
 }
 
 // noReduceSplit (KILN_CUDA_REDUCE_SPLIT=0) turns the split reductions off, so that one binary
@@ -461,21 +471,17 @@ func (d *Device) LayerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta d
 	}
 	// Partials per chunk of rows, then a column sum of them (see kernels/layernorm.cu).
 	n := int64(splits * cols * xb.dtype.Size())
-	var pg, pb uintptr
-	for _, pp := range []struct {
-		want bool
-		p    *uintptr
-	}{{dg != 0, &pg}, {db != 0, &pb}} {
-		if !pp.want {
-			continue
-		}
-		p, size, err := d.alloc.alloc(n)
-		if err != nil {
-			d.setSticky(fmt.Errorf("LayerNormBackward: scratch for %d partials: %w", splits*cols, err))
-			return
-		}
-		defer d.alloc.release(p, size)
-		*pp.p = p
+	part, release := d.scratch("LayerNormBackward", 2*n)
+	if part == 0 {
+		return
+	}
+	defer release()
+	var pg, pb uintptr // null where that sum is not wanted, as the kernel expects
+	if dg != 0 {
+		pg = part
+	}
+	if db != 0 {
+		pb = part + uintptr(n)
 	}
 	d.launch("kiln_layernorm_bwd_params_"+s, dim3{x: (cols + 31) / 32, y: splits}, dim3{x: 32, y: 8}, 0,
 		xb.ptr, mb.ptr, rb.ptr, dyb.ptr, pg, pb, rows, cols, splits)
