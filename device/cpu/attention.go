@@ -78,14 +78,11 @@ func attention[T float](p device.AttentionParams, q, k, v, o, lse []T) {
 					row := s[i*nk : (i+1)*nk]
 					// The running maximum is −Inf or an earlier score, so it converts to T
 					// exactly and the scan compares in the storage type.
-					mt := T(m[i])
-					for _, x := range row {
-						if x > mt {
-							mt = x
-						}
+					mx := float64(maxAbove(row, T(m[i])))
+					corr := 1.0 // the maximum seldom moves after the first tiles: skip e^0
+					if mx != m[i] {
+						corr = math.Exp(m[i] - mx) // 0 on the first tile (m = −Inf)
 					}
-					mx := float64(mt)
-					corr := math.Exp(m[i] - mx) // 0 on the first tile (m = −Inf)
 					l[i] = l[i]*corr + expRow(row, mx)
 					m[i] = mx
 					if corr != 1 {

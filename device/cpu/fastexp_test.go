@@ -290,3 +290,70 @@ func BenchmarkGelu32(b *testing.B) {
 		}
 	})
 }
+
+// TestExpShift32Lengths runs every length and alignment the vector form splits into (16- and
+// 8-lane blocks, then the scalar tail), specials in each position class: every element within
+// 1 ulp of math.Exp rounded to float32, and the sum to float64 accuracy.
+func TestExpShift32Lengths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n <= 70; n++ {
+		for off := 0; off < 3; off++ {
+			src := make([]float32, n+off)
+			for i := range src {
+				src[i] = float32(3 * rng.NormFloat64())
+			}
+			if n > 0 {
+				// An overflow, an underflow and −Inf at random positions.
+				src[off+rng.IntN(n)] = 95
+				src[off+rng.IntN(n)] = -200
+				src[off+rng.IntN(n)] = float32(math.Inf(-1))
+			}
+			s := src[off:]
+			dst := make([]float32, n)
+			const shift = 1.25
+			sum := expShift32(dst, s, shift)
+			want := 0.0
+			for i, v := range s {
+				e := math.Exp(float64(v) - shift)
+				if float64(v)-shift > expHi {
+					want += math.Inf(1) // beyond float32's range the sum overflows too
+				} else {
+					want += e
+				}
+				if d := ulps32(dst[i], float32(e)); d > 1 {
+					t.Fatalf("n=%d off=%d: exp(%v−%v) = %v, want %v", n, off, v, shift, dst[i], float32(e))
+				}
+			}
+			if math.IsInf(want, 1) != math.IsInf(sum, 1) || (!math.IsInf(want, 1) && math.Abs(sum-want) > 1e-8*want+float64(n)*0x1p-150) {
+				t.Fatalf("n=%d off=%d: sum %v, want %v", n, off, sum, want)
+			}
+		}
+	}
+}
+
+// TestMaxAbove checks the attention row maximum, vector form included, against the scalar
+// scan: NaNs are skipped, the initial value counts.
+func TestMaxAbove(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for n := 0; n <= 80; n++ {
+		row := make([]float32, n)
+		for i := range row {
+			row[i] = float32(rng.NormFloat64())
+		}
+		if n > 2 {
+			row[rng.IntN(n)] = float32(math.NaN())
+			row[rng.IntN(n)] = 4 + float32(n)
+		}
+		for _, init := range []float32{float32(math.Inf(-1)), 0, 100} {
+			want := init
+			for _, x := range row {
+				if x > want {
+					want = x
+				}
+			}
+			if got := maxAbove(row, init); got != want {
+				t.Fatalf("n=%d init=%v: got %v, want %v", n, init, got, want)
+			}
+		}
+	}
+}
