@@ -187,12 +187,7 @@ func unary[T float](op device.UnaryOp, alpha float64, p plan, x, y []T) {
 			// float64 the same formula as unaryFunc.
 			if x32, ok := any(x).([]float32); ok {
 				y32 := any(y).([]float32)
-				p.run(func(o [3]int, n int) {
-					xr, yr := x32[o[0]:o[0]+n], y32[o[1]:o[1]+n]
-					for i, v := range xr {
-						yr[i] = float32(gelu32(float64(v)))
-					}
-				})
+				p.run(func(o [3]int, n int) { gelu32Row(y32[o[1]:o[1]+n], x32[o[0]:o[0]+n]) })
 				return
 			}
 			p.run(func(o [3]int, n int) {

@@ -17,3 +17,8 @@ func expShift32AVX512(dst, src *float32, n int, shift float64) float64
 //
 //go:noescape
 func maxF32AVX512(src *float32, n int, init float32) float32
+
+// gelu32AVX512 is gelu32 over src[0:n] into dst, n a multiple of 8 (see fastexp_amd64.s).
+//
+//go:noescape
+func gelu32AVX512(dst, src *float32, n int)

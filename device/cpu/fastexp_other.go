@@ -12,3 +12,7 @@ func expShift32AVX512(dst, src *float32, n int, shift float64) float64 {
 func maxF32AVX512(src *float32, n int, init float32) float32 {
 	panic("cpu: maxF32AVX512 without assembly")
 }
+
+func gelu32AVX512(dst, src *float32, n int) {
+	panic("cpu: gelu32AVX512 without assembly")
+}

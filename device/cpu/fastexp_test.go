@@ -357,3 +357,42 @@ func TestMaxAbove(t *testing.T) {
 		}
 	}
 }
+
+// TestGelu32Row checks the row form, vector lanes included, against the float64 erf GELU
+// over the same grid as TestGelu32 (same bounds), in rows of every length up to 40 so that
+// each split between the 8-lane blocks and the scalar tail runs, and ±Inf, NaN, ±0.
+func TestGelu32Row(t *testing.T) {
+	ref := func(x float64) float32 { return float32(0.5 * x * math.Erfc(-x/math.Sqrt2)) }
+	const steps = 200000
+	src := make([]float32, steps+1)
+	for i := range src {
+		src[i] = float32(-14 + 34*float64(i)/steps)
+	}
+	specials := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), -200, 200, 3e38, -3e38}
+	src = append(src, specials...)
+	dst := make([]float32, len(src))
+	for lo, n := 0, 1; lo < len(src); lo, n = lo+n, n%40+1 {
+		hi := min(lo+n, len(src))
+		gelu32Row(dst[lo:hi], src[lo:hi])
+	}
+	for i, x := range src {
+		want := ref(float64(x))
+		lim := int64(4)
+		if math.Abs(float64(want)) < 0x1p-126 {
+			lim = 64
+		}
+		if d := ulps32(dst[i], want); d > lim {
+			t.Fatalf("gelu32Row(%v) = %v, want %v (%d ulp)", x, dst[i], want, d)
+		}
+	}
+	nan := make([]float32, 16)
+	for i := range nan {
+		nan[i] = float32(math.NaN())
+	}
+	gelu32Row(nan, nan)
+	for _, v := range nan {
+		if v == v {
+			t.Fatalf("gelu32Row(NaN) = %v", v)
+		}
+	}
+}
