@@ -4,18 +4,22 @@
 #
 #   KILN=path/to/kiln bash train.sh CKPT DEADLINE_EPOCH_S FIRST_S FLAGS...
 #
-# A first segment of FIRST_S seconds runs `kiln tabpfn train --out CKPT --every 1 FLAGS...`
+# A first segment of FIRST_S seconds runs `kiln tabpfn train --out CKPT --every 100 FLAGS...`
 # (FLAGS: the run's or the new phase's settings, with a provisional --steps). The steps it
 # finished time a step; the run is then resumed with --steps set so that it ends ~8 s before
 # the deadline (a resume with --steps re-spans the cosine from the schedule's start). Each
-# checkpoint is written atomically, so a kill at any point leaves a resumable file at CKPT.
+# checkpoint is written atomically, and timeout's SIGTERM makes kiln write one before it
+# exits, so a kill at any point leaves a resumable file at CKPT. Checkpoints are sparse
+# (--every 100): the 760k model's is 15 MB with an fsync, and until kiln honoured --every on
+# resume, the every-step checkpoint of an earlier first segment kept the GPU idle ~80% of the
+# time (bench/results/gpu-h100-2026-11-27.md).
 set -uo pipefail
 ckpt=$1 deadline=$2 first=$3
 shift 3
 : "${KILN:?set KILN to the kiln binary}"
 log=$(mktemp)
 s0=$(date +%s%N)
-timeout "$first" "$KILN" tabpfn train --out "$ckpt" --every 1 "$@" 2>&1 | tee "$log" | awk 'NR % 10 == 0 || /phase|resuming|trained|error|kiln:/'
+timeout "$first" "$KILN" tabpfn train --out "$ckpt" --every 100 "$@" 2>&1 | tee "$log" | awk 'NR % 10 == 0 || /phase|resuming|trained|error|kiln:/'
 ms=$(( ($(date +%s%N) - s0) / 1000000 ))
 firststep=$(grep -o '^step [0-9]*/' "$log" | head -1 | tr -dc 0-9)
 last=$(grep -o '^step [0-9]*/' "$log" | tail -1 | tr -dc 0-9)
@@ -30,7 +34,7 @@ if [ "$n" -gt 5 ]; then
   dev=cpu
   for ((i = 1; i <= $#; i++)); do [ "${!i}" = "--device" ] && j=$((i + 1)) && dev=${!j}; done
   timeout "$(( left + 5 ))" "$KILN" tabpfn train --device "$dev" --workers 12 --out "$ckpt" --resume \
-      --steps $(( last + n )) --every 10 2>&1 | awk 'NR % 10 == 0 || /trained|error|kiln:/'
+      --steps $(( last + n )) --every 200 2>&1 | awk 'NR % 10 == 0 || /trained|error|kiln:/'
 fi
 ls -l "$ckpt"
 rm -f "$log"

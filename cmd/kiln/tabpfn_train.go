@@ -36,7 +36,8 @@ test rows of each from its training rows, with AdamW, linear warm-up then cosine
 gradient clipping. It prints step, loss, datasets per second and time left, and writes an
 atomic checkpoint (model, optimizer state, step) every --every steps; --resume continues a
 killed run exactly where its last checkpoint left it (the prior's batches are a function of
-the seed and the step). With --resume, any of --lr, --warmup, --batch, --min-rows, --max-rows
+the seed and the step); --every and --workers given with --resume replace the checkpoint's.
+With --resume, any of --lr, --warmup, --batch, --min-rows, --max-rows
 and --max-features starts a new phase from the checkpoint's step: the prior takes the new
 shapes and a new warm-up and cosine schedule runs to --steps (a curriculum, such as larger
 tables once small ones are learned); the optimizer state carries over.`,
@@ -50,6 +51,9 @@ tables once small ones are learned); the optimizer state carries over.`,
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
+			if every < 0 || workers < 1 {
+				return fmt.Errorf("--every must be ≥ 0 (0: only at the end) and --workers ≥ 1, got %d and %d", every, workers)
+			}
 			dev, err := device.Get(devName)
 			if err != nil {
 				return err
@@ -62,6 +66,17 @@ tables once small ones are learned); the optimizer state carries over.`,
 				tr, err = tabpfn.Resume(dev, out, steps)
 				if err != nil {
 					return err
+				}
+				// How often to checkpoint and how many prior workers run are settings of this
+				// process, not of what is learned (the batches depend on seed and step only), so
+				// a flag given on resume replaces the checkpoint's. Before, they were kept: a run
+				// once started with --every 1 wrote its 15 MB checkpoint after every step of
+				// every later resume, which made the H200 and H100 training host-bound.
+				if cmd.Flags().Changed("every") {
+					tr.Cfg.CheckpointEvery = every
+				}
+				if cmd.Flags().Changed("workers") {
+					tr.Cfg.Workers = workers
 				}
 				ph := tabpfn.Phase{Steps: steps, LR: lr, Warmup: warmup, Batch: batch,
 					MinRows: minRows, MaxRows: maxRows, MaxFeatures: maxFeatures}

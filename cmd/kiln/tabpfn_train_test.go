@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,5 +72,42 @@ func TestTabpfnTrainPhaseAndExport(t *testing.T) {
 	// A phase needs steps beyond the checkpoint's.
 	if _, _, err := runTrain(t, "--out", run, "--resume", "--steps", "4", "--lr", "1e-4"); err == nil || !strings.Contains(err.Error(), "more steps") {
 		t.Errorf("phase without steps left: err = %v", err)
+	}
+}
+
+// --every and --workers given on resume replace the checkpoint's (they say how this process
+// runs, not what it learns); without them the checkpoint's stay.
+func TestTabpfnTrainResumeRunSettings(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run.safetensors")
+	tiny := `{"layers":1,"width":8,"heads":2,"mlp_width":16,"feature_dim":4,"max_classes":10,"max_features":8,"max_train_rows":64}`
+	if _, stderr, err := runTrain(t, "--out", run, "--config", tiny, "--steps", "2", "--batch", "2", "--max-rows", "40",
+		"--max-features", "4", "--every", "1", "--workers", "1"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	stored := func() (every, workers float64) {
+		var tc map[string]any
+		if err := json.Unmarshal([]byte(exportMeta(t, run)["tabpfn.train_config"]), &tc); err != nil {
+			t.Fatal(err)
+		}
+		return tc["checkpoint_every"].(float64), tc["workers"].(float64)
+	}
+	if e, w := stored(); e != 1 || w != 1 {
+		t.Fatalf("new run stored every=%v workers=%v, want 1 and 1", e, w)
+	}
+	if _, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "3"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	if e, w := stored(); e != 1 || w != 1 {
+		t.Errorf("plain resume changed the settings: every=%v workers=%v", e, w)
+	}
+	if _, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "4", "--every", "50", "--workers", "3"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	if e, w := stored(); e != 50 || w != 3 {
+		t.Errorf("resume with --every 50 --workers 3 stored every=%v workers=%v", e, w)
+	}
+	if _, _, err := runTrain(t, "--out", run, "--resume", "--steps", "5", "--every", "-1"); err == nil {
+		t.Error("--every -1 accepted")
 	}
 }

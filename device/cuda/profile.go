@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 	"unsafe"
@@ -36,6 +38,7 @@ type profDriver struct {
 	start   time.Time
 	kernels map[string]*kernelStat
 	calls   map[string]*callStat
+	readers map[string]*callStat // device-to-host reads by the code that asked for them
 	pending []pendingSpan
 }
 
@@ -61,7 +64,7 @@ type pendingSpan struct {
 const maxPending = 4096
 
 func newProfDriver(inner driver) *profDriver {
-	return &profDriver{driver: inner, start: time.Now(), kernels: map[string]*kernelStat{}, calls: map[string]*callStat{}}
+	return &profDriver{driver: inner, start: time.Now(), kernels: map[string]*kernelStat{}, calls: map[string]*callStat{}, readers: map[string]*callStat{}}
 }
 
 func (p *profDriver) call(name string, bytes int64, since time.Time) {
@@ -137,8 +140,35 @@ func (p *profDriver) htod(dst uintptr, src unsafe.Pointer, bytes int64) error {
 
 func (p *profDriver) dtoh(dst unsafe.Pointer, src uintptr, bytes int64) error {
 	t := time.Now()
-	defer p.call("memcpy DtoH (waits for the GPU)", bytes, t)
+	defer func() {
+		d := time.Since(t)
+		p.call("memcpy DtoH (waits for the GPU)", bytes, t)
+		r := entry(p.readers, reader())
+		r.calls++
+		r.bytes += bytes
+		r.host += d
+	}()
 	return p.driver.dtoh(dst, src, bytes)
+}
+
+// reader names the code a device-to-host read serves: the first caller outside this package
+// and the tensor package (whose Float64s and Item only pass the request on), as
+// "function:line". Each such read makes the host wait for the GPU, so this is the list of
+// synchronisation points to remove.
+func reader() string {
+	var pcs [24]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs[:])])
+	for {
+		f, more := frames.Next()
+		fn := f.Function
+		if !strings.Contains(fn, "kiln/device/cuda.") && !strings.Contains(fn, "kiln/tensor.") &&
+			!strings.HasPrefix(fn, "runtime.") {
+			return fmt.Sprintf("%s:%d", fn[strings.LastIndex(fn, "/")+1:], f.Line)
+		}
+		if !more {
+			return "(unknown)"
+		}
+	}
 }
 
 func (p *profDriver) malloc(n int64) (uintptr, error) {
@@ -217,10 +247,27 @@ func (p *profDriver) report(w io.Writer, top int) error {
 		c := p.calls[n]
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t\t\t\n", n, c.calls, float64(c.bytes)/1e6, float64(c.host.Microseconds())/1e3)
 	}
+	if len(p.readers) > 0 {
+		fmt.Fprintln(tw, "device-to-host read by\treads\tMB\thost ms\t\t\t")
+		rs := make([]string, 0, len(p.readers))
+		for n := range p.readers {
+			rs = append(rs, n)
+		}
+		slices.SortFunc(rs, func(a, b string) int { return p.readers[b].calls - p.readers[a].calls })
+		for i, n := range rs {
+			if i == 12 {
+				fmt.Fprintf(tw, "(%d others)\t\t\t\t\t\t\n", len(rs)-i)
+				break
+			}
+			r := p.readers[n]
+			fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t\t\t\n", n, r.calls, float64(r.bytes)/1e6, float64(r.host.Microseconds())/1e3)
+		}
+	}
 	err := tw.Flush()
 	p.start = time.Now()
 	clear(p.kernels)
 	clear(p.calls)
+	clear(p.readers)
 	return err
 }
 
