@@ -72,11 +72,8 @@ step "kiln bench --device cuda"
 timeout "$(cap 80)" "$KILN" bench --device cuda --json --no-anchor ${quick:+--quick} > "$OUT/bench.json"
 echo "bench exit $?"
 
-step "split reductions and split-K GEMM, A/B in one binary (=0: the one-pass kernels of the first H200 run)"
-for v in 0 1; do
-  echo "KILN_CUDA_REDUCE_SPLIT=$v KILN_CUDA_GEMM_SPLITK=$v"
-  KILN_CUDA_REDUCE_SPLIT=$v KILN_CUDA_GEMM_SPLITK=$v timeout "$(cap 30)" "$KILN" bench --device cuda --only reduce --no-anchor 2>&1 | tail -5
-done
+step "split reductions and split-K GEMM (kiln bench --only reduce; the one-pass A/B was measured on the H100, 2026-11-27)"
+timeout "$(cap 30)" "$KILN" bench --device cuda --only reduce --no-anchor 2>&1 | tail -5
 
 step "PyTorch anchors (same GPU, same run)"
 timeout "$(cap 90)" python3 "$here/anchors.py" --kiln "$OUT/kiln.json" --bench "$OUT/bench.json" --out "$OUT" $quick
@@ -98,37 +95,28 @@ rm -rf "$tmp"
 # per driver call); the report is printed when the segment ends. It runs on a throwaway copy.
 big=$(ls "$here"/../../results/tabpfn-big-run-*steps.safetensors 2>/dev/null | sort -V | tail -1)
 if [ -z "$quick" ] && [ -n "$big" ]; then
-  step "TabPFN training rate A/B: one-pass reductions and GEMM (=0) against split (=1), $(basename "$big")"
-  for v in 0 1; do
-    cp "$big" /tmp/ab.safetensors
-    echo "KILN_CUDA_REDUCE_SPLIT=$v KILN_CUDA_GEMM_SPLITK=$v"
-    KILN_CUDA_REDUCE_SPLIT=$v KILN_CUDA_GEMM_SPLITK=$v timeout "$(cap 20)" "$KILN" tabpfn train --device cuda --workers 12 \
-        --out /tmp/ab.safetensors --resume --steps 1000000 --every 1000000 2>&1 | grep '^step' | tail -1
-  done
-  rm -f /tmp/ab.safetensors
-  step "profiled TabPFN training segment (KILN_CUDA_PROFILE=1, $(basename "$big"))"
+  step "profiled TabPFN training segment (KILN_CUDA_PROFILE=1, $(basename "$big"), no checkpoint until the end)"
   cp "$big" /tmp/prof.safetensors
-  KILN_CUDA_PROFILE=1 timeout "$(cap 25)" "$KILN" tabpfn train --device cuda --workers 12 --out /tmp/prof.safetensors \
+  KILN_CUDA_PROFILE=1 timeout "$(cap 20)" "$KILN" tabpfn train --device cuda --workers 12 --out /tmp/prof.safetensors \
       --resume --steps 1000000 --every 1000000 2>&1 | grep -v '^step'
   rm -f /tmp/prof.safetensors
 fi
 
-# The rest of the lease trains the 760k-parameter model further (the shipped 162k model
-# stopped improving much: its GPU phase 3 gained 0.0016 mean AUC). Its history: 1202 GPU
-# steps (batch 16, ≤320 rows) left it on the near-uniform loss plateau; CPU steps on small
-# tables (batch 8, ≤160 rows, ≤16 features, lr 7e-4) took it off the plateau. This phase moves
-# toward the evaluation's shapes, as phase 2 did for the 162k model: tables of 64-512 rows
-# and ≤48 features, batch 8, lr 3e-4. Later leases go on to 1024 rows and 64 features. The
-# checkpoint comes back as $OUT/big.safetensors and is committed under bench/results as the
-# next lease's start. train.sh sets the phase's end so that its cosine finishes at the deadline.
+# The rest of the lease trains the 760k-parameter model (the shipped one since 2026-11-27)
+# further on tables of the evaluation's shapes: 128-1024 rows, <=64 features, batch 8, lr 2e-4.
+# Its history: H200 steps 0-1202, CPU steps to 6500 on small tables, H100 phases on 64-512
+# rows (to 10108) and 128-1024 rows (to 11230), each still improving when its cosine ended;
+# all of those GPU steps paid a checkpoint per step (fixed: --every now applies on resume).
+# The checkpoint comes back as $OUT/big.safetensors and is committed under bench/results as
+# the next lease's start. train.sh sets the phase's end so that its cosine ends at the deadline.
 if [ -n "$quick" ] || [ -z "$big" ]; then
   echo "training skipped (quick run or no bench/results/tabpfn-big-run-*steps.safetensors)"
 else
-  step "TabPFN 760k model: next phase on the GPU (from $(basename "$big"); batch 8, 64-512 rows, <=48 features)"
+  step "TabPFN 760k model: next phase on the GPU (from $(basename "$big"); batch 8, 128-1024 rows, <=64 features)"
   cp "$big" "$OUT/big.safetensors"
   start=$(basename "$big" | tr -dc 0-9 | sed 's/^0*//')
   KILN=$KILN bash "$here/train.sh" "$OUT/big.safetensors" "$deadline" "$(cap 40)" --device cuda \
-      --workers 12 --resume --steps $(( ${start:-0} + 20000 )) --lr 3e-4 --warmup 20 --batch 8 --min-rows 64 --max-rows 512 --max-features 48
+      --workers 12 --resume --steps $(( ${start:-0} + 40000 )) --lr 2e-4 --warmup 20 --batch 8 --min-rows 128 --max-rows 1024 --max-features 64
 fi
 
 step "summary"

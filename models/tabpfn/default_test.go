@@ -55,3 +55,16 @@ func TestDefaultModelAgainstReferenceScores(t *testing.T) {
 		require.GreaterOrEqual(t, res.AUC, lr-0.02, "%s: more than 0.02 below logistic regression", name)
 	}
 }
+
+// The embedded checkpoint is the size LargeConfig documents.
+func TestDefaultModelIsLargeConfig(t *testing.T) {
+	m, err := DefaultModel(device.MustGet("cpu"))
+	require.NoError(t, err)
+	defer m.Release()
+	require.Equal(t, LargeConfig(), m.Cfg)
+	n := 0
+	for _, p := range m.Parameters() {
+		n += p.Len()
+	}
+	require.Equal(t, 759882, n)
+}
