@@ -23,6 +23,13 @@ import (
 // ~0.51 ulp of e^x, overflows to +Inf and underflows through the subnormals to 0 exactly
 // where the correctly rounded result does.
 
+// The vector forms of the float32 paths (fastexp_amd64.s), in vecLevel.
+const (
+	vecNone = iota
+	vecAVX2
+	vecAVX512
+)
+
 const (
 	expInvLn2x32 = 32 / math.Ln2
 	// ln2/32 split as in Go's math package (Sun fdlibm e_exp.c), divided by 32 (exact).
@@ -78,10 +85,15 @@ func exp32Core(x float64) float64 {
 func expShift32(dst, src []float32, shift float64) float64 {
 	dst = dst[:len(src)]
 	sum := 0.0
-	if n := len(src) &^ 7; hasVecExp && n > 0 {
-		// Eight or sixteen lanes at a time: the same float64 evaluation, results within the
-		// same 0.51 ulp (fastexp_amd64.s); the scalar loop finishes the last few.
+	// Four, eight or sixteen lanes at a time where the vector forms run: the same float64
+	// evaluation, results within the same 0.51 ulp (fastexp_amd64.s); the scalar loop
+	// finishes the last few.
+	switch n := len(src) &^ 7; {
+	case n > 0 && vecLevel == vecAVX512:
 		sum = expShift32AVX512(&dst[0], &src[0], n, shift)
+		dst, src = dst[n:], src[n:]
+	case n > 0 && vecLevel == vecAVX2:
+		sum = expShift32AVX2(&dst[0], &src[0], n, shift)
 		dst, src = dst[n:], src[n:]
 	}
 	for i, v := range src {
@@ -107,7 +119,7 @@ func expShift32(dst, src []float32, shift float64) float64 {
 // compares false, as in the scalar scan).
 func maxAbove[T float](row []T, init T) T {
 	mt := init
-	if r, ok := any(row).([]float32); ok && hasVecExp {
+	if r, ok := any(row).([]float32); ok && vecLevel == vecAVX512 {
 		if n := len(r) &^ 15; n > 0 {
 			mt = T(maxF32AVX512(&r[0], n, float32(mt)))
 			row = row[n:]
@@ -156,12 +168,16 @@ func gelu32(x float64) float64 {
 	return x * e
 }
 
-// gelu32Row sets dst[i] = float32(gelu32(src[i])), eight lanes at a time where the vector
+// gelu32Row sets dst[i] = float32(gelu32(src[i])), eight (or four) lanes at a time where a vector
 // form runs (the same formula in float64; results within an ulp of the scalar ones).
 func gelu32Row(dst, src []float32) {
 	dst = dst[:len(src)]
-	if n := len(src) &^ 7; hasVecExp && n > 0 {
+	switch n := len(src) &^ 7; {
+	case n > 0 && vecLevel == vecAVX512:
 		gelu32AVX512(&dst[0], &src[0], n)
+		dst, src = dst[n:], src[n:]
+	case n > 0 && vecLevel == vecAVX2:
+		gelu32AVX2(&dst[0], &src[0], n)
 		dst, src = dst[n:], src[n:]
 	}
 	for i, v := range src {

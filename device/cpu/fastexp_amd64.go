@@ -4,9 +4,28 @@ package cpu
 
 import "golang.org/x/sys/cpu"
 
-// hasVecExp says whether the AVX-512 forms in fastexp_amd64.s run here (AVX-512F; cpu.X86
-// reports it only when the OS saves the wide registers).
-var hasVecExp = cpu.X86.HasAVX512F
+// vecLevel says which vector forms of fastexp_amd64.s run here: vecAVX512 (AVX-512F),
+// vecAVX2 (AVX2 and FMA) or vecNone. cpu.X86 reports a feature only when the OS saves its
+// registers. Tests lower it to check every form on one machine.
+var vecLevel = func() int {
+	switch {
+	case cpu.X86.HasAVX512F:
+		return vecAVX512
+	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+		return vecAVX2
+	}
+	return vecNone
+}()
+
+// expShift32AVX2 is expShift32 for n a multiple of 4 (see fastexp_amd64.s).
+//
+//go:noescape
+func expShift32AVX2(dst, src *float32, n int, shift float64) float64
+
+// gelu32AVX2 is gelu32 over src[0:n] into dst, n a multiple of 4.
+//
+//go:noescape
+func gelu32AVX2(dst, src *float32, n int)
 
 // expShift32AVX512 is expShift32 for n a multiple of 8 (see fastexp_amd64.s).
 //

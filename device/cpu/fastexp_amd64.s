@@ -292,3 +292,244 @@ gelu8:
 geludone:
 	VZEROUPPER
 	RET
+
+// AVX2+FMA forms of expShift32 and gelu32 for machines without AVX-512 (most laptops): four
+// float64 lanes, the same reduction and polynomials as the AVX-512 forms above, but 2^n
+// enters the exponent bits by an integer add (no VSCALEFPD), so x is clamped to [−104, 89]
+// where every e^r·2^n is a normal float64; below −104 the float32 result is 0 either way
+// (e^−104 < 2^−150), above 89 a mask gives +Inf as in the scalar form. Constants come from
+// memory (sixteen registers are too few to hold them).
+
+DATA avx2c<>+0(SB)/8, $0x3ff71547652b82fe
+DATA avx2c<>+8(SB)/8, $0x3ff71547652b82fe
+DATA avx2c<>+16(SB)/8, $0x3ff71547652b82fe
+DATA avx2c<>+24(SB)/8, $0x3ff71547652b82fe
+DATA avx2c<>+32(SB)/8, $0x3fe62e42fee00000
+DATA avx2c<>+40(SB)/8, $0x3fe62e42fee00000
+DATA avx2c<>+48(SB)/8, $0x3fe62e42fee00000
+DATA avx2c<>+56(SB)/8, $0x3fe62e42fee00000
+DATA avx2c<>+64(SB)/8, $0x3dea39ef35793c76
+DATA avx2c<>+72(SB)/8, $0x3dea39ef35793c76
+DATA avx2c<>+80(SB)/8, $0x3dea39ef35793c76
+DATA avx2c<>+88(SB)/8, $0x3dea39ef35793c76
+DATA avx2c<>+96(SB)/8, $0xc05a000000000000
+DATA avx2c<>+104(SB)/8, $0xc05a000000000000
+DATA avx2c<>+112(SB)/8, $0xc05a000000000000
+DATA avx2c<>+120(SB)/8, $0xc05a000000000000
+DATA avx2c<>+128(SB)/8, $0x4056400000000000
+DATA avx2c<>+136(SB)/8, $0x4056400000000000
+DATA avx2c<>+144(SB)/8, $0x4056400000000000
+DATA avx2c<>+152(SB)/8, $0x4056400000000000
+DATA avx2c<>+160(SB)/8, $0x4338000000000000
+DATA avx2c<>+168(SB)/8, $0x4338000000000000
+DATA avx2c<>+176(SB)/8, $0x4338000000000000
+DATA avx2c<>+184(SB)/8, $0x4338000000000000
+DATA avx2c<>+192(SB)/8, $0x3f2a01a01a01a01a
+DATA avx2c<>+200(SB)/8, $0x3f2a01a01a01a01a
+DATA avx2c<>+208(SB)/8, $0x3f2a01a01a01a01a
+DATA avx2c<>+216(SB)/8, $0x3f2a01a01a01a01a
+DATA avx2c<>+224(SB)/8, $0x3f56c16c16c16c17
+DATA avx2c<>+232(SB)/8, $0x3f56c16c16c16c17
+DATA avx2c<>+240(SB)/8, $0x3f56c16c16c16c17
+DATA avx2c<>+248(SB)/8, $0x3f56c16c16c16c17
+DATA avx2c<>+256(SB)/8, $0x3f81111111111111
+DATA avx2c<>+264(SB)/8, $0x3f81111111111111
+DATA avx2c<>+272(SB)/8, $0x3f81111111111111
+DATA avx2c<>+280(SB)/8, $0x3f81111111111111
+DATA avx2c<>+288(SB)/8, $0x3fa5555555555555
+DATA avx2c<>+296(SB)/8, $0x3fa5555555555555
+DATA avx2c<>+304(SB)/8, $0x3fa5555555555555
+DATA avx2c<>+312(SB)/8, $0x3fa5555555555555
+DATA avx2c<>+320(SB)/8, $0x3fc5555555555555
+DATA avx2c<>+328(SB)/8, $0x3fc5555555555555
+DATA avx2c<>+336(SB)/8, $0x3fc5555555555555
+DATA avx2c<>+344(SB)/8, $0x3fc5555555555555
+DATA avx2c<>+352(SB)/8, $0x3fe0000000000000
+DATA avx2c<>+360(SB)/8, $0x3fe0000000000000
+DATA avx2c<>+368(SB)/8, $0x3fe0000000000000
+DATA avx2c<>+376(SB)/8, $0x3fe0000000000000
+DATA avx2c<>+384(SB)/8, $0x3ff0000000000000
+DATA avx2c<>+392(SB)/8, $0x3ff0000000000000
+DATA avx2c<>+400(SB)/8, $0x3ff0000000000000
+DATA avx2c<>+408(SB)/8, $0x3ff0000000000000
+DATA avx2c<>+416(SB)/8, $0x7ff0000000000000
+DATA avx2c<>+424(SB)/8, $0x7ff0000000000000
+DATA avx2c<>+432(SB)/8, $0x7ff0000000000000
+DATA avx2c<>+440(SB)/8, $0x7ff0000000000000
+DATA avx2c<>+448(SB)/8, $0x7fffffffffffffff
+DATA avx2c<>+456(SB)/8, $0x7fffffffffffffff
+DATA avx2c<>+464(SB)/8, $0x7fffffffffffffff
+DATA avx2c<>+472(SB)/8, $0x7fffffffffffffff
+DATA avx2c<>+480(SB)/8, $0x3fe6a09e667f3bcd
+DATA avx2c<>+488(SB)/8, $0x3fe6a09e667f3bcd
+DATA avx2c<>+496(SB)/8, $0x3fe6a09e667f3bcd
+DATA avx2c<>+504(SB)/8, $0x3fe6a09e667f3bcd
+DATA avx2c<>+512(SB)/8, $0xbff43f89c0889bc5
+DATA avx2c<>+520(SB)/8, $0xbff43f89c0889bc5
+DATA avx2c<>+528(SB)/8, $0xbff43f89c0889bc5
+DATA avx2c<>+536(SB)/8, $0xbff43f89c0889bc5
+DATA avx2c<>+544(SB)/8, $0x3ff00018d48d3588
+DATA avx2c<>+552(SB)/8, $0x3ff00018d48d3588
+DATA avx2c<>+560(SB)/8, $0x3ff00018d48d3588
+DATA avx2c<>+568(SB)/8, $0x3ff00018d48d3588
+DATA avx2c<>+576(SB)/8, $0x3fd7f11f677960ea
+DATA avx2c<>+584(SB)/8, $0x3fd7f11f677960ea
+DATA avx2c<>+592(SB)/8, $0x3fd7f11f677960ea
+DATA avx2c<>+600(SB)/8, $0x3fd7f11f677960ea
+DATA avx2c<>+608(SB)/8, $0x3fb8c6d917dec3f0
+DATA avx2c<>+616(SB)/8, $0x3fb8c6d917dec3f0
+DATA avx2c<>+624(SB)/8, $0x3fb8c6d917dec3f0
+DATA avx2c<>+632(SB)/8, $0x3fb8c6d917dec3f0
+DATA avx2c<>+640(SB)/8, $0xbfc7d84982aaeaa5
+DATA avx2c<>+648(SB)/8, $0xbfc7d84982aaeaa5
+DATA avx2c<>+656(SB)/8, $0xbfc7d84982aaeaa5
+DATA avx2c<>+664(SB)/8, $0xbfc7d84982aaeaa5
+DATA avx2c<>+672(SB)/8, $0x3fd1d8f976231ce6
+DATA avx2c<>+680(SB)/8, $0x3fd1d8f976231ce6
+DATA avx2c<>+688(SB)/8, $0x3fd1d8f976231ce6
+DATA avx2c<>+696(SB)/8, $0x3fd1d8f976231ce6
+DATA avx2c<>+704(SB)/8, $0xbff229cba6063980
+DATA avx2c<>+712(SB)/8, $0xbff229cba6063980
+DATA avx2c<>+720(SB)/8, $0xbff229cba6063980
+DATA avx2c<>+728(SB)/8, $0xbff229cba6063980
+DATA avx2c<>+736(SB)/8, $0x3ff7d0f60453a1be
+DATA avx2c<>+744(SB)/8, $0x3ff7d0f60453a1be
+DATA avx2c<>+752(SB)/8, $0x3ff7d0f60453a1be
+DATA avx2c<>+760(SB)/8, $0x3ff7d0f60453a1be
+DATA avx2c<>+768(SB)/8, $0xbfea4f123185defd
+DATA avx2c<>+776(SB)/8, $0xbfea4f123185defd
+DATA avx2c<>+784(SB)/8, $0xbfea4f123185defd
+DATA avx2c<>+792(SB)/8, $0xbfea4f123185defd
+DATA avx2c<>+800(SB)/8, $0x3fc5df28af76a5a4
+DATA avx2c<>+808(SB)/8, $0x3fc5df28af76a5a4
+DATA avx2c<>+816(SB)/8, $0x3fc5df28af76a5a4
+DATA avx2c<>+824(SB)/8, $0x3fc5df28af76a5a4
+GLOBL avx2c<>(SB), RODATA|NOPTR, $832
+
+// func expShift32AVX2(dst, src *float32, n int, shift float64) float64
+// n a multiple of 4.
+TEXT ·expShift32AVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSD shift+24(FP), Y15
+	VMOVUPD avx2c<>+0(SB), Y14
+	VMOVUPD avx2c<>+32(SB), Y13
+	VMOVUPD avx2c<>+64(SB), Y12
+	VMOVUPD avx2c<>+96(SB), Y11
+	VMOVUPD avx2c<>+128(SB), Y10
+	VMOVUPD avx2c<>+160(SB), Y9
+	VMOVUPD avx2c<>+416(SB), Y8
+	VXORPD Y0, Y0, Y0
+
+exp4:
+	CMPQ CX, $4
+	JLT  exp4done
+	VCVTPS2PD (SI), Y2
+	VSUBPD Y15, Y2, Y2 // x = v − shift
+	VCMPPD $0x1e, Y10, Y2, Y7 // x > 89 (ordered)
+	VMINPD Y2, Y10, Y2 // a NaN in Y2 stays
+	VMAXPD Y2, Y11, Y2
+	VMULPD Y14, Y2, Y3 // x·log2 e
+	VADDPD Y9, Y3, Y3 // + 1.5·2^52: n = round(x·log2 e) in the low bits
+	VSUBPD Y9, Y3, Y4 // n as a double
+	VMOVAPD Y2, Y6
+	VFNMADD231PD Y13, Y4, Y6 // r = x − n·ln2hi
+	VFNMADD231PD Y12, Y4, Y6 // r −= n·ln2lo
+	VMOVUPD avx2c<>+192(SB), Y5
+	VFMADD213PD avx2c<>+224(SB), Y6, Y5
+	VFMADD213PD avx2c<>+256(SB), Y6, Y5
+	VFMADD213PD avx2c<>+288(SB), Y6, Y5
+	VFMADD213PD avx2c<>+320(SB), Y6, Y5
+	VFMADD213PD avx2c<>+352(SB), Y6, Y5
+	VFMADD213PD avx2c<>+384(SB), Y6, Y5
+	VFMADD213PD avx2c<>+384(SB), Y6, Y5
+	VPSLLQ $52, Y3, Y3 // n·2^52: 2^n in the exponent field
+	VPADDQ Y3, Y5, Y5 // e^r·2^n (normal: −151 ≤ n ≤ 129)
+	VBLENDVPD Y7, Y8, Y5, Y5 // +Inf where x > 89
+	VADDPD Y5, Y0, Y0
+	VCVTPD2PSY Y5, X6
+	VMOVUPS X6, (DI)
+	ADDQ $16, SI
+	ADDQ $16, DI
+	SUBQ $4, CX
+	JMP  exp4
+
+exp4done:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	VZEROUPPER
+	MOVSD X0, ret+32(FP)
+	RET
+
+// func gelu32AVX2(dst, src *float32, n int)
+// n a multiple of 4.
+TEXT ·gelu32AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VMOVUPD avx2c<>+0(SB), Y14
+	VMOVUPD avx2c<>+32(SB), Y13
+	VMOVUPD avx2c<>+64(SB), Y12
+	VMOVUPD avx2c<>+96(SB), Y11
+	VMOVUPD avx2c<>+160(SB), Y9
+
+gelu4:
+	CMPQ CX, $4
+	JLT  gelu4done
+	VCVTPS2PD (SI), Y0 // x
+	VANDPD avx2c<>+448(SB), Y0, Y1
+	VMULPD avx2c<>+480(SB), Y1, Y1 // z = |x|/√2
+	VMULPD avx2c<>+352(SB), Y1, Y2
+	VADDPD avx2c<>+384(SB), Y2, Y2
+	VMOVUPD avx2c<>+384(SB), Y4
+	VDIVPD Y2, Y4, Y2 // t = 1/(1 + z/2)
+	VMOVUPD avx2c<>+800(SB), Y10
+	VFMADD213PD avx2c<>+768(SB), Y2, Y10
+	VFMADD213PD avx2c<>+736(SB), Y2, Y10
+	VFMADD213PD avx2c<>+704(SB), Y2, Y10
+	VFMADD213PD avx2c<>+672(SB), Y2, Y10
+	VFMADD213PD avx2c<>+640(SB), Y2, Y10
+	VFMADD213PD avx2c<>+608(SB), Y2, Y10
+	VFMADD213PD avx2c<>+576(SB), Y2, Y10
+	VFMADD213PD avx2c<>+544(SB), Y2, Y10
+	VFMADD213PD avx2c<>+512(SB), Y2, Y10
+	VFNMADD231PD Y1, Y1, Y10 // a = P(t) − z² ≤ 0
+	VMAXPD Y10, Y11, Y10 // clamp at −104 (NaN stays)
+	VMULPD Y14, Y10, Y3 // x·log2 e
+	VADDPD Y9, Y3, Y3 // + 1.5·2^52: n = round(x·log2 e) in the low bits
+	VSUBPD Y9, Y3, Y4 // n as a double
+	VMOVAPD Y10, Y6
+	VFNMADD231PD Y13, Y4, Y6 // r = x − n·ln2hi
+	VFNMADD231PD Y12, Y4, Y6 // r −= n·ln2lo
+	VMOVUPD avx2c<>+192(SB), Y5
+	VFMADD213PD avx2c<>+224(SB), Y6, Y5
+	VFMADD213PD avx2c<>+256(SB), Y6, Y5
+	VFMADD213PD avx2c<>+288(SB), Y6, Y5
+	VFMADD213PD avx2c<>+320(SB), Y6, Y5
+	VFMADD213PD avx2c<>+352(SB), Y6, Y5
+	VFMADD213PD avx2c<>+384(SB), Y6, Y5
+	VFMADD213PD avx2c<>+384(SB), Y6, Y5
+	VPSLLQ $52, Y3, Y3 // n·2^52: 2^n in the exponent field
+	VPADDQ Y3, Y5, Y5 // e^r·2^n (normal: −151 ≤ n ≤ 129)
+	VMULPD Y2, Y5, Y5
+	VMULPD avx2c<>+352(SB), Y5, Y5 // e = ½erfc(z)
+	VMULPD Y5, Y0, Y6 // x·e (x < 0)
+	VMOVUPD avx2c<>+384(SB), Y7
+	VSUBPD Y5, Y7, Y7
+	VMULPD Y7, Y0, Y7 // x·(1 − e) (x ≥ 0)
+	VXORPD Y4, Y4, Y4
+	VCMPPD $0x1d, Y4, Y0, Y4 // x ≥ 0, ordered
+	VBLENDVPD Y4, Y7, Y6, Y6
+	VCVTPD2PSY Y6, X6
+	VMOVUPS X6, (DI)
+	ADDQ $16, SI
+	ADDQ $16, DI
+	SUBQ $4, CX
+	JMP  gelu4
+
+gelu4done:
+	VZEROUPPER
+	RET

@@ -3,7 +3,15 @@
 package cpu
 
 // Without the assembly forms the scalar loops of fastexp.go run everywhere.
-const hasVecExp = false
+var vecLevel = vecNone
+
+func expShift32AVX2(dst, src *float32, n int, shift float64) float64 {
+	panic("cpu: expShift32AVX2 without assembly")
+}
+
+func gelu32AVX2(dst, src *float32, n int) {
+	panic("cpu: gelu32AVX2 without assembly")
+}
 
 func expShift32AVX512(dst, src *float32, n int, shift float64) float64 {
 	panic("cpu: expShift32AVX512 without assembly")

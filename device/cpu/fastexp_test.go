@@ -102,7 +102,9 @@ func TestExp32(t *testing.T) {
 
 // TestExpShift32 checks the loop form against math.Exp, specials included, and its sum
 // against a float64 sum of the exact exponentials.
-func TestExpShift32(t *testing.T) {
+func TestExpShift32(t *testing.T) { forEachVecLevel(t, testExpShift32) }
+
+func testExpShift32(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	src := make([]float32, 1000)
 	for i := range src {
@@ -294,7 +296,9 @@ func BenchmarkGelu32(b *testing.B) {
 // TestExpShift32Lengths runs every length and alignment the vector form splits into (16- and
 // 8-lane blocks, then the scalar tail), specials in each position class: every element within
 // 1 ulp of math.Exp rounded to float32, and the sum to float64 accuracy.
-func TestExpShift32Lengths(t *testing.T) {
+func TestExpShift32Lengths(t *testing.T) { forEachVecLevel(t, testExpShift32Lengths) }
+
+func testExpShift32Lengths(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for n := 0; n <= 70; n++ {
 		for off := 0; off < 3; off++ {
@@ -333,7 +337,9 @@ func TestExpShift32Lengths(t *testing.T) {
 
 // TestMaxAbove checks the attention row maximum, vector form included, against the scalar
 // scan: NaNs are skipped, the initial value counts.
-func TestMaxAbove(t *testing.T) {
+func TestMaxAbove(t *testing.T) { forEachVecLevel(t, testMaxAbove) }
+
+func testMaxAbove(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for n := 0; n <= 80; n++ {
 		row := make([]float32, n)
@@ -361,7 +367,9 @@ func TestMaxAbove(t *testing.T) {
 // TestGelu32Row checks the row form, vector lanes included, against the float64 erf GELU
 // over the same grid as TestGelu32 (same bounds), in rows of every length up to 40 so that
 // each split between the 8-lane blocks and the scalar tail runs, and ±Inf, NaN, ±0.
-func TestGelu32Row(t *testing.T) {
+func TestGelu32Row(t *testing.T) { forEachVecLevel(t, testGelu32Row) }
+
+func testGelu32Row(t *testing.T) {
 	ref := func(x float64) float32 { return float32(0.5 * x * math.Erfc(-x/math.Sqrt2)) }
 	const steps = 200000
 	src := make([]float32, steps+1)
@@ -394,5 +402,46 @@ func TestGelu32Row(t *testing.T) {
 		if v == v {
 			t.Fatalf("gelu32Row(NaN) = %v", v)
 		}
+	}
+}
+
+// forEachVecLevel runs f with each vector form this machine has switched on in turn, the
+// scalar loops (vecNone) included, so that one machine checks all of them.
+func forEachVecLevel(t *testing.T, f func(*testing.T)) {
+	saved := vecLevel
+	defer func() { vecLevel = saved }()
+	for lvl, name := range []string{"scalar", "avx2", "avx512"} {
+		if lvl > saved {
+			break
+		}
+		vecLevel = lvl
+		t.Run(name, f)
+	}
+}
+
+// BenchmarkExpShift32Row times a 1024-element attention row and a GELU row in each form.
+func BenchmarkExpShift32Row(b *testing.B) {
+	src := make([]float32, 1024)
+	for i := range src {
+		src[i] = -20 + 20*float32(i)/1024
+	}
+	dst := make([]float32, len(src))
+	saved := vecLevel
+	defer func() { vecLevel = saved }()
+	for lvl, name := range []string{"scalar", "avx2", "avx512"} {
+		if lvl > saved {
+			break
+		}
+		vecLevel = lvl
+		b.Run("exp/"+name, func(b *testing.B) {
+			for b.Loop() {
+				expSink += expShift32(dst, src, 0.5)
+			}
+		})
+		b.Run("gelu/"+name, func(b *testing.B) {
+			for b.Loop() {
+				gelu32Row(dst, src)
+			}
+		})
 	}
 }
