@@ -393,6 +393,23 @@ type Profiler interface {
 	ProfileReport(w io.Writer) (bool, error)
 }
 
+// UninitAllocator is implemented by backends that can hand out memory without zero-filling
+// it. On the CUDA backend the fill of Alloc is a memset launch per buffer, a quarter of a
+// TabPFN training step's GPU time; outputs that a primitive writes in full do not need it.
+// The caller must write every element before anything reads one.
+type UninitAllocator interface {
+	AllocUninit(dtype DType, n int) (Buffer, error)
+}
+
+// AllocUninit returns a buffer of n elements whose contents are unspecified: from
+// dev.AllocUninit where dev has it, else from dev.Alloc (zero-filled).
+func AllocUninit(dev Device, dtype DType, n int) (Buffer, error) {
+	if u, ok := dev.(UninitAllocator); ok {
+		return u.AllocUninit(dtype, n)
+	}
+	return dev.Alloc(dtype, n)
+}
+
 // ErrUnsupported is returned by OptimizerStep for kinds a backend does not fuse.
 var ErrUnsupported = fmt.Errorf("device: primitive not supported by this backend")
 

@@ -8,7 +8,7 @@
 #   make cuda-testc     compile (never run) the cuda test binaries
 #   make device-bundle  bench/gpu/bundle/: stripped kiln cuda binary + run.sh + PyTorch anchors
 #   make kernels-emu    kernels/build/libkilnemu.a: the kernels compiled as host C++, run as CPU fibers
-#   make cuda-emu-test  the cuda package's tests (conformance suite included) on that emulator
+#   make cuda-emu-test  the cuda package's tests (conformance suite included), then ops and nn, on that emulator
 #
 # A cuda binary exits at start on a machine without a GPU and driver (gorgonia.org/cu calls
 # cuInit in its package init), so CI only builds and vets it.
@@ -65,3 +65,6 @@ $(EMU_LIB): $(FATBIN) kernels/emu/emu.cpp kernels/emu/emu.h
 
 cuda-emu-test: $(EMU_LIB)
 	$(CUDA_ENV) $(GO) test -tags cudaemu -short -count=1 ./device/cuda/
+	# ops and nn on the emulated device, whose uninitialised allocations hold NaN: an op that
+	# reads an element of its output before writing it fails here (tensor.Uninit).
+	KILN_TEST_DEVICE=cuda $(CUDA_ENV) $(GO) test -tags cudaemu -short -count=1 ./ops/ ./nn/

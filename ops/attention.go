@@ -51,8 +51,15 @@ func Attention(q, k, v *Tensor, nContext int, scale float64) *Tensor {
 	batch := numel(qs[:r-2])
 	p := device.AttentionParams{Batch: batch, Lq: lq, Lk: lk, D: d, Dv: dv, NContext: nContext, Scale: scale}
 	outShape := append(append([]int(nil), qs[:r-2]...), lq, dv)
-	o := tensor.Empty(dev, q.DType(), outShape...)
-	lse := tensor.Empty(dev, q.DType(), batch, lq)
+	// The primitives write every output element whenever O has any (keys beyond the context
+	// get explicit zero gradients); an empty O means no queries or no value columns, and then
+	// lse, dK and dV must be zeros.
+	alloc := tensor.Uninit
+	if numel(outShape) == 0 {
+		alloc = tensor.Zeros
+	}
+	o := alloc(dev, q.DType(), outShape...)
+	lse := alloc(dev, q.DType(), batch, lq)
 	if o.Len() > 0 {
 		dev.Attention(p, q.Buffer(), k.Buffer(), v.Buffer(), o.Buffer(), lse.Buffer())
 	}
@@ -60,9 +67,9 @@ func Attention(q, k, v *Tensor, nContext int, scale float64) *Tensor {
 		if recording(g, q, k, v) {
 			return attentionComposed(q, k, v, g, nContext, scale, needs)
 		}
-		dq := tensor.Empty(dev, q.DType(), qs...)
-		dk := tensor.Empty(dev, q.DType(), ks...)
-		dvv := tensor.Empty(dev, q.DType(), vs...)
+		dq := alloc(dev, q.DType(), qs...)
+		dk := alloc(dev, q.DType(), ks...)
+		dvv := alloc(dev, q.DType(), vs...)
 		if o.Len() > 0 {
 			dev.AttentionBackward(p, q.Buffer(), k.Buffer(), v.Buffer(), o.Buffer(), lse.Buffer(), g.Buffer(),
 				dq.Buffer(), dk.Buffer(), dvv.Buffer())

@@ -64,7 +64,7 @@ func canBroadcastTo(shape, out []int) bool {
 
 // unaryRaw applies a device map to x without recording.
 func unaryRaw(op device.UnaryOp, x *Tensor, alpha float64) *Tensor {
-	out := tensor.Empty(x.Device(), x.DType(), x.Shape()...)
+	out := tensor.Uninit(x.Device(), x.DType(), x.Shape()...)
 	if out.Len() > 0 {
 		x.Device().Unary(op, x.Buffer(), x.Layout(), out.Buffer(), out.Layout(), alpha)
 	}
@@ -76,7 +76,7 @@ func binaryRaw(name string, op device.BinaryOp, a, b *Tensor) *Tensor {
 	dev := checkFloat(name, a, b)
 	as, bs := a.Shape(), b.Shape()
 	shape := broadcastShapes(name, as, bs)
-	out := tensor.Empty(dev, a.DType(), shape...)
+	out := tensor.Uninit(dev, a.DType(), shape...)
 	if out.Len() > 0 {
 		dev.Binary(op, a.Buffer(), broadcastLayout(as, shape), b.Buffer(), broadcastLayout(bs, shape),
 			out.Buffer(), out.Layout())
@@ -86,7 +86,7 @@ func binaryRaw(name string, op device.BinaryOp, a, b *Tensor) *Tensor {
 
 // expandRaw materialises x broadcast to shape.
 func expandRaw(x *Tensor, shape []int) *Tensor {
-	out := tensor.Empty(x.Device(), x.DType(), shape...)
+	out := tensor.Uninit(x.Device(), x.DType(), shape...)
 	if out.Len() > 0 {
 		x.Device().Unary(device.UnaryCopy, x.Buffer(), broadcastLayout(x.Shape(), shape), out.Buffer(), out.Layout(), 0)
 	}

@@ -383,3 +383,16 @@ func TestGeluForward(t *testing.T) {
 	close(t, "gelu", Gelu(x).Float64s(), exact, 1e-14)
 	close(t, "gelu_tanh", GeluTanh(x).Float64s(), approx, 1e-14)
 }
+
+// TestEmptyInnerDimensionGivesZeros: a product with an empty inner dimension is a sum over
+// nothing, so zeros on every backend, also where new memory is not zero-filled (the CUDA
+// backend's uninitialised allocations, which its emulator poisons with NaN).
+func TestEmptyInnerDimensionGivesZeros(t *testing.T) {
+	a := tensor.Zeros(dev, tensor.Float64, 3, 0)
+	b := tensor.Zeros(dev, tensor.Float64, 0, 4)
+	for i, v := range Matmul(a, b).Float64s() {
+		if v != 0 {
+			t.Fatalf("[3,0]·[0,4]: element %d is %v, want 0", i, v)
+		}
+	}
+}

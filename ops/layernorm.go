@@ -41,9 +41,10 @@ func LayerNorm(x, gamma, beta *Tensor, eps float64) *Tensor {
 	if cols > 0 {
 		rows = x.Len() / cols
 	}
-	y := tensor.Empty(dev, x.DType(), x.Shape()...)
-	mean := tensor.Empty(dev, x.DType(), rows)
-	rstd := tensor.Empty(dev, x.DType(), rows)
+	// The primitive writes all three whenever y has elements; otherwise rows is 0.
+	y := tensor.Uninit(dev, x.DType(), x.Shape()...)
+	mean := tensor.Uninit(dev, x.DType(), rows)
+	rstd := tensor.Uninit(dev, x.DType(), rows)
 	if y.Len() > 0 {
 		dev.LayerNorm(x.Buffer(), bufOrNil(gamma), bufOrNil(beta), y.Buffer(), mean.Buffer(), rstd.Buffer(), rows, cols, eps)
 	}
@@ -52,13 +53,19 @@ func LayerNorm(x, gamma, beta *Tensor, eps float64) *Tensor {
 			return layerNormComposed(x, gamma, g, eps, needs)
 		}
 		r := make([]*Tensor, 3)
-		dx := tensor.Empty(dev, x.DType(), x.Shape()...)
+		// The primitive writes dx, dγ and dβ in full when there are rows; with none, dγ and dβ
+		// are sums over nothing and must be zeros.
+		alloc := tensor.Uninit
+		if x.Len() == 0 {
+			alloc = tensor.Zeros
+		}
+		dx := alloc(dev, x.DType(), x.Shape()...)
 		var dg, db *Tensor
 		if gamma != nil {
-			dg = tensor.Empty(dev, x.DType(), cols)
+			dg = alloc(dev, x.DType(), cols)
 		}
 		if beta != nil {
-			db = tensor.Empty(dev, x.DType(), cols)
+			db = alloc(dev, x.DType(), cols)
 		}
 		if dx.Len() > 0 {
 			dev.LayerNormBackward(x.Buffer(), bufOrNil(gamma), mean.Buffer(), rstd.Buffer(), g.Buffer(),

@@ -59,7 +59,13 @@ func MatmulT(a, b *Tensor, transA, transB bool) *Tensor {
 	batch := broadcastShapes("matmul", as[:len(as)-2], bs[:len(bs)-2])
 	nb := numel(batch)
 	outShape := append(append([]int(nil), batch...), m, n)
-	out := tensor.Empty(dev, a.DType(), outShape...)
+	// Every element is written by the GEMM (β = 0: C is not read) unless the inner
+	// dimension is empty, where the product is zeros.
+	alloc := tensor.Uninit
+	if k == 0 {
+		alloc = tensor.Zeros
+	}
+	out := alloc(dev, a.DType(), outShape...)
 
 	if out.Len() > 0 {
 		p := device.GemmParams{TransA: transA, TransB: transB, M: m, N: n, K: k, Alpha: 1,
@@ -67,7 +73,7 @@ func MatmulT(a, b *Tensor, transA, transB bool) *Tensor {
 		ab, bb := a.Buffer(), b.Buffer()
 		switch {
 		case k == 0:
-			// An empty inner dimension gives zeros, which Empty already holds.
+			// An empty inner dimension gives zeros, which Zeros already holds.
 			p.Batch = 0
 		case len(bs) == 2 && !transA && numel(as[:len(as)-2]) == nb:
 			// A stack of matrices times one matrix is one tall GEMM.

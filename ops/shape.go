@@ -170,7 +170,7 @@ func Embedding(table, idx *Tensor) *Tensor {
 	}
 	rows, width := table.Dim(0), table.Dim(1)
 	outShape := append(idx.Shape(), width)
-	out := tensor.Empty(dev, table.DType(), outShape...)
+	out := tensor.Uninit(dev, table.DType(), outShape...) // Gather writes every row
 	if n := idx.Len(); n > 0 && width > 0 {
 		dev.Gather(table.Buffer(), rows, width, idx.Buffer(), n, out.Buffer())
 	}

@@ -43,7 +43,7 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 
 // Clone copies the tensor into new storage on the same device.
 func (t *Tensor) Clone() *Tensor {
-	out := Empty(t.Device(), t.dtype, t.shape...)
+	out := Uninit(t.Device(), t.dtype, t.shape...)
 	if t.Len() > 0 {
 		t.Device().Convert(out.buf(), 0, t.buf(), 0, t.Len())
 	}
@@ -52,7 +52,7 @@ func (t *Tensor) Clone() *Tensor {
 
 // copyStrided materialises a strided view of t into a new contiguous tensor.
 func (t *Tensor) copyStrided(view device.Layout) *Tensor {
-	out := Empty(t.Device(), t.dtype, view.Shape...)
+	out := Uninit(t.Device(), t.dtype, view.Shape...)
 	if out.Len() > 0 {
 		t.Device().Unary(device.UnaryCopy, t.buf(), view, out.buf(), device.Contiguous(view.Shape), 0)
 	}
@@ -182,7 +182,7 @@ func (t *Tensor) AsType(dtype DType) *Tensor {
 	if t.dtype == dtype {
 		return t
 	}
-	out := Empty(t.Device(), dtype, t.shape...)
+	out := Uninit(t.Device(), dtype, t.shape...)
 	if t.Len() > 0 {
 		t.Device().Convert(out.buf(), 0, t.buf(), 0, t.Len())
 	}

@@ -209,6 +209,20 @@ func Empty(dev device.Device, dtype DType, shape ...int) *Tensor {
 	return wrap(buf, dtype, shape)
 }
 
+// Uninit allocates a tensor whose contents are unspecified (device.AllocUninit): for the
+// outputs of primitives that write every element, where Empty's zero fill is wasted work (a
+// memset launch per tensor on the CUDA backend). The caller must write every element before
+// anything reads one; under the CUDA emulator the contents are NaN, so a read before a write
+// shows.
+func Uninit(dev device.Device, dtype DType, shape ...int) *Tensor {
+	checkShape(shape)
+	buf, err := device.AllocUninit(dev, dtype, numel(shape))
+	if err != nil {
+		panic(err)
+	}
+	return wrap(buf, dtype, shape)
+}
+
 // Zeros allocates a zero tensor.
 func Zeros(dev device.Device, dtype DType, shape ...int) *Tensor { return Empty(dev, dtype, shape...) }
 

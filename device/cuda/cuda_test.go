@@ -510,3 +510,52 @@ func TestBSRMatMul(t *testing.T) {
 		}
 	}
 }
+
+// AllocUninit skips the zero fill, and where the device poisons (always under the emulator,
+// or with KILN_CUDA_POISON=1) the new memory reads as NaN, so an op that reads an element
+// of its output before writing it shows; Alloc keeps its zeros.
+func TestAllocUninit(t *testing.T) {
+	d := gpu(t)
+	u, err := device.AllocUninit(d, device.Float32, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Free()
+	got := make([]float32, 1000)
+	if err := d.CopyToHost(got, u); err != nil {
+		t.Fatal(err)
+	}
+	if d.Poisons() {
+		for i, v := range got {
+			if v == v {
+				t.Fatalf("poisoned element %d is %v, want NaN", i, v)
+			}
+		}
+	}
+	// Writing then reading works as for any buffer, and a zeroing Alloc of the recycled
+	// memory gives zeros again.
+	want := make([]float32, 1000)
+	for i := range want {
+		want[i] = float32(i)
+	}
+	if err := d.CopyFromHost(u, want); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CopyToHost(got, u); err != nil || got[999] != 999 {
+		t.Fatalf("after a write: %v, %v", got[999], err)
+	}
+	u.Free()
+	z, err := d.Alloc(device.Float32, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Free()
+	if err := d.CopyToHost(got, z); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if v != 0 {
+			t.Fatalf("Alloc element %d is %v, want 0", i, v)
+		}
+	}
+}

@@ -5,6 +5,7 @@ package cuda
 import (
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"sync"
 	"unsafe"
@@ -42,6 +43,7 @@ type Device struct {
 	alloc   *allocator
 	errWord uintptr // 8 bytes: first bad index position of Gather/ScatterAdd, or all ones
 	sticky  error   // first asynchronous failure (a launch error), reported by Sync
+	poison  bool    // AllocUninit fills with all ones (PoisonEnv, or the emulator)
 	info    device.Info
 	sms     int
 }
@@ -201,6 +203,40 @@ func (d *Device) Alloc(dtype device.DType, n int) (device.Buffer, error) {
 	return &buffer{dev: d, ptr: p, dtype: dtype, n: n, size: size}, nil
 }
 
+// PoisonEnv names the environment variable that makes AllocUninit fill new buffers with all
+// one bits (NaN in float32 and float64, −1 in int32) instead of leaving them as they are, so
+// that an op that reads an element it did not write shows up as NaN or a bad index. The
+// emulator always poisons.
+const PoisonEnv = "KILN_CUDA_POISON"
+
+// AllocUninit is Alloc without the zero fill (device.UninitAllocator): the memory holds
+// whatever its last user left, or the poison pattern (see PoisonEnv).
+func (d *Device) AllocUninit(dtype device.DType, n int) (device.Buffer, error) {
+	if dtype.Size() == 0 {
+		return nil, fmt.Errorf("cuda: AllocUninit: unknown dtype %v", dtype)
+	}
+	if n < 0 {
+		return nil, fmt.Errorf("cuda: AllocUninit: negative length %d", n)
+	}
+	d.enter()
+	defer d.leave()
+	bytes := int64(n) * int64(dtype.Size())
+	p, size, err := d.alloc.alloc(bytes)
+	if err != nil {
+		return nil, err
+	}
+	if bytes > 0 && d.poison {
+		if err := d.drv.memsetD32(p, 0xFFFFFFFF, (bytes+3)/4); err != nil {
+			d.alloc.release(p, size)
+			return nil, fmt.Errorf("cuda: %s: poisoning a new buffer: %w", d.name, err)
+		}
+	}
+	return &buffer{dev: d, ptr: p, dtype: dtype, n: n, size: size}, nil
+}
+
+// Poisons reports whether AllocUninit fills new buffers with the poison pattern.
+func (d *Device) Poisons() bool { return d.poison }
+
 // buf checks that b is a live buffer of this device and returns it.
 func (d *Device) buf(op string, b device.Buffer) *buffer {
 	cb, ok := b.(*buffer)
@@ -339,6 +375,7 @@ func newDevice(ordinal int, drv driver, info device.Info) (*Device, error) {
 	}
 	d := &Device{ordinal: ordinal, name: fmt.Sprintf("cuda:%d", ordinal), drv: drv, info: info, sms: info.Cores}
 	d.alloc = newAllocator(d.name, drv)
+	d.poison = emulated || os.Getenv(PoisonEnv) == "1"
 	d.enter()
 	defer d.leave()
 	var err error

@@ -15,6 +15,9 @@ import (
 	"github.com/kiln-ml/kiln/kernels"
 )
 
+// emulated is false on the real driver: AllocUninit poisons only with KILN_CUDA_POISON=1.
+const emulated = false
+
 // The real driver: gorgonia.org/cu over libcuda. Every device uses its GPU's primary context
 // and the legacy default stream (cu.Stream{}), which orders kernels, memsets and copies.
 

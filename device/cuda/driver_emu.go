@@ -37,6 +37,9 @@ const emuCapacity = 4 << 30
 
 func init() { device.Register(&emuBackend{}) }
 
+// emulated: AllocUninit always poisons under the emulator, whose runs are for correctness.
+const emulated = true
+
 type emuBackend struct {
 	once sync.Once
 	dev  *Device

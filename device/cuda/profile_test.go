@@ -68,6 +68,7 @@ func TestProfilerAccountsKernelsAndCopies(t *testing.T) {
 	p.dtod(0, 0, 1000)
 	p.memsetD32(0, 0, 250)
 	p.htod(0, nil, 4096)
+	p.dtoh(nil, 0, 64)
 	p.sync()
 	if clock.resolved != maxPending {
 		t.Errorf("%d events resolved before the report, want one batch of %d", clock.resolved, maxPending)
@@ -91,7 +92,7 @@ func TestProfilerAccountsKernelsAndCopies(t *testing.T) {
 	if strings.Index(out, "gemm") > strings.Index(out, "softmax") {
 		t.Errorf("rows not sorted by GPU time:\n%s", out)
 	}
-	for _, want := range []string{"memcpy HtoD", "memcpy DtoD", "memset", "synchronize"} {
+	for _, want := range []string{"memcpy HtoD", "memcpy DtoD", "memset", "synchronize", "device-to-host read by", "testing.tRunner"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("driver call %q missing:\n%s", want, out)
 		}
