@@ -206,7 +206,7 @@ func (d *Device) Alloc(dtype device.DType, n int) (device.Buffer, error) {
 // PoisonEnv names the environment variable that makes AllocUninit fill new buffers with all
 // one bits (NaN in float32 and float64, −1 in int32) instead of leaving them as they are, so
 // that an op that reads an element it did not write shows up as NaN or a bad index. The
-// emulator always poisons.
+// emulator poisons unless it is set to 0.
 const PoisonEnv = "KILN_CUDA_POISON"
 
 // AllocUninit is Alloc without the zero fill (device.UninitAllocator): the memory holds
@@ -375,7 +375,14 @@ func newDevice(ordinal int, drv driver, info device.Info) (*Device, error) {
 	}
 	d := &Device{ordinal: ordinal, name: fmt.Sprintf("cuda:%d", ordinal), drv: drv, info: info, sms: info.Cores}
 	d.alloc = newAllocator(d.name, drv)
-	d.poison = emulated || os.Getenv(PoisonEnv) == "1"
+	switch os.Getenv(PoisonEnv) {
+	case "1":
+		d.poison = true
+	case "0":
+		d.poison = false // also under the emulator, to count the fills a GPU would make
+	default:
+		d.poison = emulated
+	}
 	d.enter()
 	defer d.leave()
 	var err error
