@@ -21,6 +21,7 @@ func newTabpfnTrainCmd() *cobra.Command {
 	var (
 		out, devName, cfgPath, export string
 		steps, batch, every, workers  int
+		microBatch                    int
 		resume                        bool
 		lr                            float64
 		seed                          uint64
@@ -36,7 +37,10 @@ test rows of each from its training rows, with AdamW, linear warm-up then cosine
 gradient clipping. It prints step, loss, datasets per second and time left, and writes an
 atomic checkpoint (model, optimizer state, step) every --every steps; --resume continues a
 killed run exactly where its last checkpoint left it (the prior's batches are a function of
-the seed and the step); --every and --workers given with --resume replace the checkpoint's.
+the seed and the step); --every, --workers and --micro-batch given with --resume replace the
+checkpoint's. --micro-batch N runs the forward and backward passes on N datasets at a time
+and accumulates the gradient (the same update; activation memory for N datasets rather than
+the batch), for large tables on a machine with little memory.
 With --resume, any of --lr, --warmup, --batch, --min-rows, --max-rows
 and --max-features starts a new phase from the checkpoint's step: the prior takes the new
 shapes and a new warm-up and cosine schedule runs to --steps (a curriculum, such as larger
@@ -51,8 +55,8 @@ tables once small ones are learned); the optimizer state carries over.`,
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
-			if every < 0 || workers < 1 {
-				return fmt.Errorf("--every must be ≥ 0 (0: only at the end) and --workers ≥ 1, got %d and %d", every, workers)
+			if every < 0 || workers < 1 || microBatch < 0 {
+				return fmt.Errorf("--every and --micro-batch must be ≥ 0 and --workers ≥ 1, got %d, %d and %d", every, microBatch, workers)
 			}
 			dev, err := device.Get(devName)
 			if err != nil {
@@ -77,6 +81,9 @@ tables once small ones are learned); the optimizer state carries over.`,
 				}
 				if cmd.Flags().Changed("workers") {
 					tr.Cfg.Workers = workers
+				}
+				if cmd.Flags().Changed("micro-batch") {
+					tr.Cfg.MicroBatch = microBatch
 				}
 				ph := tabpfn.Phase{Steps: steps, LR: lr, Warmup: warmup, Batch: batch,
 					MinRows: minRows, MaxRows: maxRows, MaxFeatures: maxFeatures}
@@ -124,7 +131,7 @@ tables once small ones are learned); the optimizer state carries over.`,
 				if lr > 0 {
 					tc.LR = lr
 				}
-				tc.Seed, tc.CheckpointEvery, tc.Workers = seed, every, workers
+				tc.Seed, tc.CheckpointEvery, tc.Workers, tc.MicroBatch = seed, every, workers, microBatch
 				tc.Warmup = min(tc.Warmup, tc.Steps/10)
 				if tr, err = tabpfn.NewTrainer(dev, mc, tc, out); err != nil {
 					return err
@@ -162,6 +169,7 @@ tables once small ones are learned); the optimizer state carries over.`,
 	f.BoolVar(&resume, "resume", false, "continue from the checkpoint at --out")
 	f.IntVar(&every, "every", 100, "checkpoint every N steps")
 	f.IntVar(&workers, "workers", 2, "prior generator goroutines")
+	f.IntVar(&microBatch, "micro-batch", 0, "datasets per forward/backward pass, gradients accumulated over the batch (same update, less memory; 0: the whole batch)")
 	f.Float64Var(&lr, "lr", 0, "peak learning rate (default 1e-3)")
 	f.Uint64Var(&seed, "seed", 1, "seed of the prior and the initialisation")
 	f.IntVar(&minRows, "min-rows", 0, "smallest synthetic dataset (default 30 rows)")

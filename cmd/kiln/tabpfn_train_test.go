@@ -101,11 +101,15 @@ func TestTabpfnTrainResumeRunSettings(t *testing.T) {
 	if e, w := stored(); e != 1 || w != 1 {
 		t.Errorf("plain resume changed the settings: every=%v workers=%v", e, w)
 	}
-	if _, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "4", "--every", "50", "--workers", "3"); err != nil {
+	if _, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "4", "--every", "50", "--workers", "3", "--micro-batch", "1"); err != nil {
 		t.Fatal(err, stderr)
 	}
 	if e, w := stored(); e != 50 || w != 3 {
 		t.Errorf("resume with --every 50 --workers 3 stored every=%v workers=%v", e, w)
+	}
+	var tc map[string]any
+	if err := json.Unmarshal([]byte(exportMeta(t, run)["tabpfn.train_config"]), &tc); err != nil || tc["micro_batch"] != 1.0 {
+		t.Errorf("resume with --micro-batch 1 stored %v (%v)", tc["micro_batch"], err)
 	}
 	if _, _, err := runTrain(t, "--out", run, "--resume", "--steps", "5", "--every", "-1"); err == nil {
 		t.Error("--every -1 accepted")

@@ -28,6 +28,12 @@ type TrainConfig struct {
 	Seed            uint64  `json:"seed"`
 	CheckpointEvery int     `json:"checkpoint_every"`
 	Workers         int     `json:"workers"` // prior generator goroutines
+	// MicroBatch, when between 1 and the batch size, runs each batch's forward and backward
+	// passes on groups of that many datasets and accumulates their gradients before the one
+	// optimizer step: the same update (the datasets of a batch share their shape and feature
+	// vectors, so the loss splits exactly), with activation memory for MicroBatch datasets
+	// instead of the whole batch. 0: the whole batch at once.
+	MicroBatch int `json:"micro_batch,omitempty"`
 	// ScheduleStart is the step at which the current learning-rate schedule (warm-up, then
 	// cosine decay to Steps) began: 0 for a run in one phase, the step of the switch for a
 	// run continued with new settings (see Trainer.NewPhase).
@@ -82,8 +88,8 @@ func NewTrainer(dev device.Device, mc Config, tc TrainConfig, path string) (*Tra
 }
 
 func newTrainer(m *Model, tc TrainConfig, path string) (*Trainer, error) {
-	if tc.Steps < 1 || !(tc.LR > 0) || tc.Warmup < 0 {
-		return nil, fmt.Errorf("tabpfn: train config needs steps ≥ 1, lr > 0, warmup ≥ 0: %+v", tc)
+	if tc.Steps < 1 || !(tc.LR > 0) || tc.Warmup < 0 || tc.MicroBatch < 0 {
+		return nil, fmt.Errorf("tabpfn: train config needs steps ≥ 1, lr > 0, warmup ≥ 0, micro-batch ≥ 0: %+v", tc)
 	}
 	tc.Prior.Seed = tc.Seed
 	tc.Prior.MaxClasses = min(tc.Prior.MaxClasses, m.Cfg.MaxClasses)
@@ -272,16 +278,34 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 			// done so far rather than training on an empty batch.
 			return t.checkpoint()
 		}
-		in, yTest := InputFromBatch(b, t.Cfg.Seed*1_000_003+uint64(t.Step))
+		featureSeed := t.Cfg.Seed*1_000_003 + uint64(t.Step)
 		lr := t.sched.LR(t.Step - t.Cfg.ScheduleStart)
 		t.Opt.SetLR(lr)
 		var loss float64
+		n := len(b.Datasets)
+		group := n
+		if mb := t.Cfg.MicroBatch; mb > 0 && mb < n {
+			group = mb
+		}
 		err := tensor.Catch(func() error {
+			// The batch loss is the mean over all test rows, and every dataset of a batch has
+			// the same number of them, so a group's mean enters with weight (its datasets)/n.
+			for lo := 0; lo < n; lo += group {
+				hi := min(lo+group, n)
+				in, yTest := InputFromBatch(prior.Batch{Index: b.Index, Shape: b.Shape, Datasets: b.Datasets[lo:hi]}, featureSeed)
+				func() {
+					s := tensor.NewScope() // one group's activations at a time
+					defer s.Close()
+					l := t.Model.Loss(in, yTest)
+					if hi-lo < n {
+						l = ops.MulScalar(l, float64(hi-lo)/float64(n))
+					}
+					ops.Backward(l)
+					loss += l.Item()
+				}()
+			}
 			s := tensor.NewScope()
 			defer s.Close()
-			l := t.Model.Loss(in, yTest)
-			ops.Backward(l)
-			loss = l.Item()
 			err := t.Opt.Step()
 			t.Opt.ZeroGrad()
 			return err
@@ -296,7 +320,7 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 			return err
 		}
 		t.Step++
-		t.datasets += in.Batch
+		t.datasets += n
 		if t.avgLoss == 0 {
 			t.avgLoss = loss
 		} else {
