@@ -10,8 +10,44 @@
 // polynomial (|r| ≤ ln2/2, truncation error below 5.2e-9 relative, 0.04 float32 ulp), and
 // 2^n applied by VSCALEFPD, which over- and underflows exactly as the float64 product would.
 // x is clamped to [−1000, 1000] first (a NaN passes through the clamps), so −Inf gives 0,
-// and x > 89 gives +Inf as in the scalar form (in the sum as well). One rounding to float32 (VCVTPD2PS) gives the result. The float64
-// values are summed before that rounding.
+// and x > 89 gives +Inf as in the scalar form (in the sum as well). One rounding to float32
+// (VCVTPD2PS) gives the result; the float64 values are summed before that rounding.
+
+// EXP512_CONSTS loads the exponential's constants into Z17–Z20 and Z22–Z28 (log2 e, ln2hi,
+// ln2lo, −1000, then 1/7! … 1/2! and 1). AX is scratch.
+#define EXP512_CONSTS \
+	MOVQ $0x3ff71547652b82fe, AX; VPBROADCASTQ AX, Z17; \
+	MOVQ $0x3fe62e42fee00000, AX; VPBROADCASTQ AX, Z18; \
+	MOVQ $0x3dea39ef35793c76, AX; VPBROADCASTQ AX, Z19; \
+	MOVQ $0xc08f400000000000, AX; VPBROADCASTQ AX, Z20; \
+	MOVQ $0x3f2a01a01a01a01a, AX; VPBROADCASTQ AX, Z22; \
+	MOVQ $0x3f56c16c16c16c17, AX; VPBROADCASTQ AX, Z23; \
+	MOVQ $0x3f81111111111111, AX; VPBROADCASTQ AX, Z24; \
+	MOVQ $0x3fa5555555555555, AX; VPBROADCASTQ AX, Z25; \
+	MOVQ $0x3fc5555555555555, AX; VPBROADCASTQ AX, Z26; \
+	MOVQ $0x3fe0000000000000, AX; VPBROADCASTQ AX, Z27; \
+	MOVQ $0x3ff0000000000000, AX; VPBROADCASTQ AX, Z28
+
+// EXP512(x, n, r, p) sets p = e^x for eight float64 lanes of x ≥ −1000 (EXP512_CONSTS
+// loaded): n = round(x·log2 e), r = x − n·ln2hi − n·ln2lo, the Taylor polynomial by Horner,
+// then p·2^n by VSCALEFPD. n and r are scratch.
+#define EXP512(x, n, r, p) \
+	VMULPD Z17, x, n; VRNDSCALEPD $0, n, n; \
+	VMOVAPD x, r; VFNMADD231PD Z18, n, r; VFNMADD231PD Z19, n, r; \
+	VMOVAPD Z22, p; VFMADD213PD Z23, r, p; VFMADD213PD Z24, r, p; VFMADD213PD Z25, r, p; \
+	VFMADD213PD Z26, r, p; VFMADD213PD Z27, r, p; VFMADD213PD Z28, r, p; VFMADD213PD Z28, r, p; \
+	VSCALEFPD n, p, p
+
+// EXPSHIFT8(off, x, n, r, p, k, acc, y) is one 8-lane step of expShift32AVX512 at byte offset
+// off of SI and DI: x = src − shift (Z16), k = x > 89 (ordered), x clamped to [−1000, 1000]
+// with a NaN kept (VMINPD/VMAXPD return their second source on NaN), p = e^x with +Inf
+// where k, added to acc, rounded to float32 through y and stored.
+#define EXPSHIFT8(off, x, n, r, p, k, acc, y) \
+	VCVTPS2PD off(SI), x; VSUBPD Z16, x, x; \
+	VCMPPD $0x1e, Z29, x, k; VMINPD x, Z21, x; VMAXPD x, Z20, x; \
+	EXP512(x, n, r, p); \
+	VMOVAPD Z30, k, p; VADDPD p, acc, acc; \
+	VCVTPD2PS p, y; VMOVUPS y, off(DI)
 
 // func expShift32AVX512(dst, src *float32, n int, shift float64) float64
 TEXT ·expShift32AVX512(SB), NOSPLIT, $0-40
@@ -19,30 +55,9 @@ TEXT ·expShift32AVX512(SB), NOSPLIT, $0-40
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 	VBROADCASTSD shift+24(FP), Z16
-	MOVQ $0x3ff71547652b82fe, AX // log2 e
-	VPBROADCASTQ AX, Z17
-	MOVQ $0x3fe62e42fee00000, AX // ln2hi
-	VPBROADCASTQ AX, Z18
-	MOVQ $0x3dea39ef35793c76, AX // ln2lo
-	VPBROADCASTQ AX, Z19
-	MOVQ $0xc08f400000000000, AX // -1000
-	VPBROADCASTQ AX, Z20
+	EXP512_CONSTS
 	MOVQ $0x408f400000000000, AX // 1000
 	VPBROADCASTQ AX, Z21
-	MOVQ $0x3f2a01a01a01a01a, AX // 1/7!
-	VPBROADCASTQ AX, Z22
-	MOVQ $0x3f56c16c16c16c17, AX // 1/6!
-	VPBROADCASTQ AX, Z23
-	MOVQ $0x3f81111111111111, AX // 1/5!
-	VPBROADCASTQ AX, Z24
-	MOVQ $0x3fa5555555555555, AX // 1/4!
-	VPBROADCASTQ AX, Z25
-	MOVQ $0x3fc5555555555555, AX // 1/3!
-	VPBROADCASTQ AX, Z26
-	MOVQ $0x3fe0000000000000, AX // 1/2
-	VPBROADCASTQ AX, Z27
-	MOVQ $0x3ff0000000000000, AX // 1
-	VPBROADCASTQ AX, Z28
 	MOVQ $0x4056400000000000, AX // 89: above it the scalar form gives +Inf
 	VPBROADCASTQ AX, Z29
 	MOVQ $0x7ff0000000000000, AX // +Inf
@@ -50,55 +65,11 @@ TEXT ·expShift32AVX512(SB), NOSPLIT, $0-40
 	VXORPD Z0, Z0, Z0
 	VXORPD Z1, Z1, Z1
 
-loop16:
+loop16: // two independent chains, summed apart
 	CMPQ CX, $16
 	JLT  tail8
-	VCVTPS2PD (SI), Z2
-	VCVTPS2PD 32(SI), Z8
-	VSUBPD Z16, Z2, Z2
-	VSUBPD Z16, Z8, Z8
-	VCMPPD $0x1e, Z29, Z2, K1 // x > 89 (ordered)
-	VCMPPD $0x1e, Z29, Z8, K2
-	VMINPD Z2, Z21, Z2 // NaN in Z2 stays (the second source is returned)
-	VMINPD Z8, Z21, Z8
-	VMAXPD Z2, Z20, Z2
-	VMAXPD Z8, Z20, Z8
-	VMULPD Z17, Z2, Z3
-	VMULPD Z17, Z8, Z9
-	VRNDSCALEPD $0, Z3, Z3 // round to nearest even
-	VRNDSCALEPD $0, Z9, Z9
-	VMOVAPD Z2, Z4
-	VMOVAPD Z8, Z10
-	VFNMADD231PD Z18, Z3, Z4 // r = x − n·ln2hi
-	VFNMADD231PD Z18, Z9, Z10
-	VFNMADD231PD Z19, Z3, Z4 // r −= n·ln2lo
-	VFNMADD231PD Z19, Z9, Z10
-	VMOVAPD Z22, Z5
-	VMOVAPD Z22, Z11
-	VFMADD213PD Z23, Z4, Z5 // p = p·r + c
-	VFMADD213PD Z23, Z10, Z11
-	VFMADD213PD Z24, Z4, Z5
-	VFMADD213PD Z24, Z10, Z11
-	VFMADD213PD Z25, Z4, Z5
-	VFMADD213PD Z25, Z10, Z11
-	VFMADD213PD Z26, Z4, Z5
-	VFMADD213PD Z26, Z10, Z11
-	VFMADD213PD Z27, Z4, Z5
-	VFMADD213PD Z27, Z10, Z11
-	VFMADD213PD Z28, Z4, Z5
-	VFMADD213PD Z28, Z10, Z11
-	VFMADD213PD Z28, Z4, Z5
-	VFMADD213PD Z28, Z10, Z11
-	VSCALEFPD Z3, Z5, Z5 // p·2^n
-	VSCALEFPD Z9, Z11, Z11
-	VMOVAPD Z30, K1, Z5 // +Inf where the scalar form overflows, in the sum too
-	VMOVAPD Z30, K2, Z11
-	VADDPD Z5, Z0, Z0
-	VADDPD Z11, Z1, Z1
-	VCVTPD2PS Z5, Y6
-	VCVTPD2PS Z11, Y12
-	VMOVUPS Y6, (DI)
-	VMOVUPS Y12, 32(DI)
+	EXPSHIFT8(0, Z2, Z3, Z4, Z5, K1, Z0, Y6)
+	EXPSHIFT8(32, Z8, Z9, Z10, Z11, K2, Z1, Y12)
 	ADDQ $64, SI
 	ADDQ $64, DI
 	SUBQ $16, CX
@@ -107,29 +78,7 @@ loop16:
 tail8:
 	CMPQ CX, $8
 	JLT  done
-	VCVTPS2PD (SI), Z2
-	VSUBPD Z16, Z2, Z2
-	VCMPPD $0x1e, Z29, Z2, K1
-	VMINPD Z2, Z21, Z2
-	VMAXPD Z2, Z20, Z2
-	VMULPD Z17, Z2, Z3
-	VRNDSCALEPD $0, Z3, Z3
-	VMOVAPD Z2, Z4
-	VFNMADD231PD Z18, Z3, Z4
-	VFNMADD231PD Z19, Z3, Z4
-	VMOVAPD Z22, Z5
-	VFMADD213PD Z23, Z4, Z5
-	VFMADD213PD Z24, Z4, Z5
-	VFMADD213PD Z25, Z4, Z5
-	VFMADD213PD Z26, Z4, Z5
-	VFMADD213PD Z27, Z4, Z5
-	VFMADD213PD Z28, Z4, Z5
-	VFMADD213PD Z28, Z4, Z5
-	VSCALEFPD Z3, Z5, Z5
-	VMOVAPD Z30, K1, Z5
-	VADDPD Z5, Z0, Z0
-	VCVTPD2PS Z5, Y6
-	VMOVUPS Y6, (DI)
+	EXPSHIFT8(0, Z2, Z3, Z4, Z5, K1, Z0, Y6)
 
 done:
 	VADDPD Z1, Z0, Z0
@@ -216,28 +165,7 @@ TEXT ·gelu32AVX512(SB), NOSPLIT, $0-24
 	VPBROADCASTQ AX, Z15
 	MOVQ $0x3fe6a09e667f3bcd, AX // 1/√2
 	VPBROADCASTQ AX, Z16
-	MOVQ $0x3ff71547652b82fe, AX // the exponential's constants, as above
-	VPBROADCASTQ AX, Z17
-	MOVQ $0x3fe62e42fee00000, AX
-	VPBROADCASTQ AX, Z18
-	MOVQ $0x3dea39ef35793c76, AX
-	VPBROADCASTQ AX, Z19
-	MOVQ $0xc08f400000000000, AX
-	VPBROADCASTQ AX, Z20
-	MOVQ $0x3f2a01a01a01a01a, AX
-	VPBROADCASTQ AX, Z22
-	MOVQ $0x3f56c16c16c16c17, AX
-	VPBROADCASTQ AX, Z23
-	MOVQ $0x3f81111111111111, AX
-	VPBROADCASTQ AX, Z24
-	MOVQ $0x3fa5555555555555, AX
-	VPBROADCASTQ AX, Z25
-	MOVQ $0x3fc5555555555555, AX
-	VPBROADCASTQ AX, Z26
-	MOVQ $0x3fe0000000000000, AX
-	VPBROADCASTQ AX, Z27
-	MOVQ $0x3ff0000000000000, AX
-	VPBROADCASTQ AX, Z28
+	EXP512_CONSTS
 	VXORPD Z21, Z21, Z21 // 0
 
 gelu8:
@@ -261,20 +189,7 @@ gelu8:
 	VFMADD213PD Z5, Z2, Z3
 	VFNMADD231PD Z1, Z1, Z3 // a = P(t) − z² ≤ 0
 	VMAXPD Z3, Z20, Z3   // clamp at −1000 (NaN stays)
-	VMULPD Z17, Z3, Z29
-	VRNDSCALEPD $0, Z29, Z29
-	VMOVAPD Z3, Z30
-	VFNMADD231PD Z18, Z29, Z30
-	VFNMADD231PD Z19, Z29, Z30
-	VMOVAPD Z22, Z31
-	VFMADD213PD Z23, Z30, Z31
-	VFMADD213PD Z24, Z30, Z31
-	VFMADD213PD Z25, Z30, Z31
-	VFMADD213PD Z26, Z30, Z31
-	VFMADD213PD Z27, Z30, Z31
-	VFMADD213PD Z28, Z30, Z31
-	VFMADD213PD Z28, Z30, Z31
-	VSCALEFPD Z29, Z31, Z31 // e^a
+	EXP512(Z3, Z29, Z30, Z31) // e^a
 	VMULPD Z2, Z31, Z31
 	VMULPD Z27, Z31, Z31 // e = ½t·e^a = ½erfc(z)
 	VMULPD Z31, Z0, Z4   // x·e (x < 0)
@@ -406,6 +321,28 @@ DATA avx2c<>+816(SB)/8, $0x3fc5df28af76a5a4
 DATA avx2c<>+824(SB)/8, $0x3fc5df28af76a5a4
 GLOBL avx2c<>(SB), RODATA|NOPTR, $832
 
+// EXP256(x, p) sets p = e^x for four float64 lanes of x in [−104, 89]: n = round(x·log2 e)
+// by the 1.5·2^52 shifter (Y9), r = x − n·ln2hi − n·ln2lo, the Taylor polynomial by Horner,
+// then 2^n added into p's exponent bits (n·2^52 by VPSLLQ, VPADDQ): e^r·2^n stays normal
+// over that range. Y14 log2 e, Y13 ln2hi and Y12 ln2lo are loaded; Y3, Y4 and Y6 are scratch.
+#define EXP256(x, p) \
+	VMULPD Y14, x, Y3; \
+	VADDPD Y9, Y3, Y3; \
+	VSUBPD Y9, Y3, Y4; \
+	VMOVAPD x, Y6; \
+	VFNMADD231PD Y13, Y4, Y6; \
+	VFNMADD231PD Y12, Y4, Y6; \
+	VMOVUPD avx2c<>+192(SB), p; \
+	VFMADD213PD avx2c<>+224(SB), Y6, p; \
+	VFMADD213PD avx2c<>+256(SB), Y6, p; \
+	VFMADD213PD avx2c<>+288(SB), Y6, p; \
+	VFMADD213PD avx2c<>+320(SB), Y6, p; \
+	VFMADD213PD avx2c<>+352(SB), Y6, p; \
+	VFMADD213PD avx2c<>+384(SB), Y6, p; \
+	VFMADD213PD avx2c<>+384(SB), Y6, p; \
+	VPSLLQ $52, Y3, Y3; \
+	VPADDQ Y3, p, p
+
 // func expShift32AVX2(dst, src *float32, n int, shift float64) float64
 // n a multiple of 4.
 TEXT ·expShift32AVX2(SB), NOSPLIT, $0-40
@@ -430,22 +367,7 @@ exp4:
 	VCMPPD $0x1e, Y10, Y2, Y7 // x > 89 (ordered)
 	VMINPD Y2, Y10, Y2 // a NaN in Y2 stays
 	VMAXPD Y2, Y11, Y2
-	VMULPD Y14, Y2, Y3 // x·log2 e
-	VADDPD Y9, Y3, Y3 // + 1.5·2^52: n = round(x·log2 e) in the low bits
-	VSUBPD Y9, Y3, Y4 // n as a double
-	VMOVAPD Y2, Y6
-	VFNMADD231PD Y13, Y4, Y6 // r = x − n·ln2hi
-	VFNMADD231PD Y12, Y4, Y6 // r −= n·ln2lo
-	VMOVUPD avx2c<>+192(SB), Y5
-	VFMADD213PD avx2c<>+224(SB), Y6, Y5
-	VFMADD213PD avx2c<>+256(SB), Y6, Y5
-	VFMADD213PD avx2c<>+288(SB), Y6, Y5
-	VFMADD213PD avx2c<>+320(SB), Y6, Y5
-	VFMADD213PD avx2c<>+352(SB), Y6, Y5
-	VFMADD213PD avx2c<>+384(SB), Y6, Y5
-	VFMADD213PD avx2c<>+384(SB), Y6, Y5
-	VPSLLQ $52, Y3, Y3 // n·2^52: 2^n in the exponent field
-	VPADDQ Y3, Y5, Y5 // e^r·2^n (normal: −151 ≤ n ≤ 129)
+	EXP256(Y2, Y5)
 	VBLENDVPD Y7, Y8, Y5, Y5 // +Inf where x > 89
 	VADDPD Y5, Y0, Y0
 	VCVTPD2PSY Y5, X6
@@ -498,22 +420,7 @@ gelu4:
 	VFMADD213PD avx2c<>+512(SB), Y2, Y10
 	VFNMADD231PD Y1, Y1, Y10 // a = P(t) − z² ≤ 0
 	VMAXPD Y10, Y11, Y10 // clamp at −104 (NaN stays)
-	VMULPD Y14, Y10, Y3 // x·log2 e
-	VADDPD Y9, Y3, Y3 // + 1.5·2^52: n = round(x·log2 e) in the low bits
-	VSUBPD Y9, Y3, Y4 // n as a double
-	VMOVAPD Y10, Y6
-	VFNMADD231PD Y13, Y4, Y6 // r = x − n·ln2hi
-	VFNMADD231PD Y12, Y4, Y6 // r −= n·ln2lo
-	VMOVUPD avx2c<>+192(SB), Y5
-	VFMADD213PD avx2c<>+224(SB), Y6, Y5
-	VFMADD213PD avx2c<>+256(SB), Y6, Y5
-	VFMADD213PD avx2c<>+288(SB), Y6, Y5
-	VFMADD213PD avx2c<>+320(SB), Y6, Y5
-	VFMADD213PD avx2c<>+352(SB), Y6, Y5
-	VFMADD213PD avx2c<>+384(SB), Y6, Y5
-	VFMADD213PD avx2c<>+384(SB), Y6, Y5
-	VPSLLQ $52, Y3, Y3 // n·2^52: 2^n in the exponent field
-	VPADDQ Y3, Y5, Y5 // e^r·2^n (normal: −151 ≤ n ≤ 129)
+	EXP256(Y10, Y5)
 	VMULPD Y2, Y5, Y5
 	VMULPD avx2c<>+352(SB), Y5, Y5 // e = ½erfc(z)
 	VMULPD Y5, Y0, Y6 // x·e (x < 0)

@@ -408,6 +408,12 @@ func testGelu32Row(t *testing.T) {
 // forEachVecLevel runs f with each vector form this machine has switched on in turn, the
 // scalar loops (vecNone) included, so that one machine checks all of them.
 func forEachVecLevel(t *testing.T, f func(*testing.T)) {
+	withEachVecLevel(func(name string) { t.Run(name, f) })
+}
+
+// withEachVecLevel calls f with vecLevel set to each level up to this machine's, by name,
+// and restores it.
+func withEachVecLevel(f func(name string)) {
 	saved := vecLevel
 	defer func() { vecLevel = saved }()
 	for lvl, name := range []string{"scalar", "avx2", "avx512"} {
@@ -415,7 +421,7 @@ func forEachVecLevel(t *testing.T, f func(*testing.T)) {
 			break
 		}
 		vecLevel = lvl
-		t.Run(name, f)
+		f(name)
 	}
 }
 
@@ -426,13 +432,7 @@ func BenchmarkExpShift32Row(b *testing.B) {
 		src[i] = -20 + 20*float32(i)/1024
 	}
 	dst := make([]float32, len(src))
-	saved := vecLevel
-	defer func() { vecLevel = saved }()
-	for lvl, name := range []string{"scalar", "avx2", "avx512"} {
-		if lvl > saved {
-			break
-		}
-		vecLevel = lvl
+	withEachVecLevel(func(name string) {
 		b.Run("exp/"+name, func(b *testing.B) {
 			for b.Loop() {
 				expSink += expShift32(dst, src, 0.5)
@@ -443,5 +443,5 @@ func BenchmarkExpShift32Row(b *testing.B) {
 				gelu32Row(dst, src)
 			}
 		})
-	}
+	})
 }

@@ -180,27 +180,7 @@ func (b *buffer) Free() {
 func (b *buffer) Ptr() uintptr { return b.ptr }
 
 func (d *Device) Alloc(dtype device.DType, n int) (device.Buffer, error) {
-	if dtype.Size() == 0 {
-		return nil, fmt.Errorf("cuda: Alloc: unknown dtype %v", dtype)
-	}
-	if n < 0 {
-		return nil, fmt.Errorf("cuda: Alloc: negative length %d", n)
-	}
-	d.enter()
-	defer d.leave()
-	bytes := int64(n) * int64(dtype.Size())
-	p, size, err := d.alloc.alloc(bytes)
-	if err != nil {
-		return nil, err
-	}
-	if bytes > 0 {
-		// Zero-fill, ordered on the default stream before any later kernel.
-		if err := d.drv.memsetD32(p, 0, (bytes+3)/4); err != nil {
-			d.alloc.release(p, size)
-			return nil, fmt.Errorf("cuda: %s: zero-filling a new buffer: %w", d.name, err)
-		}
-	}
-	return &buffer{dev: d, ptr: p, dtype: dtype, n: n, size: size}, nil
+	return d.allocFilled("Alloc", dtype, n, true, 0)
 }
 
 // PoisonEnv names the environment variable that makes AllocUninit fill new buffers with all
@@ -212,11 +192,17 @@ const PoisonEnv = "KILN_CUDA_POISON"
 // AllocUninit is Alloc without the zero fill (device.UninitAllocator): the memory holds
 // whatever its last user left, or the poison pattern (see PoisonEnv).
 func (d *Device) AllocUninit(dtype device.DType, n int) (device.Buffer, error) {
+	return d.allocFilled("AllocUninit", dtype, n, d.poison, 0xFFFFFFFF)
+}
+
+// allocFilled takes n elements of dtype from the allocator and, if fill, sets every 32-bit
+// word to word, ordered on the default stream before any later kernel.
+func (d *Device) allocFilled(op string, dtype device.DType, n int, fill bool, word uint32) (device.Buffer, error) {
 	if dtype.Size() == 0 {
-		return nil, fmt.Errorf("cuda: AllocUninit: unknown dtype %v", dtype)
+		return nil, fmt.Errorf("cuda: %s: unknown dtype %v", op, dtype)
 	}
 	if n < 0 {
-		return nil, fmt.Errorf("cuda: AllocUninit: negative length %d", n)
+		return nil, fmt.Errorf("cuda: %s: negative length %d", op, n)
 	}
 	d.enter()
 	defer d.leave()
@@ -225,10 +211,10 @@ func (d *Device) AllocUninit(dtype device.DType, n int) (device.Buffer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if bytes > 0 && d.poison {
-		if err := d.drv.memsetD32(p, 0xFFFFFFFF, (bytes+3)/4); err != nil {
+	if bytes > 0 && fill {
+		if err := d.drv.memsetD32(p, word, (bytes+3)/4); err != nil {
 			d.alloc.release(p, size)
-			return nil, fmt.Errorf("cuda: %s: poisoning a new buffer: %w", d.name, err)
+			return nil, fmt.Errorf("cuda: %s: filling a new buffer: %w", d.name, err)
 		}
 	}
 	return &buffer{dev: d, ptr: p, dtype: dtype, n: n, size: size}, nil
