@@ -62,7 +62,7 @@ type tabpfnFlags struct {
 func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.devName, "device", "cpu", `device to run on ("cpu", "cuda", "cuda:1")`)
 	cmd.Flags().StringVar(&f.modelPath, "model", "", "model checkpoint (default: the model embedded in kiln)")
-	cmd.Flags().IntVar(&f.ensemble, "ensemble", 0, "ensemble members (forward passes) per prediction; 0 chooses by table size (1 to 4)")
+	cmd.Flags().IntVar(&f.ensemble, "ensemble", 0, "ensemble members (forward passes) per prediction; 0 chooses by table size and classes (1 to 4; see tabpfn.AutoEnsemble)")
 	cmd.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the ensemble's random choices")
 	cmd.Flags().IntVar(&f.maxRows, "max-rows", 0, "training rows per member (a stratified subsample each); 0: the model's limit")
 	cmd.Flags().IntVar(&f.maxFeats, "max-features", 0, "features per member (a random subset each); 0: the model's limit")
@@ -285,7 +285,7 @@ func runPredictDemo(cmd *cobra.Command, fl *tabpfnFlags, outPath string, rows, d
 		t.Rows(), t.NumFeatures(), t.NumClasses(), demoSeed)
 	members := fl.ensemble
 	if members == 0 {
-		members = tabpfn.AutoEnsemble(train.Rows(), train.NumFeatures())
+		members = tabpfn.AutoEnsemble(train.Rows(), train.NumFeatures(), train.NumClasses())
 	}
 	fmt.Fprintf(out, "fitting on %d wines, predicting %d held-out wines with %d ensemble members on %s...\n",
 		train.Rows(), test.Rows(), members, fl.devName)

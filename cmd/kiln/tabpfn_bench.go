@@ -22,7 +22,7 @@ func init() {
 		if quick {
 			train, test, feats = 60, 40, 5
 		}
-		return []bench.Case{tabpfnCase(train, test, feats, tabpfn.AutoEnsemble(train, feats))}
+		return []bench.Case{tabpfnCase(train, test, feats, tabpfn.AutoEnsemble(train, feats, 2))}
 	})
 }
 

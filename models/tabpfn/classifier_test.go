@@ -733,13 +733,18 @@ func ExampleClassifier() {
 	fmt.Printf("held-out accuracy %.3f\n", acc)
 }
 
-// The automatic ensemble gives small tables the full ensemble and the 1000×20 table
-// one member, and Fit builds exactly that many members.
+// The automatic ensemble gives small tables the full ensemble and the 1000×20 binary
+// table one member, tables of three or more classes at least one member per class up to the
+// default, and Fit builds exactly that many members.
 func TestAutoEnsemble(t *testing.T) {
-	require.Equal(t, DefaultEnsemble, AutoEnsemble(89, 13))
-	require.Equal(t, 1, AutoEnsemble(1000, 20))
-	require.Equal(t, 2, AutoEnsemble(284, 30))
-	require.Equal(t, 1, AutoEnsemble(5000, 100))
+	require.Equal(t, DefaultEnsemble, AutoEnsemble(89, 13, 2))
+	require.Equal(t, 1, AutoEnsemble(1000, 20, 2))
+	require.Equal(t, 2, AutoEnsemble(284, 30, 2))
+	require.Equal(t, 1, AutoEnsemble(5000, 100, 2))
+	require.Equal(t, 3, AutoEnsemble(1000, 20, 3))
+	require.Equal(t, DefaultEnsemble, AutoEnsemble(1000, 20, 10))
+	require.Equal(t, DefaultEnsemble, AutoEnsemble(89, 13, 3))
+	require.Equal(t, 3, AutoEnsemble(284, 30, 3))
 	m := tinyModel(t)
 	c, err := NewClassifier(WithModel(m))
 	require.NoError(t, err)
@@ -754,5 +759,5 @@ func TestAutoEnsemble(t *testing.T) {
 		X.Set(i, 2, float64(i%3))
 	}
 	require.NoError(t, c.Fit(X, y, 2))
-	require.Equal(t, AutoEnsemble(30, 3), c.Ensemble())
+	require.Equal(t, AutoEnsemble(30, 3, 2), c.Ensemble())
 }
