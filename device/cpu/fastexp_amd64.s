@@ -343,6 +343,12 @@ GLOBL avx2c<>(SB), RODATA|NOPTR, $832
 	VPSLLQ $52, Y3, Y3; \
 	VPADDQ Y3, p, p
 
+// EXP256_CONSTS loads EXP256's register constants: Y14 log2 e, Y13 ln2hi, Y12 ln2lo,
+// Y11 the lower clamp −104 and Y9 the 1.5·2^52 shifter.
+#define EXP256_CONSTS \
+	VMOVUPD avx2c<>+0(SB), Y14; VMOVUPD avx2c<>+32(SB), Y13; VMOVUPD avx2c<>+64(SB), Y12; \
+	VMOVUPD avx2c<>+96(SB), Y11; VMOVUPD avx2c<>+160(SB), Y9
+
 // func expShift32AVX2(dst, src *float32, n int, shift float64) float64
 // n a multiple of 4.
 TEXT ·expShift32AVX2(SB), NOSPLIT, $0-40
@@ -350,12 +356,8 @@ TEXT ·expShift32AVX2(SB), NOSPLIT, $0-40
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 	VBROADCASTSD shift+24(FP), Y15
-	VMOVUPD avx2c<>+0(SB), Y14
-	VMOVUPD avx2c<>+32(SB), Y13
-	VMOVUPD avx2c<>+64(SB), Y12
-	VMOVUPD avx2c<>+96(SB), Y11
-	VMOVUPD avx2c<>+128(SB), Y10
-	VMOVUPD avx2c<>+160(SB), Y9
+	EXP256_CONSTS
+	VMOVUPD avx2c<>+128(SB), Y10 // 89
 	VMOVUPD avx2c<>+416(SB), Y8
 	VXORPD Y0, Y0, Y0
 
@@ -392,11 +394,7 @@ TEXT ·gelu32AVX2(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
-	VMOVUPD avx2c<>+0(SB), Y14
-	VMOVUPD avx2c<>+32(SB), Y13
-	VMOVUPD avx2c<>+64(SB), Y12
-	VMOVUPD avx2c<>+96(SB), Y11
-	VMOVUPD avx2c<>+160(SB), Y9
+	EXP256_CONSTS
 
 gelu4:
 	CMPQ CX, $4
