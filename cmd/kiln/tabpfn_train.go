@@ -20,6 +20,7 @@ func init() { tabpfnCmd.AddCommand(newTabpfnTrainCmd()) }
 func newTabpfnTrainCmd() *cobra.Command {
 	var (
 		out, devName, cfgPath, export string
+		mechanisms                    string
 		steps, batch, every, workers  int
 		microBatch                    int
 		resume                        bool
@@ -41,10 +42,11 @@ the seed and the step); --every, --workers and --micro-batch given with --resume
 checkpoint's. --micro-batch N runs the forward and backward passes on N datasets at a time
 and accumulates the gradient (the same update; activation memory for N datasets rather than
 the batch), for large tables on a machine with little memory.
-With --resume, any of --lr, --warmup, --batch, --min-rows, --max-rows
-and --max-features starts a new phase from the checkpoint's step: the prior takes the new
-shapes and a new warm-up and cosine schedule runs to --steps (a curriculum, such as larger
-tables once small ones are learned); the optimizer state carries over.`,
+With --resume, any of --lr, --warmup, --batch, --min-rows, --max-rows,
+--max-features and --prior-mechanisms starts a new phase from the checkpoint's step: the
+prior takes the new shapes and mechanisms and a new warm-up and cosine schedule runs to
+--steps (a curriculum, such as larger tables once small ones are learned); the optimizer
+state carries over.`,
 		Example: `  kiln tabpfn train --out run.safetensors --steps 4000
   kiln tabpfn train --out run.safetensors --resume            # after an interruption
   kiln tabpfn train --out run.safetensors --resume --steps 6000 --export model.safetensors
@@ -86,14 +88,14 @@ tables once small ones are learned); the optimizer state carries over.`,
 					tr.Cfg.MicroBatch = microBatch
 				}
 				ph := tabpfn.Phase{Steps: steps, LR: lr, Warmup: warmup, Batch: batch,
-					MinRows: minRows, MaxRows: maxRows, MaxFeatures: maxFeatures}
+					MinRows: minRows, MaxRows: maxRows, MaxFeatures: maxFeatures, Mechanisms: mechanisms}
 				if ph != (tabpfn.Phase{Steps: steps}) {
 					if err := tr.NewPhase(ph); err != nil {
 						return err
 					}
 					p := tr.Cfg.Prior
-					fmt.Fprintf(cmd.ErrOrStderr(), "new phase from step %d: lr %.2g, warm-up %d, batch %d, rows %d-%d, features ≤ %d\n",
-						tr.Step, tr.Cfg.LR, tr.Cfg.Warmup, p.BatchSize, p.MinRows, p.MaxRows, p.MaxFeatures)
+					fmt.Fprintf(cmd.ErrOrStderr(), "new phase from step %d: lr %.2g, warm-up %d, batch %d, rows %d-%d, features ≤ %d, %s prior\n",
+						tr.Step, tr.Cfg.LR, tr.Cfg.Warmup, p.BatchSize, p.MinRows, p.MaxRows, p.MaxFeatures, p.Mechanisms())
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "resuming %s at step %d of %d\n", out, tr.Step, tr.Cfg.Steps)
 			} else {
@@ -130,6 +132,11 @@ tables once small ones are learned); the optimizer state carries over.`,
 				}
 				if lr > 0 {
 					tc.LR = lr
+				}
+				if mechanisms != "" {
+					if tc.Prior, err = tc.Prior.WithMechanisms(mechanisms); err != nil {
+						return fmt.Errorf("--prior-mechanisms: %w", err)
+					}
 				}
 				tc.Seed, tc.CheckpointEvery, tc.Workers, tc.MicroBatch = seed, every, workers, microBatch
 				tc.Warmup = min(tc.Warmup, tc.Steps/10)
@@ -176,6 +183,7 @@ tables once small ones are learned); the optimizer state carries over.`,
 	f.IntVar(&maxRows, "max-rows", 0, "largest synthetic dataset (default 160 rows)")
 	f.IntVar(&warmup, "warmup", 0, "warm-up steps of the learning-rate schedule (default 100)")
 	f.IntVar(&maxFeatures, "max-features", 0, "most features of a synthetic dataset (default 16)")
+	f.StringVar(&mechanisms, "prior-mechanisms", "", `prior mechanism set: "extended" (mixed activations, unordered argmax classes; the default of a new run) or "basic" (TabPFN's original; checkpoints from before 2026-11-27 train on it); with --resume, starts a new phase`)
 	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")
 	return cmd
 }

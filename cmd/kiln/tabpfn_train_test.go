@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/kiln-ml/kiln/checkpoint"
+	"github.com/kiln-ml/kiln/models/tabpfn"
+	"github.com/kiln-ml/kiln/models/tabpfn/prior"
 )
 
 func runTrain(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -113,5 +115,48 @@ func TestTabpfnTrainResumeRunSettings(t *testing.T) {
 	}
 	if _, _, err := runTrain(t, "--out", run, "--resume", "--steps", "5", "--every", "-1"); err == nil {
 		t.Error("--every -1 accepted")
+	}
+}
+
+// --prior-mechanisms: a new run takes the extended prior unless told otherwise; on resume
+// the flag starts a new phase whose prior config is stored, and an unknown name is an error.
+func TestTabpfnTrainPriorMechanisms(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run.safetensors")
+	tiny := `{"layers":1,"width":8,"heads":2,"mlp_width":16,"feature_dim":4,"max_classes":10,"max_features":8,"max_train_rows":64}`
+	storedPrior := func() prior.Config {
+		var tc tabpfn.TrainConfig
+		if err := json.Unmarshal([]byte(exportMeta(t, run)["tabpfn.train_config"]), &tc); err != nil {
+			t.Fatal(err)
+		}
+		return tc.Prior
+	}
+	if _, stderr, err := runTrain(t, "--out", run, "--config", tiny, "--steps", "1", "--batch", "2", "--max-rows", "40",
+		"--max-features", "4", "--prior-mechanisms", "basic"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	if got := storedPrior().Mechanisms(); got != prior.MechanismsBasic {
+		t.Fatalf("new run with --prior-mechanisms basic stored %q", got)
+	}
+	_, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "2", "--prior-mechanisms", "extended")
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	if got := storedPrior().Mechanisms(); got != prior.MechanismsExtended || !strings.Contains(stderr, "new phase from step 1") ||
+		!strings.Contains(stderr, "extended prior") {
+		t.Errorf("resume with --prior-mechanisms extended stored %q:\n%s", got, stderr)
+	}
+	if _, _, err := runTrain(t, "--out", run, "--resume", "--steps", "3", "--prior-mechanisms", "fancy"); err == nil ||
+		!strings.Contains(err.Error(), `unknown mechanism set "fancy"`) {
+		t.Errorf("unknown mechanism set: err = %v", err)
+	}
+	fresh := filepath.Join(dir, "fresh.safetensors")
+	if _, stderr, err := runTrain(t, "--out", fresh, "--config", tiny, "--steps", "1", "--batch", "2", "--max-rows", "40",
+		"--max-features", "4"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	run = fresh
+	if got := storedPrior().Mechanisms(); got != prior.MechanismsExtended {
+		t.Errorf("a new run's default prior is %q, want extended", got)
 	}
 }

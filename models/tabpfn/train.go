@@ -128,6 +128,9 @@ type Phase struct {
 	MinRows     int     // smallest synthetic dataset
 	MaxRows     int     // largest synthetic dataset
 	MaxFeatures int     // most features of a synthetic dataset
+	// Mechanisms, when not empty, switches the prior's mechanism set (prior.MechanismsBasic
+	// or prior.MechanismsExtended).
+	Mechanisms string
 }
 
 // NewPhase continues the run from the current step with new settings: the prior is rebuilt
@@ -160,6 +163,12 @@ func (t *Trainer) NewPhase(p Phase) error {
 	}
 	if p.MaxFeatures > 0 {
 		tc.Prior.MaxFeatures = p.MaxFeatures
+	}
+	if p.Mechanisms != "" {
+		var err error
+		if tc.Prior, err = tc.Prior.WithMechanisms(p.Mechanisms); err != nil {
+			return err
+		}
 	}
 	tc.ScheduleStart = t.Step
 	tc.Warmup = min(tc.Warmup, (tc.Steps-t.Step)/2)

@@ -26,11 +26,38 @@ const (
 	actLeakyReLU
 	actELU
 	actIdentity
+	actStep
+	actAbs
+	actSin
 	numActivations
 )
 
+// numBasicActivations ends TabPFN's original set (Hollmann et al. 2023, appendix C.2).
+// Config.MixedActivations adds the rest, after TabPFN v2's wider set (Hollmann et al.,
+// Nature 2025, methods): a step makes piecewise-constant mechanisms, the threshold structure
+// that trees fit well, and abs and sine make non-monotone ones.
+const numBasicActivations = actStep
+
+// drawActivation draws a node nonlinearity: from the basic set, or from every activation
+// when mixed.
+func drawActivation(r *rand.Rand, mixed bool) activation {
+	if mixed {
+		return activation(r.IntN(int(numActivations)))
+	}
+	return activation(r.IntN(int(numBasicActivations)))
+}
+
 func (a activation) apply(x float64) float64 {
 	switch a {
+	case actStep:
+		if x > 0 {
+			return 1
+		}
+		return 0
+	case actAbs:
+		return math.Abs(x)
+	case actSin:
+		return math.Sin(x)
 	case actTanh:
 		return math.Tanh(x)
 	case actLeakyReLU:
@@ -118,18 +145,18 @@ func layer(r *rand.Rand, in blas64.General, nOut int, scale, drop, biasStd, nois
 
 // sampleSCM draws a dataset from the structural-causal-model prior (TabPFN appendix C.2):
 // root causes feed an MLP-shaped DAG of depth 1–4 whose hidden nodes are the graph's variables;
-// the target and the features are distinct random hidden nodes. It returns the features
-// column by column and the continuous target. At most 6 root causes and at most 30% weight
+// the targets and the features are distinct random hidden nodes. It returns the features
+// column by column and mech.targets continuous targets. At most 6 root causes and at most 30% weight
 // dropout keep most graphs connected, so the target usually depends on some features: with
 // up to 16 roots and 60% dropout, a 5-nearest-neighbour classifier gained only 0.07 accuracy
 // over the majority class on average, against 0.13 with these ranges (200 datasets, seed 42,
 // the settings of TestLearnable).
-func sampleSCM(r *rand.Rand, rows, features int) ([][]float64, []float64) {
+func sampleSCM(r *rand.Rand, rows, features int, mech mechanisms) (cols, ys [][]float64) {
 	depth := uniformInt(r, 1, 4)
-	need := features + 1
+	need := features + mech.targets
 	width := max((need+depth-1)/depth, uniformInt(r, 4, 32))
 	nRoot := uniformInt(r, 1, min(width, 6))
-	act := activation(r.IntN(int(numActivations)))
+	act := drawActivation(r, false)
 	dist := rootDist(r.IntN(int(numRootDists)))
 	scale := logUniform(r, 0.5, 2)
 	drop := uniform(r, 0, 0.3)
@@ -148,6 +175,9 @@ func sampleSCM(r *rand.Rand, rows, features int) ([][]float64, []float64) {
 	}
 	layers := make([]blas64.General, depth)
 	for l := range layers {
+		if mech.mixed {
+			act = drawActivation(r, true)
+		}
 		h = layer(r, h, width, scale, drop, biasStd, noise, act)
 		layers[l] = h
 	}
@@ -167,21 +197,24 @@ func sampleSCM(r *rand.Rand, rows, features int) ([][]float64, []float64) {
 		i := slices.Index(nodes, last)
 		nodes[0], nodes[i] = nodes[i], nodes[0]
 	}
-	y := node(nodes[0])
-	cols := make([][]float64, features)
-	for j := range cols {
-		cols[j] = node(nodes[1+j])
+	ys = make([][]float64, mech.targets)
+	for t := range ys {
+		ys[t] = node(nodes[t])
 	}
-	return cols, y
+	cols = make([][]float64, features)
+	for j := range cols {
+		cols[j] = node(nodes[mech.targets+j])
+	}
+	return cols, ys
 }
 
 // sampleBNN draws a dataset from the Bayesian-neural-network prior (Müller et al. 2022,
-// section 5; TabPFN appendix C.1): independent features, and a target that is a random MLP
-// of them plus Gaussian noise scaled to the MLP output's spread.
-func sampleBNN(r *rand.Rand, rows, features int) ([][]float64, []float64) {
+// section 5; TabPFN appendix C.1): independent features, and mech.targets targets that are
+// the outputs of a random MLP of them plus Gaussian noise scaled to each output's spread.
+func sampleBNN(r *rand.Rand, rows, features int, mech mechanisms) (cols, ys [][]float64) {
 	depth := uniformInt(r, 1, 3)
 	width := uniformInt(r, 8, 64)
-	act := activation(r.IntN(int(numActivations)))
+	act := drawActivation(r, false)
 	dist := rootDist(r.IntN(int(numRootDists)))
 	scale := logUniform(r, 0.5, 3)
 	drop := uniform(r, 0, 0.5)
@@ -196,22 +229,99 @@ func sampleBNN(r *rand.Rand, rows, features int) ([][]float64, []float64) {
 	}
 	h := x
 	for range depth {
+		if mech.mixed {
+			act = drawActivation(r, true)
+		}
 		h = layer(r, h, width, scale, drop, 0.5, 0, act)
 	}
-	out := layer(r, h, 1, 1, 0, 0, 0, actIdentity)
-	y := out.Data
-	_, sd := preprocess.MeanStd(y)
-	for i := range y {
-		y[i] += noise * sd * r.NormFloat64()
+	out := layer(r, h, mech.targets, 1, 0, 0, 0, actIdentity)
+	ys = make([][]float64, mech.targets)
+	for t := range ys {
+		y := make([]float64, rows)
+		for i := range y {
+			y[i] = out.Data[i*mech.targets+t]
+		}
+		_, sd := preprocess.MeanStd(y)
+		for i := range y {
+			y[i] += noise * sd * r.NormFloat64()
+		}
+		ys[t] = y
 	}
-	cols := make([][]float64, features)
+	cols = make([][]float64, features)
 	for j := range cols {
 		cols[j] = make([]float64, rows)
 		for i := range rows {
 			cols[j][i] = x.Data[i*features+j]
 		}
 	}
-	return cols, y
+	return cols, ys
+}
+
+// mechanisms selects the optional parts of the priors for one dataset.
+type mechanisms struct {
+	targets int  // continuous targets to return: 1, or the class count for argmax classes
+	mixed   bool // draw each layer's activation from the extended set
+}
+
+// argmaxClasses labels each row with the index of its largest target after standardising
+// each target on the first nTrain rows and shifting it by a random offset (so that class
+// sizes vary), then shuffles the class order. Unlike thresholds on one target, the classes
+// have no order: each is the region where its own mechanism dominates, as in a softmax
+// classifier. Targets constant on the training rows, and classes that no training row
+// falls in, are left out (a row whose largest target is left out takes its largest among
+// the rest), so every class occurs in the training part; ok is false when fewer than two
+// classes remain.
+func argmaxClasses(r *rand.Rand, ys [][]float64, nTrain int) (labels []int, classes int, ok bool) {
+	rows := len(ys[0])
+	z := make([][]float64, 0, len(ys))
+	for _, y := range ys {
+		m, s := preprocess.MeanStd(y[:nTrain])
+		if !(s > 0) {
+			continue
+		}
+		off := 0.5 * r.NormFloat64()
+		col := make([]float64, rows)
+		for i, v := range y {
+			col[i] = (v-m)/s + off
+		}
+		z = append(z, col)
+	}
+	alive := make([]bool, len(z))
+	for t := range alive {
+		alive[t] = true
+	}
+	argmax := func(i int) int {
+		best := -1
+		for t, col := range z {
+			if alive[t] && (best < 0 || col[i] > z[best][i]) {
+				best = t
+			}
+		}
+		return best
+	}
+	counts := make([]int, len(z))
+	for i := range nTrain {
+		if t := argmax(i); t >= 0 {
+			counts[t]++
+		}
+	}
+	index := make([]int, len(z)) // target → compact class
+	for t, n := range counts {
+		alive[t] = n > 0
+		if alive[t] {
+			index[t] = classes
+			classes++
+		}
+	}
+	if classes < 2 {
+		return nil, 0, false
+	}
+	perm := r.Perm(classes)
+	labels = make([]int, rows)
+	for i := range labels {
+		labels[i] = perm[index[argmax(i)]]
+	}
+	return labels, classes, true
 }
 
 // discretize maps v to k classes by thresholds at k−1 distinct values of its first nTrain
@@ -266,13 +376,8 @@ func standardize(col []float64, nTrain int, categorical bool) {
 	}
 }
 
-func allFinite(cols [][]float64, y []float64) bool {
-	for _, v := range y {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return false
-		}
-	}
-	for _, c := range cols {
+func allFinite(cols, ys [][]float64) bool {
+	for _, c := range slices.Concat(cols, ys) {
 		for _, v := range c {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return false
@@ -287,14 +392,24 @@ func allFinite(cols [][]float64, y []float64) bool {
 func (s *Sampler) generate(r *rand.Rand, sh Shape, fallback bool) (Dataset, bool) {
 	cfg := &s.cfg
 	kind := SCM
-	var cols [][]float64
-	var y []float64
+	var cols, ys [][]float64
+	// With ArgmaxClassFraction 0 no draw is made here, so the datasets of configurations
+	// without the extended mechanisms are those earlier versions drew.
+	mech := mechanisms{targets: 1, mixed: cfg.MixedActivations}
+	k := 0
+	if cfg.ArgmaxClassFraction > 0 {
+		k = uniformInt(r, 2, cfg.MaxClasses)
+		if k >= 3 && r.Float64() < cfg.ArgmaxClassFraction {
+			mech.targets = k
+		}
+	}
 	switch {
 	case fallback:
 		// A linear model of Gaussian features: always at least two distinct target values.
 		kind = BNN
+		mech.targets = 1
 		cols = make([][]float64, sh.Features)
-		y = make([]float64, sh.Rows)
+		y := make([]float64, sh.Rows)
 		for j := range cols {
 			cols[j] = make([]float64, sh.Rows)
 			w := r.NormFloat64()
@@ -306,16 +421,26 @@ func (s *Sampler) generate(r *rand.Rand, sh Shape, fallback bool) (Dataset, bool
 		for i := range y {
 			y[i] += 0.1 * r.NormFloat64()
 		}
+		ys = [][]float64{y}
 	case r.Float64() < cfg.BNNFraction:
 		kind = BNN
-		cols, y = sampleBNN(r, sh.Rows, sh.Features)
+		cols, ys = sampleBNN(r, sh.Rows, sh.Features, mech)
 	default:
-		cols, y = sampleSCM(r, sh.Rows, sh.Features)
+		cols, ys = sampleSCM(r, sh.Rows, sh.Features, mech)
 	}
-	if !allFinite(cols, y) {
+	if !allFinite(cols, ys) {
 		return Dataset{}, false
 	}
-	labels, k, ok := discretize(r, y, sh.NTrain, uniformInt(r, 2, cfg.MaxClasses))
+	if k == 0 {
+		k = uniformInt(r, 2, cfg.MaxClasses)
+	}
+	var labels []int
+	var ok bool
+	if mech.targets > 1 {
+		labels, k, ok = argmaxClasses(r, ys, sh.NTrain)
+	} else {
+		labels, k, ok = discretize(r, ys[0], sh.NTrain, k)
+	}
 	if !ok {
 		return Dataset{}, false
 	}

@@ -19,7 +19,21 @@
 // leaky ReLU, ELU or identity) and root distribution (Gaussian, uniform or Student-t) are drawn
 // at random. The continuous target becomes K classes by random thresholds at quantiles of the
 // training rows, and the class order is shuffled so that label order carries no meaning
-// (TabPFN's "multiclass rank" transform). Some datasets get categorical features (a continuous
+// (TabPFN's "multiclass rank" transform).
+//
+// Two extensions, on in DefaultConfig and off in configurations of checkpoints that predate
+// them (whose datasets are unchanged): Config.MixedActivations draws each layer's activation
+// on its own from a wider set that adds a step, the absolute value and the sine (after TabPFN
+// v2, Hollmann et al., Nature 2025), so that mechanisms can be piecewise constant (the
+// threshold structure trees fit) or non-monotone; Config.ArgmaxClassFraction gives a share
+// of the datasets with three or more classes unordered classes, each row taking the class of
+// the largest of K targets, as a softmax classifier would. Thresholds on one target can only
+// make classes that lie in order along one direction, which real multi-class data (digits,
+// vehicle silhouettes, glass types) does not. On 300 datasets of up to 6 classes (seed 42),
+// a 5-nearest-neighbour classifier gains 0.158 accuracy over the majority class with argmax
+// classes on half of them against 0.134 without; the mixed activations lower it (0.122),
+// mostly through the step: a step node's value is two clusters blurred by noise, and
+// thresholds inside a cluster give labels that no classifier can learn. Some datasets get categorical features (a continuous
 // feature discretised at random quantiles into 2..10 categories with shuffled codes) and
 // missing values (cells set to NaN completely at random).
 //
@@ -106,6 +120,14 @@ type Config struct {
 	// rate drawn uniformly from (0, MaxMissingRate].
 	MissingFraction float64
 	MaxMissingRate  float64
+	// ArgmaxClassFraction is the share of datasets drawn with three or more classes whose
+	// classes are the argmax of that many targets (unordered classes) rather than thresholds
+	// on one target (ordered ones). 0, the value in checkpoints of earlier versions, draws
+	// only thresholds.
+	ArgmaxClassFraction float64 `json:",omitempty"`
+	// MixedActivations draws each layer's activation separately from the extended set (adding
+	// step, absolute value and sine) instead of one of TabPFN's four for the whole graph.
+	MixedActivations bool `json:",omitempty"`
 }
 
 // DefaultConfig returns TabPFN-like settings: up to 1024 rows, 100 features and 10 classes.
@@ -122,7 +144,44 @@ func DefaultConfig() Config {
 		CategoricalFraction: 0.2,
 		MissingFraction:     0.2,
 		MaxMissingRate:      0.3,
+		ArgmaxClassFraction: 0.5,
+		MixedActivations:    true,
 	}
+}
+
+// Mechanism sets: the names WithMechanisms takes.
+const (
+	// MechanismsBasic is TabPFN's original prior: one activation of four per graph, classes
+	// by thresholds on one target. Checkpoints of earlier versions train on it.
+	MechanismsBasic = "basic"
+	// MechanismsExtended adds mixed activations and argmax classes (DefaultConfig).
+	MechanismsExtended = "extended"
+)
+
+// WithMechanisms returns c with the named mechanism set switched on.
+func (c Config) WithMechanisms(name string) (Config, error) {
+	def := DefaultConfig()
+	switch name {
+	case MechanismsBasic:
+		c.ArgmaxClassFraction, c.MixedActivations = 0, false
+	case MechanismsExtended:
+		c.ArgmaxClassFraction, c.MixedActivations = def.ArgmaxClassFraction, def.MixedActivations
+	default:
+		return c, fmt.Errorf("prior: unknown mechanism set %q (want %q or %q)", name, MechanismsBasic, MechanismsExtended)
+	}
+	return c, nil
+}
+
+// Mechanisms names the mechanism set c uses: MechanismsBasic, MechanismsExtended, or a
+// description of another mix.
+func (c Config) Mechanisms() string {
+	switch {
+	case c.ArgmaxClassFraction == 0 && !c.MixedActivations:
+		return MechanismsBasic
+	case c.ArgmaxClassFraction == DefaultConfig().ArgmaxClassFraction && c.MixedActivations:
+		return MechanismsExtended
+	}
+	return fmt.Sprintf("argmax classes %v, mixed activations %v", c.ArgmaxClassFraction, c.MixedActivations)
 }
 
 func (c Config) validate() error {
@@ -138,7 +197,7 @@ func (c Config) validate() error {
 	case !(c.MinTrainFraction > 0 && c.MinTrainFraction <= c.MaxTrainFraction && c.MaxTrainFraction < 1):
 		return fmt.Errorf("prior: need 0 < MinTrainFraction ≤ MaxTrainFraction < 1, got %v, %v", c.MinTrainFraction, c.MaxTrainFraction)
 	}
-	for _, f := range []float64{c.BNNFraction, c.CategoricalFraction, c.MissingFraction, c.MaxMissingRate} {
+	for _, f := range []float64{c.BNNFraction, c.CategoricalFraction, c.MissingFraction, c.MaxMissingRate, c.ArgmaxClassFraction} {
 		if !(f >= 0 && f <= 1) {
 			return fmt.Errorf("prior: fractions must lie in [0, 1]: %+v", c)
 		}

@@ -2,6 +2,8 @@ package prior
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/fnv"
 	"math"
 	"slices"
 	"testing"
@@ -272,5 +274,144 @@ func TestConfigAndShapeErrors(t *testing.T) {
 	}
 	if _, err := s.Generate(0, Shape{Rows: 10, Features: 0, NTrain: 5}); err == nil {
 		t.Error("no features accepted")
+	}
+}
+
+// TestBasicMechanismsMatchEarlierVersions pins the datasets of a configuration without the
+// extended mechanisms (ArgmaxClassFraction 0, MixedActivations false) to the checksum the
+// version before them produced, so that a checkpoint of that version resumes on exactly the
+// batches it would have seen.
+func TestBasicMechanismsMatchEarlierVersions(t *testing.T) {
+	c := smallConfig()
+	c.ArgmaxClassFraction, c.MixedActivations = 0, false
+	s := newSampler(t, c)
+	h := fnv.New64a()
+	var buf [4]byte
+	for idx := range uint64(40) {
+		d := s.Sample(idx)
+		for _, v := range d.X {
+			binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
+			h.Write(buf[:])
+		}
+		for _, y := range d.Y {
+			binary.LittleEndian.PutUint32(buf[:], uint32(y))
+			h.Write(buf[:])
+		}
+	}
+	const want uint64 = 0xf3db7fbf42c3885c // commit 622115c, before the extended mechanisms
+	if got := h.Sum64(); got != want {
+		t.Fatalf("checksum of 40 basic-mechanism datasets %#x, want %#x", got, want)
+	}
+	// The extended mechanisms change the datasets.
+	if sameDataset(s.Sample(3), newSampler(t, smallConfig()).Sample(3)) && sameDataset(s.Sample(4), newSampler(t, smallConfig()).Sample(4)) {
+		t.Fatal("the extended mechanisms left datasets 3 and 4 unchanged")
+	}
+}
+
+func TestExtendedActivations(t *testing.T) {
+	for _, tc := range []struct {
+		act     activation
+		x, want float64
+	}{
+		{actStep, -0.5, 0}, {actStep, 0, 0}, {actStep, 1e-9, 1}, {actStep, 3, 1},
+		{actAbs, -2, 2}, {actAbs, 1.5, 1.5},
+		{actSin, math.Pi / 2, 1}, {actSin, -math.Pi / 6, -0.5},
+	} {
+		if got := tc.act.apply(tc.x); math.Abs(got-tc.want) > 1e-15 {
+			t.Errorf("activation %d at %v = %v, want %v", tc.act, tc.x, got, tc.want)
+		}
+	}
+	r := newRand(1, 2, 3, 0)
+	seen := map[activation]bool{}
+	for range 500 {
+		if a := drawActivation(r, false); a >= numBasicActivations {
+			t.Fatalf("basic draw gave extended activation %d", a)
+		}
+		seen[drawActivation(r, true)] = true
+	}
+	if len(seen) != int(numActivations) {
+		t.Fatalf("mixed draws covered %d of %d activations", len(seen), numActivations)
+	}
+}
+
+// TestArgmaxClasses checks the unordered labelling on targets built so that row i's largest
+// target is known: labels must be a bijective image of the argmax, a target that wins no
+// training row must drop out (its test rows going to their runner-up), and fewer than two
+// classes must be refused.
+func TestArgmaxClasses(t *testing.T) {
+	const rows, nTrain = 60, 40
+	ys := make([][]float64, 4)
+	for k := range ys {
+		ys[k] = make([]float64, rows)
+	}
+	want := make([]int, rows) // expected winner among targets 0..2
+	for i := range rows {
+		w := i % 3
+		want[i] = w
+		for k := range 3 {
+			ys[k][i] = float64(i%5) * 0.01 // small spread, same for all
+		}
+		ys[w][i] += 10 // a margin no offset (0.5·N(0,1) after standardising) overturns
+		// Target 3 wins only test rows; there its runner-up is target (i+1)%3.
+		ys[3][i] = -50
+		if i >= nTrain && i%2 == 0 {
+			ys[3][i] = 100
+			want[i] = (i + 1) % 3
+			ys[want[i]][i] += 20
+		}
+	}
+	labels, classes, ok := argmaxClasses(newRand(5, 6, 7, 0), ys, nTrain)
+	if !ok || classes != 3 {
+		t.Fatalf("classes %d ok %v, want 3 true", classes, ok)
+	}
+	toLabel := map[int]int{}
+	for i, l := range labels {
+		if l < 0 || l >= classes {
+			t.Fatalf("row %d: label %d out of range", i, l)
+		}
+		if prev, seen := toLabel[want[i]]; seen && prev != l {
+			t.Fatalf("row %d: target %d labelled %d and %d", i, want[i], prev, l)
+		}
+		toLabel[want[i]] = l
+	}
+	if len(toLabel) != 3 || toLabel[0] == toLabel[1] || toLabel[1] == toLabel[2] || toLabel[0] == toLabel[2] {
+		t.Fatalf("target → label map %v is not a bijection", toLabel)
+	}
+	one := [][]float64{ys[0], ys[3]} // target 3 never wins a training row: one class left
+	for i := range nTrain {
+		one[1][i] = -100
+	}
+	if _, _, ok := argmaxClasses(newRand(5, 6, 7, 0), one, nTrain); ok {
+		t.Fatal("a single surviving class was accepted")
+	}
+}
+
+// TestArgmaxDatasetsCoverClasses draws datasets that all take the argmax labelling and checks
+// the invariants training relies on: 3..MaxClasses classes, each present in the training part.
+func TestArgmaxDatasetsCoverClasses(t *testing.T) {
+	c := smallConfig()
+	c.ArgmaxClassFraction = 1
+	s := newSampler(t, c)
+	multi := 0
+	for idx := range uint64(200) {
+		d := s.Sample(idx)
+		inTrain := make([]bool, d.Classes)
+		for i, y := range d.Y {
+			if y < 0 || int(y) >= d.Classes {
+				t.Fatalf("dataset %d: label %d outside [0, %d)", idx, y, d.Classes)
+			}
+			if i < d.NTrain {
+				inTrain[y] = true
+			}
+		}
+		if slices.Contains(inTrain, false) {
+			t.Fatalf("dataset %d: a class is missing from the training part", idx)
+		}
+		if d.Classes >= 3 {
+			multi++
+		}
+	}
+	if multi < 100 {
+		t.Fatalf("only %d of 200 datasets have three or more classes", multi)
 	}
 }
