@@ -103,7 +103,8 @@ if [ -z "$quick" ] && [ -n "$big" ]; then
 fi
 
 # The rest of the lease trains the 760k-parameter model (the shipped one since 2026-11-27)
-# further on tables of the evaluation's shapes: 128-1024 rows, <=64 features, batch 8, lr 2e-4.
+# further on tables of the evaluation's shapes: 128-1024 rows, <=64 features, batch 8, lr 2e-4,
+# on the basic prior (the extended one has not yet paid: bench/results/tabpfn-2026-11-27.md).
 # Its history: H200 steps 0-1202, CPU steps to 6500 on small tables, H100 phases on 64-512
 # rows (to 10108) and 128-1024 rows (to 11230), each still improving when its cosine ended;
 # all of those GPU steps paid a checkpoint per step (fixed: --every now applies on resume).

@@ -183,7 +183,7 @@ state carries over.`,
 	f.IntVar(&maxRows, "max-rows", 0, "largest synthetic dataset (default 160 rows)")
 	f.IntVar(&warmup, "warmup", 0, "warm-up steps of the learning-rate schedule (default 100)")
 	f.IntVar(&maxFeatures, "max-features", 0, "most features of a synthetic dataset (default 16)")
-	f.StringVar(&mechanisms, "prior-mechanisms", "", `prior mechanism set: "extended" (mixed activations, unordered argmax classes; the default of a new run) or "basic" (TabPFN's original; checkpoints from before 2026-11-27 train on it); with --resume, starts a new phase`)
+	f.StringVar(&mechanisms, "prior-mechanisms", "", `prior mechanism set: "basic" (TabPFN's original; the default) or "extended" (adds mixed activations and unordered argmax classes); with --resume, starts a new phase`)
 	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")
 	return cmd
 }

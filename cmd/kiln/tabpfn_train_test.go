@@ -118,7 +118,7 @@ func TestTabpfnTrainResumeRunSettings(t *testing.T) {
 	}
 }
 
-// --prior-mechanisms: a new run takes the extended prior unless told otherwise; on resume
+// --prior-mechanisms: a new run takes the basic prior unless told otherwise; on resume
 // the flag starts a new phase whose prior config is stored, and an unknown name is an error.
 func TestTabpfnTrainPriorMechanisms(t *testing.T) {
 	dir := t.TempDir()
@@ -132,19 +132,19 @@ func TestTabpfnTrainPriorMechanisms(t *testing.T) {
 		return tc.Prior
 	}
 	if _, stderr, err := runTrain(t, "--out", run, "--config", tiny, "--steps", "1", "--batch", "2", "--max-rows", "40",
-		"--max-features", "4", "--prior-mechanisms", "basic"); err != nil {
+		"--max-features", "4", "--prior-mechanisms", "extended"); err != nil {
 		t.Fatal(err, stderr)
 	}
-	if got := storedPrior().Mechanisms(); got != prior.MechanismsBasic {
-		t.Fatalf("new run with --prior-mechanisms basic stored %q", got)
+	if got := storedPrior().Mechanisms(); got != prior.MechanismsExtended {
+		t.Fatalf("new run with --prior-mechanisms extended stored %q", got)
 	}
-	_, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "2", "--prior-mechanisms", "extended")
+	_, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "2", "--prior-mechanisms", "basic")
 	if err != nil {
 		t.Fatal(err, stderr)
 	}
-	if got := storedPrior().Mechanisms(); got != prior.MechanismsExtended || !strings.Contains(stderr, "new phase from step 1") ||
-		!strings.Contains(stderr, "extended prior") {
-		t.Errorf("resume with --prior-mechanisms extended stored %q:\n%s", got, stderr)
+	if got := storedPrior().Mechanisms(); got != prior.MechanismsBasic || !strings.Contains(stderr, "new phase from step 1") ||
+		!strings.Contains(stderr, "basic prior") {
+		t.Errorf("resume with --prior-mechanisms basic stored %q:\n%s", got, stderr)
 	}
 	if _, _, err := runTrain(t, "--out", run, "--resume", "--steps", "3", "--prior-mechanisms", "fancy"); err == nil ||
 		!strings.Contains(err.Error(), `unknown mechanism set "fancy"`) {
@@ -156,7 +156,7 @@ func TestTabpfnTrainPriorMechanisms(t *testing.T) {
 		t.Fatal(err, stderr)
 	}
 	run = fresh
-	if got := storedPrior().Mechanisms(); got != prior.MechanismsExtended {
-		t.Errorf("a new run's default prior is %q, want extended", got)
+	if got := storedPrior().Mechanisms(); got != prior.MechanismsBasic {
+		t.Errorf("a new run's default prior is %q, want basic", got)
 	}
 }

@@ -72,28 +72,37 @@ func knnAccuracy(d Dataset, k int) (knn, majority float64) {
 // were unrelated to features (a bug wiring the target to the wrong node or to noise), kNN
 // would do no better than the majority class, and on average slightly worse.
 func TestLearnable(t *testing.T) {
-	for _, bnn := range []float64{0, 1} {
-		c := smallConfig()
-		c.BNNFraction = bnn
-		c.MaxRows = 300
-		c.MaxFeatures = 10
-		c.MaxClasses = 4
-		s := newSampler(t, c)
-		var gain, knnSum, majSum float64
-		wins := 0
-		const n = 50
-		for idx := range uint64(n) {
-			knn, maj := knnAccuracy(s.Sample(1000+idx), 5)
-			gain += (knn - maj) / n
-			knnSum += knn / n
-			majSum += maj / n
-			if knn > maj {
-				wins++
-			}
+	for _, mech := range []string{MechanismsBasic, MechanismsExtended} {
+		for _, bnn := range []float64{0, 1} {
+			testLearnable(t, mech, bnn)
 		}
-		t.Logf("BNN fraction %v: kNN accuracy %.3f, majority %.3f, kNN better on %d of %d", bnn, knnSum, majSum, wins, n)
-		if gain < 0.05 || wins < n/2 {
-			t.Errorf("BNN fraction %v: kNN gains only %.3f over the majority class (wins %d/%d)", bnn, gain, wins, n)
+	}
+}
+
+func testLearnable(t *testing.T, mech string, bnn float64) {
+	c, err := smallConfig().WithMechanisms(mech)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.BNNFraction = bnn
+	c.MaxRows = 300
+	c.MaxFeatures = 10
+	c.MaxClasses = 4
+	s := newSampler(t, c)
+	var gain, knnSum, majSum float64
+	wins := 0
+	const n = 50
+	for idx := range uint64(n) {
+		knn, maj := knnAccuracy(s.Sample(1000+idx), 5)
+		gain += (knn - maj) / n
+		knnSum += knn / n
+		majSum += maj / n
+		if knn > maj {
+			wins++
 		}
+	}
+	t.Logf("%s prior, BNN fraction %v: kNN accuracy %.3f, majority %.3f, kNN better on %d of %d", mech, bnn, knnSum, majSum, wins, n)
+	if gain < 0.05 || wins < n/2 {
+		t.Errorf("%s prior, BNN fraction %v: kNN gains only %.3f over the majority class (wins %d/%d)", mech, bnn, gain, wins, n)
 	}
 }

@@ -283,7 +283,9 @@ func TestConfigAndShapeErrors(t *testing.T) {
 // batches it would have seen.
 func TestBasicMechanismsMatchEarlierVersions(t *testing.T) {
 	c := smallConfig()
-	c.ArgmaxClassFraction, c.MixedActivations = 0, false
+	if c.Mechanisms() != MechanismsBasic {
+		t.Fatalf("DefaultConfig's mechanisms are %q, want basic", c.Mechanisms())
+	}
 	s := newSampler(t, c)
 	h := fnv.New64a()
 	var buf [4]byte
@@ -303,7 +305,11 @@ func TestBasicMechanismsMatchEarlierVersions(t *testing.T) {
 		t.Fatalf("checksum of 40 basic-mechanism datasets %#x, want %#x", got, want)
 	}
 	// The extended mechanisms change the datasets.
-	if sameDataset(s.Sample(3), newSampler(t, smallConfig()).Sample(3)) && sameDataset(s.Sample(4), newSampler(t, smallConfig()).Sample(4)) {
+	ext, err := c.WithMechanisms(MechanismsExtended)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := newSampler(t, ext); sameDataset(s.Sample(3), e.Sample(3)) && sameDataset(s.Sample(4), e.Sample(4)) {
 		t.Fatal("the extended mechanisms left datasets 3 and 4 unchanged")
 	}
 }
