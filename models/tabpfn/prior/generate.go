@@ -146,11 +146,11 @@ func layer(r *rand.Rand, in blas64.General, nOut int, scale, drop, biasStd, nois
 // sampleSCM draws a dataset from the structural-causal-model prior (TabPFN appendix C.2):
 // root causes feed an MLP-shaped DAG of depth 1–4 whose hidden nodes are the graph's variables;
 // the targets and the features are distinct random hidden nodes. It returns the features
-// column by column and mech.targets continuous targets. At most 6 root causes and at most 30% weight
-// dropout keep most graphs connected, so the target usually depends on some features: with
-// up to 16 roots and 60% dropout, a 5-nearest-neighbour classifier gained only 0.07 accuracy
-// over the majority class on average, against 0.13 with these ranges (200 datasets, seed 42,
-// the settings of TestLearnable).
+// column by column and mech.targets continuous targets. At most 6 root causes and at most
+// 30% weight dropout keep most graphs connected, so the target usually depends on some
+// features: with up to 16 roots and 60% dropout, a 5-nearest-neighbour classifier gained
+// only 0.07 accuracy over the majority class on average, against 0.13 with these ranges
+// (200 datasets, seed 42, the settings of TestLearnable).
 func sampleSCM(r *rand.Rand, rows, features int, mech mechanisms) (cols, ys [][]float64) {
 	depth := uniformInt(r, 1, 4)
 	need := features + mech.targets
