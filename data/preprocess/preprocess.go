@@ -24,6 +24,9 @@
 //  6. Missing values become 0, which after step 5 is the training mean; optional missing-value
 //     indicator columns (1 where the raw value was missing) make the imputation explicit, the
 //     role of TabPFN's NaN-indicator encoder.
+//  7. Optionally (Config.PrincipalAxes, the "-pca" variants), the numeric columns are
+//     replaced by their principal components on the training rows, each scaled to unit
+//     variance, in the spirit of TabPFN v2's SVD features (see principalAxes).
 package preprocess
 
 import (
@@ -80,6 +83,10 @@ type Config struct {
 	// OutlierSigma is the width of the outlier bounds in standard deviations; 0 means the
 	// TabPFN default of 4, and a negative value turns outlier bounding off.
 	OutlierSigma float64
+	// PrincipalAxes replaces the numeric columns, after the steps above, by their principal
+	// components on the training rows, each scaled to unit variance (see principalAxes).
+	// Categorical columns and missing-value indicators are not rotated.
+	PrincipalAxes bool
 	// Seed drives ShuffledOrdinal.
 	Seed uint64
 }
@@ -99,6 +106,13 @@ const (
 	VariantPowerShuffled
 	// VariantQuantileShuffled: VariantQuantile with shuffled categorical codes.
 	VariantQuantileShuffled
+	// VariantStandardPCA: VariantStandard on the principal components of the numeric
+	// columns (Config.PrincipalAxes).
+	VariantStandardPCA
+	// VariantPowerPCA: VariantPower on the principal components.
+	VariantPowerPCA
+	// VariantQuantilePCA: VariantQuantile on the principal components.
+	VariantQuantilePCA
 	numVariants
 )
 
@@ -124,6 +138,12 @@ func (v Variant) String() string {
 		return "power-shuffled"
 	case VariantQuantileShuffled:
 		return "quantile-shuffled"
+	case VariantStandardPCA:
+		return "standard-pca"
+	case VariantPowerPCA:
+		return "power-pca"
+	case VariantQuantilePCA:
+		return "quantile-pca"
 	}
 	return fmt.Sprintf("Variant(%d)", int(v))
 }
@@ -142,11 +162,12 @@ func ParseVariant(name string) (Variant, error) {
 func (v Variant) Config(seed uint64) Config {
 	c := Config{MissingIndicators: true, Seed: seed}
 	switch v {
-	case VariantPower, VariantPowerShuffled:
+	case VariantPower, VariantPowerShuffled, VariantPowerPCA:
 		c.Transform = TransformYeoJohnson
-	case VariantQuantile, VariantQuantileShuffled:
+	case VariantQuantile, VariantQuantileShuffled, VariantQuantilePCA:
 		c.Transform = TransformQuantile
 	}
+	c.PrincipalAxes = v == VariantStandardPCA || v == VariantPowerPCA || v == VariantQuantilePCA
 	if v == VariantPowerShuffled || v == VariantQuantileShuffled {
 		c.Categorical = ShuffledOrdinal
 	}
@@ -174,7 +195,8 @@ type Preprocessor struct {
 	fitted     bool
 	inCols     int
 	cols       []column
-	indicators []int // input columns that get a missing indicator
+	indicators []int          // input columns that get a missing indicator
+	axes       *principalAxes // the rotation of Config.PrincipalAxes; nil without one
 	names      []string
 }
 
@@ -202,23 +224,23 @@ func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
 	}
 	rng := data.NewRand(p.cfg.Seed, 0x9e3779b9)
 	*p = Preprocessor{cfg: p.cfg, inCols: X.Cols}
-	var names []string
-	for j := 0; j < X.Cols; j++ {
-		name := fmt.Sprintf("x%d", j)
-		if kinds != nil {
-			name = kinds[j].Name
-		}
-		names = append(names, name)
-		raw := X.Col(j)
-		nMissing := 0
-		for _, v := range raw {
-			if math.IsNaN(v) {
-				nMissing++
+	inNames := columnNames(X.Cols, kinds)
+	if p.cfg.MissingIndicators {
+		for j := 0; j < X.Cols; j++ {
+			nMissing := 0
+			for i := 0; i < X.Rows; i++ {
+				if math.IsNaN(X.Data[i*X.Cols+j]) {
+					nMissing++
+				}
+			}
+			if nMissing > 0 && nMissing < X.Rows {
+				p.indicators = append(p.indicators, j)
 			}
 		}
-		if p.cfg.MissingIndicators && nMissing > 0 && nMissing < len(raw) {
-			p.indicators = append(p.indicators, j)
-		}
+	}
+	names := columnNames(X.Cols, kinds)
+	for j := 0; j < X.Cols; j++ {
+		raw := X.Col(j)
 		if distinct(raw) < 2 {
 			continue // constant or all missing: carries nothing (its missingness may, above)
 		}
@@ -278,11 +300,49 @@ func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
 	for _, c := range p.cols {
 		p.names = append(p.names, names[c.in])
 	}
+	if p.cfg.PrincipalAxes {
+		kept := data.NewMatrix(X.Rows, len(p.cols))
+		keptKinds := make([]data.Column, len(p.cols))
+		for i := 0; i < X.Rows; i++ {
+			p.applyColumns(X.Row(i), kept.Row(i))
+		}
+		for k, c := range p.cols {
+			keptKinds[k] = data.Column{Name: p.names[k]}
+			if c.categorical {
+				keptKinds[k].Kind = data.Categorical
+			}
+		}
+		if p.axes = fitPrincipalAxes(kept, keptKinds); p.axes != nil {
+			p.names = p.names[:0]
+			for _, c := range p.axes.columns(keptKinds) {
+				p.names = append(p.names, c.Name)
+			}
+		}
+	}
 	for _, j := range p.indicators {
-		p.names = append(p.names, names[j]+" (missing)")
+		p.names = append(p.names, inNames[j]+" (missing)")
 	}
 	p.fitted = true
 	return nil
+}
+
+// columnNames names n columns from their descriptions, or x0, x1, ... without them.
+func columnNames(n int, kinds []data.Column) []string {
+	names := make([]string, n)
+	for j := range names {
+		names[j] = fmt.Sprintf("x%d", j)
+		if kinds != nil {
+			names[j] = kinds[j].Name
+		}
+	}
+	return names
+}
+
+// applyColumns writes the kept columns of one input row to o (len(p.cols) long).
+func (p *Preprocessor) applyColumns(in, o []float64) {
+	for k := range p.cols {
+		o[k] = p.cols[k].apply(in[p.cols[k].in])
+	}
 }
 
 // stage1 maps a raw value through the categorical permutation; codes outside it are missing.
@@ -327,14 +387,22 @@ func (p *Preprocessor) Transform(X data.Matrix) (data.Matrix, error) {
 		return data.Matrix{}, fmt.Errorf("preprocess: matrix is %dx%d but holds %d values", X.Rows, X.Cols, len(X.Data))
 	}
 	out := data.NewMatrix(X.Rows, p.OutputCols())
+	var kept, z []float64 // with principal axes: the kept columns of a row, and scratch
+	if p.axes != nil {
+		kept, z = make([]float64, len(p.cols)), make([]float64, len(p.axes.in))
+	}
+	nk := p.OutputCols() - len(p.indicators)
 	for i := 0; i < X.Rows; i++ {
 		in, o := X.Row(i), out.Row(i)
-		for k := range p.cols {
-			o[k] = p.cols[k].apply(in[p.cols[k].in])
+		if p.axes != nil {
+			p.applyColumns(in, kept)
+			p.axes.applyRow(kept, o, z)
+		} else {
+			p.applyColumns(in, o)
 		}
 		for k, j := range p.indicators {
 			if math.IsNaN(in[j]) {
-				o[len(p.cols)+k] = 1
+				o[nk+k] = 1
 			}
 		}
 	}
@@ -350,14 +418,30 @@ func (p *Preprocessor) FitTransform(X data.Matrix, kinds []data.Column) (data.Ma
 }
 
 // OutputCols returns the number of output columns (valid after Fit).
-func (p *Preprocessor) OutputCols() int { return len(p.cols) + len(p.indicators) }
+func (p *Preprocessor) OutputCols() int {
+	if p.axes != nil {
+		return p.axes.outputCols() + len(p.indicators)
+	}
+	return len(p.cols) + len(p.indicators)
+}
 
 // OutputNames names the output columns: kept input names, then "<name> (missing)" for each
 // indicator.
 func (p *Preprocessor) OutputNames() []string { return append([]string(nil), p.names...) }
 
-// KeptColumns returns the input column index of each non-indicator output column.
+// KeptColumns returns the input column index of each non-indicator output column, or −1 for
+// a principal component (a mix of the numeric inputs; Config.PrincipalAxes).
 func (p *Preprocessor) KeptColumns() []int {
+	if p.axes != nil {
+		out := make([]int, p.axes.outputCols())
+		for c := range p.axes.weights {
+			out[c] = -1
+		}
+		for k, j := range p.axes.pass {
+			out[len(p.axes.weights)+k] = p.cols[j].in
+		}
+		return out
+	}
 	out := make([]int, len(p.cols))
 	for i, c := range p.cols {
 		out[i] = c.in

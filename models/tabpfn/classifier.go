@@ -49,8 +49,9 @@ var (
 // Predictions average the probabilities of Ensemble members (TabPFN's ensembling, Hollmann
 // et al. 2023, section 4). Member i differs from the others in
 //
-//   - its preprocessing variant (data/preprocess.Variants, cycled), fitted on the training
-//     rows only;
+//   - its preprocessing variant (DefaultVariants, cycled, unless WithVariants), fitted on
+//     the training rows only: every second member sees the numeric columns rotated onto
+//     their principal axes;
 //   - the order of its features (a random permutation) and its FeatureSeed, which draws the
 //     random per-feature embeddings;
 //   - a rotation of the class labels: class c is shown to the model as (c + o_i) mod k and
@@ -208,8 +209,22 @@ func WithSeed(seed uint64) Option {
 	}
 }
 
-// WithVariants sets the preprocessing variants the members cycle through (default: all of
-// preprocess.Variants, in order).
+// DefaultVariants is the cycle of preprocessing variants the members go through: each
+// Yeo–Johnson or standard view is followed by the same on principal axes, so that any two or
+// more members mix raw and rotated columns (see preprocess.Config.PrincipalAxes), and the
+// single member of a large binary table gets the power transform (spam: 0.974 against 0.966
+// for the standard one).
+func DefaultVariants() []preprocess.Variant {
+	return []preprocess.Variant{
+		preprocess.VariantPower, preprocess.VariantPowerPCA,
+		preprocess.VariantStandard, preprocess.VariantStandardPCA,
+		preprocess.VariantQuantile, preprocess.VariantQuantilePCA,
+		preprocess.VariantPowerShuffled, preprocess.VariantQuantileShuffled,
+	}
+}
+
+// WithVariants sets the preprocessing variants the members cycle through (default:
+// DefaultVariants).
 func WithVariants(vs ...preprocess.Variant) Option {
 	return func(s *settings) error {
 		if len(vs) == 0 {
@@ -261,7 +276,7 @@ func WithWarnings(w io.Writer) Option {
 }
 
 func applyOptions(opts []Option) (settings, error) {
-	s := settings{ensemble: 0, temperature: DefaultTemperature, variants: preprocess.Variants()}
+	s := settings{ensemble: 0, temperature: DefaultTemperature, variants: DefaultVariants()}
 	for _, o := range opts {
 		if err := o(&s); err != nil {
 			return s, err
