@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/data/preprocess"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/examples/wine"
 	"github.com/kiln-ml/kiln/metrics"
@@ -57,6 +58,7 @@ type tabpfnFlags struct {
 	maxRows   int
 	maxFeats  int
 	temp      float64
+	variants  []string
 }
 
 func (f *tabpfnFlags) add(cmd *cobra.Command) {
@@ -67,6 +69,16 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.maxRows, "max-rows", 0, "training rows per member (a stratified subsample each); 0: the model's limit")
 	cmd.Flags().IntVar(&f.maxFeats, "max-features", 0, "features per member (a random subset each); 0: the model's limit")
 	cmd.Flags().Float64Var(&f.temp, "temperature", tabpfn.DefaultTemperature, "softmax temperature of the model's logits")
+	cmd.Flags().StringSliceVar(&f.variants, "variants", nil, "preprocessing variants the members cycle through, comma-separated (default "+
+		variantNames(tabpfn.DefaultVariants())+"; a -pca variant rotates the numeric columns onto their principal axes)")
+}
+
+func variantNames(vs []preprocess.Variant) string {
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = v.String()
+	}
+	return strings.Join(names, ",")
 }
 
 // load opens the device and the model once; classifiers share it.
@@ -82,9 +94,31 @@ func (f *tabpfnFlags) load() (*tabpfn.Model, error) {
 }
 
 func (f *tabpfnFlags) classifier(m *tabpfn.Model, warn io.Writer) (*tabpfn.Classifier, error) {
-	return tabpfn.NewClassifier(tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
+	opts := []tabpfn.Option{tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
 		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithTemperature(f.temp),
-		tabpfn.WithWarnings(warn))
+		tabpfn.WithWarnings(warn)}
+	if len(f.variants) > 0 {
+		vs, err := f.parseVariants()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, tabpfn.WithVariants(vs...))
+	}
+	return tabpfn.NewClassifier(opts...)
+}
+
+// parseVariants reads --variants. eval builds one classifier before its first dataset, so a
+// misspelt name fails at once.
+func (f *tabpfnFlags) parseVariants() ([]preprocess.Variant, error) {
+	var vs []preprocess.Variant
+	for _, name := range f.variants {
+		v, err := preprocess.ParseVariant(strings.TrimSpace(name))
+		if err != nil {
+			return nil, fmt.Errorf("--variants: %w", err)
+		}
+		vs = append(vs, v)
+	}
+	return vs, nil
 }
 
 // onceWriter passes each distinct line through once (the same warning from every split of

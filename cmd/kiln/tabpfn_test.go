@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/data/preprocess"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/examples/wine"
 	"github.com/kiln-ml/kiln/metrics"
@@ -260,6 +262,32 @@ func TestTabpfnEval(t *testing.T) {
 	col := strings.Index(header, "AUC")
 	require.Positive(t, col, stdout)
 	require.Regexp(t, `^\d\.\d{4} `, alpha[col:], "alpha's AUC is not under the header's:\n%s", stdout)
+
+	// --variants reaches the classifier: one member with the standard variant scores what
+	// the library scores with it, and a misspelt name is refused before any dataset runs.
+	stdout, stderr, err = runTabpfn(t, "eval", filepath.Join(dir, "alpha.csv"), "--model", model, "--ensemble", "1",
+		"--splits", "2", "--variants", "standard-pca", "--json")
+	require.NoError(t, err, stderr)
+	var pca evalReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &pca), stdout)
+	tab, err := data.Load(filepath.Join(dir, "alpha.csv"), data.Options{})
+	require.NoError(t, err)
+	mod, err := tabpfn.Load(device.MustGet("cpu"), model)
+	require.NoError(t, err)
+	defer mod.Release()
+	proto := metrics.DefaultProtocol()
+	proto.Splits = 2
+	want, err := proto.Evaluate(context.Background(), tab, func() metrics.Classifier {
+		c, err := tabpfn.NewClassifier(tabpfn.WithModel(mod), tabpfn.WithEnsemble(1),
+			tabpfn.WithVariants(preprocess.VariantStandardPCA))
+		require.NoError(t, err)
+		return c
+	})
+	require.NoError(t, err)
+	require.InDelta(t, want.AUC, pca.Rows[0].Result.AUC, 1e-12)
+	require.NotEqual(t, a.Result.AUC, pca.Rows[0].Result.AUC, "the rotated variant should change the scores")
+	_, _, err = runTabpfn(t, "eval", dir, "--model", model, "--variants", "power,standrd")
+	require.ErrorContains(t, err, `unknown variant "standrd"`)
 
 	_, _, err = runTabpfn(t, "eval", filepath.Join(root, "nothing"), "--model", model)
 	require.ErrorContains(t, err, "nothing")
