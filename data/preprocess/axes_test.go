@@ -114,6 +114,12 @@ func TestPrincipalAxesSingular(t *testing.T) {
 	if ax := fitPrincipalAxes(one, nil); ax != nil {
 		t.Fatalf("one varying column: want no rotation, got %d components", len(ax.weights))
 	}
+	if ax := fitPrincipalAxes(correlated(r, 20, maxAxesColumns+1), nil); ax != nil {
+		t.Fatalf("%d columns: want no rotation, got %d components", maxAxesColumns+1, len(ax.weights))
+	}
+	if ax := fitPrincipalAxes(correlated(r, 20, maxAxesColumns), nil); ax == nil {
+		t.Fatalf("%d columns: want a rotation", maxAxesColumns)
+	}
 }
 
 // TestPrincipalAxesPipeline runs the rotation inside a Preprocessor: categorical columns and

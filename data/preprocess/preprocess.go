@@ -85,7 +85,8 @@ type Config struct {
 	OutlierSigma float64
 	// PrincipalAxes replaces the numeric columns, after the steps above, by their principal
 	// components on the training rows, each scaled to unit variance (see principalAxes).
-	// Categorical columns and missing-value indicators are not rotated.
+	// Categorical columns and missing-value indicators are not rotated, and neither are
+	// tables with more than 256 varying numeric columns (the cost grows as the cube).
 	PrincipalAxes bool
 	// Seed drives ShuffledOrdinal.
 	Seed uint64
