@@ -7,6 +7,7 @@
 #   make cuda-vet       go vet -tags cuda over every package
 #   make cuda-testc     compile (never run) the cuda test binaries
 #   make device-bundle  bench/gpu/bundle/: stripped kiln cuda binary + run.sh + PyTorch anchors
+#                       + the shared tabular data for the evaluation of the trained model
 #   make kernels-emu    kernels/build/libkilnemu.a: the kernels compiled as host C++, run as CPU fibers
 #   make cuda-emu-test  the cuda package's tests (conformance suite included), then ops and nn, on that emulator
 #
@@ -44,10 +45,18 @@ cuda-testc: kernels
 	$(CUDA_ENV) $(GO) test $(CUDA_TAGS) -c -o /dev/null ./device/cuda/
 	$(CUDA_ENV) $(GO) test $(CUDA_TAGS) -c -o /dev/null ./kernels/
 
+# The bundle also takes the shared tabular data (3 MB; not in the repository, and the device
+# machine sees only the working tree and what is carried) so that run.sh can evaluate the
+# model it trains.
 device-bundle: kernels
 	@mkdir -p bench/gpu/bundle
 	$(CUDA_ENV) $(GO) build $(CUDA_TAGS) -ldflags '-s -w $(LDFLAGS)' -o bench/gpu/bundle/kiln ./cmd/kiln
 	cp bench/gpu/run.sh bench/gpu/train.sh bench/gpu/anchors.py bench/gpu/rsvd_anchor.py bench/gpu/bundle/
+	@if [ -d ../shared/data/tabular ]; then \
+		mkdir -p bench/gpu/bundle/data/tabular && \
+		install -m 644 ../shared/data/tabular/*.csv bench/gpu/bundle/data/tabular/ && \
+		install -m 644 ../shared/data/tabular-baselines.json bench/gpu/bundle/data/; \
+	else echo "no ../shared/data/tabular: run.sh will skip the evaluation"; fi
 	@ls -l bench/gpu/bundle
 
 # The CPU emulator of the kernel module (kernels/emu): every kernel of kernels/kiln.cu compiled

@@ -12,7 +12,9 @@
 #   rsvd.json      kiln linalg rsvd --device cuda vs torch.svd_lowrank on one 8192² matrix
 #   big.safetensors  the 760k-parameter TabPFN (bench/results/tabpfn-big-run-*steps) after one
 #                  more training phase on the GPU, run until the deadline; resumable here
-# plus, in run.log, a short TabPFN training probe (datasets/s, checkpoint + resume) and a
+# plus, in run.log, that model under the evaluation protocol (kiln tabpfn eval --device cuda
+# on the bundle's copy of the shared tabular data, 4 members) when the bundle has the data,
+# a short TabPFN training probe (datasets/s, checkpoint + resume) and a
 # profiled training segment (KILN_CUDA_PROFILE=1: GPU time per kernel, host time).
 # Every step is capped by its own timeout and by a deadline (KILN_DEADLINE seconds after the
 # start, default 560), so the whole check fits one device call of 590 s; the training phase
@@ -116,8 +118,20 @@ else
   step "TabPFN 760k model: next phase on the GPU (from $(basename "$big"); batch 8, 128-1024 rows, <=64 features)"
   cp "$big" "$OUT/big.safetensors"
   start=$(basename "$big" | tr -dc 0-9 | sed 's/^0*//')
-  KILN=$KILN bash "$here/train.sh" "$OUT/big.safetensors" "$deadline" "$(cap 40)" --device cuda \
+  # The evaluation below needs ~60 s (an estimate: 14 tables, 5 splits, 4 members; the CPU
+  # takes 7 minutes); training stops that much earlier when the data is in the bundle.
+  train_end=$deadline
+  [ -d "$here/data/tabular" ] && train_end=$(( deadline - 60 ))
+  KILN=$KILN bash "$here/train.sh" "$OUT/big.safetensors" "$train_end" "$(cap 40)" --device cuda \
       --workers 12 --resume --steps $(( ${start:-0} + 40000 )) --lr 2e-4 --warmup 20 --batch 8 --min-rows 128 --max-rows 1024 --max-features 64
+fi
+
+if [ -z "$quick" ] && [ -s "$OUT/big.safetensors" ] && [ -d "$here/data/tabular" ]; then
+  step "evaluation of the trained model (kiln tabpfn eval --device cuda, 4 members; compare bench/results/tabpfn-eval-*)"
+  # Into run.log: $OUT already holds the 8 files that come back.
+  timeout "$(cap 70)" "$KILN" tabpfn eval "$here/data/tabular" --device cuda --max-classes 10 --ensemble 4 \
+      --model "$OUT/big.safetensors" 2>&1 | grep -v '^    AUC\|^\['
+  echo "eval exit ${PIPESTATUS[0]}"
 fi
 
 step "summary"
