@@ -62,7 +62,8 @@ var (
 // More training rows than the model's MaxRows: each member uses its own stratified subsample
 // of MaxRows rows, and a warning is recorded. More features (after preprocessing, counting
 // missing-value indicators) than MaxFeatures: each member uses its own random subset of
-// MaxFeatures, with a warning. WithMaxRows and WithMaxFeatures lower both limits.
+// MaxFeatures, with a warning; a member on principal axes keeps its leading components instead
+// of a random subset of them. WithMaxRows and WithMaxFeatures lower both limits.
 //
 // The rotations need at least k members to show every class at every label; for
 // multi-class tables an ensemble of at least the class count predicts better (on the shared

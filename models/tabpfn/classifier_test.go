@@ -512,6 +512,52 @@ func checkSubsampling(t *testing.T, cfg Config, opts []Option) {
 	require.Equal(t, []int{4, 4, 4}, fs.features)
 }
 
+// A member on principal axes that must drop columns keeps the non-component columns and the
+// leading components (a truncated PCA), not a random subset of components.
+func TestSubsetColumnsKeepsLeadingComponents(t *testing.T) {
+	// Output columns 0..5 are components in order of variance, 6 is categorical, 7 an
+	// indicator (input column 2's).
+	kept := []int{-1, -1, -1, -1, -1, -1, 4}
+	perm := []int{5, 7, 0, 3, 6, 1, 4, 2}
+	got := subsetColumns(perm, kept, 4)
+	require.Equal(t, []int{7, 0, 6, 1}, got, "indicator and categorical first, then components 0 and 1, in perm's order")
+	require.Equal(t, perm[:3], subsetColumns(perm, []int{0, 1, 2, 3, 4, 5, 6}, 3), "no components: a random subset")
+	require.Equal(t, perm, subsetColumns(perm, kept, 8))
+	require.Equal(t, []int{6, 7}, subsetColumns([]int{6, 7, 0}, kept, 2), "more other columns than room")
+
+	// Through Fit: 12 correlated numeric columns and one categorical, at most 5 features.
+	rng := rand.New(rand.NewPCG(1, 9))
+	X := data.NewMatrix(80, 13)
+	y := make([]int, 80)
+	for i := 0; i < 80; i++ {
+		y[i] = i % 2
+		u := rng.NormFloat64() + float64(y[i])
+		for j := 0; j < 12; j++ {
+			X.Data[i*13+j] = u*float64(j+1) + rng.NormFloat64()
+		}
+		X.Data[i*13+12] = float64(i % 3)
+	}
+	cols := make([]data.Column, 13)
+	for j := range cols {
+		cols[j] = data.Column{Name: fmt.Sprint("x", j)}
+	}
+	cols[12] = data.Column{Name: "k", Kind: data.Categorical, Categories: []string{"a", "b", "c"}}
+	cfg := classifierTinyConfig()
+	c, err := newWithScorer(&fakeScorer{cfg: cfg, eps: 0.1}, cfg, WithEnsemble(2), WithMaxFeatures(5),
+		WithVariants(preprocess.VariantStandardPCA, preprocess.VariantStandard))
+	require.NoError(t, err)
+	c.SetColumns(cols)
+	require.NoError(t, c.Fit(X, y, 2))
+	pcaMember := c.members[0]
+	keptCols := pcaMember.pre.KeptColumns()
+	var names []string
+	for _, col := range pcaMember.cols {
+		names = append(names, pcaMember.pre.OutputNames()[col])
+	}
+	slices.Sort(names)
+	require.Equal(t, []string{"k", "pc1", "pc2", "pc3", "pc4"}, names, "kept %v", keptCols)
+}
+
 // Columns that carry nothing (constant, or missing everywhere) are dropped by preprocessing;
 // with none left the model sees one all-zero column and predicts from the labels alone.
 func TestClassifierNoUsableFeatures(t *testing.T) {

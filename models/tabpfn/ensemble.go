@@ -236,13 +236,9 @@ func (c *Classifier) buildMember(i int, X data.Matrix, y []int, k int, code []in
 		return nil, err
 	}
 	// Features: a shuffled order (the model is close to, not exactly, invariant to it), and a
-	// random subset per member when there are more than the model was trained for.
+	// subset per member when there are more than the model was trained for.
 	frng := data.NewRand(mix(s.seed, uint64(i), streamFeatures), 0)
-	perm := frng.Perm(tx.Cols)
-	if len(perm) > maxFeatures {
-		perm = perm[:maxFeatures]
-	}
-	m.cols = perm
+	m.cols = subsetColumns(frng.Perm(tx.Cols), m.pre.KeptColumns(), maxFeatures)
 	m.trainX = m.present(tx)
 	m.trainY = make([]int32, len(ys))
 	labelCount := make([]float64, nLabels)
@@ -265,6 +261,49 @@ func (c *Classifier) buildMember(i int, X data.Matrix, y []int, k int, code []in
 		}
 	}
 	return m, nil
+}
+
+// subsetColumns keeps at most limit of the columns in perm (a random order of all of them)
+// and returns them in that order. Without principal components the subset is random. With
+// them (kept[c] == -1, indexed in order of decreasing variance), the other columns (the
+// categorical ones and missing indicators, which no component carries) are kept first and
+// the strongest components fill the rest, as a truncated PCA would: a random subset of
+// components would drop leading axes as readily as noise.
+func subsetColumns(perm, kept []int, limit int) []int {
+	if len(perm) <= limit {
+		return perm
+	}
+	isComponent := func(c int) bool { return c < len(kept) && kept[c] == -1 }
+	components := 0
+	for _, c := range perm {
+		if isComponent(c) {
+			components++
+		}
+	}
+	if components == 0 {
+		return perm[:limit]
+	}
+	keep := make(map[int]bool, limit)
+	n := 0
+	for _, c := range perm { // the other columns first, in random order
+		if n < limit && !isComponent(c) {
+			keep[c] = true
+			n++
+		}
+	}
+	for c := 0; c < len(kept) && n < limit; c++ { // then components by variance
+		if isComponent(c) {
+			keep[c] = true
+			n++
+		}
+	}
+	out := make([]int, 0, limit)
+	for _, c := range perm {
+		if keep[c] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // predictMember returns member m's probabilities over the k compact classes for the rows of X
