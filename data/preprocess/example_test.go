@@ -34,3 +34,27 @@ func ExamplePreprocessor() {
 	// [0 1]
 	// [2 0]
 }
+
+// The -pca variants replace the numeric columns by their principal components on the
+// training rows, each scaled to unit variance. Two perfectly correlated columns carry one
+// direction, so one component is left; the categorical column passes through.
+func ExamplePreprocessor_principalAxes() {
+	train, _ := data.MatrixFromRows([][]float64{{1, 2, 0}, {2, 4, 1}, {3, 6, 0}, {4, 8, 1}})
+	kinds := []data.Column{{Name: "a"}, {Name: "b"}, {Name: "c", Kind: data.Categorical, Categories: []string{"no", "yes"}}}
+	p := preprocess.New(preprocess.VariantStandardPCA.Config(0))
+	out, err := p.FitTransform(train, kinds)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(p.OutputNames(), p.KeptColumns())
+	for i := range out.Rows {
+		fmt.Printf("%.3f\n", out.Row(i))
+	}
+	// Output:
+	// [pc1 c] [-1 2]
+	// [-1.162 -0.866]
+	// [-0.387 0.866]
+	// [0.387 -0.866]
+	// [1.162 0.866]
+}
