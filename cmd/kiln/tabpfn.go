@@ -67,7 +67,7 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.ensemble, "ensemble", 0, "ensemble members (forward passes) per prediction; 0 chooses by table size and classes (1 to 4; see tabpfn.AutoEnsemble)")
 	cmd.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the ensemble's random choices")
 	cmd.Flags().IntVar(&f.maxRows, "max-rows", 0, "training rows per member (a stratified subsample each); 0: the model's limit")
-	cmd.Flags().IntVar(&f.maxFeats, "max-features", 0, "features per member (a random subset each); 0: the model's limit")
+	cmd.Flags().IntVar(&f.maxFeats, "max-features", 0, "features per member (a random subset each; members on principal axes keep their leading components); 0: the model's limit")
 	cmd.Flags().Float64Var(&f.temp, "temperature", tabpfn.DefaultTemperature, "softmax temperature of the model's logits")
 	cmd.Flags().StringSliceVar(&f.variants, "variants", nil, "preprocessing variants the members cycle through, comma-separated (default "+
 		variantNames(tabpfn.DefaultVariants())+"; a -pca variant rotates the numeric columns onto their principal axes)")

@@ -225,7 +225,7 @@ func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
 	}
 	rng := data.NewRand(p.cfg.Seed, 0x9e3779b9)
 	*p = Preprocessor{cfg: p.cfg, inCols: X.Cols}
-	inNames := columnNames(X.Cols, kinds)
+	names := columnNames(X.Cols, kinds)
 	if p.cfg.MissingIndicators {
 		for j := 0; j < X.Cols; j++ {
 			nMissing := 0
@@ -239,7 +239,6 @@ func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
 			}
 		}
 	}
-	names := columnNames(X.Cols, kinds)
 	for j := 0; j < X.Cols; j++ {
 		raw := X.Col(j)
 		if distinct(raw) < 2 {
@@ -321,7 +320,7 @@ func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
 		}
 	}
 	for _, j := range p.indicators {
-		p.names = append(p.names, inNames[j]+" (missing)")
+		p.names = append(p.names, names[j]+" (missing)")
 	}
 	p.fitted = true
 	return nil
