@@ -36,26 +36,16 @@ func BenchmarkFitPower(b *testing.B) {
 
 // BenchmarkFitTransformPCA fits the standard-pca variant on 1000 rows × 64 correlated
 // features and transforms 2000 more, the largest shape of the shared evaluation (spam).
-func BenchmarkFitTransformPCA(b *testing.B) {
-	r := rand.New(rand.NewPCG(5, 6))
-	train, test := correlated(r, 1000, 64), correlated(r, 2000, 64)
-	for b.Loop() {
-		p := New(VariantStandardPCA.Config(0))
-		if err := p.Fit(train, nil); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := p.Transform(test); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkFitTransformPCA(b *testing.B) { benchFitTransform(b, VariantStandardPCA) }
 
 // BenchmarkFitTransformStandard is the same without the rotation, for the ratio.
-func BenchmarkFitTransformStandard(b *testing.B) {
+func BenchmarkFitTransformStandard(b *testing.B) { benchFitTransform(b, VariantStandard) }
+
+func benchFitTransform(b *testing.B, v Variant) {
 	r := rand.New(rand.NewPCG(5, 6))
 	train, test := correlated(r, 1000, 64), correlated(r, 2000, 64)
 	for b.Loop() {
-		p := New(VariantStandard.Config(0))
+		p := New(v.Config(0))
 		if err := p.Fit(train, nil); err != nil {
 			b.Fatal(err)
 		}
