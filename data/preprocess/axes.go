@@ -134,16 +134,6 @@ func (r *principalAxes) columns(kinds []data.Column) []data.Column {
 	return out
 }
 
-// apply rotates rows with the training columns.
-func (r *principalAxes) apply(X data.Matrix) data.Matrix {
-	out := data.NewMatrix(X.Rows, r.outputCols())
-	z := make([]float64, len(r.in))
-	for i := 0; i < X.Rows; i++ {
-		r.applyRow(X.Row(i), out.Row(i), z)
-	}
-	return out
-}
-
 // applyRow rotates one row into o (outputCols long); z is scratch of len(r.in).
 func (r *principalAxes) applyRow(row, o, z []float64) {
 	for a, j := range r.in {

@@ -71,7 +71,11 @@ func TestPrincipalAxesAgainstSVD(t *testing.T) {
 	if sv[0] < 2*sv[2] {
 		t.Fatalf("test data should have two dominant factors: %v", sv)
 	}
-	P := ax.apply(X)
+	P := data.NewMatrix(n, ax.outputCols())
+	z := make([]float64, len(ax.in))
+	for i := 0; i < n; i++ {
+		ax.applyRow(X.Row(i), P.Row(i), z)
+	}
 	for a := 0; a < f; a++ {
 		for b := 0; b < f; b++ {
 			cov := 0.0
