@@ -99,7 +99,9 @@ func (d *Device) Convert(dst device.Buffer, do int, src device.Buffer, so int, n
 }
 
 // Gemm: kernels/gemm.cu. float32 problems of at least 64×64 take a register-blocked tiled
-// kernel (see sgemmTile); the rest (and float64) the 16×16 shared-tile kernel.
+// kernel (see sgemmTile); the rest (and float64) the 16×16 shared-tile kernel. A float32
+// product with few output tiles and a long K is split along K first (gemmSplits), whichever
+// kernel computes the slices.
 func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
 	const op = "Gemm"
 	ab, bb, cb := d.buf(op, a), d.buf(op, b), d.buf(op, c)
@@ -141,19 +143,24 @@ func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
 	}
 	d.enter()
 	defer d.leave()
-	gz := p.Batch
-	if gz > 65535 {
-		gz = 65535 // the kernels loop over the rest of the batch
-	}
 	pa, pb, pc := ab.at(p.OffA), bb.at(p.OffB), cb.at(p.OffC)
-	if tile := d.sgemmTile(p); ab.dtype == device.Float32 && tile > 0 {
+	if ab.dtype == device.Float32 {
 		if splits := d.gemmSplits(p); splits > 1 {
 			d.sgemmSplitK(p, splits, pa, pb, pc)
 			return
 		}
+	}
+	d.gemmOne(p, s, pa, pb, pc)
+}
+
+// gemmOne launches one kernel for p (matrices at pa, pb, pc, p's offsets applied): the
+// register-blocked float32 kernel where sgemmTile allows, else the 16×16 shared-tile kernel.
+func (d *Device) gemmOne(p device.GemmParams, s string, pa, pb, pc uintptr) {
+	if s == "f32" && d.sgemmTile(p) > 0 {
 		d.sgemm(p, pa, pb, pc)
 		return
 	}
+	gz := min(p.Batch, 65535) // the kernel loops over the rest of the batch
 	d.launch("kiln_gemm_simple_"+s, dim3{x: (p.N + 15) / 16, y: (p.M + 15) / 16, z: gz}, dim3{x: 16, y: 16}, 0,
 		p.TransA, p.TransB, p.M, p.N, p.K, p.Alpha, pa, p.LdA, p.StrideA, pb, p.LdB, p.StrideB, p.Beta, pc,
 		p.LdC, p.StrideC, p.Batch)
@@ -182,7 +189,9 @@ var noGemmSplitK = os.Getenv("KILN_CUDA_GEMM_SPLITK") == "0"
 // keeps a handful of SMs busy, each walking all of K. Split-K instead runs K/splits-long
 // products of every tile as a batch and sums the partials in a second pass. Only single
 // products with β ∈ {0, 1} and a dense C are split: β = 1 (gradient accumulation) folds C in
-// as one more partial.
+// as one more partial. Products under 64×64 are split too, their slices computed by the
+// 16×16 kernel: the cell-embedding weight gradient (2 × width, K = every cell of a TabPFN
+// step) otherwise ran on 8 thread blocks at ~1.7 ms a call (bench/results/gpu-h200-2026-11-27.md).
 func (d *Device) gemmSplits(p device.GemmParams) int {
 	if noGemmSplitK || p.Batch != 1 || p.LdC != p.N || (p.Beta != 0 && p.Beta != 1) || p.K < 2048 {
 		return 1
@@ -224,13 +233,13 @@ func (d *Device) sgemmSplitK(p device.GemmParams, splits int, pa, pb, pc uintptr
 	q := p
 	q.K, q.Beta, q.LdC, q.OffC = kc, 0, p.N, 0
 	q.Batch, q.StrideA, q.StrideB, q.StrideC = splits, kc*stepA, kc*stepB, mn
-	d.sgemm(q, pa, pb, scratch)
+	d.gemmOne(q, "f32", pa, pb, scratch)
 	next := splits
 	if rem > 0 {
 		r := p
 		r.K, r.Beta, r.LdC, r.OffC, r.Batch = rem, 0, p.N, 0, 1
 		r.OffA, r.OffB = p.OffA+splits*kc*stepA, p.OffB+splits*kc*stepB
-		d.sgemm(r, pa+uintptr(splits*kc*stepA*4), pb+uintptr(splits*kc*stepB*4), scratch+uintptr(next*mn*4))
+		d.gemmOne(r, "f32", pa+uintptr(splits*kc*stepA*4), pb+uintptr(splits*kc*stepB*4), scratch+uintptr(next*mn*4))
 		next++
 	}
 	if p.Beta == 1 {

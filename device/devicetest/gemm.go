@@ -39,6 +39,10 @@ func gemmCases(s *suite, dt device.DType) {
 		// with K a multiple of the slices and not, β = 0 and β = 1, and an offset.
 		gemmCase{m: 64, n: 64, k: 5000, batch: 1, alpha: 0.5},
 		gemmCase{m: 64, n: 100, k: 4099, batch: 1, alpha: 1, beta: 1, off: 4},
+		// The same below the tiled kernel's 64×64: TabPFN's cell-embedding weight gradient
+		// (2 inputs × width, K = every cell of a step) and a classifier head's (width × classes).
+		gemmCase{m: 2, n: 128, k: 6001, batch: 1, alpha: 1},
+		gemmCase{m: 100, n: 10, k: 4100, batch: 1, alpha: 0.5, beta: 1, off: 2},
 	)
 	for _, c := range cases {
 		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
