@@ -20,6 +20,8 @@ func init() { tabpfnCmd.AddCommand(newTabpfnTrainCmd()) }
 func newTabpfnTrainCmd() *cobra.Command {
 	var (
 		out, devName, cfgPath, export string
+		initPath                      string
+		initLayers                    int
 		mechanisms                    string
 		steps, batch, every, workers  int
 		microBatch                    int
@@ -46,11 +48,15 @@ With --resume, any of --lr, --warmup, --batch, --min-rows, --max-rows,
 --max-features and --prior-mechanisms starts a new phase from the checkpoint's step: the
 prior takes the new shapes and mechanisms and a new warm-up and cosine schedule runs to
 --steps (a curriculum, such as larger tables once small ones are learned); the optimizer
-state carries over.`,
+state carries over. --init starts a new run (step 0, fresh optimizer) from a trained model's
+weights instead of a random initialisation, and --init-layers deepens that model first by
+stacking its layers onto themselves (Gong et al., ICML 2019): a way to grow a converged model
+rather than train a larger one from scratch.`,
 		Example: `  kiln tabpfn train --out run.safetensors --steps 4000
   kiln tabpfn train --out run.safetensors --resume            # after an interruption
   kiln tabpfn train --out run.safetensors --resume --steps 6000 --export model.safetensors
   kiln tabpfn train --out run.safetensors --resume --steps 9000 --lr 3e-4 --max-rows 512 --max-features 48
+  kiln tabpfn train --out deep.safetensors --init models/tabpfn/default.safetensors --init-layers 8 --lr 1e-4 --steps 2000
   kiln tabpfn train --out tiny.safetensors --config '{"layers":1,"width":16,"heads":2,"mlp_width":32,"feature_dim":8,"max_classes":10,"max_features":20,"max_train_rows":256}' --steps 50`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -66,6 +72,9 @@ state carries over.`,
 			}
 			var tr *tabpfn.Trainer
 			if resume {
+				if initPath != "" {
+					return fmt.Errorf("--init starts a new run; --resume continues one: give one")
+				}
 				if _, err := os.Stat(out); err != nil {
 					return fmt.Errorf("--resume: %w", err)
 				}
@@ -99,6 +108,12 @@ state carries over.`,
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "resuming %s at step %d of %d\n", out, tr.Step, tr.Cfg.Steps)
 			} else {
+				if initPath != "" && cfgPath != "" {
+					return fmt.Errorf("--init and --config both set the model's shape: give one")
+				}
+				if initLayers != 0 && initPath == "" {
+					return fmt.Errorf("--init-layers needs --init")
+				}
 				mc := tabpfn.DefaultConfig()
 				if cfgPath != "" {
 					raw := []byte(cfgPath)
@@ -140,7 +155,16 @@ state carries over.`,
 				}
 				tc.Seed, tc.CheckpointEvery, tc.Workers, tc.MicroBatch = seed, every, workers, microBatch
 				tc.Warmup = min(tc.Warmup, tc.Steps/10)
-				if tr, err = tabpfn.NewTrainer(dev, mc, tc, out); err != nil {
+				if initPath != "" {
+					m, err := initModel(dev, initPath, initLayers)
+					if err != nil {
+						return err
+					}
+					if tr, err = tabpfn.NewTrainerFrom(m, tc, out); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "new run from the weights of %s: %s\n", initPath, m.Cfg.JSON())
+				} else if tr, err = tabpfn.NewTrainer(dev, mc, tc, out); err != nil {
 					return err
 				}
 			}
@@ -184,6 +208,26 @@ state carries over.`,
 	f.IntVar(&warmup, "warmup", 0, "warm-up steps of the learning-rate schedule (default 100)")
 	f.IntVar(&maxFeatures, "max-features", 0, "most features of a synthetic dataset (default 16)")
 	f.StringVar(&mechanisms, "prior-mechanisms", "", `prior mechanism set: "basic" (TabPFN's original; the default) or "extended" (adds mixed activations and unordered argmax classes); with --resume, starts a new phase`)
+	f.StringVar(&initPath, "init", "", "start a new run from this model's weights and config (a model or training checkpoint; fresh optimizer state)")
+	f.IntVar(&initLayers, "init-layers", 0, "with --init: stack the model's layers onto themselves to this depth first (progressive stacking; layer j copies layer j mod the model's depth)")
 	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")
 	return cmd
+}
+
+// initModel loads the model of --init (any kiln TabPFN checkpoint) and, with --init-layers,
+// deepens it to that depth (tabpfn.Deepen).
+func initModel(dev device.Device, path string, layers int) (*tabpfn.Model, error) {
+	m, err := tabpfn.Load(dev, path)
+	if err != nil {
+		return nil, fmt.Errorf("--init: %w", err)
+	}
+	if layers == 0 || layers == m.Cfg.Layers {
+		return m, nil
+	}
+	defer m.Release()
+	deep, err := tabpfn.Deepen(m, layers)
+	if err != nil {
+		return nil, fmt.Errorf("--init-layers: %w", err)
+	}
+	return deep, nil
 }

@@ -160,3 +160,45 @@ func TestTabpfnTrainPriorMechanisms(t *testing.T) {
 		t.Errorf("a new run's default prior is %q, want basic", got)
 	}
 }
+
+// --init starts a new run from a model's weights, --init-layers deepens it first; the flags
+// that contradict them are refused.
+func TestTabpfnTrainInit(t *testing.T) {
+	dir := t.TempDir()
+	run, model, deep := filepath.Join(dir, "run.safetensors"), filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "deep.safetensors")
+	tiny := `{"layers":1,"width":8,"heads":2,"mlp_width":16,"feature_dim":4,"max_classes":10,"max_features":8,"max_train_rows":64}`
+	if _, stderr, err := runTrain(t, "--out", run, "--config", tiny, "--steps", "2", "--batch", "2", "--max-rows", "40",
+		"--max-features", "4", "--export", model); err != nil {
+		t.Fatal(err, stderr)
+	}
+	out, stderr, err := runTrain(t, "--out", deep, "--init", model, "--init-layers", "3", "--steps", "2", "--batch", "2",
+		"--max-rows", "40", "--max-features", "4")
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	if !strings.Contains(stderr, `new run from the weights of `+model+`: {"layers":3,`) || !strings.Contains(out, "trained to step 2 in") {
+		t.Errorf("output:\n%s\n%s", out, stderr)
+	}
+	m := exportMeta(t, deep)
+	var cfg tabpfn.Config
+	if err := json.Unmarshal([]byte(m[tabpfn.MetaConfig]), &cfg); err != nil || cfg.Layers != 3 || cfg.Width != 8 {
+		t.Errorf("deepened run's config: %v (%v)", m[tabpfn.MetaConfig], err)
+	}
+	if m["tabpfn.step"] != "2" {
+		t.Errorf("a run from --init counts its own steps from 0: step %q", m["tabpfn.step"])
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--out", deep, "--init", model, "--config", tiny}, "--init and --config"},
+		{[]string{"--out", deep, "--init", model, "--resume"}, "--init starts a new run"},
+		{[]string{"--out", deep, "--init-layers", "3"}, "--init-layers needs --init"},
+		{[]string{"--out", run, "--init", deep, "--init-layers", "2"}, "more layers than the model's 3"},
+		{[]string{"--out", deep, "--init", filepath.Join(dir, "missing.safetensors")}, "--init:"},
+	} {
+		if _, _, err := runTrain(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want %q", c.args, err, c.want)
+		}
+	}
+}
