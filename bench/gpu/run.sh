@@ -10,10 +10,11 @@
 #   report.md      kiln vs PyTorch ratios
 #   bench.json     kiln bench --device cuda --json --no-anchor (TabPFN fit+predict included)
 #   rsvd.json      kiln linalg rsvd --device cuda vs torch.svd_lowrank on one 8192² matrix
-#   big.safetensors  the 760k-parameter TabPFN (bench/results/tabpfn-big-run-*steps) after one
-#                  more training phase on the GPU, run until the deadline; resumable here
-# plus, in run.log, that model under the evaluation protocol (kiln tabpfn eval --device cuda
-# on the bundle's copy of the shared tabular data, 4 members) when the bundle has the data,
+#   deep.safetensors the TabPFN model the lease trains (the shipped 760k-parameter one deepened
+#                  to 8 layers, or the last lease's export of it) after one more phase on the
+#                  GPU, run until the deadline; model only (a new run starts from it)
+# plus, in run.log, that model and the shipped one under the evaluation protocol (kiln tabpfn
+# eval --device cuda on the bundle's copy of the shared tabular data, 4 members),
 # a short TabPFN training probe (datasets/s, checkpoint + resume) and a
 # profiled training segment (KILN_CUDA_PROFILE=1: GPU time per kernel, host time).
 # Every step is capped by its own timeout and by a deadline (KILN_DEADLINE seconds after the
@@ -93,45 +94,56 @@ echo "train exit $?"
 rm -rf "$tmp"
 
 # Where a training step's time goes (no nsys on these machines): a short segment of the
-# 760k-parameter model with kiln's own CUDA profiler (kernel GPU time from events, host time
-# per driver call); the report is printed when the segment ends. It runs on a throwaway copy.
-big=$(ls "$here"/../../results/tabpfn-big-run-*steps.safetensors 2>/dev/null | sort -V | tail -1)
-if [ -z "$quick" ] && [ -n "$big" ]; then
-  step "profiled TabPFN training segment (KILN_CUDA_PROFILE=1, $(basename "$big"), no checkpoint until the end)"
-  cp "$big" /tmp/prof.safetensors
-  KILN_CUDA_PROFILE=1 timeout "$(cap 20)" "$KILN" tabpfn train --device cuda --workers 12 --out /tmp/prof.safetensors \
-      --resume --steps 1000000 --every 1000000 2>&1 | grep -v '^step'
+# model the lease trains (below) with kiln's own CUDA profiler (kernel GPU time from events,
+# host time per driver call); the report is printed when the segment ends.
+# The training phase: the 760k-parameter model (the shipped default) converged on the basic
+# prior (two H200 phases, 11230 -> 17036 steps, left its mean AUC at 0.9606:
+# bench/results/gpu-h200-2026-11-27.md), so the lease now trains it deepened to 8 layers
+# (tabpfn.Deepen: the new layers start as near-identities, the function within ~2% of the
+# old one's loss). It starts from the last lease's export when one is committed
+# (bench/results/tabpfn-deep-*steps.safetensors, model only: the training checkpoint with its
+# float64 optimizer state is ~30 MB, over the 16 MiB a returned file may have), else from the
+# shipped model, with a fresh optimizer either way.
+deep=$(ls "$here"/../../results/tabpfn-deep-*steps.safetensors 2>/dev/null | sort -V | tail -1)
+init=(--init "${deep:-$here/../../../models/tabpfn/default.safetensors}")
+[ -z "$deep" ] && init+=(--init-layers 8)
+base=$(echo "$deep" | xargs -r basename | tr -dc 0-9 | sed 's/^0*//')
+if [ -z "$quick" ]; then
+  step "profiled TabPFN training segment (KILN_CUDA_PROFILE=1, ${init[*]}, no checkpoint until the end)"
+  KILN_CUDA_PROFILE=1 timeout "$(cap 25)" "$KILN" tabpfn train --device cuda --workers 12 --out /tmp/prof.safetensors \
+      "${init[@]}" --steps 1000000 --every 1000000 --lr 1e-4 --warmup 20 --batch 8 --min-rows 128 --max-rows 1024 \
+      --max-features 64 2>&1 | grep -v '^step'
   rm -f /tmp/prof.safetensors
 fi
 
-# The rest of the lease trains the 760k-parameter model (the shipped one since 2026-11-27)
-# further on tables of the evaluation's shapes: 128-1024 rows, <=64 features, batch 8, lr 2e-4,
-# on the basic prior (the extended one has not yet paid: bench/results/tabpfn-2026-11-27.md).
-# Its history: H200 steps 0-1202, CPU steps to 6500 on small tables, H100 phases on 64-512
-# rows (to 10108) and 128-1024 rows (to 11230), each still improving when its cosine ended;
-# all of those GPU steps paid a checkpoint per step (fixed: --every now applies on resume).
-# The checkpoint comes back as $OUT/big.safetensors and is committed under bench/results as
-# the next lease's start. train.sh sets the phase's end so that its cosine ends at the deadline.
-if [ -n "$quick" ] || [ -z "$big" ]; then
-  echo "training skipped (quick run or no bench/results/tabpfn-big-run-*steps.safetensors)"
+# The rest of the lease trains on tables of the evaluation's shapes (128-1024 rows, <=64
+# features, batch 8, peak lr 2e-4 after 50 warm-up steps, cosine to the deadline); train.sh
+# sets the schedule's end so that it ends at the deadline. The model comes back as
+# $OUT/deep.safetensors (model only) and is committed as
+# bench/results/tabpfn-deep-<steps>steps.safetensors, counting the steps of every lease.
+if [ -n "$quick" ]; then
+  echo "training skipped (quick run)"
 else
-  step "TabPFN 760k model: next phase on the GPU (from $(basename "$big"); batch 8, 128-1024 rows, <=64 features)"
-  cp "$big" "$OUT/big.safetensors"
-  start=$(basename "$big" | tr -dc 0-9 | sed 's/^0*//')
-  # The evaluation below needs ~60 s (an estimate: 14 tables, 5 splits, 4 members; the CPU
-  # takes 7 minutes); training stops that much earlier when the data is in the bundle.
+  step "TabPFN: the 8-layer model, next phase on the GPU (${init[*]}; batch 8, 128-1024 rows, <=64 features)"
+  # The evaluation below needs ~15 s for two models on the GPU (7 s each on the H200).
   train_end=$deadline
-  [ -d "$here/data/tabular" ] && train_end=$(( deadline - 60 ))
-  KILN=$KILN bash "$here/train.sh" "$OUT/big.safetensors" "$train_end" "$(cap 40)" --device cuda \
-      --workers 12 --resume --steps $(( ${start:-0} + 40000 )) --lr 2e-4 --warmup 20 --batch 8 --min-rows 128 --max-rows 1024 --max-features 64
+  [ -d "$here/data/tabular" ] && train_end=$(( deadline - 30 ))
+  KILN=$KILN bash "$here/train.sh" /tmp/deep-run.safetensors "$train_end" "$(cap 40)" --device cuda \
+      --workers 12 "${init[@]}" --steps 40000 --lr 2e-4 --warmup 50 --batch 8 --min-rows 128 --max-rows 1024 --max-features 64
+  timeout 30 "$KILN" tabpfn train --out /tmp/deep-run.safetensors --resume --steps 1 --export "$OUT/deep.safetensors" 2>&1 | tail -1
+  ran=$(head -c 100000 /tmp/deep-run.safetensors 2>/dev/null | grep -a -o '"tabpfn.step":"[0-9]*"' | tr -dc 0-9)
+  echo "steps this lease: ${ran:-?}; the model's total: $(( ${base:-0} + ${ran:-0} )) (commit it as tabpfn-deep-$(( ${base:-0} + ${ran:-0} ))steps.safetensors)"
 fi
 
-if [ -z "$quick" ] && [ -s "$OUT/big.safetensors" ] && [ -d "$here/data/tabular" ]; then
-  step "evaluation of the trained model (kiln tabpfn eval --device cuda, 4 members; compare bench/results/tabpfn-eval-*)"
-  # Into run.log: $OUT already holds the 8 files that come back.
-  timeout "$(cap 70)" "$KILN" tabpfn eval "$here/data/tabular" --device cuda --max-classes 10 --ensemble 4 \
-      --model "$OUT/big.safetensors" 2>&1 | grep -v '^    AUC\|^\['
-  echo "eval exit ${PIPESTATUS[0]}"
+if [ -z "$quick" ] && [ -s "$OUT/deep.safetensors" ] && [ -d "$here/data/tabular" ]; then
+  step "evaluation: the shipped model, then the trained 8-layer one (kiln tabpfn eval --device cuda, 4 members; compare bench/results/tabpfn-eval-*)"
+  # Into run.log: $OUT already holds the 8 files that come back. Both in the same call, so
+  # the comparison is paired (same splits, same members, same card).
+  for model in "" "$OUT/deep.safetensors"; do
+    timeout "$(cap 40)" "$KILN" tabpfn eval "$here/data/tabular" --device cuda --max-classes 10 --ensemble 4 \
+        ${model:+--model "$model"} 2>&1 | grep -v '^    AUC\|^\['
+    echo "eval exit ${PIPESTATUS[0]}"
+  done
 fi
 
 step "summary"
