@@ -716,10 +716,11 @@ func seq(lo, hi int) []int {
 }
 
 // BenchmarkClassifierFitPredict times fit + predict on one dataset of 1000 training rows,
-// 20 features and 1000 test rows with a randomly initialised DefaultConfig model: the
+// 20 features and 1000 test rows with a randomly initialised model of the shipped size
+// (LargeConfig; the same cost per row as the trained one): the
 // "members=1" case is the cost of one ensemble member, "default" the DefaultEnsemble.
 func BenchmarkClassifierFitPredict(b *testing.B) {
-	m, err := New(device.MustGet("cpu"), DefaultConfig(), 1)
+	m, err := New(device.MustGet("cpu"), LargeConfig(), 1)
 	require.NoError(b, err)
 	defer m.Release()
 	X, y := clusters(2000, 20, 3, 1, 13)
