@@ -49,9 +49,10 @@ With --resume, any of --lr, --warmup, --batch, --min-rows, --max-rows,
 prior takes the new shapes and mechanisms and a new warm-up and cosine schedule runs to
 --steps (a curriculum, such as larger tables once small ones are learned); the optimizer
 state carries over. --init starts a new run (step 0, fresh optimizer) from a trained model's
-weights instead of a random initialisation, and --init-layers deepens that model first by
-stacking its layers onto themselves (Gong et al., ICML 2019): a way to grow a converged model
-rather than train a larger one from scratch.`,
+weights instead of a random initialisation, and --init-layers deepens that model first: each
+old layer is followed by a near-identity copy whose residual branches start at zero
+(tabpfn.Deepen), so the deeper model starts from almost the old one's function. A way to grow
+a converged model rather than train a larger one from scratch.`,
 		Example: `  kiln tabpfn train --out run.safetensors --steps 4000
   kiln tabpfn train --out run.safetensors --resume            # after an interruption
   kiln tabpfn train --out run.safetensors --resume --steps 6000 --export model.safetensors
@@ -209,7 +210,7 @@ rather than train a larger one from scratch.`,
 	f.IntVar(&maxFeatures, "max-features", 0, "most features of a synthetic dataset (default 16)")
 	f.StringVar(&mechanisms, "prior-mechanisms", "", `prior mechanism set: "basic" (TabPFN's original; the default) or "extended" (adds mixed activations and unordered argmax classes); with --resume, starts a new phase`)
 	f.StringVar(&initPath, "init", "", "start a new run from this model's weights and config (a model or training checkpoint; fresh optimizer state)")
-	f.IntVar(&initLayers, "init-layers", 0, "with --init: stack the model's layers onto themselves to this depth first (progressive stacking; layer j copies layer j mod the model's depth)")
+	f.IntVar(&initLayers, "init-layers", 0, "with --init: deepen the model to this many layers first, each new layer a near-identity copy of the one before it (tabpfn.Deepen)")
 	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")
 	return cmd
 }

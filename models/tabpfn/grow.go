@@ -40,7 +40,10 @@ func Deepen(m *Model, layers int) (*Model, error) {
 	slot, copies := make([]int, old), make([]int, old)
 	next := 0
 	for i := range old {
-		copies[i] = (layers-old)/old + boolInt(i < (layers-old)%old)
+		copies[i] = (layers - old) / old
+		if i < (layers-old)%old {
+			copies[i]++
+		}
 		slot[i] = next
 		next += 1 + copies[i]
 	}
@@ -91,13 +94,6 @@ func Deepen(m *Model, layers int) (*Model, error) {
 func isBranchOutput(rest string) bool {
 	return strings.HasPrefix(rest, "feature_attn.out.") || strings.HasPrefix(rest, "row_attn.out.") ||
 		strings.HasPrefix(rest, "mlp.layers.1.")
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // NewTrainerFrom starts a new training run (step 0, fresh optimizer state) from the
