@@ -22,7 +22,7 @@ func newTabpfnTrainCmd() *cobra.Command {
 		out, devName, cfgPath, export string
 		initPath                      string
 		initLayers                    int
-		mechanisms, labelSlots        string
+		mechanisms                    string
 		steps, batch, every, workers  int
 		microBatch                    int
 		resume                        bool
@@ -45,17 +45,14 @@ checkpoint's. --micro-batch N runs the forward and backward passes on N datasets
 and accumulates the gradient (the same update; activation memory for N datasets rather than
 the batch), for large tables on a machine with little memory.
 With --resume, any of --lr, --warmup, --batch, --min-rows, --max-rows,
---max-features, --prior-mechanisms and --label-slots starts a new phase from the checkpoint's step: the
+--max-features and --prior-mechanisms starts a new phase from the checkpoint's step: the
 prior takes the new shapes and mechanisms and a new warm-up and cosine schedule runs to
 --steps (a curriculum, such as larger tables once small ones are learned); the optimizer
 state carries over. --init starts a new run (step 0, fresh optimizer) from a trained model's
 weights instead of a random initialisation, and --init-layers deepens that model first: each
 old layer is followed by a near-identity copy whose residual branches start at zero
 (tabpfn.Deepen), so the deeper model starts from almost the old one's function. A way to grow
-a converged model rather than train a larger one from scratch. --label-slots random
-shows each synthetic table's k classes at a random k of the model's 10 outputs instead of
-the first k, so that the outputs a 10-class table needs are trained as often as the first
-two (with "first", the default so far, a model is much weaker at its last outputs).`,
+a converged model rather than train a larger one from scratch.`,
 		Example: `  kiln tabpfn train --out run.safetensors --steps 4000
   kiln tabpfn train --out run.safetensors --resume            # after an interruption
   kiln tabpfn train --out run.safetensors --resume --steps 6000 --export model.safetensors
@@ -102,20 +99,13 @@ two (with "first", the default so far, a model is much weaker at its last output
 				}
 				ph := tabpfn.Phase{Steps: steps, LR: lr, Warmup: warmup, Batch: batch,
 					MinRows: minRows, MaxRows: maxRows, MaxFeatures: maxFeatures, Mechanisms: mechanisms}
-				if cmd.Flags().Changed("label-slots") {
-					v, err := tabpfn.ParseLabelSlots(labelSlots)
-					if err != nil {
-						return fmt.Errorf("--label-slots: %w", err)
-					}
-					ph.LabelSlots = &v
-				}
 				if ph != (tabpfn.Phase{Steps: steps}) {
 					if err := tr.NewPhase(ph); err != nil {
 						return err
 					}
 					p := tr.Cfg.Prior
-					fmt.Fprintf(cmd.ErrOrStderr(), "new phase from step %d: lr %.2g, warm-up %d, batch %d, rows %d-%d, features ≤ %d, %s prior, %s label slots\n",
-						tr.Step, tr.Cfg.LR, tr.Cfg.Warmup, p.BatchSize, p.MinRows, p.MaxRows, p.MaxFeatures, p.Mechanisms(), slotsName(tr.Cfg.LabelSlots))
+					fmt.Fprintf(cmd.ErrOrStderr(), "new phase from step %d: lr %.2g, warm-up %d, batch %d, rows %d-%d, features ≤ %d, %s prior\n",
+						tr.Step, tr.Cfg.LR, tr.Cfg.Warmup, p.BatchSize, p.MinRows, p.MaxRows, p.MaxFeatures, p.Mechanisms())
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "resuming %s at step %d of %d\n", out, tr.Step, tr.Cfg.Steps)
 			} else {
@@ -163,9 +153,6 @@ two (with "first", the default so far, a model is much weaker at its last output
 					if tc.Prior, err = tc.Prior.WithMechanisms(mechanisms); err != nil {
 						return fmt.Errorf("--prior-mechanisms: %w", err)
 					}
-				}
-				if tc.LabelSlots, err = tabpfn.ParseLabelSlots(labelSlots); err != nil {
-					return fmt.Errorf("--label-slots: %w", err)
 				}
 				tc.Seed, tc.CheckpointEvery, tc.Workers, tc.MicroBatch = seed, every, workers, microBatch
 				tc.Warmup = min(tc.Warmup, tc.Steps/10)
@@ -224,17 +211,8 @@ two (with "first", the default so far, a model is much weaker at its last output
 	f.StringVar(&mechanisms, "prior-mechanisms", "", `prior mechanism set: "basic" (TabPFN's original; the default) or "extended" (adds mixed activations and unordered argmax classes); with --resume, starts a new phase`)
 	f.StringVar(&initPath, "init", "", "start a new run from this model's weights and config (a model or training checkpoint; fresh optimizer state)")
 	f.IntVar(&initLayers, "init-layers", 0, "with --init: deepen the model to this many layers first, each new layer a near-identity copy of the one before it (tabpfn.Deepen)")
-	f.StringVar(&labelSlots, "label-slots", "first", `which model outputs a k-class table's labels train: "first" (the first k) or "random" (a random k per table, so that every output is trained equally); with --resume, starts a new phase`)
 	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")
 	return cmd
-}
-
-// slotsName is the flag spelling of a TrainConfig.LabelSlots value.
-func slotsName(v string) string {
-	if v == tabpfn.SlotsFirst {
-		return "first"
-	}
-	return v
 }
 
 // initModel loads the model of --init (any kiln TabPFN checkpoint) and, with --init-layers,

@@ -202,39 +202,3 @@ func TestTabpfnTrainInit(t *testing.T) {
 		}
 	}
 }
-
-// --label-slots is stored with the run, switched by a new phase on resume, and checked.
-func TestTabpfnTrainLabelSlots(t *testing.T) {
-	dir := t.TempDir()
-	run := filepath.Join(dir, "run.safetensors")
-	tiny := `{"layers":1,"width":8,"heads":2,"mlp_width":16,"feature_dim":4,"max_classes":10,"max_features":8,"max_train_rows":64}`
-	stored := func() string {
-		var tc tabpfn.TrainConfig
-		if err := json.Unmarshal([]byte(exportMeta(t, run)["tabpfn.train_config"]), &tc); err != nil {
-			t.Fatal(err)
-		}
-		return tc.LabelSlots
-	}
-	if _, stderr, err := runTrain(t, "--out", run, "--config", tiny, "--steps", "1", "--batch", "2", "--max-rows", "40",
-		"--max-features", "4", "--label-slots", "random"); err != nil {
-		t.Fatal(err, stderr)
-	}
-	if got := stored(); got != tabpfn.SlotsRandom {
-		t.Fatalf("new run with --label-slots random stored %q", got)
-	}
-	_, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "2", "--label-slots", "first")
-	if err != nil {
-		t.Fatal(err, stderr)
-	}
-	if got := stored(); got != tabpfn.SlotsFirst || !strings.Contains(stderr, "first label slots") {
-		t.Errorf("resume with --label-slots first stored %q:\n%s", got, stderr)
-	}
-	for _, args := range [][]string{
-		{"--out", run, "--resume", "--steps", "3", "--label-slots", "sorted"},
-		{"--out", filepath.Join(dir, "new.safetensors"), "--config", tiny, "--steps", "1", "--label-slots", "sorted"},
-	} {
-		if _, _, err := runTrain(t, args...); err == nil || !strings.Contains(err.Error(), `--label-slots: tabpfn: label slots "sorted"`) {
-			t.Errorf("%v: err = %v", args, err)
-		}
-	}
-}

@@ -85,7 +85,6 @@ const (
 	streamFeatures
 	streamFeatureSeed
 	streamCodes
-	streamLabelSlots // training: the output slots of a dataset's classes (scatterLabels)
 )
 
 // rotationOffset returns member i's class rotation for k classes out of n members: offsets

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kiln-ml/kiln/checkpoint"
-	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/models/tabpfn/prior"
 	"github.com/kiln-ml/kiln/ops"
@@ -39,33 +38,7 @@ type TrainConfig struct {
 	// cosine decay to Steps) began: 0 for a run in one phase, the step of the switch for a
 	// run continued with new settings (see Trainer.NewPhase).
 	ScheduleStart int `json:"schedule_start,omitempty"`
-	// LabelSlots says which of the model's MaxClasses outputs a k-class dataset's labels
-	// occupy: SlotsFirst (""), the first k, as the prior numbers them; or SlotsRandom, a
-	// random k of them for each dataset (every output unmasked). With SlotsFirst, output j is
-	// trained only on datasets with more than j classes, so with k uniform on 2..10 the last
-	// output sees a ninth of the datasets the first two see, and on the shared digits table
-	// (10 classes) a class shown at one of the first three outputs was classified far better
-	// than the same class shown at one of the last five. SlotsRandom trains every output
-	// equally; prediction still uses the first k (any k would do).
-	LabelSlots string `json:"label_slots,omitempty"`
-	Prior      prior.Config
-}
-
-// Label-slot assignments of TrainConfig.LabelSlots.
-const (
-	SlotsFirst  = ""
-	SlotsRandom = "random"
-)
-
-// ParseLabelSlots maps a flag value ("first" or "random") to a TrainConfig.LabelSlots value.
-func ParseLabelSlots(s string) (string, error) {
-	switch s {
-	case "first", SlotsFirst:
-		return SlotsFirst, nil
-	case SlotsRandom:
-		return SlotsRandom, nil
-	}
-	return "", fmt.Errorf("tabpfn: label slots %q: want \"first\" or \"random\"", s)
+	Prior         prior.Config
 }
 
 // DefaultTrainConfig trains the shipped model: AdamW with linear warm-up and cosine decay
@@ -118,9 +91,6 @@ func newTrainer(m *Model, tc TrainConfig, path string) (*Trainer, error) {
 	if tc.Steps < 1 || !(tc.LR > 0) || tc.Warmup < 0 || tc.MicroBatch < 0 {
 		return nil, fmt.Errorf("tabpfn: train config needs steps ≥ 1, lr > 0, warmup ≥ 0, micro-batch ≥ 0: %+v", tc)
 	}
-	if _, err := ParseLabelSlots(tc.LabelSlots); err != nil {
-		return nil, err
-	}
 	tc.Prior.Seed = tc.Seed
 	tc.Prior.MaxClasses = min(tc.Prior.MaxClasses, m.Cfg.MaxClasses)
 	s, err := prior.NewSampler(tc.Prior)
@@ -161,8 +131,6 @@ type Phase struct {
 	// Mechanisms, when not empty, switches the prior's mechanism set (prior.MechanismsBasic
 	// or prior.MechanismsExtended).
 	Mechanisms string
-	// LabelSlots, when not nil, switches TrainConfig.LabelSlots.
-	LabelSlots *string
 }
 
 // NewPhase continues the run from the current step with new settings: the prior is rebuilt
@@ -201,12 +169,6 @@ func (t *Trainer) NewPhase(p Phase) error {
 		if tc.Prior, err = tc.Prior.WithMechanisms(p.Mechanisms); err != nil {
 			return err
 		}
-	}
-	if p.LabelSlots != nil {
-		if _, err := ParseLabelSlots(*p.LabelSlots); err != nil {
-			return err
-		}
-		tc.LabelSlots = *p.LabelSlots
 	}
 	tc.ScheduleStart = t.Step
 	tc.Warmup = min(tc.Warmup, (tc.Steps-t.Step)/2)
@@ -303,26 +265,6 @@ func InputFromBatch(b prior.Batch, featureSeed uint64) (Input, []int32) {
 	return in, yTest
 }
 
-// scatterLabels moves each dataset's classes to a random set of the model's K output slots
-// (TrainConfig.LabelSlots = SlotsRandom): class c of dataset i becomes slot perm_i[c] for a
-// random permutation perm_i of 0..K−1, in its training labels (in.Y) and its test labels
-// (yTest) alike, and no output is masked. The permutation is a function of the step's seed and
-// the dataset's index in the batch (first is the index of in's first dataset), so that a
-// resumed run and a micro-batched one see the same labels.
-func scatterLabels(in *Input, yTest []int32, K int, seed uint64, first int) {
-	nTest := in.Rows - in.NTrain
-	for i := 0; i < in.Batch; i++ {
-		perm := data.NewRand(mix(seed, uint64(first+i), streamLabelSlots), 0).Perm(K)
-		for j := i * in.NTrain; j < (i+1)*in.NTrain; j++ {
-			in.Y[j] = int32(perm[in.Y[j]])
-		}
-		for j := i * nTest; j < (i+1)*nTest; j++ {
-			yTest[j] = int32(perm[yTest[j]])
-		}
-		in.Classes[i] = K
-	}
-}
-
 // Run trains until Cfg.Steps or ctx is cancelled, calling report after each step and
 // checkpointing every CheckpointEvery steps and at the end.
 func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
@@ -360,9 +302,6 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 			for lo := 0; lo < n; lo += group {
 				hi := min(lo+group, n)
 				in, yTest := InputFromBatch(prior.Batch{Index: b.Index, Shape: b.Shape, Datasets: b.Datasets[lo:hi]}, featureSeed)
-				if t.Cfg.LabelSlots == SlotsRandom {
-					scatterLabels(&in, yTest, t.Model.Cfg.MaxClasses, featureSeed, lo)
-				}
 				func() {
 					s := tensor.NewScope() // one group's activations at a time
 					defer s.Close()

@@ -157,9 +157,9 @@ func TestNewPhaseResumesExactly(t *testing.T) {
 // the float32 rounding of the different summation order, and reports the same losses.
 func TestMicroBatchMatchesWholeBatch(t *testing.T) {
 	dev := device.MustGet("cpu")
-	run := func(micro int, slots string) (map[string][]float32, []float64) {
+	run := func(micro int) (map[string][]float32, []float64) {
 		tc := tinyTrainConfig()
-		tc.Steps, tc.CheckpointEvery, tc.MicroBatch, tc.LabelSlots = 3, 0, micro, slots
+		tc.Steps, tc.CheckpointEvery, tc.MicroBatch = 3, 0, micro
 		tc.Prior.BatchSize = 8
 		tr, err := NewTrainer(dev, tinyConfig(), tc, "")
 		require.NoError(t, err)
@@ -168,21 +168,9 @@ func TestMicroBatchMatchesWholeBatch(t *testing.T) {
 		require.NoError(t, tr.Run(context.Background(), func(p Progress) { losses = append(losses, p.Loss) }))
 		return params(t, tr.Model), losses
 	}
-	for _, slots := range []string{SlotsFirst, SlotsRandom} {
-		whole, wl := run(0, slots)
-		micro, ml := run(3, slots)
-		require.InDeltaSlice(t, wl, ml, 1e-5, "label slots %q", slots)
-		checkSameParams(t, whole, micro)
-	}
-	tc := tinyTrainConfig()
-	tc.MicroBatch = -1
-	_, err := NewTrainer(dev, tinyConfig(), tc, "")
-	require.ErrorContains(t, err, "micro-batch")
-}
-
-// checkSameParams requires two trainings' parameters to agree up to float32 summation order.
-func checkSameParams(t *testing.T, whole, micro map[string][]float32) {
-	t.Helper()
+	whole, wl := run(0)
+	micro, ml := run(3)
+	require.InDeltaSlice(t, wl, ml, 1e-5)
 	moved := false
 	for name, w := range whole {
 		if strings.HasSuffix(name, ".k.bias") {
@@ -197,99 +185,8 @@ func checkSameParams(t *testing.T, whole, micro map[string][]float32) {
 		moved = moved || len(w) > 0
 	}
 	require.True(t, moved)
-}
-
-// scatterLabels gives each dataset an injective map of its classes into the K outputs,
-// applied alike to its training and test labels, unmasks every output, and draws the maps
-// uniformly: over many seeds, class 0 lands on every output about equally often.
-func TestScatterLabels(t *testing.T) {
-	const K, nTrain, rows = 10, 6, 9
-	trainY := []int32{0, 1, 2, 0, 1, 2 /* dataset 1 */, 0, 1, 0, 1, 1, 0 /* dataset 2 */}
-	testY := []int32{2, 0, 1 /* dataset 1 */, 1, 1, 0 /* dataset 2 */}
-	fresh := func() (Input, []int32) {
-		in := Input{Batch: 2, Rows: rows, NTrain: nTrain, Y: append([]int32(nil), trainY...), Classes: []int{3, 2}}
-		return in, append([]int32(nil), testY...)
-	}
-	in, yt := fresh()
-	scatterLabels(&in, yt, K, 42, 0)
-	require.Equal(t, []int{K, K}, in.Classes)
-	for i := 0; i < 2; i++ {
-		slot := map[int32]int32{}
-		check := func(orig, got int32) {
-			require.True(t, got >= 0 && got < K, "slot %d out of range", got)
-			if s, ok := slot[orig]; ok {
-				require.Equal(t, s, got, "dataset %d: class %d on two outputs", i, orig)
-			}
-			slot[orig] = got
-		}
-		for j := i * nTrain; j < (i+1)*nTrain; j++ {
-			check(trainY[j], in.Y[j])
-		}
-		for j := i * (rows - nTrain); j < (i+1)*(rows-nTrain); j++ {
-			check(testY[j], yt[j])
-		}
-		seen := map[int32]bool{}
-		for _, s := range slot {
-			require.False(t, seen[s], "dataset %d: two classes on output %d", i, s)
-			seen[s] = true
-		}
-	}
-	// The same seed and batch position give the same map (resume, micro-batches); the second
-	// dataset alone with first = 1 gets what it got as part of the batch.
-	in2, yt2 := fresh()
-	scatterLabels(&in2, yt2, K, 42, 0)
-	require.Equal(t, in.Y, in2.Y)
-	one := Input{Batch: 1, Rows: rows, NTrain: nTrain, Y: append([]int32(nil), trainY[nTrain:]...), Classes: []int{2}}
-	oneY := append([]int32(nil), testY[rows-nTrain:]...)
-	scatterLabels(&one, oneY, K, 42, 1)
-	require.Equal(t, in.Y[nTrain:], one.Y)
-	require.Equal(t, yt[rows-nTrain:], oneY)
-
-	const draws = 5000
-	counts := make([]int, K)
-	for s := uint64(0); s < draws; s++ {
-		in, yt := fresh()
-		scatterLabels(&in, yt, K, s, 0)
-		counts[in.Y[0]]++ // where class 0 of dataset 1 went
-	}
-	for slot, c := range counts {
-		// Binomial(5000, 0.1): mean 500, standard deviation 21; 6 deviations either way.
-		require.InDelta(t, draws/K, c, 127, "output %d took class 0 %d times of %d", slot, c, draws)
-	}
-}
-
-// A run with random label slots trains, checkpoints its setting and resumes exactly; a new
-// phase can switch the setting, and an unknown one is refused.
-func TestLabelSlotsRandomResumes(t *testing.T) {
-	dev := device.MustGet("cpu")
-	dir := t.TempDir()
 	tc := tinyTrainConfig()
-	tc.LabelSlots = SlotsRandom
-	full, err := NewTrainer(dev, tinyConfig(), tc, filepath.Join(dir, "full.safetensors"))
-	require.NoError(t, err)
-	require.NoError(t, full.Run(context.Background(), nil))
-	want := params(t, full.Model)
-	full.Model.Release()
-
-	tc.Steps = 3
-	part, err := NewTrainer(dev, tinyConfig(), tc, filepath.Join(dir, "part.safetensors"))
-	require.NoError(t, err)
-	require.NoError(t, part.Run(context.Background(), nil))
-	part.Model.Release()
-	resumed, err := Resume(dev, filepath.Join(dir, "part.safetensors"), 6)
-	require.NoError(t, err)
-	require.Equal(t, SlotsRandom, resumed.Cfg.LabelSlots)
-	require.NoError(t, resumed.Run(context.Background(), nil))
-	require.Equal(t, want, params(t, resumed.Model))
-
-	first := SlotsFirst
-	require.NoError(t, resumed.NewPhase(Phase{Steps: 8, LabelSlots: &first}))
-	require.Equal(t, SlotsFirst, resumed.Cfg.LabelSlots)
-	bad := "sorted"
-	require.ErrorContains(t, resumed.NewPhase(Phase{Steps: 9, LabelSlots: &bad}), `label slots "sorted"`)
-	resumed.Model.Release()
-
-	tc.LabelSlots = "sorted"
-	_, err = NewTrainer(dev, tinyConfig(), tc, "")
-	require.ErrorContains(t, err, `label slots "sorted"`)
+	tc.MicroBatch = -1
+	_, err := NewTrainer(dev, tinyConfig(), tc, "")
+	require.ErrorContains(t, err, "micro-batch")
 }
