@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
-	"sort"
 
 	"github.com/kiln-ml/kiln/device"
 )
@@ -126,7 +125,8 @@ func (a *allocator) alloc(n int64) (uintptr, int64, error) {
 // reuseSlack, returning it and its class (0 if none fits).
 func (a *allocator) fromCache(size int64) (uintptr, int64) {
 	limit := int64(float64(size) * reuseSlack)
-	for i := sort.Search(len(a.classes), func(i int) bool { return a.classes[i] >= size }); i < len(a.classes) && a.classes[i] <= limit; i++ {
+	i, _ := slices.BinarySearch(a.classes, size)
+	for ; i < len(a.classes) && a.classes[i] <= limit; i++ {
 		c := a.classes[i]
 		if l := a.cache[c]; len(l) > 0 {
 			p := l[len(l)-1]
@@ -141,8 +141,7 @@ func (a *allocator) fromCache(size int64) (uintptr, int64) {
 
 // release returns a block to the cache under its class size.
 func (a *allocator) release(p uintptr, size int64) {
-	if _, ok := a.cache[size]; !ok {
-		i := sort.Search(len(a.classes), func(i int) bool { return a.classes[i] >= size })
+	if i, found := slices.BinarySearch(a.classes, size); !found {
 		a.classes = slices.Insert(a.classes, i, size)
 	}
 	a.cache[size] = append(a.cache[size], p)
