@@ -54,6 +54,7 @@ type tabpfnFlags struct {
 	devName   string
 	modelPath string
 	ensemble  int
+	pairwise  int
 	seed      uint64
 	maxRows   int
 	maxFeats  int
@@ -65,6 +66,7 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.devName, "device", "cpu", `device to run on ("cpu", "cuda", "cuda:1")`)
 	cmd.Flags().StringVar(&f.modelPath, "model", "", "model checkpoint (default: the model embedded in kiln)")
 	cmd.Flags().IntVar(&f.ensemble, "ensemble", 0, "ensemble members (forward passes) per prediction; 0 chooses by table size and classes (1 to 4; see tabpfn.AutoEnsemble)")
+	cmd.Flags().IntVar(&f.pairwise, "pairwise", -1, "members per pair of classes for 3 to 10 classes (one binary table per pair, coupled; see tabpfn.WithPairwise); 0: off; -1 chooses by table size (see tabpfn.AutoPairwise)")
 	cmd.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the ensemble's random choices")
 	cmd.Flags().IntVar(&f.maxRows, "max-rows", 0, "training rows per member (a stratified subsample each); 0: the model's limit")
 	cmd.Flags().IntVar(&f.maxFeats, "max-features", 0, "features per member (a random subset each; members on principal axes keep their leading components); 0: the model's limit")
@@ -97,6 +99,9 @@ func (f *tabpfnFlags) classifier(m *tabpfn.Model, warn io.Writer) (*tabpfn.Class
 	opts := []tabpfn.Option{tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
 		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithTemperature(f.temp),
 		tabpfn.WithWarnings(warn)}
+	if f.pairwise >= 0 {
+		opts = append(opts, tabpfn.WithPairwise(f.pairwise))
+	}
 	if len(f.variants) > 0 {
 		vs, err := f.parseVariants()
 		if err != nil {
@@ -321,8 +326,16 @@ func runPredictDemo(cmd *cobra.Command, fl *tabpfnFlags, outPath string, rows, d
 	if members == 0 {
 		members = tabpfn.AutoEnsemble(train.Rows(), train.NumFeatures(), train.NumClasses())
 	}
-	fmt.Fprintf(out, "fitting on %d wines, predicting %d held-out wines with %d ensemble members on %s...\n",
-		train.Rows(), test.Rows(), members, fl.devName)
+	perPair := fl.pairwise
+	if perPair < 0 {
+		perPair = tabpfn.AutoPairwise(train.Rows(), train.NumFeatures(), train.NumClasses())
+	}
+	scheme := fmt.Sprintf("%d ensemble members", members)
+	if k := train.NumClasses(); perPair > 0 && k >= 3 {
+		scheme += fmt.Sprintf(" and %d per pair of cultivars (%d pairs)", perPair, k*(k-1)/2)
+	}
+	fmt.Fprintf(out, "fitting on %d wines, predicting %d held-out wines with %s on %s...\n",
+		train.Rows(), test.Rows(), scheme, fl.devName)
 	start := time.Now()
 	p, err := fitPredict(cmd, fl, train, test)
 	if err != nil {
@@ -394,6 +407,7 @@ type evalReport struct {
 	Device   string    `json:"device"`
 	Model    string    `json:"model"`
 	Ensemble int       `json:"ensemble"`
+	Pairwise int       `json:"pairwise"` // members per pair; -1: automatic
 	Splits   int       `json:"splits"`
 	Rows     []evalRow `json:"datasets"`
 	Mean     evalMean  `json:"mean"`
@@ -459,7 +473,7 @@ Progress goes to standard error.`,
 			defer stop()
 			proto := metrics.DefaultProtocol()
 			proto.Splits = splits
-			rep := evalReport{Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Splits: splits}
+			rep := evalReport{Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Pairwise: fl.pairwise, Splits: splits}
 			if rep.Model == "" {
 				rep.Model = "default"
 			}
@@ -708,6 +722,12 @@ func printEval(w io.Writer, rep evalReport) error {
 	members := fmt.Sprintf("%d members", rep.Ensemble)
 	if rep.Ensemble == 0 {
 		members = fmt.Sprintf("automatic ensemble of 1 to %d members", tabpfn.DefaultEnsemble)
+	}
+	switch {
+	case rep.Pairwise < 0:
+		members += ", automatic pairwise scheme"
+	case rep.Pairwise > 0:
+		members += fmt.Sprintf(", %d per pair of classes", rep.Pairwise)
 	}
 	fmt.Fprintf(w, "TabPFN (%s model, %s, %s), %d splits per dataset\n\n", rep.Model, members, rep.Device, rep.Splits)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

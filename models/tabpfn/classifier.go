@@ -70,6 +70,13 @@ var (
 // digits data, 8 members instead of 4 raise the AUC from 0.964 to 0.979), while the
 // automatic size is set by a compute budget.
 //
+// # Pairs of classes
+//
+// With three to MaxClasses classes the classifier also fits one binary classifier per pair
+// of classes, on the training rows of those two classes only, and averages the coupled
+// pairwise distribution with the multi-class ensemble's (WithPairwise, AutoPairwise; see
+// pairwise.go for why and what it gained).
+//
 // More classes than the model's MaxClasses (m): error-correcting output codes with an m-ary
 // alphabet. Each member gets a balanced random codebook mapping the k classes onto the m
 // labels (every label carries ⌊k/m⌋ or ⌈k/m⌉ classes); codebooks are added beyond Ensemble
@@ -100,6 +107,7 @@ type Classifier struct {
 	classes  []int // compact class → caller's class
 	codes    bool  // output codes (more classes than the model has outputs)
 	members  []*member
+	pairs    []classPair // the pairwise scheme's binary classifiers (see pairwise.go)
 	warnings []string
 }
 
@@ -116,6 +124,7 @@ type settings struct {
 	warn        io.Writer
 	maxRows     int // per-member context cap below the model's (0: the model's)
 	maxFeatures int // per-member feature cap below the model's (0: the model's)
+	pairMembers int // members per pair of classes (0: no pairwise scheme; -1: AutoPairwise)
 }
 
 // Option configures a Classifier.
@@ -277,7 +286,7 @@ func WithWarnings(w io.Writer) Option {
 }
 
 func applyOptions(opts []Option) (settings, error) {
-	s := settings{ensemble: 0, temperature: DefaultTemperature, variants: DefaultVariants()}
+	s := settings{ensemble: 0, temperature: DefaultTemperature, variants: DefaultVariants(), pairMembers: -1}
 	for _, o := range opts {
 		if err := o(&s); err != nil {
 			return s, err
@@ -394,6 +403,10 @@ func (c *Classifier) Ensemble() int {
 	return c.ensemble
 }
 
+// Pairs returns the number of binary classifiers (one per pair of classes) Fit built for the
+// pairwise scheme, each with its own members; 0 before Fit or with the scheme off.
+func (c *Classifier) Pairs() int { return len(c.pairs) }
+
 // Warnings returns what Fit changed about the data to fit the model (row or feature
 // subsampling, output codes), one sentence each.
 func (c *Classifier) Warnings() []string { return append([]string(nil), c.warnings...) }
@@ -435,7 +448,7 @@ func checkMatrix(what string, X data.Matrix) error {
 // probability 0 at prediction.
 func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 	defer recoverTo(&err)
-	c.fitted, c.members, c.warnings = false, nil, nil
+	c.fitted, c.members, c.pairs, c.warnings = false, nil, nil, nil
 	if err := checkMatrix("Fit", X); err != nil {
 		return err
 	}
@@ -514,6 +527,15 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 		c.warnf("%d features after preprocessing exceed the limit of %d: each ensemble member uses its own random subset of %d",
 			widest, maxFeatures, maxFeatures)
 	}
+	perPair := c.pairMembers
+	if perPair < 0 {
+		perPair = AutoPairwise(min(X.Rows, maxRows), min(X.Cols, maxFeatures), k)
+	}
+	if perPair > 0 && k >= 3 && !c.codes {
+		if err := c.fitPairs(X, yc, k, perPair); err != nil {
+			return err
+		}
+	}
 	c.fitted = true
 	return nil
 }
@@ -542,6 +564,15 @@ func (c *Classifier) PredictProba(X data.Matrix) (out data.Matrix, err error) {
 		p = poolLog(per, X.Rows, k)
 	} else {
 		p = poolMean(per)
+	}
+	if len(c.pairs) > 0 {
+		pp, err := c.predictPairs(X, k)
+		if err != nil {
+			return data.Matrix{}, err
+		}
+		for i := range p {
+			p[i] = (1-PairwiseWeight)*p[i] + PairwiseWeight*pp[i]
+		}
 	}
 	out = data.NewMatrix(X.Rows, c.nClasses)
 	for r := 0; r < X.Rows; r++ {

@@ -134,7 +134,7 @@ func TestClassifierTinyModelProbabilities(t *testing.T) {
 	Xte := X.SelectRows(seq(60, 90))
 
 	// Four classes asked for, three present: the absent class gets probability 0.
-	c, err := NewClassifier(WithModel(m), WithEnsemble(3))
+	c, err := NewClassifier(WithModel(m), WithEnsemble(3), WithPairwise(0))
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(Xtr, ytr, 4))
 	p, err := c.PredictProba(Xte)
@@ -164,7 +164,7 @@ func TestClassifierTinyModelProbabilities(t *testing.T) {
 	pred, err := c.Predict(Xte)
 	require.NoError(t, err)
 	require.Equal(t, metrics.Argmax(p), pred)
-	c2, err := NewClassifier(WithModel(m), WithEnsemble(3))
+	c2, err := NewClassifier(WithModel(m), WithEnsemble(3), WithPairwise(0))
 	require.NoError(t, err)
 	require.NoError(t, c2.Fit(Xtr, ytr, 4))
 	p2, err := c2.PredictProba(Xte)
@@ -172,7 +172,7 @@ func TestClassifierTinyModelProbabilities(t *testing.T) {
 	require.Equal(t, p.Data, p2.Data)
 
 	// Chunking does not change the result: chunks of 7 rows against one pass.
-	c3, err := NewClassifier(WithModel(m), WithEnsemble(3), WithTestBatch(7))
+	c3, err := NewClassifier(WithModel(m), WithEnsemble(3), WithPairwise(0), WithTestBatch(7))
 	require.NoError(t, err)
 	require.NoError(t, c3.Fit(Xtr, ytr, 4))
 	p3, err := c3.PredictProba(Xte)
@@ -266,7 +266,7 @@ func TestClassifierRotationIsUndone(t *testing.T) {
 		{4, []float64{0.375, 0.325, 0.3}},
 	} {
 		fs := &fakeScorer{cfg: cfg, fixed: q}
-		c, err := newWithScorer(fs, cfg, WithEnsemble(tc.n))
+		c, err := newWithScorer(fs, cfg, WithEnsemble(tc.n), WithPairwise(0))
 		require.NoError(t, err)
 		require.NoError(t, c.Fit(Xtr, ytr, 3))
 		p, err := c.PredictProba(Xte)
@@ -287,7 +287,7 @@ func TestClassifierRotationIsUndone(t *testing.T) {
 	// rotation, and on separable clusters it is the true class.
 	Xs, ys := clusters(80, 3, 3, 10, 6)
 	fs := &fakeScorer{cfg: cfg, eps: 0.1}
-	c, err := newWithScorer(fs, cfg, WithEnsemble(3), WithVariants(preprocess.VariantStandard))
+	c, err := newWithScorer(fs, cfg, WithEnsemble(3), WithPairwise(0), WithVariants(preprocess.VariantStandard))
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(Xs.SelectRows(seq(0, 60)), ys[:60], 3))
 	p, err := c.PredictProba(Xs.SelectRows(seq(60, 80)))
@@ -465,7 +465,7 @@ func checkSubsampling(t *testing.T, cfg Config, opts []Option) {
 	X, y := clusters(120, 7, 3, 2, 9)
 	y[0], y[3], y[6] = 2, 2, 2 // unbalanced classes: 37 / 40 / 43
 	fs := &fakeScorer{cfg: cfg, fixed: []float64{0.2, 0.3, 0.5}}
-	c, err := newWithScorer(fs, cfg, append([]Option{WithEnsemble(3)}, opts...)...)
+	c, err := newWithScorer(fs, cfg, append([]Option{WithEnsemble(3), WithPairwise(0)}, opts...)...)
 	require.NoError(t, err)
 	var log strings.Builder
 	c.warn = &log

@@ -85,6 +85,7 @@ const (
 	streamFeatures
 	streamFeatureSeed
 	streamCodes
+	streamPairs
 )
 
 // rotationOffset returns member i's class rotation for k classes out of n members: offsets
