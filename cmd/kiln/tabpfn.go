@@ -99,7 +99,10 @@ func (f *tabpfnFlags) classifier(m *tabpfn.Model, warn io.Writer) (*tabpfn.Class
 	opts := []tabpfn.Option{tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
 		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithTemperature(f.temp),
 		tabpfn.WithWarnings(warn)}
-	if f.pairwise >= 0 {
+	switch {
+	case f.pairwise < -1:
+		return nil, fmt.Errorf("--pairwise must be -1 (automatic), 0 (off) or a member count, got %d", f.pairwise)
+	case f.pairwise >= 0:
 		opts = append(opts, tabpfn.WithPairwise(f.pairwise))
 	}
 	if len(f.variants) > 0 {
@@ -442,7 +445,8 @@ codes; --max-classes N skips datasets with more than N classes instead (0: skip 
 Progress goes to standard error.`,
 		Example: `  kiln tabpfn eval ../shared/data/tabular
   kiln tabpfn eval ../shared/data/tabular/iris.csv ../shared/data/tabular/wine.csv --ensemble 8
-  kiln tabpfn eval ../shared/data/tabular --max-classes 10 --json > eval.json`,
+  kiln tabpfn eval ../shared/data/tabular --max-classes 10 --json > eval.json
+  kiln tabpfn eval ../shared/data/tabular --max-classes 10 --ensemble 4 --pairwise 2   # the reported configuration`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if maxClasses < 0 {

@@ -83,9 +83,15 @@ func TestTabpfnPredictDemo(t *testing.T) {
 	require.Equal(t, fmt.Sprintf("%.4f", acc), m[1])
 	require.Equal(t, fmt.Sprintf("%.4f", auc), m[2])
 	require.Contains(t, out, "89 held-out wines")
+	require.Contains(t, out, "2 ensemble members and 2 per pair of cultivars (3 pairs)", "the automatic pairwise scheme on 3 classes")
 	// Five example rows, each with a true and a predicted class.
 	require.Len(t, regexp.MustCompile(`(?m)^\d+\s+class_\d\s+class_\d\s`).FindAllString(out, -1), 5, out)
 
+	out, _, err = runTabpfn(t, "predict", "--demo", "--model", model, "--ensemble", "2", "--pairwise", "0")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "with 2 ensemble members on cpu")
+	_, _, err = runTabpfn(t, "predict", "--demo", "--model", model, "--pairwise", "-3")
+	require.ErrorContains(t, err, "--pairwise must be -1 (automatic), 0 (off) or a member count")
 	_, _, err = runTabpfn(t, "predict", "--demo", "--train", "x.csv")
 	require.ErrorContains(t, err, "--demo uses the embedded wine data")
 	_, _, err = runTabpfn(t, "predict")
