@@ -128,7 +128,7 @@ func TestClassifierPairwiseScheme(t *testing.T) {
 	c, err := newWithScorer(fs, cfg, WithEnsemble(k), WithPairwise(2), WithVariants(preprocess.VariantStandard))
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(Xtr, ytr, k))
-	require.Len(t, c.pairs, k*(k-1)/2)
+	require.Equal(t, k*(k-1)/2, c.Pairs())
 	p, err := c.PredictProba(Xte)
 	require.NoError(t, err)
 	requireValidProba(t, p, Xte.Rows, k)
