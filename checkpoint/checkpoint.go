@@ -14,11 +14,12 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 
 	"github.com/nlpodyssey/safetensors"
+
+	"github.com/kiln-ml/kiln/internal/atomicfile"
 )
 
 // Entry is one named tensor on the host: exactly one of F32 and F64 is set.
@@ -179,37 +180,11 @@ func Load(path string) (*File, error) {
 	return f, nil
 }
 
-// WriteFileAtomic writes data to a temporary file beside path, fsyncs it, renames it over
-// path and fsyncs the directory.
+// WriteFileAtomic writes data to path atomically (package atomicfile: a temporary file
+// beside path, synced, renamed over it, mode 0644).
 func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(path, data); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
-	}
-	name := tmp.Name()
-	fail := func(err error) error {
-		tmp.Close()
-		os.Remove(name)
-		return fmt.Errorf("checkpoint: writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("checkpoint: writing %s: %w", path, err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
