@@ -57,11 +57,11 @@ func gemmInto(c, a *tensor.Tensor, ta bool, b *tensor.Tensor, tb bool, alpha, be
 	c.Device().Gemm(p, a.Buffer(), b.Buffer(), c.Buffer())
 }
 
-// matmul returns op(a)·op(b) as a new tensor on a's device.
+// matmul returns op(a)·op(b) as a new tensor on a's device, in the operands' context.
 func matmul(a *tensor.Tensor, ta bool, b *tensor.Tensor, tb bool) *tensor.Tensor {
 	m, _ := opDims(a, ta)
 	_, n := opDims(b, tb)
-	c := tensor.Zeros(a.Device(), a.DType(), m, n)
+	c := tensor.ContextOf(a, b).Zeros(a.Device(), a.DType(), m, n)
 	gemmInto(c, a, ta, b, tb, 1, 0)
 	return c
 }
@@ -100,9 +100,14 @@ func subInPlace(a, b *tensor.Tensor) {
 	a.Device().Binary(device.BinarySub, a.Buffer(), l, b.Buffer(), b.Layout(), a.Buffer(), l)
 }
 
-// upload copies a host matrix into a new tensor of dtype on dev.
-func upload(dev device.Device, dtype tensor.DType, m mat.Matrix) *tensor.Tensor {
-	return tensor.FromMat(dev, dtype, m)
+// upload copies a host matrix into a new tensor with like's device, dtype and execution
+// context.
+func upload(like *tensor.Tensor, m mat.Matrix) *tensor.Tensor {
+	t := tensor.FromMat(like.Device(), like.DType(), m)
+	if c := like.Context(); c != nil {
+		c.Track(t)
+	}
+	return t
 }
 
 // download copies a matrix tensor to the host as float64.

@@ -237,7 +237,7 @@ func applyInverse(a *tensor.Tensor, r *mat.TriDense) (*tensor.Tensor, bool) {
 			}
 		}
 	}
-	ri := upload(a.Device(), a.DType(), inv)
+	ri := upload(a, inv)
 	defer ri.Release()
 	return matmul(a, false, ri, false), true
 }
@@ -361,7 +361,7 @@ func householderQR(a *tensor.Tensor) *QRResult {
 			}
 		}
 	}
-	q := tensor.FromFloat64As(a.Device(), a.DType(), g.Data, m, n)
+	q := a.Context().FromFloat64As(a.Device(), a.DType(), g.Data, m, n)
 	return &QRResult{Q: q, R: r, Method: QRHouseholder}
 }
 

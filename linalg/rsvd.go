@@ -200,9 +200,12 @@ func (o mOp) mul(x *tensor.Tensor) *tensor.Tensor { return matmul(o.a, o.trans, 
 // mulT returns Mᵀ·x.
 func (o mOp) mulT(x *tensor.Tensor) *tensor.Tensor { return matmul(o.a, !o.trans, x, false) }
 
+// rsvd works in an execution context of its own, so every temporary is released on return;
+// the factors it returns are detached from it (the caller's).
 func rsvd(a *tensor.Tensor, k int, opt RSVDOptions, transpose bool) *SVD {
-	scope := tensor.NewScope()
-	defer scope.Close()
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	a = ctx.View(a)
 	M := mOp{a, transpose}
 	mm, nn := M.dims()
 	l := min(k+opt.Oversamples, mm, nn)
@@ -225,7 +228,7 @@ func rsvd(a *tensor.Tensor, k int, opt RSVDOptions, transpose bool) *SVD {
 
 	// randomized_range_finder: Ω is nn×l standard normal, drawn from the Philox stream of
 	// the seed, so every backend draws the same numbers.
-	q := tensor.Normal(a.Device(), a.DType(), opt.Seed, 0, 0, 1, nn, l)
+	q := ctx.Track(tensor.Normal(a.Device(), a.DType(), opt.Seed, 0, 0, 1, nn, l))
 	for i := 0; i < opt.PowerIters; i++ {
 		y := normalise(M.mul(q))
 		q.Release()
@@ -253,7 +256,7 @@ func rsvd(a *tensor.Tensor, k int, opt RSVDOptions, transpose bool) *SVD {
 	var uhat, wr, v mat.Dense
 	svd.VTo(&uhat) // l×l
 	svd.UTo(&wr)   // l×l
-	wd := matmul(cqr.Q, false, upload(a.Device(), a.DType(), &wr), false)
+	wd := matmul(cqr.Q, false, upload(a, &wr), false)
 	cqr.Release()
 	v.CloneFrom(download(wd)) // nn×l
 	wd.Release()
@@ -263,7 +266,7 @@ func rsvd(a *tensor.Tensor, k int, opt RSVDOptions, transpose bool) *SVD {
 
 	if !transpose {
 		// U = Q·Û[:, :k] on the device; svd_flip decides the signs from U's columns.
-		ukT := upload(a.Device(), a.DType(), uk)
+		ukT := upload(a, uk)
 		u := matmul(q, false, ukT, false)
 		signs := make([]float64, k)
 		if !opt.NoFlipSign {
@@ -282,8 +285,8 @@ func rsvd(a *tensor.Tensor, k int, opt RSVDOptions, transpose bool) *SVD {
 				row[i] *= signs[j]
 			}
 		}
-		res.U = scope.Keep(u)
-		res.Vt = scope.Keep(upload(a.Device(), a.DType(), vt))
+		res.U = u.Detach()
+		res.Vt = upload(a, vt).Detach()
 		return res
 	}
 	// Transposed: M = Aᵀ = U_M S V_Mᵀ, so A's U is V_M (host, nn×k = m×k) and A's Vt is
@@ -312,10 +315,10 @@ func rsvd(a *tensor.Tensor, k int, opt RSVDOptions, transpose bool) *SVD {
 			row[j] *= signs[j]
 		}
 	}
-	ukt := upload(a.Device(), a.DType(), ukd)
+	ukt := upload(a, ukd)
 	vt := matmul(ukt, true, q, true) // k×mm = k×n
-	res.U = scope.Keep(upload(a.Device(), a.DType(), u))
-	res.Vt = scope.Keep(vt)
+	res.U = upload(a, u).Detach()
+	res.Vt = vt.Detach()
 	return res
 }
 
@@ -361,7 +364,7 @@ func luNormalise(y *tensor.Tensor) *tensor.Tensor {
 			}
 		}
 	}
-	return tensor.FromFloat64As(y.Device(), y.DType(), L, m, l)
+	return y.Context().FromFloat64As(y.Device(), y.DType(), L, m, l)
 }
 
 // columnSigns implements scikit-learn's svd_flip decision: for each column the sign of its

@@ -2,12 +2,14 @@
 // LayerNorm, MLP, multi-head attention with the PFN context mask, and Embedding, behind a
 // small Module interface that lists parameters by name (for optimizers and checkpoints).
 //
-// Parameters are leaf tensors that require gradients and live outside every tensor.Scope
-// (they are detached from the scope they were made in), so a training step can open a scope,
-// run the model, backpropagate with ops.Backward, update the parameters in place and close
-// the scope without releasing them. ZeroGrad releases their accumulated gradients; Release
-// frees the parameters themselves. Weight matrices use PyTorch's [out, in] layout so
-// checkpoints map one to one.
+// Parameters are leaf tensors that require gradients and belong to no execution context
+// (they are free tensors, see tensor.Context), so a training step can open a scope of its
+// context, run the model on inputs of that context, backpropagate with ops.Backward, update
+// the parameters in place and close the scope without releasing them. Every op of a forward
+// pass has an input of the context, so all activations belong to it. ZeroGrad releases the
+// accumulated gradients; Release frees the parameters themselves. Forward only reads the
+// parameters, so goroutines may run one module at once, each in its own context. Weight
+// matrices use PyTorch's [out, in] layout so checkpoints map one to one.
 package nn
 
 import (

@@ -61,10 +61,8 @@ func TestLinearForwardAndInit(t *testing.T) {
 		t.Fatalf("weight variance %v, want %v", v, 2.0/300)
 	}
 	x := tensor.Uniform(dev, tensor.Float64, 9, 0, -1, 1, 2, 3, 300)
-	ops.NoGrad(func() {
-		// A non-zero bias so the test sees it.
-		dev.Fill(l.Bias.Buffer(), 0, 200, 0.25)
-	})
+	// A non-zero bias so the test sees it.
+	dev.Fill(l.Bias.Buffer(), 0, 200, 0.25)
 	y := l.Forward(x)
 	if !tensor.SameShape(y.Shape(), []int{2, 3, 200}) {
 		t.Fatalf("shape %v", y.Shape())
@@ -97,32 +95,35 @@ func TestLinearForwardAndInit(t *testing.T) {
 	}
 }
 
-// TestMLPLearnsXOR trains a 2-4-1 tanh MLP on XOR with plain gradient descent.
+// TestMLPLearnsXOR trains a 2-8-1 tanh MLP on XOR with plain gradient descent, and checks
+// that training in an execution context leaves no tensor outside it.
 func TestMLPLearnsXOR(t *testing.T) {
 	gen := tensor.NewGenerator(3)
 	m := must(NewMLP(dev, tensor.Float32, []int{2, 8, 1}, ops.Tanh, XavierUniform, gen))
 	defer Release(m)
-	x := tensor.FromFloat32(dev, []float32{0, 0, 0, 1, 1, 0, 1, 1}, 4, 2).Detach()
-	y := tensor.FromFloat32(dev, []float32{0, 1, 1, 0}, 4, 1).Detach()
-	defer x.Release()
-	defer y.Release()
+	c := tensor.NewContext()
+	defer c.Close()
+	x := c.FromFloat32(dev, []float32{0, 0, 0, 1, 1, 0, 1, 1}, 4, 2)
+	y := c.FromFloat32(dev, []float32{0, 1, 1, 0}, 4, 1)
 	var loss float64
+	free := tensor.FreeTensorsMade()
 	for step := 0; step < 2000; step++ {
-		s := tensor.NewScope()
+		s := c.NewScope()
 		l := ops.MSE(m.Forward(x), y)
 		ops.Backward(l)
 		loss = l.Item()
-		ops.NoGrad(func() {
+		c.NoGrad(func() {
 			for _, p := range m.Parameters() {
-				u := ops.MulScalar(p.Grad(), 0.5)
+				u := ops.MulScalar(c.View(p.Grad()), 0.5)
 				dev.Binary(device.BinarySub, p.Buffer(), p.Layout(), u.Buffer(), u.Layout(), p.Buffer(), p.Layout())
 			}
 		})
 		ZeroGrad(m)
 		s.Close()
 	}
-	s := tensor.NewScope()
-	defer s.Close()
+	if n := tensor.FreeTensorsMade() - free; n != 0 {
+		t.Fatalf("%d free tensors made while training in a context", n)
+	}
 	pred := m.Forward(x).Float64s()
 	for i, want := range []float64{0, 1, 1, 0} {
 		if math.Abs(pred[i]-want) > 0.2 {
@@ -193,17 +194,17 @@ func TestMultiHeadAttentionMatchesLoops(t *testing.T) {
 		dev.Convert(l.Bias.Buffer(), 0, bias.Buffer(), 0, 12)
 		bias.Release()
 	}
-	s := tensor.NewScope()
-	defer s.Close()
-	xq := tensor.Uniform(dev, tensor.Float64, 7, 0, -1, 1, 2, 5, 12)
-	xkv := tensor.Uniform(dev, tensor.Float64, 8, 0, -1, 1, 2, 7, 12)
+	c := tensor.NewContext()
+	defer c.Close()
+	xq := c.Track(tensor.Uniform(dev, tensor.Float64, 7, 0, -1, 1, 2, 5, 12))
+	xkv := c.Track(tensor.Uniform(dev, tensor.Float64, 8, 0, -1, 1, 2, 7, 12))
 	for _, nctx := range []int{1, 4, 7} {
 		got := m.Forward(xq, xkv, nctx)
 		want := refMHA(m, xq.Float64s(), xkv.Float64s(), 2, 5, 7, nctx)
 		closeTo(t, "mha", got.Float64s(), want, 1e-12)
 	}
 	// Self-attention with extra leading axes: [2, 3, L, Model] is 6 independent sequences.
-	x4 := tensor.Uniform(dev, tensor.Float64, 9, 0, -1, 1, 2, 3, 4, 12)
+	x4 := c.Track(tensor.Uniform(dev, tensor.Float64, 9, 0, -1, 1, 2, 3, 4, 12))
 	got := m.Forward(x4, x4, 2)
 	xv := x4.Float64s()
 	closeTo(t, "mha 4-D", got.Float64s(), refMHA(m, xv, xv, 6, 4, 4, 2), 1e-12)
@@ -217,7 +218,11 @@ func TestMultiHeadAttentionGradients(t *testing.T) {
 	defer Release(m)
 	x := tensor.Uniform(dev, tensor.Float64, 10, 0, -1, 1, 2, 3, 4).Detach()
 	defer x.Release()
-	f := func(ps []*Tensor) *Tensor { return m.Forward(x, x, 2) }
+	// The module reads its own parameters; the input joins the check's context.
+	f := func(ps []*Tensor) *Tensor {
+		xc := ps[0].Context().View(x)
+		return m.Forward(xc, xc, 2)
+	}
 	params := m.Parameters()
 	if err := ops.GradCheck(f, params, 1e-6, 1e-6); err != nil {
 		t.Fatal(err)
@@ -249,10 +254,10 @@ func TestNamedParameters(t *testing.T) {
 	if ns := a.NamedParameters(); len(ns) != 8 || ns[0].Name != "q.weight" || ns[7].Name != "out.bias" {
 		t.Fatalf("attention parameters %v", ns)
 	}
-	// Parameters survive the scope they were made in.
-	s := tensor.NewScope()
+	// Parameters are free tensors: closing a context does not release them.
+	c := tensor.NewContext()
 	e := must(NewEmbedding(dev, tensor.Float32, 10, 3, gen))
-	s.Close()
+	c.Close()
 	defer Release(e)
 	if e.Weight.Released() {
 		t.Fatal("parameter released with its scope")
@@ -278,9 +283,9 @@ func TestErrors(t *testing.T) {
 	}
 	l := must(NewLinear(dev, tensor.Float32, 4, 2, true, KaimingUniform, gen))
 	defer Release(l)
-	s := tensor.NewScope()
-	defer s.Close()
-	err := ops.Try(func() error { l.Forward(tensor.Zeros(dev, tensor.Float32, 3, 5)); return nil })
+	c := tensor.NewContext()
+	defer c.Close()
+	err := ops.Try(func() error { l.Forward(c.Zeros(dev, tensor.Float32, 3, 5)); return nil })
 	if err == nil || !strings.Contains(err.Error(), "does not end in the layer's input size 4") {
 		t.Fatalf("shape error %v", err)
 	}

@@ -54,10 +54,8 @@ func Attention(q, k, v *Tensor, nContext int, scale float64) *Tensor {
 	// The primitives write every output element whenever O has any (keys beyond the context
 	// get explicit zero gradients); an empty O means no queries or no value columns, and then
 	// lse, dK and dV must be zeros.
-	alloc := tensor.Uninit
-	if numel(outShape) == 0 {
-		alloc = tensor.Zeros
-	}
+	empty := numel(outShape) == 0
+	alloc := allocator(tensor.ContextOf(q, k, v), empty)
 	o := alloc(dev, q.DType(), outShape...)
 	lse := alloc(dev, q.DType(), batch, lq)
 	if o.Len() > 0 {
@@ -67,6 +65,7 @@ func Attention(q, k, v *Tensor, nContext int, scale float64) *Tensor {
 		if recording(g, q, k, v) {
 			return attentionComposed(q, k, v, g, nContext, scale, needs)
 		}
+		alloc := allocator(tensor.ContextOf(g, q, k, v, o, lse), empty)
 		dq := alloc(dev, q.DType(), qs...)
 		dk := alloc(dev, q.DType(), ks...)
 		dvv := alloc(dev, q.DType(), vs...)

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"fmt"
-	"sync/atomic"
 
 	"github.com/kiln-ml/kiln/tensor"
 )
@@ -23,20 +22,25 @@ type node struct {
 	backward backwardFn
 }
 
-var gradDisabled atomic.Bool
-
-// GradEnabled reports whether ops currently record autograd nodes.
-func GradEnabled() bool { return !gradDisabled.Load() }
-
-// SetGradEnabled switches recording on or off and returns the previous setting.
-func SetGradEnabled(on bool) (prev bool) { return !gradDisabled.Swap(!on) }
-
-// NoGrad runs fn with recording off (inference, optimizer updates), restoring the previous
-// mode afterwards even if fn panics.
-func NoGrad(fn func()) {
-	prev := SetGradEnabled(false)
-	defer SetGradEnabled(prev)
-	fn()
+// In returns tensors of context c standing for the free tensors ts: each shares its
+// tensor's storage, and where the tensor requires gradients the stand-in is recorded as an
+// identity of it, so gradients flow through to the original. Use it to bring parameters or
+// other long-lived tensors into a computation whose ops would otherwise see only free
+// operands (a regulariser on the weights alone, a gradient check), so that every temporary
+// belongs to c. Tensors that already belong to c are returned as they are.
+func In(c *tensor.Context, ts ...*Tensor) []*Tensor {
+	if c == nil {
+		panic(errorf("in", "nil execution context"))
+	}
+	out := make([]*Tensor, len(ts))
+	for i, t := range ts {
+		if t.Context() == c {
+			out[i] = t
+			continue
+		}
+		out[i] = record("in", c.View(t), []*Tensor{t}, func(g *Tensor, _ []bool) []*Tensor { return []*Tensor{g} })
+	}
+	return out
 }
 
 // Try runs fn and turns panics raised by kiln's layers (shape mismatches, out-of-range
@@ -44,10 +48,10 @@ func NoGrad(fn func()) {
 // boundary of code written with ops.
 func Try(fn func() error) error { return tensor.Catch(fn) }
 
-// record attaches an autograd node to out when grad mode is on and some input requires
-// gradients, and returns out.
+// record attaches an autograd node to out when grad mode is on in out's context and some
+// input requires gradients, and returns out.
 func record(op string, out *Tensor, inputs []*Tensor, bw backwardFn) *Tensor {
-	if gradDisabled.Load() {
+	if !out.Context().GradEnabled() {
 		return out
 	}
 	need := false
@@ -71,7 +75,7 @@ func recording(ts ...*Tensor) bool {
 	if forceComposed {
 		return true
 	}
-	if gradDisabled.Load() {
+	if !tensor.ContextOf(ts...).GradEnabled() {
 		return false
 	}
 	for _, t := range ts {
@@ -113,13 +117,14 @@ func ZeroGrad(ts ...*Tensor) {
 
 // Backward computes the gradient of the scalar loss with respect to every leaf it depends on
 // and accumulates it into the leaves' Grad (adding to a gradient already there). Gradients
-// stored in leaves are owned by the leaf, outside every scope; release them with ZeroGrad.
+// stored in leaves are free tensors owned by the leaf; release them with ZeroGrad. The
+// backward pass runs in the loss's execution context, with grad mode off while it runs.
 func Backward(loss *Tensor) {
 	if loss.Len() != 1 {
 		panic(errorf("backward", "loss must have one element, got shape %s", tensor.ShapeString(loss.Shape())))
 	}
 	if !loss.RequiresGrad() {
-		panic(errorf("backward", "loss does not require gradients (no parameter marked with SetRequiresGrad, or computed under NoGrad)"))
+		panic(errorf("backward", "loss does not require gradients (no parameter marked with SetRequiresGrad, or computed with grad mode off)"))
 	}
 	run([]*Tensor{loss}, nil, nil, false)
 }
@@ -128,7 +133,9 @@ func Backward(loss *Tensor) {
 // one-element outputs) with respect to inputs, like torch.autograd.grad. Leaves' Grad fields
 // are not touched. An input the outputs do not depend on gets a zero gradient. With
 // createGraph the gradient computation is recorded, so the results can be differentiated
-// again; otherwise intermediate gradients are released as soon as they are consumed.
+// again; otherwise intermediate gradients are released as soon as they are consumed. The
+// results belong to the outputs' execution context (they are free when the outputs are);
+// createGraph needs outputs of a context, which keeps the recorded graph alive.
 func Grad(outputs, inputs, gradOutputs []*Tensor, createGraph bool) []*Tensor {
 	if len(outputs) == 0 {
 		panic(errorf("grad", "no outputs"))
@@ -142,12 +149,13 @@ func Grad(outputs, inputs, gradOutputs []*Tensor, createGraph bool) []*Tensor {
 		}
 	}
 	res := run(outputs, gradOutputs, inputs, createGraph)
+	c := tensor.ContextOf(outputs...)
 	out := make([]*Tensor, len(inputs))
 	for i, in := range inputs {
 		if g := res[in]; g != nil {
 			out[i] = g
 		} else {
-			out[i] = tensor.Zeros(in.Device(), in.DType(), in.Shape()...)
+			out[i] = c.Zeros(in.Device(), in.DType(), in.Shape()...)
 		}
 	}
 	return out
@@ -155,10 +163,11 @@ func Grad(outputs, inputs, gradOutputs []*Tensor, createGraph bool) []*Tensor {
 
 // HVP returns the Hessian-vector products H·v of the scalar f() with respect to params, by
 // double backward (Pearlmutter 1994): g = ∂f/∂θ is computed with its graph recorded, and
-// ∂(Σᵢ gᵢ·vᵢ)/∂θ = H·v. The graph is released before returning; the results belong to the
-// caller's scope.
-func HVP(f func() *Tensor, params, v []*Tensor) []*Tensor {
-	loss, grads, hv := GradHVP(f, params, v)
+// ∂(Σᵢ gᵢ·vᵢ)/∂θ = H·v. f runs in a new scope of c with grad mode on and must compute in c
+// (its data tensors belong to c, or it brings the parameters in with In). The graph is
+// released before returning; the results belong to c's current scope.
+func HVP(c *tensor.Context, f func() *Tensor, params, v []*Tensor) []*Tensor {
+	loss, grads, hv := GradHVP(c, f, params, v)
 	loss.Release()
 	for _, g := range grads {
 		g.Release()
@@ -169,18 +178,24 @@ func HVP(f func() *Tensor, params, v []*Tensor) []*Tensor {
 // GradHVP evaluates the scalar f() once and returns its value, its gradients with respect to
 // params and the Hessian-vector products H·v, all cut from the graph (second-order optimizers
 // such as AdaHessian and Sophia need all three from one forward pass). Further directions
-// can be handled by calling HVP again.
-func GradHVP(f func() *Tensor, params, v []*Tensor) (loss *Tensor, grads, hv []*Tensor) {
+// can be handled by calling HVP again. f runs as in HVP.
+func GradHVP(c *tensor.Context, f func() *Tensor, params, v []*Tensor) (loss *Tensor, grads, hv []*Tensor) {
 	if len(params) != len(v) {
 		panic(errorf("hvp", "%d vectors for %d parameters", len(v), len(params)))
 	}
-	s := tensor.NewScope()
+	if c == nil {
+		panic(errorf("hvp", "nil execution context"))
+	}
+	s := c.NewScope()
 	defer s.Close()
-	prev := SetGradEnabled(true)
-	defer SetGradEnabled(prev)
+	prev := c.SetGradEnabled(true)
+	defer c.SetGradEnabled(prev)
 	l := f()
 	if l.Len() != 1 {
 		panic(errorf("hvp", "f must return one element, got shape %s", tensor.ShapeString(l.Shape())))
+	}
+	if l.Context() != c {
+		panic(errorf("hvp", "f's result does not belong to the execution context (compute on tensors of the context, or bring the parameters in with In)"))
 	}
 	g := Grad([]*Tensor{l}, params, nil, true)
 	var dot *Tensor
@@ -199,7 +214,7 @@ func GradHVP(f func() *Tensor, params, v []*Tensor) (loss *Tensor, grads, hv []*
 		hv = Grad([]*Tensor{dot}, params, nil, false)
 	} else {
 		for _, p := range params {
-			hv = append(hv, tensor.Zeros(p.Device(), p.DType(), p.Shape()...))
+			hv = append(hv, c.Zeros(p.Device(), p.DType(), p.Shape()...))
 		}
 	}
 	loss = Detach(l)
@@ -216,9 +231,23 @@ func GradHVP(f func() *Tensor, params, v []*Tensor) (loss *Tensor, grads, hv []*
 // run is the backward engine. It propagates gradients from roots (seeded with rootGrads, or
 // ones) in reverse topological order. With targets nil it accumulates into the Grad of every
 // leaf reached (Backward); otherwise it returns the gradients of the targets.
+//
+// The engine works in the roots' execution context: gradients and the backward closures'
+// temporaries belong to it, and its grad mode is createGraph while the engine runs. Roots
+// that belong to no context get a private one, closed on return; what the engine hands out
+// from it (leaf gradients, Grad's results) is detached first.
 func run(roots, rootGrads, targets []*Tensor, createGraph bool) map[*Tensor]*Tensor {
-	prev := SetGradEnabled(createGraph)
-	defer SetGradEnabled(prev)
+	c := tensor.ContextOf(append(append([]*Tensor(nil), roots...), rootGrads...)...)
+	private := c == nil
+	if private {
+		if createGraph {
+			panic(errorf("grad", "createGraph needs outputs that belong to an execution context, which keeps the recorded graph alive"))
+		}
+		c = tensor.NewContext()
+		defer c.Close()
+	}
+	prev := c.SetGradEnabled(createGraph)
+	defer c.SetGradEnabled(prev)
 
 	isTarget := map[*Tensor]bool{}
 	for _, t := range targets {
@@ -298,7 +327,7 @@ func run(roots, rootGrads, targets []*Tensor, createGraph bool) map[*Tensor]*Ten
 				panic(errorf("grad", "output %d has shape %s: gradOutputs are needed for outputs that are not scalars",
 					i, tensor.ShapeString(r.Shape())))
 			}
-			g = tensor.Ones(r.Device(), r.DType(), r.Shape()...)
+			g = c.Ones(r.Device(), r.DType(), r.Shape()...)
 			owned[g] = true
 		}
 		accumulate(r, g)
@@ -314,9 +343,12 @@ func run(roots, rootGrads, targets []*Tensor, createGraph bool) map[*Tensor]*Ten
 		delete(grads, t)
 		if wanted(t) {
 			if targets == nil {
-				accumulateLeaf(t, g, owned[g])
+				accumulateLeaf(c, t, g, owned[g])
 				delete(owned, g)
 			} else {
+				if private && g.Context() == c {
+					g.Detach() // out of the private context: the caller's now
+				}
 				result[t] = g
 				delete(owned, g) // the caller's now
 			}
@@ -336,7 +368,7 @@ func run(roots, rootGrads, targets []*Tensor, createGraph bool) map[*Tensor]*Ten
 			release(g)
 			continue
 		}
-		gin := callBackward(n, g, needs, createGraph)
+		gin := callBackward(c, n, g, needs, createGraph)
 		release(g)
 		for i, in := range n.inputs {
 			if !needs[i] || gin[i] == nil {
@@ -355,17 +387,17 @@ func run(roots, rootGrads, targets []*Tensor, createGraph bool) map[*Tensor]*Ten
 	return result
 }
 
-// callBackward runs a node's closure. Without createGraph it runs inside a scope of its own,
-// so the closure's temporaries are released at once; each returned gradient comes back as a
-// fresh view (its own reference), so the engine may release it without disturbing a tensor
-// the closure returned twice or passed through unchanged.
-func callBackward(n *node, g *Tensor, needs []bool, createGraph bool) []*Tensor {
+// callBackward runs a node's closure in context c. Without createGraph it runs inside a scope
+// of its own, so the closure's temporaries are released at once; each returned gradient
+// comes back as a fresh view (its own reference) in c, so the engine may release it without
+// disturbing a tensor the closure returned twice or passed through unchanged.
+func callBackward(c *tensor.Context, n *node, g *Tensor, needs []bool, createGraph bool) []*Tensor {
 	if createGraph {
 		gin := n.backward(g, needs)
 		checkArity(n, gin)
 		return gin
 	}
-	s := tensor.NewScope()
+	s := c.NewScope()
 	defer s.Close()
 	gin := n.backward(g, needs)
 	checkArity(n, gin)
@@ -373,6 +405,9 @@ func callBackward(n *node, g *Tensor, needs []bool, createGraph bool) []*Tensor 
 	for i, gi := range gin {
 		if gi != nil && needs[i] {
 			out[i] = gi.Reshape(gi.Shape()...)
+			if out[i].Context() == nil {
+				c.Track(out[i])
+			}
 			s.Keep(out[i])
 		}
 	}
@@ -385,9 +420,9 @@ func checkArity(n *node, gin []*Tensor) {
 	}
 }
 
-// accumulateLeaf adds g into leaf.Grad(). The stored gradient is taken out of every scope:
+// accumulateLeaf adds g into leaf.Grad(). The stored gradient is taken out of its context:
 // the leaf owns it until ZeroGrad.
-func accumulateLeaf(leaf, g *Tensor, owned bool) {
+func accumulateLeaf(c *tensor.Context, leaf, g *Tensor, owned bool) {
 	old := leaf.Grad()
 	if old == nil {
 		if owned {
@@ -399,7 +434,7 @@ func accumulateLeaf(leaf, g *Tensor, owned bool) {
 		return
 	}
 	var sum *Tensor
-	NoGrad(func() { sum = Add(old, g) })
+	c.NoGrad(func() { sum = Add(old, g) })
 	sum.Detach()
 	old.Release()
 	if owned {

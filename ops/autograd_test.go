@@ -10,14 +10,17 @@ import (
 )
 
 func TestBackwardAccumulatesIntoLeaves(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
+	c := tensor.NewContext()
+	defer c.Close()
 	x := randT(1, -1, 1, 3).SetRequiresGrad(true)
 	w := randT(2, -1, 1, 3).SetRequiresGrad(true)
 	defer ZeroGrad(x, w)
 	xv, wv := x.Float64s(), w.Float64s()
 	// loss = Σ x⊙w + Σ x² ⇒ ∂/∂x = w + 2x, ∂/∂w = x.
-	loss := func() *Tensor { return Add(SumAll(Mul(x, w)), SumAll(Square(x))) }
+	loss := func() *Tensor {
+		p := In(c, x, w)
+		return Add(SumAll(Mul(p[0], p[1])), SumAll(Square(p[0])))
+	}
 	Backward(loss())
 	want := make([]float64, 3)
 	for i := range want {
@@ -34,7 +37,7 @@ func TestBackwardAccumulatesIntoLeaves(t *testing.T) {
 	close(t, "dx twice", x.Grad().Float64s(), want, 1e-12)
 	close(t, "dw twice", w.Grad().Float64s(), xv, 1e-12)
 	// Gradients are owned by the leaves: closing an inner scope does not release them.
-	inner := tensor.NewScope()
+	inner := c.NewScope()
 	ZeroGrad(x)
 	Backward(loss())
 	inner.Close()
@@ -44,12 +47,12 @@ func TestBackwardAccumulatesIntoLeaves(t *testing.T) {
 }
 
 func TestGradAPI(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	x := randT(3, -1, 1, 2, 3).SetRequiresGrad(true)
-	u := randT(4, -1, 1, 4).SetRequiresGrad(true) // not used by y
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	x := ctx.Track(randT(3, -1, 1, 2, 3)).SetRequiresGrad(true)
+	u := ctx.Track(randT(4, -1, 1, 4)).SetRequiresGrad(true) // not used by y
 	y := Exp(x)
-	gout := randT(5, -1, 1, 2, 3)
+	gout := ctx.Track(randT(5, -1, 1, 2, 3))
 	g := Grad([]*Tensor{y}, []*Tensor{x, u}, []*Tensor{gout}, false)
 	ev, gv := y.Float64s(), gout.Float64s()
 	want := make([]float64, len(ev))
@@ -86,33 +89,41 @@ func TestGradAPI(t *testing.T) {
 }
 
 func TestNoGrad(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	x := randT(1, -1, 1, 3).SetRequiresGrad(true)
+	c := tensor.NewContext()
+	defer c.Close()
+	x := c.Track(randT(1, -1, 1, 3)).SetRequiresGrad(true)
 	var y *Tensor
-	NoGrad(func() { y = Tanh(x) })
+	c.NoGrad(func() { y = Tanh(x) })
 	if y.RequiresGrad() || y.Node() != nil {
 		t.Fatal("op recorded under NoGrad")
 	}
-	if !GradEnabled() {
+	if !c.GradEnabled() {
 		t.Fatal("NoGrad did not restore grad mode")
 	}
 	if d := Detach(Tanh(x)); d.RequiresGrad() || d.Node() != nil {
 		t.Fatal("Detach kept the graph")
 	}
+	// Grad mode belongs to a context: turning it off elsewhere changes nothing here.
+	other := tensor.NewContext()
+	defer other.Close()
+	other.NoGrad(func() {
+		if y := Tanh(x); !y.RequiresGrad() {
+			t.Fatal("another context's NoGrad switched recording off")
+		}
+	})
 }
 
 // TestHVPQuadratic checks HVP where the Hessian is known in closed form: f = ½xᵀAx + bᵀx has
 // H = (A+Aᵀ)/2·2 = A + Aᵀ.
 func TestHVPQuadratic(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
+	c := tensor.NewContext()
+	defer c.Close()
 	const n = 5
-	a := randT(10, -1, 1, n, n)
-	b := randT(11, -1, 1, n)
-	x := randT(12, -1, 1, n).SetRequiresGrad(true)
-	v := randT(13, -1, 1, n)
-	hv := HVP(func() *Tensor {
+	a := c.Track(randT(10, -1, 1, n, n))
+	b := c.Track(randT(11, -1, 1, n))
+	x := c.Track(randT(12, -1, 1, n)).SetRequiresGrad(true)
+	v := c.Track(randT(13, -1, 1, n))
+	hv := HVP(c, func() *Tensor {
 		return Add(MulScalar(Matmul(x, Matmul(a, x)), 0.5), SumAll(Mul(b, x)))
 	}, []*Tensor{x}, []*Tensor{v})[0]
 	av, vv := a.Float64s(), v.Float64s()
@@ -124,7 +135,7 @@ func TestHVPQuadratic(t *testing.T) {
 	}
 	close(t, "Hv", hv.Float64s(), want, 1e-12)
 	// A linear function has H = 0.
-	hz := HVP(func() *Tensor { return SumAll(Mul(b, x)) }, []*Tensor{x}, []*Tensor{v})[0]
+	hz := HVP(c, func() *Tensor { return SumAll(Mul(b, x)) }, []*Tensor{x}, []*Tensor{v})[0]
 	close(t, "Hv of linear", hz.Float64s(), make([]float64, n), 0)
 }
 
@@ -186,14 +197,14 @@ func TestFusedMatchesComposed(t *testing.T) {
 	for name, f := range fs {
 		for _, dt := range []tensor.DType{tensor.Float64, tensor.Float32} {
 			t.Run(name+"_"+dt.String(), func(t *testing.T) {
-				s := tensor.NewScope()
-				defer s.Close()
+				c := tensor.NewContext()
+				defer c.Close()
 				mk := func(seed uint64, lo, hi float64, shape ...int) *Tensor {
-					return randT(seed, lo, hi, shape...).AsType(dt).SetRequiresGrad(true)
+					return c.Track(randT(seed, lo, hi, shape...)).AsType(dt).SetRequiresGrad(true)
 				}
 				xs := []*Tensor{mk(1, -2, 2, 3, 7), mk(2, 0.5, 1.5, 7), mk(3, -1, 1, 7),
 					mk(4, -1, 1, 2, 5, 3), mk(5, -1, 1, 2, 6, 3), mk(6, -1, 1, 2, 6, 2)}
-				gout := func(y *Tensor) *Tensor { return randT(7, -1, 1, y.Shape()...).AsType(dt) }
+				gout := func(y *Tensor) *Tensor { return c.Track(randT(7, -1, 1, y.Shape()...)).AsType(dt) }
 				y := f(xs)
 				go1 := gout(y)
 				fused := Grad([]*Tensor{y}, xs, []*Tensor{go1}, false)
@@ -213,12 +224,15 @@ func TestFusedMatchesComposed(t *testing.T) {
 }
 
 func TestErrorsAtBoundary(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	a, b := randT(1, -1, 1, 2, 3), randT(2, -1, 1, 4)
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	a, b := ctx.Track(randT(1, -1, 1, 2, 3)), ctx.Track(randT(2, -1, 1, 4))
 	released := randT(3, -1, 1, 2)
 	released.Release()
-	x32 := randT(4, -1, 1, 3).AsType(tensor.Float32)
+	x32 := ctx.Track(randT(4, -1, 1, 3)).AsType(tensor.Float32)
+	other := tensor.NewContext()
+	defer other.Close()
+	foreign := other.Track(randT(5, -1, 1, 2, 3))
 	for _, c := range []struct {
 		name, want string
 		fn         func()
@@ -237,6 +251,15 @@ func TestErrorsAtBoundary(t *testing.T) {
 		{"backward non-scalar", "loss must have one element", func() { Backward(Exp(a.SetRequiresGrad(true))) }},
 		{"index dtype", "indices must be an int32 tensor", func() { Embedding(a, b) }},
 		{"concat", "shapes (2, 3) and (4) have different ranks", func() { Concat(0, a, b) }},
+		{"contexts", "belong to different execution contexts", func() { Add(a, foreign) }},
+		{"hvp context", "does not belong to the execution context", func() {
+			x := randT(6, -1, 1, 3).SetRequiresGrad(true)
+			HVP(ctx, func() *Tensor { return SumAll(Square(x)) }, []*Tensor{x}, []*Tensor{randT(7, -1, 1, 3)})
+		}},
+		{"create graph free", "createGraph needs outputs that belong to an execution context", func() {
+			x := randT(8, -1, 1, 3).SetRequiresGrad(true)
+			Grad([]*Tensor{SumAll(Square(x))}, []*Tensor{x}, nil, true)
+		}},
 	} {
 		err := Try(func() error { c.fn(); return nil })
 		a.SetRequiresGrad(false)
@@ -244,18 +267,18 @@ func TestErrorsAtBoundary(t *testing.T) {
 			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
 		}
 	}
-	if !GradEnabled() {
+	if !ctx.GradEnabled() {
 		t.Fatal("grad mode left off after a panic")
 	}
 }
 
 func TestGradHVPAndIntermediateInputs(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	x := randT(40, -1, 1, 4).SetRequiresGrad(true)
-	v := randT(41, -1, 1, 4)
+	c := tensor.NewContext()
+	defer c.Close()
+	x := c.Track(randT(40, -1, 1, 4)).SetRequiresGrad(true)
+	v := c.Track(randT(41, -1, 1, 4))
 	// f = Σ x³: ∇f = 3x², H·v = 6x⊙v.
-	loss, g, hv := GradHVP(func() *Tensor { return SumAll(PowScalar(x, 3)) }, []*Tensor{x}, []*Tensor{v})
+	loss, g, hv := GradHVP(c, func() *Tensor { return SumAll(PowScalar(x, 3)) }, []*Tensor{x}, []*Tensor{v})
 	xv, vv := x.Float64s(), v.Float64s()
 	wantF, wantG, wantH := 0.0, make([]float64, 4), make([]float64, 4)
 	for i := range xv {
@@ -271,7 +294,7 @@ func TestGradHVPAndIntermediateInputs(t *testing.T) {
 	}
 	// HVP leaves nothing but its result behind.
 	before := liveBuffers()
-	h := HVP(func() *Tensor { return SumAll(PowScalar(x, 3)) }, []*Tensor{x}, []*Tensor{v})
+	h := HVP(c, func() *Tensor { return SumAll(PowScalar(x, 3)) }, []*Tensor{x}, []*Tensor{v})
 	if got := liveBuffers(); got != before+1 {
 		t.Fatalf("HVP left %d buffers, want 1", got-before)
 	}
@@ -293,11 +316,11 @@ func TestGradHVPAndIntermediateInputs(t *testing.T) {
 }
 
 func TestCheckFiniteAndGradCheckErrors(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	good := randT(1, -1, 1, 3)
-	bad := tensor.FromFloat64(dev, []float64{1, math.NaN(), 2})
-	inf := tensor.FromFloat64(dev, []float64{math.Inf(1)})
+	c := tensor.NewContext()
+	defer c.Close()
+	good := c.Track(randT(1, -1, 1, 3))
+	bad := c.FromFloat64(dev, []float64{1, math.NaN(), 2})
+	inf := c.FromFloat64(dev, []float64{math.Inf(1)})
 	if err := CheckFinite("params", good); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +330,7 @@ func TestCheckFiniteAndGradCheckErrors(t *testing.T) {
 	if err := CheckFinite("loss", inf); err == nil {
 		t.Fatal("infinity not reported")
 	}
-	f32 := randT(2, -1, 1, 3).AsType(tensor.Float32)
+	f32 := c.Track(randT(2, -1, 1, 3)).AsType(tensor.Float32)
 	if err := GradCheck(func(x []*Tensor) *Tensor { return x[0] }, []*Tensor{f32}, 1e-6, 1e-6); err == nil ||
 		!strings.Contains(err.Error(), "need float64") {
 		t.Fatalf("float32 gradcheck: %v", err)

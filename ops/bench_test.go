@@ -13,11 +13,13 @@ func BenchmarkMLPTrainStep(b *testing.B) {
 	w1 := gen.Normal(dev, tensor.Float32, 0, 0.1, 64, 256).Detach().SetRequiresGrad(true)
 	b1 := tensor.Zeros(dev, tensor.Float32, 256).Detach().SetRequiresGrad(true)
 	w2 := gen.Normal(dev, tensor.Float32, 0, 0.1, 256, 10).Detach().SetRequiresGrad(true)
-	x := gen.Normal(dev, tensor.Float32, 0, 1, 256, 64).Detach()
-	y := tensor.FromInt32(dev, make([]int32, 256)).Detach()
+	c := tensor.NewContext()
+	defer c.Close()
+	x := c.Track(gen.Normal(dev, tensor.Float32, 0, 1, 256, 64))
+	y := c.FromInt32(dev, make([]int32, 256))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		s := tensor.NewScope()
+		s := c.NewScope()
 		loss := CrossEntropy(Matmul(Gelu(Add(Matmul(x, w1), b1)), w2), y, nil)
 		Backward(loss)
 		ZeroGrad(w1, b1, w2)
@@ -37,10 +39,15 @@ func BenchmarkHVPAttention(b *testing.B) {
 		gen.Normal(dev, tensor.Float32, 0, 1, 8, 128, 32).Detach(),
 		gen.Normal(dev, tensor.Float32, 0, 1, 8, 128, 32).Detach(),
 	}
+	c := tensor.NewContext()
+	defer c.Close()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		s := tensor.NewScope()
-		HVP(func() *Tensor { return SumAll(Square(Attention(q, k, v, 100, 0))) }, []*Tensor{q, k, v}, dirs)
+		s := c.NewScope()
+		HVP(c, func() *Tensor {
+			in := In(c, q, k, v)
+			return SumAll(Square(Attention(in[0], in[1], in[2], 100, 0)))
+		}, []*Tensor{q, k, v}, dirs)
 		s.Close()
 	}
 }

@@ -62,9 +62,19 @@ func canBroadcastTo(shape, out []int) bool {
 	return true
 }
 
+// allocator returns c's constructor for an op's output: Uninit for outputs a primitive
+// writes in full, Zeros when zero says the primitive writes nothing (an empty inner or
+// reduced dimension) and the result must be zeros.
+func allocator(c *tensor.Context, zero bool) func(device.Device, tensor.DType, ...int) *Tensor {
+	if zero {
+		return c.Zeros
+	}
+	return c.Uninit
+}
+
 // unaryRaw applies a device map to x without recording.
 func unaryRaw(op device.UnaryOp, x *Tensor, alpha float64) *Tensor {
-	out := tensor.Uninit(x.Device(), x.DType(), x.Shape()...)
+	out := x.Context().Uninit(x.Device(), x.DType(), x.Shape()...)
 	if out.Len() > 0 {
 		x.Device().Unary(op, x.Buffer(), x.Layout(), out.Buffer(), out.Layout(), alpha)
 	}
@@ -76,7 +86,7 @@ func binaryRaw(name string, op device.BinaryOp, a, b *Tensor) *Tensor {
 	dev := checkFloat(name, a, b)
 	as, bs := a.Shape(), b.Shape()
 	shape := broadcastShapes(name, as, bs)
-	out := tensor.Uninit(dev, a.DType(), shape...)
+	out := tensor.ContextOf(a, b).Uninit(dev, a.DType(), shape...)
 	if out.Len() > 0 {
 		dev.Binary(op, a.Buffer(), broadcastLayout(as, shape), b.Buffer(), broadcastLayout(bs, shape),
 			out.Buffer(), out.Layout())
@@ -86,7 +96,7 @@ func binaryRaw(name string, op device.BinaryOp, a, b *Tensor) *Tensor {
 
 // expandRaw materialises x broadcast to shape.
 func expandRaw(x *Tensor, shape []int) *Tensor {
-	out := tensor.Uninit(x.Device(), x.DType(), shape...)
+	out := x.Context().Uninit(x.Device(), x.DType(), shape...)
 	if out.Len() > 0 {
 		x.Device().Unary(device.UnaryCopy, x.Buffer(), broadcastLayout(x.Shape(), shape), out.Buffer(), out.Layout(), 0)
 	}

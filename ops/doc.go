@@ -27,17 +27,20 @@
 // mismatches, NaN scalar parameters. Public boundaries wrap their work in Try, which turns
 // those panics into returned errors.
 //
-// # Memory and the training step
+// # Execution contexts, memory and the training step
 //
-// Tensors are reference counted and released by scopes (see package tensor), never by
-// finalizers. Every tensor an op creates, forward or backward, is recorded in the innermost
-// open tensor.Scope. A training step therefore looks like this:
+// Tensors are reference counted and released by the scopes of an execution context (see
+// tensor.Context), never by finalizers. Every tensor an op creates, forward or backward,
+// belongs to the context of its operands and is recorded in that context's innermost open
+// scope; the grad mode that decides whether ops record is the context's too. Parameters are
+// free tensors (owned by no context) that live across steps. A training step looks like this:
 //
-//	// Parameters live across steps: create them outside any scope (or Detach them from
-//	// the scope they were made in) and mark them as leaves that need gradients.
-//	w := tensor.Normal(dev, tensor.Float32, 1, 0, 0, 0.1, 16, 4).Detach().SetRequiresGrad(true)
-//	for step := 0; step < n; step++ {
-//		s := tensor.NewScope()
+//	w := tensor.Normal(dev, tensor.Float32, 1, 0, 0, 0.1, 16, 4).SetRequiresGrad(true)
+//	c := tensor.NewContext()
+//	defer c.Close()
+//	x, y := c.FromFloat32(dev, xs, n, 16), c.FromFloat32(dev, ys, n, 4)
+//	for step := 0; step < steps; step++ {
+//		s := c.NewScope()
 //		loss := ops.MeanAll(ops.Square(ops.Sub(ops.Matmul(x, w), y)))
 //		ops.Backward(loss) // w.Grad() now holds dloss/dw; it is owned by w, not the scope
 //		// ... update w in place from w.Grad() (package optim) ...
@@ -45,14 +48,23 @@
 //		s.Close()           // releases the forward graph and every temporary of the step
 //	}
 //
-// Backward releases intermediate gradients as soon as they have been consumed, so the peak
-// memory of a backward pass is the forward graph plus a frontier of gradients. Gradients
-// accumulated into leaves by Backward are detached from all scopes and owned by the leaf:
-// ZeroGrad releases them. Results of Grad and HVP are ordinary tensors of the current scope.
+// An op whose operands are all free returns a free tensor, which the caller must release;
+// In brings free tensors (a regulariser on the weights alone) into a context, with
+// gradients flowing through to them. tensor.FreeTensorsMade lets a test show that a
+// computation left nothing outside its context.
+//
+// Backward runs in the loss's context and releases intermediate gradients as soon as they
+// have been consumed, so the peak memory of a backward pass is the forward graph plus a
+// frontier of gradients. Gradients accumulated into leaves by Backward are free tensors owned
+// by the leaf: ZeroGrad releases them. Results of Grad and HVP belong to the context.
 //
 // The graph holds pointers to the tensors it needs; once the scope that owns them closes,
 // backpropagating through them panics. Use Detach (this package's, which cuts the graph)
 // for values carried from one step to the next.
 //
-// Grad mode and scopes are process-wide and meant for one goroutine at a time.
+// # Concurrency
+//
+// The package holds no process-wide state that affects results. Goroutines may run ops at
+// once, each in its own context, sharing free tensors that none of them writes (a model's
+// parameters); each gets the result it would get alone.
 package ops

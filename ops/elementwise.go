@@ -4,7 +4,6 @@ import (
 	"math"
 
 	"github.com/kiln-ml/kiln/device"
-	"github.com/kiln-ml/kiln/tensor"
 )
 
 // ---------------------------------------------------------------------------------------
@@ -256,7 +255,7 @@ func PowScalar(x *Tensor, p float64) *Tensor {
 	return record("pow_scalar", out, []*Tensor{x}, func(g *Tensor, _ []bool) []*Tensor {
 		switch p {
 		case 0:
-			return []*Tensor{tensor.Zeros(g.Device(), g.DType(), g.Shape()...)}
+			return []*Tensor{g.Context().Zeros(g.Device(), g.DType(), g.Shape()...)}
 		case 1:
 			return []*Tensor{g}
 		case 2:

@@ -88,12 +88,10 @@ func CheckFinite(what string, ts ...*Tensor) error {
 			if t.Len() == 0 {
 				continue
 			}
-			var ok float64
-			NoGrad(func() {
-				s := tensor.NewScope()
-				defer s.Close()
-				ok = MinAll(IsFinite(t)).Item()
-			})
+			c := tensor.NewContext()
+			c.SetGradEnabled(false)
+			ok := MinAll(IsFinite(c.View(t))).Item()
+			c.Close()
 			if ok != 1 {
 				return fmt.Errorf("ops: %s: tensor %d (shape %s) holds NaN or infinite values", what, i, shp(t))
 			}

@@ -53,9 +53,9 @@ func bidx(idx, shape []int) []int {
 }
 
 func TestBroadcastForward(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	a, b := randT(1, -1, 1, 3, 1, 5), randT(2, 0.5, 1, 4, 1)
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	a, b := ctx.Track(randT(1, -1, 1, 3, 1, 5)), ctx.Track(randT(2, 0.5, 1, 4, 1))
 	ha, hb := hostOf(a), hostOf(b)
 	for name, c := range map[string]struct {
 		op func(a, b *Tensor) *Tensor
@@ -81,8 +81,8 @@ func TestBroadcastForward(t *testing.T) {
 }
 
 func TestMatmulForward(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
+	ctx := tensor.NewContext()
+	defer ctx.Close()
 	for _, c := range []struct {
 		as, bs []int
 		ta, tb bool
@@ -147,9 +147,9 @@ func TestMatmulForward(t *testing.T) {
 }
 
 func TestReduceForward(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	x := randT(7, -1, 1, 3, 4, 5, 2)
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	x := ctx.Track(randT(7, -1, 1, 3, 4, 5, 2))
 	hx := hostOf(x)
 	for _, axes := range [][]int{{1}, {0, 2}, {1, 2}, {-1, 0}, {}} {
 		ax := normAxes("test", axes, 4)
@@ -199,11 +199,11 @@ func TestReduceForward(t *testing.T) {
 }
 
 func TestSoftmaxLayerNormForward(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	x := randT(8, -3, 3, 4, 7)
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	x := ctx.Track(randT(8, -3, 3, 4, 7))
 	hx := hostOf(x)
-	gamma, beta := randT(9, 0.5, 1.5, 7), randT(10, -1, 1, 7)
+	gamma, beta := ctx.Track(randT(9, 0.5, 1.5, 7)), ctx.Track(randT(10, -1, 1, 7))
 	gv, bv := gamma.Float64s(), beta.Float64s()
 	var sm, lsm, ln []float64
 	for i := 0; i < 4; i++ {
@@ -261,9 +261,9 @@ func refAttention(q, k, v host, nctx int, scale float64) []float64 {
 }
 
 func TestAttentionForward(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	q, k, v := randT(11, -1, 1, 3, 70, 5), randT(12, -1, 1, 3, 90, 5), randT(13, -1, 1, 3, 90, 6)
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	q, k, v := ctx.Track(randT(11, -1, 1, 3, 70, 5)), ctx.Track(randT(12, -1, 1, 3, 90, 5)), ctx.Track(randT(13, -1, 1, 3, 90, 6))
 	for _, nctx := range []int{1, 37, 90} {
 		got := Attention(q, k, v, nctx, 0)
 		want := refAttention(hostOf(q), hostOf(k), hostOf(v), nctx, 1/math.Sqrt(5))
@@ -285,9 +285,9 @@ func TestAttentionForward(t *testing.T) {
 }
 
 func TestShapeOpsForward(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	x := randT(14, -1, 1, 3, 5, 2)
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	x := ctx.Track(randT(14, -1, 1, 3, 5, 2))
 	hx := hostOf(x)
 	sel := IndexSelect(x, 1, idxT(4, 0, 4))
 	var want []float64
@@ -309,9 +309,9 @@ func TestShapeOpsForward(t *testing.T) {
 }
 
 func TestCrossEntropyForward(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	logits := randT(15, -3, 3, 5, 4)
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	logits := ctx.Track(randT(15, -3, 3, 5, 4))
 	targets := []int32{3, 0, 1, 1, 2}
 	w := []float64{1, 0, 1, 1, 0}
 	hl := hostOf(logits)
@@ -347,9 +347,9 @@ func TestCrossEntropyForward(t *testing.T) {
 }
 
 func TestDropout(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	x := tensor.Ones(dev, tensor.Float64, 200, 50)
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	x := ctx.Ones(dev, tensor.Float64, 200, 50)
 	if Dropout(x, 0.3, false, nil) != x {
 		t.Fatal("dropout in eval mode is not the identity")
 	}
@@ -372,9 +372,9 @@ func TestDropout(t *testing.T) {
 }
 
 func TestGeluForward(t *testing.T) {
-	s := tensor.NewScope()
-	defer s.Close()
-	x := randT(16, -4, 4, 9)
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	x := ctx.Track(randT(16, -4, 4, 9))
 	var exact, approx []float64
 	for _, v := range x.Float64s() {
 		exact = append(exact, v*0.5*(1+math.Erf(v/math.Sqrt2)))

@@ -17,7 +17,9 @@ import (
 // are marked as requiring gradients for the check and restored afterwards. f may return a
 // tensor of any shape: it is reduced to a scalar with fixed pseudo-random weights, so every
 // output element contributes. Non-differentiable arguments (indices, masks) are closed over
-// by f. Everything the check allocates is released before it returns.
+// by f. f receives stand-ins for the inputs in an execution context of the check's own (see
+// In), so everything it computes, and everything the check allocates, is released before the
+// check returns.
 func GradCheck(f func(xs []*Tensor) *Tensor, inputs []*Tensor, eps, tol float64) error {
 	return Try(func() error {
 		if err := checkInputs(inputs); err != nil {
@@ -25,21 +27,22 @@ func GradCheck(f func(xs []*Tensor) *Tensor, inputs []*Tensor, eps, tol float64)
 		}
 		restore := markInputs(inputs)
 		defer restore()
-		s := tensor.NewScope()
-		defer s.Close()
+		c := tensor.NewContext()
+		defer c.Close()
+		xs := In(c, inputs...)
 
 		var weights *Tensor
-		NoGrad(func() { weights = projection(f(inputs), 1) })
+		c.NoGrad(func() { weights = projection(f(xs), 1) })
 		scalar := func() *Tensor {
-			y := f(inputs)
+			y := f(xs)
 			return SumAll(Mul(y, weights))
 		}
 		analytic := Grad([]*Tensor{scalar()}, inputs, nil, false)
 		numeric := make([][]float64, len(inputs))
 		eval := func() float64 {
 			var v float64
-			NoGrad(func() {
-				inner := tensor.NewScope()
+			c.NoGrad(func() {
+				inner := c.NewScope()
 				defer inner.Close()
 				v = scalar().Item()
 			})
@@ -77,20 +80,21 @@ func HVPCheck(f func(xs []*Tensor) *Tensor, inputs []*Tensor, eps, tol float64) 
 		}
 		restore := markInputs(inputs)
 		defer restore()
-		s := tensor.NewScope()
-		defer s.Close()
+		c := tensor.NewContext()
+		defer c.Close()
+		xs := In(c, inputs...)
 
 		var weights *Tensor
-		NoGrad(func() { weights = projection(f(inputs), 2) })
+		c.NoGrad(func() { weights = projection(f(xs), 2) })
 		phi := func() *Tensor {
-			y := f(inputs)
+			y := f(In(c, inputs...))
 			return Add(SumAll(Mul(y, weights)), MulScalar(SumAll(Square(y)), 0.5))
 		}
 		vs := make([]*Tensor, len(inputs))
-		for i, x := range inputs {
-			vs[i] = projection(x, uint64(100+i))
+		for i := range inputs {
+			vs[i] = projection(xs[i], uint64(100+i))
 		}
-		analytic := HVP(phi, inputs, vs)
+		analytic := HVP(c, phi, inputs, vs)
 
 		base := make([][]float64, len(inputs))
 		dirs := make([][]float64, len(inputs))
@@ -105,7 +109,7 @@ func HVPCheck(f func(xs []*Tensor) *Tensor, inputs []*Tensor, eps, tol float64) 
 				}
 				write(x, d)
 			}
-			inner := tensor.NewScope()
+			inner := c.NewScope()
 			defer inner.Close()
 			g := Grad([]*Tensor{phi()}, inputs, nil, false)
 			out := make([][]float64, len(g))
@@ -155,11 +159,11 @@ func markInputs(inputs []*Tensor) func() {
 	}
 }
 
-// projection draws fixed weights in [−1, 1) shaped like t.
+// projection draws fixed weights in [−1, 1) shaped like t, in t's context.
 func projection(t *Tensor, seed uint64) *Tensor {
 	w := make([]float64, t.Len())
 	rng.FillUniform(w, 0x9e3779b97f4a7c15^seed, 0, 0, -1, 1)
-	return tensor.FromFloat64As(t.Device(), t.DType(), w, t.Shape()...)
+	return t.Context().FromFloat64As(t.Device(), t.DType(), w, t.Shape()...)
 }
 
 func write(x *Tensor, data []float64) {

@@ -42,9 +42,10 @@ func LayerNorm(x, gamma, beta *Tensor, eps float64) *Tensor {
 		rows = x.Len() / cols
 	}
 	// The primitive writes all three whenever y has elements; otherwise rows is 0.
-	y := tensor.Uninit(dev, x.DType(), x.Shape()...)
-	mean := tensor.Uninit(dev, x.DType(), rows)
-	rstd := tensor.Uninit(dev, x.DType(), rows)
+	c := tensor.ContextOf(x, gamma, beta)
+	y := c.Uninit(dev, x.DType(), x.Shape()...)
+	mean := c.Uninit(dev, x.DType(), rows)
+	rstd := c.Uninit(dev, x.DType(), rows)
 	if y.Len() > 0 {
 		dev.LayerNorm(x.Buffer(), bufOrNil(gamma), bufOrNil(beta), y.Buffer(), mean.Buffer(), rstd.Buffer(), rows, cols, eps)
 	}
@@ -55,10 +56,7 @@ func LayerNorm(x, gamma, beta *Tensor, eps float64) *Tensor {
 		r := make([]*Tensor, 3)
 		// The primitive writes dx, dγ and dβ in full when there are rows; with none, dγ and dβ
 		// are sums over nothing and must be zeros.
-		alloc := tensor.Uninit
-		if x.Len() == 0 {
-			alloc = tensor.Zeros
-		}
+		alloc := allocator(tensor.ContextOf(g, x, gamma, beta, mean, rstd), x.Len() == 0)
 		dx := alloc(dev, x.DType(), x.Shape()...)
 		var dg, db *Tensor
 		if gamma != nil {

@@ -46,7 +46,7 @@ func CrossEntropy(logits, targets, weights *Tensor) *Tensor {
 	if len(lead) != 1 {
 		logits = Reshape(logits, n, c)
 	}
-	picked := Embedding(Reshape(LogSoftmax(logits, -1), n*c, 1), tensor.FromInt32(dev, flat))
+	picked := Embedding(Reshape(LogSoftmax(logits, -1), n*c, 1), tensor.ContextOf(logits, weights).FromInt32(dev, flat))
 	nll := Neg(Reshape(picked, n)) // [N]
 	if weights == nil {
 		return Mean(nll, false)
@@ -55,7 +55,7 @@ func CrossEntropy(logits, targets, weights *Tensor) *Tensor {
 	// Divide by max(Σw, 1e-30) so an all-zero mask gives 0 rather than 0/0 (1e-30 is a normal
 	// float32, so devices that flush denormals to zero do not turn it into a division by 0).
 	denom := unaryRaw(device.UnaryRecip, binaryRaw("cross_entropy", device.BinaryMax, SumAll(w),
-		tensor.Scalar(dev, logits.DType(), 1e-30)), 0)
+		tensor.ContextOf(logits, weights).Scalar(dev, logits.DType(), 1e-30)), 0)
 	return Mul(SumAll(Mul(nll, w)), denom)
 }
 

@@ -61,11 +61,7 @@ func MatmulT(a, b *Tensor, transA, transB bool) *Tensor {
 	outShape := append(append([]int(nil), batch...), m, n)
 	// Every element is written by the GEMM (β = 0: C is not read) unless the inner
 	// dimension is empty, where the product is zeros.
-	alloc := tensor.Uninit
-	if k == 0 {
-		alloc = tensor.Zeros
-	}
-	out := alloc(dev, a.DType(), outShape...)
+	out := allocator(tensor.ContextOf(a, b), k == 0)(dev, a.DType(), outShape...)
 
 	if out.Len() > 0 {
 		p := device.GemmParams{TransA: transA, TransB: transB, M: m, N: n, K: k, Alpha: 1,

@@ -71,7 +71,7 @@ func reduceRaw(op device.ReduceOp, x *Tensor, axes []int) *Tensor {
 		for a := lo; a <= hi; a++ {
 			next[a] = 1
 		}
-		out := tensor.Uninit(x.Device(), x.DType(), next...) // Reduce writes every element
+		out := x.Context().Uninit(x.Device(), x.DType(), next...) // Reduce writes every element
 		if out.Len() > 0 {
 			if n == 0 {
 				panic(errorf(op.String(), "reduction over an empty axis of shape %s", tensor.ShapeString(shape)))

@@ -97,7 +97,7 @@ func Slice(x *Tensor, axis, start, end int) *Tensor {
 
 // padSlice embeds g into zeros of shape at offset start along axis: the adjoint of Slice.
 func padSlice(g *Tensor, shape []int, axis, start int) *Tensor {
-	out := tensor.Zeros(g.Device(), g.DType(), shape...)
+	out := g.Context().Zeros(g.Device(), g.DType(), shape...)
 	n := g.Dim(axis)
 	if g.Len() > 0 {
 		dst := tensor.SliceLayout(shape, axis, start, start+n)
@@ -170,7 +170,7 @@ func Embedding(table, idx *Tensor) *Tensor {
 	}
 	rows, width := table.Dim(0), table.Dim(1)
 	outShape := append(idx.Shape(), width)
-	out := tensor.Uninit(dev, table.DType(), outShape...) // Gather writes every row
+	out := tensor.ContextOf(table, idx).Uninit(dev, table.DType(), outShape...) // Gather writes every row
 	if n := idx.Len(); n > 0 && width > 0 {
 		dev.Gather(table.Buffer(), rows, width, idx.Buffer(), n, out.Buffer())
 	}
@@ -182,7 +182,7 @@ func Embedding(table, idx *Tensor) *Tensor {
 // scatterRows adds the rows of g (any shape ending in width) into a zero [rows, width] table
 // at idx; its adjoint is Embedding.
 func scatterRows(g, idx *Tensor, rows, width int) *Tensor {
-	out := tensor.Zeros(g.Device(), g.DType(), rows, width)
+	out := tensor.ContextOf(g, idx).Zeros(g.Device(), g.DType(), rows, width)
 	if n := idx.Len(); n > 0 && width > 0 {
 		g.Device().ScatterAdd(out.Buffer(), rows, width, idx.Buffer(), n, g.Buffer())
 	}

@@ -36,7 +36,7 @@ func softmaxLast(x *Tensor, log bool) *Tensor {
 	if cols > 0 {
 		rows = x.Len() / cols
 	}
-	y := tensor.Uninit(dev, x.DType(), x.Shape()...)
+	y := x.Context().Uninit(dev, x.DType(), x.Shape()...)
 	if y.Len() > 0 {
 		dev.Softmax(x.Buffer(), y.Buffer(), rows, cols, log)
 	}
@@ -51,7 +51,7 @@ func softmaxLast(x *Tensor, log bool) *Tensor {
 			}
 			return []*Tensor{Mul(y, Sub(g, Sum(Mul(g, y), true, -1)))}
 		}
-		dx := tensor.Uninit(dev, x.DType(), x.Shape()...)
+		dx := tensor.ContextOf(g, y).Uninit(dev, x.DType(), x.Shape()...)
 		if dx.Len() > 0 {
 			dev.SoftmaxBackward(y.Buffer(), g.Buffer(), dx.Buffer(), rows, cols, log)
 		}

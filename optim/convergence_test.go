@@ -131,34 +131,36 @@ func softplus(z float64) float64 {
 	return math.Log1p(math.Exp(z))
 }
 
-// model returns the parameters and the loss closure of l on dev.
-func (l *logreg) model(dev device.Device) (w, b *tensor.Tensor, loss func() *tensor.Tensor) {
-	x := tensor.FromFloat64(dev, l.x, l.n, l.d).Detach()
+// model returns the parameters and the loss closure of l on dev; the data and every tensor
+// the loss computes belong to c.
+func (l *logreg) model(c *tensor.Context, dev device.Device) (w, b *tensor.Tensor, loss func() *tensor.Tensor) {
+	x := c.FromFloat64(dev, l.x, l.n, l.d)
 	labels := make([]int32, l.n)
 	for i, v := range l.y {
 		labels[i] = int32(v)
 	}
-	y := tensor.FromInt32(dev, labels).Detach()
-	zeros := tensor.Zeros(dev, tensor.Float64, l.n, 1).Detach()
-	w = tensor.Zeros(dev, tensor.Float64, l.d, 1).Detach().SetRequiresGrad(true)
-	b = tensor.Zeros(dev, tensor.Float64, 1).Detach().SetRequiresGrad(true)
+	y := c.FromInt32(dev, labels)
+	zeros := c.Zeros(dev, tensor.Float64, l.n, 1)
+	w = tensor.Zeros(dev, tensor.Float64, l.d, 1).SetRequiresGrad(true)
+	b = tensor.Zeros(dev, tensor.Float64, 1).SetRequiresGrad(true)
 	loss = func() *tensor.Tensor {
-		z := ops.Add(ops.Matmul(x, w), b)                                        // [n, 1]
-		ce := ops.CrossEntropy(ops.Concat(1, zeros, z), y, nil)                  // mean log(1+eᶻ) − y·z
-		return ops.Add(ce, ops.MulScalar(ops.SumAll(ops.Square(w)), l.lambda/2)) // + λ/2‖w‖²
+		p := ops.In(c, w, b)
+		z := ops.Add(ops.Matmul(x, p[0]), p[1])                                     // [n, 1]
+		ce := ops.CrossEntropy(ops.Concat(1, zeros, z), y, nil)                     // mean log(1+eᶻ) − y·z
+		return ops.Add(ce, ops.MulScalar(ops.SumAll(ops.Square(p[0])), l.lambda/2)) // + λ/2‖w‖²
 	}
 	return w, b, loss
 }
 
-// train runs steps full-batch steps of o on loss, with an optional schedule, and returns the
-// final loss.
-func train(t *testing.T, o Optimizer, loss func() *tensor.Tensor, params []*tensor.Tensor, steps int, sched Schedule) float64 {
+// train runs steps full-batch steps of o on loss (computed in c), with an optional schedule,
+// and returns the final loss.
+func train(t *testing.T, c *tensor.Context, o Optimizer, loss func() *tensor.Tensor, params []*tensor.Tensor, steps int, sched Schedule) float64 {
 	t.Helper()
 	for s := 0; s < steps; s++ {
 		if sched != nil {
 			ApplySchedule(o, sched)
 		}
-		sc := tensor.NewScope()
+		sc := c.NewScope()
 		ops.ZeroGrad(params...)
 		ops.Backward(loss())
 		sc.Close()
@@ -168,8 +170,8 @@ func train(t *testing.T, o Optimizer, loss func() *tensor.Tensor, params []*tens
 	}
 	ops.ZeroGrad(params...)
 	var v float64
-	ops.NoGrad(func() {
-		sc := tensor.NewScope()
+	c.NoGrad(func() {
+		sc := c.NewScope()
 		v = loss().Item()
 		sc.Close()
 	})
@@ -204,13 +206,17 @@ func TestLogisticRegressionReachesNewtonOptimum(t *testing.T) {
 		}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			w, b, loss := lr.model(dev)
+			ctx := tensor.NewContext()
+			defer ctx.Close()
+			w, b, loss := lr.model(ctx, dev)
+			defer w.Release()
+			defer b.Release()
 			o, err := c.make(Params(w, b))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer o.Release()
-			got := train(t, o, loss, []*tensor.Tensor{w, b}, steps, c.sched)
+			got := train(t, ctx, o, loss, []*tensor.Tensor{w, b}, steps, c.sched)
 			t.Logf("%s: loss %.10f, Newton optimum %.10f, gap %.3g", c.name, got, best, got-best)
 			if !(got-best < 1e-4) || got < best-1e-9 {
 				t.Fatalf("%s: loss %.10f after %d steps, Newton optimum %.10f (gap %.3g, want < 1e-4)", c.name, got, steps, best, got-best)
@@ -220,10 +226,11 @@ func TestLogisticRegressionReachesNewtonOptimum(t *testing.T) {
 }
 
 // rosenbrock is f(x, y) = (1−x)² + 100(y−x²)², minimum 0 at (1, 1).
-func rosenbrock(p *tensor.Tensor) func() *tensor.Tensor {
+func rosenbrock(c *tensor.Context, p *tensor.Tensor) func() *tensor.Tensor {
 	return func() *tensor.Tensor {
-		x := ops.Slice(p, 0, 0, 1)
-		y := ops.Slice(p, 0, 1, 2)
+		pc := ops.In(c, p)[0]
+		x := ops.Slice(pc, 0, 0, 1)
+		y := ops.Slice(pc, 0, 1, 2)
 		a := ops.Square(ops.RSubScalar(1, x))
 		b := ops.MulScalar(ops.Square(ops.Sub(y, ops.Square(x))), 100)
 		return ops.SumAll(ops.Add(a, b))
@@ -266,8 +273,11 @@ func TestRosenbrock(t *testing.T) {
 		}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := tensor.FromFloat64(dev, []float64{-1.2, 1}).Detach().SetRequiresGrad(true)
-			f := rosenbrock(p)
+			p := tensor.FromFloat64(dev, []float64{-1.2, 1}).SetRequiresGrad(true)
+			defer p.Release()
+			ctx := tensor.NewContext()
+			defer ctx.Close()
+			f := rosenbrock(ctx, p)
 			o, err := c.make(Params(p))
 			if err != nil {
 				t.Fatal(err)
@@ -277,11 +287,11 @@ func TestRosenbrock(t *testing.T) {
 			var v float64
 			steps := 0
 			for ; steps < c.budget; steps++ {
-				sc := tensor.NewScope()
+				sc := ctx.NewScope()
 				ops.ZeroGrad(p)
 				switch o := o.(type) {
 				case *AdaHessian:
-					if _, err := o.Prepare(f, gen); err != nil {
+					if _, err := o.Prepare(ctx, f, gen); err != nil {
 						t.Fatal(err)
 					}
 				default:
@@ -292,12 +302,12 @@ func TestRosenbrock(t *testing.T) {
 					t.Fatal(err)
 				}
 				if s, ok := o.(*Sophia); ok && s.HessianDue() {
-					if err := s.UpdateHessianHutchinson(f, gen); err != nil {
+					if err := s.UpdateHessianHutchinson(ctx, f, gen); err != nil {
 						t.Fatal(err)
 					}
 				}
-				ops.NoGrad(func() {
-					sc := tensor.NewScope()
+				ctx.NoGrad(func() {
+					sc := ctx.NewScope()
 					v = f().Item()
 					sc.Close()
 				})

@@ -10,12 +10,16 @@ import (
 	"github.com/kiln-ml/kiln/tensor"
 )
 
-// A training loop: a scope per step, Backward, one fused Step, ZeroGrad; the schedule sets
-// the learning rate before each step. Here AdamW fits w to minimise ‖w − (1, −2, 3)‖².
+// A training loop: the data in an execution context, a scope per step, Backward, one fused
+// Step, ZeroGrad; the schedule sets the learning rate before each step. Here AdamW fits w to
+// minimise ‖w − (1, −2, 3)‖².
 func Example() {
 	dev := device.MustGet("cpu")
-	w := tensor.Zeros(dev, tensor.Float64, 3).Detach().SetRequiresGrad(true)
-	target := tensor.FromFloat64(dev, []float64{1, -2, 3}).Detach()
+	w := tensor.Zeros(dev, tensor.Float64, 3).SetRequiresGrad(true)
+	defer w.Release()
+	c := tensor.NewContext()
+	defer c.Close()
+	target := c.FromFloat64(dev, []float64{1, -2, 3})
 	cfg := optim.DefaultAdamW()
 	cfg.WeightDecay = 0
 	opt, err := optim.NewAdamW(optim.Params(w), cfg)
@@ -26,7 +30,7 @@ func Example() {
 	sched := optim.WarmupCosine{Base: 0.1, Min: 0.001, Warmup: 10, Total: 500}
 	for step := 0; step < 500; step++ {
 		optim.ApplySchedule(opt, sched)
-		s := tensor.NewScope()
+		s := c.NewScope()
 		ops.Backward(ops.SumAll(ops.Square(ops.Sub(w, target))))
 		s.Close()
 		if err := opt.Step(); err != nil {
@@ -45,9 +49,12 @@ func Example() {
 // whenever HessianDue says so, from the model's own logits.
 func ExampleSophia_UpdateHessianGNB() {
 	dev := device.MustGet("cpu")
-	x := tensor.FromFloat64(dev, []float64{1, 0, 0, 1, 1, 1, -1, 0}, 4, 2).Detach()
-	y := tensor.FromInt32(dev, []int32{0, 1, 1, 0}).Detach()
-	w := tensor.Zeros(dev, tensor.Float64, 2, 2).Detach().SetRequiresGrad(true)
+	c := tensor.NewContext()
+	defer c.Close()
+	x := c.FromFloat64(dev, []float64{1, 0, 0, 1, 1, 1, -1, 0}, 4, 2)
+	y := c.FromInt32(dev, []int32{0, 1, 1, 0})
+	w := tensor.Zeros(dev, tensor.Float64, 2, 2).SetRequiresGrad(true)
+	defer w.Release()
 	logits := func() *tensor.Tensor { return ops.Matmul(x, w) }
 	cfg := optim.DefaultSophia()
 	cfg.LR = 0.05
@@ -59,7 +66,7 @@ func ExampleSophia_UpdateHessianGNB() {
 	gen := tensor.NewGenerator(1)
 	var first, last float64
 	for step := 0; step < 100; step++ {
-		s := tensor.NewScope()
+		s := c.NewScope()
 		loss := ops.CrossEntropy(logits(), y, nil)
 		ops.Backward(loss)
 		if step == 0 {
@@ -72,7 +79,7 @@ func ExampleSophia_UpdateHessianGNB() {
 		}
 		opt.ZeroGrad()
 		if opt.HessianDue() {
-			if err := opt.UpdateHessianGNB(logits, gen); err != nil {
+			if err := opt.UpdateHessianGNB(c, logits, gen); err != nil {
 				panic(err)
 			}
 		}

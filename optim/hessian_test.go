@@ -11,11 +11,12 @@ import (
 )
 
 // quadratic returns f(θ) = ½θᵀAθ + bᵀθ for a symmetric A (n×n, row-major) as an ops closure.
-func quadratic(dev device.Device, a, b []float64, theta *tensor.Tensor) func() *tensor.Tensor {
+func quadratic(c *tensor.Context, dev device.Device, a, b []float64, param *tensor.Tensor) func() *tensor.Tensor {
 	n := len(b)
-	at := tensor.FromFloat64(dev, a, n, n).Detach()
-	bt := tensor.FromFloat64(dev, b).Detach()
+	at := c.FromFloat64(dev, a, n, n)
+	bt := c.FromFloat64(dev, b)
 	return func() *tensor.Tensor {
+		theta := ops.In(c, param)[0]
 		return ops.Add(ops.MulScalar(ops.SumAll(ops.Mul(theta, ops.Matmul(at, theta))), 0.5), ops.SumAll(ops.Mul(bt, theta)))
 	}
 }
@@ -66,8 +67,11 @@ func TestDiagonalEstimatorsConverge(t *testing.T) {
 	const n, draws = 6, 4000
 	a := randomSPD(r, n)
 	b := randVec(r, n, 1)
-	theta := tensor.FromFloat64(dev, randVec(r, n, 1)).Detach().SetRequiresGrad(true)
-	f := quadratic(dev, a, b, theta)
+	theta := tensor.FromFloat64(dev, randVec(r, n, 1)).SetRequiresGrad(true)
+	defer theta.Release()
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	f := quadratic(ctx, dev, a, b, theta)
 	diag := make([]float64, n)
 	for i := range diag {
 		diag[i] = a[i*n+i]
@@ -75,13 +79,13 @@ func TestDiagonalEstimatorsConverge(t *testing.T) {
 	gen := tensor.NewGenerator(11)
 	var hutch, rad [][]float64
 	for k := 0; k < draws; k++ {
-		s := tensor.NewScope()
-		h, err := HutchinsonDiag(f, []*tensor.Tensor{theta}, gen)
+		s := ctx.NewScope()
+		h, err := HutchinsonDiag(ctx, f, []*tensor.Tensor{theta}, gen)
 		if err != nil {
 			t.Fatal(err)
 		}
 		hutch = append(hutch, h[0].Float64s())
-		loss, grads, hv, vhv, err := RademacherHVP(f, []*tensor.Tensor{theta}, gen)
+		loss, grads, hv, vhv, err := RademacherHVP(ctx, f, []*tensor.Tensor{theta}, gen)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,8 +125,11 @@ func TestGaussNewtonBartlettConverges(t *testing.T) {
 	const bsz, d, c, draws = 12, 3, 4, 8000
 	x := randVec(r, bsz*d, 1)
 	w0 := randVec(r, d*c, 0.7)
-	xt := tensor.FromFloat64(dev, x, bsz, d).Detach()
-	w := tensor.FromFloat64(dev, w0, d, c).Detach().SetRequiresGrad(true)
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	xt := ctx.FromFloat64(dev, x, bsz, d)
+	w := tensor.FromFloat64(dev, w0, d, c).SetRequiresGrad(true)
+	defer w.Release()
 	logits := func() *tensor.Tensor { return ops.Matmul(xt, w) }
 	want := make([]float64, d*c)
 	for i := 0; i < bsz; i++ {
@@ -149,8 +156,8 @@ func TestGaussNewtonBartlettConverges(t *testing.T) {
 	gen := tensor.NewGenerator(2)
 	var est [][]float64
 	for k := 0; k < draws; k++ {
-		s := tensor.NewScope()
-		e, err := GaussNewtonBartlett(logits, []*tensor.Tensor{w}, gen)
+		s := ctx.NewScope()
+		e, err := GaussNewtonBartlett(ctx, logits, []*tensor.Tensor{w}, gen)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,9 +174,12 @@ func TestAdaHessianClosedForm(t *testing.T) {
 	dev := device.MustGet("cpu")
 	a := []float64{1, 4, 0.25, 9}
 	th := []float64{1, -1, 2, 0.5}
-	theta := tensor.FromFloat64(dev, th).Detach().SetRequiresGrad(true)
+	theta := tensor.FromFloat64(dev, th).SetRequiresGrad(true)
+	defer theta.Release()
+	ctx := tensor.NewContext()
+	defer ctx.Close()
 	f := func() *tensor.Tensor {
-		return ops.MulScalar(ops.SumAll(ops.Mul(tensor.FromFloat64(dev, a), ops.Square(theta))), 0.5)
+		return ops.MulScalar(ops.SumAll(ops.Mul(ctx.FromFloat64(dev, a), ops.Square(theta))), 0.5)
 	}
 	c := DefaultAdaHessian()
 	c.LR = 0.5
@@ -180,8 +190,8 @@ func TestAdaHessianClosedForm(t *testing.T) {
 	gen := tensor.NewGenerator(1)
 	m := make([]float64, len(a))
 	for step := 1; step <= 4; step++ {
-		s := tensor.NewScope()
-		if _, err := o.Prepare(f, gen); err != nil {
+		s := ctx.NewScope()
+		if _, err := o.Prepare(ctx, f, gen); err != nil {
 			t.Fatal(err)
 		}
 		if err := o.Step(); err != nil {
@@ -210,8 +220,11 @@ func TestSophiaClosedForm(t *testing.T) {
 	dev := device.MustGet("cpu")
 	a := []float64{1, 4, 0.25, 9}
 	th := []float64{0.3, -2, 3, 0.5}
-	theta := tensor.FromFloat64(dev, th).Detach().SetRequiresGrad(true)
-	at := tensor.FromFloat64(dev, a).Detach()
+	theta := tensor.FromFloat64(dev, th).SetRequiresGrad(true)
+	defer theta.Release()
+	ctx := tensor.NewContext()
+	defer ctx.Close()
+	at := ctx.FromFloat64(dev, a)
 	f := func() *tensor.Tensor { return ops.MulScalar(ops.SumAll(ops.Mul(at, ops.Square(theta))), 0.5) }
 	c := DefaultSophia()
 	c.LR, c.Beta1, c.Beta2, c.Rho, c.WeightDecay, c.K = 0.5, 0, 0, 1, 0, 1
@@ -222,7 +235,7 @@ func TestSophiaClosedForm(t *testing.T) {
 	step := func() {
 		t.Helper()
 		ops.ZeroGrad(theta)
-		s := tensor.NewScope()
+		s := ctx.NewScope()
 		ops.Backward(f())
 		s.Close()
 		if err := o.Step(); err != nil {

@@ -7,7 +7,8 @@ import (
 	"github.com/kiln-ml/kiln/rng"
 )
 
-// Reshape returns a view with a new shape of the same number of elements, sharing storage.
+// Reshape returns a view with a new shape of the same number of elements, sharing storage,
+// in t's context.
 // One extent may be -1, inferred from the others.
 func (t *Tensor) Reshape(shape ...int) *Tensor {
 	shape = append([]int(nil), shape...)
@@ -38,12 +39,12 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 		panicf("reshape of a released tensor")
 	}
 	st.refs.Add(1)
-	return track(&Tensor{shape: shape, dtype: t.dtype, st: st})
+	return t.ctx.track(&Tensor{shape: shape, dtype: t.dtype, st: st})
 }
 
-// Clone copies the tensor into new storage on the same device.
+// Clone copies the tensor into new storage on the same device (and in its context).
 func (t *Tensor) Clone() *Tensor {
-	out := Uninit(t.Device(), t.dtype, t.shape...)
+	out := t.ctx.Uninit(t.Device(), t.dtype, t.shape...)
 	if t.Len() > 0 {
 		t.Device().Convert(out.buf(), 0, t.buf(), 0, t.Len())
 	}
@@ -52,7 +53,7 @@ func (t *Tensor) Clone() *Tensor {
 
 // copyStrided materialises a strided view of t into a new contiguous tensor.
 func (t *Tensor) copyStrided(view device.Layout) *Tensor {
-	out := Uninit(t.Device(), t.dtype, view.Shape...)
+	out := t.ctx.Uninit(t.Device(), t.dtype, view.Shape...)
 	if out.Len() > 0 {
 		t.Device().Unary(device.UnaryCopy, t.buf(), view, out.buf(), device.Contiguous(view.Shape), 0)
 	}
@@ -147,7 +148,7 @@ func Concat(axis int, ts ...*Tensor) *Tensor {
 		total += t.shape[axis]
 	}
 	shape[axis] = total
-	out := Empty(first.Device(), first.dtype, shape...)
+	out := ContextOf(ts...).Empty(first.Device(), first.dtype, shape...)
 	at := 0
 	for _, t := range ts {
 		n := t.shape[axis]
@@ -160,18 +161,19 @@ func Concat(axis int, ts ...*Tensor) *Tensor {
 	return out
 }
 
-// To copies the tensor to another device (returning t itself when it is already there).
+// To copies the tensor to another device, in its context (returning t itself when it is
+// already there).
 func (t *Tensor) To(dev device.Device) *Tensor {
 	if t.Device() == dev {
 		return t
 	}
 	switch t.dtype {
 	case Float32:
-		return FromFloat32(dev, t.Float32s(), t.shape...)
+		return t.ctx.FromFloat32(dev, t.Float32s(), t.shape...)
 	case Float64:
-		return FromFloat64(dev, t.Float64s(), t.shape...)
+		return t.ctx.FromFloat64(dev, t.Float64s(), t.shape...)
 	case Int32:
-		return FromInt32(dev, t.Int32s(), t.shape...)
+		return t.ctx.FromInt32(dev, t.Int32s(), t.shape...)
 	}
 	panicf("To: unsupported dtype %s", t.dtype)
 	return nil
@@ -182,7 +184,7 @@ func (t *Tensor) AsType(dtype DType) *Tensor {
 	if t.dtype == dtype {
 		return t
 	}
-	out := Uninit(t.Device(), dtype, t.shape...)
+	out := t.ctx.Uninit(t.Device(), dtype, t.shape...)
 	if t.Len() > 0 {
 		t.Device().Convert(out.buf(), 0, t.buf(), 0, t.Len())
 	}
@@ -205,29 +207,39 @@ func Arange(dev device.Device, dtype DType, start, stop, step float64) *Tensor {
 	return FromFloat64As(dev, dtype, v, n)
 }
 
-// Uniform fills a new tensor with draws from U[low, high) of the Philox stream keyed by
+// Uniform fills a new tensor of c with draws from U[low, high) of the Philox stream keyed by
 // seed, starting at counter offset (see package rng).
-func Uniform(dev device.Device, dtype DType, seed, offset uint64, low, high float64, shape ...int) *Tensor {
+func (c *Context) Uniform(dev device.Device, dtype DType, seed, offset uint64, low, high float64, shape ...int) *Tensor {
 	if !finite(low) || !finite(high) || high < low {
 		panicf("uniform(%v, %v): bounds must be finite with low ≤ high", low, high)
 	}
-	t := Empty(dev, dtype, shape...)
+	t := c.Empty(dev, dtype, shape...)
 	if t.Len() > 0 {
 		dev.RandomFill(t.buf(), device.Uniform, seed, offset, low, high)
 	}
 	return t
 }
 
-// Normal fills a new tensor with N(mean, sd²) draws of the Philox stream.
-func Normal(dev device.Device, dtype DType, seed, offset uint64, mean, sd float64, shape ...int) *Tensor {
+// Normal fills a new tensor of c with N(mean, sd²) draws of the Philox stream.
+func (c *Context) Normal(dev device.Device, dtype DType, seed, offset uint64, mean, sd float64, shape ...int) *Tensor {
 	if !finite(mean) || !finite(sd) || sd < 0 {
 		panicf("normal(%v, %v): mean and standard deviation must be finite, sd ≥ 0", mean, sd)
 	}
-	t := Empty(dev, dtype, shape...)
+	t := c.Empty(dev, dtype, shape...)
 	if t.Len() > 0 {
 		dev.RandomFill(t.buf(), device.Normal, seed, offset, mean, sd)
 	}
 	return t
+}
+
+// Uniform is Context.Uniform for a free tensor.
+func Uniform(dev device.Device, dtype DType, seed, offset uint64, low, high float64, shape ...int) *Tensor {
+	return (*Context)(nil).Uniform(dev, dtype, seed, offset, low, high, shape...)
+}
+
+// Normal is Context.Normal for a free tensor.
+func Normal(dev device.Device, dtype DType, seed, offset uint64, mean, sd float64, shape ...int) *Tensor {
+	return (*Context)(nil).Normal(dev, dtype, seed, offset, mean, sd, shape...)
 }
 
 // Generator draws successive non-overlapping random tensors from one seed.

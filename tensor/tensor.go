@@ -7,27 +7,36 @@
 // Functions in this package panic with an *Error (or a *device.Error from a backend) on
 // misuse: a shape mismatch, an out-of-range slice, a NaN distribution parameter. Public
 // boundaries (the CLI, model APIs, loaders) wrap their work in Catch, which turns those
-// panics into ordinary errors; see ARCHITECTURE.md, promise 3.
+// panics into ordinary errors.
 //
-// # Memory
+// # Memory and execution contexts
 //
 // Device memory is never left to the garbage collector's finalizers. Every tensor holds one
 // reference to its storage; Release drops it, and the storage is freed when its last
 // reference goes. Views made by Reshape share storage and hold their own reference, so
 // releasing a base does not invalidate its views.
 //
-// Scopes make this practical for training loops: while a Scope is open, every tensor created
-// is recorded in it, and Scope.Close releases all of them except those moved out with Keep.
-// A training step opens a scope, keeps the loss value and the updated parameters it needs,
-// and closes it, so the number of live buffers after N steps is flat. Scopes form a
-// process-wide stack and are meant for one goroutine at a time.
+// An execution Context makes this practical: a tensor made under a context is recorded in
+// the context's innermost open Scope, and Scope.Close releases all of them except those
+// moved out with Keep. A training step opens a scope, keeps the values it needs, and closes
+// it, so the number of live buffers after N steps is flat; Context.Close releases whatever
+// is left. Ops put their outputs in the context of their operands (ContextOf), so code that
+// computes on tensors of a context needs no further bookkeeping. The context also carries
+// the grad mode that package ops consults.
+//
+// # Concurrency
+//
+// The package keeps no process-wide state. A Context and the tensors it owns are used by one
+// goroutine at a time; any number of goroutines may work at once, each in its own context.
+// Tensors that nobody writes (a model's parameters) may be read by all of them at once:
+// reading, viewing with Reshape and Release are safe for concurrent use, since storage
+// reference counts are atomic.
 package tensor
 
 import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/kiln-ml/kiln/device"
@@ -60,6 +69,7 @@ type Tensor struct {
 	shape []int
 	dtype DType
 	st    *storage
+	ctx   *Context // the context whose scope records the tensor; nil when free
 	scope *Scope
 
 	// Autograd bookkeeping, owned by package ops.
@@ -181,32 +191,38 @@ func ShapeString(s []int) string {
 	return "(" + strings.Join(parts, ", ") + ")"
 }
 
-// wrap makes a tensor owning a fresh reference to buf's storage and records it in the
-// current scope.
-func wrap(buf device.Buffer, dtype DType, shape []int) *Tensor {
+// wrap makes a tensor owning a fresh reference to buf's storage and records it in c's
+// innermost scope (a nil c leaves it free: the caller owns it).
+func wrap(c *Context, buf device.Buffer, dtype DType, shape []int) *Tensor {
 	st := &storage{buf: buf}
 	st.refs.Store(1)
-	return track(&Tensor{shape: append([]int(nil), shape...), dtype: dtype, st: st})
+	return c.track(&Tensor{shape: append([]int(nil), shape...), dtype: dtype, st: st})
 }
+
+// The constructors below exist twice: as package functions, which make free tensors (owned
+// by the caller, outside every context), and as methods of *Context, which record the new
+// tensor in the context's innermost scope. A method called on a nil *Context makes a free
+// tensor, so code that derives its context from operands (ContextOf) needs no special case.
 
 // FromBuffer wraps an existing buffer (taking ownership of it) as a tensor of the given
 // shape; backends and optimizers use it for buffers they allocated themselves.
-func FromBuffer(buf device.Buffer, shape ...int) *Tensor {
+func (c *Context) FromBuffer(buf device.Buffer, shape ...int) *Tensor {
 	checkShape(shape)
 	if numel(shape) != buf.Len() {
 		panicf("buffer of %d elements cannot hold shape %v", buf.Len(), shape)
 	}
-	return wrap(buf, buf.DType(), shape)
+	return wrap(c, buf, buf.DType(), shape)
 }
 
 // Empty allocates a tensor whose contents are zero (backends zero new memory).
-func Empty(dev device.Device, dtype DType, shape ...int) *Tensor {
+func (c *Context) Empty(dev device.Device, dtype DType, shape ...int) *Tensor {
 	checkShape(shape)
+	c.checkOpen()
 	buf, err := dev.Alloc(dtype, numel(shape))
 	if err != nil {
 		panic(err)
 	}
-	return wrap(buf, dtype, shape)
+	return wrap(c, buf, dtype, shape)
 }
 
 // Uninit allocates a tensor whose contents are unspecified (device.AllocUninit): for the
@@ -214,21 +230,24 @@ func Empty(dev device.Device, dtype DType, shape ...int) *Tensor {
 // memset launch per tensor on the CUDA backend). The caller must write every element before
 // anything reads one; under the CUDA emulator the contents are NaN, so a read before a write
 // shows.
-func Uninit(dev device.Device, dtype DType, shape ...int) *Tensor {
+func (c *Context) Uninit(dev device.Device, dtype DType, shape ...int) *Tensor {
 	checkShape(shape)
+	c.checkOpen()
 	buf, err := device.AllocUninit(dev, dtype, numel(shape))
 	if err != nil {
 		panic(err)
 	}
-	return wrap(buf, dtype, shape)
+	return wrap(c, buf, dtype, shape)
 }
 
 // Zeros allocates a zero tensor.
-func Zeros(dev device.Device, dtype DType, shape ...int) *Tensor { return Empty(dev, dtype, shape...) }
+func (c *Context) Zeros(dev device.Device, dtype DType, shape ...int) *Tensor {
+	return c.Empty(dev, dtype, shape...)
+}
 
 // Full allocates a tensor filled with v.
-func Full(dev device.Device, dtype DType, v float64, shape ...int) *Tensor {
-	t := Empty(dev, dtype, shape...)
+func (c *Context) Full(dev device.Device, dtype DType, v float64, shape ...int) *Tensor {
+	t := c.Empty(dev, dtype, shape...)
 	if v != 0 && t.Len() > 0 {
 		dev.Fill(t.buf(), 0, t.Len(), v)
 	}
@@ -236,47 +255,49 @@ func Full(dev device.Device, dtype DType, v float64, shape ...int) *Tensor {
 }
 
 // Ones allocates a tensor of ones.
-func Ones(dev device.Device, dtype DType, shape ...int) *Tensor {
-	return Full(dev, dtype, 1, shape...)
+func (c *Context) Ones(dev device.Device, dtype DType, shape ...int) *Tensor {
+	return c.Full(dev, dtype, 1, shape...)
 }
 
 // Scalar allocates a 0-dimensional tensor holding v.
-func Scalar(dev device.Device, dtype DType, v float64) *Tensor { return Full(dev, dtype, v) }
+func (c *Context) Scalar(dev device.Device, dtype DType, v float64) *Tensor {
+	return c.Full(dev, dtype, v)
+}
 
 // FromFloat32 copies data into a new float32 tensor of the given shape (a 1-D tensor when
 // no shape is given).
-func FromFloat32(dev device.Device, data []float32, shape ...int) *Tensor {
-	return fromHost(dev, Float32, data, len(data), shape)
+func (c *Context) FromFloat32(dev device.Device, data []float32, shape ...int) *Tensor {
+	return c.fromHost(dev, Float32, data, len(data), shape)
 }
 
 // FromFloat64 copies data into a new float64 tensor.
-func FromFloat64(dev device.Device, data []float64, shape ...int) *Tensor {
-	return fromHost(dev, Float64, data, len(data), shape)
+func (c *Context) FromFloat64(dev device.Device, data []float64, shape ...int) *Tensor {
+	return c.fromHost(dev, Float64, data, len(data), shape)
 }
 
 // FromInt32 copies indices into a new int32 tensor.
-func FromInt32(dev device.Device, data []int32, shape ...int) *Tensor {
-	return fromHost(dev, Int32, data, len(data), shape)
+func (c *Context) FromInt32(dev device.Device, data []int32, shape ...int) *Tensor {
+	return c.fromHost(dev, Int32, data, len(data), shape)
 }
 
 // FromFloat64As copies float64 data into a new tensor of dtype (converting to float32 when
 // asked), the usual way to bring host data in at a model's precision.
-func FromFloat64As(dev device.Device, dtype DType, data []float64, shape ...int) *Tensor {
+func (c *Context) FromFloat64As(dev device.Device, dtype DType, data []float64, shape ...int) *Tensor {
 	switch dtype {
 	case Float64:
-		return FromFloat64(dev, data, shape...)
+		return c.FromFloat64(dev, data, shape...)
 	case Float32:
 		f := make([]float32, len(data))
 		for i, v := range data {
 			f[i] = float32(v)
 		}
-		return FromFloat32(dev, f, shape...)
+		return c.FromFloat32(dev, f, shape...)
 	}
 	panicf("FromFloat64As: unsupported dtype %s", dtype)
 	return nil
 }
 
-func fromHost(dev device.Device, dtype DType, data any, n int, shape []int) *Tensor {
+func (c *Context) fromHost(dev device.Device, dtype DType, data any, n int, shape []int) *Tensor {
 	if len(shape) == 0 {
 		shape = []int{n}
 	}
@@ -284,13 +305,69 @@ func fromHost(dev device.Device, dtype DType, data any, n int, shape []int) *Ten
 	if numel(shape) != n {
 		panicf("%d values cannot fill shape %v (%d elements)", n, shape, numel(shape))
 	}
-	t := Empty(dev, dtype, shape...)
+	t := c.Empty(dev, dtype, shape...)
 	if n > 0 {
 		if err := dev.CopyFromHost(t.buf(), data); err != nil {
 			panic(err)
 		}
 	}
 	return t
+}
+
+// FromBuffer wraps buf as a free tensor (see Context.FromBuffer).
+func FromBuffer(buf device.Buffer, shape ...int) *Tensor {
+	return (*Context)(nil).FromBuffer(buf, shape...)
+}
+
+// Empty allocates a free zero tensor (see Context.Empty).
+func Empty(dev device.Device, dtype DType, shape ...int) *Tensor {
+	return (*Context)(nil).Empty(dev, dtype, shape...)
+}
+
+// Uninit allocates a free tensor with unspecified contents (see Context.Uninit).
+func Uninit(dev device.Device, dtype DType, shape ...int) *Tensor {
+	return (*Context)(nil).Uninit(dev, dtype, shape...)
+}
+
+// Zeros allocates a free zero tensor.
+func Zeros(dev device.Device, dtype DType, shape ...int) *Tensor {
+	return (*Context)(nil).Empty(dev, dtype, shape...)
+}
+
+// Full allocates a free tensor filled with v.
+func Full(dev device.Device, dtype DType, v float64, shape ...int) *Tensor {
+	return (*Context)(nil).Full(dev, dtype, v, shape...)
+}
+
+// Ones allocates a free tensor of ones.
+func Ones(dev device.Device, dtype DType, shape ...int) *Tensor {
+	return (*Context)(nil).Full(dev, dtype, 1, shape...)
+}
+
+// Scalar allocates a free 0-dimensional tensor holding v.
+func Scalar(dev device.Device, dtype DType, v float64) *Tensor {
+	return (*Context)(nil).Full(dev, dtype, v)
+}
+
+// FromFloat32 copies data into a new free float32 tensor (a 1-D tensor when no shape is
+// given).
+func FromFloat32(dev device.Device, data []float32, shape ...int) *Tensor {
+	return (*Context)(nil).FromFloat32(dev, data, shape...)
+}
+
+// FromFloat64 copies data into a new free float64 tensor.
+func FromFloat64(dev device.Device, data []float64, shape ...int) *Tensor {
+	return (*Context)(nil).FromFloat64(dev, data, shape...)
+}
+
+// FromInt32 copies indices into a new free int32 tensor.
+func FromInt32(dev device.Device, data []int32, shape ...int) *Tensor {
+	return (*Context)(nil).FromInt32(dev, data, shape...)
+}
+
+// FromFloat64As copies float64 data into a new free tensor of dtype.
+func FromFloat64As(dev device.Device, dtype DType, data []float64, shape ...int) *Tensor {
+	return (*Context)(nil).FromFloat64As(dev, dtype, data, shape...)
 }
 
 // Float32s copies the tensor to a new host slice (converting from float64 if needed).
@@ -366,100 +443,6 @@ func (t *Tensor) Item() float64 {
 		panicf("Item of a tensor with %d elements", t.Len())
 	}
 	return t.Float64s()[0]
-}
-
-// ---------------------------------------------------------------------------------------
-// Scopes
-
-// Scope records the tensors created while it is the innermost open scope.
-type Scope struct {
-	parent  *Scope
-	tensors []*Tensor
-	closed  bool
-}
-
-var (
-	scopeMu  sync.Mutex
-	topScope *Scope
-)
-
-// NewScope opens a scope nested in the current one. Close it with defer s.Close().
-func NewScope() *Scope {
-	scopeMu.Lock()
-	defer scopeMu.Unlock()
-	s := &Scope{parent: topScope}
-	topScope = s
-	return s
-}
-
-func track(t *Tensor) *Tensor {
-	scopeMu.Lock()
-	if s := topScope; s != nil {
-		t.scope = s
-		s.tensors = append(s.tensors, t)
-	}
-	scopeMu.Unlock()
-	return t
-}
-
-// Keep moves tensors out of the scope into its parent (or out of all scopes when the scope
-// is outermost), so Close does not release them. It returns its first argument for chaining.
-func (s *Scope) Keep(ts ...*Tensor) *Tensor {
-	scopeMu.Lock()
-	defer scopeMu.Unlock()
-	for _, t := range ts {
-		if t == nil || t.scope != s {
-			continue
-		}
-		t.scope = s.parent
-		if s.parent != nil {
-			s.parent.tensors = append(s.parent.tensors, t)
-		}
-	}
-	if len(ts) == 0 {
-		return nil
-	}
-	return ts[0]
-}
-
-// Close releases every tensor recorded in the scope and not kept, and pops the scope.
-// Closing a scope that is not innermost closes the inner ones first.
-func (s *Scope) Close() {
-	scopeMu.Lock()
-	if s.closed {
-		scopeMu.Unlock()
-		return
-	}
-	// Pop s and anything opened inside it.
-	var inner []*Scope
-	for c := topScope; c != nil && c != s; c = c.parent {
-		inner = append(inner, c)
-	}
-	scopeMu.Unlock()
-	for _, c := range inner {
-		c.Close()
-	}
-	scopeMu.Lock()
-	topScope = s.parent
-	s.closed = true
-	ts := s.tensors
-	s.tensors = nil
-	scopeMu.Unlock()
-	for _, t := range ts {
-		if t.scope == s {
-			t.scope = nil
-			t.Release()
-		}
-	}
-}
-
-// Detach removes t from whatever scope holds it: its lifetime is then the caller's (release
-// it explicitly). Parameters and optimizer state are detached.
-func (t *Tensor) Detach() *Tensor {
-	scopeMu.Lock()
-	t.scope = nil
-	scopeMu.Unlock()
-	return t
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 package tensor_test
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -100,19 +101,133 @@ func TestReshapeSharesStorageAndCounts(t *testing.T) {
 func TestScopeReleases(t *testing.T) {
 	d := cpu()
 	before := d.MemStats().LiveBuffers
+	c := tensor.NewContext()
+	defer c.Close()
 	var kept *tensor.Tensor
 	func() {
-		s := tensor.NewScope()
+		s := c.NewScope()
 		defer s.Close()
-		a := tensor.Ones(d, tensor.Float32, 10)
+		a := c.Ones(d, tensor.Float32, 10)
 		_ = a.Reshape(2, 5)
 		_ = tensor.Concat(0, a, a)
 		kept = s.Keep(a.Clone())
 	}()
 	require.Equal(t, before+1, d.MemStats().LiveBuffers)
+	require.Same(t, c, kept.Context(), "a kept tensor moves to the parent scope of its context")
 	require.Equal(t, 10, len(kept.Float32s()))
+	c.Close()
+	require.Equal(t, before, d.MemStats().LiveBuffers, "closing the context releases what its scopes kept")
+	require.True(t, kept.Released())
+	require.Panics(t, func() { c.Zeros(d, tensor.Float32, 1) }, "a closed context makes no tensors")
+}
+
+func TestContextOwnership(t *testing.T) {
+	d := cpu()
+	before := d.MemStats().LiveBuffers
+	c := tensor.NewContext()
+	free := tensor.Ones(d, tensor.Float32, 4)
+	require.Nil(t, free.Context())
+	in := c.FromFloat32(d, []float32{1, 2, 3, 4})
+	require.Same(t, c, in.Context())
+	// Derived tensors belong to the context of their operands; free ones mix in.
+	require.Same(t, c, tensor.Concat(0, free, in).Context())
+	require.Same(t, c, in.Reshape(2, 2).Context())
+	both := tensor.Concat(0, free, free)
+	require.Nil(t, both.Context(), "all-free operands give a free tensor")
+	both.Release()
+	require.Same(t, c, tensor.ContextOf(nil, free, in))
+
+	other := tensor.NewContext()
+	foreign := other.Ones(d, tensor.Float32, 4)
+	require.PanicsWithError(t, "tensor: operands of shapes [4] and [4] belong to different execution contexts",
+		func() { tensor.Concat(0, in, foreign) })
+	require.Panics(t, func() { c.Track(foreign) })
+
+	// Track adopts a free tensor; Detach frees one.
+	adopted := c.Track(tensor.Zeros(d, tensor.Float32, 3))
+	require.Same(t, c, adopted.Context())
+	kept := c.Zeros(d, tensor.Float32, 5).Detach()
+	require.Nil(t, kept.Context())
+
+	c.Close()
+	other.Close()
+	require.True(t, adopted.Released())
+	require.False(t, kept.Released())
+	require.Panics(t, func() { in.Float32s() }, "closing the context released its tensors")
 	kept.Release()
+	free.Release()
 	require.Equal(t, before, d.MemStats().LiveBuffers)
+}
+
+func TestContextGradMode(t *testing.T) {
+	var none *tensor.Context
+	require.True(t, none.GradEnabled(), "free tensors record gradients")
+	c := tensor.NewContext()
+	defer c.Close()
+	require.True(t, c.GradEnabled())
+	require.Panics(t, func() {
+		c.NoGrad(func() {
+			require.False(t, c.GradEnabled())
+			panic("boom")
+		})
+	})
+	require.True(t, c.GradEnabled(), "NoGrad restores the mode after a panic")
+	other := tensor.NewContext()
+	defer other.Close()
+	other.NoGrad(func() { require.True(t, c.GradEnabled(), "grad mode belongs to one context") })
+}
+
+func TestNestedScopes(t *testing.T) {
+	d := cpu()
+	before := d.MemStats().LiveBuffers
+	c := tensor.NewContext()
+	defer c.Close()
+	outer := c.NewScope()
+	a := c.Ones(d, tensor.Float32, 2)
+	inner := c.NewScope()
+	b := c.Ones(d, tensor.Float32, 2)
+	kept := inner.Keep(c.Ones(d, tensor.Float32, 2))
+	// Closing the outer scope closes the inner one first.
+	outer.Close()
+	require.True(t, a.Released())
+	require.True(t, b.Released())
+	require.True(t, kept.Released(), "kept into the outer scope, released with it")
+	inner.Close() // a no-op now
+	require.Equal(t, before, d.MemStats().LiveBuffers)
+	// New tensors go to the context's own scope again.
+	x := c.Ones(d, tensor.Float32, 2)
+	c.Close()
+	require.True(t, x.Released())
+}
+
+// TestContextsAreIndependent runs scope-heavy work on 16 goroutines at once, each with its
+// own context; under -race it also shows that contexts share no state.
+func TestContextsAreIndependent(t *testing.T) {
+	d := cpu()
+	shared := tensor.FromFloat64(d, seq(6), 2, 3)
+	defer shared.Release()
+	errs := make(chan error, 16)
+	for g := 0; g < 16; g++ {
+		go func() {
+			errs <- tensor.Catch(func() error {
+				c := tensor.NewContext()
+				defer c.Close()
+				for i := 0; i < 50; i++ {
+					s := c.NewScope()
+					x := tensor.Concat(0, shared, c.FromFloat64(d, seq(6), 2, 3)).Reshape(-1)
+					got := x.Float64s()
+					if got[0] != 0.5 || got[11] != 5.5 {
+						return fmt.Errorf("goroutine %d step %d: got %v", g, i, got)
+					}
+					s.Close()
+				}
+				return nil
+			})
+		}()
+	}
+	for g := 0; g < 16; g++ {
+		require.NoError(t, <-errs)
+	}
 }
 
 func TestRandomMatchesRNG(t *testing.T) {

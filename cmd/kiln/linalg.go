@@ -138,8 +138,8 @@ are at most --exact-limit) and the time.`,
 			if err != nil {
 				return err
 			}
-			scope := tensor.NewScope()
-			defer scope.Close()
+			ec := tensor.NewContext() // owns the command's matrix
+			defer ec.Close()
 			out := rsvdOutput{Device: dev.Name(), Rank: rank, Seed: seed}
 			var a *tensor.Tensor
 			var spectrum []float64 // known singular values of a --random matrix
@@ -169,6 +169,7 @@ are at most --exact-limit) and the time.`,
 			if rank > min(out.Rows, out.Cols) {
 				return fmt.Errorf("--rank %d is larger than min(m, n) = %d for a %d×%d matrix", rank, min(out.Rows, out.Cols), out.Rows, out.Cols)
 			}
+			ec.Track(a)
 			opt := linalg.DefaultRSVDOptions()
 			opt.Oversamples, opt.PowerIters, opt.Normalizer, opt.Seed = oversamples, iters, norm, seed
 			if repeat < 1 {
@@ -436,8 +437,8 @@ array of any rank ≥ 2.`,
 			if err != nil {
 				return err
 			}
-			scope := tensor.NewScope()
-			defer scope.Close()
+			ec := tensor.NewContext() // owns the command's tensor
+			defer ec.Close()
 			out := ttOutput{Device: dev.Name(), MaxRank: maxRank, Eps: eps}
 			var a *tensor.Tensor
 			if file != "" {
@@ -482,6 +483,7 @@ array of any rank ≥ 2.`,
 			}
 			out.Dims, out.DType = a.Shape(), a.DType().String()
 			start := time.Now()
+			ec.Track(a)
 			tt, err := linalg.TTSVD(a, linalg.TTOptions{MaxRank: maxRank, Eps: eps})
 			if err != nil {
 				return err
@@ -647,18 +649,19 @@ rows) against the dense GEMM of the same product on --device, checking that they
 			}
 			out.DiagonalQuarter /= float64(out.Blocks)
 
-			scope := tensor.NewScope()
-			defer scope.Close()
+			ec := tensor.NewContext() // owns the command's tensors
+			defer ec.Close()
 			err = tensor.Catch(func() error {
-				bt := tensor.NewGenerator(seed+1).Normal(dev, tensor.Float64, 0, 1, n, cols)
+				bt := ec.Track(tensor.NewGenerator(seed+1).Normal(dev, tensor.Float64, 0, 1, n, cols))
 				start := time.Now()
 				cs, err := a.MulTensor(bt)
 				if err != nil {
 					return err
 				}
 				out.BSRSeconds = time.Since(start).Seconds()
-				at := tensor.FromFloat64(dev, a.ToDense(), n, n)
-				ct := tensor.Zeros(dev, tensor.Float64, n, cols)
+				ec.Track(cs)
+				at := ec.FromFloat64(dev, a.ToDense(), n, n)
+				ct := ec.Zeros(dev, tensor.Float64, n, cols)
 				start = time.Now()
 				dev.Gemm(device.GemmParams{M: n, N: cols, K: n, Alpha: 1, LdA: n, LdB: cols, LdC: cols, Batch: 1},
 					at.Buffer(), bt.Buffer(), ct.Buffer())

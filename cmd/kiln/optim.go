@@ -398,17 +398,21 @@ func trainOne(cd *compareData, name string, lr float64, mk func([]optim.Group, f
 	defer o.Release()
 	probe := tensor.NewGenerator(seed + 1)
 	params := model.Parameters()
+	// The data tensors are shared by every optimizer's run; each step works on views of
+	// them in the run's own execution context.
+	ec := tensor.NewContext()
+	defer ec.Close()
 	start := time.Now()
 	err = tensor.Catch(func() error {
 		for s := range cd.batchesX {
-			xb, yb := cd.batchesX[s], cd.batchesY[s]
+			sc := ec.NewScope()
+			xb, yb := ec.View(cd.batchesX[s]), ec.View(cd.batchesY[s])
 			loss := func() *tensor.Tensor { return ops.CrossEntropy(model.Forward(xb), yb, nil) }
-			sc := tensor.NewScope()
 			ops.ZeroGrad(params...)
 			var l float64
 			if ah, ok := o.(*optim.AdaHessian); ok {
 				var err error
-				if l, err = ah.Prepare(loss, probe); err != nil {
+				if l, err = ah.Prepare(ec, loss, probe); err != nil {
 					sc.Close()
 					return err
 				}
@@ -417,17 +421,19 @@ func trainOne(cd *compareData, name string, lr float64, mk func([]optim.Group, f
 				ops.Backward(lt)
 				l = lt.Item()
 			}
-			sc.Close()
 			res.Curve = append(res.Curve, l)
 			if err := o.Step(); err != nil {
+				sc.Close()
 				return err
 			}
 			if so, ok := o.(*optim.Sophia); ok && so.HessianDue() {
 				ops.ZeroGrad(params...)
-				if err := so.UpdateHessianGNB(func() *tensor.Tensor { return model.Forward(xb) }, probe); err != nil {
+				if err := so.UpdateHessianGNB(ec, func() *tensor.Tensor { return model.Forward(xb) }, probe); err != nil {
+					sc.Close()
 					return err
 				}
 			}
+			sc.Close()
 		}
 		return nil
 	})
@@ -442,11 +448,11 @@ func trainOne(cd *compareData, name string, lr float64, mk func([]optim.Group, f
 	res.WallSeconds = wall.Seconds()
 	res.MsPerStep = wall.Seconds() * 1e3 / float64(len(cd.batchesX))
 	err = tensor.Catch(func() error {
-		ops.NoGrad(func() {
-			sc := tensor.NewScope()
+		ec.NoGrad(func() {
+			sc := ec.NewScope()
 			defer sc.Close()
-			res.FinalLoss = ops.CrossEntropy(model.Forward(cd.xTrain), cd.yTrain, nil).Item()
-			logits := model.Forward(cd.xTest).Float64s()
+			res.FinalLoss = ops.CrossEntropy(model.Forward(ec.View(cd.xTrain)), ec.View(cd.yTrain), nil).Item()
+			logits := model.Forward(ec.View(cd.xTest)).Float64s()
 			correct := 0
 			for i, y := range cd.yTest {
 				row := logits[i*cd.classes : (i+1)*cd.classes]

@@ -373,102 +373,101 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 		chunk = max(16, DefaultChunkTokens/T)
 	}
 	err = tensor.Catch(func() error {
-		outer := tensor.NewScope()
-		defer outer.Close()
-		ops.NoGrad(func() {
-			featEmb := m.featIn.Forward(tensor.Normal(dev, tensor.Float32, in.FeatureSeed, 0, 0, 1, F, cfg.FeatureDim)) // [F,E]
-			// embed returns the tokens [rows, T, E] of rows lo..hi of in.X.
-			embed := func(lo, hi int) *tensor.Tensor {
-				n := hi - lo
-				x := ops.Add(m.cell.Forward(tensor.FromFloat32(dev, encodeCells(in.X[lo*F:hi*F]), n, F, 2)), featEmb)
-				tgt := m.target.Forward(tensor.FromInt32(dev, targetIDs(in.Y[:N], lo, hi, cfg.MaxClasses), n)) // [n,E]
-				return ops.Concat(1, x, ops.Reshape(tgt, n, 1, E))
+		ec := tensor.NewContext()
+		defer ec.Close()
+		ec.SetGradEnabled(false)
+		featEmb := m.featIn.Forward(ec.Normal(dev, tensor.Float32, in.FeatureSeed, 0, 0, 1, F, cfg.FeatureDim)) // [F,E]
+		// embed returns the tokens [rows, T, E] of rows lo..hi of in.X.
+		embed := func(lo, hi int) *tensor.Tensor {
+			n := hi - lo
+			x := ops.Add(m.cell.Forward(ec.FromFloat32(dev, encodeCells(in.X[lo*F:hi*F]), n, F, 2)), featEmb)
+			tgt := m.target.Forward(ec.FromInt32(dev, targetIDs(in.Y[:N], lo, hi, cfg.MaxClasses), n)) // [n,E]
+			return ops.Concat(1, x, ops.Reshape(tgt, n, 1, E))
+		}
+		// split and merge move heads between [T, L, E] and [T, H, L, E/H].
+		split := func(a *nn.MultiHeadAttention, x *tensor.Tensor) *tensor.Tensor {
+			return ops.Permute(ops.Reshape(x, T, x.Dim(1), a.Heads, E/a.Heads), 0, 2, 1, 3)
+		}
+		// pre runs layer l up to the row attention: tokens [n,T,E] → column-major [T,n,E].
+		pre := func(l layer, x *tensor.Tensor) *tensor.Tensor {
+			n := x.Dim(0)
+			h := l.norm1.Forward(ops.Add(x, l.featAttn.Forward(x, x, T)))
+			return ops.Reshape(ops.Permute(ops.Reshape(h, 1, n, T, E), 0, 2, 1, 3), T, n, E)
+		}
+		// post finishes layer l for rows whose queries attend to the cached k, v.
+		post := func(l layer, c, k, v *tensor.Tensor) *tensor.Tensor {
+			n := c.Dim(1)
+			o := ops.Attention(split(l.rowAttn, l.rowAttn.Q.Forward(c)), k, v, N, 0)
+			o = ops.Reshape(ops.Permute(o, 0, 2, 1, 3), T, n, E)
+			c = l.norm2.Forward(ops.Add(c, l.rowAttn.Out.Forward(o)))
+			c = l.norm3.Forward(ops.Add(c, l.mlp.Forward(c)))
+			return ops.Reshape(ops.Permute(ops.Reshape(c, 1, T, n, E), 0, 2, 1, 3), n, T, E)
+		}
+		// step runs fn in its own scope and keeps only its result.
+		step := func(fn func() *tensor.Tensor) *tensor.Tensor {
+			sc := ec.NewScope()
+			defer sc.Close()
+			return sc.Keep(fn())
+		}
+
+		// Context: the training rows, layer by layer, in chunks.
+		var xs []*tensor.Tensor
+		for lo := 0; lo < N; lo += chunk {
+			lo, hi := lo, min(lo+chunk, N)
+			xs = append(xs, step(func() *tensor.Tensor { return embed(lo, hi) }))
+		}
+		keys := make([]*tensor.Tensor, len(m.layers))
+		vals := make([]*tensor.Tensor, len(m.layers))
+		for li, l := range m.layers {
+			cs := make([]*tensor.Tensor, len(xs))
+			for i, x := range xs {
+				cs[i] = step(func() *tensor.Tensor { return pre(l, x) })
+				x.Release()
 			}
-			// split and merge move heads between [T, L, E] and [T, H, L, E/H].
-			split := func(a *nn.MultiHeadAttention, x *tensor.Tensor) *tensor.Tensor {
-				return ops.Permute(ops.Reshape(x, T, x.Dim(1), a.Heads, E/a.Heads), 0, 2, 1, 3)
-			}
-			// pre runs layer l up to the row attention: tokens [n,T,E] → column-major [T,n,E].
-			pre := func(l layer, x *tensor.Tensor) *tensor.Tensor {
-				n := x.Dim(0)
-				h := l.norm1.Forward(ops.Add(x, l.featAttn.Forward(x, x, T)))
-				return ops.Reshape(ops.Permute(ops.Reshape(h, 1, n, T, E), 0, 2, 1, 3), T, n, E)
-			}
-			// post finishes layer l for rows whose queries attend to the cached k, v.
-			post := func(l layer, c, k, v *tensor.Tensor) *tensor.Tensor {
-				n := c.Dim(1)
-				o := ops.Attention(split(l.rowAttn, l.rowAttn.Q.Forward(c)), k, v, N, 0)
-				o = ops.Reshape(ops.Permute(o, 0, 2, 1, 3), T, n, E)
-				c = l.norm2.Forward(ops.Add(c, l.rowAttn.Out.Forward(o)))
-				c = l.norm3.Forward(ops.Add(c, l.mlp.Forward(c)))
-				return ops.Reshape(ops.Permute(ops.Reshape(c, 1, T, n, E), 0, 2, 1, 3), n, T, E)
-			}
-			// step runs fn in its own scope and keeps only its result.
-			step := func(fn func() *tensor.Tensor) *tensor.Tensor {
-				sc := tensor.NewScope()
+			var k, v *tensor.Tensor
+			func() {
+				sc := ec.NewScope()
 				defer sc.Close()
-				return sc.Keep(fn())
+				all := cs[0]
+				if len(cs) > 1 {
+					all = ops.Concat(1, cs...)
+				}
+				k, v = split(l.rowAttn, l.rowAttn.K.Forward(all)), split(l.rowAttn, l.rowAttn.V.Forward(all))
+				sc.Keep(k, v)
+			}()
+			keys[li], vals[li] = k, v
+			if li == len(m.layers)-1 {
+				break // training rows' outputs of the last layer are never used
 			}
+			for i, c := range cs {
+				xs[i] = step(func() *tensor.Tensor { return post(l, c, k, v) })
+				c.Release()
+			}
+		}
 
-			// Context: the training rows, layer by layer, in chunks.
-			var xs []*tensor.Tensor
-			for lo := 0; lo < N; lo += chunk {
-				lo, hi := lo, min(lo+chunk, N)
-				xs = append(xs, step(func() *tensor.Tensor { return embed(lo, hi) }))
-			}
-			keys := make([]*tensor.Tensor, len(m.layers))
-			vals := make([]*tensor.Tensor, len(m.layers))
-			for li, l := range m.layers {
-				cs := make([]*tensor.Tensor, len(xs))
-				for i, x := range xs {
-					cs[i] = step(func() *tensor.Tensor { return pre(l, x) })
-					x.Release()
+		// Test rows, in chunks, against the cached context.
+		K, R := cfg.MaxClasses, in.Rows
+		k := in.Classes[0]
+		mask := classMask(k, K)
+		res := make([]float64, 0, (R-N)*k)
+		for lo := N; lo < R; lo += chunk {
+			hi := min(lo+chunk, R)
+			func() {
+				sc := ec.NewScope()
+				defer sc.Close()
+				x := embed(lo, hi)
+				for li, l := range m.layers {
+					x = post(l, pre(l, x), keys[li], vals[li])
 				}
-				var k, v *tensor.Tensor
-				func() {
-					sc := tensor.NewScope()
-					defer sc.Close()
-					all := cs[0]
-					if len(cs) > 1 {
-						all = ops.Concat(1, cs...)
-					}
-					k, v = split(l.rowAttn, l.rowAttn.K.Forward(all)), split(l.rowAttn, l.rowAttn.V.Forward(all))
-					sc.Keep(k, v)
-				}()
-				keys[li], vals[li] = k, v
-				if li == len(m.layers)-1 {
-					break // training rows' outputs of the last layer are never used
+				logits := m.dec.Forward(ops.Reshape(ops.Slice(x, 1, F, T), hi-lo, E))
+				logits = ops.Add(logits, ec.FromFloat32(dev, mask, 1, K))
+				if temperature != 1 {
+					logits = ops.MulScalar(logits, 1/temperature)
 				}
-				for i, c := range cs {
-					xs[i] = step(func() *tensor.Tensor { return post(l, c, k, v) })
-					c.Release()
-				}
-			}
-
-			// Test rows, in chunks, against the cached context.
-			K, R := cfg.MaxClasses, in.Rows
-			k := in.Classes[0]
-			mask := classMask(k, K)
-			res := make([]float64, 0, (R-N)*k)
-			for lo := N; lo < R; lo += chunk {
-				hi := min(lo+chunk, R)
-				func() {
-					sc := tensor.NewScope()
-					defer sc.Close()
-					x := embed(lo, hi)
-					for li, l := range m.layers {
-						x = post(l, pre(l, x), keys[li], vals[li])
-					}
-					logits := m.dec.Forward(ops.Reshape(ops.Slice(x, 1, F, T), hi-lo, E))
-					logits = ops.Add(logits, tensor.FromFloat32(dev, mask, 1, K))
-					if temperature != 1 {
-						logits = ops.MulScalar(logits, 1/temperature)
-					}
-					res = classProbs(ops.Softmax(logits, -1).Float64s(), K, k, res)
-				}()
-			}
-			out = [][]float64{res}
-		})
+				res = classProbs(ops.Softmax(logits, -1).Float64s(), K, k, res)
+			}()
+		}
+		out = [][]float64{res}
 		return nil
 	})
 	return out, err

@@ -220,18 +220,21 @@ func (in Input) check(cfg Config) error {
 }
 
 // Forward returns the logits of the test rows, [Batch, Rows−NTrain, MaxClasses], with the
-// logits of absent classes set to a large negative value. It panics on malformed input
-// (callers validate with check through Logits or the trainer).
-func (m *Model) Forward(in Input) *tensor.Tensor {
+// logits of absent classes set to a large negative value. It computes in the execution
+// context ec (its inputs and every temporary belong to ec), and records gradients when ec's
+// grad mode is on. It panics on malformed input (callers validate with check through
+// Probabilities or the trainer). Goroutines may call it at once on one Model, each with its
+// own context: it only reads the parameters.
+func (m *Model) Forward(ec *tensor.Context, in Input) *tensor.Tensor {
 	cfg := m.Cfg
 	B, R, F, N := in.Batch, in.Rows, in.Features, in.NTrain
 	E := cfg.Width
 	dev := m.Dev
 
-	x := m.cell.Forward(tensor.FromFloat32(dev, encodeCells(in.X), B, R, F, 2)) // [B,R,F,E]
+	x := m.cell.Forward(ec.FromFloat32(dev, encodeCells(in.X), B, R, F, 2)) // [B,R,F,E]
 
 	// Random per-feature vectors, the same for every row of a column.
-	fv := tensor.Normal(dev, tensor.Float32, in.FeatureSeed, 0, 0, 1, F, cfg.FeatureDim)
+	fv := ec.Normal(dev, tensor.Float32, in.FeatureSeed, 0, 0, 1, F, cfg.FeatureDim)
 	x = ops.Add(x, m.featIn.Forward(fv)) // broadcast [F,E]
 
 	// Target tokens: classes for training rows, the placeholder for test rows.
@@ -239,8 +242,8 @@ func (m *Model) Forward(in Input) *tensor.Tensor {
 	for b := 0; b < B; b++ {
 		ids = append(ids, targetIDs(in.Y[b*N:(b+1)*N], 0, R, cfg.MaxClasses)...)
 	}
-	tgt := m.target.Forward(tensor.FromInt32(dev, ids, B*R)) // [B*R, E]
-	x = ops.Concat(2, x, ops.Reshape(tgt, B, R, 1, E))       // [B,R,F+1,E]
+	tgt := m.target.Forward(ec.FromInt32(dev, ids, B*R)) // [B*R, E]
+	x = ops.Concat(2, x, ops.Reshape(tgt, B, R, 1, E))   // [B,R,F+1,E]
 	T := F + 1
 
 	for _, l := range m.layers {
@@ -264,18 +267,20 @@ func (m *Model) Forward(in Input) *tensor.Tensor {
 	for _, k := range in.Classes {
 		mask = append(mask, classMask(k, cfg.MaxClasses)...)
 	}
-	return ops.Add(logits, tensor.FromFloat32(dev, mask, B, 1, cfg.MaxClasses))
+	return ops.Add(logits, ec.FromFloat32(dev, mask, B, 1, cfg.MaxClasses))
 }
 
-// Loss is the mean cross-entropy of the test rows' labels yTest (Batch×(Rows−NTrain)).
-func (m *Model) Loss(in Input, yTest []int32) *tensor.Tensor {
-	logits := m.Forward(in)
+// Loss is the mean cross-entropy of the test rows' labels yTest (Batch×(Rows−NTrain)),
+// computed in ec as Forward is.
+func (m *Model) Loss(ec *tensor.Context, in Input, yTest []int32) *tensor.Tensor {
+	logits := m.Forward(ec, in)
 	n := in.Batch * (in.Rows - in.NTrain)
-	return ops.CrossEntropy(ops.Reshape(logits, n, m.Cfg.MaxClasses), tensor.FromInt32(m.Dev, yTest, n), nil)
+	return ops.CrossEntropy(ops.Reshape(logits, n, m.Cfg.MaxClasses), ec.FromInt32(m.Dev, yTest, n), nil)
 }
 
-// Probabilities runs the model without recording gradients and returns, per dataset, the
-// (Rows−NTrain)×Classes[b] class probabilities at the given softmax temperature.
+// Probabilities runs the model without recording gradients, in an execution context of its
+// own, and returns, per dataset, the (Rows−NTrain)×Classes[b] class probabilities at the
+// given softmax temperature. It is safe for concurrent use.
 func (m *Model) Probabilities(in Input, temperature float64) ([][]float64, error) {
 	if err := in.check(m.Cfg); err != nil {
 		return nil, err
@@ -285,20 +290,19 @@ func (m *Model) Probabilities(in Input, temperature float64) ([][]float64, error
 	}
 	var out [][]float64
 	err := tensor.Catch(func() error {
-		s := tensor.NewScope()
-		defer s.Close()
-		ops.NoGrad(func() {
-			logits := m.Forward(in)
-			if temperature != 1 {
-				logits = ops.MulScalar(logits, 1/temperature)
-			}
-			p := ops.Softmax(logits, -1).Float64s()
-			T, K := in.Rows-in.NTrain, m.Cfg.MaxClasses
-			out = make([][]float64, in.Batch)
-			for b := range out {
-				out[b] = classProbs(p[b*T*K:(b+1)*T*K], K, in.Classes[b], nil)
-			}
-		})
+		ec := tensor.NewContext()
+		defer ec.Close()
+		ec.SetGradEnabled(false)
+		logits := m.Forward(ec, in)
+		if temperature != 1 {
+			logits = ops.MulScalar(logits, 1/temperature)
+		}
+		p := ops.Softmax(logits, -1).Float64s()
+		T, K := in.Rows-in.NTrain, m.Cfg.MaxClasses
+		out = make([][]float64, in.Batch)
+		for b := range out {
+			out[b] = classProbs(p[b*T*K:(b+1)*T*K], K, in.Classes[b], nil)
+		}
 		return nil
 	})
 	return out, err

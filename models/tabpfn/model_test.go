@@ -142,18 +142,20 @@ func TestLossDecreasesOnOneBatch(t *testing.T) {
 	defer m.Release()
 	in, yTest := batchInput(smallPrior(t).Batch(3))
 	var first, last float64
+	ec := tensor.NewContext()
+	defer ec.Close()
 	for step := 0; step < 30; step++ {
-		s := tensor.NewScope()
-		loss := m.Loss(in, yTest)
+		s := ec.NewScope()
+		loss := m.Loss(ec, in, yTest)
 		ops.Backward(loss)
 		if step == 0 {
 			first = loss.Item()
 		}
 		last = loss.Item()
-		ops.NoGrad(func() {
+		ec.NoGrad(func() {
 			for _, p := range m.Parameters() {
 				if g := p.Grad(); g != nil {
-					dev.Binary(device.BinarySub, p.Buffer(), p.Layout(), ops.MulScalar(g, 0.05).Buffer(), g.Layout(), p.Buffer(), p.Layout())
+					dev.Binary(device.BinarySub, p.Buffer(), p.Layout(), ops.MulScalar(ec.View(g), 0.05).Buffer(), g.Layout(), p.Buffer(), p.Layout())
 				}
 			}
 		})

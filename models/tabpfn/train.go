@@ -274,6 +274,8 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 	start := time.Now()
 	startStep := t.Step
 	dev := t.Model.Dev
+	ec := tensor.NewContext()
+	defer ec.Close()
 	for t.Step < t.Cfg.Steps {
 		var b prior.Batch
 		var ok bool
@@ -303,9 +305,9 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 				hi := min(lo+group, n)
 				in, yTest := InputFromBatch(prior.Batch{Index: b.Index, Shape: b.Shape, Datasets: b.Datasets[lo:hi]}, featureSeed)
 				func() {
-					s := tensor.NewScope() // one group's activations at a time
+					s := ec.NewScope() // one group's activations at a time
 					defer s.Close()
-					l := t.Model.Loss(in, yTest)
+					l := t.Model.Loss(ec, in, yTest)
 					if hi-lo < n {
 						l = ops.MulScalar(l, float64(hi-lo)/float64(n))
 					}
@@ -313,7 +315,7 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 					loss += l.Item()
 				}()
 			}
-			s := tensor.NewScope()
+			s := ec.NewScope()
 			defer s.Close()
 			err := t.Opt.Step()
 			t.Opt.ZeroGrad()

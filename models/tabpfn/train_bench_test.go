@@ -25,10 +25,12 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 	in, yTest := InputFromBatch(s.Batch(0), 1)
 	b.Logf("batch %d rows %d features %d ntrain %d", in.Batch, in.Rows, in.Features, in.NTrain)
+	ec := tensor.NewContext()
+	defer ec.Close()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		sc := tensor.NewScope()
-		ops.Backward(m.Loss(in, yTest))
+		sc := ec.NewScope()
+		ops.Backward(m.Loss(ec, in, yTest))
 		ops.ZeroGrad(m.Parameters()...)
 		sc.Close()
 	}
