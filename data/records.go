@@ -10,9 +10,9 @@ import (
 // from a JSON request, rather than as CSV text. Names and cells are trimmed of surrounding
 // spaces, as ReadCSV trims them, and from there loading is ReadCSV's (kind inference, missing
 // values, the target column, opts.Schema), so the same data loads into the same Table from
-// either source. A missing cell is an empty string or any of opts.Missing. Errors give the
-// place as "row N", counting records from 1; a row whose length differs from the header's,
-// an empty column name and an empty record list are errors too.
+// either source; with the default opts.Missing (DefaultMissing) an empty cell is missing. Errors
+// give the place as "row N", counting records from 1; a row whose length differs from the
+// header's, an empty column name and an empty record list are errors too.
 func ReadRecords(header []string, records [][]string, opts Options) (*Table, error) {
 	if len(header) == 0 {
 		return nil, errors.New("data: no columns")
