@@ -222,11 +222,7 @@ func fitPredict(cmd *cobra.Command, fl *tabpfnFlags, train, test *data.Table) (d
 	if err != nil {
 		return data.Matrix{}, err
 	}
-	clf.SetColumns(train.Columns)
-	if err := clf.Fit(train.X, train.Y, train.NumClasses()); err != nil {
-		return data.Matrix{}, err
-	}
-	return clf.PredictProba(test.X)
+	return clf.FitPredictTables(train, test)
 }
 
 // scores returns accuracy, ROC AUC and log loss of labelled rows.

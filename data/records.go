@@ -1,0 +1,43 @@
+package data
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ReadRecords builds a Table from a header and rows of cells that arrive already split, as
+// from a JSON request, rather than as CSV text. Names and cells are trimmed of surrounding
+// spaces, as ReadCSV trims them, and from there loading is ReadCSV's (kind inference, missing
+// values, the target column, opts.Schema), so the same data loads into the same Table from
+// either source; with the default opts.Missing (DefaultMissing) an empty cell is missing. Errors
+// give the place as "row N", counting records from 1; a row whose length differs from the
+// header's, an empty column name and an empty record list are errors too.
+func ReadRecords(header []string, records [][]string, opts Options) (*Table, error) {
+	if len(header) == 0 {
+		return nil, errors.New("data: no columns")
+	}
+	if len(records) == 0 {
+		return nil, errors.New("data: no data rows")
+	}
+	h := make([]string, len(header))
+	for i, name := range header {
+		h[i] = strings.TrimSpace(name)
+		if h[i] == "" {
+			return nil, fmt.Errorf("data: column %d has an empty name", i+1)
+		}
+	}
+	recs := make([][]string, len(records))
+	rows := make([]int, len(records))
+	for i, rec := range records {
+		if len(rec) != len(h) {
+			return nil, fmt.Errorf("data: row %d: %d cells, the header has %d", i+1, len(rec), len(h))
+		}
+		recs[i] = make([]string, len(rec))
+		for j, s := range rec {
+			recs[i][j] = strings.TrimSpace(s)
+		}
+		rows[i] = i + 1
+	}
+	return fromRecords(h, recs, rows, "row", opts)
+}
