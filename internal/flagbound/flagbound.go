@@ -186,5 +186,5 @@ func Uint64(fs *pflag.FlagSet, p *uint64, name string, value, lo, hi uint64, usa
 // integers (negative, fractional, too large) are refused.
 func Seed(fs *pflag.FlagSet, p *uint64, name string, value uint64, usage string) {
 	*p = value
-	fs.Var(&uintValue{p: p, lo: 0, hi: math.MaxUint64}, name, usage+" (range: any unsigned 64-bit integer)")
+	fs.Var(&uintValue{p: p, lo: 0, hi: math.MaxUint64}, name, usage+" (range 0 to 18446744073709551615: any unsigned 64-bit integer)")
 }

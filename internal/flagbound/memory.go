@@ -108,10 +108,19 @@ func FormatBytes(b float64) string {
 // CheckMemory refuses a request whose estimated size exceeds the limit; what names the
 // request in the error ("linalg sparse --n 100000"). A NaN or infinite estimate (an
 // overflowing product of sizes) is refused too.
-func CheckMemory(what string, bytes float64) error {
+func CheckMemory(what string, bytes float64) error { return CheckDeviceMemory(what, bytes, "", 0) }
+
+// CheckDeviceMemory is CheckMemory for data that lives on an accelerator with devBytes of
+// memory (0: unknown, or the host's memory): the limit is MemoryFraction of devBytes unless
+// KILN_MEMORY_LIMIT is set.
+func CheckDeviceMemory(what string, bytes float64, device string, devBytes int64) error {
 	limit, why, err := MemoryLimit()
 	if err != nil {
 		return err
+	}
+	if devBytes > 0 && os.Getenv(MemoryEnv) == "" {
+		limit = MemoryFraction * float64(devBytes)
+		why = fmt.Sprintf("%.0f%% of the %s of %s; %s overrides", 100*MemoryFraction, FormatBytes(float64(devBytes)), device, MemoryEnv)
 	}
 	if bytes <= limit && !math.IsNaN(bytes) {
 		return nil
