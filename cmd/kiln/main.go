@@ -7,10 +7,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/internal/interrupt"
 
 	"github.com/spf13/cobra"
 
@@ -38,7 +40,11 @@ func addCommand(c *cobra.Command) { registered = append(registered, c) }
 
 func main() {
 	rootCmd.AddCommand(registered...)
-	err := rootCmd.Execute()
+	// SIGINT and SIGTERM cancel the command's context; see package interrupt for how a
+	// command stops and why the exit status is 130 or 143.
+	ctx, stop := interrupt.Watch(context.Background(), os.Stderr)
+	err := rootCmd.ExecuteContext(ctx)
+	stop()
 	// A device that profiles (KILN_CUDA_PROFILE=1) says where the command's time went.
 	for _, d := range device.Opened() {
 		if p, ok := d.(device.Profiler); ok {
@@ -49,6 +55,6 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kiln:", err)
-		os.Exit(1)
+		os.Exit(interrupt.ExitCode(err))
 	}
 }
