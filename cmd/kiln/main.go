@@ -28,7 +28,13 @@ var rootCmd = &cobra.Command{
 	Short: "kiln: a tensor engine for Go on CPUs and NVIDIA GPUs",
 	Long: `kiln trains and serves tabular foundation models (TabPFN) and runs linear algebra,
 optimizers and scaling-law fits on a pure-Go CPU backend or on NVIDIA GPUs through its own
-CUDA kernels (cuda builds).`,
+CUDA kernels (cuda builds).
+
+Outputs are written atomically and never over an input; every numeric flag states its range
+in its help, and sizes that imply memory are refused beyond 75% of the physical (or the
+device's) memory, a limit KILN_MEMORY_LIMIT (such as 64G) replaces. Exit status: 0 on
+success, 1 on an error, 130 after SIGINT and 143 after SIGTERM (an interrupted training run
+saves its checkpoint first).`,
 	SilenceUsage:  true,
 	SilenceErrors: true,
 }

@@ -228,6 +228,11 @@ a converged model rather than train a larger one from scratch.`,
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), "model exported to", export)
+				// A signal during the (atomic, so complete) export still ends the run with
+				// its status.
+				if err := interrupt.Err(ctx); err != nil {
+					return err
+				}
 			}
 			return nil
 		},
