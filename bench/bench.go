@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"time"
@@ -52,13 +51,16 @@ type Result struct {
 
 // Options controls a run.
 type Options struct {
-	MinTime  time.Duration // keep repeating a case until this much time has passed
-	MinReps  int
-	MaxReps  int
-	Anchors  bool   // run the anchor script
-	Python   string // interpreter for the numpy anchors (default /usr/bin/python3)
-	RepoRoot string // where bench/anchors lives (found from the working directory if empty)
-	Progress func(string)
+	MinTime time.Duration // keep repeating a case until this much time has passed
+	MinReps int
+	MaxReps int
+	Anchors bool   // run the anchor script
+	Python  string // interpreter for the numpy anchors (default /usr/bin/python3)
+	// AnchorScript is the numpy anchor script to run; "" runs the copy built into the
+	// binary (NumpyAnchors). A script is never looked for on the filesystem: one found by
+	// searching could be any file of that name.
+	AnchorScript string
+	Progress     func(string)
 }
 
 func (o *Options) defaults() {
@@ -175,9 +177,14 @@ func runNumpy(cases []Case, o Options) (map[string]anchorTiming, error) {
 	if len(specs) == 0 {
 		return nil, nil
 	}
-	script, err := findScript(o.RepoRoot, "bench/anchors/numpy_anchors.py")
-	if err != nil {
-		return nil, err
+	script := o.AnchorScript
+	if script == "" {
+		tmp, err := writeTempScript()
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(tmp)
+		script = tmp
 	}
 	in, _ := json.Marshal(specs)
 	// OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE may be set on these machines to work around old
@@ -206,27 +213,23 @@ func runNumpy(cases []Case, o Options) (map[string]anchorTiming, error) {
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 
-// findScript locates a repository file from root or by walking up from the working directory.
-func findScript(root, rel string) (string, error) {
-	if root != "" {
-		p := filepath.Join(root, rel)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		return "", fmt.Errorf("%s not found under %s", rel, root)
+// writeTempScript writes the embedded anchor script to a new temporary file and returns its
+// path; the caller removes it.
+func writeTempScript() (string, error) {
+	f, err := os.CreateTemp("", "kiln-numpy-anchors-*.py")
+	if err != nil {
+		return "", fmt.Errorf("writing the anchor script: %w", err)
 	}
-	dir, _ := os.Getwd()
-	for {
-		p := filepath.Join(dir, rel)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("%s not found (run from the kiln repository or pass --repo)", rel)
-		}
-		dir = parent
+	if _, err := f.Write(NumpyAnchors); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", fmt.Errorf("writing the anchor script: %w", err)
 	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("writing the anchor script: %w", err)
+	}
+	return f.Name(), nil
 }
 
 // Groups returns the sorted distinct groups of cases.

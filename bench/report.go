@@ -3,12 +3,15 @@ package bench
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/kiln-ml/kiln/internal/atomicfile"
 )
 
 // WriteTable prints results as an aligned text table.
@@ -53,8 +56,22 @@ func WriteMarkdown(w io.Writer, rs []Result) {
 	}
 }
 
-// Plot draws a horizontal bar chart of the ratios to path (PNG or SVG by extension).
+// Plot draws a horizontal bar chart of the ratios to path (PNG or SVG by extension), written
+// atomically as every output of kiln: a reader never sees a torn file.
 func Plot(path, title string, rs []Result) error {
+	return atomicfile.WriteFunc(path, func(w io.Writer) error { return PlotTo(w, PlotFormat(path), title, rs) })
+}
+
+// PlotFormat is the image format of path's extension ("png" when it has none).
+func PlotFormat(path string) string {
+	if f := strings.ToLower(strings.TrimPrefix(filepath.Ext(path), ".")); f != "" {
+		return f
+	}
+	return "png"
+}
+
+// PlotTo draws the bar chart of Plot to w in format (png, svg, pdf, ...).
+func PlotTo(w io.Writer, format, title string, rs []Result) error {
 	var vals plotter.Values
 	var names []string
 	for _, r := range rs {
@@ -82,7 +99,12 @@ func Plot(path, title string, rs []Result) error {
 	}
 	p.NominalY(names...)
 	height := vg.Length(len(vals))*vg.Points(22) + vg.Points(80)
-	return p.Save(8*vg.Inch, height, path)
+	wt, err := p.WriterTo(8*vg.Inch, height, format)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	_, err = wt.WriteTo(w)
+	return err
 }
 
 // Slug makes a file-name-safe string.

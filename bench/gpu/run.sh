@@ -113,7 +113,7 @@ init=(--init "${prev:-$here/../../../models/tabpfn/default.safetensors}" --prior
 base=$(echo "$prev" | xargs -r basename | tr -dc 0-9 | sed 's/^0*//')
 if [ -z "$quick" ]; then
   step "profiled TabPFN training segment (KILN_CUDA_PROFILE=1, ${init[*]}, no checkpoint until the end)"
-  KILN_CUDA_PROFILE=1 timeout "$(cap 25)" "$KILN" tabpfn train --device cuda --workers 12 --out /tmp/prof.safetensors \
+  KILN_CUDA_PROFILE=1 timeout "$(cap 25)" "$KILN" tabpfn train --device cuda --workers 12 --out /tmp/prof.safetensors --force \
       "${init[@]}" --steps 1000000 --every 1000000 --lr 1e-4 --warmup 20 --batch 8 --min-rows 128 --max-rows 1024 \
       --max-features 64 2>&1 | grep -v '^step'
   rm -f /tmp/prof.safetensors

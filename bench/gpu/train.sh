@@ -4,8 +4,9 @@
 #
 #   KILN=path/to/kiln bash train.sh CKPT DEADLINE_EPOCH_S FIRST_S FLAGS...
 #
-# A first segment of FIRST_S seconds runs `kiln tabpfn train --out CKPT --every 100 FLAGS...`
-# (FLAGS: the run's or the new phase's settings, with a provisional --steps). The steps it
+# A first segment of FIRST_S seconds runs `kiln tabpfn train --out CKPT --force --every 100 FLAGS...`
+# (FLAGS: the run's or the new phase's settings, with a provisional --steps; --force because
+# the segment starts a new run over any CKPT an earlier one left). The steps it
 # finished time a step; the run is then resumed with --steps set so that it ends ~8 s before
 # the deadline (a resume with --steps re-spans the cosine from the schedule's start). Each
 # checkpoint is written atomically, and timeout's SIGTERM makes kiln write one before it
@@ -19,7 +20,7 @@ shift 3
 : "${KILN:?set KILN to the kiln binary}"
 log=$(mktemp)
 s0=$(date +%s%N)
-timeout "$first" "$KILN" tabpfn train --out "$ckpt" --every 100 "$@" 2>&1 | tee "$log" | awk 'NR % 10 == 0 || /phase|resuming|trained|error|kiln:/'
+timeout "$first" "$KILN" tabpfn train --out "$ckpt" --force --every 100 "$@" 2>&1 | tee "$log" | awk 'NR % 10 == 0 || /phase|resuming|trained|error|kiln:/'
 ms=$(( ($(date +%s%N) - s0) / 1000000 ))
 firststep=$(grep -o '^step [0-9]*/' "$log" | head -1 | tr -dc 0-9)
 last=$(grep -o '^step [0-9]*/' "$log" | tail -1 | tr -dc 0-9)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kiln-ml/kiln/bench"
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/internal/outguard"
 )
 
 // extraBenchCases lets other command files (tabpfn) add end-to-end cases to `kiln bench`.
@@ -20,6 +22,7 @@ var extraBenchCases []func(kind string, quick bool) []bench.Case
 func init() {
 	var (
 		devName, plotPath, only string
+		anchors                 string
 		asJSON, quick, noAnchor bool
 		markdown                bool
 	)
@@ -29,13 +32,25 @@ func init() {
 		Long: `bench times GEMM, attention at TabPFN shapes, layer norm, softmax, the fused AdamW step,
 a device copy and TabPFN fit+predict on the chosen device. On the CPU each case is also timed
 through numpy/OpenBLAS (Debian's python3-numpy) in the same run and reported as a ratio
-(kiln rate / numpy rate; above 1 kiln is faster). GPU anchors (PyTorch) run through
-bench/gpu/run.sh on a machine with a GPU.`,
+(kiln rate / numpy rate; above 1 kiln is faster). The numpy anchor script is built into the
+binary (bench/anchors/numpy_anchors.py at build time) and run from a temporary copy; --anchors
+runs another one instead. GPU anchors (PyTorch) run through bench/gpu/run.sh on a machine with
+a GPU.`,
 		Example: `  kiln bench
   kiln bench --only gemm,attention --plot ratios.png
   kiln bench --device cuda --json --no-anchor`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutputs(cmd, []outguard.File{outFile("--plot", plotPath)}, inFile("--anchors", anchors)); err != nil {
+				return err
+			}
+			if anchors != "" {
+				if st, err := os.Stat(anchors); err != nil {
+					return fmt.Errorf("--anchors: %w", err)
+				} else if st.IsDir() {
+					return fmt.Errorf("--anchors %s is a directory: give the script file", anchors)
+				}
+			}
 			dev, err := device.Get(devName)
 			if err != nil {
 				return err
@@ -61,7 +76,7 @@ bench/gpu/run.sh on a machine with a GPU.`,
 				}
 				cases = sel
 			}
-			opts := bench.Options{Anchors: !noAnchor}
+			opts := bench.Options{Anchors: !noAnchor, AnchorScript: anchors}
 			if quick {
 				opts.MinTime, opts.MinReps = 20*time.Millisecond, 1
 			}
@@ -93,7 +108,10 @@ bench/gpu/run.sh on a machine with a GPU.`,
 				return err
 			}
 			if plotPath != "" {
-				if err := bench.Plot(plotPath, "kiln on "+dev.Name()+" vs anchor", results); err != nil {
+				err := writeOutput(plotPath, func(w io.Writer) error {
+					return bench.PlotTo(w, bench.PlotFormat(plotPath), "kiln on "+dev.Name()+" vs anchor", results)
+				})
+				if err != nil {
 					return err
 				}
 				fmt.Fprintln(out, "\nplot written to", plotPath)
@@ -109,5 +127,6 @@ bench/gpu/run.sh on a machine with a GPU.`,
 	f.StringVar(&only, "only", "", "comma-separated groups to run (gemm, attention, layernorm, softmax, adamw, copy, reduce, tabpfn)")
 	f.BoolVar(&quick, "quick", false, "small sizes and few repetitions (a smoke test)")
 	f.BoolVar(&noAnchor, "no-anchor", false, "skip the numpy anchors")
+	f.StringVar(&anchors, "anchors", "", "numpy anchor script to run instead of the one built into kiln")
 	addCommand(cmd)
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/device/cuda"
+	"github.com/kiln-ml/kiln/internal/flagbound"
 )
 
 type gemmResult struct {
@@ -151,7 +152,7 @@ func init() {
 	f := cmd.Flags()
 	f.StringVar(&devName, "device", "cuda", "cuda device (cuda, cuda:N)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.IntVar(&reps, "reps", 10, "timed repetitions per measurement")
+	flagbound.Int(f, &reps, "reps", 10, 1, 100000, "timed repetitions per measurement")
 	f.BoolVar(&quick, "quick", false, "small sizes (a smoke test)")
 	addCommand(cmd)
 }

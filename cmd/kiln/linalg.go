@@ -18,6 +18,8 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/internal/flagbound"
+	"github.com/kiln-ml/kiln/internal/outguard"
 	"github.com/kiln-ml/kiln/linalg"
 	"github.com/kiln-ml/kiln/tensor"
 )
@@ -128,15 +130,23 @@ are at most --exact-limit) and the time.`,
 				return errors.New("give exactly one of --matrix FILE and --random m,n[,decay]")
 			}
 			if rank < 1 {
-				return fmt.Errorf("--rank %d: want a positive rank", rank)
+				return fmt.Errorf("--rank is required: give a positive rank")
 			}
 			norm, err := linalg.ParseNormalizer(normName)
 			if err != nil {
 				return err
 			}
+			if err := checkOutputs(cmd, []outguard.File{outFile("--plot", plotPath)}, inFile("--matrix", matrixPath)); err != nil {
+				return err
+			}
 			dev, err := device.Get(devName)
 			if err != nil {
 				return err
+			}
+			if random != "" {
+				if err := laCheckRandomRSVD(dev, random, dtypeName, rank, oversamples, exactLimit); err != nil {
+					return err
+				}
 			}
 			ec := tensor.NewContext() // owns the command's matrix
 			defer ec.Close()
@@ -233,33 +243,76 @@ are at most --exact-limit) and the time.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&matrixPath, "matrix", "", "matrix file: .npy (float32/float64, C order) or .csv without header")
-	f.StringVar(&random, "random", "", "random m,n[,decay] matrix with singular values decay^i (decay in (0, 1], default 0.9)")
-	f.IntVar(&rank, "rank", 0, "target rank k (required)")
-	f.IntVar(&oversamples, "oversamples", 10, "oversampling p")
-	f.IntVar(&iters, "iters", linalg.Auto, "power iterations (-1: 7 when k < 0.1·min(m,n), else 4)")
+	f.StringVar(&random, "random", "", "random m,n[,decay] matrix with singular values decay^i (m, n from 1 to 1048576, their memory checked; decay in (0, 1], default 0.9)")
+	flagbound.Int(f, &rank, "rank", 0, 1, laMaxDim, "target rank k (required)")
+	flagbound.Int(f, &oversamples, "oversamples", 10, 0, laMaxDim, "oversampling p")
+	flagbound.Int(f, &iters, "iters", linalg.Auto, -1, 1000, "power iterations (-1: 7 when k < 0.1·min(m,n), else 4)")
 	f.StringVar(&normName, "normalizer", "auto", "power-iteration normaliser: auto, none, lu or qr")
 	f.StringVar(&devName, "device", "cpu", "device: cpu, cuda, cuda:1 …")
 	f.StringVar(&dtypeName, "dtype", "float64", "float32 or float64 (random matrices; converts files)")
-	f.Uint64Var(&seed, "seed", 0, "seed of the Philox streams (test matrix and random matrix)")
-	f.IntVar(&exactLimit, "exact-limit", 2000, "compute the full SVD for the optimal error when m and n are at most this")
-	f.IntVar(&show, "show", 10, "how many leading singular values to print")
-	f.IntVar(&repeat, "repeat", 1, "time the best of N calls, after one untimed warm-up call when N > 1")
-	f.StringVar(&plotPath, "plot", "", "write the spectrum to this PNG file")
+	flagbound.Seed(f, &seed, "seed", 0, "seed of the Philox streams (test matrix and random matrix)")
+	flagbound.Int(f, &exactLimit, "exact-limit", 2000, 0, laMaxDim, "compute the full SVD for the optimal error when m and n are at most this")
+	flagbound.Int(f, &show, "show", 10, 0, laMaxDim, "how many leading singular values to print")
+	flagbound.Int(f, &repeat, "repeat", 1, 1, 10000, "time the best of N calls, after one untimed warm-up call when N > 1")
+	f.StringVar(&plotPath, "plot", "", "write the spectrum to this PNG (or .svg) file")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
+}
+
+// laMaxDim bounds a matrix or tensor dimension, a rank and the like: far above what fits in
+// memory as a dense matrix, so the memory estimate, not this bound, is what refuses a large
+// but sane-looking request.
+const laMaxDim = 1 << 20
+
+// laParseDims reads the m,n of --random m,n[,decay], each from 1 to laMaxDim.
+func laParseDims(spec string) (m, n int, err error) {
+	parts := strings.Split(spec, ",")
+	if len(parts) < 2 || len(parts) > 3 {
+		return 0, 0, fmt.Errorf("--random %q: want m,n or m,n,decay", spec)
+	}
+	mn, err := laParseInts(strings.Join(parts[:2], ","), "--random")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, v := range mn {
+		if v > laMaxDim {
+			return 0, 0, fmt.Errorf("--random %q: dimension %d is out of range: want 1 to %d", spec, v, laMaxDim)
+		}
+	}
+	return mn[0], mn[1], nil
+}
+
+// laCheckRandomRSVD checks --random's sizes, and the rank against them, and refuses a
+// matrix whose estimated memory (rsvdBytes) is over the limit, before anything is built.
+func laCheckRandomRSVD(dev device.Device, spec, dtypeName string, rank, oversamples, exactLimit int) error {
+	m, n, err := laParseDims(spec)
+	if err != nil {
+		return err
+	}
+	if rank > min(m, n) {
+		return fmt.Errorf("--rank %d is larger than min(m, n) = %d for a %d×%d matrix", rank, min(m, n), m, n)
+	}
+	dt, err := laParseDType(dtypeName)
+	if err != nil {
+		return err
+	}
+	elt := 8
+	if dt == tensor.Float32 {
+		elt = 4
+	}
+	return checkMemory(dev, fmt.Sprintf("linalg rsvd --random %d,%d --rank %d", m, n, rank),
+		rsvdBytes(m, n, rank, oversamples, elt, max(m, n) <= exactLimit))
 }
 
 // laRandomSpectrum parses m,n[,decay] and builds U·diag(decay^i)·Vᵀ, returning the matrix,
 // its singular values and the decay.
 func laRandomSpectrum(dev device.Device, spec, dtypeName string, seed uint64) (*tensor.Tensor, []float64, float64, error) {
 	parts := strings.Split(spec, ",")
-	if len(parts) < 2 || len(parts) > 3 {
-		return nil, nil, 0, fmt.Errorf("--random %q: want m,n or m,n,decay", spec)
-	}
-	mn, err := laParseInts(strings.Join(parts[:2], ","), "--random")
+	m, n, err := laParseDims(spec)
 	if err != nil {
 		return nil, nil, 0, err
 	}
+	mn := []int{m, n}
 	decay := 0.9
 	if len(parts) == 3 {
 		decay, err = strconv.ParseFloat(strings.TrimSpace(parts[2]), 64)
@@ -369,7 +422,7 @@ func laPlotSpectrum(path string, o rsvdOutput) error {
 	p.Add(sc)
 	p.Legend.Add(fmt.Sprintf("randomized SVD, k=%d", o.Rank), sc)
 	p.Legend.Top = true
-	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+	return savePlot(p, 6*vg.Inch, 4*vg.Inch, path)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -423,12 +476,6 @@ array of any rank ≥ 2.`,
 			if !cmd.Flags().Changed("rank") && !cmd.Flags().Changed("eps") {
 				return errors.New("give --rank R, --eps ε or both")
 			}
-			if maxRank < 1 && cmd.Flags().Changed("rank") {
-				return fmt.Errorf("--rank %d: want a positive rank", maxRank)
-			}
-			if cmd.Flags().Changed("eps") && !(eps > 0) {
-				return fmt.Errorf("--eps %v: want a positive relative accuracy", eps)
-			}
 			dev, err := device.Get(devName)
 			if err != nil {
 				return err
@@ -436,6 +483,11 @@ array of any rank ≥ 2.`,
 			dt, err := laParseDType(dtypeName)
 			if err != nil {
 				return err
+			}
+			if random != "" {
+				if err := laCheckRandomTT(dev, random, trueRank); err != nil {
+					return err
+				}
 			}
 			ec := tensor.NewContext() // owns the command's tensor
 			defer ec.Close()
@@ -524,17 +576,28 @@ array of any rank ≥ 2.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&random, "random", "", "dimensions n1,n2,… of a random tensor train plus noise")
+	f.StringVar(&random, "random", "", "dimensions n1,n2,… of a random tensor train plus noise (at most 2^26 entries, their memory checked)")
 	f.StringVar(&file, "file", "", ".npy file holding the tensor (float32/float64, C order)")
-	f.IntVar(&maxRank, "rank", 0, "maximal TT rank")
-	f.Float64Var(&eps, "eps", 0, "relative accuracy ε")
-	f.IntVar(&trueRank, "true-rank", 4, "TT rank of the random train (--random)")
-	f.Float64Var(&noise, "noise", 0.01, "relative size of the Gaussian noise added to the random train")
+	flagbound.Int(f, &maxRank, "rank", 0, 1, laMaxDim, "maximal TT rank")
+	flagbound.Float(f, &eps, "eps", 0, flagbound.LeftOpen(0, 1), "relative accuracy ε")
+	flagbound.Int(f, &trueRank, "true-rank", 4, 1, 4096, "TT rank of the random train (--random)")
+	flagbound.Float(f, &noise, "noise", 0.01, flagbound.Closed(0, 1e6), "relative size of the Gaussian noise added to the random train")
 	f.StringVar(&devName, "device", "cpu", "device: cpu, cuda, cuda:1 …")
 	f.StringVar(&dtypeName, "dtype", "float64", "float32 or float64")
-	f.Uint64Var(&seed, "seed", 0, "seed of the Philox stream")
+	flagbound.Seed(f, &seed, "seed", 0, "seed of the Philox stream")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
+}
+
+// laCheckRandomTT refuses a --random shape whose tensor and cores (ttBytes) would not fit,
+// before they are built. The shape's own checks (at least 2 positive dimensions, at most
+// 2^26 entries) stay in the command.
+func laCheckRandomTT(dev device.Device, spec string, rank int) error {
+	dims, err := laParseInts(spec, "--random")
+	if err != nil {
+		return err
+	}
+	return checkMemory(dev, "linalg tt --random "+spec, ttBytes(dims, rank))
 }
 
 // laRandomTrain contracts Gaussian cores of rank r (capped by the unfolding sizes) into a full
@@ -625,8 +688,13 @@ rows) against the dense GEMM of the same product on --device, checking that they
   kiln linalg sparse --kind block --n 512 --density 0.02 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cols < 1 {
-				return fmt.Errorf("--cols %d: want at least 1", cols)
+			if err := checkOutputs(cmd, []outguard.File{outFile("--plot", plotPath)}); err != nil {
+				return err
+			}
+			// The dense reference and its copies are n×n: refuse a size that cannot fit
+			// before the generator allocates anything.
+			if err := checkMemory(nil, fmt.Sprintf("linalg sparse --n %d --cols %d", n, cols), sparseBytes(n, cols, density)); err != nil {
+				return err
 			}
 			a, err := linalg.RandomSparse[float64](linalg.SparseKind(kind), n, block, density, seed)
 			if err != nil {
@@ -705,13 +773,13 @@ rows) against the dense GEMM of the same product on --device, checking that they
 	}
 	f := cmd.Flags()
 	f.StringVar(&kind, "kind", "block", "sparsity: block or hierarchical")
-	f.IntVar(&n, "n", 512, "matrix size n (a multiple of --block)")
-	f.IntVar(&block, "block", 16, "block size")
-	f.Float64Var(&density, "density", 0.05, "fraction of entries in stored blocks, in (0, 1]")
-	f.IntVar(&cols, "cols", 64, "columns of the dense operand B of the timed product")
+	flagbound.Int(f, &n, "n", 512, 1, laMaxDim, "matrix size n (a multiple of --block; its memory is checked)")
+	flagbound.Int(f, &block, "block", 16, 1, 65536, "block size")
+	flagbound.Float(f, &density, "density", 0.05, flagbound.LeftOpen(0, 1), "fraction of entries in stored blocks")
+	flagbound.Int(f, &cols, "cols", 64, 1, laMaxDim, "columns of the dense operand B of the timed product")
 	f.StringVar(&devName, "device", "cpu", "device for the dense reference GEMM")
-	f.Uint64Var(&seed, "seed", 0, "seed of the Philox stream")
-	f.StringVar(&plotPath, "plot", "", "write the block pattern to this PNG file")
+	flagbound.Seed(f, &seed, "seed", 0, "seed of the Philox stream")
+	f.StringVar(&plotPath, "plot", "", "write the block pattern to this PNG (or .svg) file")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
@@ -760,5 +828,5 @@ func laPlotPattern(path string, a *linalg.BSR[float64], kind string) error {
 	h := plotter.NewHeatMap(g, pal)
 	h.Min, h.Max = 0, 1
 	p.Add(h)
-	return p.Save(6*vg.Inch, 6*vg.Inch, path)
+	return savePlot(p, 6*vg.Inch, 6*vg.Inch, path)
 }

@@ -101,8 +101,9 @@ func TestLinalgRSVDFileAndErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"rsvd", "--matrix", good, "--rank", "4"}, "larger than min(m, n)"},
-		{[]string{"rsvd", "--matrix", good, "--rank", "0"}, "positive rank"},
-		{[]string{"rsvd", "--matrix", good, "--rank", "1", "--repeat", "0"}, "--repeat 0"},
+		{[]string{"rsvd", "--matrix", good, "--rank", "0"}, `invalid argument "0" for "--rank" flag`},
+		{[]string{"rsvd", "--matrix", good}, "--rank is required"},
+		{[]string{"rsvd", "--matrix", good, "--rank", "1", "--repeat", "0"}, `"0" for "--repeat" flag`},
 		{[]string{"rsvd", "--matrix", ragged, "--rank", "1"}, "ragged"},
 		{[]string{"rsvd", "--matrix", nan, "--rank", "1"}, "non-finite"},
 		{[]string{"rsvd", "--matrix", filepath.Join(fixtures, "fortran_3x4.npy"), "--rank", "1"}, "Fortran"},
@@ -114,11 +115,11 @@ func TestLinalgRSVDFileAndErrors(t *testing.T) {
 		{[]string{"rsvd", "--random", "40,30", "--rank", "1", "--normalizer", "svd"}, "normaliser"},
 		{[]string{"tt", "--random", "4,4,4"}, "--rank"},
 		{[]string{"tt", "--random", "4,x,4", "--rank", "2"}, "positive integer"},
-		{[]string{"tt", "--random", "4,4", "--eps", "-1"}, "positive relative accuracy"},
+		{[]string{"tt", "--random", "4,4", "--eps", "-1"}, `"-1" for "--eps" flag: -1 is out of range: want a number in (0, 1]`},
 		{[]string{"tt", "--file", filepath.Join(fixtures, "f8_vector.npy"), "--rank", "2"}, "at least 2 axes"},
 		{[]string{"sparse", "--n", "100", "--block", "16"}, "does not divide"},
 		{[]string{"sparse", "--kind", "banded"}, "unknown sparsity kind"},
-		{[]string{"sparse", "--density", "2"}, "density"},
+		{[]string{"sparse", "--density", "2"}, "--density"},
 	}
 	for _, c := range cases {
 		_, err := runLinalg(t, c.args...)

@@ -20,6 +20,8 @@ import (
 	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/device"
 	_ "github.com/kiln-ml/kiln/device/cpu"
+	"github.com/kiln-ml/kiln/internal/flagbound"
+	"github.com/kiln-ml/kiln/internal/outguard"
 	"github.com/kiln-ml/kiln/nn"
 	"github.com/kiln-ml/kiln/ops"
 	"github.com/kiln-ml/kiln/optim"
@@ -131,14 +133,11 @@ step; --plot draws the minibatch loss curves (10-step moving average) to a PNG.`
   kiln optim compare --steps 500 --plot curves.png --json --optimizers adamw,lamb`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if steps < 1 || batch < 1 || hidden < 1 {
-				return fmt.Errorf("--steps (%d), --batch (%d) and --hidden (%d) must be ≥ 1", steps, batch, hidden)
-			}
-			if !(testFrac > 0 && testFrac < 1) {
-				return fmt.Errorf("--test-fraction %v must lie in (0, 1)", testFrac)
-			}
 			names, err := selectOptimizers(only)
 			if err != nil {
+				return err
+			}
+			if err := checkOutputs(cmd, []outguard.File{outFile("--plot", plotPath)}, inFile("--dataset", dataset)); err != nil {
 				return err
 			}
 			dev, err := device.Get(devName)
@@ -192,14 +191,14 @@ step; --plot draws the minibatch loss curves (10-step moving average) to a PNG.`
 	}
 	f := c.Flags()
 	f.StringVar(&dataset, "dataset", "../shared/data/tabular/digits.csv", "CSV file with a header row, or Parquet file (.parquet, .pq); the last column is the class")
-	f.IntVar(&steps, "steps", 300, "minibatch steps per optimizer")
-	f.IntVar(&batch, "batch", 128, "minibatch rows")
-	f.IntVar(&hidden, "hidden", 64, "hidden units of the MLP")
-	f.Uint64Var(&seed, "seed", 1, "seed of the split, the initial weights, the minibatches and the Hessian probes")
+	flagbound.Int(f, &steps, "steps", 300, 1, 10_000_000, "minibatch steps per optimizer (the minibatches are built up front: their memory is checked)")
+	flagbound.Int(f, &batch, "batch", 128, 1, maxTableRows, "minibatch rows")
+	flagbound.Int(f, &hidden, "hidden", 64, 1, 1<<20, "hidden units of the MLP")
+	flagbound.Seed(f, &seed, "seed", 1, "seed of the split, the initial weights, the minibatches and the Hessian probes")
 	f.BoolVar(&sweep, "sweep", true, "try 0.1×, 1× and 10× each optimizer's default learning rate and keep the best")
 	f.StringVar(&only, "optimizers", "", "comma-separated subset of sgd,adamw,lamb,sophia,adahessian (default all)")
-	f.Float64Var(&testFrac, "test-fraction", 0.2, "fraction of rows held out (stratified) for test accuracy")
-	f.StringVar(&plotPath, "plot", "", "write the loss curves to this PNG file")
+	flagbound.Float(f, &testFrac, "test-fraction", 0.2, flagbound.Open(0, 1), "fraction of rows held out (stratified) for test accuracy")
+	f.StringVar(&plotPath, "plot", "", "write the loss curves to this PNG (or .svg) file")
 	f.StringVar(&devName, "device", "cpu", "device: cpu, cuda, cuda:1 …")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON (with the loss curves)")
 	return c
@@ -266,6 +265,12 @@ func loadCompareData(dev device.Device, path string, steps, batch int, seed uint
 	}
 	if len(train) == 0 || len(test) == 0 {
 		return nil, fmt.Errorf("dataset %s has too few rows (%d) for a train/test split", path, n)
+	}
+	// The minibatches of every step are built below, before any training: refuse a
+	// --steps × --batch that cannot fit before building them.
+	if err := checkMemory(dev, fmt.Sprintf("optim compare --steps %d --batch %d on %d features", steps, batch, d),
+		minibatchBytes(steps, min(batch, len(train)), d)); err != nil {
+		return nil, err
 	}
 	// Standardise with training statistics; missing values become the training mean (0).
 	mean, sd := make([]float64, d), make([]float64, d)
@@ -336,6 +341,10 @@ func runOptimCompare(dev device.Device, path string, names []string, factors []f
 		return nil, err
 	}
 	defer cd.release()
+	if err := checkMemory(dev, fmt.Sprintf("optim compare --hidden %d on %d features", hidden, cd.features),
+		mlpBytes(cd.batchesX[0].Dim(0), cd.features, hidden, cd.classes, cd.n)); err != nil {
+		return nil, err
+	}
 	rep := &optimCompareReport{Dataset: path, Device: dev.Name(), Rows: cd.n, TestRows: len(cd.yTest),
 		Features: cd.features, Classes: cd.classes, Hidden: hidden, Steps: steps, Batch: cd.batchesX[0].Dim(0),
 		Seed: seed, SweepFactors: factors}
@@ -522,8 +531,5 @@ func plotCurves(rep *optimCompareReport, path string) error {
 	if drawn == 0 {
 		return errors.New("no optimizer produced a loss curve to plot")
 	}
-	if err := p.Save(8*vg.Inch, 5*vg.Inch, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return savePlot(p, 8*vg.Inch, 5*vg.Inch, path)
 }

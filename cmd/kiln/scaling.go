@@ -8,11 +8,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kiln-ml/kiln/internal/flagbound"
+	"github.com/kiln-ml/kiln/internal/outguard"
 	"github.com/kiln-ml/kiln/models/scaling"
 )
 
@@ -74,6 +77,9 @@ give standard errors and percentile intervals. The defaults read the replication
 				}
 				csvOpt.CCol = ""
 			}
+			if err := checkOutputs(cmd, []outguard.File{outFile("--plot", plotPath)}, inFile("FILE.csv", args[0])); err != nil {
+				return err
+			}
 			f, err := os.Open(args[0])
 			if err != nil {
 				return err
@@ -89,6 +95,14 @@ give standard errors and percentile intervals. The defaults read the replication
 				}
 			}
 			fitOpt.Seed, fitOpt.Bootstrap = seed, bootstrap
+			workers := fitOpt.Workers
+			if workers == 0 {
+				workers = runtime.GOMAXPROCS(0)
+			}
+			if err := checkMemory(nil, fmt.Sprintf("scaling fit --bootstrap %d on %d runs", bootstrap, len(runs)),
+				bootstrapBytes(bootstrap, len(runs), workers)); err != nil {
+				return err
+			}
 			start := time.Now()
 			res, err := scaling.Fit(runs, fitOpt)
 			if err != nil {
@@ -116,29 +130,21 @@ give standard errors and percentile intervals. The defaults read the replication
 	fl.StringVar(&csvOpt.CCol, "c-col", def.CCol, "column with the training compute C in FLOPs (D = C/(6N))")
 	fl.StringVar(&csvOpt.DCol, "d-col", "", "column with the training tokens D (instead of --c-col)")
 	fl.StringVar(&csvOpt.LossCol, "loss-col", def.LossCol, "column with the final loss")
-	fl.IntVar(&drop, "drop-highest", 0, "drop the K runs with the highest loss (the replication drops 5)")
-	fl.IntVar(&bootstrap, "bootstrap", 1000, "bootstrap resamples for standard errors and intervals (0: none; the replication used 4000)")
-	fl.Uint64Var(&seed, "seed", 1, "seed of the bootstrap resampling")
-	fl.Float64Var(&fitOpt.Level, "level", 0.80, "level of the bootstrap percentile intervals (0.80: Hoffmann et al.'s 10th–90th percentiles)")
-	fl.Float64Var(&fitOpt.Delta, "delta", scaling.DefaultHuberDelta, "Huber threshold on log-loss residuals")
-	fl.IntVar(&fitOpt.Workers, "workers", 0, "goroutines for the multi-start search and the bootstrap (0: GOMAXPROCS)")
+	flagbound.Int(fl, &drop, "drop-highest", 0, 0, 10_000_000, "drop the K runs with the highest loss (the replication drops 5)")
+	flagbound.Int(fl, &bootstrap, "bootstrap", 1000, 0, 1_000_000, "bootstrap resamples for standard errors and intervals (0: none; the replication used 4000)")
+	flagbound.Seed(fl, &seed, "seed", 1, "seed of the bootstrap resampling")
+	flagbound.Float(fl, &fitOpt.Level, "level", 0.80, flagbound.Open(0, 1), "level of the bootstrap percentile intervals (0.80: Hoffmann et al.'s 10th–90th percentiles)")
+	flagbound.Float(fl, &fitOpt.Delta, "delta", scaling.DefaultHuberDelta, flagbound.LeftOpen(0, 100), "Huber threshold on log-loss residuals")
+	flagbound.Int(fl, &fitOpt.Workers, "workers", 0, 0, maxWorkers, "goroutines for the multi-start search and the bootstrap (0: GOMAXPROCS)")
 	fl.BoolVar(&fitOpt.BootstrapFullGrid, "bootstrap-full-grid", false, "refit every resample from the whole 4500-point grid (slow) instead of from the full-data optima")
 	fl.BoolVar(&asJSON, "json", false, "write the result as JSON (loadable by plan --params)")
-	fl.StringVar(&plotPath, "plot", "", "write a PNG of the runs, iso-loss contours and the compute-optimal frontier")
+	fl.StringVar(&plotPath, "plot", "", "write a PNG of the runs, iso-loss contours and the compute-optimal frontier (atomically)")
 	return cmd
 }
 
 func writePlotFile(path string, runs []scaling.Run, law scaling.Law, source string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
 	title := fmt.Sprintf("%s: L = %.3f + %.4g/N^%.3f + %.4g/D^%.3f", filepath.Base(source), law.E, law.A, law.Alpha, law.B, law.Beta)
-	if err := scaling.WritePlot(f, runs, law, title); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeOutput(path, func(w io.Writer) error { return scaling.WritePlot(w, runs, law, title) })
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -327,11 +333,11 @@ model for C, compared with the Chinchilla-optimal pair that reaches the same los
 		},
 	}
 	fl := cmd.Flags()
-	fl.Float64Var(&compute, "compute", 0, "training budget C in FLOPs")
+	flagbound.Float(fl, &compute, "compute", 0, flagbound.LeftOpen(0, 1e40), "training budget C in FLOPs")
 	fl.StringVar(&paramsPath, "params", "", "law from a JSON file (the output of `kiln scaling fit --json`, or {E, A, B, alpha, beta})")
 	fl.StringVar(&lawName, "law", "replication", "published law: chinchilla (Hoffmann et al. 2022) or replication (Besiroglu et al. 2024)")
-	fl.Float64Var(&infTokens, "inference-tokens", 0, "tokens the model will process at inference over its lifetime (Sardana et al. 2024)")
-	fl.Float64Var(&target, "target-loss", 0, "target loss: the compute-optimal pair that reaches it, and the loss the inference-aware plan must reach")
+	flagbound.Float(fl, &infTokens, "inference-tokens", 0, flagbound.Closed(0, 1e40), "tokens the model will process at inference over its lifetime (Sardana et al. 2024)")
+	flagbound.Float(fl, &target, "target-loss", 0, flagbound.LeftOpen(0, 1000), "target loss: the compute-optimal pair that reaches it, and the loss the inference-aware plan must reach")
 	fl.BoolVar(&asJSON, "json", false, "write the plan as JSON")
 	return cmd
 }

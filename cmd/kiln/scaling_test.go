@@ -143,7 +143,7 @@ func TestScalingErrors(t *testing.T) {
 		{[]string{"fit", bad, "--c-col", "x", "--d-col", "y"}, "not both"},
 		{[]string{"plan"}, "--compute"},
 		{[]string{"plan", "--compute", "1e23", "--law", "kaplan"}, "unknown law"},
-		{[]string{"plan", "--compute", "-5"}, "positive"},
+		{[]string{"plan", "--compute", "-5"}, `"-5" for "--compute" flag: -5 is out of range`},
 		{[]string{"plan", "--compute", "1e23", "--law", "chinchilla", "--params", bad}, "not both"},
 		{[]string{"plan", "--compute", "1e23", "--params", bad}, "reading scaling law JSON"},
 		{[]string{"plan", "--target-loss", "1.5"}, "irreducible"},

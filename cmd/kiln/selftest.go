@@ -11,6 +11,7 @@ import (
 
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/device/devicetest"
+	"github.com/kiln-ml/kiln/internal/flagbound"
 )
 
 func init() { addCommand(newSelftestCmd()) }
@@ -134,6 +135,6 @@ scaled and why each tolerance is what it is). The command fails if any case fail
 	f.BoolVar(&quick, "quick", false, "run a reduced set of sizes (same primitives and layouts)")
 	f.StringVar(&only, "only", "", "comma-separated primitives to run (e.g. Gemm,Attention)")
 	f.BoolVar(&failedOnly, "failed", false, "list only the failing cases (the summary still counts all)")
-	f.Uint64Var(&seed, "seed", 1, "seed of the random inputs")
+	flagbound.Seed(f, &seed, "seed", 1, "seed of the random inputs")
 	return cmd
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -24,6 +23,9 @@ import (
 	"github.com/kiln-ml/kiln/data/preprocess"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/examples/wine"
+	"github.com/kiln-ml/kiln/internal/flagbound"
+	"github.com/kiln-ml/kiln/internal/interrupt"
+	"github.com/kiln-ml/kiln/internal/outguard"
 	"github.com/kiln-ml/kiln/metrics"
 	"github.com/kiln-ml/kiln/models/tabpfn"
 )
@@ -65,12 +67,15 @@ type tabpfnFlags struct {
 func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.devName, "device", "cpu", `device to run on ("cpu", "cuda", "cuda:1")`)
 	cmd.Flags().StringVar(&f.modelPath, "model", "", "model checkpoint (default: the model embedded in kiln)")
-	cmd.Flags().IntVar(&f.ensemble, "ensemble", 0, "ensemble members (forward passes) per prediction; 0 chooses by table size and classes (1 to 4; see tabpfn.AutoEnsemble)")
-	cmd.Flags().IntVar(&f.pairwise, "pairwise", -1, "members per pair of classes for 3 to 10 classes (one binary table per pair, coupled; see tabpfn.WithPairwise); 0: off; -1 chooses by table size (see tabpfn.AutoPairwise)")
-	cmd.Flags().Uint64Var(&f.seed, "seed", 0, "seed of the ensemble's random choices")
-	cmd.Flags().IntVar(&f.maxRows, "max-rows", 0, "training rows per member (a stratified subsample each); 0: the model's limit")
-	cmd.Flags().IntVar(&f.maxFeats, "max-features", 0, "features per member (a random subset each; members on principal axes keep their leading components); 0: the model's limit")
-	cmd.Flags().Float64Var(&f.temp, "temperature", tabpfn.DefaultTemperature, "softmax temperature of the model's logits")
+	fs := cmd.Flags()
+	flagbound.Int(fs, &f.ensemble, "ensemble", 0, 0, maxEnsemble, "ensemble members (forward passes) per prediction; 0 chooses by table size and classes (1 to 4; see tabpfn.AutoEnsemble)")
+	flagbound.Int(fs, &f.pairwise, "pairwise", -1, -1, maxEnsemble, "members per pair of classes for 3 to 10 classes (one binary table per pair, coupled; see tabpfn.WithPairwise); 0: off; -1 chooses by table size (see tabpfn.AutoPairwise)")
+	flagbound.Seed(fs, &f.seed, "seed", 0, "seed of the ensemble's random choices")
+	// Per-member limits above the model's own are harmless (the model's apply), so the
+	// bounds only keep the numbers sane.
+	flagbound.Int(fs, &f.maxRows, "max-rows", 0, 0, maxTableRows, "training rows per member (a stratified subsample each); 0: the model's limit")
+	flagbound.Int(fs, &f.maxFeats, "max-features", 0, 0, maxTableFeatures, "features per member (a random subset each; members on principal axes keep their leading components); 0: the model's limit")
+	flagbound.Float(fs, &f.temp, "temperature", tabpfn.DefaultTemperature, flagbound.LeftOpen(0, 100), "softmax temperature of the model's logits")
 	cmd.Flags().StringSliceVar(&f.variants, "variants", nil, "preprocessing variants the members cycle through, comma-separated (default "+
 		variantNames(tabpfn.DefaultVariants())+"; a -pca variant rotates the numeric columns onto their principal axes)")
 }
@@ -99,10 +104,7 @@ func (f *tabpfnFlags) classifier(m *tabpfn.Model, warn io.Writer) (*tabpfn.Class
 	opts := []tabpfn.Option{tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
 		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithTemperature(f.temp),
 		tabpfn.WithWarnings(warn)}
-	switch {
-	case f.pairwise < -1:
-		return nil, fmt.Errorf("--pairwise must be -1 (automatic), 0 (off) or a member count, got %d", f.pairwise)
-	case f.pairwise >= 0:
+	if f.pairwise >= 0 { // -1 (automatic) is the classifier's default; --pairwise's range excludes less
 		opts = append(opts, tabpfn.WithPairwise(f.pairwise))
 	}
 	if len(f.variants) > 0 {
@@ -185,10 +187,17 @@ accuracy, ROC AUC and a few predictions.`,
 				if trainPath != "" || testPath != "" || target != "" {
 					return errors.New("--demo uses the embedded wine data: drop --train, --test and --target")
 				}
+				if err := checkOutputs(cmd, []outguard.File{outFile("--out", outPath)}, inFile("--model", fl.modelPath)); err != nil {
+					return err
+				}
 				return runPredictDemo(cmd, &fl, outPath, demoRows, demoDecimal)
 			}
 			if trainPath == "" || testPath == "" {
 				return errors.New("give --train and --test CSV or Parquet files (or --demo)")
+			}
+			if err := checkOutputs(cmd, []outguard.File{outFile("--out", outPath)},
+				inFile("--train", trainPath), inFile("--test", testPath), inFile("--model", fl.modelPath)); err != nil {
+				return err
 			}
 			train, err := data.Load(trainPath, data.Options{Target: target})
 			if err != nil {
@@ -206,7 +215,7 @@ accuracy, ROC AUC and a few predictions.`,
 	f.StringVar(&trainPath, "train", "", "training data, CSV with a header row or Parquet (.parquet, .pq), with a class column")
 	f.StringVar(&testPath, "test", "", "test data, CSV or Parquet, with the same feature columns (the class column is optional)")
 	f.StringVar(&target, "target", "", "name of the class column (default: the last column)")
-	f.StringVar(&outPath, "out", "", "write the predictions CSV here instead of standard output")
+	f.StringVar(&outPath, "out", "", "write the predictions CSV here instead of standard output (atomically; never over an input)")
 	f.BoolVar(&demo, "demo", false, "run on the wine data embedded in kiln (no files needed)")
 	return cmd
 }
@@ -261,7 +270,7 @@ func runPredict(cmd *cobra.Command, fl *tabpfnFlags, train, test *data.Table, ou
 		}
 		summary = cmd.ErrOrStderr()
 	} else {
-		if err := os.WriteFile(outPath, buf.Bytes(), 0o644); err != nil {
+		if err := writeOutputBytes(outPath, buf.Bytes()); err != nil {
 			return err
 		}
 		fmt.Fprintf(summary, "wrote %d predictions to %s\n", p.Rows, outPath)
@@ -370,7 +379,7 @@ func runPredictDemo(cmd *cobra.Command, fl *tabpfnFlags, outPath string, rows, d
 		if err := writePredictions(&buf, t.Classes, p); err != nil {
 			return err
 		}
-		if err := os.WriteFile(outPath, buf.Bytes(), 0o644); err != nil {
+		if err := writeOutputBytes(outPath, buf.Bytes()); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "wrote %d predictions to %s\n", p.Rows, outPath)
@@ -445,12 +454,6 @@ Progress goes to standard error.`,
   kiln tabpfn eval ../shared/data/tabular --max-classes 10 --ensemble 4 --pairwise 2   # the reported configuration`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if maxClasses < 0 {
-				return fmt.Errorf("--max-classes must be ≥ 0, got %d", maxClasses)
-			}
-			if splits < 1 {
-				return fmt.Errorf("--splits must be ≥ 1, got %d", splits)
-			}
 			paths, err := csvPaths(args)
 			if err != nil {
 				return err
@@ -469,8 +472,10 @@ Progress goes to standard error.`,
 			if _, err := fl.classifier(m, nil); err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmdContext(cmd), os.Interrupt)
-			defer stop()
+			// The protocol stops between splits when the context is cancelled; an
+			// interrupted evaluation prints no report and exits with the signal's status.
+			ctx := cmdContext(cmd)
+			interrupt.Cooperate()
 			proto := metrics.DefaultProtocol()
 			proto.Splits = splits
 			rep := evalReport{Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Pairwise: fl.pairwise, Splits: splits}
@@ -525,6 +530,9 @@ Progress goes to standard error.`,
 					}}
 				})
 				if ctx.Err() != nil {
+					if err := interrupt.Err(ctx); err != nil {
+						return err
+					}
 					return ctx.Err()
 				}
 				row.Warnings = warnings
@@ -560,8 +568,8 @@ Progress goes to standard error.`,
 	fl.add(cmd)
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "write the report as JSON")
-	f.IntVar(&maxClasses, "max-classes", 0, "skip datasets with more classes than this (0: none)")
-	f.IntVar(&splits, "splits", metrics.DefaultProtocol().Splits, "protocol splits (seeds 0..N-1); the reference scores use 5")
+	flagbound.Int(f, &maxClasses, "max-classes", 0, 0, maxClassCount, "skip datasets with more classes than this (0: none)")
+	flagbound.Int(f, &splits, "splits", metrics.DefaultProtocol().Splits, 1, 1000, "protocol splits (seeds 0..N-1); the reference scores use 5")
 	f.StringVar(&baseFile, "baselines", "", "reference scores JSON (default: <dataset folder>/../tabular-baselines.json)")
 	return cmd
 }

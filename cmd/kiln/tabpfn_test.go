@@ -91,7 +91,7 @@ func TestTabpfnPredictDemo(t *testing.T) {
 	require.NoError(t, err, out)
 	require.Contains(t, out, "with 2 ensemble members on cpu")
 	_, _, err = runTabpfn(t, "predict", "--demo", "--model", model, "--pairwise", "-3")
-	require.ErrorContains(t, err, "--pairwise must be -1 (automatic), 0 (off) or a member count")
+	require.ErrorContains(t, err, `"-3" for "--pairwise" flag: -3 is out of range: want an integer from -1 to 256`)
 	_, _, err = runTabpfn(t, "predict", "--demo", "--train", "x.csv")
 	require.ErrorContains(t, err, "--demo uses the embedded wine data")
 	_, _, err = runTabpfn(t, "predict")

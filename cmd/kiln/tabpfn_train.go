@@ -1,19 +1,44 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/internal/flagbound"
+	"github.com/kiln-ml/kiln/internal/interrupt"
+	"github.com/kiln-ml/kiln/internal/outguard"
 	"github.com/kiln-ml/kiln/models/tabpfn"
 )
+
+// maxTrainBatch bounds --batch and --micro-batch (datasets per step).
+const maxTrainBatch = 65536
+
+// checkTrainOutputs refuses, before the model is built: an existing --out without --resume
+// or --force (a new run would replace a file that may be another run's checkpoint or
+// anything else), --resume with --force, and outputs that are inputs (--export over --out,
+// --init or the --config file) or cannot be written.
+func checkTrainOutputs(cmd *cobra.Command, out, export, initPath, cfgPath string, resume, force bool) error {
+	switch {
+	case resume && force:
+		return fmt.Errorf("--resume continues the run at --out; --force replaces it: give one")
+	case !resume && !force:
+		if err := outguard.RefuseExisting(outFile("--out", out), "give --resume to continue the run it holds, or --force to replace it"); err != nil {
+			return err
+		}
+	}
+	cfgFile := cfgPath
+	if strings.HasPrefix(cfgPath, "{") {
+		cfgFile = "" // inline JSON
+	}
+	return checkOutputs(cmd, []outguard.File{outFile("--out", out), outFile("--export", export)},
+		inFile("--init", initPath), inFile("--config", cfgFile))
+}
 
 func init() { tabpfnCmd.AddCommand(newTabpfnTrainCmd()) }
 
@@ -25,7 +50,7 @@ func newTabpfnTrainCmd() *cobra.Command {
 		mechanisms                    string
 		steps, batch, every, workers  int
 		microBatch                    int
-		resume                        bool
+		resume, force                 bool
 		lr                            float64
 		seed                          uint64
 		maxRows, maxFeatures          int
@@ -45,10 +70,13 @@ checkpoint's. --micro-batch N runs the forward and backward passes on N datasets
 and accumulates the gradient (the same update; activation memory for N datasets rather than
 the batch), for large tables on a machine with little memory.
 With --resume, any of --lr, --warmup, --batch, --min-rows, --max-rows,
---max-features and --prior-mechanisms starts a new phase from the checkpoint's step: the
-prior takes the new shapes and mechanisms and a new warm-up and cosine schedule runs to
---steps (a curriculum, such as larger tables once small ones are learned); the optimizer
-state carries over. --init starts a new run (step 0, fresh optimizer) from a trained model's
+--max-features and --prior-mechanisms that differs from the checkpoint's setting starts a new
+phase from the checkpoint's step: the prior takes the new shapes and mechanisms and a new
+warm-up and cosine schedule runs to --steps (a curriculum, such as larger tables once small
+ones are learned); the optimizer state carries over. Given with the values the run already
+uses (the command line of the interrupted run), they continue its phase.
+An existing --out is continued with --resume or replaced with --force, never overwritten
+unasked; an interrupt (SIGINT, SIGTERM) saves the checkpoint and exits with status 130 or 143. --init starts a new run (step 0, fresh optimizer) from a trained model's
 weights instead of a random initialisation, and --init-layers deepens that model first: each
 old layer is followed by a near-identity copy whose residual branches start at zero
 (tabpfn.Deepen), so the deeper model starts from almost the old one's function. A way to grow
@@ -64,8 +92,16 @@ a converged model rather than train a larger one from scratch.`,
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
-			if every < 0 || workers < 1 || microBatch < 0 {
-				return fmt.Errorf("--every and --micro-batch must be ≥ 0 and --workers ≥ 1, got %d, %d and %d", every, microBatch, workers)
+			switch {
+			case resume && initPath != "":
+				return fmt.Errorf("--init starts a new run; --resume continues one: give one")
+			case !resume && initPath != "" && cfgPath != "":
+				return fmt.Errorf("--init and --config both set the model's shape: give one")
+			case !resume && initLayers != 0 && initPath == "":
+				return fmt.Errorf("--init-layers needs --init")
+			}
+			if err := checkTrainOutputs(cmd, out, export, initPath, cfgPath, resume, force); err != nil {
+				return err
 			}
 			dev, err := device.Get(devName)
 			if err != nil {
@@ -73,9 +109,6 @@ a converged model rather than train a larger one from scratch.`,
 			}
 			var tr *tabpfn.Trainer
 			if resume {
-				if initPath != "" {
-					return fmt.Errorf("--init starts a new run; --resume continues one: give one")
-				}
 				if _, err := os.Stat(out); err != nil {
 					return fmt.Errorf("--resume: %w", err)
 				}
@@ -97,8 +130,10 @@ a converged model rather than train a larger one from scratch.`,
 				if cmd.Flags().Changed("micro-batch") {
 					tr.Cfg.MicroBatch = microBatch
 				}
-				ph := tabpfn.Phase{Steps: steps, LR: lr, Warmup: warmup, Batch: batch,
-					MinRows: minRows, MaxRows: maxRows, MaxFeatures: maxFeatures, Mechanisms: mechanisms}
+				// Only settings that differ from the checkpoint's make a new phase: resuming with
+				// the interrupted run's own command line continues its phase.
+				ph := tr.PhaseChanges(tabpfn.Phase{Steps: steps, LR: lr, Warmup: warmup, Batch: batch,
+					MinRows: minRows, MaxRows: maxRows, MaxFeatures: maxFeatures, Mechanisms: mechanisms})
 				if ph != (tabpfn.Phase{Steps: steps}) {
 					if err := tr.NewPhase(ph); err != nil {
 						return err
@@ -109,12 +144,6 @@ a converged model rather than train a larger one from scratch.`,
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "resuming %s at step %d of %d\n", out, tr.Step, tr.Cfg.Steps)
 			} else {
-				if initPath != "" && cfgPath != "" {
-					return fmt.Errorf("--init and --config both set the model's shape: give one")
-				}
-				if initLayers != 0 && initPath == "" {
-					return fmt.Errorf("--init-layers needs --init")
-				}
 				mc := tabpfn.DefaultConfig()
 				if cfgPath != "" {
 					raw := []byte(cfgPath)
@@ -155,6 +184,7 @@ a converged model rather than train a larger one from scratch.`,
 					}
 				}
 				tc.Seed, tc.CheckpointEvery, tc.Workers, tc.MicroBatch = seed, every, workers, microBatch
+				tc.WarmupAsked = tc.Warmup
 				tc.Warmup = min(tc.Warmup, tc.Steps/10)
 				if initPath != "" {
 					m, err := initModel(dev, initPath, initLayers)
@@ -169,10 +199,20 @@ a converged model rather than train a larger one from scratch.`,
 					return err
 				}
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			if err := checkMemory(dev, "tabpfn train", trainBytes(tr.Model.Cfg, tr.Cfg)); err != nil {
+				return err
+			}
+			// Run stops at a cancelled context after the step in flight and saves the
+			// checkpoint; the interrupt then becomes the exit status (130 or 143), and
+			// nothing is exported from an unfinished run.
+			ctx := cmdContext(cmd)
+			interrupt.Cooperate()
 			start, startStep := time.Now(), tr.Step
 			if err := tr.Run(ctx, tabpfn.LogProgress(cmd.ErrOrStderr())); err != nil {
+				return err
+			}
+			if err := interrupt.Err(ctx); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "interrupted at step %d of %d; checkpoint %s saved (continue with --resume)\n", tr.Step, tr.Cfg.Steps, out)
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "trained to step %d in %s on %s; checkpoint %s\n", tr.Step, time.Since(start).Round(time.Second), dev.Name(), out)
@@ -188,29 +228,35 @@ a converged model rather than train a larger one from scratch.`,
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), "model exported to", export)
+				// A signal during the (atomic, so complete) export still ends the run with
+				// its status.
+				if err := interrupt.Err(ctx); err != nil {
+					return err
+				}
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&out, "out", "", "checkpoint file (safetensors), written atomically")
+	f.StringVar(&out, "out", "", "checkpoint file (safetensors), written atomically; an existing one needs --resume or --force")
+	f.BoolVar(&force, "force", false, "replace an existing --out with a new run")
 	f.StringVar(&devName, "device", "cpu", "device to train on (cpu, cuda, cuda:N)")
-	f.IntVar(&steps, "steps", 0, "total optimizer steps (default 2000; with --resume, extends the run)")
-	f.IntVar(&batch, "batch", 0, "datasets per step (default 8)")
+	flagbound.Int(f, &steps, "steps", 0, 0, maxSteps, "total optimizer steps (default 2000; with --resume, extends the run)")
+	flagbound.Int(f, &batch, "batch", 0, 0, maxTrainBatch, "datasets per step (default 8)")
 	f.StringVar(&cfgPath, "config", "", "model config as a JSON file or inline JSON (default: the shipped size)")
 	f.BoolVar(&resume, "resume", false, "continue from the checkpoint at --out")
-	f.IntVar(&every, "every", 100, "checkpoint every N steps")
-	f.IntVar(&workers, "workers", 2, "prior generator goroutines")
-	f.IntVar(&microBatch, "micro-batch", 0, "datasets per forward/backward pass, gradients accumulated over the batch (same update, less memory; 0: the whole batch)")
-	f.Float64Var(&lr, "lr", 0, "peak learning rate (default 1e-3)")
-	f.Uint64Var(&seed, "seed", 1, "seed of the prior and the initialisation")
-	f.IntVar(&minRows, "min-rows", 0, "smallest synthetic dataset (default 30 rows)")
-	f.IntVar(&maxRows, "max-rows", 0, "largest synthetic dataset (default 160 rows)")
-	f.IntVar(&warmup, "warmup", 0, "warm-up steps of the learning-rate schedule (default 100)")
-	f.IntVar(&maxFeatures, "max-features", 0, "most features of a synthetic dataset (default 16)")
+	flagbound.Int(f, &every, "every", 100, 0, maxSteps, "checkpoint every N steps (0: only at the end and on an interrupt)")
+	flagbound.Int(f, &workers, "workers", 2, 1, maxWorkers, "prior generator goroutines")
+	flagbound.Int(f, &microBatch, "micro-batch", 0, 0, maxTrainBatch, "datasets per forward/backward pass, gradients accumulated over the batch (same update, less memory; 0: the whole batch)")
+	flagbound.Float(f, &lr, "lr", 0, flagbound.Closed(0, 1), "peak learning rate (default 1e-3)")
+	flagbound.Seed(f, &seed, "seed", 1, "seed of the prior and the initialisation")
+	flagbound.Int(f, &minRows, "min-rows", 0, 0, maxTableRows, "smallest synthetic dataset (default 30 rows)")
+	flagbound.Int(f, &maxRows, "max-rows", 0, 0, maxTableRows, "largest synthetic dataset (default 160 rows)")
+	flagbound.Int(f, &warmup, "warmup", 0, 0, maxSteps, "warm-up steps of the learning-rate schedule (default 100)")
+	flagbound.Int(f, &maxFeatures, "max-features", 0, 0, maxTableFeatures, "most features of a synthetic dataset (default 16)")
 	f.StringVar(&mechanisms, "prior-mechanisms", "", `prior mechanism set: "basic" (TabPFN's original; the default) or "extended" (adds mixed activations and unordered argmax classes); with --resume, starts a new phase`)
 	f.StringVar(&initPath, "init", "", "start a new run from this model's weights and config (a model or training checkpoint; fresh optimizer state)")
-	f.IntVar(&initLayers, "init-layers", 0, "with --init: deepen the model to this many layers first, each new layer a near-identity copy of the one before it (tabpfn.Deepen)")
+	flagbound.Int(f, &initLayers, "init-layers", 0, 0, 1024, "with --init: deepen the model to this many layers first, each new layer a near-identity copy of the one before it (tabpfn.Deepen)")
 	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")
 	return cmd
 }

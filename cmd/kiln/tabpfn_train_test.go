@@ -194,8 +194,8 @@ func TestTabpfnTrainInit(t *testing.T) {
 		{[]string{"--out", deep, "--init", model, "--config", tiny}, "--init and --config"},
 		{[]string{"--out", deep, "--init", model, "--resume"}, "--init starts a new run"},
 		{[]string{"--out", deep, "--init-layers", "3"}, "--init-layers needs --init"},
-		{[]string{"--out", run, "--init", deep, "--init-layers", "2"}, "more layers than the model's 3"},
-		{[]string{"--out", deep, "--init", filepath.Join(dir, "missing.safetensors")}, "--init:"},
+		{[]string{"--out", filepath.Join(dir, "new.safetensors"), "--init", deep, "--init-layers", "2"}, "more layers than the model's 3"},
+		{[]string{"--out", filepath.Join(dir, "new.safetensors"), "--init", filepath.Join(dir, "missing.safetensors")}, "--init:"},
 	} {
 		if _, _, err := runTrain(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want %q", c.args, err, c.want)

@@ -38,7 +38,11 @@ type TrainConfig struct {
 	// cosine decay to Steps) began: 0 for a run in one phase, the step of the switch for a
 	// run continued with new settings (see Trainer.NewPhase).
 	ScheduleStart int `json:"schedule_start,omitempty"`
-	Prior         prior.Config
+	// WarmupAsked is the warm-up the current phase was asked for, before Warmup was capped
+	// to a share of its steps; a resume that asks for it again continues the phase
+	// (PhaseChanges). 0: not recorded (Warmup is then compared).
+	WarmupAsked int `json:"warmup_asked,omitempty"`
+	Prior       prior.Config
 }
 
 // DefaultTrainConfig trains the shipped model: AdamW with linear warm-up and cosine decay
@@ -133,6 +137,38 @@ type Phase struct {
 	Mechanisms string
 }
 
+// PhaseChanges returns p with every setting that the run already uses cleared, so that
+// what is left is what would change: a resume given the same settings as the run it
+// continues (its own command line) has no changes and continues the same phase. Steps is
+// kept as given; it extends the run without starting a phase.
+func (t *Trainer) PhaseChanges(p Phase) Phase {
+	tc := t.Cfg
+	if p.LR == tc.LR {
+		p.LR = 0
+	}
+	if p.Warmup == tc.Warmup || (tc.WarmupAsked > 0 && p.Warmup == tc.WarmupAsked) {
+		p.Warmup = 0
+	}
+	if p.Batch == tc.Prior.BatchSize {
+		p.Batch = 0
+	}
+	if p.MinRows == tc.Prior.MinRows {
+		p.MinRows = 0
+	}
+	if p.MaxRows == tc.Prior.MaxRows {
+		p.MaxRows = 0
+	}
+	if p.MaxFeatures == tc.Prior.MaxFeatures {
+		p.MaxFeatures = 0
+	}
+	if p.Mechanisms != "" {
+		if c, err := tc.Prior.WithMechanisms(p.Mechanisms); err == nil && c.Mechanisms() == tc.Prior.Mechanisms() {
+			p.Mechanisms = ""
+		}
+	}
+	return p
+}
+
 // NewPhase continues the run from the current step with new settings: the prior is rebuilt
 // with the new shapes (its batches stay a pure function of the seed and the step, so a
 // resumed phase is still exact) and a new warm-up and cosine schedule spans the current step
@@ -150,7 +186,7 @@ func (t *Trainer) NewPhase(p Phase) error {
 		tc.LR = p.LR
 	}
 	if p.Warmup > 0 {
-		tc.Warmup = p.Warmup
+		tc.Warmup, tc.WarmupAsked = p.Warmup, p.Warmup
 	}
 	if p.Batch > 0 {
 		tc.Prior.BatchSize = p.Batch

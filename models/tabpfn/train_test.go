@@ -190,3 +190,26 @@ func TestMicroBatchMatchesWholeBatch(t *testing.T) {
 	_, err := NewTrainer(dev, tinyConfig(), tc, "")
 	require.ErrorContains(t, err, "micro-batch")
 }
+
+// PhaseChanges keeps only the settings that differ from the run's: the run's own settings
+// (including a warm-up that was capped to its steps) make no phase, any changed one does.
+func TestPhaseChanges(t *testing.T) {
+	tc := tinyTrainConfig()
+	tc.WarmupAsked, tc.Warmup = 50, 2 // asked for 50, capped to 2
+	tc.LR = 5e-4
+	tr, err := NewTrainer(device.MustGet("cpu"), tinyConfig(), tc, "")
+	require.NoError(t, err)
+	same := Phase{Steps: 9, LR: 5e-4, Warmup: 50, Batch: 2, MinRows: 20, MaxRows: 40, MaxFeatures: 5, Mechanisms: "basic"}
+	require.Equal(t, Phase{Steps: 9}, tr.PhaseChanges(same))
+	require.Equal(t, Phase{Steps: 9}, tr.PhaseChanges(Phase{Steps: 9, Warmup: 2}))
+	for _, changed := range []Phase{{LR: 1e-4}, {Warmup: 7}, {Batch: 4}, {MinRows: 25}, {MaxRows: 48}, {MaxFeatures: 6},
+		{Mechanisms: "extended"}} {
+		require.Equal(t, changed, tr.PhaseChanges(changed))
+	}
+	// A new phase records the warm-up it asked for.
+	tr.Step = 1
+	require.NoError(t, tr.NewPhase(Phase{Steps: 9, Warmup: 30}))
+	require.Equal(t, 30, tr.Cfg.WarmupAsked)
+	require.Equal(t, 4, tr.Cfg.Warmup)
+	require.Equal(t, Phase{}, tr.PhaseChanges(Phase{Warmup: 30}))
+}

@@ -1,0 +1,190 @@
+// Package flagbound registers numeric command-line flags with a documented range. The range
+// is checked when the flag is parsed, so an out-of-range value fails before a command does
+// any work, with an error that names the flag, the value and the range; the range is also
+// appended to the flag's help.
+//
+// A bounded flag keeps the type name of the plain pflag flag ("int", "float64", "uint64"),
+// so help and completion read as before; Bounded tells a bounded flag from a plain one, which
+// lets a test walk a command tree and fail on a numeric flag registered without a range.
+package flagbound
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/spf13/pflag"
+)
+
+// Range is an interval of allowed values. Lo and Hi are inclusive unless LoOpen or HiOpen is
+// set.
+type Range struct {
+	Lo, Hi         float64
+	LoOpen, HiOpen bool
+}
+
+// Closed is [lo, hi].
+func Closed(lo, hi float64) Range { return Range{Lo: lo, Hi: hi} }
+
+// Open is (lo, hi).
+func Open(lo, hi float64) Range { return Range{Lo: lo, Hi: hi, LoOpen: true, HiOpen: true} }
+
+// LeftOpen is (lo, hi].
+func LeftOpen(lo, hi float64) Range { return Range{Lo: lo, Hi: hi, LoOpen: true} }
+
+// Contains reports whether v lies in r; NaN never does.
+func (r Range) Contains(v float64) bool {
+	if math.IsNaN(v) {
+		return false
+	}
+	if v < r.Lo || (r.LoOpen && v == r.Lo) {
+		return false
+	}
+	return v <= r.Hi && !(r.HiOpen && v == r.Hi)
+}
+
+// String writes the range for help and errors: "1 to 1000", "(0, 1]".
+func (r Range) String() string {
+	if !r.LoOpen && !r.HiOpen {
+		return num(r.Lo) + " to " + num(r.Hi)
+	}
+	lb, rb := "[", "]"
+	if r.LoOpen {
+		lb = "("
+	}
+	if r.HiOpen {
+		rb = ")"
+	}
+	return lb + num(r.Lo) + ", " + num(r.Hi) + rb
+}
+
+func num(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// Bounded is a flag value that checks a range.
+type Bounded interface {
+	pflag.Value
+	Range() Range
+}
+
+// Of returns the range of a bounded flag, and false for any other flag.
+func Of(f *pflag.Flag) (Range, bool) {
+	b, ok := f.Value.(Bounded)
+	if !ok {
+		return Range{}, false
+	}
+	return b.Range(), true
+}
+
+// Numeric reports whether a flag takes a number (or a list of numbers) by its type name:
+// the flags that must be bounded.
+func Numeric(f *pflag.Flag) bool {
+	switch f.Value.Type() {
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64",
+		"float32", "float64", "count", "duration",
+		"intSlice", "int32Slice", "int64Slice", "uintSlice", "float32Slice", "float64Slice", "durationSlice":
+		return true
+	}
+	return false
+}
+
+func help(usage string, r Range) string { return fmt.Sprintf("%s (range %s)", usage, r) }
+
+func outOfRange(s string, r Range, kind string) error {
+	return fmt.Errorf("%s is out of range: want %s %s", s, kind, r)
+}
+
+type intValue struct {
+	p *int
+	r Range
+}
+
+func (v *intValue) String() string { return strconv.Itoa(*v.p) }
+func (v *intValue) Type() string   { return "int" }
+func (v *intValue) Range() Range   { return v.r }
+func (v *intValue) Set(s string) error {
+	n, err := strconv.ParseInt(s, 0, strconv.IntSize)
+	if err != nil {
+		return fmt.Errorf("%q is not an integer (want one from %s)", s, v.r)
+	}
+	if !v.r.Contains(float64(n)) {
+		return outOfRange(s, v.r, "an integer from")
+	}
+	*v.p = int(n)
+	return nil
+}
+
+// Int registers an int flag allowed from lo to hi (inclusive).
+func Int(fs *pflag.FlagSet, p *int, name string, value, lo, hi int, usage string) {
+	r := Closed(float64(lo), float64(hi))
+	*p = value
+	fs.Var(&intValue{p: p, r: r}, name, help(usage, r))
+}
+
+type floatValue struct {
+	p *float64
+	r Range
+}
+
+func (v *floatValue) String() string { return strconv.FormatFloat(*v.p, 'g', -1, 64) }
+func (v *floatValue) Type() string   { return "float64" }
+func (v *floatValue) Range() Range   { return v.r }
+func (v *floatValue) Set(s string) error {
+	x, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a number (want one in %s)", s, v.r)
+	}
+	if !v.r.Contains(x) {
+		return outOfRange(s, v.r, "a number in")
+	}
+	*v.p = x
+	return nil
+}
+
+// Float registers a float64 flag allowed in r. NaN is never allowed, and infinities only
+// when r's end is infinite.
+func Float(fs *pflag.FlagSet, p *float64, name string, value float64, r Range, usage string) {
+	*p = value
+	fs.Var(&floatValue{p: p, r: r}, name, help(usage, r))
+}
+
+type uintValue struct {
+	p      *uint64
+	lo, hi uint64
+}
+
+func (v *uintValue) String() string { return strconv.FormatUint(*v.p, 10) }
+func (v *uintValue) Type() string   { return "uint64" }
+func (v *uintValue) Range() Range   { return Closed(float64(v.lo), float64(v.hi)) }
+func (v *uintValue) rangeText() string {
+	return strconv.FormatUint(v.lo, 10) + " to " + strconv.FormatUint(v.hi, 10)
+}
+func (v *uintValue) Set(s string) error {
+	n, err := strconv.ParseUint(s, 0, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not an unsigned integer (want one from %s)", s, v.rangeText())
+	}
+	if n < v.lo || n > v.hi {
+		return fmt.Errorf("%s is out of range: want an integer from %s", s, v.rangeText())
+	}
+	*v.p = n
+	return nil
+}
+
+// Uint64 registers a uint64 flag allowed from lo to hi (inclusive).
+func Uint64(fs *pflag.FlagSet, p *uint64, name string, value, lo, hi uint64, usage string) {
+	*p = value
+	v := &uintValue{p: p, lo: lo, hi: hi}
+	fs.Var(v, name, fmt.Sprintf("%s (range %s)", usage, v.rangeText()))
+}
+
+// Seed registers a seed: any uint64 is allowed, so only values that are not unsigned 64-bit
+// integers (negative, fractional, too large) are refused.
+func Seed(fs *pflag.FlagSet, p *uint64, name string, value uint64, usage string) {
+	*p = value
+	fs.Var(&uintValue{p: p, lo: 0, hi: math.MaxUint64}, name, usage+" (range 0 to 18446744073709551615: any unsigned 64-bit integer)")
+}
