@@ -7,9 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,7 +15,7 @@ import (
 )
 
 // Load test sizes: clients sending at once, requests per batch, predictions computing at
-// once. KILN_SERVE_LOAD_WORKERS overrides the workers (1 serialises the predictions).
+// once.
 const (
 	loadClients  = 16
 	loadRequests = 24
@@ -35,13 +33,6 @@ func TestLoad(t *testing.T) {
 		t.Skip("load test")
 	}
 	workers := loadWorkers
-	if s := os.Getenv("KILN_SERVE_LOAD_WORKERS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("KILN_SERVE_LOAD_WORKERS=%q: want a positive integer", s)
-		}
-		workers = n
-	}
 	c := newWineCase(t, 45, 10)
 	const ensemble, pairwise, seed = 1, 0, 3
 	want := c.reference(t, ensemble, pairwise, seed)
