@@ -97,6 +97,11 @@ a converged model rather than train a larger one from scratch.`,
 				if cmd.Flags().Changed("micro-batch") {
 					tr.Cfg.MicroBatch = microBatch
 				}
+				// The checkpoint will record these settings: check them now, so that
+				// it stays resumable.
+				if err := tr.Cfg.Validate(); err != nil {
+					return err
+				}
 				ph := tabpfn.Phase{Steps: steps, LR: lr, Warmup: warmup, Batch: batch,
 					MinRows: minRows, MaxRows: maxRows, MaxFeatures: maxFeatures, Mechanisms: mechanisms}
 				if ph != (tabpfn.Phase{Steps: steps}) {

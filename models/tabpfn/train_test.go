@@ -188,5 +188,5 @@ func TestMicroBatchMatchesWholeBatch(t *testing.T) {
 	tc := tinyTrainConfig()
 	tc.MicroBatch = -1
 	_, err := NewTrainer(dev, tinyConfig(), tc, "")
-	require.ErrorContains(t, err, "micro-batch")
+	require.ErrorContains(t, err, "micro_batch -1 is below the minimum of 0")
 }
