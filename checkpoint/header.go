@@ -14,8 +14,8 @@ import (
 )
 
 // Limits on what Decode accepts. They are far above any checkpoint kiln writes (the shipped
-// model's header is 11 KB with 113 entries; a training checkpoint's holds three times as many
-// tensors) and keep the memory a hostile header can make the decoder use within a small
+// model's header is 17 KB for 112 tensors; a training checkpoint holds three times as many
+// tensors) and keep what a hostile header can make the decoder allocate within a fixed
 // multiple of the file's size.
 const (
 	// MaxHeaderBytes bounds the JSON header (the safetensors library itself allows 100 MB).
