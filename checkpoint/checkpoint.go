@@ -178,9 +178,15 @@ func Decode(buf []byte) (*File, error) {
 	for k, v := range header.Metadata() {
 		f.Metadata[k] = v
 	}
+	names := make([]string, 0, len(infos))
+	for name := range infos {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the first problem reported does not depend on map order
 	body := buf[8+n:]
 	data := make(map[string][]byte, len(infos))
-	for name, info := range infos {
+	for _, name := range names {
+		info := infos[name]
 		shape, err := tensorShape(name, info)
 		if err != nil {
 			return nil, err
