@@ -187,48 +187,63 @@ func (t *Trainer) NewPhase(p Phase) error {
 
 // Resume restores a trainer from a checkpoint written by Save. steps > 0 overrides the
 // total number of steps (to extend a finished run). Everything read from the file is checked
-// before it is used: the checksums (by checkpoint.Load), the training config against
-// TrainConfig.Validate before the model is built, the model against its config (FromFile),
-// and the optimizer state, step and average loss against their bounds.
+// before it is used: the checksums (by checkpoint.Load), then the training config, the
+// optimizer's counters and state tensors, the step and the average loss against their bounds,
+// and the model against its config (FromFile), all before the model is built.
 func Resume(dev device.Device, path string, steps int) (*Trainer, error) {
 	f, err := checkpoint.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	tc, err := trainConfigOf(f.Metadata)
-	if err != nil {
-		return nil, fmt.Errorf("%w (file %s)", err, path)
-	}
-	if steps > 0 {
-		tc.Steps = steps
-	}
-	if err := tc.Validate(); err != nil {
-		return nil, fmt.Errorf("%w (file %s)", err, path)
-	}
-	st, err := optimizerStateOf(f)
-	if err != nil {
-		return nil, fmt.Errorf("%w (file %s)", err, path)
-	}
-	step, avgLoss, err := progressOf(f.Metadata)
+	s, err := trainingStateOf(f, steps)
 	if err != nil {
 		return nil, fmt.Errorf("%w (file %s)", err, path)
 	}
 	m, err := FromFile(dev, f)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (file %s)", err, path)
 	}
-	t, err := newTrainer(m, tc, path)
+	t, err := newTrainer(m, s.cfg, path)
 	if err != nil {
 		m.Release()
 		return nil, err
 	}
-	if err := t.Opt.LoadState(st); err != nil {
+	if err := t.Opt.LoadState(s.opt); err != nil {
 		t.Opt.Release()
 		m.Release()
 		return nil, fmt.Errorf("tabpfn: %s: %w", path, err)
 	}
-	t.Step, t.avgLoss = step, avgLoss
+	t.Step, t.avgLoss = s.step, s.avgLoss
 	return t, nil
+}
+
+// trainingState is what a checkpoint holds beside the model.
+type trainingState struct {
+	cfg     TrainConfig
+	opt     *optim.State
+	step    int
+	avgLoss float64
+}
+
+// trainingStateOf reads and checks a checkpoint's training state; steps > 0 replaces the
+// total number of steps.
+func trainingStateOf(f *checkpoint.File, steps int) (trainingState, error) {
+	var s trainingState
+	var err error
+	if s.cfg, err = trainConfigOf(f.Metadata); err != nil {
+		return s, err
+	}
+	if steps > 0 {
+		s.cfg.Steps = steps
+	}
+	if err := s.cfg.Validate(); err != nil {
+		return s, err
+	}
+	if s.opt, err = optimizerStateOf(f); err != nil {
+		return s, err
+	}
+	s.step, s.avgLoss, err = progressOf(f.Metadata)
+	return s, err
 }
 
 // Metadata keys of a training checkpoint, beside MetaConfig.
