@@ -6,13 +6,18 @@
 // Writes are atomic: the file is written to a temporary name in the same directory, synced,
 // renamed over the target and the directory synced, so a run killed mid-write leaves either
 // the old checkpoint or the new one, never a torn file. Reads validate everything a corrupt
-// or mismatched file can get wrong and say what it is.
+// or mismatched file can get wrong and say what it is: the header is bounded (its length,
+// the number of tensors, ranks and extents) before it is decoded, so a hostile file cannot
+// make a reader allocate more than a fixed multiple of its own size, and a CRC-32C of every
+// tensor and of the metadata, stored on write, is verified on read.
 package checkpoint
 
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
+	"math/bits"
 	"os"
 	"slices"
 	"sort"
@@ -30,6 +35,18 @@ type Entry struct {
 	F64   []float64
 }
 
+// DType names the entry's element type as safetensors does: "F32", "F64", or "" when it
+// holds neither or both.
+func (e Entry) DType() string {
+	switch {
+	case e.F32 != nil && e.F64 == nil:
+		return "F32"
+	case e.F64 != nil && e.F32 == nil:
+		return "F64"
+	}
+	return ""
+}
+
 // Len is the number of elements the shape holds.
 func (e Entry) Len() int {
 	n := 1
@@ -43,6 +60,9 @@ func (e Entry) Len() int {
 type File struct {
 	Entries  map[string]Entry
 	Metadata map[string]string
+	// Checksums reports that Decode found and verified the CRC-32C of every tensor and of
+	// the metadata; it is false for a file written before kiln stored checksums.
+	Checksums bool
 }
 
 // Names lists the entries in sorted order.
@@ -55,107 +75,150 @@ func (f *File) Names() []string {
 	return names
 }
 
-// Encode serialises entries and metadata into safetensors bytes. Scalars (shape []) are
-// stored with shape [1], since the safetensors library rejects empty shapes with data.
+// Encode serialises entries and metadata into safetensors bytes, adding the CRC-32C of every
+// tensor and of the metadata (see ChecksumPrefix). Scalars (shape []) are stored with shape
+// [1], since the safetensors library rejects empty shapes with data.
 func Encode(entries []Entry, metadata map[string]string) ([]byte, error) {
 	views := make(map[string]safetensors.TensorView, len(entries))
+	data := make(map[string][]byte, len(entries))
 	for _, e := range entries {
 		if _, dup := views[e.Name]; dup {
 			return nil, fmt.Errorf("checkpoint: duplicate tensor name %q", e.Name)
 		}
-		if len(e.Shape) == 0 {
-			e.Shape = []int{1}
-		}
-		shape := make([]uint64, len(e.Shape))
-		for i, d := range e.Shape {
-			if d < 0 {
-				return nil, fmt.Errorf("checkpoint: tensor %q has negative extent in shape %v", e.Name, e.Shape)
-			}
-			shape[i] = uint64(d)
-		}
-		var (
-			dt   safetensors.DType
-			data []byte
-			n    int
-		)
-		switch {
-		case e.F32 != nil && e.F64 == nil:
-			dt, n = safetensors.F32, len(e.F32)
-			data = make([]byte, 0, 4*n)
-			for _, v := range e.F32 {
-				data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
-			}
-		case e.F64 != nil && e.F32 == nil:
-			dt, n = safetensors.F64, len(e.F64)
-			data = make([]byte, 0, 8*n)
-			for _, v := range e.F64 {
-				data = binary.LittleEndian.AppendUint64(data, math.Float64bits(v))
-			}
-		default:
-			return nil, fmt.Errorf("checkpoint: tensor %q must hold exactly one of float32 or float64 data", e.Name)
-		}
-		if n != e.Len() {
-			return nil, fmt.Errorf("checkpoint: tensor %q has %d values for shape %v", e.Name, n, e.Shape)
-		}
-		v, err := safetensors.NewTensorView(dt, shape, data)
+		v, err := e.view()
 		if err != nil {
-			return nil, fmt.Errorf("checkpoint: tensor %q: %w", e.Name, err)
+			return nil, err
 		}
-		views[e.Name] = v
+		views[e.Name], data[e.Name] = v, v.Data()
 	}
-	return safetensors.Serialize(views, metadata)
+	meta, err := addChecksums(metadata, data)
+	if err != nil {
+		return nil, err
+	}
+	return safetensors.Serialize(views, meta)
 }
 
-// Decode parses safetensors bytes, converting F32/F64 tensors to host slices.
-func Decode(buf []byte) (*File, error) {
-	if len(buf) < 8 {
-		return nil, fmt.Errorf("checkpoint: file is %d bytes, too short for a safetensors header", len(buf))
+// view encodes one entry as a safetensors tensor view.
+func (e Entry) view() (safetensors.TensorView, error) {
+	if e.Name == metadataKey {
+		return safetensors.TensorView{}, fmt.Errorf("checkpoint: %q is reserved and cannot name a tensor", e.Name)
 	}
-	st, err := safetensors.Deserialize(buf)
+	if len(e.Shape) == 0 {
+		e.Shape = []int{1}
+	}
+	if len(e.Shape) > MaxRank {
+		return safetensors.TensorView{}, fmt.Errorf("checkpoint: tensor %q has rank %d, above the bound of %d", e.Name, len(e.Shape), MaxRank)
+	}
+	shape := make([]uint64, len(e.Shape))
+	elems := uint64(1)
+	for i, d := range e.Shape {
+		if d < 0 || d > MaxExtent {
+			return safetensors.TensorView{}, fmt.Errorf("checkpoint: tensor %q has extent %d in shape %v, outside [0, %d]", e.Name, d, e.Shape, MaxExtent)
+		}
+		shape[i] = uint64(d)
+		if hi, lo := bits.Mul64(elems, shape[i]); hi == 0 && lo <= MaxElements {
+			elems = lo
+		} else {
+			return safetensors.TensorView{}, fmt.Errorf("checkpoint: tensor %q has shape %v, above the bound of %d elements", e.Name, e.Shape, uint64(MaxElements))
+		}
+	}
+	var (
+		dt   safetensors.DType
+		data []byte
+		n    int
+	)
+	switch {
+	case e.F32 != nil && e.F64 == nil:
+		dt, n = safetensors.F32, len(e.F32)
+		data = make([]byte, 0, 4*n)
+		for _, v := range e.F32 {
+			data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
+		}
+	case e.F64 != nil && e.F32 == nil:
+		dt, n = safetensors.F64, len(e.F64)
+		data = make([]byte, 0, 8*n)
+		for _, v := range e.F64 {
+			data = binary.LittleEndian.AppendUint64(data, math.Float64bits(v))
+		}
+	default:
+		return safetensors.TensorView{}, fmt.Errorf("checkpoint: tensor %q must hold exactly one of float32 or float64 data", e.Name)
+	}
+	if uint64(n) != elems {
+		return safetensors.TensorView{}, fmt.Errorf("checkpoint: tensor %q has %d values for shape %v", e.Name, n, e.Shape)
+	}
+	v, err := safetensors.NewTensorView(dt, shape, data)
+	if err != nil {
+		return safetensors.TensorView{}, fmt.Errorf("checkpoint: tensor %q: %w", e.Name, err)
+	}
+	return v, nil
+}
+
+// Decode parses safetensors bytes, converting F32/F64 tensors to host slices. Before
+// anything is converted it checks the header against the package's limits (MaxHeaderBytes,
+// MaxTensors, MaxRank, MaxExtent, MaxElements), rejects duplicate names and keys, lets the
+// safetensors library check the dtypes and that the tensors' byte ranges tile the data
+// exactly, and verifies the checksums if the file has them. What it allocates is bounded by
+// a multiple of len(buf): about 1.1 for a model, whose bytes are nearly all tensor data, and
+// about 60 at worst, for a header of nothing but empty tensors (the JSON decoding dominates).
+// The checksum keys are removed from the returned metadata.
+func Decode(buf []byte) (*File, error) {
+	n, err := headerLength(buf)
+	if err != nil {
+		return nil, err
+	}
+	if err := scanHeader(buf[8 : 8+n]); err != nil {
+		return nil, err
+	}
+	_, header, err := safetensors.ReadMetadata(buf)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: not a valid safetensors file: %w", err)
 	}
-	_, meta, err := safetensors.ReadMetadata(buf)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: bad safetensors header: %w", err)
+	infos := header.Tensors()
+	f := &File{Entries: make(map[string]Entry, len(infos)), Metadata: map[string]string{}}
+	for k, v := range header.Metadata() {
+		f.Metadata[k] = v
 	}
-	f := &File{Entries: map[string]Entry{}, Metadata: meta.Metadata()}
-	if f.Metadata == nil {
-		f.Metadata = map[string]string{}
+	names := make([]string, 0, len(infos))
+	for name := range infos {
+		names = append(names, name)
 	}
-	for _, nt := range st.Tensors() {
-		tv := nt.TensorView
-		shape := make([]int, len(tv.Shape()))
-		n := 1
-		for i, d := range tv.Shape() {
-			shape[i] = int(d)
-			n *= int(d)
+	sort.Strings(names) // the first problem reported does not depend on map order
+	body := buf[8+n:]
+	data := make(map[string][]byte, len(infos))
+	for _, name := range names {
+		info := infos[name]
+		shape, err := tensorShape(name, info)
+		if err != nil {
+			return nil, err
 		}
-		e := Entry{Name: nt.Name, Shape: shape}
-		data := tv.Data()
-		switch tv.DType() {
-		case safetensors.F32:
-			if len(data) != 4*n {
-				return nil, fmt.Errorf("checkpoint: tensor %q: %d bytes for shape %v", e.Name, len(data), shape)
-			}
-			e.F32 = make([]float32, n)
-			for i := range e.F32 {
-				e.F32[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
-			}
-		case safetensors.F64:
-			if len(data) != 8*n {
-				return nil, fmt.Errorf("checkpoint: tensor %q: %d bytes for shape %v", e.Name, len(data), shape)
-			}
-			e.F64 = make([]float64, n)
-			for i := range e.F64 {
-				e.F64[i] = math.Float64frombits(binary.LittleEndian.Uint64(data[8*i:]))
-			}
-		default:
-			return nil, fmt.Errorf("checkpoint: tensor %q has dtype %s; kiln reads F32 and F64", e.Name, tv.DType())
-		}
-		f.Entries[e.Name] = e
+		f.Entries[name] = Entry{Name: name, Shape: shape}
+		data[name] = body[info.DataOffsets[0]:info.DataOffsets[1]]
+	}
+	if f.Checksums, err = verifyChecksums(f.Metadata, data); err != nil {
+		return nil, err
+	}
+	for name, info := range infos {
+		e := f.Entries[name]
+		decodeValues(&e, info.DType, data[name])
+		f.Entries[name] = e
 	}
 	return f, nil
+}
+
+// decodeValues converts little-endian bytes of dtype dt (F32 or F64, their length already
+// checked against the shape) into e's values.
+func decodeValues(e *Entry, dt safetensors.DType, b []byte) {
+	if dt == safetensors.F32 {
+		e.F32 = make([]float32, len(b)/4)
+		for i := range e.F32 {
+			e.F32[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+		return
+	}
+	e.F64 = make([]float64, len(b)/8)
+	for i := range e.F64 {
+		e.F64[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
 }
 
 // Save writes entries and metadata to path atomically.
@@ -167,9 +230,11 @@ func Save(path string, entries []Entry, metadata map[string]string) error {
 	return WriteFileAtomic(path, buf)
 }
 
-// Load reads and decodes a checkpoint file.
+// Load reads and decodes a checkpoint file. It reads only regular files, and no more bytes
+// than the file's size, so that a device or a pipe given as a path cannot make it read
+// without end.
 func Load(path string) (*File, error) {
-	buf, err := os.ReadFile(path)
+	buf, err := readRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -178,6 +243,27 @@ func Load(path string) (*File, error) {
 		return nil, fmt.Errorf("%w (file %s)", err, path)
 	}
 	return f, nil
+}
+
+// readRegular reads the whole of a regular file.
+func readRegular(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	buf := make([]byte, st.Size())
+	if _, err := io.ReadFull(fh, buf); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return buf, nil
 }
 
 // WriteFileAtomic writes data to path atomically (package atomicfile: a temporary file

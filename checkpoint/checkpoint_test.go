@@ -21,7 +21,10 @@ func TestRoundTripAndAtomicWrite(t *testing.T) {
 	require.Equal(t, entries[0].F32, f.Entries["w"].F32)
 	require.Equal(t, []int{2, 3}, f.Entries["w"].Shape)
 	require.Equal(t, entries[1].F64, f.Entries["s"].F64)
-	require.Equal(t, `{"layers":2}`, f.Metadata["config"])
+	require.Equal(t, map[string]string{"config": `{"layers":2}`}, f.Metadata, "checksum keys are not returned")
+	require.True(t, f.Checksums)
+	require.Equal(t, "F32", f.Entries["w"].DType())
+	require.Equal(t, "F64", f.Entries["s"].DType())
 	// No temporary files are left behind.
 	names, _ := os.ReadDir(dir)
 	require.Len(t, names, 1)

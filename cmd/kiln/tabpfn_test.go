@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kiln-ml/kiln/checkpoint"
 	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/data/preprocess"
 	"github.com/kiln-ml/kiln/device"
@@ -304,4 +305,16 @@ func TestTabpfnEval(t *testing.T) {
 	if math.IsNaN(rep.Mean.AUC) {
 		t.Fatal("mean AUC is NaN")
 	}
+}
+
+// A model file whose config asks for a 200000-wide model is refused with the bound it
+// breaks, rather than exhausting memory.
+func TestTabpfnPredictRefusesHostileModel(t *testing.T) {
+	cfg := `{"layers":4,"width":200000,"heads":4,"mlp_width":192,"feature_dim":16,"max_classes":10,"max_features":100,"max_train_rows":1024}`
+	buf, err := checkpoint.Encode(nil, map[string]string{tabpfn.MetaConfig: cfg})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "wide.safetensors")
+	require.NoError(t, os.WriteFile(path, buf, 0o644))
+	_, _, err = runTabpfn(t, "predict", "--demo", "--model", path)
+	require.ErrorContains(t, err, "tabpfn: config width 200000 is above the bound of 4096")
 }

@@ -130,6 +130,11 @@ a converged model rather than train a larger one from scratch.`,
 				if cmd.Flags().Changed("micro-batch") {
 					tr.Cfg.MicroBatch = microBatch
 				}
+				// The checkpoint will record these settings: check them now, so that
+				// it stays resumable.
+				if err := tr.Cfg.Validate(); err != nil {
+					return err
+				}
 				// Only settings that differ from the checkpoint's make a new phase: resuming with
 				// the interrupted run's own command line continues its phase.
 				ph := tr.PhaseChanges(tabpfn.Phase{Steps: steps, LR: lr, Warmup: warmup, Batch: batch,

@@ -116,6 +116,14 @@ func TestTabpfnTrainResumeRunSettings(t *testing.T) {
 	if _, _, err := runTrain(t, "--out", run, "--resume", "--steps", "5", "--every", "-1"); err == nil {
 		t.Error("--every -1 accepted")
 	}
+	// A setting beyond its bound would make the checkpoint unresumable: refused up front.
+	if _, _, err := runTrain(t, "--out", run, "--resume", "--steps", "5", "--workers", "100000"); err == nil ||
+		!strings.Contains(err.Error(), "workers 100000 is above the bound of 256") {
+		t.Errorf("--workers 100000 on resume: err = %v", err)
+	}
+	if _, _, err := runTrain(t, "--out", run, "--resume", "--steps", "5"); err != nil {
+		t.Errorf("the checkpoint no longer resumes after a refused setting: %v", err)
+	}
 }
 
 // --prior-mechanisms: a new run takes the basic prior unless told otherwise; on resume

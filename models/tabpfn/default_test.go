@@ -2,10 +2,17 @@ package tabpfn
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kiln-ml/kiln/checkpoint"
 	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/examples/wine"
@@ -97,4 +104,84 @@ func TestPairwiseSchemeGainsOnGlass(t *testing.T) {
 	t.Logf("glass: AUC %.4f → %.4f, log loss %.4f → %.4f", without.AUC, with.AUC, without.LogLoss, with.LogLoss)
 	require.Greater(t, with.AUC, without.AUC+0.004)
 	require.Less(t, with.LogLoss, without.LogLoss-0.02)
+}
+
+var resaveDefault = flag.Bool("resave-default-model", false, "rewrite default.safetensors with checksums, keeping its tensors and metadata")
+
+// TestResaveDefaultModel re-encodes the embedded model with checkpoint.Encode (which adds the
+// checksums) when -resave-default-model is set; the tests below check that its tensors did
+// not change.
+func TestResaveDefaultModel(t *testing.T) {
+	if !*resaveDefault {
+		t.Skip("-resave-default-model not set")
+	}
+	f, err := checkpoint.Decode(DefaultModelBytes())
+	require.NoError(t, err)
+	var es []checkpoint.Entry
+	for _, name := range f.Names() {
+		es = append(es, f.Entries[name])
+	}
+	require.NoError(t, checkpoint.Save("default.safetensors", es, f.Metadata))
+}
+
+// embeddedDigest is the SHA-256 of the embedded model's tensors (names, shapes, values as
+// stored) as first shipped, before its file held checksums: re-saving it with checksums
+// kept every value bit for bit.
+const embeddedDigest = "af46d9211518f715697bf9c9d377899aa5812b6cf680b6ff6e947b1f9804256a"
+
+// tensorDigest hashes a file's tensors in name order: name, shape and raw values.
+func tensorDigest(f *checkpoint.File) string {
+	h := sha256.New()
+	for _, name := range f.Names() {
+		e := f.Entries[name]
+		fmt.Fprintf(h, "%s %v %s\n", name, e.Shape, e.DType())
+		var b []byte
+		for _, v := range e.F32 {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+		}
+		for _, v := range e.F64 {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		}
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// The shipped model is verified by its checksums, its tensors are those it shipped with, and
+// a copy of it without checksums (as files written before them are) loads the same.
+func TestEmbeddedModelIsChecksummedAndUnchanged(t *testing.T) {
+	f, err := checkpoint.Decode(DefaultModelBytes())
+	require.NoError(t, err)
+	require.True(t, f.Checksums, "the embedded model carries checksums")
+	require.Equal(t, embeddedDigest, tensorDigest(f))
+
+	dev := device.MustGet("cpu")
+	m, err := DefaultModel(dev)
+	require.NoError(t, err)
+	defer m.Release()
+	legacy, err := LoadBytes(dev, legacyBytes(t, f))
+	require.NoError(t, err)
+	defer legacy.Release()
+	require.Equal(t, params(t, m), params(t, legacy))
+}
+
+// embeddedProbabilities are the embedded model's class probabilities for the first test rows
+// of two synthetic datasets, computed with the model as first shipped.
+var embeddedProbabilities = [][]float64{
+	{0.00041663494909429776, 0.0019152384277945902, 0.9966305983033578, 0.0005122446981977399, 0.0005252836215555743, 0.329898870943789},
+	{0.008420269836827952, 0.0011400906234375202, 0.0012932227538826283, 0.0006860832719088704, 0.009887376683348704, 0.9706495289550015},
+}
+
+// The embedded model predicts what it predicted before its file was re-saved.
+func TestEmbeddedModelPredictionsUnchanged(t *testing.T) {
+	m, err := DefaultModel(device.MustGet("cpu"))
+	require.NoError(t, err)
+	defer m.Release()
+	in, _ := batchInput(smallPrior(t).Batch(7))
+	p, err := m.Probabilities(in, 1)
+	require.NoError(t, err)
+	require.Len(t, embeddedProbabilities, len(p))
+	for b, want := range embeddedProbabilities {
+		require.InDeltaSlice(t, want, p[b][:len(want)], 1e-6, "dataset %d", b)
+	}
 }

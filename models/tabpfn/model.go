@@ -61,17 +61,67 @@ func LargeConfig() Config {
 	return Config{Layers: 4, Width: 128, Heads: 4, MLPWidth: 192, FeatureDim: 16, MaxClasses: 10, MaxFeatures: 100, MaxRows: 1024}
 }
 
-// Validate checks that the sizes fit together.
+// ConfigBounds holds the largest value Validate accepts for each Config field. They are far
+// above the shipped model (LargeConfig) and anything kiln trains, and low enough that no
+// config, however it was written, makes New allocate without limit: with MaxParameters
+// below, a model's parameters take at most 1 GiB as float32.
+//
+//	layers          64      (shipped: 4)
+//	width         4096      (128)
+//	heads           64      (4)
+//	mlp_width    16384      (192)
+//	feature_dim   1024      (16)
+//	max_classes   1000      (10)
+//	max_features 10000      (100; bounds the features per ensemble member, whose tokens
+//	                         each member's forward pass holds)
+//	max_train_rows 100000   (1024; bounds each member's context rows likewise)
+func ConfigBounds() Config {
+	return Config{Layers: 64, Width: 4096, Heads: 64, MLPWidth: 16384, FeatureDim: 1024,
+		MaxClasses: 1000, MaxFeatures: 10_000, MaxRows: 100_000}
+}
+
+// MaxParameters bounds the parameter count of a valid config (2^28, 1 GiB as float32; the
+// shipped model has 759,882). The field bounds alone would allow 17 billion.
+const MaxParameters = 1 << 28
+
+// Validate checks each size against its range (at least 1, 2 for max_classes and
+// max_train_rows; at most ConfigBounds), that width divides by heads, and the parameter
+// count against MaxParameters. Errors name the field, its value and the bound.
 func (c Config) Validate() error {
-	switch {
-	case c.Layers < 1 || c.Width < 1 || c.Heads < 1 || c.MLPWidth < 1 || c.FeatureDim < 1:
-		return fmt.Errorf("tabpfn: config sizes must be positive: %+v", c)
-	case c.Width%c.Heads != 0:
-		return fmt.Errorf("tabpfn: width %d is not a multiple of heads %d", c.Width, c.Heads)
-	case c.MaxClasses < 2 || c.MaxClasses > 1000:
-		return fmt.Errorf("tabpfn: max_classes %d outside [2, 1000]", c.MaxClasses)
-	case c.MaxFeatures < 1 || c.MaxRows < 2:
-		return fmt.Errorf("tabpfn: max_features and max_train_rows must be positive")
+	hi := ConfigBounds()
+	for _, f := range []struct {
+		name      string
+		v, lo, hi int
+	}{
+		{"layers", c.Layers, 1, hi.Layers},
+		{"width", c.Width, 1, hi.Width},
+		{"heads", c.Heads, 1, hi.Heads},
+		{"mlp_width", c.MLPWidth, 1, hi.MLPWidth},
+		{"feature_dim", c.FeatureDim, 1, hi.FeatureDim},
+		{"max_classes", c.MaxClasses, 2, hi.MaxClasses},
+		{"max_features", c.MaxFeatures, 1, hi.MaxFeatures},
+		{"max_train_rows", c.MaxRows, 2, hi.MaxRows},
+	} {
+		if err := intInRange("config "+f.name, f.v, f.lo, f.hi); err != nil {
+			return err
+		}
+	}
+	if c.Width%c.Heads != 0 {
+		return fmt.Errorf("tabpfn: config width %d is not a multiple of heads %d", c.Width, c.Heads)
+	}
+	if n := c.ParameterCount(); n > MaxParameters {
+		return fmt.Errorf("tabpfn: config has %d parameters, above the bound of %d", n, MaxParameters)
+	}
+	return nil
+}
+
+// intInRange checks lo ≤ v ≤ hi and names what and the bound otherwise.
+func intInRange(what string, v, lo, hi int) error {
+	if v < lo {
+		return fmt.Errorf("tabpfn: %s %d is below the minimum of %d", what, v, lo)
+	}
+	if v > hi {
+		return fmt.Errorf("tabpfn: %s %d is above the bound of %d", what, v, hi)
 	}
 	return nil
 }

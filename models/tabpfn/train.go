@@ -3,10 +3,12 @@ package tabpfn
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kiln-ml/kiln/checkpoint"
@@ -92,8 +94,8 @@ func NewTrainer(dev device.Device, mc Config, tc TrainConfig, path string) (*Tra
 }
 
 func newTrainer(m *Model, tc TrainConfig, path string) (*Trainer, error) {
-	if tc.Steps < 1 || !(tc.LR > 0) || tc.Warmup < 0 || tc.MicroBatch < 0 {
-		return nil, fmt.Errorf("tabpfn: train config needs steps ≥ 1, lr > 0, warmup ≥ 0, micro-batch ≥ 0: %+v", tc)
+	if err := tc.Validate(); err != nil {
+		return nil, err
 	}
 	tc.Prior.Seed = tc.Seed
 	tc.Prior.MaxClasses = min(tc.Prior.MaxClasses, m.Cfg.MaxClasses)
@@ -208,6 +210,9 @@ func (t *Trainer) NewPhase(p Phase) error {
 	}
 	tc.ScheduleStart = t.Step
 	tc.Warmup = min(tc.Warmup, (tc.Steps-t.Step)/2)
+	if err := tc.Validate(); err != nil {
+		return err
+	}
 	s, err := prior.NewSampler(tc.Prior)
 	if err != nil {
 		return err
@@ -217,45 +222,236 @@ func (t *Trainer) NewPhase(p Phase) error {
 }
 
 // Resume restores a trainer from a checkpoint written by Save. steps > 0 overrides the
-// total number of steps (to extend a finished run).
+// total number of steps (to extend a finished run). Everything read from the file is checked
+// before it is used: the checksums (by checkpoint.Load), then the training config, the
+// optimizer's counters and state tensors, the step and the average loss against their bounds,
+// and the model against its config (FromFile), all before the model is built.
 func Resume(dev device.Device, path string, steps int) (*Trainer, error) {
 	f, err := checkpoint.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	var tc TrainConfig
-	if err := json.Unmarshal([]byte(f.Metadata["tabpfn.train_config"]), &tc); err != nil {
-		return nil, fmt.Errorf("tabpfn: %s has no usable training config (not a training checkpoint?): %w", path, err)
-	}
-	if steps > 0 {
-		tc.Steps = steps
+	s, err := trainingStateOf(f, steps)
+	if err != nil {
+		return nil, fmt.Errorf("%w (file %s)", err, path)
 	}
 	m, err := FromFile(dev, f)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (file %s)", err, path)
 	}
-	t, err := newTrainer(m, tc, path)
+	t, err := newTrainer(m, s.cfg, path)
 	if err != nil {
+		m.Release()
 		return nil, err
 	}
-	st := &optim.State{}
-	if err := json.Unmarshal([]byte(f.Metadata["tabpfn.optimizer"]), st); err != nil {
-		return nil, fmt.Errorf("tabpfn: %s: optimizer state: %w", path, err)
-	}
-	st.Tensors = map[string][]float64{}
-	for name, e := range f.Entries {
-		if len(name) > 4 && name[:4] == "opt." {
-			st.Tensors[name[4:]] = e.F64
-		}
-	}
-	if err := t.Opt.LoadState(st); err != nil {
+	if err := t.Opt.LoadState(s.opt); err != nil {
+		t.Opt.Release()
+		m.Release()
 		return nil, fmt.Errorf("tabpfn: %s: %w", path, err)
 	}
-	if t.Step, err = strconv.Atoi(f.Metadata["tabpfn.step"]); err != nil {
-		return nil, fmt.Errorf("tabpfn: %s: bad step: %w", path, err)
-	}
-	t.avgLoss, _ = strconv.ParseFloat(f.Metadata["tabpfn.avg_loss"], 64)
+	t.Step, t.avgLoss = s.step, s.avgLoss
 	return t, nil
+}
+
+// trainingState is what a checkpoint holds beside the model.
+type trainingState struct {
+	cfg     TrainConfig
+	opt     *optim.State
+	step    int
+	avgLoss float64
+}
+
+// trainingStateOf reads and checks a checkpoint's training state; steps > 0 replaces the
+// total number of steps.
+func trainingStateOf(f *checkpoint.File, steps int) (trainingState, error) {
+	var s trainingState
+	var err error
+	if s.cfg, err = trainConfigOf(f.Metadata); err != nil {
+		return s, err
+	}
+	if steps > 0 {
+		s.cfg.Steps = steps
+	}
+	if err := s.cfg.Validate(); err != nil {
+		return s, err
+	}
+	if s.opt, err = optimizerStateOf(f); err != nil {
+		return s, err
+	}
+	s.step, s.avgLoss, err = progressOf(f.Metadata)
+	return s, err
+}
+
+// Metadata keys of a training checkpoint, beside MetaConfig.
+const (
+	metaTrainConfig = "tabpfn.train_config"
+	metaOptimizer   = "tabpfn.optimizer"
+	metaStep        = "tabpfn.step"
+	metaAvgLoss     = "tabpfn.avg_loss"
+	optPrefix       = "opt." // optimizer state tensors
+)
+
+// Bounds of the training settings and state read from a checkpoint (TrainConfig.Validate,
+// Resume). Like ConfigBounds they are far above any run kiln makes and keep what a file can
+// make the trainer allocate or spawn finite.
+const (
+	// MaxTrainSteps bounds Steps, Warmup, CheckpointEvery, ScheduleStart and the step and
+	// optimizer counters of a checkpoint (a billion steps; the shipped model took 11,230).
+	MaxTrainSteps = 1_000_000_000
+	// MaxLR bounds LR and MinLR (the shipped model trained at 1e-3 and below).
+	MaxLR = 10
+	// MaxWeightDecay bounds WeightDecay (0.01 by default).
+	MaxWeightDecay = 10
+	// MaxClipNorm bounds ClipNorm (1 by default; 0 turns clipping off).
+	MaxClipNorm = 1e6
+	// MaxWorkers bounds the prior generator goroutines (2 by default).
+	MaxWorkers = 256
+	// MaxBatch bounds Prior.BatchSize and MicroBatch (8 by default).
+	MaxBatch = 4096
+	// MaxBatchCells bounds Prior.BatchSize × Prior.MaxRows × Prior.MaxFeatures, the cells of
+	// the largest batch the prior can draw (2^28, 1 GiB as float32; 819,200 by default).
+	MaxBatchCells = 1 << 28
+	// maxOptimizerScalars bounds the named scalars of an optimizer state (AdamW has none).
+	maxOptimizerScalars = 16
+)
+
+// Validate checks every field of the training config against its range. Seed may take any
+// value. The prior's row, feature and class bounds share ConfigBounds' limits; its fractions
+// are checked by prior.NewSampler. Errors name the field, its value and the bound.
+func (tc TrainConfig) Validate() error {
+	p, hi := tc.Prior, ConfigBounds()
+	for _, f := range []struct {
+		name      string
+		v, lo, hi int
+	}{
+		{"steps", tc.Steps, 1, MaxTrainSteps},
+		{"warmup", tc.Warmup, 0, MaxTrainSteps},
+		{"checkpoint_every", tc.CheckpointEvery, 0, MaxTrainSteps},
+		{"workers", tc.Workers, 0, MaxWorkers},
+		{"micro_batch", tc.MicroBatch, 0, MaxBatch},
+		{"schedule_start", tc.ScheduleStart, 0, MaxTrainSteps},
+		{"Prior.BatchSize", p.BatchSize, 1, MaxBatch},
+		{"Prior.MinRows", p.MinRows, 1, hi.MaxRows},
+		{"Prior.MaxRows", p.MaxRows, 1, hi.MaxRows},
+		{"Prior.MaxFeatures", p.MaxFeatures, 1, hi.MaxFeatures},
+		{"Prior.MaxClasses", p.MaxClasses, 2, hi.MaxClasses},
+	} {
+		if err := intInRange("train config "+f.name, f.v, f.lo, f.hi); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct {
+		name      string
+		v, lo, hi float64
+		open      bool // v must exceed lo
+	}{
+		{"lr", tc.LR, 0, MaxLR, true},
+		{"min_lr", tc.MinLR, 0, MaxLR, false},
+		{"weight_decay", tc.WeightDecay, 0, MaxWeightDecay, false},
+		{"clip_norm", tc.ClipNorm, 0, MaxClipNorm, false},
+	} {
+		if err := floatInRange("train config "+f.name, f.v, f.lo, f.hi, f.open); err != nil {
+			return err
+		}
+	}
+	if cells := p.BatchSize * p.MaxRows * p.MaxFeatures; cells > MaxBatchCells {
+		return fmt.Errorf("tabpfn: train config batches of %d datasets of up to %d rows × %d features hold %d cells, above the bound of %d",
+			p.BatchSize, p.MaxRows, p.MaxFeatures, cells, MaxBatchCells)
+	}
+	return nil
+}
+
+// floatInRange checks lo ≤ v ≤ hi (lo < v when open), rejecting NaN.
+func floatInRange(what string, v, lo, hi float64, open bool) error {
+	switch {
+	case math.IsNaN(v):
+		return fmt.Errorf("tabpfn: %s is NaN", what)
+	case open && v <= lo:
+		return fmt.Errorf("tabpfn: %s %v must be above %v", what, v, lo)
+	case v < lo:
+		return fmt.Errorf("tabpfn: %s %v is below the minimum of %v", what, v, lo)
+	case v > hi:
+		return fmt.Errorf("tabpfn: %s %v is above the bound of %v", what, v, hi)
+	}
+	return nil
+}
+
+// trainConfigOf reads the training config of a checkpoint. Unknown fields are ignored: they
+// are settings of other versions (such as the withdrawn label slots) that do not change the
+// model, and a run saved by one must still resume.
+func trainConfigOf(meta map[string]string) (TrainConfig, error) {
+	var tc TrainConfig
+	raw, ok := meta[metaTrainConfig]
+	if !ok {
+		return tc, errors.New("tabpfn: no training config (not a training checkpoint?)")
+	}
+	if err := json.Unmarshal([]byte(raw), &tc); err != nil {
+		return tc, fmt.Errorf("tabpfn: unusable training config: %w", err)
+	}
+	return tc, nil
+}
+
+// optimizerStateOf reads the optimizer's counters from the metadata and its state tensors
+// (the "opt.*" entries, float64 and finite) from f, checking the counters' bounds; the
+// optimizer checks names and sizes against its parameters when it loads the state.
+func optimizerStateOf(f *checkpoint.File) (*optim.State, error) {
+	st := &optim.State{}
+	if err := json.Unmarshal([]byte(f.Metadata[metaOptimizer]), st); err != nil {
+		return nil, fmt.Errorf("tabpfn: optimizer state: %w", err)
+	}
+	if err := intInRange("optimizer step", st.Step, 0, MaxTrainSteps); err != nil {
+		return nil, err
+	}
+	if err := intInRange("optimizer skipped steps", st.Skipped, 0, MaxTrainSteps); err != nil {
+		return nil, err
+	}
+	if err := floatInRange("optimizer lr", st.LR, 0, MaxLR, false); err != nil {
+		return nil, err
+	}
+	if len(st.Scalars) > maxOptimizerScalars {
+		return nil, fmt.Errorf("tabpfn: optimizer state has %d scalars, above the bound of %d", len(st.Scalars), maxOptimizerScalars)
+	}
+	for k, v := range st.Scalars {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("tabpfn: optimizer scalar %q is %v", k, v)
+		}
+	}
+	st.Tensors = map[string][]float64{}
+	for _, name := range f.Names() {
+		if !strings.HasPrefix(name, optPrefix) {
+			continue
+		}
+		e := f.Entries[name]
+		if dt := e.DType(); dt != "F64" {
+			return nil, fmt.Errorf("tabpfn: optimizer state %q has dtype %s, want F64", name, dt)
+		}
+		for _, v := range e.F64 {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("tabpfn: optimizer state %q holds non-finite values (corrupt checkpoint)", name)
+			}
+		}
+		st.Tensors[name[len(optPrefix):]] = e.F64
+	}
+	return st, nil
+}
+
+// progressOf reads the step a checkpoint reached and its running mean loss.
+func progressOf(meta map[string]string) (int, float64, error) {
+	step, err := strconv.Atoi(meta[metaStep])
+	if err != nil {
+		return 0, 0, fmt.Errorf("tabpfn: bad step: %w", err)
+	}
+	if err := intInRange("step", step, 0, MaxTrainSteps); err != nil {
+		return 0, 0, err
+	}
+	avg, err := strconv.ParseFloat(meta[metaAvgLoss], 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("tabpfn: bad average loss: %w", err)
+	}
+	if math.IsNaN(avg) || math.IsInf(avg, 0) || avg < 0 {
+		return 0, 0, fmt.Errorf("tabpfn: average loss %v is not a finite non-negative number", avg)
+	}
+	return step, avg, nil
 }
 
 // Save writes the checkpoint atomically: model, optimizer state, step.
@@ -266,7 +462,7 @@ func (t *Trainer) Save(path string) error {
 	}
 	var extra []checkpoint.Entry
 	for name, v := range st.Tensors {
-		extra = append(extra, checkpoint.Entry{Name: "opt." + name, Shape: []int{len(v)}, F64: v})
+		extra = append(extra, checkpoint.Entry{Name: optPrefix + name, Shape: []int{len(v)}, F64: v})
 	}
 	tensors := st.Tensors
 	st.Tensors = nil
@@ -274,10 +470,10 @@ func (t *Trainer) Save(path string) error {
 	st.Tensors = tensors
 	tcJSON, _ := json.Marshal(t.Cfg)
 	meta := map[string]string{
-		"tabpfn.train_config": string(tcJSON),
-		"tabpfn.optimizer":    string(optJSON),
-		"tabpfn.step":         strconv.Itoa(t.Step),
-		"tabpfn.avg_loss":     strconv.FormatFloat(t.avgLoss, 'g', -1, 64),
+		metaTrainConfig: string(tcJSON),
+		metaOptimizer:   string(optJSON),
+		metaStep:        strconv.Itoa(t.Step),
+		metaAvgLoss:     strconv.FormatFloat(t.avgLoss, 'g', -1, 64),
 	}
 	return t.Model.Save(path, meta, extra)
 }

@@ -188,7 +188,7 @@ func TestMicroBatchMatchesWholeBatch(t *testing.T) {
 	tc := tinyTrainConfig()
 	tc.MicroBatch = -1
 	_, err := NewTrainer(dev, tinyConfig(), tc, "")
-	require.ErrorContains(t, err, "micro-batch")
+	require.ErrorContains(t, err, "micro_batch -1 is below the minimum of 0")
 }
 
 // PhaseChanges keeps only the settings that differ from the run's: the run's own settings
