@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test test-noasm vet fmt-check bench ci
+.PHONY: all build test test-race test-noasm vet fmt-check bench ci
 all: build
 
 build:
@@ -15,6 +15,14 @@ build:
 test:
 	CGO_ENABLED=0 $(GO) test ./...
 	CGO_ENABLED=0 $(GO) test -tags noasm ./device/... ./ops/... ./tensor/...
+
+# The concurrency tests under the race detector (which needs cgo and a C compiler): execution
+# contexts on 16 goroutines, concurrent TabPFN fit+predict through the public API, and the
+# HTTP server's tests (its timed load test runs without the detector, in make test).
+RACE_TESTS := TestContextsAreIndependent|TestConcurrentClassifiers
+test-race:
+	CGO_ENABLED=1 $(GO) test -race -timeout 30m -run '^($(RACE_TESTS))$$' ./tensor ./models/tabpfn
+	CGO_ENABLED=1 $(GO) test -race -timeout 30m -skip '^TestLoad$$' ./serve
 
 vet:
 	CGO_ENABLED=0 $(GO) vet ./...
