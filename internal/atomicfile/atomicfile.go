@@ -18,7 +18,8 @@ import (
 )
 
 // Mode is the permission of every file written here: readable by everyone, as an ordinary
-// output file is (the umask still applies).
+// output file is. It is set explicitly (temporary files are created 0600), so the process's
+// umask does not narrow it.
 const Mode os.FileMode = 0o644
 
 // tmpPattern is the os.CreateTemp pattern of a temporary file for target.
