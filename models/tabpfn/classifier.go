@@ -44,6 +44,13 @@ var (
 // member's view of them, which PredictProba then feeds to the model as context together with
 // the test rows (in-context learning, Hollmann et al. 2023).
 //
+// # Concurrency
+//
+// A Classifier is configured and fitted by one goroutine; once Fit has returned,
+// PredictProba and Predict are safe for concurrent use. A *Model only has its parameters
+// read, so any number of classifiers in any number of goroutines may share one (WithModel),
+// each prediction computing in an execution context of its own (see tensor.Context).
+//
 // # Ensemble
 //
 // Predictions average the probabilities of Ensemble members (TabPFN's ensembling, Hollmann

@@ -44,8 +44,9 @@ func fitPredict(m *Model, train, test *data.Table, opts ...Option) (data.Matrix,
 }
 
 // TestConcurrentClassifiers runs 16 goroutines of fit+predict through the public API at
-// once, half with a classifier of their own, half sharing one model read-only, several rounds
-// each, and requires every result to equal a lone run's bit for bit. Under -race it also
+// once, half with a classifier of their own, half sharing one model read-only, then 8
+// goroutines predicting with one shared fitted classifier, and requires every result to
+// equal a lone run's bit for bit. Under -race it also
 // shows that the engine keeps no shared mutable state on this path.
 func TestConcurrentClassifiers(t *testing.T) {
 	const goroutines, rounds = 16, 1
@@ -59,7 +60,7 @@ func TestConcurrentClassifiers(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, tensor.FreeTensorsMade()-free, "fit+predict on a loaded model makes free tensors (left to the caller to release)")
 
-	errs := make(chan error, goroutines*rounds)
+	errs := make(chan error, goroutines*(rounds+1))
 	var wg sync.WaitGroup
 	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
@@ -77,6 +78,27 @@ func TestConcurrentClassifiers(t *testing.T) {
 				case !equalMatrix(got, want):
 					errs <- fmt.Errorf("goroutine %d round %d: probabilities differ from a lone run", g, r)
 				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	// One fitted classifier shared by many goroutines' predictions.
+	clf, err := NewClassifier(append(opts, WithModel(shared))...)
+	require.NoError(t, err)
+	defer clf.Close()
+	clf.SetColumns(train.Columns)
+	require.NoError(t, clf.Fit(train.X, train.Y, train.NumClasses()))
+	for g := 0; g < goroutines/2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := clf.PredictProba(test.X)
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("shared classifier, goroutine %d: %w", g, err)
+			case !equalMatrix(got, want):
+				errs <- fmt.Errorf("shared classifier, goroutine %d: probabilities differ from a lone run", g)
 			}
 		}()
 	}
