@@ -121,10 +121,14 @@ const MaxQuoted = 40
 // s is cut to its first MaxQuoted characters, quoted, followed by an ellipsis and the length of
 // the whole cell in bytes: "aaaa…aaaa"… (1048576 bytes). The cut never splits a UTF-8
 // sequence; invalid bytes count as one character each.
-func Quote(s string) string {
+func Quote(s string) string { return QuoteMax(s, MaxQuoted) }
+
+// QuoteMax is Quote with a limit of max characters, for text that is longer than a cell by
+// nature but still unbounded (a file header).
+func QuoteMax(s string, max int) string {
 	n, cut := 0, len(s)
 	for i := range s { // i steps over runes; invalid bytes are one rune each
-		if n == MaxQuoted {
+		if n == max {
 			cut = i
 			break
 		}

@@ -148,3 +148,12 @@ func TestReader(t *testing.T) {
 		t.Errorf("bare quote error = %v, want a ParseError at line 2, column 4", err)
 	}
 }
+
+func TestQuoteMax(t *testing.T) {
+	if got, want := QuoteMax("abcdef", 3), `"abc"… (6 bytes)`; got != want {
+		t.Errorf("QuoteMax = %s, want %s", got, want)
+	}
+	if got, want := QuoteMax("abc", 3), `"abc"`; got != want {
+		t.Errorf("QuoteMax = %s, want %s", got, want)
+	}
+}
