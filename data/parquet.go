@@ -52,6 +52,17 @@ func LoadParquet(path string, opts Options) (*Table, error) {
 // as RFC 3339 (UTC when the file says they are adjusted to UTC). Strings equal to a
 // missing-value marker (Options.Missing) are missing, as in CSV. Errors give the place as
 // "row N", counting data rows from 1, where CSV says "line N".
+//
+// Memory is bounded by the file: before the Parquet library reads anything by a size the file
+// declares, that size is checked against the file. The footer must fit in the file and be
+// well-formed Thrift with every length within it; the table may declare at most 1024 cells
+// (rows × columns) per byte of file (at least 2^20), a limit real files stay far below and a
+// corrupt row count far exceeds; every column chunk must lie in the file and hold one value per
+// row; every page must lie in its chunk; and every compressed page must decompress to exactly
+// the size it declares, at most 8 MiB or 1024 times its compressed size. Rows are then read in
+// two passes, as in ReadCSV, and nulls, NaN and all text go through the same builder. Files
+// with a column in another file, encrypted files and the LZO and Hadoop-LZ4 codecs are
+// rejected; Snappy, gzip, Brotli, zstd and LZ4_RAW are read.
 func ReadParquet(r io.ReaderAt, size int64, opts Options) (*Table, error) {
 	src, err := openParquet(r, size)
 	if err != nil {
