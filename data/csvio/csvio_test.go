@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"math"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -156,4 +158,30 @@ func TestQuoteMax(t *testing.T) {
 	if got, want := QuoteMax("abc", 3), `"abc"`; got != want {
 		t.Errorf("QuoteMax = %s, want %s", got, want)
 	}
+}
+
+// grammar is the number grammar of the package documentation as a regular expression, written
+// independently of validNumber.
+var grammar = regexp.MustCompile(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+
+// FuzzParseNumber checks ParseNumber against the grammar and strconv.ParseFloat: it accepts
+// exactly the strings the grammar matches and that ParseFloat reads as finite, with the same
+// value, and rejects the other matches as out of range.
+func FuzzParseNumber(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseNumber(s)
+		if !grammar.MatchString(s) {
+			if !errors.Is(err, ErrSyntax) {
+				t.Fatalf("ParseNumber(%q) = %v, %v; the grammar does not match it", s, v, err)
+			}
+			return
+		}
+		want, perr := strconv.ParseFloat(s, 64)
+		switch {
+		case perr == nil && err == nil && (v == want || math.IsNaN(v) && math.IsNaN(want)):
+		case perr != nil && math.IsInf(want, 0) && errors.Is(err, ErrRange):
+		default:
+			t.Fatalf("ParseNumber(%q) = %v, %v; ParseFloat says %v, %v", s, v, err, want, perr)
+		}
+	})
 }
