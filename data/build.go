@@ -34,6 +34,9 @@ func build(header []string, src source, unit string, opts Options) (*Table, erro
 	if b.missing == nil {
 		b.missing = DefaultMissing
 	}
+	for _, m := range b.missing {
+		b.missingASCII = append(b.missingASCII, isASCII(m))
+	}
 	seen := map[string]int{}
 	for i, h := range header {
 		if j, ok := seen[h]; ok {
@@ -109,8 +112,10 @@ type builder struct {
 	header  []string
 	unit    string
 	missing []string
-	cols    []*column
-	target  int // header position of the target, -1 when the file has none
+	// missingASCII[k] says whether missing[k] is ASCII.
+	missingASCII []bool
+	cols         []*column
+	target       int // header position of the target, -1 when the file has none
 	// optional: a missing label is allowed (Options.TargetOptional) and read as NoLabel.
 	optional bool
 	schema   *Table
@@ -126,13 +131,27 @@ type builder struct {
 	classNames       []string
 }
 
+// isMissing reports whether s is a missing-value marker, ignoring case. It runs for every cell
+// in both passes, so it skips the case-folding comparison when both strings are ASCII and of
+// different lengths (they cannot be equal then; with other characters they can, "ſ" folding
+// to "s").
 func (b *builder) isMissing(s string) bool {
-	for _, m := range b.missing {
-		if strings.EqualFold(s, m) {
+	ascii := isASCII(s)
+	for k, m := range b.missing {
+		if (len(s) == len(m) || !ascii || !b.missingASCII[k]) && strings.EqualFold(s, m) {
 			return true
 		}
 	}
 	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func (b *builder) where(place, col int) string {

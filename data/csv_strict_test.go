@@ -245,3 +245,15 @@ func TestCategoryCodesIndependentOfRowOrder(t *testing.T) {
 		t.Error("a missing categorical cell should be NaN")
 	}
 }
+
+// Missing-value markers match in any case, including Unicode case folding.
+func TestMissingMarkersFoldCase(t *testing.T) {
+	tab := read(t, "a,b,target\nnull,NONE,x\nn/a,1,y\nS,2,x\nſ,3,y\n", Options{Missing: []string{"NULL", "none", "N/A", "s"}})
+	if !math.IsNaN(tab.X.At(0, 0)) || !math.IsNaN(tab.X.At(0, 1)) || !math.IsNaN(tab.X.At(1, 0)) {
+		t.Errorf("null, NONE and n/a should be missing: %v", tab.X.Data)
+	}
+	// "S" and "ſ" (long s) both fold to the marker "s": column a has no non-missing value.
+	if !math.IsNaN(tab.X.At(2, 0)) || !math.IsNaN(tab.X.At(3, 0)) || tab.Columns[0].Kind != Numeric {
+		t.Errorf("S and ſ should be missing: %v %+v", tab.X.Data, tab.Columns[0])
+	}
+}

@@ -43,6 +43,8 @@ package data
 import (
 	"fmt"
 	"math"
+
+	"github.com/kiln-ml/kiln/data/csvio"
 )
 
 // Kind says how a feature column is encoded in a Table.
@@ -210,7 +212,7 @@ func (t *Table) ClassIndex(name string) (int, error) {
 			return i, nil
 		}
 	}
-	return -1, fmt.Errorf("data: unknown class %q (known: %v)", name, t.Classes)
+	return -1, fmt.Errorf("data: unknown class %s (known: %s)", csvio.Quote(name), quoteList(t.Classes))
 }
 
 // ClassCounts returns the number of rows of each class (rows without a label count for none).
