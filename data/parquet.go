@@ -59,10 +59,10 @@ func LoadParquet(path string, opts Options) (*Table, error) {
 // (rows × columns) per byte of file (at least 2^20), a limit real files stay far below and a
 // corrupt row count far exceeds; every column chunk must lie in the file and hold one value per
 // row; every page must lie in its chunk; and every compressed page must decompress to exactly
-// the size it declares, at most 8 MiB or 1024 times its compressed size. Rows are then read in
-// two passes, as in ReadCSV, and nulls, NaN and all text go through the same builder. Files
-// with a column in another file, encrypted files and the LZO and Hadoop-LZ4 codecs are
-// rejected; Snappy, gzip, Brotli, zstd and LZ4_RAW are read.
+// the size it declares, at most 8 MiB or 1024 times its compressed size; a page with a checksum
+// must match it. Rows are then read in two passes, as in ReadCSV, and nulls, NaN and all text
+// go through the same builder. Files with a column in another file, encrypted files and the LZO
+// and Hadoop-LZ4 codecs are rejected; Snappy, gzip, Brotli, zstd and LZ4_RAW are read.
 func ReadParquet(r io.ReaderAt, size int64, opts Options) (*Table, error) {
 	src, err := openParquet(r, size)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"sync"
 
@@ -31,7 +32,8 @@ import (
 //   - each column chunk to the file, its value count to its row group's row count, and its
 //     pages (walked header by header) to the chunk, their value counts to the chunk's;
 //   - each compressed page to the declared uncompressed size, decompressed here once with
-//     the output counted, not kept, and that size to parquetMaxPageBytes.
+//     the output counted, not kept, and that size to parquetMaxPageBytes;
+//   - each page to its checksum, when it has one.
 
 // parquetCellsPerByte and parquetMinCells set the largest table a Parquet file may declare:
 // parquetMinCells cells, or parquetCellsPerByte cells per byte of file if that is more. Real
@@ -143,53 +145,60 @@ func checkParquetChunk(r io.ReaderAt, cc *format.ColumnChunk, rows, dataEnd int6
 	br := bufio.NewReaderSize(sr, 4096)
 	pos := start
 	var values int64
-	for page := 1; pos < end; page++ {
+	for pageNum := 1; pos < end; pageNum++ {
 		t := newThriftReader(br, end-pos)
 		h, err := t.pageHeader()
 		if err != nil {
-			return fmt.Errorf("page %d: header: %w", page, err)
+			return fmt.Errorf("page %d: header: %w", pageNum, err)
 		}
 		pos += t.used
 		if h.compressed < 0 || h.uncompressed < 0 || int64(h.compressed) > end-pos {
-			return fmt.Errorf("page %d: %d bytes (%d uncompressed) at offset %d overrun the chunk, which ends at %d", page, h.compressed, h.uncompressed, pos, end)
+			return fmt.Errorf("page %d: %d bytes (%d uncompressed) at offset %d overrun the chunk, which ends at %d", pageNum, h.compressed, h.uncompressed, pos, end)
 		}
 		if h.numValues < 0 {
-			return fmt.Errorf("page %d: %d values", page, h.numValues)
+			return fmt.Errorf("page %d: %d values", pageNum, h.numValues)
 		}
 		switch h.kind {
 		case format.DataPage, format.DataPageV2:
 			if int64(h.numValues) > md.NumValues-values {
-				return fmt.Errorf("page %d: %d more values than the chunk's %d", page, int64(h.numValues)-(md.NumValues-values), md.NumValues)
+				return fmt.Errorf("page %d: %d more values than the chunk's %d", pageNum, int64(h.numValues)-(md.NumValues-values), md.NumValues)
 			}
 			values += int64(h.numValues)
 		case format.DictionaryPage:
 			if int64(h.numValues) > md.NumValues {
-				return fmt.Errorf("page %d: a dictionary of %d values for %d values", page, h.numValues, md.NumValues)
+				return fmt.Errorf("page %d: a dictionary of %d values for %d values", pageNum, h.numValues, md.NumValues)
 			}
 		case format.IndexPage:
 		default:
-			return fmt.Errorf("page %d: unknown page type %d", page, h.kind)
+			return fmt.Errorf("page %d: unknown page type %d", pageNum, h.kind)
 		}
-		payload, codec := int64(h.compressed), md.Codec
+		page := make([]byte, h.compressed)
+		if _, err := io.ReadFull(br, page); err != nil {
+			return fmt.Errorf("page %d: %w", pageNum, err)
+		}
+		pos += int64(h.compressed)
+		// The checksum covers the page as stored. The library skips the check when it reads a
+		// dictionary page ahead of the data pages, so it is checked here for every page.
+		if h.hasCRC {
+			if got := crc32.ChecksumIEEE(page); got != uint32(h.crc) {
+				return fmt.Errorf("page %d: checksum %08x, the header says %08x", pageNum, got, uint32(h.crc))
+			}
+		}
+		payload, codec, want := page, md.Codec, int64(h.uncompressed)
 		if h.kind == format.DataPageV2 {
 			// Levels come first, never compressed, and count in both sizes.
 			levels := int64(h.defLevelBytes) + int64(h.repLevelBytes)
-			if h.defLevelBytes < 0 || h.repLevelBytes < 0 || levels > payload || levels > int64(h.uncompressed) {
-				return fmt.Errorf("page %d: %d bytes of levels in a page of %d", page, levels, h.compressed)
+			if h.defLevelBytes < 0 || h.repLevelBytes < 0 || levels > int64(len(page)) || levels > want {
+				return fmt.Errorf("page %d: %d bytes of levels in a page of %d", pageNum, levels, h.compressed)
 			}
-			if _, err := br.Discard(int(levels)); err != nil {
-				return fmt.Errorf("page %d: %w", page, err)
-			}
-			payload -= levels
-			h.uncompressed -= int32(levels)
+			payload, want = page[levels:], want-levels
 			if !h.compressedV2 {
 				codec = format.Uncompressed
 			}
 		}
-		if err := checkPageData(br, codec, payload, int64(h.uncompressed)); err != nil {
-			return fmt.Errorf("page %d: %w", page, err)
+		if err := checkPageData(codec, payload, want); err != nil {
+			return fmt.Errorf("page %d: %w", pageNum, err)
 		}
-		pos += int64(h.compressed)
 	}
 	if values != md.NumValues {
 		return fmt.Errorf("the pages hold %d values, the chunk declares %d", values, md.NumValues)
@@ -197,21 +206,17 @@ func checkParquetChunk(r io.ReaderAt, cc *format.ColumnChunk, rows, dataEnd int6
 	return nil
 }
 
-// checkPageData reads the n bytes of a page's data from br and, for a compressed page, checks
-// that they decompress to exactly want bytes, the declared uncompressed size, which must be at
-// most parquetMaxPageBytes(n). The output is counted, not kept.
-func checkPageData(br *bufio.Reader, codec format.CompressionCodec, n, want int64) error {
+// checkPageData checks that the data of a page decompresses with codec to exactly want bytes,
+// the declared uncompressed size, which must be at most parquetMaxPageBytes(len(src)). The
+// output is counted, not kept. Uncompressed data needs no check: the library allocates nothing
+// by the declared size of an uncompressed page.
+func checkPageData(codec format.CompressionCodec, src []byte, want int64) error {
 	if codec == format.Uncompressed {
-		// The library does not allocate by the uncompressed size of an uncompressed page.
-		_, err := br.Discard(int(n))
-		return err
+		return nil
 	}
+	n := int64(len(src))
 	if limit := parquetMaxPageBytes(n); want > limit {
 		return fmt.Errorf("%d compressed bytes declare %d uncompressed, more than the %d allowed", n, want, limit)
-	}
-	src := make([]byte, n)
-	if _, err := io.ReadFull(br, src); err != nil {
-		return err
 	}
 	var got int64
 	var err error
@@ -277,6 +282,8 @@ func countUpTo(r io.Reader, limit int64) (int64, error) {
 type pageHeader struct {
 	kind                         format.PageType
 	uncompressed, compressed     int32
+	crc                          int32
+	hasCRC                       bool
 	numValues                    int32 // of the data or dictionary page header
 	defLevelBytes, repLevelBytes int32 // of a v2 data page
 	compressedV2                 bool  // whether a v2 data page's values are compressed
@@ -501,7 +508,7 @@ func (t *thriftReader) elements(n int64, f func() error) error {
 }
 
 // pageHeader reads a PageHeader: type (1), uncompressed_page_size (2), compressed_page_size
-// (3), and the value count of data_page_header (5), dictionary_page_header (7) or
+// (3), crc (4), and the value count of data_page_header (5), dictionary_page_header (7) or
 // data_page_header_v2 (8), with the v2 level lengths and is_compressed flag.
 func (t *thriftReader) pageHeader() (pageHeader, error) {
 	h := pageHeader{kind: -1, compressedV2: true}
@@ -520,6 +527,9 @@ func (t *thriftReader) pageHeader() (pageHeader, error) {
 		case id == 3:
 			h.compressed, err = t.int32(typ)
 			seen[3] = true
+		case id == 4:
+			h.crc, err = t.int32(typ)
+			h.hasCRC = true
 		case (id == 5 || id == 7 || id == 8) && typ == tStruct:
 			v2 := id == 8
 			err = t.fields(func(id int16, typ byte) error {

@@ -302,3 +302,23 @@ func TestWithoutPageCRCs(t *testing.T) {
 		sameTable(t, readPQ(t, withoutPageCRCs(t, b), Options{}), readPQ(t, b, Options{}))
 	}
 }
+
+// A page whose data does not match its checksum is rejected, whichever page it is.
+func TestParquetPageChecksums(t *testing.T) {
+	type row struct {
+		C string `parquet:"c,dict"`
+		Y string `parquet:"y"`
+	}
+	b := writeParquetWith(t, []row{{"red", "x"}, {"blue", "y"}, {"red", "x"}}, parquet.DataPageVersion(1))
+	readPQ(t, b, Options{}) // intact, with checksums
+	for k, want := range []string{
+		"data: corrupt Parquet file: row group 1, column 1: page 1: checksum ", // the dictionary page
+		"data: corrupt Parquet file: row group 1, column 1: page 2: checksum ", // the data page
+	} {
+		bad := rewritePage(t, b, 0, k, func(h *format.PageHeader) { h.CRC ^= 1 })
+		_, err := ReadParquet(bytes.NewReader(bad), int64(len(bad)), Options{})
+		if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), ", the header says ") {
+			t.Errorf("page %d: error %v, want %s…", k+1, err, want)
+		}
+	}
+}

@@ -279,7 +279,7 @@ func TestParquetBadFiles(t *testing.T) {
 	for i := 4; i < 200; i++ {
 		bad[i] ^= 0x5a
 	}
-	readPQExact(t, bad, Options{}, "data: corrupt Parquet file: row group 1, column 1: page 1: header: unknown type 15")
+	readPQExact(t, bad, Options{}, "data: corrupt Parquet file: row group 1, column 1: page 1: header: an i32 field of type 15")
 
 	type row struct {
 		A float64 `parquet:"a"`
