@@ -10,6 +10,10 @@ import (
 	"github.com/kiln-ml/kiln/tensor"
 )
 
+// The fuzz targets run on their seed corpora (testdata/fuzz/<target>/) as ordinary tests; to
+// fuzz one, run e.g. go test -run '^$' -fuzz '^FuzzReadNPY$' -fuzztime 2m ./linalg. Inputs that fail are
+// written to the corpus by go test and stay there as regression cases.
+
 // allocatedBytes is the cumulative count of bytes allocated on the heap, read without stopping
 // the world so that fuzzing stays fast.
 func allocatedBytes() uint64 {
