@@ -1,7 +1,9 @@
 // Package linalg holds kiln's decompositions: tall-skinny QR (CholeskyQR2 with shifted
 // CholeskyQR3 and Householder fallbacks), randomized SVD with scikit-learn's semantics,
 // tensor-train decomposition (TT-SVD), structured sparse matrices in BSR storage with their
-// generators, and readers for the matrix files the CLI accepts (.npy and CSV).
+// generators, and readers for the matrix files the CLI accepts (.npy and CSV). CSV matrices
+// are read with package data/csvio, the record reader and decimal number grammar the table
+// loaders of package data use, so a number is spelled the same in every file kiln reads.
 //
 // # Where the work runs
 //
