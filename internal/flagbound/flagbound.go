@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -107,7 +108,7 @@ func (v *intValue) String() string { return strconv.Itoa(*v.p) }
 func (v *intValue) Type() string   { return "int" }
 func (v *intValue) Range() Range   { return v.r }
 func (v *intValue) Set(s string) error {
-	n, err := strconv.ParseInt(s, 0, strconv.IntSize)
+	n, err := strconv.ParseInt(s, 10, strconv.IntSize)
 	if err != nil {
 		return fmt.Errorf("%q is not an integer (want one from %s)", s, v.r)
 	}
@@ -123,6 +124,61 @@ func Int(fs *pflag.FlagSet, p *int, name string, value, lo, hi int, usage string
 	r := Closed(float64(lo), float64(hi))
 	*p = value
 	fs.Var(&intValue{p: p, r: r}, name, help(usage, r))
+}
+
+type int64Value struct {
+	p *int64
+	r Range
+}
+
+func (v *int64Value) String() string { return strconv.FormatInt(*v.p, 10) }
+func (v *int64Value) Type() string   { return "int64" }
+func (v *int64Value) Range() Range   { return v.r }
+func (v *int64Value) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not an integer (want one from %s)", s, v.r)
+	}
+	if !v.r.Contains(float64(n)) {
+		return outOfRange(s, v.r, "an integer from")
+	}
+	*v.p = n
+	return nil
+}
+
+// Int64 registers an int64 flag allowed from lo to hi (inclusive).
+func Int64(fs *pflag.FlagSet, p *int64, name string, value, lo, hi int64, usage string) {
+	r := Closed(float64(lo), float64(hi))
+	*p = value
+	fs.Var(&int64Value{p: p, r: r}, name, help(usage, r))
+}
+
+type durationValue struct {
+	p *time.Duration
+	r Range // in seconds
+}
+
+func (v *durationValue) String() string { return v.p.String() }
+func (v *durationValue) Type() string   { return "duration" }
+func (v *durationValue) Range() Range   { return v.r }
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as 90s or 2m (want one in %s seconds)", s, v.r)
+	}
+	if !v.r.Contains(d.Seconds()) {
+		return outOfRange(s, v.r, "a duration, in seconds,")
+	}
+	*v.p = d
+	return nil
+}
+
+// Duration registers a time.Duration flag (Go's syntax: 90s, 1m30s) allowed from lo to hi;
+// its range is shown and checked in seconds.
+func Duration(fs *pflag.FlagSet, p *time.Duration, name string, value, lo, hi time.Duration, usage string) {
+	r := Closed(lo.Seconds(), hi.Seconds())
+	*p = value
+	fs.Var(&durationValue{p: p, r: r}, name, fmt.Sprintf("%s (range %s to %s)", usage, lo, hi))
 }
 
 type floatValue struct {
@@ -164,7 +220,7 @@ func (v *uintValue) rangeText() string {
 	return strconv.FormatUint(v.lo, 10) + " to " + strconv.FormatUint(v.hi, 10)
 }
 func (v *uintValue) Set(s string) error {
-	n, err := strconv.ParseUint(s, 0, 64)
+	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
 		return fmt.Errorf("%q is not an unsigned integer (want one from %s)", s, v.rangeText())
 	}
