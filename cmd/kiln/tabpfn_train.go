@@ -16,7 +16,6 @@ import (
 	"github.com/kiln-ml/kiln/models/tabpfn"
 )
 
-
 // checkTrainOutputs refuses, before the model is built: an existing --out without --resume
 // or --force (a new run would replace a file that may be another run's checkpoint or
 // anything else), --resume with --force, and outputs that are inputs (--export over --out,
