@@ -22,7 +22,11 @@ import (
 var testComm Comm
 
 func TestMain(m *testing.M) {
-	c, err := Open(Options{Backend: os.Getenv("KILN_COMM_BACKEND"), Timeout: 2 * time.Minute})
+	timeout := 2 * time.Minute
+	if d, err := time.ParseDuration(os.Getenv("KILN_COMM_TIMEOUT")); err == nil {
+		timeout = d
+	}
+	c, err := Open(Options{Backend: os.Getenv("KILN_COMM_BACKEND"), Timeout: timeout})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -307,4 +311,20 @@ func TestMisuse(t *testing.T) {
 	if err := c.Broadcast(chunk, c.Size()); err == nil {
 		t.Error("broadcast from a rank out of range: no error")
 	}
+}
+
+// TestWatchdogHang is the failure drill of make test-mpi: with KILN_COMM_HANG_RANK=r, rank
+// r stops calling collectives while the others enter a barrier, and the job must end
+// within the watchdog timeout (KILN_COMM_TIMEOUT, default 2 minutes) with a message that
+// names rank r. Skipped unless the variable is set.
+func TestWatchdogHang(t *testing.T) {
+	var hang int
+	if _, err := fmt.Sscan(os.Getenv("KILN_COMM_HANG_RANK"), &hang); err != nil {
+		t.Skip("KILN_COMM_HANG_RANK not set")
+	}
+	if testComm.Rank() == hang {
+		select {} // hung: never reaches the barrier
+	}
+	err := testComm.Barrier()
+	t.Fatalf("barrier with rank %d hung returned (%v)", hang, err)
 }
