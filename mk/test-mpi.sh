@@ -11,10 +11,13 @@ mkdir -p build
 
 echo "-- build the mpi test binaries"
 go test -tags mpi -c -o build/comm-mpi.test ./comm
+go test -tags mpi -c -o build/disttest-mpi.test ./models/tabpfn/disttest
 
 for np in 2 4; do
   echo "-- comm conformance, $np processes"
   "${MPIRUN[@]}" -np "$np" build/comm-mpi.test -test.count=1
+  echo "-- data-parallel training equals one process (DDP, ZeRO-1, DiLoCo, resume), $np processes"
+  "${MPIRUN[@]}" -np "$np" build/disttest-mpi.test -test.count=1
 done
 
 echo "-- drill: a hung rank ends the job within the watchdog timeout, naming the rank"
