@@ -260,6 +260,7 @@ func (c *mpiComm) collective(name string, n int, dt device.DType, start func(req
 		return mpiError(name, rc)
 	}
 	deadline := time.Now().Add(c.opt.Timeout)
+	last := time.Now()
 	for {
 		var done C.int
 		if rc := C.kc_poll(&req, C.longlong(50*time.Millisecond), &done); rc != C.MPI_SUCCESS {
@@ -267,6 +268,14 @@ func (c *mpiComm) collective(name string, n int, dt device.DType, start func(req
 		}
 		if done != 0 {
 			return nil
+		}
+		// A gap far longer than a poll means this process itself was not running (stopped,
+		// or starved): its wait does not count against the peers.
+		if now := time.Now(); now.Sub(last) > 5*time.Second {
+			deadline = deadline.Add(now.Sub(last))
+			last = now
+		} else {
+			last = now
 		}
 		select {
 		case a := <-c.abort:
