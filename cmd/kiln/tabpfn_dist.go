@@ -24,7 +24,7 @@ type distFlags struct {
 	outerLR       float64
 	outerMomentum float64
 	hashEvery     int
-	bucketMB      int
+	bucketKB      int
 	timeout       time.Duration
 
 	rank, size int // of the run, once open
@@ -39,7 +39,7 @@ func (d *distFlags) register(f *pflag.FlagSet) {
 	flagbound.Float(f, &d.outerLR, "outer-lr", def.OuterLR, flagbound.Closed(0, 10), "diloco: outer learning rate (1 with --outer-momentum 0 averages the ranks' parameters)")
 	flagbound.Float(f, &d.outerMomentum, "outer-momentum", def.OuterMomentum, flagbound.Closed(0, 0.999), "diloco: outer Nesterov momentum")
 	flagbound.Int(f, &d.hashEvery, "hash-every", def.HashEvery, 0, tabpfn.MaxTrainSteps, "with --distributed: compare a hash of the parameters across ranks every N steps (0: never)")
-	flagbound.Int(f, &d.bucketMB, "bucket-mb", def.BucketBytes>>20, 1, 1024, "ddp: gradient bucket size in MiB")
+	flagbound.Int(f, &d.bucketKB, "bucket-kb", def.BucketBytes>>10, 4, 1<<20, "ddp: gradient bucket size in KiB; each bucket's all-reduce starts during the backward pass once its gradients are in")
 	f.DurationVar(&d.timeout, "comm-timeout", 10*time.Minute, "with --distributed: a collective not completed by then ends the job, naming the ranks that did not reach it")
 }
 
@@ -85,7 +85,7 @@ func (d *distFlags) distribute(cmd *cobra.Command, c comm.Comm, tr *tabpfn.Train
 	}
 	dc := tabpfn.DefaultDistConfig(c)
 	dc.Mode, dc.LocalSteps, dc.OuterLR, dc.OuterMomentum = strings.ToLower(d.mode), d.localSteps, d.outerLR, d.outerMomentum
-	dc.HashEvery, dc.BucketBytes = d.hashEvery, d.bucketMB<<20
+	dc.HashEvery, dc.BucketBytes = d.hashEvery, d.bucketKB<<10
 	if err := tr.Distribute(dc); err != nil {
 		return err
 	}
@@ -102,8 +102,12 @@ func (d *distFlags) summary(tr *tabpfn.Trainer) string {
 		return ""
 	}
 	st := tr.CommStats()
-	return fmt.Sprintf(" × %d ranks (%s, %.1f MiB of parameters and gradients communicated per rank, %s in collectives)",
-		d.size, d.mode, float64(st.ParamBytes)/(1<<20), st.Wait.Round(time.Millisecond))
+	overlap := ""
+	if st.Overlapped > 0 {
+		overlap = fmt.Sprintf(", %d gradient buckets sent during the backward pass", st.Overlapped)
+	}
+	return fmt.Sprintf(" × %d ranks (%s, %.1f MiB of parameters and gradients communicated per rank, %s waiting for collectives%s)",
+		d.size, d.mode, float64(st.ParamBytes)/(1<<20), st.Wait.Round(time.Millisecond), overlap)
 }
 
 // finish closes the communicator after a successful run. A rank that fails ends the whole

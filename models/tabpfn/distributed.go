@@ -38,8 +38,9 @@ type DistConfig struct {
 	Comm comm.Comm
 	Mode string // DistDDP (default), DistZeRO1 or DistDiLoCo
 	// BucketBytes is the size of the gradient buckets all-reduced by DistDDP: each is
-	// started as soon as it is filled, so the first buckets travel while the later ones are
-	// copied. 0: 4 MiB.
+	// started during the step's last backward pass as soon as its gradients are complete,
+	// so that communication overlaps the rest of the pass. 0: 512 KiB (the shipped model's
+	// 0.7 MB of gradients make two buckets).
 	BucketBytes int
 	// HashEvery compares a hash of the parameters across ranks every this many steps
 	// (DistDiLoCo: at the first synchronisation at or after each such step); a difference
@@ -51,11 +52,11 @@ type DistConfig struct {
 	OuterMomentum float64
 }
 
-// DefaultDistConfig is DistDDP over c with 4 MiB buckets, a parameter check every 100
+// DefaultDistConfig is DistDDP over c with 512 KiB buckets, a parameter check every 100
 // steps, and DiLoCo's outer settings from its paper (outer lr 0.7, Nesterov momentum 0.9)
 // with 8 local steps.
 func DefaultDistConfig(c comm.Comm) DistConfig {
-	return DistConfig{Comm: c, Mode: DistDDP, BucketBytes: 4 << 20, HashEvery: 100, LocalSteps: 8, OuterLR: 0.7, OuterMomentum: 0.9}
+	return DistConfig{Comm: c, Mode: DistDDP, BucketBytes: 512 << 10, HashEvery: 100, LocalSteps: 8, OuterLR: 0.7, OuterMomentum: 0.9}
 }
 
 // CommStats counts what one rank sent into collectives.
@@ -64,6 +65,9 @@ type CommStats struct {
 	Bytes       int64         // payload bytes of those collectives (a reduce-scatter or all-gather counts its full buffer)
 	ParamBytes  int64         // of Bytes, those that moved gradients or parameters (not losses, hashes or flags)
 	Wait        time.Duration // time spent in calls to the communicator
+	// Overlapped counts the DDP gradient buckets whose all-reduce started during the
+	// backward pass, before the last gradient was computed.
+	Overlapped int64
 }
 
 // distributed is the data-parallel state of a Trainer.
@@ -76,6 +80,9 @@ type distributed struct {
 	group      []int         // group index of each parameter
 	stats      CommStats
 	buckets    []*bucket
+	bucketOf   map[*tensor.Tensor]int // parameter → its bucket
+	itemOf     map[*tensor.Tensor]int // parameter → its item in the bucket
+	started    int                    // buckets whose all-reduce has started this step
 	zero       *zero1
 	dl         *diloco
 	scalar     device.Buffer // float64 ×2 on the CPU: the step's loss and stop flag
@@ -96,7 +103,7 @@ func (t *Trainer) Distribute(dc DistConfig) error {
 		dc.Mode = DistDDP
 	}
 	if dc.BucketBytes <= 0 {
-		dc.BucketBytes = 4 << 20
+		dc.BucketBytes = 512 << 10
 	}
 	d := &distributed{cfg: dc, c: dc.Comm, rank: dc.Comm.Rank(), size: dc.Comm.Size(), dev: t.Model.Dev}
 	if bs := t.Cfg.Prior.BatchSize; bs < d.size {
@@ -248,7 +255,7 @@ func (d *distributed) afterBackward(t *Trainer, lr float64) error {
 	case d.dl != nil:
 		return t.Opt.Step()
 	}
-	if err := d.allReduceGrads(); err != nil {
+	if err := d.finishGrads(); err != nil {
 		return err
 	}
 	return t.Opt.Step()
@@ -293,11 +300,14 @@ type bucket struct {
 	dataN  int
 	pend   comm.Work
 	nbytes int
+	ready  []bool // this step: the item's gradient has been copied in
+	nready int
 }
 
 // makeBuckets groups the parameters, last first (the order in which a backward pass
 // finishes their gradients), into buckets of about BucketBytes.
 func (d *distributed) makeBuckets() error {
+	d.bucketOf, d.itemOf = map[*tensor.Tensor]int{}, map[*tensor.Tensor]int{}
 	var cur *bucket
 	flush := func() error {
 		if cur == nil {
@@ -311,6 +321,11 @@ func (d *distributed) makeBuckets() error {
 			return err
 		}
 		cur.nbytes = cur.buf.Len() * 4
+		cur.ready = make([]bool, len(cur.items))
+		for k, i := range cur.items {
+			d.bucketOf[d.params[i].T] = len(d.buckets)
+			d.itemOf[d.params[i].T] = k
+		}
 		d.buckets = append(d.buckets, cur)
 		cur = nil
 		return nil
@@ -331,12 +346,79 @@ func (d *distributed) makeBuckets() error {
 	return flush()
 }
 
-// allReduceGrads sums the ranks' gradients bucket by bucket: each bucket is filled and its
-// all-reduce started before the next is filled, then each is waited for and copied back.
-func (d *distributed) allReduceGrads() error {
-	start := time.Now()
+// The gradient all-reduce of a DDP step, overlapped with the last backward pass of the
+// step: beginGrads resets the buckets; gradReady, called by the backward engine as soon as a
+// parameter's gradient is complete (ops.BackwardWithHook), copies it into its bucket and
+// starts the all-reduce of every bucket that is full, in bucket order; finishGrads fills
+// what is left (parameters without a gradient), starts the remaining buckets, waits for all
+// and copies the sums back into the gradients. Buckets are always started in the same order
+// on every rank, as the collectives require, whatever order the gradients arrive in: one
+// that is full waits for those before it.
+func (d *distributed) beginGrads() {
+	d.started = 0
+	for _, b := range d.buckets {
+		clear(b.ready)
+		b.nready = 0
+		b.pend = nil
+	}
+}
+
+// gradReady is the backward engine's hook: leaf's gradient is final for this step.
+func (d *distributed) gradReady(leaf *tensor.Tensor) {
+	bi, ok := d.bucketOf[leaf]
+	if !ok {
+		return // not a parameter of the optimizer
+	}
+	b := d.buckets[bi]
+	k := d.itemOf[leaf]
+	if b.ready[k] {
+		return
+	}
+	g := leaf.Grad()
+	if g == nil {
+		return
+	}
+	d.dev.Convert(b.buf, b.offs[k], g.Buffer(), 0, leaf.Len())
+	d.dev.Fill(b.buf, b.dataN+k, 1, 1)
+	b.ready[k] = true
+	b.nready++
+	before := d.started
+	if err := d.startFull(); err != nil {
+		panic(err)
+	}
+	d.stats.Overlapped += int64(d.started - before)
+}
+
+// startFull starts, in order, every bucket whose gradients are all in.
+func (d *distributed) startFull() error {
+	for d.started < len(d.buckets) && d.buckets[d.started].nready == len(d.buckets[d.started].items) {
+		if err := d.start(d.buckets[d.started]); err != nil {
+			return err
+		}
+		d.started++
+	}
+	return nil
+}
+
+func (d *distributed) start(b *bucket) error {
+	w, err := d.c.StartAllReduce(b.buf, comm.Sum)
+	if err != nil {
+		return err
+	}
+	b.pend = w
+	d.stats.Collectives++
+	d.stats.Bytes += int64(b.nbytes)
+	d.stats.ParamBytes += int64(b.nbytes)
+	return nil
+}
+
+// finishGrads completes the step's all-reduce (see beginGrads).
+func (d *distributed) finishGrads() error {
 	for _, b := range d.buckets {
 		for k, i := range b.items {
+			if b.ready[k] {
+				continue
+			}
 			p := d.params[i].T
 			if g := p.Grad(); g != nil {
 				d.dev.Convert(b.buf, b.offs[k], g.Buffer(), 0, p.Len())
@@ -345,17 +427,18 @@ func (d *distributed) allReduceGrads() error {
 				d.dev.Fill(b.buf, b.offs[k], p.Len(), 0)
 				d.dev.Fill(b.buf, b.dataN+k, 1, 0)
 			}
+			b.ready[k] = true
+			b.nready++
 		}
-		w, err := d.c.StartAllReduce(b.buf, comm.Sum)
-		if err != nil {
-			return err
-		}
-		b.pend = w
-		d.stats.Collectives++
-		d.stats.Bytes += int64(b.nbytes)
-		d.stats.ParamBytes += int64(b.nbytes)
 	}
-	defer func() { d.stats.Wait += time.Since(start) }()
+	if err := d.startFull(); err != nil {
+		return err
+	}
+	waitStart := time.Now()
+	defer func() {
+		// Time waiting for collectives: what the backward pass did not hide.
+		d.stats.Wait += time.Since(waitStart)
+	}()
 	for _, b := range d.buckets {
 		err := b.pend.Wait()
 		b.pend = nil
@@ -381,6 +464,16 @@ func (d *distributed) allReduceGrads() error {
 		}
 	}
 	return nil
+}
+
+// backwardHook is the hook the trainer passes to the step's last backward pass: gradReady
+// for DDP, nil (no overlap) for ZeRO-1, which reduce-scatters one flat buffer after the
+// pass, and DiLoCo, which communicates no gradients.
+func (d *distributed) backwardHook() func(*tensor.Tensor) {
+	if d.zero != nil || d.dl != nil {
+		return nil
+	}
+	return d.gradReady
 }
 
 // ---------------------------------------------------------------------------------------

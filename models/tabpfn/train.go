@@ -562,6 +562,11 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 		if d != nil {
 			denom = d.lossWeightDenominator(t.Cfg.Prior.BatchSize, n)
 		}
+		var hook func(*tensor.Tensor)
+		if d != nil {
+			d.beginGrads()
+			hook = d.backwardHook()
+		}
 		err := tensor.Catch(func() error {
 			// The batch loss is the mean over all test rows, and every dataset of a batch has
 			// the same number of them, so a group's mean enters with weight (its datasets)/denom.
@@ -575,7 +580,13 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 					if hi-lo < denom {
 						l = ops.MulScalar(l, float64(hi-lo)/float64(denom))
 					}
-					ops.Backward(l)
+					if hook != nil && hi == n {
+						// The last pass of the step completes each gradient: a distributed
+						// run starts sending them while the pass goes on.
+						ops.BackwardWithHook(l, hook)
+					} else {
+						ops.Backward(l)
+					}
 					loss += l.Item()
 				}()
 			}
