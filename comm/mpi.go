@@ -105,18 +105,24 @@ static int kc_allreduce_blocking(void *buf, int n, int bytes) {
 	return MPI_Allreduce(MPI_IN_PLACE, buf, n, kc_dtype(bytes), MPI_SUM, kc_world);
 }
 
-// kc_poll tests req until it completes or budget_ns pass. It spins first (latency), then
-// sleeps for growing intervals up to 100 µs, so that ranks sharing cores with computing
-// ranks (mpirun --oversubscribe) do not take their time.
+// kc_poll tests req until it completes or budget_ns pass. Non-blocking collectives make
+// progress only inside MPI calls, so it tests without pause for the first 2 ms (yielding
+// the core to any other runnable thread between tests), then sleeps for growing intervals
+// up to 100 µs, so that a long wait for a slow peer does not take the cores of ranks that
+// share them (mpirun --oversubscribe).
 static int kc_poll(MPI_Request *req, long long budget_ns, int *done) {
 	struct timespec t0, now, nap = {0, 1000};
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (int spins = 0;; spins++) {
+	for (;;) {
 		int rc = MPI_Test(req, done, MPI_STATUS_IGNORE);
 		if (rc != MPI_SUCCESS || *done) return rc;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - t0.tv_sec) * 1000000000LL + (now.tv_nsec - t0.tv_nsec) >= budget_ns) return MPI_SUCCESS;
-		if (spins < 200) continue;
+		long long el = (now.tv_sec - t0.tv_sec) * 1000000000LL + (now.tv_nsec - t0.tv_nsec);
+		if (el >= budget_ns) return MPI_SUCCESS;
+		if (el < 2000000) {
+			sched_yield();
+			continue;
+		}
 		nanosleep(&nap, NULL);
 		if (nap.tv_nsec < 100000) nap.tv_nsec *= 2;
 	}
