@@ -303,3 +303,35 @@ func TestResumeOnMoreRanks(t *testing.T) {
 		os.RemoveAll(sharedDir(t))
 	}
 }
+
+// TestHashCatchesDivergence: a rank whose parameters drift from the others' (here rank
+// 1's, nudged after step 1) fails the parameter check on every rank, naming it.
+func TestHashCatchesDivergence(t *testing.T) {
+	if world.Size() < 2 {
+		t.Skip("needs 2 ranks or more")
+	}
+	tc := trainConfig()
+	tc.Steps = 4
+	tr, err := tabpfn.NewTrainer(device.MustGet("cpu"), modelConfig(), tc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := distConfig(tabpfn.DistDDP)
+	dc.HashEvery = 1
+	if err := tr.Distribute(*dc); err != nil {
+		t.Fatal(err)
+	}
+	err = tr.Run(context.Background(), func(p tabpfn.Progress) {
+		if p.Step == 1 && world.Rank() == 1 {
+			w := tr.Model.NamedParameters()[0].Tensor
+			v := w.Float32s()
+			v[0] += 1e-3
+			if err := w.Device().CopyFromHost(w.Buffer(), v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "rank 1") || !strings.Contains(err.Error(), "diverged") {
+		t.Fatalf("rank %d: run with a diverged rank 1 returned %v", world.Rank(), err)
+	}
+}
