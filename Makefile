@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test test-race test-noasm test-mpi vet-mpi fuzz vet fmt-check bench ci
+.PHONY: all build test test-race test-noasm test-mpi vet-mpi bench-dist fuzz vet fmt-check bench ci
 all: build
 
 build:
@@ -46,6 +46,11 @@ vet-mpi:
 
 test-mpi: vet-mpi
 	bash mk/test-mpi.sh
+
+# The data-parallel measurements (all-reduce bandwidth against MPI_Allreduce, scaling of
+# training on 1 and 2 processes, DiLoCo against DDP) into bench/results/distributed-<date>/.
+bench-dist:
+	bash bench/distributed.sh
 
 fmt-check:
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); \
