@@ -29,7 +29,9 @@ const (
 	// DistDiLoCo runs LocalSteps AdamW steps on each rank's own data, then averages the
 	// ranks' parameter change (the outer gradient) and applies it with Nesterov momentum
 	// (Douillard et al., "DiLoCo: Distributed Low-Communication Training of Language
-	// Models", 2023): one all-reduce of the parameters every LocalSteps steps.
+	// Models", 2023): one all-reduce of the parameters every LocalSteps steps. (Every
+	// mode also all-reduces each step's loss and a stop flag, 16 bytes, so that the ranks
+	// report one loss and stop together.)
 	DistDiLoCo = "diloco"
 )
 
