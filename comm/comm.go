@@ -110,7 +110,12 @@ type Options struct {
 
 // DefaultTimeout is the watchdog limit of a collective when Options.Timeout is 0: long
 // enough for a training step's worth of compute on a slow peer between two collectives.
-const DefaultTimeout = 10 * time.Minute
+// MinTimeout and MaxTimeout bound the limits a command line may set.
+const (
+	DefaultTimeout = 10 * time.Minute
+	MinTimeout     = time.Second
+	MaxTimeout     = 24 * time.Hour
+)
 
 // opener opens a backend; backends in files with build tags register one.
 type opener func(o Options) (Comm, error)

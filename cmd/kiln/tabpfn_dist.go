@@ -36,11 +36,11 @@ func (d *distFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&d.backend, "comm", "auto", "communicator with --distributed: auto (mpi under mpirun), mpi, nccl (GPUs; -tags 'cuda mpi') or local")
 	f.StringVar(&d.mode, "dist-mode", tabpfn.DistDDP, "with --distributed: ddp, zero1 (optimizer state sharded over the ranks) or diloco (--local-steps between synchronisations)")
 	flagbound.Int(f, &d.localSteps, "local-steps", def.LocalSteps, 1, tabpfn.MaxTrainSteps, "diloco: local AdamW steps between outer steps (H)")
-	flagbound.Float(f, &d.outerLR, "outer-lr", def.OuterLR, flagbound.Closed(0, 10), "diloco: outer learning rate (1 with --outer-momentum 0 averages the ranks' parameters)")
+	flagbound.Float(f, &d.outerLR, "outer-lr", def.OuterLR, flagbound.LeftOpen(0, tabpfn.MaxLR), "diloco: outer learning rate (1 with --outer-momentum 0 averages the ranks' parameters)")
 	flagbound.Float(f, &d.outerMomentum, "outer-momentum", def.OuterMomentum, flagbound.Closed(0, 0.999), "diloco: outer Nesterov momentum")
 	flagbound.Int(f, &d.hashEvery, "hash-every", def.HashEvery, 0, tabpfn.MaxTrainSteps, "with --distributed: compare a hash of the parameters across ranks every N steps (0: never)")
-	flagbound.Int(f, &d.bucketKB, "bucket-kb", def.BucketBytes>>10, 4, 1<<20, "ddp: gradient bucket size in KiB; each bucket's all-reduce starts during the backward pass once its gradients are in")
-	f.DurationVar(&d.timeout, "comm-timeout", 10*time.Minute, "with --distributed: a collective not completed by then ends the job, naming the ranks that did not reach it")
+	flagbound.Int(f, &d.bucketKB, "bucket-kb", def.BucketBytes>>10, tabpfn.MinBucketBytes>>10, tabpfn.MaxBucketBytes>>10, "ddp: gradient bucket size in KiB; each bucket's all-reduce starts during the backward pass once its gradients are in")
+	flagbound.Duration(f, &d.timeout, "comm-timeout", comm.DefaultTimeout, comm.MinTimeout, comm.MaxTimeout, "with --distributed: a collective not completed by then ends the job, naming the ranks that did not reach it")
 }
 
 // open returns the communicator: the single-process one without --distributed.
@@ -51,9 +51,6 @@ func (d *distFlags) open(cmd *cobra.Command) (comm.Comm, error) {
 			return nil, fmt.Errorf("started by mpirun as one of %d processes without --distributed: each would train alone on the same --out", n)
 		}
 		return comm.Local(), nil
-	}
-	if d.timeout <= 0 {
-		return nil, fmt.Errorf("--comm-timeout must be above 0")
 	}
 	c, err := comm.Open(comm.Options{Backend: d.backend, Timeout: d.timeout, Stderr: cmd.ErrOrStderr()})
 	if err != nil {

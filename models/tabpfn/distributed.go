@@ -61,6 +61,12 @@ func DefaultDistConfig(c comm.Comm) DistConfig {
 	return DistConfig{Comm: c, Mode: DistDDP, BucketBytes: 512 << 10, HashEvery: 100, LocalSteps: 8, OuterLR: 0.7, OuterMomentum: 0.9}
 }
 
+// Bounds of DistConfig.BucketBytes.
+const (
+	MinBucketBytes = 4 << 10
+	MaxBucketBytes = 1 << 30
+)
+
 // CommStats counts what one rank sent into collectives.
 type CommStats struct {
 	Collectives int64         // collectives called
@@ -106,6 +112,9 @@ func (t *Trainer) Distribute(dc DistConfig) error {
 	}
 	if dc.BucketBytes <= 0 {
 		dc.BucketBytes = 512 << 10
+	}
+	if dc.BucketBytes < MinBucketBytes || dc.BucketBytes > MaxBucketBytes {
+		return fmt.Errorf("tabpfn: gradient buckets of %d bytes: want %d to %d", dc.BucketBytes, MinBucketBytes, MaxBucketBytes)
 	}
 	d := &distributed{cfg: dc, c: dc.Comm, rank: dc.Comm.Rank(), size: dc.Comm.Size(), dev: t.Model.Dev}
 	if bs := t.Cfg.Prior.BatchSize; bs < d.size {
