@@ -142,7 +142,7 @@ else
 fi
 
 if [ -z "$quick" ] && [ -s "$OUT/ext.safetensors" ] && [ -d "$here/data/tabular" ]; then
-  step "evaluation: the shipped model, then the one trained on the extended prior (kiln tabpfn eval --device cuda, 4 members, 2 per pair of classes; compare bench/results/tabpfn-eval-*)"
+  step "evaluation: the shipped model, then the one trained on the extended prior (kiln tabpfn eval --device cuda, 4 members, 2 per pair of classes; compare the evaluations recorded in bench/results)"
   # Into run.log: $OUT already holds the 8 files that come back. Both in the same call, so
   # the comparison is paired (same splits, same members, same card).
   for model in "" "$OUT/ext.safetensors"; do
