@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
 
 	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/data/preprocess"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/metrics"
+	"github.com/kiln-ml/kiln/tensor"
 )
 
 // Defaults of the classifier's options.
@@ -599,14 +599,12 @@ func (c *Classifier) Predict(X data.Matrix) ([]int, error) {
 	return metrics.Argmax(p), nil
 }
 
-// recoverTo turns a panic at the public boundary (an op rejecting a shape, a device error)
-// into an error, as the architecture's promise 3 asks.
+// recoverTo, deferred by the Classifier's public methods, turns a panic of kiln's inner
+// layers (an op rejecting a shape, a device error) into the method's error. The policy is
+// tensor.Catch's: a runtime fault or a panic that is not an error is a bug in kiln and is
+// re-raised with its stack trace.
 func recoverTo(err *error) {
 	if r := recover(); r != nil {
-		if e, ok := r.(error); ok {
-			*err = fmt.Errorf("tabpfn: internal error: %w", e)
-			return
-		}
-		*err = fmt.Errorf("tabpfn: internal error: %s", strings.TrimSpace(fmt.Sprint(r)))
+		*err = fmt.Errorf("tabpfn: %w", tensor.Recovered(r))
 	}
 }
