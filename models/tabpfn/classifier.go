@@ -19,7 +19,7 @@ const (
 	// (see AutoEnsemble). Each member is one forward pass over the training rows plus the
 	// test rows, so time grows linearly with it: BenchmarkClassifierFitPredict measured about
 	// 3.7 CPU-seconds per member for 1000 training rows, 1000 test rows and 20 features with
-	// the DefaultConfig model (pure-Go CPU backend with its float32 exp, AMD EPYC,
+	// the SmallConfig model (pure-Go CPU backend with its float32 exp, AMD EPYC,
 	// 2026-11-26), three quarters of it in row attention: at best about 1.9 s of wall time per
 	// member on two idle cores.
 	DefaultEnsemble = 4

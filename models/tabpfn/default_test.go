@@ -64,12 +64,12 @@ func TestDefaultModelAgainstReferenceScores(t *testing.T) {
 	}
 }
 
-// The embedded checkpoint is the size LargeConfig documents.
-func TestDefaultModelIsLargeConfig(t *testing.T) {
+// The embedded checkpoint is the size ShippedConfig documents.
+func TestDefaultModelIsShippedConfig(t *testing.T) {
 	m, err := DefaultModel(device.MustGet("cpu"))
 	require.NoError(t, err)
 	defer m.Release()
-	require.Equal(t, LargeConfig(), m.Cfg)
+	require.Equal(t, ShippedConfig(), m.Cfg)
 	n := 0
 	for _, p := range m.Parameters() {
 		n += p.Len()
