@@ -118,9 +118,8 @@ a converged model rather than train a larger one from scratch.`,
 				}
 				// How often to checkpoint and how many prior workers run are settings of this
 				// process, not of what is learned (the batches depend on seed and step only), so
-				// a flag given on resume replaces the checkpoint's. Before, they were kept: a run
-				// once started with --every 1 wrote its 15 MB checkpoint after every step of
-				// every later resume, which made the H200 and H100 training host-bound.
+				// a flag given on resume replaces the checkpoint's: keeping a stored --every 1
+				// would write a full checkpoint after every step of every later resume.
 				if cmd.Flags().Changed("every") {
 					tr.Cfg.CheckpointEvery = every
 				}

@@ -187,7 +187,8 @@ func (d *Device) sgemm(p device.GemmParams, pa, pb, pc uintptr) {
 // products with β ∈ {0, 1} and a dense C are split: β = 1 (gradient accumulation) folds C in
 // as one more partial. Products under 64×64 are split too, their slices computed by the
 // 16×16 kernel: the cell-embedding weight gradient (2 × width, K = every cell of a TabPFN
-// step) otherwise ran on 8 thread blocks at ~1.7 ms a call (bench/results/gpu-h200-2026-11-27.md).
+// step) would otherwise run on 8 thread blocks (measured in
+// bench/results/gpu-h200-2026-11-27b.md; docs/kernels-design.md).
 func (d *Device) gemmSplits(p device.GemmParams) int {
 	if p.Batch != 1 || p.LdC != p.N || (p.Beta != 0 && p.Beta != 1) || p.K < 2048 {
 		return 1
