@@ -781,8 +781,8 @@ func ExampleClassifier() {
 }
 
 // The automatic ensemble gives small tables the full ensemble and the 1000×20 binary
-// benchmark table one member, tables of three or more classes at least one member per class up to the
-// default, and Fit builds exactly that many members.
+// benchmark table one member, tables of three or more classes at least one member per class
+// up to the default, and Fit builds exactly that many members.
 func TestAutoEnsemble(t *testing.T) {
 	require.Equal(t, DefaultEnsemble, AutoEnsemble(89, 13, 2))
 	require.Equal(t, 1, AutoEnsemble(1000, 20, 2))

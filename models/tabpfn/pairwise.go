@@ -17,10 +17,10 @@ import (
 // low outputs doing best (measured in bench/results/tabpfn-2026-11-27.md). The prior makes
 // multi-class targets by thresholds on one continuous output, so tables whose classes are
 // unordered groups are out of its distribution, while a table of two classes is the case it
-// was trained on most. The classifier therefore also asks the model about
-// every pair of classes, each pair on its own binary table (the training rows of those two
-// classes, preprocessed on their own), and couples the k(k−1)/2 pairwise probabilities into
-// one distribution (Wu, Lin and Weng, "Probability estimates for multi-class classification
+// was trained on most. The classifier therefore also asks the model about every pair of
+// classes, each pair on its own binary table (the training rows of those two classes,
+// preprocessed on their own), and couples the k(k−1)/2 pairwise probabilities into one
+// distribution (Wu, Lin and Weng, "Probability estimates for multi-class classification
 // by pairwise coupling", JMLR 5, 2004, method 2 — the one LIBSVM uses). The result is
 // averaged with the multi-class ensemble's, weight PairwiseWeight each.
 //
