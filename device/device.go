@@ -361,8 +361,13 @@ const (
 	OptimAdaHessian
 )
 
+var optimNames = [...]string{"sgd", "adamw", "lamb", "sophia", "adahessian"}
+
 func (k OptimKind) String() string {
-	return [...]string{"sgd", "adamw", "lamb", "sophia", "adahessian"}[k]
+	if int(k) < len(optimNames) {
+		return optimNames[k]
+	}
+	return fmt.Sprintf("OptimKind(%d)", uint8(k))
 }
 
 // OptimTensor is one parameter with its gradient and optimizer state buffers (their meaning
