@@ -1,6 +1,7 @@
 // Package tensor defines kiln's Tensor: a shape, a dtype and a reference-counted buffer on
-// one device, with constructors, shape manipulation, device transfer and interop with
-// gonum's mat.Dense and gorgonia.org/tensor's *Dense.
+// one device, with constructors, shape manipulation and device transfer. It depends on the
+// standard library and kiln only; conversions to and from gonum's mat.Dense and
+// gorgonia.org/tensor's *Dense live in package tensor/interop.
 //
 // # Errors
 //

@@ -10,7 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/internal/flagbound"
+	"github.com/kiln-ml/kiln/optim/compare"
 )
 
 // runOptim runs the command with args through the shared execute helper.
@@ -51,7 +52,7 @@ func TestOptimCompareJSONAndPlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err, out)
 	}
-	var rep optimCompareReport
+	var rep compare.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("bad JSON: %v\n%s", err, out)
 	}
@@ -95,6 +96,16 @@ func TestOptimCompareTableAndSweep(t *testing.T) {
 	}
 }
 
+// TestOptimCompareMemoryLimit: the CLI hands the memory limit to the library, which refuses
+// the minibatches before building them.
+func TestOptimCompareMemoryLimit(t *testing.T) {
+	t.Setenv(flagbound.MemoryEnv, "1M")
+	_, err := runOptim(t, "compare", "--dataset", blobsCSV(t), "--steps", "100000", "--batch", "64")
+	if err == nil || !strings.Contains(err.Error(), "optim compare: 100000 minibatches") || !strings.Contains(err.Error(), "memory limit") {
+		t.Fatalf("error %v", err)
+	}
+}
+
 func TestOptimCompareErrors(t *testing.T) {
 	csv := blobsCSV(t)
 	for _, c := range []struct {
@@ -124,32 +135,11 @@ func TestOptimCompareDigits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep optimCompareReport
+	var rep compare.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if r := rep.Results[0]; r.Error != "" || r.TestAccuracy < 0.9 {
 		t.Fatalf("digits, SGD with momentum, 100 steps: %+v", r)
-	}
-}
-
-// TestOptimCompareReportsDivergence: a run that blows up is reported with its error, and the
-// report still encodes as JSON (no NaN or Inf values).
-func TestOptimCompareReportsDivergence(t *testing.T) {
-	dev, err := device.Get("cpu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cd, err := loadCompareData(dev, blobsCSV(t), 60, 32, 1, 0.2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cd.release()
-	res := trainOne(cd, "sgd", 1e12, optimSpecs[0].make, 8, 1)
-	if res.Error == "" {
-		t.Fatalf("SGD at lr 1e12 did not fail: loss %v", res.FinalLoss)
-	}
-	if _, err := json.Marshal(res); err != nil {
-		t.Fatalf("failed result does not encode: %v", err)
 	}
 }
