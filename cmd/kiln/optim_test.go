@@ -2,13 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-ml/kiln/internal/synth"
 
 	"github.com/kiln-ml/kiln/internal/flagbound"
 	"github.com/kiln-ml/kiln/optim/compare"
@@ -20,25 +20,11 @@ func runOptim(t *testing.T, args ...string) (string, error) {
 	return execute(newOptimCmd(), args...)
 }
 
-// blobsCSV writes three well-separated Gaussian classes in four features.
+// blobsCSV writes 120 rows of three well-separated Gaussian classes in four features.
 func blobsCSV(t *testing.T) string {
 	t.Helper()
-	r := rand.New(rand.NewPCG(1, 2))
-	var b strings.Builder
-	b.WriteString("f0,f1,f2,f3,class\n")
-	for i := 0; i < 120; i++ {
-		c := i % 3
-		for j := 0; j < 4; j++ {
-			center := 0.0
-			if j == c {
-				center = 4
-			}
-			fmt.Fprintf(&b, "%.4f,", center+r.NormFloat64())
-		}
-		fmt.Fprintf(&b, "c%d\n", c)
-	}
 	p := filepath.Join(t.TempDir(), "blobs.csv")
-	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(synth.BlobsCSV(120, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -6,36 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/kiln-ml/kiln/internal/synth"
+
 	"github.com/kiln-ml/kiln/device"
 	_ "github.com/kiln-ml/kiln/device/cpu"
 )
 
-// blobsCSV writes three well-separated Gaussian classes in four features (120 rows).
+// blobsCSV writes 120 rows of three well-separated Gaussian classes in four features.
 func blobsCSV(t *testing.T) string {
 	t.Helper()
-	r := rand.New(rand.NewPCG(1, 2))
-	var b strings.Builder
-	b.WriteString("f0,f1,f2,f3,class\n")
-	for i := 0; i < 120; i++ {
-		c := i % 3
-		for j := 0; j < 4; j++ {
-			center := 0.0
-			if j == c {
-				center = 4
-			}
-			fmt.Fprintf(&b, "%.4f,", center+r.NormFloat64())
-		}
-		fmt.Fprintf(&b, "c%d\n", c)
-	}
 	p := filepath.Join(t.TempDir(), "blobs.csv")
-	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(synth.BlobsCSV(120, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
