@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-ml/kiln/internal/synth"
-
 	"github.com/kiln-ml/kiln/internal/flagbound"
+	"github.com/kiln-ml/kiln/internal/synth"
 	"github.com/kiln-ml/kiln/optim/compare"
 )
 

@@ -12,10 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-ml/kiln/internal/synth"
-
 	"github.com/kiln-ml/kiln/device"
 	_ "github.com/kiln-ml/kiln/device/cpu"
+	"github.com/kiln-ml/kiln/internal/synth"
 )
 
 // blobsCSV writes 120 rows of three well-separated Gaussian classes in four features.
