@@ -17,8 +17,8 @@
 // the same order with the same lengths and dtypes, as in MPI.
 //
 // Failure: a collective that has not completed within Options.Timeout ends the whole job
-// (on MPI through MPI_Abort) after printing which rank did not arrive, so that a dead or
-// hung peer never leaves the others waiting forever.
+// (on MPI through MPI_Abort) after printing which ranks did not arrive or stopped
+// answering inside it, so that a dead or hung peer never leaves the others waiting forever.
 package comm
 
 import (

@@ -25,9 +25,13 @@ package comm
 #include <sched.h>
 
 static MPI_Comm kc_world = MPI_COMM_NULL; // collectives
-static MPI_Comm kc_hb = MPI_COMM_NULL;    // heartbeats: which collective each rank reached
+// Heartbeats: each rank tells every peer the state 2·seq when it enters collective number
+// seq, again every second while it waits there, and 2·seq+1 when the collective has
+// completed for it; each rank records the latest state of every peer and when it last heard
+// from it.
+static MPI_Comm kc_hb = MPI_COMM_NULL;
 static int kc_rank, kc_size;
-static long long *kc_hb_send, *kc_hb_recv, *kc_hb_seen;
+static long long *kc_hb_send, *kc_hb_recv, *kc_hb_seen, *kc_hb_heard;
 static MPI_Request *kc_hb_sreq, *kc_hb_rreq;
 
 static MPI_Datatype kc_dtype(int bytes) { return bytes == 8 ? MPI_DOUBLE : MPI_FLOAT; }
@@ -48,6 +52,7 @@ static int kc_init(int *rank, int *size) {
 	kc_hb_send = calloc(n, sizeof(long long));
 	kc_hb_recv = calloc(n, sizeof(long long));
 	kc_hb_seen = calloc(n, sizeof(long long));
+	kc_hb_heard = calloc(n, sizeof(long long));
 	kc_hb_sreq = calloc(n, sizeof(MPI_Request));
 	kc_hb_rreq = calloc(n, sizeof(MPI_Request));
 	for (int p = 0; p < n; p++) {
@@ -58,33 +63,45 @@ static int kc_init(int *rank, int *size) {
 	return MPI_SUCCESS;
 }
 
-// kc_hb_progress records the latest collective number each peer announced.
+static long long kc_now_ns(void) {
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+// kc_hb_progress records the latest state each peer announced and when.
 static void kc_hb_progress(void) {
 	for (int p = 0; p < kc_size; p++) {
 		while (kc_hb_rreq[p] != MPI_REQUEST_NULL) {
 			int flag = 0;
 			if (MPI_Test(&kc_hb_rreq[p], &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS || !flag) break;
 			kc_hb_seen[p] = kc_hb_recv[p];
+			kc_hb_heard[p] = kc_now_ns();
 			MPI_Irecv(&kc_hb_recv[p], 1, MPI_LONG_LONG, p, 0, kc_hb, &kc_hb_rreq[p]);
 		}
 	}
 }
 
-// kc_hb_announce tells every peer that this rank has reached collective seq. A peer whose
-// previous announcement is still in flight is skipped: it will see a later one.
-static void kc_hb_announce(long long seq) {
+// kc_hb_announce tells every peer this rank's state. A peer whose previous announcement is
+// still in flight is skipped: it will see a later one.
+static void kc_hb_announce(long long state) {
 	for (int p = 0; p < kc_size; p++) {
 		if (p == kc_rank) continue;
 		int flag = 1;
 		if (kc_hb_sreq[p] != MPI_REQUEST_NULL) MPI_Test(&kc_hb_sreq[p], &flag, MPI_STATUS_IGNORE);
 		if (!flag) continue;
-		kc_hb_send[p] = seq;
+		kc_hb_send[p] = state;
 		MPI_Isend(&kc_hb_send[p], 1, MPI_LONG_LONG, p, 0, kc_hb, &kc_hb_sreq[p]);
 	}
 	kc_hb_progress();
 }
 
 static long long kc_hb_seen_of(int p) { return kc_hb_seen[p]; }
+// kc_hb_silent_ns is how long ago peer p was last heard from (since start if never).
+static long long kc_hb_silent_ns(int p, long long start) {
+	long long t = kc_hb_heard[p] > start ? kc_hb_heard[p] : start;
+	return kc_now_ns() - t;
+}
 
 static int kc_iallreduce(void *buf, int n, int bytes, MPI_Request *req) {
 	return MPI_Iallreduce(MPI_IN_PLACE, buf, n, kc_dtype(bytes), MPI_SUM, kc_world, req);
@@ -260,20 +277,25 @@ func (c *mpiComm) do(fn func() error) error {
 func (c *mpiComm) collective(name string, n int, dt device.DType, start func(req *C.MPI_Request) C.int) error {
 	c.seq++
 	seq := c.seq
-	C.kc_hb_announce(C.longlong(seq))
+	C.kc_hb_announce(C.longlong(2 * seq))
 	var req C.MPI_Request
 	if rc := start(&req); rc != C.MPI_SUCCESS {
 		return mpiError(name, rc)
 	}
 	deadline := time.Now().Add(c.opt.Timeout)
-	last := time.Now()
+	last, ping := time.Now(), time.Now()
 	for {
 		var done C.int
 		if rc := C.kc_poll(&req, C.longlong(50*time.Millisecond), &done); rc != C.MPI_SUCCESS {
 			return mpiError(name, rc)
 		}
 		if done != 0 {
+			C.kc_hb_announce(C.longlong(2*seq + 1))
 			return nil
+		}
+		if time.Since(ping) > time.Second {
+			C.kc_hb_announce(C.longlong(2 * seq)) // still here, waiting
+			ping = time.Now()
 		}
 		// A gap far longer than a poll means this process itself was not running (stopped,
 		// or starved): its wait does not count against the peers.
@@ -289,25 +311,33 @@ func (c *mpiComm) collective(name string, n int, dt device.DType, start func(req
 		default:
 		}
 		if time.Now().After(deadline) {
-			c.doAbort(abortReq{WatchdogExitCode, c.watchdogMessage(name, n, dt, seq)})
+			c.doAbort(abortReq{WatchdogExitCode, c.watchdogMessage(name, n, dt, seq, deadline.Add(-c.opt.Timeout))})
 		}
 	}
 }
 
-// watchdogMessage says which collective timed out and which peers never reached it.
-func (c *mpiComm) watchdogMessage(name string, n int, dt device.DType, seq int64) string {
+// watchdogMessage says which collective timed out and which peers are to blame: those
+// that never reached it, and those that reached it but have stopped answering (a rank
+// stopped or stuck inside the collective; a rank waiting in it says so every second).
+func (c *mpiComm) watchdogMessage(name string, n int, dt device.DType, seq int64, started time.Time) string {
 	C.kc_hb_progress()
-	var late []string
+	startNs := C.kc_now_ns() - C.longlong(time.Since(started))
+	var late, silent []string
 	for p := 0; p < c.size; p++ {
 		if p == c.rank {
 			continue
 		}
-		if s := int64(C.kc_hb_seen_of(C.int(p))); s < seq {
+		st := int64(C.kc_hb_seen_of(C.int(p)))
+		quiet := time.Duration(C.kc_hb_silent_ns(C.int(p), startNs))
+		switch {
+		case st < 2*seq:
 			last := "none"
-			if s > 0 {
-				last = fmt.Sprintf("#%d", s)
+			if st > 0 {
+				last = fmt.Sprintf("#%d", st/2)
 			}
 			late = append(late, fmt.Sprintf("rank %d (last reached %s)", p, last))
+		case st == 2*seq && quiet > 5*time.Second:
+			silent = append(silent, fmt.Sprintf("rank %d (silent for %s)", p, quiet.Round(time.Second)))
 		}
 	}
 	size := fmt.Sprintf(" (%d %s)", n, dt)
@@ -315,10 +345,13 @@ func (c *mpiComm) watchdogMessage(name string, n int, dt device.DType, seq int64
 		size = ""
 	}
 	what := fmt.Sprintf("comm: rank %d of %d: %s #%d%s did not complete within %s", c.rank, c.size, name, seq, size, c.opt.Timeout)
-	if len(late) == 0 {
-		return what + "; every rank reached it, so MPI itself is stuck: ending the job"
+	switch {
+	case len(late) > 0:
+		return what + "; not reached by " + strings.Join(late, ", ") + ": that rank is dead or hung, ending the job"
+	case len(silent) > 0:
+		return what + "; reached but not answering: " + strings.Join(silent, ", ") + ": that rank is dead or hung inside it, ending the job"
 	}
-	return what + "; not reached by " + strings.Join(late, ", ") + ": that rank is dead or hung, ending the job"
+	return what + "; every rank reached it and is waiting in it, so MPI itself is stuck: ending the job"
 }
 
 func (c *mpiComm) doAbort(a abortReq) {

@@ -75,6 +75,6 @@ drill() {
   rm -rf "$dir"
 }
 drill killed KILL 'process rank 1 .*exited on signal 9'   # mpirun's own report
-drill hung STOP 'not reached by rank 1'                     # the watchdog's, from rank 0
+drill hung STOP '(not reached by|not answering:) rank 1'   # the watchdog's, from rank 0
 
 echo "-- mpi tests passed"

@@ -40,7 +40,7 @@ func (d *distFlags) register(f *pflag.FlagSet) {
 	flagbound.Float(f, &d.outerMomentum, "outer-momentum", def.OuterMomentum, flagbound.Closed(0, 0.999), "diloco: outer Nesterov momentum")
 	flagbound.Int(f, &d.hashEvery, "hash-every", def.HashEvery, 0, tabpfn.MaxTrainSteps, "with --distributed: compare a hash of the parameters across ranks every N steps (0: never)")
 	flagbound.Int(f, &d.bucketKB, "bucket-kb", def.BucketBytes>>10, tabpfn.MinBucketBytes>>10, tabpfn.MaxBucketBytes>>10, "ddp: gradient bucket size in KiB; each bucket's all-reduce starts during the backward pass once its gradients are in")
-	flagbound.Duration(f, &d.timeout, "comm-timeout", comm.DefaultTimeout, comm.MinTimeout, comm.MaxTimeout, "with --distributed: a collective not completed by then ends the job, naming the ranks that did not reach it")
+	flagbound.Duration(f, &d.timeout, "comm-timeout", comm.DefaultTimeout, comm.MinTimeout, comm.MaxTimeout, "with --distributed: a collective not completed by then ends the job, naming the ranks that did not reach it or stopped answering in it")
 }
 
 // open returns the communicator: the single-process one without --distributed.

@@ -91,7 +91,7 @@ parameters all-gathered: a 1/N share of the optimizer state per rank) or diloco 
 AdamW steps on each rank's own data, then the averaged parameter change is applied with outer
 Nesterov momentum, --outer-lr and --outer-momentum). A rank that fails or hangs ends the job:
 a collective that has not completed within --comm-timeout aborts every rank with a message
-naming the ranks that did not reach it.`,
+naming the ranks that did not reach it or stopped answering in it.`,
 		Example: `  kiln tabpfn train --out run.safetensors --steps 4000
   kiln tabpfn train --out run.safetensors --resume            # after an interruption
   kiln tabpfn train --out run.safetensors --resume --steps 6000 --export model.safetensors
