@@ -15,6 +15,13 @@ package comm
 // until Options.Timeout; past it the NCCL communicator is aborted and the job ended
 // through MPI_Abort. NCCL does not say which peer is missing, so the message cannot name
 // it (the MPI backend's heartbeats cover the MPI collectives of the same run).
+//
+// NCCL binds a communicator to the CUDA device current when it is made, and CUDA contexts
+// are per OS thread, so every NCCL call runs with the goroutine locked to its thread and
+// the buffer's device's primary context made current (as the cuda backend does for its
+// own calls). The communicator is made at the first GPU collective, on that buffer's
+// device: every rank reaches it in the same order, so the unique id's broadcast over MPI
+// happens at the same point everywhere.
 
 /*
 #cgo LDFLAGS: -ldl -lcuda
@@ -58,6 +65,18 @@ static int kn_load(void) {
 	return 0;
 }
 
+// kn_set_device makes the primary context of GPU ordinal current on this thread (the cuda
+// backend holds its own reference to that context, so this one is released at once).
+static int kn_set_device(int ordinal) {
+	CUdevice dev;
+	CUcontext ctx;
+	if (cuDeviceGet(&dev, ordinal) != CUDA_SUCCESS) return -1;
+	if (cuDevicePrimaryCtxRetain(&ctx, dev) != CUDA_SUCCESS) return -1;
+	CUresult r = cuCtxSetCurrent(ctx);
+	cuDevicePrimaryCtxRelease(dev);
+	return r == CUDA_SUCCESS ? 0 : -1;
+}
+
 static const char *kn_dlerror(void) { const char *e = dlerror(); return e ? e : "unknown error"; }
 static ncclResult_t kn_unique_id(void *out) { return kn_getUniqueId((ncclUniqueId *)out); }
 static ncclResult_t kn_init(ncclComm_t *c, int n, void *id, int rank) { return kn_commInitRank(c, n, *(ncclUniqueId *)id, rank); }
@@ -90,6 +109,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 	"unsafe"
 
@@ -102,7 +122,8 @@ func init() { register("nccl", openNCCL) }
 // ncclComm runs CUDA buffers' collectives on NCCL and everything else on MPI.
 type ncclComm struct {
 	*mpiComm
-	c C.ncclComm_t
+	c       C.ncclComm_t // nil until the first GPU collective
+	ordinal int          // the GPU the communicator is bound to
 }
 
 // devicePtr is implemented by the cuda device's buffers.
@@ -117,29 +138,56 @@ func openNCCL(o Options) (Comm, error) {
 	if C.kn_load() != 0 {
 		return nil, fmt.Errorf("comm: nccl: cannot load libnccl.so.2: %s", C.GoString(C.kn_dlerror()))
 	}
-	// The 128-byte unique id travels as 16 float64 words of a CPU buffer; MPI copies the
-	// bytes without arithmetic.
+	return &ncclComm{mpiComm: m}, nil
+}
+
+// onGPU runs fn with the calling goroutine locked to its thread and b's GPU current,
+// making the NCCL communicator on that GPU first if there is none yet.
+func (n *ncclComm) onGPU(b device.Buffer, fn func() error) error {
+	o, ok := b.Device().(interface{ Ordinal() int })
+	if !ok {
+		return fmt.Errorf("comm: nccl: buffer of %s has no GPU ordinal", b.Device().Name())
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if C.kn_set_device(C.int(o.Ordinal())) != 0 {
+		return fmt.Errorf("comm: nccl: cannot make GPU %d current", o.Ordinal())
+	}
+	if n.c == nil {
+		if err := n.init(); err != nil {
+			return err
+		}
+		n.ordinal = o.Ordinal()
+	} else if o.Ordinal() != n.ordinal {
+		return fmt.Errorf("comm: nccl: buffer on GPU %d, communicator on GPU %d", o.Ordinal(), n.ordinal)
+	}
+	return fn()
+}
+
+// init makes the NCCL communicator: rank 0's unique id travels as 16 float64 words of a
+// CPU buffer over MPI, which copies the bytes without arithmetic.
+func (n *ncclComm) init() error {
 	idBuf, err := cpu.Default().Alloc(device.Float64, 16)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer idBuf.Free()
 	words := cpu.Float64s(idBuf)
-	if m.Rank() == 0 {
+	if n.Rank() == 0 {
 		if r := C.kn_unique_id(unsafe.Pointer(&words[0])); r != 0 {
-			return nil, ncclError("ncclGetUniqueId", r)
+			return ncclError("ncclGetUniqueId", r)
 		}
 	}
-	if err := m.Broadcast(idBuf, 0); err != nil {
-		return nil, err
+	if err := n.mpiComm.Broadcast(idBuf, 0); err != nil {
+		return err
 	}
-	n := &ncclComm{mpiComm: m}
 	id := C.CBytes(unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), 128))
 	defer C.free(id)
-	if r := C.kn_init(&n.c, C.int(m.Size()), id, C.int(m.Rank())); r != 0 {
-		return nil, ncclError("ncclCommInitRank", r)
+	if r := C.kn_init(&n.c, C.int(n.Size()), id, C.int(n.Rank())); r != 0 {
+		n.c = nil
+		return ncclError("ncclCommInitRank", r)
 	}
-	return n, nil
+	return nil
 }
 
 func ncclError(op string, r C.ncclResult_t) error {
@@ -157,7 +205,7 @@ func gpu(b device.Buffer) (C.CUdeviceptr, bool) {
 }
 
 // wait polls the stream until the enqueued collective has finished, NCCL reports an
-// error, or the timeout passes (then the job ends).
+// error, or the timeout passes (then the job ends). It runs inside onGPU.
 func (n *ncclComm) wait(name string, count int) error {
 	deadline := time.Now().Add(n.opt.Timeout)
 	for nap := time.Microsecond; ; nap = min(2*nap, time.Millisecond) {
@@ -181,14 +229,17 @@ func (n *ncclComm) wait(name string, count int) error {
 
 type ncclWork struct {
 	n     *ncclComm
+	buf   device.Buffer
 	count int
 }
 
-func (w ncclWork) Wait() error { return w.n.wait("allreduce", w.count) }
+func (w ncclWork) Wait() error {
+	return w.n.onGPU(w.buf, func() error { return w.n.wait("allreduce", w.count) })
+}
 
 func ncclOp(op Op) C.int {
 	if op == Mean {
-		return 4 // ncclAvg
+		return 4 // ncclAvg, NCCL 2.10 and later
 	}
 	return 0 // ncclSum
 }
@@ -201,10 +252,16 @@ func (n *ncclComm) StartAllReduce(buf device.Buffer, op Op) (Work, error) {
 	if _, err := checkFloat("allreduce", buf); err != nil {
 		return nil, err
 	}
-	if r := C.kn_allreduce(n.c, p, C.size_t(buf.Len()), C.int(buf.DType().Size()), ncclOp(op)); r != 0 {
-		return nil, ncclError("ncclAllReduce", r)
+	err := n.onGPU(buf, func() error {
+		if r := C.kn_allreduce(n.c, p, C.size_t(buf.Len()), C.int(buf.DType().Size()), ncclOp(op)); r != 0 {
+			return ncclError("ncclAllReduce", r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return ncclWork{n, buf.Len()}, nil
+	return ncclWork{n, buf, buf.Len()}, nil
 }
 
 func (n *ncclComm) AllReduce(buf device.Buffer, op Op) error {
@@ -226,10 +283,12 @@ func (n *ncclComm) Broadcast(buf device.Buffer, root int) error {
 	if root < 0 || root >= n.Size() {
 		return fmt.Errorf("comm: broadcast from rank %d of %d", root, n.Size())
 	}
-	if r := C.kn_bcast(n.c, p, C.size_t(buf.Len()), C.int(buf.DType().Size()), C.int(root)); r != 0 {
-		return ncclError("ncclBroadcast", r)
-	}
-	return n.wait("broadcast", buf.Len())
+	return n.onGPU(buf, func() error {
+		if r := C.kn_bcast(n.c, p, C.size_t(buf.Len()), C.int(buf.DType().Size()), C.int(root)); r != 0 {
+			return ncclError("ncclBroadcast", r)
+		}
+		return n.wait("broadcast", buf.Len())
+	})
 }
 
 func (n *ncclComm) ReduceScatter(src, dst device.Buffer, op Op) error {
@@ -241,10 +300,12 @@ func (n *ncclComm) ReduceScatter(src, dst device.Buffer, op Op) error {
 	if err := checkChunks("reduce-scatter", src, dst, n.Size()); err != nil {
 		return err
 	}
-	if r := C.kn_reduce_scatter(n.c, s, d, C.size_t(dst.Len()), C.int(dst.DType().Size()), ncclOp(op)); r != 0 {
-		return ncclError("ncclReduceScatter", r)
-	}
-	return n.wait("reduce-scatter", src.Len())
+	return n.onGPU(src, func() error {
+		if r := C.kn_reduce_scatter(n.c, s, d, C.size_t(dst.Len()), C.int(dst.DType().Size()), ncclOp(op)); r != 0 {
+			return ncclError("ncclReduceScatter", r)
+		}
+		return n.wait("reduce-scatter", src.Len())
+	})
 }
 
 func (n *ncclComm) AllGather(src, dst device.Buffer) error {
@@ -256,13 +317,18 @@ func (n *ncclComm) AllGather(src, dst device.Buffer) error {
 	if err := checkChunks("all-gather", dst, src, n.Size()); err != nil {
 		return err
 	}
-	if r := C.kn_allgather(n.c, s, d, C.size_t(src.Len()), C.int(src.DType().Size())); r != 0 {
-		return ncclError("ncclAllGather", r)
-	}
-	return n.wait("all-gather", dst.Len())
+	return n.onGPU(src, func() error {
+		if r := C.kn_allgather(n.c, s, d, C.size_t(src.Len()), C.int(src.DType().Size())); r != 0 {
+			return ncclError("ncclAllGather", r)
+		}
+		return n.wait("all-gather", dst.Len())
+	})
 }
 
 func (n *ncclComm) Close() error {
-	C.kn_destroy(n.c)
+	if n.c != nil {
+		C.kn_destroy(n.c)
+		n.c = nil
+	}
 	return n.mpiComm.Close()
 }
