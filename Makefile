@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test test-race test-noasm fuzz vet fmt-check bench ci
+.PHONY: all build test test-race test-noasm test-mpi vet-mpi bench-dist fuzz vet fmt-check bench ci
 all: build
 
 build:
@@ -37,6 +37,20 @@ fuzz:
 
 vet:
 	CGO_ENABLED=0 $(GO) vet ./...
+
+# The mpi build (cgo against Open MPI: apt-get install openmpi-bin libopenmpi-dev) and the
+# multi-process tests under mpirun with 2 and 4 processes, with the failure drills
+# (mk/test-mpi.sh).
+vet-mpi:
+	CGO_ENABLED=1 $(GO) vet -tags mpi ./...
+
+test-mpi: vet-mpi
+	bash mk/test-mpi.sh
+
+# The data-parallel measurements (all-reduce bandwidth against MPI_Allreduce, scaling of
+# training on 1 and 2 processes, DiLoCo against DDP) into bench/results/distributed-<date>/.
+bench-dist:
+	bash bench/distributed.sh
 
 fmt-check:
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); \

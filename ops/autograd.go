@@ -345,6 +345,7 @@ func run(roots, rootGrads, targets []*Tensor, createGraph bool) map[*Tensor]*Ten
 			if targets == nil {
 				accumulateLeaf(c, t, g, owned[g])
 				delete(owned, g)
+				leafReady(c, t)
 			} else {
 				if private && g.Context() == c {
 					g.Detach() // out of the private context: the caller's now

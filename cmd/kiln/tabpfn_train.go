@@ -52,6 +52,7 @@ func newTabpfnTrainCmd() *cobra.Command {
 		seed                          uint64
 		maxRows, maxFeatures          int
 		minRows, warmup               int
+		dist                          distFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "train",
@@ -77,18 +78,38 @@ unasked; an interrupt (SIGINT, SIGTERM) saves the checkpoint and exits with stat
 weights instead of a random initialisation, and --init-layers deepens that model first: each
 old layer is followed by a near-identity copy whose residual branches start at zero
 (tabpfn.Deepen), so the deeper model starts from almost the old one's function. A way to grow
-a converged model rather than train a larger one from scratch.`,
+a converged model rather than train a larger one from scratch.
+--distributed trains on every process that mpirun starts (mpirun -np N kiln tabpfn train
+--distributed ..., with a kiln built with -tags mpi): each rank trains on its share of each
+batch (the datasets at positions rank, rank+N, ... of the batch one process would draw, so N
+processes train as one with the same --seed and --batch), the parameters are broadcast from
+rank 0 and their hashes compared every --hash-every steps, and rank 0 alone logs and writes
+the checkpoint, which resumes on any number of processes. --dist-mode picks how the ranks
+combine their work: ddp (gradients all-reduced in buckets, the same AdamW step everywhere),
+zero1 (gradients reduce-scattered, AdamW on each rank's shard of the parameters and state,
+parameters all-gathered: a 1/N share of the optimizer state per rank) or diloco (--local-steps
+AdamW steps on each rank's own data, then the averaged parameter change is applied with outer
+Nesterov momentum, --outer-lr and --outer-momentum). A rank that fails or hangs ends the job:
+a collective that has not completed within --comm-timeout aborts every rank with a message
+naming the ranks that did not reach it or stopped answering in it.`,
 		Example: `  kiln tabpfn train --out run.safetensors --steps 4000
   kiln tabpfn train --out run.safetensors --resume            # after an interruption
   kiln tabpfn train --out run.safetensors --resume --steps 6000 --export model.safetensors
   kiln tabpfn train --out run.safetensors --resume --steps 9000 --lr 3e-4 --max-rows 512 --max-features 48
   kiln tabpfn train --out deep.safetensors --init models/tabpfn/default.safetensors --init-layers 8 --lr 1e-4 --steps 2000
-  kiln tabpfn train --out tiny.safetensors --config '{"layers":1,"width":16,"heads":2,"mlp_width":32,"feature_dim":8,"max_classes":10,"max_features":20,"max_train_rows":256}' --steps 50`,
+  kiln tabpfn train --out tiny.safetensors --config '{"layers":1,"width":16,"heads":2,"mlp_width":32,"feature_dim":8,"max_classes":10,"max_features":20,"max_train_rows":256}' --steps 50
+  mpirun -np 4 kiln tabpfn train --distributed --out run.safetensors --batch 32 --steps 4000
+  mpirun -np 4 kiln tabpfn train --distributed --dist-mode diloco --local-steps 32 --out run.safetensors`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
+			c, err := dist.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer func() { err = dist.finish(c, err) }()
 			switch {
 			case resume && initPath != "":
 				return fmt.Errorf("--init starts a new run; --resume continues one: give one")
@@ -100,7 +121,7 @@ a converged model rather than train a larger one from scratch.`,
 			if err := checkTrainOutputs(cmd, out, export, initPath, cfgPath, resume, force); err != nil {
 				return err
 			}
-			dev, err := device.Get(devName)
+			dev, err := device.Get(dist.deviceName(devName))
 			if err != nil {
 				return err
 			}
@@ -143,7 +164,9 @@ a converged model rather than train a larger one from scratch.`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "new phase from step %d: lr %.2g, warm-up %d, batch %d, rows %d-%d, features ≤ %d, %s prior\n",
 						tr.Step, tr.Cfg.LR, tr.Cfg.Warmup, p.BatchSize, p.MinRows, p.MaxRows, p.MaxFeatures, p.Mechanisms())
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "resuming %s at step %d of %d\n", out, tr.Step, tr.Cfg.Steps)
+				if dist.rank == 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "resuming %s at step %d of %d\n", out, tr.Step, tr.Cfg.Steps)
+				}
 			} else {
 				mc := tabpfn.SmallConfig()
 				if cfgPath != "" {
@@ -206,17 +229,27 @@ a converged model rather than train a larger one from scratch.`,
 			// Run stops at a cancelled context after the step in flight and saves the
 			// checkpoint; the interrupt then becomes the exit status (130 or 143), and
 			// nothing is exported from an unfinished run.
+			if err := dist.distribute(cmd, c, tr); err != nil {
+				return err
+			}
 			ctx := cmdContext(cmd)
 			interrupt.Cooperate()
 			start, startStep := time.Now(), tr.Step
-			if err := tr.Run(ctx, tabpfn.LogProgress(cmd.ErrOrStderr())); err != nil {
+			var report func(tabpfn.Progress)
+			if dist.rank == 0 {
+				report = tabpfn.LogProgress(cmd.ErrOrStderr())
+			}
+			if err := tr.Run(ctx, report); err != nil {
 				return err
+			}
+			if dist.rank != 0 {
+				return interrupt.Err(ctx) // rank 0 reports and exports
 			}
 			if err := interrupt.Err(ctx); err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "interrupted at step %d of %d; checkpoint %s saved (continue with --resume)\n", tr.Step, tr.Cfg.Steps, out)
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "trained to step %d in %s on %s; checkpoint %s\n", tr.Step, time.Since(start).Round(time.Second), dev.Name(), out)
+			fmt.Fprintf(cmd.OutOrStdout(), "trained to step %d in %s on %s%s; checkpoint %s\n", tr.Step, time.Since(start).Round(time.Second), dev.Name(), dist.summary(tr), out)
 			if export != "" {
 				meta := map[string]string{"tabpfn.trained_steps": fmt.Sprint(tr.Step)}
 				if tr.Step > startStep {
@@ -259,6 +292,7 @@ a converged model rather than train a larger one from scratch.`,
 	f.StringVar(&initPath, "init", "", "start a new run from this model's weights and config (a model or training checkpoint; fresh optimizer state)")
 	flagbound.Int(f, &initLayers, "init-layers", 0, 0, 1024, "with --init: deepen the model to this many layers first, each new layer a near-identity copy of the one before it (tabpfn.Deepen)")
 	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")
+	dist.register(f)
 	return cmd
 }
 

@@ -210,3 +210,31 @@ func TestTabpfnTrainInit(t *testing.T) {
 		}
 	}
 }
+
+// --distributed on the single-process communicator runs every mode end to end; the
+// multi-process runs are make test-mpi's.
+func TestTabpfnTrainDistributedLocal(t *testing.T) {
+	dir := t.TempDir()
+	tiny := `{"layers":1,"width":8,"heads":2,"mlp_width":16,"feature_dim":4,"max_classes":10,"max_features":8,"max_train_rows":64}`
+	for _, mode := range []string{"ddp", "zero1", "diloco"} {
+		run := filepath.Join(dir, mode+".safetensors")
+		out, stderr, err := runTrain(t, "--distributed", "--comm", "local", "--dist-mode", mode, "--local-steps", "2",
+			"--out", run, "--config", tiny, "--steps", "3", "--batch", "2", "--max-rows", "40", "--max-features", "4")
+		if err != nil {
+			t.Fatal(mode, err, stderr)
+		}
+		if !strings.Contains(out, "trained to step 3") || !strings.Contains(out, "× 1 ranks ("+mode) ||
+			!strings.Contains(stderr, "distributed: 1 ranks over local, "+mode) {
+			t.Errorf("%s:\n%s\n%s", mode, out, stderr)
+		}
+		// The checkpoint resumes without --distributed.
+		if _, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "4"); err != nil {
+			t.Fatal(mode, err, stderr)
+		}
+	}
+	_, _, err := runTrain(t, "--distributed", "--comm", "local", "--dist-mode", "ring", "--out", filepath.Join(dir, "x.safetensors"),
+		"--config", tiny, "--steps", "1", "--batch", "2")
+	if err == nil || !strings.Contains(err.Error(), "unknown distributed mode") {
+		t.Errorf("unknown mode: %v", err)
+	}
+}

@@ -82,6 +82,7 @@ type Trainer struct {
 	sched    optim.WarmupCosine
 	avgLoss  float64
 	datasets int
+	dist     *distributed // nil: one process (see Distribute)
 }
 
 // NewTrainer builds a fresh model and optimizer.
@@ -460,7 +461,12 @@ func (t *Trainer) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	var extra []checkpoint.Entry
+	return t.saveState(path, st, nil, nil)
+}
+
+// saveState writes the checkpoint with the optimizer state st, further entries and
+// metadata (a distributed run's, gathered from its ranks).
+func (t *Trainer) saveState(path string, st *optim.State, extra []checkpoint.Entry, more map[string]string) error {
 	for name, v := range st.Tensors {
 		extra = append(extra, checkpoint.Entry{Name: optPrefix + name, Shape: []int{len(v)}, F64: v})
 	}
@@ -474,6 +480,9 @@ func (t *Trainer) Save(path string) error {
 		metaOptimizer:   string(optJSON),
 		metaStep:        strconv.Itoa(t.Step),
 		metaAvgLoss:     strconv.FormatFloat(t.avgLoss, 'g', -1, 64),
+	}
+	for k, v := range more {
+		meta[k] = v
 	}
 	return t.Model.Save(path, meta, extra)
 }
@@ -499,10 +508,22 @@ func InputFromBatch(b prior.Batch, featureSeed uint64) (Input, []int32) {
 
 // Run trains until Cfg.Steps or ctx is cancelled, calling report after each step and
 // checkpointing every CheckpointEvery steps and at the end.
+//
+// In a distributed run (Distribute) every rank calls Run: each trains on its share of each
+// batch, and an interrupt of any rank stops all of them after the same step, so that the
+// checkpoint rank 0 writes is a state every rank agrees on.
 func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
-	stream, cancel := context.WithCancel(ctx)
+	d := t.dist
+	// A distributed run's prior stream does not stop on ctx: the ranks must finish the
+	// step in flight together, and decide together to stop after it.
+	streamCtx := ctx
+	if d != nil {
+		streamCtx = context.Background()
+	}
+	stream, cancel := context.WithCancel(streamCtx)
 	defer cancel()
-	batches := t.sampler.Stream(stream, uint64(t.Step), max(t.Cfg.Workers, 1))
+	rank, size := t.Rank(), t.Size()
+	batches := t.sampler.StreamShard(stream, uint64(t.Step), max(t.Cfg.Workers, 1), rank, size)
 	start := time.Now()
 	startStep := t.Step
 	dev := t.Model.Dev
@@ -511,12 +532,16 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 	for t.Step < t.Cfg.Steps {
 		var b prior.Batch
 		var ok bool
-		select {
-		case <-ctx.Done():
-			return t.checkpoint()
-		case b, ok = <-batches:
+		if d != nil {
+			b, ok = <-batches
+		} else {
+			select {
+			case <-ctx.Done():
+				return t.checkpoint()
+			case b, ok = <-batches:
+			}
 		}
-		if !ok || ctx.Err() != nil {
+		if !ok || (d == nil && ctx.Err() != nil) {
 			// The prior stream closes when ctx is cancelled (an interrupt): keep the work
 			// done so far rather than training on an empty batch.
 			return t.checkpoint()
@@ -530,9 +555,21 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 		if mb := t.Cfg.MicroBatch; mb > 0 && mb < n {
 			group = mb
 		}
+		// denom is the number of datasets whose mean loss this rank's gradients are of: its
+		// own batch in one process; in a distributed run the whole batch (DDP, ZeRO-1: the
+		// ranks' gradients are summed) or the rank's share (DiLoCo).
+		denom := n
+		if d != nil {
+			denom = d.lossWeightDenominator(t.Cfg.Prior.BatchSize, n)
+		}
+		var hook func(*tensor.Tensor)
+		if d != nil {
+			d.beginGrads()
+			hook = d.backwardHook()
+		}
 		err := tensor.Catch(func() error {
 			// The batch loss is the mean over all test rows, and every dataset of a batch has
-			// the same number of them, so a group's mean enters with weight (its datasets)/n.
+			// the same number of them, so a group's mean enters with weight (its datasets)/denom.
 			for lo := 0; lo < n; lo += group {
 				hi := min(lo+group, n)
 				in, yTest := InputFromBatch(prior.Batch{Index: b.Index, Shape: b.Shape, Datasets: b.Datasets[lo:hi]}, featureSeed)
@@ -540,21 +577,38 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 					s := ec.NewScope() // one group's activations at a time
 					defer s.Close()
 					l := t.Model.Loss(ec, in, yTest)
-					if hi-lo < n {
-						l = ops.MulScalar(l, float64(hi-lo)/float64(n))
+					if hi-lo < denom {
+						l = ops.MulScalar(l, float64(hi-lo)/float64(denom))
 					}
-					ops.Backward(l)
+					if hook != nil && hi == n {
+						// The last pass of the step completes each gradient: a distributed
+						// run starts sending them while the pass goes on.
+						ops.BackwardWithHook(l, hook)
+					} else {
+						ops.Backward(l)
+					}
 					loss += l.Item()
 				}()
 			}
 			s := ec.NewScope()
 			defer s.Close()
-			err := t.Opt.Step()
+			var err error
+			if d != nil {
+				err = d.afterBackward(t, lr)
+			} else {
+				err = t.Opt.Step()
+			}
 			t.Opt.ZeroGrad()
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("tabpfn: step %d: %w", t.Step, err)
+		}
+		stop := false
+		if d != nil {
+			if loss, stop, err = d.agree(loss, ctx.Err() != nil); err != nil {
+				return fmt.Errorf("tabpfn: step %d: %w", t.Step, err)
+			}
 		}
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return fmt.Errorf("tabpfn: step %d: loss is %v", t.Step, loss)
@@ -563,7 +617,16 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 			return err
 		}
 		t.Step++
-		t.datasets += n
+		if d != nil {
+			t.datasets += t.Cfg.Prior.BatchSize
+		} else {
+			t.datasets += n
+		}
+		if d != nil {
+			if err := d.afterStep(t); err != nil {
+				return err
+			}
+		}
 		if t.avgLoss == 0 {
 			t.avgLoss = loss
 		} else {
@@ -573,19 +636,37 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 			el := time.Since(start)
 			done := t.Step - startStep
 			eta := time.Duration(float64(el) / float64(done) * float64(t.Cfg.Steps-t.Step))
+			gn := t.Opt.GradNorm()
+			if d != nil {
+				gn = d.gradNorm(t)
+			}
 			report(Progress{Step: t.Step, Steps: t.Cfg.Steps, Loss: loss, AvgLoss: t.avgLoss, LR: lr,
-				GradNorm: t.Opt.GradNorm(), DatasetsPerSec: float64(t.datasets) / el.Seconds(), Elapsed: el, ETA: eta})
+				GradNorm: gn, DatasetsPerSec: float64(t.datasets) / el.Seconds(), Elapsed: el, ETA: eta})
 		}
-		if t.Cfg.CheckpointEvery > 0 && t.Step%t.Cfg.CheckpointEvery == 0 {
+		if stop {
+			// Some rank was interrupted: all stop here. DiLoCo's ranks hold different
+			// parameters between synchronisations, so its checkpoint stays the last one.
+			if d.atSyncPoint(t) {
+				return t.checkpoint()
+			}
+			return nil
+		}
+		if t.Cfg.CheckpointEvery > 0 && t.Step%t.Cfg.CheckpointEvery == 0 && (d == nil || d.atSyncPoint(t)) {
 			if err := t.checkpoint(); err != nil {
 				return err
 			}
 		}
 	}
+	if d != nil && !d.atSyncPoint(t) {
+		return nil
+	}
 	return t.checkpoint()
 }
 
 func (t *Trainer) checkpoint() error {
+	if t.dist != nil {
+		return t.dist.checkpoint(t)
+	}
 	if t.Path == "" {
 		return nil
 	}

@@ -90,6 +90,39 @@ func TestDeterministicAcrossWorkers(t *testing.T) {
 	}
 }
 
+// TestShardsPartitionTheBatch checks the data-parallel split: rank r of n streams the
+// datasets at positions r, r+n, … of every batch, identical to those of Batch, so that the
+// ranks together draw the batch exactly once.
+func TestShardsPartitionTheBatch(t *testing.T) {
+	c := smallConfig()
+	c.BatchSize = 7
+	s := newSampler(t, c)
+	for _, n := range []int{1, 2, 3, 4, 8} {
+		for b := uint64(2); b < 4; b++ {
+			ref := s.Batch(b)
+			seen := 0
+			for r := 0; r < n; r++ {
+				ctx, cancel := context.WithCancel(context.Background())
+				got := <-s.StreamShard(ctx, b, 2, r, n)
+				cancel()
+				if got.Index != b || got.Shape != ref.Shape || len(got.Datasets) != s.ShardSize(r, n) {
+					t.Fatalf("n=%d rank %d batch %d: index %d shape %+v with %d datasets, want %+v with %d",
+						n, r, b, got.Index, got.Shape, len(got.Datasets), ref.Shape, s.ShardSize(r, n))
+				}
+				for k, d := range got.Datasets {
+					if !sameDataset(d, ref.Datasets[r+k*n]) {
+						t.Fatalf("n=%d rank %d batch %d: dataset %d is not the batch's dataset %d", n, r, b, k, r+k*n)
+					}
+					seen++
+				}
+			}
+			if seen != c.BatchSize {
+				t.Fatalf("n=%d: the shards hold %d datasets, the batch %d", n, seen, c.BatchSize)
+			}
+		}
+	}
+}
+
 func TestStreamStopsOnCancel(t *testing.T) {
 	s := newSampler(t, smallConfig())
 	ctx, cancel := context.WithCancel(context.Background())

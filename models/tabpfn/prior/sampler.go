@@ -94,12 +94,30 @@ func (b Batch) MaxClasses() int {
 // b·BatchSize … b·BatchSize+BatchSize−1 drawn with that shape. (Sample(i) draws its own shape,
 // so it differs from the dataset with index i inside a batch; both are deterministic.)
 func (s *Sampler) Batch(b uint64) Batch {
+	return s.BatchShard(b, 0, 1)
+}
+
+// BatchShard returns the share of batch b that rank r of size draws in data-parallel
+// training: the datasets at positions r, r+size, r+2·size, … of Batch(b), with its shape.
+// Each is the very dataset Batch(b) holds at that position (a dataset is a function of the
+// seed, its index and the batch's shape), so the shards of ranks 0 … size−1 together are
+// Batch(b), each dataset drawn by one rank only. BatchShard(b, 0, 1) is Batch(b).
+func (s *Sampler) BatchShard(b uint64, rank, size int) Batch {
 	sh := s.shapeFrom(s.cfg.Seed, b, domainBatch)
-	out := Batch{Index: b, Shape: sh, Datasets: make([]Dataset, s.cfg.BatchSize)}
-	for i := range out.Datasets {
-		out.Datasets[i], _ = s.Generate(b*uint64(s.cfg.BatchSize)+uint64(i), sh)
+	out := Batch{Index: b, Shape: sh}
+	for i := rank; i < s.cfg.BatchSize; i += size {
+		d, _ := s.Generate(b*uint64(s.cfg.BatchSize)+uint64(i), sh)
+		out.Datasets = append(out.Datasets, d)
 	}
 	return out
+}
+
+// ShardSize is the number of datasets BatchShard(b, rank, size) holds.
+func (s *Sampler) ShardSize(rank, size int) int {
+	if rank >= s.cfg.BatchSize {
+		return 0
+	}
+	return (s.cfg.BatchSize - rank + size - 1) / size
 }
 
 // Stream generates batches first, first+1, … with workers goroutines and delivers them in
@@ -108,6 +126,12 @@ func (s *Sampler) Batch(b uint64) Batch {
 // Batch(first), Batch(first+1), …, whatever the number of workers. The channel is closed when
 // ctx is done; cancel ctx to stop the goroutines.
 func (s *Sampler) Stream(ctx context.Context, first uint64, workers int) <-chan Batch {
+	return s.StreamShard(ctx, first, workers, 0, 1)
+}
+
+// StreamShard is Stream of BatchShard(b, rank, size) for b = first, first+1, …: the batches
+// one rank of a data-parallel run trains on.
+func (s *Sampler) StreamShard(ctx context.Context, first uint64, workers, rank, size int) <-chan Batch {
 	workers = max(workers, 1)
 	out := make(chan Batch)
 	lanes := make([]chan Batch, workers)
@@ -119,7 +143,7 @@ func (s *Sampler) Stream(ctx context.Context, first uint64, workers int) <-chan 
 				if ctx.Err() != nil {
 					return
 				}
-				batch := s.Batch(b)
+				batch := s.BatchShard(b, rank, size)
 				select {
 				case lanes[w] <- batch:
 				case <-ctx.Done():

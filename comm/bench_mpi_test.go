@@ -1,0 +1,5 @@
+//go:build mpi
+
+package comm
+
+func init() { blockingAllReduce = BlockingAllReduce }
