@@ -4,7 +4,6 @@ package cuda
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -27,8 +26,9 @@ type driver interface {
 	htod(dst uintptr, src unsafe.Pointer, bytes int64) error
 	dtoh(dst unsafe.Pointer, src uintptr, bytes int64) error
 	dtod(dst, src uintptr, bytes int64) error
-	// launch runs kernel name with one 64-bit slot per argument.
-	launch(name string, grid, block dim3, smem int, slots []uint64) error
+	// launch runs kernel name with one 64-bit slot per argument; sig is the kernel's
+	// parameter type codes (kernels_gen.go), which the emulator checks.
+	launch(name, sig string, grid, block dim3, smem int, slots []uint64) error
 	sync() error
 	record() (any, error)
 	elapsed(start, end any) (float64, error)
@@ -73,52 +73,6 @@ func (d *Device) setSticky(err error) {
 
 // dim3 is a launch extent.
 type dim3 struct{ x, y, z int }
-
-// launch runs a kernel on the default stream. gorgonia.org/cu copies exactly 8 bytes per
-// argument, so every argument is widened here to a 64-bit slot: ints to int64 (the kernels
-// take long long), bools to 0/1, float64 as its bits, device pointers as addresses. The
-// kernels' parameter lists use only 64-bit types to match.
-func (d *Device) launch(name string, grid, block dim3, smem int, args ...any) {
-	slots := make([]uint64, len(args))
-	for i, a := range args {
-		switch v := a.(type) {
-		case int:
-			slots[i] = uint64(int64(v))
-		case int64:
-			slots[i] = uint64(v)
-		case uint64:
-			slots[i] = v
-		case float64:
-			slots[i] = math.Float64bits(v)
-		case bool:
-			if v {
-				slots[i] = 1
-			}
-		case uintptr:
-			slots[i] = uint64(v)
-		default:
-			panic(fmt.Sprintf("cuda: launch %s: argument %d has unsupported type %T", name, i, a))
-		}
-	}
-	if grid.y == 0 {
-		grid.y = 1
-	}
-	if grid.z == 0 {
-		grid.z = 1
-	}
-	if block.y == 0 {
-		block.y = 1
-	}
-	if block.z == 0 {
-		block.z = 1
-	}
-	if grid.x == 0 {
-		return
-	}
-	if err := d.drv.launch(name, grid, block, smem, slots); err != nil {
-		d.setSticky(fmt.Errorf("launching %s (grid %v, block %v): %w", name, grid, block, err))
-	}
-}
 
 // gridFor sizes a grid-stride launch over n items with the given block size: enough blocks
 // to fill every SM several times over, never more than the items need.

@@ -148,7 +148,7 @@ func (c *cuDriver) dtod(dst, src uintptr, bytes int64) error {
 
 // launch runs a kernel on the default stream. gorgonia.org/cu copies exactly 8 bytes per
 // argument from each pointer it is given, which the 64-bit slots satisfy.
-func (c *cuDriver) launch(name string, grid, block dim3, smem int, slots []uint64) error {
+func (c *cuDriver) launch(name, _ string, grid, block dim3, smem int, slots []uint64) error {
 	f, ok := c.fns[name]
 	if !ok {
 		var err error

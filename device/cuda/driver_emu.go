@@ -9,8 +9,9 @@ package cuda
 //
 //	make kernels-emu && CGO_ENABLED=1 go test -tags cudaemu ./device/cuda/
 //
-// It checks indexing, masking, tiling, barriers, shuffles and that every launch passes as
-// many arguments as the kernel takes; it says nothing about speed or about the GPU's own
+// It checks indexing, masking, tiling, barriers, shuffles, and that every launch passes as
+// many arguments as the kernel takes, of the types the compiled kernel declares (the
+// generated binding's signature against the emulator's own); it says nothing about speed or about the GPU's own
 // arithmetic (the host evaluates expf and friends in glibc).
 
 // #cgo CFLAGS: -O2
@@ -19,8 +20,9 @@ package cuda
 // #include <stdlib.h>
 // #include <string.h>
 // static void *kiln_emu_ptr(uintptr_t p) { return (void *)p; }
-// int kiln_emu_launch(const char *name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-//                     unsigned bz, const uint64_t *args, int nargs);
+// int kiln_emu_launch(const char *name, const char *sig, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+//                     unsigned by, unsigned bz, const uint64_t *args, int nargs);
+// const char *kiln_emu_signature(const char *name);
 import "C"
 
 import (
@@ -122,9 +124,10 @@ func (e *emuDriver) dtod(dst, src uintptr, bytes int64) error {
 	return nil
 }
 
-func (e *emuDriver) launch(name string, grid, block dim3, smem int, slots []uint64) error {
-	cname := C.CString(name)
+func (e *emuDriver) launch(name, sig string, grid, block dim3, smem int, slots []uint64) error {
+	cname, csig := C.CString(name), C.CString(sig)
 	defer C.free(unsafe.Pointer(cname))
+	defer C.free(unsafe.Pointer(csig))
 	var args *C.uint64_t
 	if len(slots) > 0 {
 		cs := (*C.uint64_t)(C.malloc(C.size_t(8 * len(slots))))
@@ -132,7 +135,7 @@ func (e *emuDriver) launch(name string, grid, block dim3, smem int, slots []uint
 		copy(unsafe.Slice((*uint64)(unsafe.Pointer(cs)), len(slots)), slots)
 		args = cs
 	}
-	rc := C.kiln_emu_launch(cname, C.uint(grid.x), C.uint(grid.y), C.uint(grid.z), C.uint(block.x), C.uint(block.y),
+	rc := C.kiln_emu_launch(cname, csig, C.uint(grid.x), C.uint(grid.y), C.uint(grid.z), C.uint(block.x), C.uint(block.y),
 		C.uint(block.z), args, C.int(len(slots)))
 	switch rc {
 	case 0:
@@ -145,6 +148,9 @@ func (e *emuDriver) launch(name string, grid, block dim3, smem int, slots []uint
 		return fmt.Errorf("emulator: kernel %s: block %v is not a whole number of warps", name, block)
 	case 4:
 		return fmt.Errorf("emulator: kernel %s: deadlock (a barrier that not every thread of a block reaches)", name)
+	case 5:
+		return fmt.Errorf("emulator: kernel %s launched as (%s) but compiled as (%s): regenerate the bindings (go generate ./device/cuda/)",
+			name, sig, C.GoString(C.kiln_emu_signature(cname)))
 	}
 	return fmt.Errorf("emulator: kernel %s: error %d", name, int(rc))
 }

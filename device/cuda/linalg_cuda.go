@@ -20,7 +20,7 @@ func (d *Device) BSRMatMul(rowptr, colidx, vals, b, c device.Buffer, blockRows, 
 		device.Panicf(op, "rowptr and colidx must be int32, not %v and %v", rp.dtype, ci.dtype)
 	}
 	sameDType(op, vb, bb, cb)
-	s := sfx(op, vb.dtype)
+	checkFloat(op, vb.dtype)
 	if blockRows < 0 || br <= 0 || bc <= 0 || n < 0 {
 		device.Panicf(op, "bad sizes blockRows=%d br=%d bc=%d n=%d", blockRows, br, bc, n)
 	}
@@ -37,7 +37,7 @@ func (d *Device) BSRMatMul(rowptr, colidx, vals, b, c device.Buffer, blockRows, 
 	// Block rows go to grid.y, at most 65535 per launch.
 	for i0 := 0; i0 < blockRows; i0 += 65535 {
 		nb := min(blockRows-i0, 65535)
-		d.launch("kiln_bsr_mm_"+s, dim3{x: (n + 31) / 32, y: nb}, dim3{x: 32, y: 8}, 0,
-			rp.at(i0), ci.ptr, vb.ptr, bb.ptr, cb.at(i0*br*n), br, bc, n, n, n)
+		d.kernel(dim3{x: (n + 31) / 32, y: nb}, dim3{x: 32, y: 8}).bsrMm(ptr[int32](rp.at(i0)), ptr[int32](ci.ptr), vb.elems(0),
+			bb.elems(0), cb.elems(i0*br*n), br, bc, n, n, n)
 	}
 }

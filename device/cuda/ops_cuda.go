@@ -14,27 +14,11 @@ import (
 
 const block256 = 256
 
-func sfx(op string, dt device.DType) string {
-	switch dt {
-	case device.Float32:
-		return "f32"
-	case device.Float64:
-		return "f64"
+// checkFloat panics unless dt is one of the floating-point dtypes the kernels compute in.
+func checkFloat(op string, dt device.DType) {
+	if dt != device.Float32 && dt != device.Float64 {
+		device.Panicf(op, "dtype %v is not supported (float32 or float64)", dt)
 	}
-	device.Panicf(op, "dtype %v is not supported (float32 or float64)", dt)
-	return ""
-}
-
-func dtSfx(dt device.DType) string {
-	switch dt {
-	case device.Float32:
-		return "f32"
-	case device.Float64:
-		return "f64"
-	case device.Int32:
-		return "i32"
-	}
-	return "?"
 }
 
 func checkRange(op string, b *buffer, off, n int) {
@@ -58,16 +42,16 @@ func checkLen(op, what string, b *buffer, n int) {
 }
 
 // ptrOrNil is the device address of an optional buffer (0 when absent).
-func (d *Device) ptrOrNil(op string, b device.Buffer, dt device.DType, n int) uintptr {
+func (d *Device) ptrOrNil(op string, b device.Buffer, dt device.DType, n int) elemPtr {
 	if b == nil {
-		return 0
+		return elemPtr{dtype: dt}
 	}
 	cb := d.buf(op, b)
 	if cb.dtype != dt {
 		device.Panicf(op, "dtype mismatch: %v and %v", dt, cb.dtype)
 	}
 	checkLen(op, "optional operand", cb, n)
-	return cb.ptr
+	return cb.elems(0)
 }
 
 // Fill: kernels/elementwise.cu kiln_fill_*.
@@ -79,8 +63,7 @@ func (d *Device) Fill(dst device.Buffer, offset, n int, v float64) {
 	}
 	d.enter()
 	defer d.leave()
-	d.launch("kiln_fill_"+dtSfx(b.dtype), dim3{x: d.gridFor(int64(n), block256)}, dim3{x: block256}, 0,
-		b.at(offset), n, v)
+	d.kernel(dim3{x: d.gridFor(int64(n), block256)}, dim3{x: block256}).fill(b.elems(offset), n, v)
 }
 
 // Convert: kernels/elementwise.cu kiln_convert_*.
@@ -93,8 +76,7 @@ func (d *Device) Convert(dst device.Buffer, do int, src device.Buffer, so int, n
 	}
 	d.enter()
 	defer d.leave()
-	d.launch("kiln_convert_"+dtSfx(sb.dtype)+"_"+dtSfx(db.dtype), dim3{x: d.gridFor(int64(n), block256)},
-		dim3{x: block256}, 0, sb.at(so), db.at(do), n)
+	d.kernel(dim3{x: d.gridFor(int64(n), block256)}, dim3{x: block256}).convert(sb.elems(so), db.elems(do), n)
 }
 
 // Gemm: kernels/gemm.cu. float32 problems of at least 64×64 take a register-blocked tiled
@@ -105,7 +87,7 @@ func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
 	const op = "Gemm"
 	ab, bb, cb := d.buf(op, a), d.buf(op, b), d.buf(op, c)
 	sameDType(op, ab, bb, cb)
-	s := sfx(op, ab.dtype)
+	checkFloat(op, ab.dtype)
 	if p.M < 0 || p.N < 0 || p.K < 0 || p.Batch < 0 {
 		device.Panicf(op, "negative size M=%d N=%d K=%d batch=%d", p.M, p.N, p.K, p.Batch)
 	}
@@ -142,42 +124,57 @@ func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
 	}
 	d.enter()
 	defer d.leave()
-	pa, pb, pc := ab.at(p.OffA), bb.at(p.OffB), cb.at(p.OffC)
+	pa, pb, pc := ab.elems(p.OffA), bb.elems(p.OffB), cb.elems(p.OffC)
 	if ab.dtype == device.Float32 {
 		if splits := d.gemmSplits(p); splits > 1 {
 			d.sgemmSplitK(p, splits, pa, pb, pc)
 			return
 		}
 	}
-	d.gemmOne(p, s, pa, pb, pc)
+	d.gemmOne(p, pa, pb, pc)
 }
 
 // gemmOne launches one kernel for p (matrices at pa, pb, pc, p's offsets applied): the
 // register-blocked float32 kernel where sgemmTile allows, else the 16×16 shared-tile kernel.
-func (d *Device) gemmOne(p device.GemmParams, s string, pa, pb, pc uintptr) {
-	if s == "f32" && d.sgemmTile(p) > 0 {
+func (d *Device) gemmOne(p device.GemmParams, pa, pb, pc elemPtr) {
+	if pa.dtype == device.Float32 && d.sgemmTile(p) > 0 {
 		d.sgemm(p, pa, pb, pc)
 		return
 	}
 	gz := min(p.Batch, 65535) // the kernel loops over the rest of the batch
-	d.launch("kiln_gemm_simple_"+s, dim3{x: (p.N + 15) / 16, y: (p.M + 15) / 16, z: gz}, dim3{x: 16, y: 16}, 0,
-		p.TransA, p.TransB, p.M, p.N, p.K, p.Alpha, pa, p.LdA, p.StrideA, pb, p.LdB, p.StrideB, p.Beta, pc,
+	d.kernel(dim3{x: (p.N + 15) / 16, y: (p.M + 15) / 16, z: gz}, dim3{x: 16, y: 16}).gemmSimple(
+		b2i(p.TransA), b2i(p.TransB), p.M, p.N, p.K, p.Alpha, pa, p.LdA, p.StrideA, pb, p.LdB, p.StrideB, p.Beta, pc,
 		p.LdC, p.StrideC, p.Batch)
 }
 
 // sgemm launches the register-blocked float32 kernel on p, whose matrices start at pa, pb, pc
 // (p's offsets already applied).
-func (d *Device) sgemm(p device.GemmParams, pa, pb, pc uintptr) {
+func (d *Device) sgemm(p device.GemmParams, pa, pb, pc elemPtr) {
 	tile := d.sgemmTile(p)
-	name := fmt.Sprintf("kiln_sgemm%d_%s%s", tile, map[bool]string{false: "n", true: "t"}[p.TransA], map[bool]string{false: "n", true: "t"}[p.TransB])
+	kernel := sgemmKernels[b2i(tile == 128)][b2i(p.TransA)][b2i(p.TransB)]
 	va, vb, vc := vec4(p.LdA, p.StrideA, p.OffA), vec4(p.LdB, p.StrideB, p.OffB), vec4(p.LdC, p.StrideC, p.OffC)
 	// One batch member per blockIdx.z: batches beyond the grid's 65535 go in chunks.
 	for b0 := 0; b0 < p.Batch; b0 += 65535 {
 		nb := min(p.Batch-b0, 65535)
-		d.launch(name, dim3{x: (p.N + tile - 1) / tile, y: (p.M + tile - 1) / tile, z: nb}, dim3{x: 256}, 0,
-			p.M, p.N, p.K, p.Alpha, pa+uintptr(b0*p.StrideA*4), p.LdA, p.StrideA, pb+uintptr(b0*p.StrideB*4), p.LdB,
-			p.StrideB, p.Beta, pc+uintptr(b0*p.StrideC*4), p.LdC, p.StrideC, nb, va, vb, vc)
+		l := d.kernel(dim3{x: (p.N + tile - 1) / tile, y: (p.M + tile - 1) / tile, z: nb}, dim3{x: 256})
+		kernel(l, p.M, p.N, p.K, p.Alpha, f32s(pa.plus(b0*p.StrideA)), p.LdA, p.StrideA, f32s(pb.plus(b0*p.StrideB)), p.LdB,
+			p.StrideB, p.Beta, f32s(pc.plus(b0*p.StrideC)), p.LdC, p.StrideC, nb, b2i(va), b2i(vb), b2i(vc))
 	}
+}
+
+// sgemmKernels are the register-blocked SGEMM bindings by [128 tile][transposed A][transposed B].
+var sgemmKernels = [2][2][2]func(l launcher, M, N, K int, alpha float64, A ptr[float32], lda, sA int, B ptr[float32], ldb, sB int,
+	beta float64, C ptr[float32], ldc, sC, batch, vecA, vecB, vecC int){
+	{{launcher.sgemm64Nn, launcher.sgemm64Nt}, {launcher.sgemm64Tn, launcher.sgemm64Tt}},
+	{{launcher.sgemm128Nn, launcher.sgemm128Nt}, {launcher.sgemm128Tn, launcher.sgemm128Tt}},
+}
+
+// f32s is a float32 buffer's address as the register-blocked kernels' fixed-type pointer.
+func f32s(e elemPtr) ptr[float32] {
+	if e.dtype != device.Float32 {
+		device.Panicf("Gemm", "the register-blocked kernel takes float32, not %v", e.dtype)
+	}
+	return ptr[float32](e.addr)
 }
 
 // gemmSplits says into how many slices to cut K. A weight gradient (Xᵀ·dY: M and N the layer's
@@ -203,7 +200,7 @@ func (d *Device) gemmSplits(p device.GemmParams) int {
 // sgemmSplitK computes C = α·op(A)·op(B) + β·C (β ∈ {0, 1}) as splits partial products over
 // K/splits-long slices (and one more for the remainder of K), written to scratch, then summed
 // into C in slice order: deterministic.
-func (d *Device) sgemmSplitK(p device.GemmParams, splits int, pa, pb, pc uintptr) {
+func (d *Device) sgemmSplitK(p device.GemmParams, splits int, pa, pb, pc elemPtr) {
 	kc := p.K / splits
 	rem := p.K - splits*kc
 	// Element steps from one K slice to the next in A and B.
@@ -222,38 +219,38 @@ func (d *Device) sgemmSplitK(p device.GemmParams, splits int, pa, pb, pc uintptr
 	if p.Beta == 1 {
 		parts++ // C itself, summed last
 	}
-	scratch, release := d.scratch("Gemm (split-K)", int64(parts*mn*4))
-	if scratch == 0 {
+	scratch, release := d.scratchOf("Gemm (split-K)", device.Float32, parts*mn)
+	if scratch.addr == 0 {
 		return
 	}
 	defer release()
 	q := p
 	q.K, q.Beta, q.LdC, q.OffC = kc, 0, p.N, 0
 	q.Batch, q.StrideA, q.StrideB, q.StrideC = splits, kc*stepA, kc*stepB, mn
-	d.gemmOne(q, "f32", pa, pb, scratch)
+	d.gemmOne(q, pa, pb, scratch)
 	next := splits
 	if rem > 0 {
 		r := p
 		r.K, r.Beta, r.LdC, r.OffC, r.Batch = rem, 0, p.N, 0, 1
 		r.OffA, r.OffB = p.OffA+splits*kc*stepA, p.OffB+splits*kc*stepB
-		d.gemmOne(r, "f32", pa+uintptr(splits*kc*stepA*4), pb+uintptr(splits*kc*stepB*4), scratch+uintptr(next*mn*4))
+		d.gemmOne(r, pa.plus(splits*kc*stepA), pb.plus(splits*kc*stepB), scratch.plus(next*mn))
 		next++
 	}
 	if p.Beta == 1 {
-		if err := d.drv.dtod(scratch+uintptr(next*mn*4), pc, int64(mn*4)); err != nil {
+		if err := d.drv.dtod(scratch.plus(next*mn).addr, pc.addr, int64(mn*4)); err != nil {
 			d.setSticky(fmt.Errorf("Gemm: split-K copy of C: %w", err))
 			return
 		}
 	}
-	d.reduce("f32", device.ReduceSum, scratch, 1, parts, mn, 1, pc)
+	d.reduce(device.ReduceSum, scratch, 1, parts, mn, 1, pc)
 }
 
-// shapeArgs appends the 8 slots of a packed shape or stride array to args.
-func shapeArgs(args []any, v [maxRank]int64) []any {
-	for _, x := range v {
-		args = append(args, x)
+// shapeArg is a packed shape or stride array as the kernels' eight scalars.
+func shapeArg(v [maxRank]int64) (a [8]int) {
+	for i, x := range v {
+		a[i] = int(x)
 	}
-	return args
+	return a
 }
 
 // Unary: kernels/elementwise.cu kiln_unary_*.
@@ -261,7 +258,7 @@ func (d *Device) Unary(op device.UnaryOp, x device.Buffer, xl device.Layout, y d
 	const name = "Unary"
 	xb, yb := d.buf(name, x), d.buf(name, y)
 	sameDType(name, xb, yb)
-	s := sfx(name, xb.dtype)
+	checkFloat(name, xb.dtype)
 	if int(op) >= len(device.UnaryOps()) {
 		device.Panicf(name, "unknown op %v", op)
 	}
@@ -273,11 +270,8 @@ func (d *Device) Unary(op device.UnaryOp, x device.Buffer, xl device.Layout, y d
 	checkLayout(name, yl, yb.n)
 	d.enter()
 	defer d.leave()
-	args := []any{int64(op), xb.at(xl.Offset), yb.at(yl.Offset), p.n, p.rank, alpha}
-	args = shapeArgs(args, p.shape)
-	args = shapeArgs(args, p.strides[0])
-	args = shapeArgs(args, p.strides[1])
-	d.launch("kiln_unary_"+s, dim3{x: d.gridFor(p.n, block256)}, dim3{x: block256}, 0, args...)
+	d.kernel(dim3{x: d.gridFor(p.n, block256)}, dim3{x: block256}).unary(int(op), xb.elems(xl.Offset), yb.elems(yl.Offset),
+		int(p.n), p.rank, alpha, shapeArg(p.shape), shapeArg(p.strides[0]), shapeArg(p.strides[1]))
 }
 
 // Binary: kernels/elementwise.cu kiln_binary_*.
@@ -285,7 +279,7 @@ func (d *Device) Binary(op device.BinaryOp, a device.Buffer, al device.Layout, b
 	const name = "Binary"
 	ab, bb, yb := d.buf(name, a), d.buf(name, b), d.buf(name, y)
 	sameDType(name, ab, bb, yb)
-	s := sfx(name, ab.dtype)
+	checkFloat(name, ab.dtype)
 	if int(op) >= len(device.BinaryOps()) {
 		device.Panicf(name, "unknown op %v", op)
 	}
@@ -298,12 +292,9 @@ func (d *Device) Binary(op device.BinaryOp, a device.Buffer, al device.Layout, b
 	checkLayout(name, yl, yb.n)
 	d.enter()
 	defer d.leave()
-	args := []any{int64(op), ab.at(al.Offset), bb.at(bl.Offset), yb.at(yl.Offset), p.n, p.rank}
-	args = shapeArgs(args, p.shape)
-	for k := 0; k < 3; k++ {
-		args = shapeArgs(args, p.strides[k])
-	}
-	d.launch("kiln_binary_"+s, dim3{x: d.gridFor(p.n, block256)}, dim3{x: block256}, 0, args...)
+	d.kernel(dim3{x: d.gridFor(p.n, block256)}, dim3{x: block256}).binary(int(op), ab.elems(al.Offset), bb.elems(bl.Offset),
+		yb.elems(yl.Offset), int(p.n), p.rank, shapeArg(p.shape), shapeArg(p.strides[0]), shapeArg(p.strides[1]),
+		shapeArg(p.strides[2]))
 }
 
 // Reduce: kernels/reduce.cu.
@@ -311,7 +302,7 @@ func (d *Device) Reduce(op device.ReduceOp, x device.Buffer, outer, n, inner int
 	const name = "Reduce"
 	xb, yb := d.buf(name, x), d.buf(name, y)
 	sameDType(name, xb, yb)
-	s := sfx(name, xb.dtype)
+	checkFloat(name, xb.dtype)
 	if int(op) >= len(device.ReduceOps()) {
 		device.Panicf(name, "unknown op %v", op)
 	}
@@ -327,32 +318,31 @@ func (d *Device) Reduce(op device.ReduceOp, x device.Buffer, outer, n, inner int
 	defer d.leave()
 	splits := d.reduceSplits(outer, n, inner)
 	if splits == 1 {
-		d.reduce(s, op, xb.ptr, outer, n, inner, 1, yb.ptr)
+		d.reduce(op, xb.elems(0), outer, n, inner, 1, yb.elems(0))
 		return
 	}
 	// Two passes through a scratch block of partials (see kernels/reduce.cu).
-	part, release := d.scratch("Reduce", int64(outer*splits*inner*xb.dtype.Size()))
-	if part == 0 {
+	part, release := d.scratchOf("Reduce", xb.dtype, outer*splits*inner)
+	if part.addr == 0 {
 		return
 	}
 	defer release()
-	d.reduce(s, op, xb.ptr, outer, n, inner, splits, part)
+	d.reduce(op, xb.elems(0), outer, n, inner, splits, part)
 	if op == device.ReduceSumSquares {
 		op = device.ReduceSum // the partials are already squared
 	}
-	d.reduce(s, op, part, outer, splits, inner, 1, yb.ptr)
+	d.reduce(op, part, outer, splits, inner, 1, yb.elems(0))
 }
 
 // reduce launches one pass of kernels/reduce.cu over [outer, n, inner], each output split into
 // `splits` partials along n (y then holds outer·splits·inner values).
-func (d *Device) reduce(s string, op device.ReduceOp, x uintptr, outer, n, inner, splits int, y uintptr) {
+func (d *Device) reduce(op device.ReduceOp, x elemPtr, outer, n, inner, splits int, y elemPtr) {
 	if inner == 1 {
-		d.launch("kiln_reduce_rows_"+s, dim3{x: d.gridFor(int64(outer*splits), 8)}, dim3{x: block256}, 0,
-			int64(op), x, outer, n, splits, y)
+		d.kernel(dim3{x: d.gridFor(int64(outer*splits), 8)}, dim3{x: block256}).reduceRows(int(op), x, outer, n, splits, y)
 		return
 	}
-	d.launch("kiln_reduce_cols_"+s, dim3{x: (inner + 31) / 32, y: min(outer*splits, 65535)}, dim3{x: 32, y: 8}, 0,
-		int64(op), x, outer, n, inner, splits, y)
+	d.kernel(dim3{x: (inner + 31) / 32, y: min(outer*splits, 65535)}, dim3{x: 32, y: 8}).reduceCols(int(op), x, outer, n,
+		inner, splits, y)
 }
 
 // scratch takes a temporary block of at least bytes from the caching allocator for a
@@ -365,6 +355,12 @@ func (d *Device) scratch(op string, bytes int64) (uintptr, func()) {
 		return 0, nil
 	}
 	return p, func() { d.alloc.release(p, size) }
+}
+
+// scratchOf is scratch for n elements of dt, as a typed address (addr 0 on failure).
+func (d *Device) scratchOf(op string, dt device.DType, n int) (elemPtr, func()) {
+	p, release := d.scratch(op, int64(n*dt.Size()))
+	return elemPtr{addr: p, dtype: dt}, release
 }
 
 // reduceSplits says into how many chunks to cut a reduction's axis of length n: 1 when the
@@ -391,7 +387,7 @@ func (d *Device) Softmax(x, y device.Buffer, rows, cols int, log bool) {
 	const name = "Softmax"
 	xb, yb := d.buf(name, x), d.buf(name, y)
 	sameDType(name, xb, yb)
-	s := sfx(name, xb.dtype)
+	checkFloat(name, xb.dtype)
 	checkLen(name, "x", xb, rows*cols)
 	checkLen(name, "y", yb, rows*cols)
 	if rows*cols == 0 {
@@ -399,7 +395,7 @@ func (d *Device) Softmax(x, y device.Buffer, rows, cols int, log bool) {
 	}
 	d.enter()
 	defer d.leave()
-	d.launch("kiln_softmax_"+s, d.rowGrid(rows), dim3{x: block256}, 0, xb.ptr, yb.ptr, rows, cols, log)
+	d.kernel(d.rowGrid(rows), dim3{x: block256}).softmax(xb.elems(0), yb.elems(0), rows, cols, b2i(log))
 }
 
 // SoftmaxBackward: kernels/softmax.cu kiln_softmax_bwd_*.
@@ -407,7 +403,7 @@ func (d *Device) SoftmaxBackward(y, dy, dx device.Buffer, rows, cols int, log bo
 	const name = "SoftmaxBackward"
 	yb, dyb, dxb := d.buf(name, y), d.buf(name, dy), d.buf(name, dx)
 	sameDType(name, yb, dyb, dxb)
-	s := sfx(name, yb.dtype)
+	checkFloat(name, yb.dtype)
 	for _, b := range []*buffer{yb, dyb, dxb} {
 		checkLen(name, "operand", b, rows*cols)
 	}
@@ -416,7 +412,7 @@ func (d *Device) SoftmaxBackward(y, dy, dx device.Buffer, rows, cols int, log bo
 	}
 	d.enter()
 	defer d.leave()
-	d.launch("kiln_softmax_bwd_"+s, d.rowGrid(rows), dim3{x: block256}, 0, yb.ptr, dyb.ptr, dxb.ptr, rows, cols, log)
+	d.kernel(d.rowGrid(rows), dim3{x: block256}).softmaxBwd(yb.elems(0), dyb.elems(0), dxb.elems(0), rows, cols, b2i(log))
 }
 
 // LayerNorm: kernels/layernorm.cu kiln_layernorm_*.
@@ -424,7 +420,7 @@ func (d *Device) LayerNorm(x, gamma, beta, y, mean, rstd device.Buffer, rows, co
 	const name = "LayerNorm"
 	xb, yb, mb, rb := d.buf(name, x), d.buf(name, y), d.buf(name, mean), d.buf(name, rstd)
 	sameDType(name, xb, yb, mb, rb)
-	s := sfx(name, xb.dtype)
+	checkFloat(name, xb.dtype)
 	checkLen(name, "x", xb, rows*cols)
 	checkLen(name, "y", yb, rows*cols)
 	checkLen(name, "mean", mb, rows)
@@ -436,7 +432,7 @@ func (d *Device) LayerNorm(x, gamma, beta, y, mean, rstd device.Buffer, rows, co
 	}
 	d.enter()
 	defer d.leave()
-	d.launch("kiln_layernorm_"+s, d.rowGrid(rows), dim3{x: block256}, 0, xb.ptr, g, bt, yb.ptr, mb.ptr, rb.ptr, rows, cols, eps)
+	d.kernel(d.rowGrid(rows), dim3{x: block256}).layernorm(xb.elems(0), g, bt, yb.elems(0), mb.elems(0), rb.elems(0), rows, cols, eps)
 }
 
 // LayerNormBackward: kernels/layernorm.cu kiln_layernorm_bwd_dx_* and kiln_layernorm_bwd_params_*.
@@ -444,7 +440,7 @@ func (d *Device) LayerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta d
 	const name = "LayerNormBackward"
 	xb, mb, rb, dyb, dxb := d.buf(name, x), d.buf(name, mean), d.buf(name, rstd), d.buf(name, dy), d.buf(name, dx)
 	sameDType(name, xb, mb, rb, dyb, dxb)
-	s := sfx(name, xb.dtype)
+	checkFloat(name, xb.dtype)
 	checkLen(name, "x", xb, rows*cols)
 	checkLen(name, "dy", dyb, rows*cols)
 	checkLen(name, "dx", dxb, rows*cols)
@@ -459,50 +455,49 @@ func (d *Device) LayerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta d
 	d.enter()
 	defer d.leave()
 	if rows > 0 {
-		d.launch("kiln_layernorm_bwd_dx_"+s, d.rowGrid(rows), dim3{x: block256}, 0,
-			xb.ptr, g, mb.ptr, rb.ptr, dyb.ptr, dxb.ptr, rows, cols)
+		d.kernel(d.rowGrid(rows), dim3{x: block256}).layernormBwdDx(xb.elems(0), g, mb.elems(0), rb.elems(0), dyb.elems(0),
+			dxb.elems(0), rows, cols)
 	}
-	if dg == 0 && db == 0 {
+	if dg.addr == 0 && db.addr == 0 {
 		return
 	}
 	splits := d.reduceSplits(1, rows, cols)
 	if splits == 1 {
-		d.launch("kiln_layernorm_bwd_params_"+s, dim3{x: (cols + 31) / 32}, dim3{x: 32, y: 8}, 0,
-			xb.ptr, mb.ptr, rb.ptr, dyb.ptr, dg, db, rows, cols, 1)
+		d.kernel(dim3{x: (cols + 31) / 32}, dim3{x: 32, y: 8}).layernormBwdParams(xb.elems(0), mb.elems(0), rb.elems(0),
+			dyb.elems(0), dg, db, rows, cols, 1)
 		return
 	}
 	// Partials per chunk of rows, then a column sum of them (see kernels/layernorm.cu).
-	n := int64(splits * cols * xb.dtype.Size())
-	part, release := d.scratch("LayerNormBackward", 2*n)
-	if part == 0 {
+	n := splits * cols
+	part, release := d.scratchOf("LayerNormBackward", xb.dtype, 2*n)
+	if part.addr == 0 {
 		return
 	}
 	defer release()
-	var pg, pb uintptr // null where that sum is not wanted, as the kernel expects
-	if dg != 0 {
+	pg, pb := elemPtr{dtype: xb.dtype}, elemPtr{dtype: xb.dtype} // null where that sum is not wanted, as the kernel expects
+	if dg.addr != 0 {
 		pg = part
 	}
-	if db != 0 {
-		pb = part + uintptr(n)
+	if db.addr != 0 {
+		pb = part.plus(n)
 	}
-	d.launch("kiln_layernorm_bwd_params_"+s, dim3{x: (cols + 31) / 32, y: splits}, dim3{x: 32, y: 8}, 0,
-		xb.ptr, mb.ptr, rb.ptr, dyb.ptr, pg, pb, rows, cols, splits)
-	if dg != 0 {
-		d.reduce(s, device.ReduceSum, pg, 1, splits, cols, 1, dg)
+	d.kernel(dim3{x: (cols + 31) / 32, y: splits}, dim3{x: 32, y: 8}).layernormBwdParams(xb.elems(0), mb.elems(0), rb.elems(0),
+		dyb.elems(0), pg, pb, rows, cols, splits)
+	if dg.addr != 0 {
+		d.reduce(device.ReduceSum, pg, 1, splits, cols, 1, dg)
 	}
-	if db != 0 {
-		d.reduce(s, device.ReduceSum, pb, 1, splits, cols, 1, db)
+	if db.addr != 0 {
+		d.reduce(device.ReduceSum, pb, 1, splits, cols, 1, db)
 	}
 }
 
 // attnVariant picks the attention instantiation for a head dimension: the padded width DMAX
 // and the lanes per query TPQ (kernels/attention.cu's DEF_ATT lines).
-func attnVariant(op string, dt device.DType, d, dv int) (suffix string, tpq int) {
+func attnVariant(op string, dt device.DType, d, dv int) (dmax, tpq int) {
 	m := d
 	if dv > m {
 		m = dv
 	}
-	var dmax int
 	switch {
 	case m <= 32:
 		dmax = 32
@@ -518,8 +513,25 @@ func attnVariant(op string, dt device.DType, d, dv int) (suffix string, tpq int)
 	} else {
 		tpq = dmax / 16
 	}
-	return fmt.Sprintf("%s_d%d", sfx(op, dt), dmax), tpq
+	checkFloat(op, dt)
+	return dmax, tpq
 }
+
+// The attention bindings by padded head dimension (kernels/attention.cu's instantiations).
+type (
+	attnFwdKernel  = func(l launcher, Q, K, V, O, LSE elemPtr, Lq, Lk, D, Dv, nctx int, scale float64)
+	attnDqKernel   = func(l launcher, Q, K, V, O, LSE, dO, dQ, Delta elemPtr, Lq, Lk, D, Dv, nctx int, scale float64)
+	attnDkdvKernel = func(l launcher, Q, K, V, LSE, dO, Delta, dK, dV elemPtr, Lq, Lk, D, Dv, nctx int, scale float64)
+)
+
+var (
+	attnFwdKernels          = map[int]attnFwdKernel{32: launcher.attnFwdD32, 64: launcher.attnFwdD64, 128: launcher.attnFwdD128}
+	attnFwdTiledKernels     = map[int]attnFwdKernel{32: launcher.attnFwdTiledD32, 64: launcher.attnFwdTiledD64}
+	attnBwdDqKernels        = map[int]attnDqKernel{32: launcher.attnBwdDqD32, 64: launcher.attnBwdDqD64, 128: launcher.attnBwdDqD128}
+	attnBwdDqTiledKernels   = map[int]attnDqKernel{32: launcher.attnBwdDqTiledD32, 64: launcher.attnBwdDqTiledD64}
+	attnBwdDkdvKernels      = map[int]attnDkdvKernel{32: launcher.attnBwdDkdvD32, 64: launcher.attnBwdDkdvD64, 128: launcher.attnBwdDkdvD128}
+	attnBwdDkdvTiledKernels = map[int]attnDkdvKernel{32: launcher.attnBwdDkdvTiledD32, 64: launcher.attnBwdDkdvTiledD64}
+)
 
 func checkAttn(op string, p device.AttentionParams) {
 	if p.Batch < 0 || p.Lq < 0 || p.Lk < 0 || p.D <= 0 || p.Dv <= 0 || p.NContext < 0 || p.NContext > p.Lk {
@@ -538,7 +550,7 @@ func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buff
 	checkLen(name, "v", vb, p.Batch*p.Lk*p.Dv)
 	checkLen(name, "o", ob, p.Batch*p.Lq*p.Dv)
 	checkLen(name, "lse", lb, p.Batch*p.Lq)
-	variant, tpq := attnVariant(name, qb.dtype, p.D, p.Dv)
+	dmax, tpq := attnVariant(name, qb.dtype, p.D, p.Dv)
 	if p.Batch == 0 || p.Lq == 0 {
 		return
 	}
@@ -546,17 +558,14 @@ func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buff
 	defer d.leave()
 	// float32 with head dims ≤ 64 (TabPFN's) takes the outer-product tiled kernel: 64
 	// queries per block; the rest the per-lane dot-product kernel.
-	kname, per := "kiln_attn_fwd_"+variant, 128/tpq
-	if qb.dtype == device.Float32 && max(p.D, p.Dv) <= 64 {
-		kname, per = "kiln_attn_fwd_tiled_f32_d64", 64
-		if max(p.D, p.Dv) <= 32 {
-			kname = "kiln_attn_fwd_tiled_f32_d32"
-		}
+	kernel, per := attnFwdKernels[dmax], 128/tpq
+	if qb.dtype == device.Float32 && dmax <= 64 {
+		kernel, per = attnFwdTiledKernels[dmax], 64
 	}
 	for b0 := 0; b0 < p.Batch; b0 += 65535 {
 		nb := min(p.Batch-b0, 65535)
-		d.launch(kname, dim3{x: (p.Lq + per - 1) / per, y: nb}, dim3{x: 128}, 0,
-			qb.at(b0*p.Lq*p.D), kb.at(b0*p.Lk*p.D), vb.at(b0*p.Lk*p.Dv), ob.at(b0*p.Lq*p.Dv), lb.at(b0*p.Lq),
+		kernel(d.kernel(dim3{x: (p.Lq + per - 1) / per, y: nb}, dim3{x: 128}),
+			qb.elems(b0*p.Lq*p.D), kb.elems(b0*p.Lk*p.D), vb.elems(b0*p.Lk*p.Dv), ob.elems(b0*p.Lq*p.Dv), lb.elems(b0*p.Lq),
 			p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
 	}
 }
@@ -577,7 +586,7 @@ func (d *Device) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO
 	checkLen(name, "dq", dqb, p.Batch*p.Lq*p.D)
 	checkLen(name, "dk", dkb, p.Batch*p.Lk*p.D)
 	checkLen(name, "dv", dvb, p.Batch*p.Lk*p.Dv)
-	variant, tpq := attnVariant(name, qb.dtype, p.D, p.Dv)
+	dmax, tpq := attnVariant(name, qb.dtype, p.D, p.Dv)
 	if p.Batch == 0 {
 		return
 	}
@@ -601,25 +610,21 @@ func (d *Device) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO
 		oo, ol := b0*p.Lq*p.Dv, b0*p.Lq
 		// float32 with head dims ≤ 64 takes the outer-product tiled kernels (32 queries or 32
 		// keys per block); the rest the per-lane ones.
-		tiled := qb.dtype == device.Float32 && max(p.D, p.Dv) <= 64
-		dh := "d64"
-		if max(p.D, p.Dv) <= 32 {
-			dh = "d32"
-		}
-		qname, qper := "kiln_attn_bwd_dq_"+variant, per
+		tiled := qb.dtype == device.Float32 && dmax <= 64
+		dq, qper := attnBwdDqKernels[dmax], per
 		if tiled {
-			qname, qper = "kiln_attn_bwd_dq_tiled_f32_"+dh, 32
+			dq, qper = attnBwdDqTiledKernels[dmax], 32
 		}
-		d.launch(qname, dim3{x: (p.Lq + qper - 1) / qper, y: nb}, dim3{x: 128}, 0,
-			qb.at(oq), kb.at(ok), vb.at(ov), ob.at(oo), lb.at(ol), gb.at(oo), dqb.at(oq), db.at(ol),
+		dq(d.kernel(dim3{x: (p.Lq + qper - 1) / qper, y: nb}, dim3{x: 128}),
+			qb.elems(oq), kb.elems(ok), vb.elems(ov), ob.elems(oo), lb.elems(ol), gb.elems(oo), dqb.elems(oq), db.elems(ol),
 			p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
 		if p.Lk > 0 {
-			kname, kper := "kiln_attn_bwd_dkdv_"+variant, per
+			dkdv, kper := attnBwdDkdvKernels[dmax], per
 			if tiled {
-				kname, kper = "kiln_attn_bwd_dkdv_tiled_f32_"+dh, 32
+				dkdv, kper = attnBwdDkdvTiledKernels[dmax], 32
 			}
-			d.launch(kname, dim3{x: (p.Lk + kper - 1) / kper, y: nb}, dim3{x: 128}, 0,
-				qb.at(oq), kb.at(ok), vb.at(ov), lb.at(ol), gb.at(oo), db.at(ol), dkb.at(ok), dvb.at(ov),
+			dkdv(d.kernel(dim3{x: (p.Lk + kper - 1) / kper, y: nb}, dim3{x: 128}),
+				qb.elems(oq), kb.elems(ok), vb.elems(ov), lb.elems(ol), gb.elems(oo), db.elems(ol), dkb.elems(ok), dvb.elems(ov),
 				p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
 		}
 	}
@@ -648,20 +653,21 @@ func (d *Device) readErrWord(op string, idx *buffer, rows int) {
 
 // Gather: kernels/gather.cu kiln_gather_*.
 func (d *Device) Gather(table device.Buffer, rows, width int, idx device.Buffer, n int, out device.Buffer) {
-	d.rowIndexed("Gather", "kiln_gather_", "out", table, rows, width, idx, n, out)
+	d.rowIndexed("Gather", launcher.gather, "out", table, rows, width, idx, n, out)
 }
 
 // ScatterAdd: kernels/gather.cu kiln_scatter_add_*.
 func (d *Device) ScatterAdd(table device.Buffer, rows, width int, idx device.Buffer, n int, src device.Buffer) {
-	d.rowIndexed("ScatterAdd", "kiln_scatter_add_", "src", table, rows, width, idx, n, src)
+	d.rowIndexed("ScatterAdd", launcher.scatterAdd, "src", table, rows, width, idx, n, src)
 }
 
 // rowIndexed checks and launches the two row-indexed kernels, which share their arguments
 // (table, rows, width, idx, n, rows buffer, error word) and their out-of-range report.
-func (d *Device) rowIndexed(name, kernel, rowsName string, table device.Buffer, rows, width int, idx device.Buffer, n int, other device.Buffer) {
+func (d *Device) rowIndexed(name string, kernel func(l launcher, table elemPtr, rows, width int, idx ptr[int32], n int, rowsBuf elemPtr, err ptr[uint64]),
+	rowsName string, table device.Buffer, rows, width int, idx device.Buffer, n int, other device.Buffer) {
 	tb, ib, ob := d.buf(name, table), d.buf(name, idx), d.buf(name, other)
 	sameDType(name, tb, ob)
-	s := sfx(name, tb.dtype)
+	checkFloat(name, tb.dtype)
 	if ib.dtype != device.Int32 {
 		device.Panicf(name, "indices must be int32, not %v", ib.dtype)
 	}
@@ -674,8 +680,8 @@ func (d *Device) rowIndexed(name, kernel, rowsName string, table device.Buffer, 
 	d.enter()
 	defer d.leave()
 	d.resetErrWord()
-	d.launch(kernel+s, dim3{x: d.gridFor(int64(n*width), block256)}, dim3{x: block256}, 0,
-		tb.ptr, rows, width, ib.ptr, n, ob.ptr, d.errWord)
+	kernel(d.kernel(dim3{x: d.gridFor(int64(n*width), block256)}, dim3{x: block256}),
+		tb.elems(0), rows, width, ptr[int32](ib.ptr), n, ob.elems(0), ptr[uint64](d.errWord))
 	d.readErrWord(name, ib, rows)
 }
 
@@ -683,7 +689,7 @@ func (d *Device) rowIndexed(name, kernel, rowsName string, table device.Buffer, 
 func (d *Device) RandomFill(dst device.Buffer, dist device.Distribution, seed, offset uint64, a, b float64) {
 	const name = "RandomFill"
 	db := d.buf(name, dst)
-	s := sfx(name, db.dtype)
+	checkFloat(name, db.dtype)
 	if dist != device.Uniform && dist != device.Normal {
 		device.Panicf(name, "unknown distribution %d", dist)
 	}
@@ -693,8 +699,8 @@ func (d *Device) RandomFill(dst device.Buffer, dist device.Distribution, seed, o
 	d.enter()
 	defer d.leave()
 	blocks := int64(db.n+3) / 4
-	d.launch("kiln_random_"+s, dim3{x: d.gridFor(blocks, block256)}, dim3{x: block256}, 0,
-		db.ptr, db.n, seed, offset, dist == device.Normal, a, b)
+	d.kernel(dim3{x: d.gridFor(blocks, block256)}, dim3{x: block256}).random(db.elems(0), db.n, int(seed), int(offset),
+		b2i(dist == device.Normal), a, b)
 }
 
 // sgemmTile picks the fast SGEMM's block tile for p: 128 when the 128-tile grid gives every

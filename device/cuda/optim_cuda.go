@@ -21,24 +21,22 @@ import (
 func (d *Device) OptimizerStep(kind device.OptimKind, group []device.OptimTensor, h device.OptimHyper) error {
 	const op = "OptimizerStep"
 	nstate := 0
-	var suffixKind string
 	switch kind {
 	case device.OptimSGD:
-		suffixKind = "sgd"
 		if h.Momentum != 0 {
 			nstate = 1
 		}
 	case device.OptimAdamW:
-		suffixKind, nstate = "adamw", 2
+		nstate = 2
 		if h.AMSGrad {
 			nstate = 3
 		}
 	case device.OptimLAMB:
-		suffixKind, nstate = "lamb", 2
+		nstate = 2
 	case device.OptimSophia:
-		suffixKind, nstate = "sophia", 2
+		nstate = 2
 	case device.OptimAdaHessian:
-		suffixKind, nstate = "adahessian", 3
+		nstate = 3
 	default:
 		return device.ErrUnsupported
 	}
@@ -51,7 +49,7 @@ func (d *Device) OptimizerStep(kind device.OptimKind, group []device.OptimTensor
 		p, g := d.buf(op, t.Param), d.buf(op, t.Grad)
 		if i == 0 {
 			dt = p.dtype
-			sfx(op, dt)
+			checkFloat(op, dt)
 		}
 		sameDType(op, p, g)
 		if p.dtype != dt {
@@ -103,31 +101,25 @@ func (d *Device) OptimizerStep(kind device.OptimKind, group []device.OptimTensor
 	if err := d.drv.htod(dp, unsafe.Pointer(&desc[0]), int64(len(desc))*8); err != nil {
 		return err
 	}
-	s := sfx(op, dt)
-	grid, block := dim3{x: int(blocks)}, dim3{x: 256}
-	name := "kiln_optim_" + suffixKind + "_" + s
+	l, desc64, ch := d.kernel(dim3{x: int(blocks)}, dim3{x: 256}), ptr[int64](dp), int(chunk)
 	switch kind {
 	case device.OptimSGD:
-		d.launch(name, grid, block, 0, dp, nt, chunk, h.LR, h.Momentum, h.Dampening, h.WeightDecay, scale,
-			h.Step <= 1, h.Nesterov)
+		l.optimSgd(dt, desc64, nt, ch, h.LR, h.Momentum, h.Dampening, h.WeightDecay, scale, b2i(h.Step <= 1), b2i(h.Nesterov))
 	case device.OptimAdamW:
-		d.launch(name, grid, block, 0, dp, nt, chunk, h.LR, h.Beta1, h.Beta2, h.Eps, h.WeightDecay, scale, bc1, bc2,
-			h.AMSGrad)
+		l.optimAdamw(dt, desc64, nt, ch, h.LR, h.Beta1, h.Beta2, h.Eps, h.WeightDecay, scale, bc1, bc2, b2i(h.AMSGrad))
 	case device.OptimLAMB:
 		pp, psize, err := d.alloc.alloc(2 * blocks * 8)
 		if err != nil {
 			return err
 		}
 		defer d.alloc.release(pp, psize)
-		d.launch("kiln_optim_lamb_stage1_"+s, grid, block, 0, dp, nt, chunk, pp, h.Beta1, h.Beta2, h.Eps,
-			h.WeightDecay, scale, bc1, bc2)
-		d.launch("kiln_optim_lamb_stage2_"+s, grid, block, 0, dp, nt, chunk, pp, h.LR, h.Eps, h.WeightDecay,
-			bc1, bc2, h.NVLamb || h.WeightDecay != 0)
+		l.optimLambStage1(dt, desc64, nt, ch, ptr[float64](pp), h.Beta1, h.Beta2, h.Eps, h.WeightDecay, scale, bc1, bc2)
+		l.optimLambStage2(dt, desc64, nt, ch, ptr[float64](pp), h.LR, h.Eps, h.WeightDecay, bc1, bc2,
+			b2i(h.NVLamb || h.WeightDecay != 0))
 	case device.OptimSophia:
-		d.launch(name, grid, block, 0, dp, nt, chunk, h.LR, h.Beta1, h.Rho*h.BatchSize, h.Eps, h.WeightDecay, scale)
+		l.optimSophia(dt, desc64, nt, ch, h.LR, h.Beta1, h.Rho*h.BatchSize, h.Eps, h.WeightDecay, scale)
 	case device.OptimAdaHessian:
-		d.launch(name, grid, block, 0, dp, nt, chunk, h.LR, h.Beta1, h.Beta2, h.Eps, h.WeightDecay, scale, bc1, bc2,
-			h.HessianPower)
+		l.optimAdahessian(dt, desc64, nt, ch, h.LR, h.Beta1, h.Beta2, h.Eps, h.WeightDecay, scale, bc1, bc2, h.HessianPower)
 	}
 	return d.sticky
 }

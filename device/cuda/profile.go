@@ -117,8 +117,8 @@ func (p *profDriver) resolve() {
 	p.pending = p.pending[:0]
 }
 
-func (p *profDriver) launch(name string, grid, block dim3, smem int, slots []uint64) error {
-	return p.span(name, func() error { return p.driver.launch(name, grid, block, smem, slots) })
+func (p *profDriver) launch(name, sig string, grid, block dim3, smem int, slots []uint64) error {
+	return p.span(name, func() error { return p.driver.launch(name, sig, grid, block, smem, slots) })
 }
 
 func (p *profDriver) dtod(dst, src uintptr, bytes int64) error {

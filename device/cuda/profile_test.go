@@ -34,7 +34,7 @@ func (c *clockDriver) dtoh(unsafe.Pointer, uintptr, int64) error { return nil }
 func (c *clockDriver) dtod(uintptr, uintptr, int64) error        { c.ms += 0.25; return nil }
 func (c *clockDriver) sync() error                               { return nil }
 func (c *clockDriver) record() (any, error)                      { return c.ms, nil }
-func (c *clockDriver) launch(name string, _, _ dim3, _ int, _ []uint64) error {
+func (c *clockDriver) launch(name, _ string, _, _ dim3, _ int, _ []uint64) error {
 	c.ms += c.cost[name]
 	return nil
 }
@@ -59,11 +59,11 @@ func TestProfilerAccountsKernelsAndCopies(t *testing.T) {
 	clock := &clockDriver{cost: map[string]float64{"gemm": 2, "softmax": 1, "tiny": 0.001}}
 	p := newProfDriver(clock)
 	for range 3 {
-		p.launch("gemm", dim3{1, 1, 1}, dim3{128, 1, 1}, 0, nil)
+		p.launch("gemm", "", dim3{1, 1, 1}, dim3{128, 1, 1}, 0, nil)
 	}
-	p.launch("softmax", dim3{1, 1, 1}, dim3{128, 1, 1}, 0, nil)
+	p.launch("softmax", "", dim3{1, 1, 1}, dim3{128, 1, 1}, 0, nil)
 	for range maxPending + 904 { // more than one batch of pending events
-		p.launch("tiny", dim3{1, 1, 1}, dim3{32, 1, 1}, 0, nil)
+		p.launch("tiny", "", dim3{1, 1, 1}, dim3{32, 1, 1}, 0, nil)
 	}
 	p.dtod(0, 0, 1000)
 	p.memsetD32(0, 0, 250)
@@ -125,7 +125,7 @@ func TestProfileReportOnlyWhenRequested(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.enter()
-	d.launch("k", dim3{1, 0, 0}, dim3{32, 0, 0}, 0, 1, 2.5)
+	d.kernel(dim3{1, 0, 0}, dim3{32, 0, 0}).run("k", "i64,f64", []uint64{1, 0x4004000000000000})
 	d.leave()
 	var p device.Profiler = d
 	if on, err := p.ProfileReport(&buf); !on || err != nil {

@@ -70,8 +70,33 @@ template <typename T> T fromSlot(uint64_t s) {
   }
 }
 
+// typeCode names a parameter type as the Go bindings' generator does
+// (device/cuda/internal/kernelgen): "i64", "f64", or an element type and "*".
+template <typename T> const char *typeCode() {
+  if constexpr (std::is_pointer_v<T>) {
+    using E = std::remove_cv_t<std::remove_pointer_t<T>>;
+    if constexpr (std::is_same_v<E, float>) return "f32*";
+    else if constexpr (std::is_same_v<E, double>) return "f64*";
+    else if constexpr (std::is_same_v<E, int>) return "i32*";
+    else if constexpr (std::is_same_v<E, long long>) return "i64*";
+    else if constexpr (std::is_same_v<E, unsigned long long>) return "u64*";
+    else static_assert(sizeof(E) == 0, "kernel pointer parameter of an unnamed element type");
+  } else if constexpr (std::is_same_v<T, double>) {
+    return "f64";
+  } else {
+    return "i64";
+  }
+}
+
+template <typename... A> std::string signatureOf() {
+  std::string s;
+  ((s += (s.empty() ? "" : ","), s += typeCode<A>()), ...);
+  return s;
+}
+
 struct Kernel {
   int nargs;
+  std::string sig; // the parameter type codes, compared with each launch's
   std::function<void(const uint64_t *)> run;
 };
 
@@ -81,7 +106,8 @@ void callWith(void (*f)(A...), const uint64_t *s, std::index_sequence<I...>) {
 }
 
 template <typename... A> Kernel wrap(void (*f)(A...)) {
-  return Kernel{(int)sizeof...(A), [f](const uint64_t *s) { callWith(f, s, std::index_sequence_for<A...>{}); }};
+  return Kernel{(int)sizeof...(A), signatureOf<A...>(),
+                [f](const uint64_t *s) { callWith(f, s, std::index_sequence_for<A...>{}); }};
 }
 
 std::map<std::string, Kernel> &registry() {
@@ -183,16 +209,25 @@ uint64_t emu_shfl_xor(uint64_t bits, int laneMask) {
 
 extern "C" {
 
+// kiln_emu_signature is kernel `name`'s parameter type codes as compiled ("" if unknown).
+const char *kiln_emu_signature(const char *name) {
+  auto &r = registry();
+  auto it = r.find(name);
+  return it == r.end() ? "" : it->second.sig.c_str();
+}
+
 // kiln_emu_launch runs kernel `name` over grid (gx, gy, gz) of blocks (bx, by, bz). It returns
 // 0 on success, 1 for an unknown kernel, 2 when nargs differs from the kernel's parameter
 // count, 3 for a block size that is not a whole number of warps, 4 for a deadlock (a barrier
-// that not every thread reaches).
-int kiln_emu_launch(const char *name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-                    unsigned bz, const uint64_t *args, int nargs) {
+// that not every thread reaches), 5 when sig (the launching binding's parameter type codes)
+// differs from the compiled kernel's.
+int kiln_emu_launch(const char *name, const char *sig, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                    unsigned by, unsigned bz, const uint64_t *args, int nargs) {
   auto &r = registry();
   auto it = r.find(name);
   if (it == r.end()) return 1;
   if (it->second.nargs != nargs) return 2;
+  if (it->second.sig != sig) return 5;
   const unsigned nt = bx * by * bz;
   if (nt == 0 || nt % 32 != 0) return 3;
   std::vector<uint64_t> slots(args, args + nargs);

@@ -10,7 +10,7 @@
 // as one block uses its shared memory. With one OS thread atomics are plain read-modify-write. Floating-point code runs in
 // host precision (no FMA contraction: built with -ffp-contract=off), which is within the
 // conformance tolerances of the GPU's results; it tests indexing, masking, tiling, barriers and
-// the launch arguments (their count is checked against each kernel's signature), not speed.
+// the launch arguments (their count and types are checked against each kernel's signature), not speed.
 #pragma once
 
 #include <algorithm>
