@@ -16,3 +16,6 @@
 // on the legacy default stream, which orders kernels, memsets and copies: a buffer freed into
 // the cache and handed out again is never touched by two kernels at once.
 package cuda
+
+// The typed kernel bindings (kernels_gen.go) are generated from kernels/*.cu.
+//go:generate go run ./internal/kernelgen -src ../../kernels/kiln.cu -out kernels_gen.go

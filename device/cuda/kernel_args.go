@@ -8,8 +8,6 @@ import (
 	"github.com/kiln-ml/kiln/device"
 )
 
-//go:generate go run ./internal/kernelgen -src ../../kernels/kiln.cu -out kernels_gen.go
-
 // The kernels are launched through typed bindings generated from their extern "C"
 // declarations (kernels_gen.go, by internal/kernelgen): one method of launcher per kernel
 // family, so a wrong kernel name, argument count or argument kind fails to compile. These
