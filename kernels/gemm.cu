@@ -23,7 +23,16 @@
 //                   other shared buffer, one barrier per k-step. The structure follows the
 //                   classic register-blocked SGEMM (Volkov and Demmel, "Benchmarking GPUs to
 //                   tune dense linear algebra", SC 2008; the CUTLASS SIMT design).
+//   gemm_tf32      the tensor-core SGEMM (sm_80+, off unless enabled: device/cuda's TF32Env):
+//                  128×128 block tile, BK = 16, 8 warps each owning 64×32 of C as 4×4
+//                  m16n8k8 TF32 products (mma.sync, fragments in mma.cuh) accumulated in fp32;
+//                  A and B staged in shared memory by cp.async, double-buffered (the next
+//                  k-tile's copies are in flight while the current one is multiplied). Inputs
+//                  are rounded to TF32 (10-bit mantissa) as PyTorch's allow_tf32 does, so
+//                  results differ from fp32 by about 1e-3 relative. Shared rows are padded
+//                  (A: 20 floats, B: 136) so that each fragment read hits 32 distinct banks.
 #include "common.cuh"
+#include "mma.cuh"
 
 // ---------------------------------------------------------------------------------------
 // Simple kernel. Block (16,16); grid (ceil(N/16), ceil(M/16), min(batch, 65535)).
@@ -289,3 +298,135 @@ DEF_SGEMM(kiln_sgemm64_nn, 64, 16, 4, false, false, 1)
 DEF_SGEMM(kiln_sgemm64_nt, 64, 16, 4, false, true, 1)
 DEF_SGEMM(kiln_sgemm64_tn, 64, 16, 4, true, false, 1)
 DEF_SGEMM(kiln_sgemm64_tt, 64, 16, 4, true, true, 1)
+
+// ---------------------------------------------------------------------------------------
+// Tensor-core SGEMM (TF32 inputs, fp32 accumulation). Block 256 threads; grid
+// (ceil(N/128), ceil(M/128), min(batch, 65535)). Any transposes, sizes and leading
+// dimensions: tiles are loaded element by element (4-byte cp.async, zero-filled outside the
+// matrix).
+#define TC_BM 128
+#define TC_BN 128
+#define TC_BK 16
+#define TC_APAD 20  // As row length: 16 k values + 4
+#define TC_BPAD 136 // Bs row length: 128 n values + 8
+
+// tc_loader copies one operand's k-tiles into shared memory. Each thread owns 8 elements of a
+// tile, r = 0..7, at global offset base + r·rstep + k0·kstep and shared offset dst + r·dstep;
+// element r lies inside the matrix when its row (mpos + r·mstep, M or N) and its k
+// (k0 + kpos + r·kr) are in range. The layout set-up below covers both storage orders, with
+// consecutive threads walking the operand's contiguous dimension.
+struct tc_loader {
+  const float *base;
+  i64 rstep, kstep;
+  unsigned rowsIn; // bit r: element r's row is inside the matrix
+  int kpos, kr, dst, dstep;
+
+  // init: rows is the operand's tile extent along M or N (128), rowPad its shared row length
+  // for A (As[m][k]) or the column count of B's k-major tile (Bs[k][n]); kmajor says the
+  // shared tile is k-major (B) rather than row-major (A); trans whether the global operand
+  // is stored with k contiguous (A not transposed, B transposed) or not.
+  __device__ void init(const float *p, i64 ld, i64 row0, i64 rows, bool kContiguous, bool kmajorShared, int pad) {
+    const int tid = threadIdx.x;
+    i64 mpos;
+    int mstep;
+    if (kContiguous) { // 16 consecutive threads read one row's 16 k values
+      const int row = tid / TC_BK, k = tid % TC_BK;
+      base = p + (row0 + row) * ld + k, rstep = (i64)16 * ld, kstep = 1;
+      mpos = row0 + row, mstep = 16, kpos = k, kr = 0;
+      dst = kmajorShared ? k * pad + row : row * pad + k;
+      dstep = kmajorShared ? 16 : 16 * pad;
+    } else { // 128 consecutive threads read one k's 128 rows
+      const int row = tid % TC_BM, k = tid / TC_BM;
+      base = p + (i64)k * ld + row0 + row, rstep = 2 * ld, kstep = ld;
+      mpos = row0 + row, mstep = 0, kpos = k, kr = 2;
+      dst = kmajorShared ? k * pad + row : row * pad + k;
+      dstep = kmajorShared ? 2 * pad : 2;
+    }
+    rowsIn = 0;
+    for (int r = 0; r < 8; ++r)
+      if (mpos + r * mstep < rows) rowsIn |= 1u << r;
+  }
+
+  __device__ __forceinline__ void load(float *shared, i64 K, i64 k0) const {
+    const float *g = base + k0 * kstep;
+#pragma unroll
+    for (int r = 0; r < 8; ++r) {
+      const bool ok = ((rowsIn >> r) & 1u) && k0 + kpos + r * kr < K;
+      cp_async4(shared + dst + r * dstep, ok ? g + r * rstep : base, ok);
+    }
+  }
+};
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+kiln_gemm_tf32(i64 ta, i64 tb, i64 M, i64 N, i64 K, double alpha, const float *A, i64 lda, i64 sA, const float *B,
+               i64 ldb, i64 sB, double beta, float *C, i64 ldc, i64 sC, i64 batch) {
+  __shared__ __align__(16) float As[2][TC_BM][TC_APAD];
+  __shared__ __align__(16) float Bs[2][TC_BK][TC_BPAD];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int g = lane / 4, t = lane % 4;
+  const int wm = (warp / 4) * 64, wn = (warp % 4) * 32; // this warp's 64×32 of the block tile
+  const i64 m0 = (i64)blockIdx.y * TC_BM, n0 = (i64)blockIdx.x * TC_BN;
+  const i64 ktiles = (K + TC_BK - 1) / TC_BK;
+  for (i64 bt = blockIdx.z; bt < batch; bt += gridDim.z) {
+    tc_loader la, lb;
+    la.init(A + bt * sA, lda, m0, M, !ta, false, TC_APAD);
+    lb.init(B + bt * sB, ldb, n0, N, tb != 0, true, TC_BPAD);
+    float acc[4][4][4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
+    if (ktiles > 0) {
+      la.load(&As[0][0][0], K, 0);
+      lb.load(&Bs[0][0][0], K, 0);
+    }
+    cp_async_commit();
+    for (i64 kt = 0; kt < ktiles; ++kt) {
+      const int cur = (int)(kt & 1);
+      if (kt + 1 < ktiles) {
+        la.load(&As[cur ^ 1][0][0], K, (kt + 1) * TC_BK);
+        lb.load(&Bs[cur ^ 1][0][0], K, (kt + 1) * TC_BK);
+        cp_async_commit();
+        cp_async_wait<1>(); // this tile's group has landed; the next one may still be in flight
+      } else {
+        cp_async_wait<0>();
+      }
+      __syncthreads();
+#pragma unroll
+      for (int k8 = 0; k8 < TC_BK; k8 += 8) {
+        unsigned bf[4][2];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const int c = wn + j * 8 + g;
+          bf[j][0] = to_tf32(Bs[cur][k8 + t][c]);
+          bf[j][1] = to_tf32(Bs[cur][k8 + t + 4][c]);
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i) { // one A fragment live at a time
+          const int r = wm + i * 16 + g;
+          const unsigned af[4] = {to_tf32(As[cur][r][k8 + t]), to_tf32(As[cur][r + 8][k8 + t]),
+                                  to_tf32(As[cur][r][k8 + t + 4]), to_tf32(As[cur][r + 8][k8 + t + 4])};
+#pragma unroll
+          for (int j = 0; j < 4; ++j) mma_tf32_16x8x8(acc[i][j], af, bf[j]);
+        }
+      }
+      __syncthreads(); // every warp is done with this buffer before it is refilled
+    }
+    float *c = C + bt * sC;
+    const float al = (float)alpha, be = (float)beta;
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const i64 m = m0 + wm + i * 16 + g + 8 * (r / 2), n = n0 + wn + j * 8 + 2 * t + r % 2;
+          if (m < M && n < N) {
+            float *p = c + m * ldc + n;
+            *p = be == 0.0f ? al * acc[i][j][r] : al * acc[i][j][r] + be * *p;
+          }
+        }
+  }
+}

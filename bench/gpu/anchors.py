@@ -54,6 +54,17 @@ def sgemm(n, reps):
     return {"n": n, "ms": ms, "tflops": 2 * n ** 3 / (ms * 1e-3) / 1e12, "rel_err": rel}
 
 
+def tf32_gemm(n, reps):
+    """sgemm with TF32 allowed (torch.backends.cuda.matmul.allow_tf32), then restored."""
+    import torch
+    prev = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        return sgemm(n, reps)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = prev
+
+
 def attention(batch, lq, lk, nctx, d, reps):
     import torch
     import torch.nn.functional as F
@@ -130,6 +141,16 @@ def report(kiln, torch_res, path, bench=None):
         lines.append(f"| {t['n']} | {fmt(k.get('ms'))} | {fmt(k.get('tflops'), '.2f')} | {fmt(t['ms'])} | "
                      f"{fmt(t['tflops'], '.2f')} | {fmt(ratio(k.get('tflops'), t['tflops']), '.2f')} | "
                      f"{fmt(k.get('rel_err'), '.1e')} |")
+    if torch_res.get("tf32_gemm"):
+        lines.append("\n## TF32 tensor-core GEMM (n×n×n; torch with allow_tf32)\n")
+        lines.append("| n | kiln ms | kiln TFLOP/s | torch ms | torch TFLOP/s | ratio | kiln rel err | torch rel err |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        kt = {r["n"]: r for r in (kiln or {}).get("tf32_gemm") or []}
+        for t in torch_res["tf32_gemm"]:
+            k = kt.get(t["n"], {})
+            lines.append(f"| {t['n']} | {fmt(k.get('ms'))} | {fmt(k.get('tflops'), '.2f')} | {fmt(t['ms'])} | "
+                         f"{fmt(t['tflops'], '.2f')} | {fmt(ratio(k.get('tflops'), t['tflops']), '.2f')} | "
+                         f"{fmt(k.get('rel_err'), '.1e')} | {fmt(t['rel_err'], '.1e')} |")
     lines.append("\n## Attention fp32, TabPFN shapes (batch·heads, queries, keys, context keys, head dim)\n")
     lines.append("| shape | kiln fwd ms | torch fwd ms (masked / sliced) | fwd ratio vs sliced | "
                  "kiln bwd ms | torch bwd ms (masked / sliced) | bwd ratio vs sliced | kiln rel err O/dQ/dK/dV |")
@@ -187,6 +208,7 @@ def main():
     else:
         sizes, dims, batch, seq, nctx, ncopy = [1024, 2048, 4096], [32, 64], 1024, 1024, 896, 1 << 28
     res["sgemm"] = [sgemm(n, args.reps) for n in sizes]
+    res["tf32_gemm"] = [tf32_gemm(n, args.reps) for n in sizes]
     res["attention"] = [attention(batch, seq, seq, nctx, d, args.reps) for d in dims]
     res["copy"] = copy_bw(args.reps, ncopy)
     res["adamw"] = adamw_bw(args.reps, 1 << 16 if args.quick else 1 << 27)

@@ -5,7 +5,7 @@ package main
 // This file links the CUDA backend into cuda builds of kiln (importing device/cuda registers
 // the "cuda" device kind) and adds the hidden `kiln cudabench` command that bench/gpu/run.sh
 // uses: the kernel-level measurements whose PyTorch anchors bench/gpu/anchors.py takes in the
-// same run (SGEMM fp32, context-masked attention forward+backward at TabPFN shapes, and a
+// same run (SGEMM fp32, the TF32 tensor-core GEMM, context-masked attention forward+backward at TabPFN shapes, and a
 // device-to-device copy). Times are CUDA-event medians after a warm-up; every timed kernel is
 // also checked against a float64 host reference on sampled outputs.
 
@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"time"
 
@@ -57,6 +58,7 @@ type cudaBenchReport struct {
 	Device    device.Info       `json:"device"`
 	Date      string            `json:"date"`
 	SGEMM     []gemmResult      `json:"sgemm"`
+	TF32GEMM  []gemmResult      `json:"tf32_gemm"`
 	Attention []attnResult      `json:"attention"`
 	Copy      copyResult        `json:"copy"`
 	MemStats  device.MemStats   `json:"mem_stats"`
@@ -90,6 +92,8 @@ func init() {
 			rep := cudaBenchReport{Device: g.Info(), Date: time.Now().UTC().Format(time.RFC3339), Notes: map[string]string{
 				"timing": fmt.Sprintf("CUDA events, median of %d after 2 warm-ups", reps),
 				"sgemm":  "C = A·B, row-major, fp32 FFMA (no TF32), square n×n×n; rel_err on 256 sampled outputs vs float64",
+				"tf32_gemm": "the same products on the tensor cores with TF32 inputs (" + cuda.TF32Env + "=1); " +
+					"rel_err against the float64 product of the unrounded inputs",
 				"attention": "fp32, batch = batch·heads, every query attends to keys [0, ncontext); " +
 					"flops 4·B·Lq·NC·D forward, 10·B·Lq·NC·D backward",
 				"copy": "cuMemcpyDtoD of one buffer, bytes counted read + write",
@@ -112,6 +116,15 @@ func init() {
 					return err
 				})
 			}
+			g.SetTF32(true)
+			for _, n := range sizes {
+				run(fmt.Sprintf("tf32 gemm %d", n), func() error {
+					r, err := benchSGEMM(g, n, reps)
+					rep.TF32GEMM = append(rep.TF32GEMM, r)
+					return err
+				})
+			}
+			g.SetTF32(os.Getenv(cuda.TF32Env) == "1")
 			for _, dh := range attnD {
 				run(fmt.Sprintf("attention d=%d", dh), func() error {
 					r, err := benchAttention(g, batch, seq, seq, nctx, dh, reps)
@@ -134,6 +147,9 @@ func init() {
 			fmt.Fprintf(out, "kiln cudabench on %s: %s\n", g.Name(), g.Info().Description)
 			for _, r := range rep.SGEMM {
 				fmt.Fprintf(out, "sgemm n=%-5d %9.3f ms %7.2f TFLOP/s  rel err %.2g\n", r.N, r.Ms, r.TFLOPS, r.RelErr)
+			}
+			for _, r := range rep.TF32GEMM {
+				fmt.Fprintf(out, "tf32 gemm n=%-5d %9.3f ms %7.2f TFLOP/s  rel err %.2g\n", r.N, r.Ms, r.TFLOPS, r.RelErr)
 			}
 			for _, r := range rep.Attention {
 				fmt.Fprintf(out, "attention B=%d L=%d nctx=%d d=%d: fwd %.3f ms (%.2f TFLOP/s), bwd %.3f ms (%.2f TFLOP/s); rel err O %.2g dQ %.2g dK %.2g dV %.2g\n",

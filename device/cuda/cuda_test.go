@@ -216,7 +216,7 @@ func TestGemmPaths(t *testing.T) {
 					for _, pad := range pads {
 						for _, beta := range []float64{0, -0.5} {
 							batch := 1 + pad%2*2 // 1 or 3
-							gemmCase(t, d, dt, s.m, s.n, s.k, ta, tb, pad, batch, 1.5, beta)
+							gemmCase(t, d, dt, s.m, s.n, s.k, ta, tb, pad, batch, 1.5, beta, false)
 						}
 					}
 				}
@@ -225,7 +225,44 @@ func TestGemmPaths(t *testing.T) {
 	}
 }
 
-func gemmCase(t *testing.T, d *cuda.Device, dt device.DType, m, n, k int, ta, tb bool, pad, batch int, alpha, beta float64) {
+// TestGemmTF32 runs the tensor-core TF32 GEMM (cuda.TF32Env) over edge sizes, every
+// transpose, padded leading dimensions and batches, against a float64 reference of the
+// TF32-rounded inputs with float32 accumulation's tolerance: a wrong fragment, tile or
+// pipeline index gives errors of the order of the values.
+func TestGemmTF32(t *testing.T) {
+	d := gpu(t)
+	d.SetTF32(true)
+	defer d.SetTF32(false)
+	type sz struct{ m, n, k int }
+	sizes := []sz{{130, 200, 77}, {128, 128, 128}, {1, 1, 1}, {33, 129, 17}, {65, 70, 0}, {256, 64, 40}}
+	if testing.Short() {
+		sizes = sizes[:4]
+	}
+	for _, s := range sizes {
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				for _, pad := range []int{0, 3} {
+					beta := []float64{0, -0.5}[pad%2]
+					gemmCase(t, d, device.Float32, s.m, s.n, s.k, ta, tb, pad, 1+pad%2, 1.5, beta, true)
+				}
+			}
+		}
+	}
+}
+
+// tf32 rounds x (a float32 value) to TF32 as cvt.rna.tf32.f32 does: to 10 mantissa bits,
+// nearest, ties away from zero.
+func tf32(x float64) float64 {
+	u := math.Float32bits(float32(x))
+	if u&0x7f800000 != 0x7f800000 {
+		u = (u + 0x1000) &^ 0x1fff
+	}
+	return float64(math.Float32frombits(u))
+}
+
+// gemmCase checks one GEMM against a float64 reference; with tf32 the reference multiplies
+// the TF32-rounded inputs (the tensor-core kernel's).
+func gemmCase(t *testing.T, d *cuda.Device, dt device.DType, m, n, k int, ta, tb bool, pad, batch int, alpha, beta float64, tf32In bool) {
 	t.Helper()
 	ar, ac := m, k
 	if ta {
@@ -287,7 +324,7 @@ func gemmCase(t *testing.T, d *cuda.Device, dt device.DType, m, n, k int, ta, tb
 	if dt == device.Float64 {
 		u = 0x1p-53
 	}
-	name := fmt.Sprintf("%v m=%d n=%d k=%d ta=%v tb=%v pad=%d batch=%d beta=%v", dt, m, n, k, ta, tb, pad, batch, beta)
+	name := fmt.Sprintf("%v m=%d n=%d k=%d ta=%v tb=%v pad=%d batch=%d beta=%v tf32=%v", dt, m, n, k, ta, tb, pad, batch, beta, tf32In)
 	at := func(x []float64, off, ld int, r, c int) float64 { return x[off+r*ld+c] }
 	for bi := 0; bi < batch; bi++ {
 		for i := 0; i < m; i++ {
@@ -311,6 +348,9 @@ func gemmCase(t *testing.T, d *cuda.Device, dt device.DType, m, n, k int, ta, tb
 						y = at(B, p.OffB+bi*p.StrideB, p.LdB, j, kk)
 					} else {
 						y = at(B, p.OffB+bi*p.StrideB, p.LdB, kk, j)
+					}
+					if tf32In {
+						x, y = tf32(x), tf32(y)
 					}
 					want += x * y
 					scale += math.Abs(x * y)

@@ -44,6 +44,7 @@ type Device struct {
 	errWord uintptr // 8 bytes: first bad index position of Gather/ScatterAdd, or all ones
 	sticky  error   // first asynchronous failure (a launch error), reported by Sync
 	poison  bool    // AllocUninit fills with all ones (PoisonEnv, or the emulator)
+	tf32    bool    // float32 GEMMs on the tensor cores with TF32 inputs (TF32Env, SetTF32)
 	info    device.Info
 	sms     int
 }
@@ -142,6 +143,20 @@ func (d *Device) Alloc(dtype device.DType, n int) (device.Buffer, error) {
 // that an op that reads an element it did not write shows up as NaN or a bad index. The
 // emulator poisons unless it is set to 0.
 const PoisonEnv = "KILN_CUDA_POISON"
+
+// TF32Env names the environment variable that, set to 1 when a device opens, runs float32
+// GEMMs on the tensor cores (kernels/gemm.cu's kiln_gemm_tf32: inputs rounded to TF32, a
+// 10-bit mantissa, products accumulated in float32), as PyTorch does with
+// torch.backends.cuda.matmul.allow_tf32. Results then differ from float32 by about 1e-3
+// relative. Off by default.
+const TF32Env = "KILN_CUDA_TF32"
+
+// SetTF32 turns the TF32 tensor-core GEMM on or off for later launches (see TF32Env).
+func (d *Device) SetTF32(on bool) {
+	d.mu.Lock()
+	d.tf32 = on
+	d.mu.Unlock()
+}
 
 // AllocUninit is Alloc without the zero fill (device.UninitAllocator): the memory holds
 // whatever its last user left, or the poison pattern (see PoisonEnv).
@@ -323,6 +338,7 @@ func newDevice(ordinal int, drv driver, info device.Info) (*Device, error) {
 	default:
 		d.poison = emulated
 	}
+	d.tf32 = os.Getenv(TF32Env) == "1"
 	d.enter()
 	defer d.leave()
 	var err error

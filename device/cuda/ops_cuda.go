@@ -137,6 +137,12 @@ func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
 // gemmOne launches one kernel for p (matrices at pa, pb, pc, p's offsets applied): the
 // register-blocked float32 kernel where sgemmTile allows, else the 16×16 shared-tile kernel.
 func (d *Device) gemmOne(p device.GemmParams, pa, pb, pc elemPtr) {
+	if pa.dtype == device.Float32 && d.tf32 {
+		d.kernel(dim3{x: (p.N + 127) / 128, y: (p.M + 127) / 128, z: min(p.Batch, 65535)}, dim3{x: 256}).gemmTf32(
+			b2i(p.TransA), b2i(p.TransB), p.M, p.N, p.K, p.Alpha, f32s(pa), p.LdA, p.StrideA, f32s(pb), p.LdB, p.StrideB,
+			p.Beta, f32s(pc), p.LdC, p.StrideC, p.Batch)
+		return
+	}
 	if pa.dtype == device.Float32 && d.sgemmTile(p) > 0 {
 		d.sgemm(p, pa, pb, pc)
 		return

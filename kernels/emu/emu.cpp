@@ -42,6 +42,7 @@ constexpr size_t kStack = 256 << 10;
 ucontext_t schedCtx;
 std::vector<Fiber> fibers;
 std::vector<uint64_t> warpSlots; // 32 per warp
+std::vector<uint32_t> mmaSlots;  // 6 per lane: a tensor-core fragment pair (a0-a3, b0-b1)
 int cur;                         // running fiber
 const std::function<void(const uint64_t *)> *curKernel;
 const uint64_t *curArgs;
@@ -161,6 +162,7 @@ bool runBlock(unsigned bx, unsigned by, unsigned bz) {
     fibers.assign(nt, Fiber{});
     for (auto &f : fibers) f.stack.resize(kStack);
     warpSlots.assign((nt + 31) / 32 * 32, 0);
+    mmaSlots.assign((nt + 31) / 32 * 32 * 6, 0);
   }
   for (unsigned t = 0; t < nt; ++t) {
     Fiber &f = fibers[t];
@@ -205,6 +207,36 @@ uint64_t emu_shfl_xor(uint64_t bits, int laneMask) {
   const uint64_t r = warpSlots[base + ((lane ^ laneMask) & 31)];
   yieldTo(AT_WARP);
   return r;
+}
+
+// The m16n8k8 TF32 tensor-core product of a warp (mma.cuh gives the fragment layout): every
+// lane posts its A and B fragments, waits for the warp, computes its four outputs from the
+// posted fragments in float with k in order, and waits again before the slots are reused.
+void emu_mma_tf32_16x8x8(float d[4], const unsigned a[4], const unsigned b[2]) {
+  const int me = cur, lane = me & 31, base = me - lane;
+  for (int i = 0; i < 4; ++i) mmaSlots[6 * me + i] = a[i];
+  mmaSlots[6 * me + 4] = b[0];
+  mmaSlots[6 * me + 5] = b[1];
+  yieldTo(AT_WARP);
+  auto f = [](uint32_t u) {
+    float x;
+    std::memcpy(&x, &u, 4);
+    return x;
+  };
+  const int g = lane / 4, t = lane % 4;
+  float out[4];
+  for (int r = 0; r < 4; ++r) {
+    const int row = g + 8 * (r / 2), col = 2 * t + r % 2;
+    float acc = d[r];
+    for (int k = 0; k < 8; ++k) {
+      const int aLane = (row % 8) * 4 + k % 4, aReg = (row >= 8 ? 1 : 0) + (k >= 4 ? 2 : 0);
+      const int bLane = col * 4 + k % 4, bReg = k >= 4 ? 1 : 0;
+      acc += f(mmaSlots[6 * (base + aLane) + aReg]) * f(mmaSlots[6 * (base + bLane) + 4 + bReg]);
+    }
+    out[r] = acc;
+  }
+  yieldTo(AT_WARP);
+  for (int r = 0; r < 4; ++r) d[r] = out[r];
 }
 
 extern "C" {
