@@ -121,6 +121,9 @@ func init() {
 				run(fmt.Sprintf("tf32 gemm %d", n), func() error {
 					r, err := benchSGEMM(g, n, reps)
 					rep.TF32GEMM = append(rep.TF32GEMM, r)
+					if err == nil && !(r.RelErr <= tf32MaxRelErr) {
+						err = fmt.Errorf("relative error %.3g above %.0e: the TF32 kernel is wrong", r.RelErr, tf32MaxRelErr)
+					}
 					return err
 				})
 			}
@@ -172,6 +175,11 @@ func init() {
 	f.BoolVar(&quick, "quick", false, "small sizes (a smoke test)")
 	addCommand(cmd)
 }
+
+// tf32MaxRelErr bounds the TF32 GEMM's relative error against the float64 product of its
+// unrounded inputs: rounding each input to 10 mantissa bits gives about 3e-4 on uniform
+// [-1, 1] matrices, and a wrong fragment or tile index gives errors of order 1.
+const tf32MaxRelErr = 5e-3
 
 // timeMedian runs f twice to warm up, then reps times between events, and returns the median
 // milliseconds.
