@@ -25,12 +25,19 @@ import (
 // Case is one benchmark.
 type Case struct {
 	Name   string         // e.g. "gemm f32 1024"
-	Group  string         // gemm, attention, layernorm, softmax, adamw, copy, reduce, tabpfn
+	Group  string         // gemm, attention, layernorm, softmax, adamw, copy, reduce, tabpfn, allreduce
 	Anchor map[string]any // the case as the anchor script reads it (nil: no anchor)
 	Work   float64        // units of work per run (FLOPs, bytes, datasets)
 	Unit   string         // what Work/second is reported as: "GFLOP/s", "GB/s", "datasets/s"
 	// Setup prepares inputs on dev and returns the function to time and a cleanup.
 	Setup func(dev device.Device) (run func() error, cleanup func(), err error)
+	// Reps, when positive, times exactly this many runs after the warm-up instead of
+	// repeating until Options.MinTime: a collective needs every process to run it as often.
+	Reps int
+	// AnchorSetup, when set, is an anchor measured in Go in the same run and timed as the
+	// case is (AnchorName names it), instead of by the numpy script.
+	AnchorSetup func(dev device.Device) (run func() error, cleanup func(), err error)
+	AnchorName  string
 }
 
 // Result is one case's measurement.
@@ -104,6 +111,16 @@ func Time(dev device.Device, fn func() error, o Options) (float64, error) {
 	return best, nil
 }
 
+// timeSetup prepares a run with setup, times it and cleans up.
+func timeSetup(dev device.Device, setup func(device.Device) (func() error, func(), error), o Options) (float64, error) {
+	run, cleanup, err := setup(dev)
+	if err != nil {
+		return 0, err
+	}
+	defer cleanup()
+	return Time(dev, run, o)
+}
+
 // Run times every case on dev, then (when asked) the anchors in one batch, and pairs them.
 func Run(dev device.Device, cases []Case, o Options) ([]Result, error) {
 	o.defaults()
@@ -113,15 +130,23 @@ func Run(dev device.Device, cases []Case, o Options) ([]Result, error) {
 			o.Progress(c.Name)
 		}
 		r := Result{Name: c.Name, Group: c.Group, Device: dev.Name(), Unit: c.Unit}
-		run, cleanup, err := c.Setup(dev)
-		if err == nil {
-			r.Seconds, err = Time(dev, run, o)
-			cleanup()
+		co := o
+		if c.Reps > 0 {
+			co.MinReps, co.MaxReps, co.MinTime = c.Reps, c.Reps, time.Nanosecond
 		}
+		var err error
+		r.Seconds, err = timeSetup(dev, c.Setup, co)
 		if err != nil {
 			r.Error = err.Error()
 		} else {
 			r.Rate = rate(c, r.Seconds)
+		}
+		if c.AnchorSetup != nil && err == nil {
+			if r.AnchorSeconds, err = timeSetup(dev, c.AnchorSetup, co); err != nil {
+				r.Error = c.AnchorName + ": " + err.Error()
+			} else {
+				r.Anchor, r.AnchorRate, r.Ratio = c.AnchorName, rate(c, r.AnchorSeconds), r.AnchorSeconds/r.Seconds
+			}
 		}
 		results = append(results, r)
 		runtime.GC()

@@ -2,6 +2,7 @@
 # The data-parallel measurements of bench/results/distributed-*.md, raw outputs into the
 # folder given (default bench/results/distributed-$(date +%F)):
 #   allreduce  comm's all-reduce against MPI_Allreduce over message sizes, 2 and 4 ranks
+#              (the Go benchmark, and kiln bench --only allreduce)
 #   modes      DDP, ZeRO-1 and DiLoCo (H = 1, 8, 32): held-out loss at equal steps and bytes
 #   scaling    kiln tabpfn train on 1 process and on 2 (one core each, and sharing cores)
 # Pass the parts to run as arguments (default: all). Needs Open MPI (see make test-mpi).
@@ -27,6 +28,8 @@ for part in $parts; do
       grep -h Benchmark "$out/allreduce-np$np.d"/1/rank.0/stdout >"$out/allreduce-np$np.txt"
       rm -rf "$out/allreduce-np$np.d"
       uptime >>"$out/allreduce-np$np.txt"
+      # The same sizes through kiln bench (best of 20 after a warm-up, MPI_Allreduce anchor).
+      "${MPIRUN[@]}" -np "$np" build/kiln-mpi bench --only allreduce --markdown >"$out/bench-allreduce-np$np.md"
     done
     ;;
   modes)

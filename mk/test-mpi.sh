@@ -21,6 +21,14 @@ for np in 2 4; do
   "${MPIRUN[@]}" -np "$np" build/disttest-mpi.test -test.count=1
 done
 
+echo "-- kiln bench --only allreduce on 2 processes, with its MPI_Allreduce anchor"
+out=$("${MPIRUN[@]}" -np 2 build/kiln-mpi bench --only allreduce --quick --json)
+if [ "$(grep -c '"anchor": "MPI_Allreduce"' <<<"$out")" -ne 2 ]; then
+  echo "$out"
+  echo "FAIL: the allreduce bench did not report both sizes against MPI_Allreduce"
+  exit 1
+fi
+
 echo "-- drill: a hung rank ends the job within the watchdog timeout, naming the rank"
 log=$(mktemp)
 start=$SECONDS

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-ml/kiln/bench"
+	"github.com/kiln-ml/kiln/comm"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/internal/outguard"
 )
@@ -76,11 +77,23 @@ a GPU.`,
 				}
 				cases = sel
 			}
+			// Under mpirun (the allreduce group) every rank runs the cases; rank 0 reports.
+			out := cmd.OutOrStdout()
+			if comm.LaunchedSize() > 1 {
+				c, err := benchComm()
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				if c.Rank() != 0 {
+					out, asJSON = io.Discard, false
+				}
+			}
 			opts := bench.Options{Anchors: !noAnchor, AnchorScript: anchors}
 			if quick {
 				opts.MinTime, opts.MinReps = 20*time.Millisecond, 1
 			}
-			if !asJSON {
+			if !asJSON && out != io.Discard {
 				opts.Progress = func(name string) { fmt.Fprintf(os.Stderr, "  timing %s\n", name) }
 			}
 			start := time.Now()
@@ -92,14 +105,13 @@ a GPU.`,
 				fmt.Fprintln(os.Stderr, "warning:", err)
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(map[string]any{
 					"device": dev.Info(), "date": time.Now().UTC().Format(time.RFC3339),
 					"go": runtime.Version(), "gomaxprocs": runtime.GOMAXPROCS(0), "results": results,
 				})
 			}
-			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "kiln bench on %s (%s), %s, %d threads, %.0fs\n\n", dev.Name(), dev.Info().Description,
 				time.Now().UTC().Format("2006-01-02"), runtime.GOMAXPROCS(0), time.Since(start).Seconds())
 			if markdown {
@@ -107,7 +119,7 @@ a GPU.`,
 			} else if err := bench.WriteTable(out, results); err != nil {
 				return err
 			}
-			if plotPath != "" {
+			if plotPath != "" && out != io.Discard {
 				err := writeOutput(plotPath, func(w io.Writer) error {
 					return bench.PlotTo(w, bench.PlotFormat(plotPath), "kiln on "+dev.Name()+" vs anchor", results)
 				})
@@ -124,7 +136,7 @@ a GPU.`,
 	f.BoolVar(&asJSON, "json", false, "print results as JSON")
 	f.BoolVar(&markdown, "markdown", false, "print results as a markdown table")
 	f.StringVar(&plotPath, "plot", "", "write a bar chart of the ratios to this PNG/SVG file")
-	f.StringVar(&only, "only", "", "comma-separated groups to run (gemm, attention, layernorm, softmax, adamw, copy, reduce, tabpfn)")
+	f.StringVar(&only, "only", "", "comma-separated groups to run (gemm, attention, layernorm, softmax, adamw, copy, reduce, tabpfn, allreduce)")
 	f.BoolVar(&quick, "quick", false, "small sizes and few repetitions (a smoke test)")
 	f.BoolVar(&noAnchor, "no-anchor", false, "skip the numpy anchors")
 	f.StringVar(&anchors, "anchors", "", "numpy anchor script to run instead of the one built into kiln")

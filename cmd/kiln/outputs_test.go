@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kiln-ml/kiln/bench"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/internal/interrupt"
 	"github.com/kiln-ml/kiln/models/tabpfn"
@@ -213,4 +215,34 @@ func TestBenchAnchorsFlag(t *testing.T) {
 	dir := t.TempDir()
 	err = executeRoot(t, root, []string{"bench", "--only", "copy", "--quick", "--anchors", dir})
 	require.ErrorContains(t, err, "directory")
+}
+
+// TestBenchAllreduceGroup runs `kiln bench --only allreduce` in one process (the world of
+// size 1): every size is timed with its fixed repetitions and reported in the allreduce
+// group. mk/test-mpi.sh runs it under mpirun with the MPI_Allreduce anchor.
+func TestBenchAllreduceGroup(t *testing.T) {
+	root := testRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	defer root.SetOut(nil)
+	bc, _, err := root.Find([]string{"bench"})
+	require.NoError(t, err)
+	reset := func() { // the command's flags keep the values of earlier tests' runs
+		bc.Flags().VisitAll(func(f *pflag.Flag) { require.NoError(t, f.Value.Set(f.DefValue)) })
+	}
+	reset()
+	defer reset()
+	require.NoError(t, executeRoot(t, root, []string{"bench", "--only", "allreduce", "--quick", "--no-anchor", "--json"}))
+	var rep struct {
+		Results []bench.Result `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	var names []string
+	for _, r := range rep.Results {
+		require.Equal(t, "allreduce", r.Group)
+		require.Empty(t, r.Error)
+		require.Greater(t, r.Rate, 0.0)
+		names = append(names, r.Name)
+	}
+	require.Equal(t, []string{"allreduce f32 4 KiB", "allreduce f32 1024 KiB"}, names)
 }
