@@ -310,49 +310,48 @@ DEF_SGEMM(kiln_sgemm64_tt, 64, 16, 4, true, true, 1)
 #define TC_APAD 20  // As row length: 16 k values + 4
 #define TC_BPAD 136 // Bs row length: 128 n values + 8
 
-// tc_loader copies one operand's k-tiles into shared memory. Each thread owns 8 elements of a
-// tile, r = 0..7, at global offset base + r·rstep + k0·kstep and shared offset dst + r·dstep;
-// element r lies inside the matrix when its row (mpos + r·mstep, M or N) and its k
-// (k0 + kpos + r·kr) are in range. The layout set-up below covers both storage orders, with
-// consecutive threads walking the operand's contiguous dimension.
-struct tc_loader {
-  const float *base;
+// tc_loader copies one operand's k-tiles (ROWS rows of the operand along M or N, BK values of
+// k) into shared memory with THREADS threads, each owning 8 elements r = 0..7 at global offset
+// base + r·rstep + k0·kstep and shared offset dst + r·dstep. Element r lies inside the matrix
+// when bit r of rowsIn says its row does and its k (k0 + kpos + r·kr) is below K. Consecutive
+// threads walk the operand's contiguous dimension: along k (16 threads per row) when k is
+// contiguous in memory, along the rows (ROWS threads per k) otherwise. The shared tile is
+// row-major (A: [row][k], rows pad elements long) or k-major (B: [k][row]).
+template <typename T, int THREADS, int ROWS, int BK> struct tc_loader {
+  static_assert(ROWS * BK == 8 * THREADS, "8 elements per thread");
+  const T *base;
   i64 rstep, kstep;
-  unsigned rowsIn; // bit r: element r's row is inside the matrix
+  unsigned rowsIn;
   int kpos, kr, dst, dstep;
 
-  // init: rows is the operand's tile extent along M or N (128), rowPad its shared row length
-  // for A (As[m][k]) or the column count of B's k-major tile (Bs[k][n]); kmajor says the
-  // shared tile is k-major (B) rather than row-major (A); trans whether the global operand
-  // is stored with k contiguous (A not transposed, B transposed) or not.
-  __device__ void init(const float *p, i64 ld, i64 row0, i64 rows, bool kContiguous, bool kmajorShared, int pad) {
+  __device__ void init(const T *p, i64 ld, i64 row0, i64 rows, bool kContiguous, bool kmajorShared, int pad) {
     const int tid = threadIdx.x;
     i64 mpos;
     int mstep;
-    if (kContiguous) { // 16 consecutive threads read one row's 16 k values
-      const int row = tid / TC_BK, k = tid % TC_BK;
-      base = p + (row0 + row) * ld + k, rstep = (i64)16 * ld, kstep = 1;
-      mpos = row0 + row, mstep = 16, kpos = k, kr = 0;
+    if (kContiguous) {
+      const int row = tid / BK, k = tid % BK;
+      base = p + (row0 + row) * ld + k, rstep = (i64)(THREADS / BK) * ld, kstep = 1;
+      mpos = row0 + row, mstep = THREADS / BK, kpos = k, kr = 0;
       dst = kmajorShared ? k * pad + row : row * pad + k;
-      dstep = kmajorShared ? 16 : 16 * pad;
-    } else { // 128 consecutive threads read one k's 128 rows
-      const int row = tid % TC_BM, k = tid / TC_BM;
-      base = p + (i64)k * ld + row0 + row, rstep = 2 * ld, kstep = ld;
-      mpos = row0 + row, mstep = 0, kpos = k, kr = 2;
+      dstep = kmajorShared ? THREADS / BK : (THREADS / BK) * pad;
+    } else {
+      const int row = tid % ROWS, k = tid / ROWS;
+      base = p + (i64)k * ld + row0 + row, rstep = (i64)(THREADS / ROWS) * ld, kstep = ld;
+      mpos = row0 + row, mstep = 0, kpos = k, kr = THREADS / ROWS;
       dst = kmajorShared ? k * pad + row : row * pad + k;
-      dstep = kmajorShared ? 2 * pad : 2;
+      dstep = kmajorShared ? (THREADS / ROWS) * pad : THREADS / ROWS;
     }
     rowsIn = 0;
     for (int r = 0; r < 8; ++r)
       if (mpos + r * mstep < rows) rowsIn |= 1u << r;
   }
 
-  __device__ __forceinline__ void load(float *shared, i64 K, i64 k0) const {
-    const float *g = base + k0 * kstep;
+  __device__ __forceinline__ void load(T *shared, i64 K, i64 k0) const {
+    const T *g = base + k0 * kstep;
 #pragma unroll
     for (int r = 0; r < 8; ++r) {
       const bool ok = ((rowsIn >> r) & 1u) && k0 + kpos + r * kr < K;
-      cp_async4(shared + dst + r * dstep, ok ? g + r * rstep : base, ok);
+      cp_async_elem(shared + dst + r * dstep, ok ? g + r * rstep : base, ok);
     }
   }
 };
@@ -368,7 +367,7 @@ kiln_gemm_tf32(i64 ta, i64 tb, i64 M, i64 N, i64 K, double alpha, const float *A
   const i64 m0 = (i64)blockIdx.y * TC_BM, n0 = (i64)blockIdx.x * TC_BN;
   const i64 ktiles = (K + TC_BK - 1) / TC_BK;
   for (i64 bt = blockIdx.z; bt < batch; bt += gridDim.z) {
-    tc_loader la, lb;
+    tc_loader<float, 256, TC_BM, TC_BK> la, lb;
     la.init(A + bt * sA, lda, m0, M, !ta, false, TC_APAD);
     lb.init(B + bt * sB, ldb, n0, N, tb != 0, true, TC_BPAD);
     float acc[4][4][4];
@@ -426,6 +425,83 @@ kiln_gemm_tf32(i64 ta, i64 tb, i64 M, i64 N, i64 K, double alpha, const float *A
           if (m < M && n < N) {
             float *p = c + m * ldc + n;
             *p = be == 0.0f ? al * acc[i][j][r] : al * acc[i][j][r] + be * *p;
+          }
+        }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tensor-core DGEMM (DMMA, sm_80+; off unless enabled: device/cuda's DMMAEnv). Block 128
+// threads, 4 warps each owning 32×32 of a 64×64 block tile as 4×4 m8n8k4 products; BK = 16,
+// cp.async double buffering as in kiln_gemm_tf32. Rows padded to 20 (A) and 68 (B) doubles so
+// that each half-warp's 8-byte fragment reads hit distinct banks. Grid (ceil(N/64),
+// ceil(M/64), min(batch, 65535)).
+#define DM_BM 64
+#define DM_BN 64
+#define DM_BK 16
+#define DM_APAD 20
+#define DM_BPAD 68
+
+extern "C" __global__ void __launch_bounds__(128)
+kiln_gemm_dmma(i64 ta, i64 tb, i64 M, i64 N, i64 K, double alpha, const double *A, i64 lda, i64 sA,
+               const double *B, i64 ldb, i64 sB, double beta, double *C, i64 ldc, i64 sC, i64 batch) {
+  __shared__ __align__(16) double As[2][DM_BM][DM_APAD];
+  __shared__ __align__(16) double Bs[2][DM_BK][DM_BPAD];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int g = lane / 4, t = lane % 4;
+  const int wm = (warp / 2) * 32, wn = (warp % 2) * 32; // this warp's 32×32 of the block tile
+  const i64 m0 = (i64)blockIdx.y * DM_BM, n0 = (i64)blockIdx.x * DM_BN;
+  const i64 ktiles = (K + DM_BK - 1) / DM_BK;
+  for (i64 bt = blockIdx.z; bt < batch; bt += gridDim.z) {
+    tc_loader<double, 128, DM_BM, DM_BK> la, lb;
+    la.init(A + bt * sA, lda, m0, M, !ta, false, DM_APAD);
+    lb.init(B + bt * sB, ldb, n0, N, tb != 0, true, DM_BPAD);
+    double acc[4][4][2];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[i][j][0] = acc[i][j][1] = 0.0;
+    if (ktiles > 0) {
+      la.load(&As[0][0][0], K, 0);
+      lb.load(&Bs[0][0][0], K, 0);
+    }
+    cp_async_commit();
+    for (i64 kt = 0; kt < ktiles; ++kt) {
+      const int cur = (int)(kt & 1);
+      if (kt + 1 < ktiles) {
+        la.load(&As[cur ^ 1][0][0], K, (kt + 1) * DM_BK);
+        lb.load(&Bs[cur ^ 1][0][0], K, (kt + 1) * DM_BK);
+        cp_async_commit();
+        cp_async_wait<1>();
+      } else {
+        cp_async_wait<0>();
+      }
+      __syncthreads();
+#pragma unroll
+      for (int k4 = 0; k4 < DM_BK; k4 += 4) {
+        double bf[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) bf[j] = Bs[cur][k4 + t][wn + j * 8 + g];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const double af = As[cur][wm + i * 8 + g][k4 + t];
+#pragma unroll
+          for (int j = 0; j < 4; ++j) mma_f64_8x8x4(acc[i][j], af, bf[j]);
+        }
+      }
+      __syncthreads();
+    }
+    double *c = C + bt * sC;
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const i64 m = m0 + wm + i * 8 + g, n = n0 + wn + j * 8 + 2 * t + r;
+          if (m < M && n < N) {
+            double *p = c + m * ldc + n;
+            *p = beta == 0.0 ? alpha * acc[i][j][r] : alpha * acc[i][j][r] + beta * *p;
           }
         }
   }

@@ -12,9 +12,14 @@
 //                           a[0] (g, t)   a[1] (g+8, t)   a[2] (g, t+4)   a[3] (g+8, t+4)
 //                           b[0] (k=t, n=g)   b[1] (k=t+4, n=g)
 //                           d[r] (g + 8·(r/2), 2t + r%2)
-//   cp_async4(dst, src, ok)
-//                         cp.async.ca.shared.global of 4 bytes, or 4 zero bytes when !ok
-//                         (src-size 0: nothing is read, the source address is not touched).
+//   mma_f64_8x8x4(d, a, b)
+//                         mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64 (DMMA), d += a·b for a
+//                         warp's 8×4 of A, 4×8 of B and 8×8 of D, with g and t as above:
+//                           a (g, t)   b (k=t, n=g)   d[r] (g, 2t + r)
+//   cp_async_elem(dst, src, ok)
+//                         cp.async.ca.shared.global of one float (4 bytes) or double (8), or
+//                         zero bytes when !ok (src-size 0: nothing is read, the source
+//                         address is not touched).
 //   cp_async_commit(), cp_async_wait<N>()
 //                         commit the copies issued so far as a group; wait until at most N
 //                         groups are in flight.
@@ -42,10 +47,25 @@ __device__ __forceinline__ void mma_tf32_16x8x8(float d[4], const unsigned a[4],
 #endif
 }
 
-__device__ __forceinline__ void cp_async4(float *dst, const float *src, bool ok) {
+__device__ __forceinline__ void mma_f64_8x8x4(double d[2], double a, double b) {
+#if defined(__CUDA_ARCH__)
+  asm volatile("mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64 {%0,%1}, {%2}, {%3}, {%0,%1};"
+               : "+d"(d[0]), "+d"(d[1])
+               : "d"(a), "d"(b));
+#endif
+}
+
+__device__ __forceinline__ void cp_async_elem(float *dst, const float *src, bool ok) {
 #if defined(__CUDA_ARCH__)
   const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(s), "l"(src), "r"(ok ? 4 : 0));
+#endif
+}
+
+__device__ __forceinline__ void cp_async_elem(double *dst, const double *src, bool ok) {
+#if defined(__CUDA_ARCH__)
+  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(s), "l"(src), "r"(ok ? 8 : 0));
 #endif
 }
 
@@ -78,8 +98,11 @@ inline unsigned to_tf32(float x) {
 void emu_mma_tf32_16x8x8(float d[4], const unsigned a[4], const unsigned b[2]);
 inline void mma_tf32_16x8x8(float d[4], const unsigned a[4], const unsigned b[2]) { emu_mma_tf32_16x8x8(d, a, b); }
 
+void emu_mma_f64_8x8x4(double d[2], double a, double b);
+inline void mma_f64_8x8x4(double d[2], double a, double b) { emu_mma_f64_8x8x4(d, a, b); }
+
 // Copies complete at once in the emulator, so groups need no waiting.
-inline void cp_async4(float *dst, const float *src, bool ok) { *dst = ok ? *src : 0.0f; }
+template <typename T> inline void cp_async_elem(T *dst, const T *src, bool ok) { *dst = ok ? *src : T(0); }
 inline void cp_async_commit() {}
 template <int N> inline void cp_async_wait() {}
 

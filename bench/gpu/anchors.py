@@ -54,6 +54,16 @@ def sgemm(n, reps):
     return {"n": n, "ms": ms, "tflops": 2 * n ** 3 / (ms * 1e-3) / 1e12, "rel_err": rel}
 
 
+def dgemm(n, reps):
+    import torch
+    g = torch.Generator(device="cuda").manual_seed(n)
+    a = torch.rand(n, n, device="cuda", generator=g, dtype=torch.float64) * 2 - 1
+    b = torch.rand(n, n, device="cuda", generator=g, dtype=torch.float64) * 2 - 1
+    c = torch.empty(n, n, device="cuda", dtype=torch.float64)
+    ms = median_ms(lambda: torch.matmul(a, b, out=c), reps)
+    return {"n": n, "ms": ms, "tflops": 2 * n ** 3 / (ms * 1e-3) / 1e12}
+
+
 def tf32_gemm(n, reps):
     """sgemm with TF32 allowed (torch.backends.cuda.matmul.allow_tf32), then restored."""
     import torch
@@ -151,6 +161,17 @@ def report(kiln, torch_res, path, bench=None):
             lines.append(f"| {t['n']} | {fmt(k.get('ms'))} | {fmt(k.get('tflops'), '.2f')} | {fmt(t['ms'])} | "
                          f"{fmt(t['tflops'], '.2f')} | {fmt(ratio(k.get('tflops'), t['tflops']), '.2f')} | "
                          f"{fmt(k.get('rel_err'), '.1e')} | {fmt(t['rel_err'], '.1e')} |")
+    if torch_res.get("dgemm"):
+        lines.append("\n## FP64 GEMM (n×n×n): the 16×16 kernel and the FP64 tensor-core kernel (DMMA)\n")
+        lines.append("| n | kiln 16×16 TFLOP/s | kiln DMMA TFLOP/s | torch TFLOP/s | DMMA ratio | DMMA rel err |")
+        lines.append("|---|---|---|---|---|---|")
+        kd = {r["n"]: r for r in (kiln or {}).get("dgemm") or []}
+        km = {r["n"]: r for r in (kiln or {}).get("dmma_gemm") or []}
+        for t in torch_res["dgemm"]:
+            d, m = kd.get(t["n"], {}), km.get(t["n"], {})
+            lines.append(f"| {t['n']} | {fmt(d.get('tflops'), '.2f')} | {fmt(m.get('tflops'), '.2f')} | "
+                         f"{fmt(t['tflops'], '.2f')} | {fmt(ratio(m.get('tflops'), t['tflops']), '.2f')} | "
+                         f"{fmt(m.get('rel_err'), '.1e')} |")
     lines.append("\n## Attention fp32, TabPFN shapes (batch·heads, queries, keys, context keys, head dim)\n")
     lines.append("| shape | kiln fwd ms | torch fwd ms (masked / sliced) | fwd ratio vs sliced | "
                  "kiln bwd ms | torch bwd ms (masked / sliced) | bwd ratio vs sliced | kiln rel err O/dQ/dK/dV |")
@@ -209,6 +230,7 @@ def main():
         sizes, dims, batch, seq, nctx, ncopy = [1024, 2048, 4096], [32, 64], 1024, 1024, 896, 1 << 28
     res["sgemm"] = [sgemm(n, args.reps) for n in sizes]
     res["tf32_gemm"] = [tf32_gemm(n, args.reps) for n in sizes]
+    res["dgemm"] = [dgemm(n, args.reps) for n in sizes]
     res["attention"] = [attention(batch, seq, seq, nctx, d, args.reps) for d in dims]
     res["copy"] = copy_bw(args.reps, ncopy)
     res["adamw"] = adamw_bw(args.reps, 1 << 16 if args.quick else 1 << 27)

@@ -59,6 +59,8 @@ type cudaBenchReport struct {
 	Date      string            `json:"date"`
 	SGEMM     []gemmResult      `json:"sgemm"`
 	TF32GEMM  []gemmResult      `json:"tf32_gemm"`
+	DGEMM     []gemmResult      `json:"dgemm"`
+	DMMAGEMM  []gemmResult      `json:"dmma_gemm"`
 	Attention []attnResult      `json:"attention"`
 	Copy      copyResult        `json:"copy"`
 	MemStats  device.MemStats   `json:"mem_stats"`
@@ -94,6 +96,8 @@ func init() {
 				"sgemm":  "C = A·B, row-major, fp32 FFMA (no TF32), square n×n×n; rel_err on 256 sampled outputs vs float64",
 				"tf32_gemm": "the same products on the tensor cores with TF32 inputs (" + cuda.TF32Env + "=1); " +
 					"rel_err against the float64 product of the unrounded inputs",
+				"dgemm":     "C = A·B in float64 on the 16×16 shared-tile kernel, square n×n×n",
+				"dmma_gemm": "the same float64 products on the FP64 tensor cores (" + cuda.DMMAEnv + "=1)",
 				"attention": "fp32, batch = batch·heads, every query attends to keys [0, ncontext); " +
 					"flops 4·B·Lq·NC·D forward, 10·B·Lq·NC·D backward",
 				"copy": "cuMemcpyDtoD of one buffer, bytes counted read + write",
@@ -128,6 +132,24 @@ func init() {
 				})
 			}
 			g.SetTF32(os.Getenv(cuda.TF32Env) == "1")
+			for _, dmma := range []bool{false, true} {
+				g.SetDMMA(dmma)
+				for _, n := range sizes {
+					run(fmt.Sprintf("dgemm %d (dmma %v)", n, dmma), func() error {
+						r, err := benchGEMM(g, device.Float64, n, reps)
+						if dmma {
+							rep.DMMAGEMM = append(rep.DMMAGEMM, r)
+						} else {
+							rep.DGEMM = append(rep.DGEMM, r)
+						}
+						if err == nil && !(r.RelErr <= 1e-12) {
+							err = fmt.Errorf("relative error %.3g above 1e-12: the float64 kernel is wrong", r.RelErr)
+						}
+						return err
+					})
+				}
+			}
+			g.SetDMMA(os.Getenv(cuda.DMMAEnv) == "1")
 			for _, dh := range attnD {
 				run(fmt.Sprintf("attention d=%d", dh), func() error {
 					r, err := benchAttention(g, batch, seq, seq, nctx, dh, reps)
@@ -153,6 +175,12 @@ func init() {
 			}
 			for _, r := range rep.TF32GEMM {
 				fmt.Fprintf(out, "tf32 gemm n=%-5d %9.3f ms %7.2f TFLOP/s  rel err %.2g\n", r.N, r.Ms, r.TFLOPS, r.RelErr)
+			}
+			for _, r := range rep.DGEMM {
+				fmt.Fprintf(out, "dgemm n=%-5d %9.3f ms %7.2f TFLOP/s  rel err %.2g\n", r.N, r.Ms, r.TFLOPS, r.RelErr)
+			}
+			for _, r := range rep.DMMAGEMM {
+				fmt.Fprintf(out, "dmma gemm n=%-5d %9.3f ms %7.2f TFLOP/s  rel err %.2g\n", r.N, r.Ms, r.TFLOPS, r.RelErr)
 			}
 			for _, r := range rep.Attention {
 				fmt.Fprintf(out, "attention B=%d L=%d nctx=%d d=%d: fwd %.3f ms (%.2f TFLOP/s), bwd %.3f ms (%.2f TFLOP/s); rel err O %.2g dQ %.2g dK %.2g dV %.2g\n",
@@ -214,7 +242,11 @@ func timeMedian(g *cuda.Device, reps int, f func()) (float64, error) {
 }
 
 func allocFilled(g *cuda.Device, n int, seed uint64, dist device.Distribution, a, b float64) (device.Buffer, error) {
-	buf, err := g.Alloc(device.Float32, n)
+	return allocFilledAs(g, device.Float32, n, seed, dist, a, b)
+}
+
+func allocFilledAs(g *cuda.Device, dt device.DType, n int, seed uint64, dist device.Distribution, a, b float64) (device.Buffer, error) {
+	buf, err := g.Alloc(dt, n)
 	if err != nil {
 		return nil, err
 	}
@@ -227,19 +259,39 @@ func toHost(g *cuda.Device, b device.Buffer) ([]float32, error) {
 	return x, g.CopyToHost(x, b)
 }
 
+// toHost64 reads a buffer of either float dtype as float64.
+func toHost64(g *cuda.Device, b device.Buffer) ([]float64, error) {
+	if b.DType() == device.Float64 {
+		x := make([]float64, b.Len())
+		return x, g.CopyToHost(x, b)
+	}
+	x, err := toHost(g, b)
+	y := make([]float64, len(x))
+	for i, v := range x {
+		y[i] = float64(v)
+	}
+	return y, err
+}
+
 func benchSGEMM(g *cuda.Device, n, reps int) (gemmResult, error) {
+	return benchGEMM(g, device.Float32, n, reps)
+}
+
+// benchGEMM times the square n×n×n product C = A·B of dtype dt on uniform [-1, 1] inputs
+// and measures its relative error on 256 sampled outputs against float64.
+func benchGEMM(g *cuda.Device, dt device.DType, n, reps int) (gemmResult, error) {
 	r := gemmResult{N: n}
-	a, err := allocFilled(g, n*n, 1, device.Uniform, -1, 1)
+	a, err := allocFilledAs(g, dt, n*n, 1, device.Uniform, -1, 1)
 	if err != nil {
 		return r, err
 	}
 	defer a.Free()
-	b, err := allocFilled(g, n*n, 2, device.Uniform, -1, 1)
+	b, err := allocFilledAs(g, dt, n*n, 2, device.Uniform, -1, 1)
 	if err != nil {
 		return r, err
 	}
 	defer b.Free()
-	c, err := g.Alloc(device.Float32, n*n)
+	c, err := g.Alloc(dt, n*n)
 	if err != nil {
 		return r, err
 	}
@@ -250,15 +302,15 @@ func benchSGEMM(g *cuda.Device, n, reps int) (gemmResult, error) {
 		return r, err
 	}
 	r.TFLOPS = 2 * math.Pow(float64(n), 3) / (r.Ms * 1e-3) / 1e12
-	ha, err := toHost(g, a)
+	ha, err := toHost64(g, a)
 	if err != nil {
 		return r, err
 	}
-	hb, err := toHost(g, b)
+	hb, err := toHost64(g, b)
 	if err != nil {
 		return r, err
 	}
-	hc, err := toHost(g, c)
+	hc, err := toHost64(g, c)
 	if err != nil {
 		return r, err
 	}
@@ -268,9 +320,9 @@ func benchSGEMM(g *cuda.Device, n, reps int) (gemmResult, error) {
 		i, j := rnd.IntN(n), rnd.IntN(n)
 		var want float64
 		for k := 0; k < n; k++ {
-			want += float64(ha[i*n+k]) * float64(hb[k*n+j])
+			want += ha[i*n+k] * hb[k*n+j]
 		}
-		num += math.Pow(float64(hc[i*n+j])-want, 2)
+		num += math.Pow(hc[i*n+j]-want, 2)
 		den += want * want
 	}
 	r.RelErr = math.Sqrt(num / den)

@@ -250,6 +250,29 @@ func TestGemmTF32(t *testing.T) {
 	}
 }
 
+// TestGemmDMMA runs the FP64 tensor-core GEMM (cuda.DMMAEnv) over the same cases as
+// TestGemmTF32, against float64's own tolerance.
+func TestGemmDMMA(t *testing.T) {
+	d := gpu(t)
+	d.SetDMMA(true)
+	defer d.SetDMMA(false)
+	type sz struct{ m, n, k int }
+	sizes := []sz{{130, 200, 77}, {64, 64, 64}, {1, 1, 1}, {33, 129, 17}, {65, 70, 0}, {256, 64, 40}}
+	if testing.Short() {
+		sizes = sizes[:4]
+	}
+	for _, s := range sizes {
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				for _, pad := range []int{0, 3} {
+					beta := []float64{0, -0.5}[pad%2]
+					gemmCase(t, d, device.Float64, s.m, s.n, s.k, ta, tb, pad, 1+pad%2, 1.5, beta, false)
+				}
+			}
+		}
+	}
+}
+
 // tf32 rounds x (a float32 value) to TF32 as cvt.rna.tf32.f32 does: to 10 mantissa bits,
 // nearest, ties away from zero.
 func tf32(x float64) float64 {

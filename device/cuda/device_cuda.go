@@ -45,6 +45,7 @@ type Device struct {
 	sticky  error   // first asynchronous failure (a launch error), reported by Sync
 	poison  bool    // AllocUninit fills with all ones (PoisonEnv, or the emulator)
 	tf32    bool    // float32 GEMMs on the tensor cores with TF32 inputs (TF32Env, SetTF32)
+	dmma    bool    // float64 GEMMs on the FP64 tensor cores (DMMAEnv, SetDMMA)
 	info    device.Info
 	sms     int
 }
@@ -155,6 +156,19 @@ const TF32Env = "KILN_CUDA_TF32"
 func (d *Device) SetTF32(on bool) {
 	d.mu.Lock()
 	d.tf32 = on
+	d.mu.Unlock()
+}
+
+// DMMAEnv names the environment variable that, set to 1 when a device opens, runs float64
+// GEMMs on the FP64 tensor cores (kernels/gemm.cu's kiln_gemm_dmma, mma.sync m8n8k4: full
+// float64 products, summed in another order than the 16×16 kernel's). Off by default until
+// measured on a GPU.
+const DMMAEnv = "KILN_CUDA_DMMA"
+
+// SetDMMA turns the FP64 tensor-core GEMM on or off for later launches (see DMMAEnv).
+func (d *Device) SetDMMA(on bool) {
+	d.mu.Lock()
+	d.dmma = on
 	d.mu.Unlock()
 }
 
@@ -339,6 +353,7 @@ func newDevice(ordinal int, drv driver, info device.Info) (*Device, error) {
 		d.poison = emulated
 	}
 	d.tf32 = os.Getenv(TF32Env) == "1"
+	d.dmma = os.Getenv(DMMAEnv) == "1"
 	d.enter()
 	defer d.leave()
 	var err error

@@ -423,6 +423,20 @@ func (l launcher) gemmTf32(ta, tb, M, N, K int, alpha float64, A ptr[float32], l
 	})
 }
 
+// gemmDmma launches kiln_gemm_dmma. Its C parameters:
+//
+//	i64 ta, i64 tb, i64 M, i64 N, i64 K, f64 alpha, f64* A, i64 lda, i64 sA, f64* B, i64 ldb,
+//	i64 sB, f64 beta, f64* C, i64 ldc, i64 sC, i64 batch
+func (l launcher) gemmDmma(ta, tb, M, N, K int, alpha float64, A ptr[float64], lda, sA int, B ptr[float64], ldb, sB int, beta float64, C ptr[float64], ldc, sC, batch int) {
+	var name, sig string
+	name, sig = "kiln_gemm_dmma", "i64,i64,i64,i64,i64,f64,f64*,i64,i64,f64*,i64,i64,f64,f64*,i64,i64,i64"
+	l.run(name, sig, []uint64{
+		uint64(ta), uint64(tb), uint64(M), uint64(N), uint64(K), math.Float64bits(alpha), uint64(A),
+		uint64(lda), uint64(sA), uint64(B), uint64(ldb), uint64(sB), math.Float64bits(beta),
+		uint64(C), uint64(ldc), uint64(sC), uint64(batch),
+	})
+}
+
 // random launches kiln_random_f32 or kiln_random_f64,
 // chosen by the dtype of p. Its C parameters:
 //

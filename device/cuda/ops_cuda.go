@@ -134,13 +134,20 @@ func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
 	d.gemmOne(p, pa, pb, pc)
 }
 
-// gemmOne launches one kernel for p (matrices at pa, pb, pc, p's offsets applied): the
-// register-blocked float32 kernel where sgemmTile allows, else the 16×16 shared-tile kernel.
+// gemmOne launches one kernel for p (matrices at pa, pb, pc, p's offsets applied): a
+// tensor-core kernel where one is switched on (TF32Env, DMMAEnv), the register-blocked
+// float32 kernel where sgemmTile allows, else the 16×16 shared-tile kernel.
 func (d *Device) gemmOne(p device.GemmParams, pa, pb, pc elemPtr) {
 	if pa.dtype == device.Float32 && d.tf32 {
 		d.kernel(dim3{x: (p.N + 127) / 128, y: (p.M + 127) / 128, z: min(p.Batch, 65535)}, dim3{x: 256}).gemmTf32(
 			b2i(p.TransA), b2i(p.TransB), p.M, p.N, p.K, p.Alpha, f32s(pa), p.LdA, p.StrideA, f32s(pb), p.LdB, p.StrideB,
 			p.Beta, f32s(pc), p.LdC, p.StrideC, p.Batch)
+		return
+	}
+	if pa.dtype == device.Float64 && d.dmma {
+		d.kernel(dim3{x: (p.N + 63) / 64, y: (p.M + 63) / 64, z: min(p.Batch, 65535)}, dim3{x: 128}).gemmDmma(
+			b2i(p.TransA), b2i(p.TransB), p.M, p.N, p.K, p.Alpha, f64s(pa), p.LdA, p.StrideA, f64s(pb), p.LdB, p.StrideB,
+			p.Beta, f64s(pc), p.LdC, p.StrideC, p.Batch)
 		return
 	}
 	if pa.dtype == device.Float32 && d.sgemmTile(p) > 0 {
@@ -173,6 +180,14 @@ var sgemmKernels = [2][2][2]func(l launcher, M, N, K int, alpha float64, A ptr[f
 	beta float64, C ptr[float32], ldc, sC, batch, vecA, vecB, vecC int){
 	{{launcher.sgemm64Nn, launcher.sgemm64Nt}, {launcher.sgemm64Tn, launcher.sgemm64Tt}},
 	{{launcher.sgemm128Nn, launcher.sgemm128Nt}, {launcher.sgemm128Tn, launcher.sgemm128Tt}},
+}
+
+// f64s is a float64 buffer's address as the DMMA kernel's fixed-type pointer.
+func f64s(e elemPtr) ptr[float64] {
+	if e.dtype != device.Float64 {
+		device.Panicf("Gemm", "the FP64 tensor-core kernel takes float64, not %v", e.dtype)
+	}
+	return ptr[float64](e.addr)
 }
 
 // f32s is a float32 buffer's address as the register-blocked kernels' fixed-type pointer.

@@ -239,6 +239,31 @@ void emu_mma_tf32_16x8x8(float d[4], const unsigned a[4], const unsigned b[2]) {
   for (int r = 0; r < 4; ++r) d[r] = out[r];
 }
 
+// The m8n8k4 FP64 tensor-core product of a warp (mma.cuh): each lane posts its one A and one
+// B value (two 32-bit slots each) and computes its two outputs in double, k in order.
+void emu_mma_f64_8x8x4(double d[2], double a, double b) {
+  const int me = cur, lane = me & 31, base = me - lane;
+  std::memcpy(&mmaSlots[6 * me], &a, 8);
+  std::memcpy(&mmaSlots[6 * me + 2], &b, 8);
+  yieldTo(AT_WARP);
+  auto at = [](int l, int off) {
+    double x;
+    std::memcpy(&x, &mmaSlots[6 * l + off], 8);
+    return x;
+  };
+  const int g = lane / 4, t = lane % 4;
+  double out[2];
+  for (int r = 0; r < 2; ++r) {
+    const int col = 2 * t + r;
+    double acc = d[r];
+    for (int k = 0; k < 4; ++k) acc += at(base + g * 4 + k, 0) * at(base + col * 4 + k, 2);
+    out[r] = acc;
+  }
+  yieldTo(AT_WARP);
+  d[0] = out[0];
+  d[1] = out[1];
+}
+
 extern "C" {
 
 // kiln_emu_signature is kernel `name`'s parameter type codes as compiled ("" if unknown).
