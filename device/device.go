@@ -35,6 +35,11 @@ const (
 	Float32 DType = iota + 1
 	Float64
 	Int32 // indices for Gather/ScatterAdd only
+	// BFloat16 and Float16 are 16-bit floats stored as their bits (package half). Backends
+	// store them at 2 bytes an element and compute in float32: each primitive widens its
+	// 16-bit operands to float32 and rounds its outputs back to nearest-even (InFloat32).
+	BFloat16
+	Float16
 )
 
 func (d DType) String() string {
@@ -45,9 +50,16 @@ func (d DType) String() string {
 		return "float64"
 	case Int32:
 		return "int32"
+	case BFloat16:
+		return "bfloat16"
+	case Float16:
+		return "float16"
 	}
 	return fmt.Sprintf("dtype(%d)", uint8(d))
 }
+
+// IsHalf reports whether d is one of the 16-bit float dtypes.
+func (d DType) IsHalf() bool { return d == BFloat16 || d == Float16 }
 
 // Size is the size of one element in bytes.
 func (d DType) Size() int {
@@ -56,6 +68,8 @@ func (d DType) Size() int {
 		return 8
 	case Float32, Int32:
 		return 4
+	case BFloat16, Float16:
+		return 2
 	}
 	return 0
 }
@@ -101,10 +115,10 @@ type Device interface {
 
 	// Alloc returns a zero-filled buffer of n elements.
 	Alloc(dtype DType, n int) (Buffer, error)
-	// CopyFromHost copies a []float32, []float64 or []int32 (matching dst's dtype and length)
-	// into dst.
+	// CopyFromHost copies a []float32, []float64, []int32, []half.BFloat16 or []half.Float16
+	// (matching dst's dtype and length) into dst.
 	CopyFromHost(dst Buffer, src any) error
-	// CopyToHost copies src into a []float32, []float64 or []int32 of matching dtype and length.
+	// CopyToHost copies src into a host slice of those types, of matching dtype and length.
 	CopyToHost(dst any, src Buffer) error
 	// Sync waits until all queued work is done and reports any deferred failure.
 	Sync() error
