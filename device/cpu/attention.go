@@ -45,6 +45,9 @@ func checkAttention(op string, p device.AttentionParams, q, k, v, o, lse device.
 // softmax of Milakov and Gimelshein 2018). Memory is linear in Lq and Lk. Both products of a
 // tile go through sgemm/dgemm; float32 tiles take their exponentials from exp32.
 func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buffer) {
+	if d.widened("Attention", []device.Buffer{q, k, v, o, lse}, []device.Buffer{o, lse}, func(f func(device.Buffer) device.Buffer) { d.Attention(p, f(q), f(k), f(v), f(o), f(lse)) }) {
+		return
+	}
 	qb, kb, vb, ob, lb := checkAttention("Attention", p, q, k, v, o, lse)
 	if ob.dtype == device.Float32 {
 		attention(p, floats[float32](qb), floats[float32](kb), floats[float32](vb), floats[float32](ob), floats[float32](lb))
@@ -119,6 +122,11 @@ func attention[T float](p device.AttentionParams, q, k, v, o, lse []T) {
 // it needs, so memory stays linear at the price of computing the scores twice. Keys at or
 // beyond NContext get zero gradients.
 func (d *Device) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO, dq, dk, dv device.Buffer) {
+	if d.widened("AttentionBackward", []device.Buffer{q, k, v, o, lse, dO, dq, dk, dv}, []device.Buffer{dq, dk, dv}, func(f func(device.Buffer) device.Buffer) {
+		d.AttentionBackward(p, f(q), f(k), f(v), f(o), f(lse), f(dO), f(dq), f(dk), f(dv))
+	}) {
+		return
+	}
 	const op = "AttentionBackward"
 	qb, kb, vb, ob, lb := checkAttention(op, p, q, k, v, o, lse)
 	dt := ob.dtype

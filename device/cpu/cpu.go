@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/device/half"
 )
 
 func init() { device.Register(backend{}) }
@@ -74,7 +75,8 @@ func (d *Device) MemStats() device.MemStats {
 // Sync is a no-op: CPU primitives complete before they return.
 func (d *Device) Sync() error { return nil }
 
-// buffer holds exactly one of the three slices, according to dtype.
+// buffer holds exactly one of the four slices, according to dtype (h16 holds the bits of
+// bfloat16 or float16 elements).
 type buffer struct {
 	dev   *Device
 	dtype device.DType
@@ -82,6 +84,7 @@ type buffer struct {
 	f32   []float32
 	f64   []float64
 	i32   []int32
+	h16   []uint16
 	freed atomic.Bool
 }
 
@@ -95,7 +98,7 @@ func (b *buffer) Free() {
 	if b.freed.Swap(true) {
 		return
 	}
-	b.f32, b.f64, b.i32 = nil, nil, nil
+	b.f32, b.f64, b.i32, b.h16 = nil, nil, nil, nil
 	b.dev.liveBuffers.Add(-1)
 	b.dev.liveBytes.Add(-int64(b.n * b.dtype.Size()))
 }
@@ -117,6 +120,8 @@ func (d *Device) Alloc(dtype device.DType, n int) (device.Buffer, error) {
 		b.f64 = make([]float64, n)
 	case device.Int32:
 		b.i32 = make([]int32, n)
+	case device.BFloat16, device.Float16:
+		b.h16 = make([]uint16, n)
 	default:
 		return nil, fmt.Errorf("cpu: Alloc of unknown dtype %s", dtype)
 	}
@@ -216,6 +221,20 @@ func (d *Device) CopyFromHost(dst device.Buffer, src any) (err error) {
 			return fmt.Errorf("cpu: CopyFromHost of []int32[%d] into %v", len(s), b)
 		}
 		copy(b.i32, s)
+	case []half.BFloat16:
+		if b.dtype != device.BFloat16 || len(s) != b.n {
+			return fmt.Errorf("cpu: CopyFromHost of []half.BFloat16[%d] into %v", len(s), b)
+		}
+		for i, v := range s {
+			b.h16[i] = uint16(v)
+		}
+	case []half.Float16:
+		if b.dtype != device.Float16 || len(s) != b.n {
+			return fmt.Errorf("cpu: CopyFromHost of []half.Float16[%d] into %v", len(s), b)
+		}
+		for i, v := range s {
+			b.h16[i] = uint16(v)
+		}
 	default:
 		return fmt.Errorf("cpu: CopyFromHost from unsupported host type %T", src)
 	}
@@ -242,6 +261,20 @@ func (d *Device) CopyToHost(dst any, src device.Buffer) (err error) {
 			return fmt.Errorf("cpu: CopyToHost of %v into []int32[%d]", b, len(s))
 		}
 		copy(s, b.i32)
+	case []half.BFloat16:
+		if b.dtype != device.BFloat16 || len(s) != b.n {
+			return fmt.Errorf("cpu: CopyToHost of %v into []half.BFloat16[%d]", b, len(s))
+		}
+		for i, v := range b.h16 {
+			s[i] = half.BFloat16(v)
+		}
+	case []half.Float16:
+		if b.dtype != device.Float16 || len(s) != b.n {
+			return fmt.Errorf("cpu: CopyToHost of %v into []half.Float16[%d]", b, len(s))
+		}
+		for i, v := range b.h16 {
+			s[i] = half.Float16(v)
+		}
 	default:
 		return fmt.Errorf("cpu: CopyToHost into unsupported host type %T", dst)
 	}
@@ -274,10 +307,12 @@ func (d *Device) Fill(dst device.Buffer, offset, n int, v float64) {
 		fill(b.f64[offset:offset+n], v)
 	case device.Int32:
 		fill(b.i32[offset:offset+n], int32(v))
+	case device.BFloat16, device.Float16:
+		fill(b.h16[offset:offset+n], halfBits(b.dtype, v))
 	}
 }
 
-func fill[T float32 | float64 | int32](s []T, v T) {
+func fill[T float32 | float64 | int32 | uint16](s []T, v T) {
 	parallelFor(len(s), 1, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			s[i] = v
@@ -286,11 +321,16 @@ func fill[T float32 | float64 | int32](s []T, v T) {
 }
 
 // Convert copies n elements from src[so:] to dst[do:], converting the dtype as Go's numeric
-// conversions do (float to int32 truncates toward zero).
+// conversions do (float to int32 truncates toward zero), and as package half rounds to
+// 16-bit floats.
 func (d *Device) Convert(dst device.Buffer, do int, src device.Buffer, so int, n int) {
 	db, sb := get(dst, "Convert"), get(src, "Convert")
 	if n < 0 || do < 0 || so < 0 || do+n > db.n || so+n > sb.n {
 		device.Panicf("Convert", "%d elements from offset %d of %v to offset %d of %v", n, so, sb, do, db)
+	}
+	if db.dtype.IsHalf() || sb.dtype.IsHalf() {
+		convertHalf(db, do, sb, so, n)
+		return
 	}
 	switch db.dtype {
 	case device.Float32:
@@ -325,6 +365,9 @@ func convert[D, S float32 | float64 | int32](dst []D, src []S) {
 // OptimizerStep runs a fused multi-tensor optimizer update (optim.go); kinds it does not
 // fuse return device.ErrUnsupported and the optimizer falls back to composed ops.
 func (d *Device) OptimizerStep(kind device.OptimKind, group []device.OptimTensor, h device.OptimHyper) error {
+	if device.OptimizerGroupHasHalf(group) {
+		return device.OptimizerStepInFloat32(d, group, func(g []device.OptimTensor) error { return optimizerStep(kind, g, h) })
+	}
 	return optimizerStep(kind, group, h)
 }
 

@@ -145,6 +145,9 @@ func (p plan) run(row func(offs [3]int, n int)) {
 // and rounded once to the output dtype, so float32 results are correctly rounded wherever Go's
 // math functions are.
 func (d *Device) Unary(op device.UnaryOp, x device.Buffer, xl device.Layout, y device.Buffer, yl device.Layout, alpha float64) {
+	if d.widened("Unary", []device.Buffer{x, y}, []device.Buffer{y}, func(f func(device.Buffer) device.Buffer) { d.Unary(op, f(x), xl, f(y), yl, alpha) }) {
+		return
+	}
 	const name = "Unary"
 	yb := getFloat(y, name, "y", 0)
 	xb := getFloat(x, name, "x", yb.dtype)
@@ -349,6 +352,9 @@ func sigmoid(x float64) float64 {
 // broadcast. y may alias a or b element for element: each element is read before it is
 // written and no element is visited twice.
 func (d *Device) Binary(op device.BinaryOp, a device.Buffer, al device.Layout, b device.Buffer, bl device.Layout, y device.Buffer, yl device.Layout) {
+	if d.widened("Binary", []device.Buffer{a, b, y}, []device.Buffer{y}, func(f func(device.Buffer) device.Buffer) { d.Binary(op, f(a), al, f(b), bl, f(y), yl) }) {
+		return
+	}
 	const name = "Binary"
 	yb := getFloat(y, name, "y", 0)
 	ab := getFloat(a, name, "a", yb.dtype)

@@ -31,6 +31,9 @@ func checkIndex(op string, tb *buffer, rows, width int, idx device.Buffer, n int
 
 // Gather copies rows: out[i, :] = table[idx[i], :].
 func (d *Device) Gather(table device.Buffer, rows, width int, idx device.Buffer, n int, out device.Buffer) {
+	if d.widened("Gather", []device.Buffer{table, idx, out}, []device.Buffer{out}, func(f func(device.Buffer) device.Buffer) { d.Gather(f(table), rows, width, idx, n, f(out)) }) {
+		return
+	}
 	const op = "Gather"
 	ob := getFloat(out, op, "out", 0)
 	tb := getFloat(table, op, "table", ob.dtype)
@@ -55,6 +58,9 @@ func gather[T float](table []T, width int, ix []int32, out []T) {
 // make rows of the table targets of several source rows, so the work is split over columns,
 // never over indices: each goroutine owns a band of columns of every row.
 func (d *Device) ScatterAdd(table device.Buffer, rows, width int, idx device.Buffer, n int, src device.Buffer) {
+	if d.widened("ScatterAdd", []device.Buffer{table, idx, src}, []device.Buffer{table}, func(f func(device.Buffer) device.Buffer) { d.ScatterAdd(f(table), rows, width, idx, n, f(src)) }) {
+		return
+	}
 	const op = "ScatterAdd"
 	tb := getFloat(table, op, "table", 0)
 	sb := getFloat(src, op, "src", tb.dtype)
@@ -82,6 +88,9 @@ func scatterAdd[T float](table []T, width int, ix []int32, src []T) {
 // any chunk of blocks can be computed independently and the fill is split over goroutines
 // by blocks. Values are computed in float64 and rounded once for float32.
 func (d *Device) RandomFill(dst device.Buffer, dist device.Distribution, seed, offset uint64, a, b float64) {
+	if d.widened("RandomFill", []device.Buffer{dst}, []device.Buffer{dst}, func(f func(device.Buffer) device.Buffer) { d.RandomFill(f(dst), dist, seed, offset, a, b) }) {
+		return
+	}
 	const op = "RandomFill"
 	db := getFloat(dst, op, "dst", 0)
 	if dist != device.Uniform && dist != device.Normal {

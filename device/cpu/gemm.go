@@ -55,6 +55,9 @@ func extent(rows, cols, ld int) int {
 // starts at OffX + b·StrideX. A stride of 0 for A or B reuses one matrix for the whole batch;
 // C's batch members must not overlap (they are computed concurrently).
 func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
+	if d.widened("Gemm", []device.Buffer{a, b, c}, []device.Buffer{c}, func(f func(device.Buffer) device.Buffer) { d.Gemm(p, f(a), f(b), f(c)) }) {
+		return
+	}
 	const op = "Gemm"
 	cb := getFloat(c, op, "C", 0)
 	ab := getFloat(a, op, "A", cb.dtype)

@@ -11,6 +11,9 @@ import (
 // ([outer, inner]). Sums accumulate in float64 whatever the dtype. n == 0 yields the
 // identity (0 for sums, −Inf for max, +Inf for min).
 func (d *Device) Reduce(op device.ReduceOp, x device.Buffer, outer, n, inner int, y device.Buffer) {
+	if d.widened("Reduce", []device.Buffer{x, y}, []device.Buffer{y}, func(f func(device.Buffer) device.Buffer) { d.Reduce(op, f(x), outer, n, inner, f(y)) }) {
+		return
+	}
 	const name = "Reduce"
 	yb := getFloat(y, name, "y", 0)
 	xb := getFloat(x, name, "x", yb.dtype)
@@ -191,6 +194,9 @@ func foldRun[T float](op device.ReduceOp, r float64, x []T) float64 {
 // Softmax computes the row-wise softmax (or log-softmax) of a rows×cols matrix, subtracting
 // the row maximum first so that exp never overflows; the normaliser accumulates in float64.
 func (d *Device) Softmax(x, y device.Buffer, rows, cols int, log bool) {
+	if d.widened("Softmax", []device.Buffer{x, y}, []device.Buffer{y}, func(f func(device.Buffer) device.Buffer) { d.Softmax(f(x), f(y), rows, cols, log) }) {
+		return
+	}
 	const name = "Softmax"
 	yb := getFloat(y, name, "y", 0)
 	xb := getFloat(x, name, "x", yb.dtype)
@@ -294,6 +300,9 @@ func softmax32(x, y []float32, rows, cols int, log bool) {
 // SoftmaxBackward computes dx from the forward output y and dy: dx = y ⊙ (dy − Σ dy⊙y) for
 // softmax and dx = dy − exp(y)·Σ dy for log-softmax.
 func (d *Device) SoftmaxBackward(y, dy, dx device.Buffer, rows, cols int, log bool) {
+	if d.widened("SoftmaxBackward", []device.Buffer{y, dy, dx}, []device.Buffer{dx}, func(f func(device.Buffer) device.Buffer) { d.SoftmaxBackward(f(y), f(dy), f(dx), rows, cols, log) }) {
+		return
+	}
 	const name = "SoftmaxBackward"
 	dxb := getFloat(dx, name, "dx", 0)
 	yb := getFloat(y, name, "y", dxb.dtype)
@@ -347,6 +356,11 @@ func softmaxBackward[T float](y, dy, dx []T, rows, cols int, log bool) {
 // (mean first, then squared deviations) so float32 rows with a large mean keep their
 // precision.
 func (d *Device) LayerNorm(x, gamma, beta, y, mean, rstd device.Buffer, rows, cols int, eps float64) {
+	if d.widened("LayerNorm", []device.Buffer{x, gamma, beta, y, mean, rstd}, []device.Buffer{y, mean, rstd}, func(f func(device.Buffer) device.Buffer) {
+		d.LayerNorm(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), rows, cols, eps)
+	}) {
+		return
+	}
 	const name = "LayerNorm"
 	yb := getFloat(y, name, "y", 0)
 	dt := yb.dtype
@@ -453,6 +467,11 @@ func sum4[T float](x []T) float64 {
 // sums are accumulated per goroutine in float64 and combined at the end, so dγ and dβ are
 // overwritten, not accumulated.
 func (d *Device) LayerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta device.Buffer, rows, cols int) {
+	if d.widened("LayerNormBackward", []device.Buffer{x, gamma, mean, rstd, dy, dx, dgamma, dbeta}, []device.Buffer{dx, dgamma, dbeta}, func(f func(device.Buffer) device.Buffer) {
+		d.LayerNormBackward(f(x), f(gamma), f(mean), f(rstd), f(dy), f(dx), f(dgamma), f(dbeta), rows, cols)
+	}) {
+		return
+	}
 	const name = "LayerNormBackward"
 	dxb := getFloat(dx, name, "dx", 0)
 	dt := dxb.dtype

@@ -11,6 +11,11 @@ var _ device.BSRMultiplier = (*Device)(nil)
 // of c), so they are spread over GOMAXPROCS goroutines; within a block, row r of c
 // accumulates A[r, q]·b[q, :] over the contiguous rows of b, four rows of b at a time.
 func (d *Device) BSRMatMul(rowptr, colidx, vals, b, c device.Buffer, blockRows, br, bc, n int) {
+	if d.widened("BSRMatMul", []device.Buffer{rowptr, colidx, vals, b, c}, []device.Buffer{c}, func(f func(device.Buffer) device.Buffer) {
+		d.BSRMatMul(rowptr, colidx, f(vals), f(b), f(c), blockRows, br, bc, n)
+	}) {
+		return
+	}
 	const op = "BSRMatMul"
 	rp, ci := get(rowptr, op), get(colidx, op)
 	if rp.dtype != device.Int32 || ci.dtype != device.Int32 {

@@ -42,7 +42,7 @@ func fillCases(s *suite, dt device.DType) {
 
 // convertCases converts between dt and every other dtype, in both directions, with offsets.
 func convertCases(s *suite, dt device.DType) {
-	for _, other := range []device.DType{device.Float32, device.Float64, device.Int32} {
+	for _, other := range []device.DType{device.Float32, device.Float64, device.Int32, device.BFloat16, device.Float16} {
 		for _, n := range pick(s, []int{33}, []int{1, 33, 70_001}) {
 			s.run("Convert", dt, fmt.Sprintf("%s→%s n=%d", dt, other, n), func(e *env) float64 {
 				x := e.uniform(n+3, -100, 100)
@@ -63,23 +63,7 @@ func convertCases(s *suite, dt device.DType) {
 				for i := range x {
 					x[i] = convertRef(x[i], other)
 				}
-				src := e.alloc(other, n+3)
-				switch other {
-				case device.Float32:
-					f := make([]float32, len(x))
-					for i, v := range x {
-						f[i] = float32(v)
-					}
-					must(e.dev.CopyFromHost(src, f))
-				case device.Float64:
-					must(e.dev.CopyFromHost(src, x))
-				case device.Int32:
-					f := make([]int32, len(x))
-					for i, v := range x {
-						f[i] = int32(v)
-					}
-					must(e.dev.CopyFromHost(src, f))
-				}
+				src := e.uploadAs(other, x)
 				dst := e.alloc(dt, n+5)
 				e.dev.Convert(dst, 1, src, 3, n)
 				want := make([]float64, n+5)
@@ -93,16 +77,9 @@ func convertCases(s *suite, dt device.DType) {
 	}
 }
 
-// convertRef is Go's conversion to dtype dt (float to int32 truncates toward zero).
-func convertRef(v float64, dt device.DType) float64 {
-	switch dt {
-	case device.Float32:
-		return float64(float32(v))
-	case device.Int32:
-		return float64(int32(v))
-	}
-	return v
-}
+// convertRef is the conversion to dtype dt: Go's for float32 and int32 (toward zero),
+// package half's nearest-even rounding for the 16-bit floats.
+func convertRef(v float64, dt device.DType) float64 { return roundTo(v, dt) }
 
 func must(err error) {
 	if err != nil {
@@ -202,7 +179,13 @@ func randomCases(s *suite, dt device.DType) {
 				} else {
 					rng.FillNormal(want, c.seed, c.offset, 0, a, b)
 				}
-				e.round(want)
+				if dt.IsHalf() { // generated in float32, then rounded to 16 bits
+					for i, v := range want {
+						want[i] = roundTo(float64(float32(v)), dt)
+					}
+				} else {
+					e.round(want)
+				}
 				e.compare(e.download(buf), want, ones(c.n))
 				return 0
 			})

@@ -1,7 +1,7 @@
 // Package devicetest is the conformance suite every kiln backend must pass. Run executes each
-// device primitive, for float32 and float64, on random inputs of awkward sizes (1, 7, 33, 130,
-// …: never multiples of a tile) and layouts, and compares the result with a float64
-// reference computed on the host from the same (dtype-rounded) inputs. It is ordinary
+// device primitive, for float32, float64, bfloat16 and float16, on random inputs of awkward
+// sizes (1, 7, 33, 130, …: never multiples of a tile) and layouts, and compares the result
+// with a float64 reference computed on the host from the same (dtype-rounded) inputs. It is ordinary
 // non-test code so that both `go test` and `kiln selftest` can run it; tests loop over the
 // returned results.
 //
@@ -10,9 +10,10 @@
 // Every comparison reports the largest per-element error err_i = |got_i − want_i| / s_i,
 // where the scale s_i is what rounding errors are proportional to for that primitive, and a
 // case passes when that maximum is at most its tolerance. u is the unit roundoff of the
-// dtype (2⁻²⁴ for float32, 2⁻⁵³ for float64). Error analysis bounds a length-n sum or dot
-// product by γ_n·Σ|x_i y_i| with γ_n ≈ n·u in the worst case (Higham, "Accuracy and Stability
-// of Numerical Algorithms", 2nd ed., section 3.1), but that bound is so loose for long sums
+// dtype (2⁻²⁴ for float32, 2⁻⁵³ for float64, 2⁻⁸ for bfloat16, 2⁻¹¹ for float16). Error
+// analysis bounds a length-n sum or dot product by γ_n·Σ|x_i y_i| with γ_n ≈ n·u in the
+// worst case (Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed., section
+// 3.1), but that bound is so loose for long sums
 // in float32 that a wrong result of 1e-4 relative would pass. The tolerances therefore use
 // the probabilistic bound of Higham and Mary ("A new approach to probabilistic rounding error
 // analysis", SIAM J. Sci. Comput. 41(5), 2019, theorem 2.4): with independent mean-zero
@@ -62,6 +63,14 @@
 // (rank 1 to 4, permuted, padded, reversed, broadcast). A primitive that panics fails its
 // case with the panic message; cases that check argument validation pass only if the
 // primitive panics with a *device.Error.
+//
+// The 16-bit dtypes are computed in float32 and each output rounded once to 16 bits, so their
+// errors are the float32 ones plus one rounding: the same tolerances with their larger u hold.
+// The reference is rounded to the output dtype before the comparison (beyond float16's range
+// both are ±Inf), and float16's smallest normal, 2⁻¹⁴, joins every scale, since below it the
+// format's spacing is absolute. OptimizerStep is not run in float16: its range cannot hold the
+// second moments of small gradients, which is why mixed precision keeps optimizer state in
+// float32.
 package devicetest
 
 import (
@@ -71,6 +80,7 @@ import (
 	"strings"
 
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/device/half"
 	"github.com/kiln-ml/kiln/rng"
 )
 
@@ -80,7 +90,7 @@ type Options struct {
 	Quick bool
 	// Seed keys the host random inputs; 0 means 1.
 	Seed uint64
-	// DTypes to test; nil means float32 and float64.
+	// DTypes to test; nil means float32, float64, bfloat16 and float16.
 	DTypes []device.DType
 	// Primitives restricts the run to these primitive names (case-insensitive, as in
 	// Result.Primitive); nil means all.
@@ -148,7 +158,7 @@ func Run(dev device.Device, opts Options) []Result {
 	s.stream = &rng.Stream{Seed: seed}
 	dts := opts.DTypes
 	if dts == nil {
-		dts = []device.DType{device.Float32, device.Float64}
+		dts = []device.DType{device.Float32, device.Float64, device.BFloat16, device.Float16}
 	}
 	want := func(name string) bool {
 		if opts.Primitives == nil {
@@ -216,19 +226,59 @@ type env struct {
 // tol is the probabilistic tolerance c·√n·u of the table in the package comment.
 func (e *env) tol(c float64, n int) float64 { return c * math.Sqrt(float64(n)) * e.u }
 
-// unitRoundoff is u for dt: 2⁻²⁴ for float32, 2⁻⁵³ for float64.
+// unitRoundoff is u for dt: 2⁻²⁴ for float32, 2⁻⁵³ for float64, 2⁻⁸ for bfloat16 and 2⁻¹¹
+// for float16. The 16-bit dtypes compute in float32 and round each output once, so their
+// errors are dominated by that rounding and the float32 tolerances scaled to their u hold.
 func unitRoundoff(dt device.DType) float64 {
-	if dt == device.Float32 {
+	switch dt {
+	case device.Float32:
 		return 0x1p-24
+	case device.BFloat16:
+		return 0x1p-8
+	case device.Float16:
+		return 0x1p-11
 	}
 	return 0x1p-53
 }
 
 func dtName(dt device.DType) string {
-	if dt == device.Float32 {
+	switch dt {
+	case device.Float32:
 		return "f32"
+	case device.BFloat16:
+		return "bf16"
+	case device.Float16:
+		return "f16"
 	}
 	return "f64"
+}
+
+// minNormal is the smallest positive normal number of a 16-bit float dtype, and 0 for the
+// others (whose inputs here never reach their subnormal range).
+func minNormal(dt device.DType) float64 {
+	switch dt {
+	case device.BFloat16:
+		return 0x1p-126
+	case device.Float16:
+		return 0x1p-14
+	}
+	return 0
+}
+
+// roundTo is v in dtype dt: Go's conversion for float32 and int32 (toward zero), package
+// half's nearest-even rounding for the 16-bit floats.
+func roundTo(v float64, dt device.DType) float64 {
+	switch dt {
+	case device.Float32:
+		return float64(float32(v))
+	case device.Int32:
+		return float64(int32(v))
+	case device.BFloat16:
+		return float64(half.BFloat16FromFloat64(v).Float32())
+	case device.Float16:
+		return float64(half.Float16FromFloat64(v).Float32())
+	}
+	return v
 }
 
 // run executes one case. tol is computed by the case (it may depend on its sizes) through
@@ -271,9 +321,9 @@ func (e *env) fail(format string, args ...any) {
 // round rounds x in place to the precision of dt, so that references see exactly the
 // numbers the device sees.
 func (e *env) round(x []float64) []float64 {
-	if e.dt == device.Float32 {
+	if e.dt != device.Float64 {
 		for i, v := range x {
-			x[i] = float64(float32(v))
+			x[i] = roundTo(v, e.dt)
 		}
 	}
 	return x
@@ -303,22 +353,46 @@ func (e *env) alloc(dt device.DType, n int) device.Buffer {
 }
 
 // upload copies x (rounded to dt) into a new buffer of dtype dt.
-func (e *env) upload(x []float64) device.Buffer {
-	b := e.alloc(e.dt, len(x))
-	var err error
-	if e.dt == device.Float32 {
+func (e *env) upload(x []float64) device.Buffer { return e.uploadAs(e.dt, x) }
+
+// uploadAs copies x, rounded as roundTo does, into a new buffer of dtype dt.
+func (e *env) uploadAs(dt device.DType, x []float64) device.Buffer {
+	b := e.alloc(dt, len(x))
+	if err := e.dev.CopyFromHost(b, hostSlice(dt, x)); err != nil {
+		panic("CopyFromHost: " + err.Error())
+	}
+	return b
+}
+
+// hostSlice is x as the host slice type of dtype dt.
+func hostSlice(dt device.DType, x []float64) any {
+	switch dt {
+	case device.Float32:
 		f := make([]float32, len(x))
 		for i, v := range x {
 			f[i] = float32(v)
 		}
-		err = e.dev.CopyFromHost(b, f)
-	} else {
-		err = e.dev.CopyFromHost(b, slices.Clone(x))
+		return f
+	case device.Int32:
+		f := make([]int32, len(x))
+		for i, v := range x {
+			f[i] = int32(v)
+		}
+		return f
+	case device.BFloat16:
+		f := make([]half.BFloat16, len(x))
+		for i, v := range x {
+			f[i] = half.BFloat16FromFloat64(v)
+		}
+		return f
+	case device.Float16:
+		f := make([]half.Float16, len(x))
+		for i, v := range x {
+			f[i] = half.Float16FromFloat64(v)
+		}
+		return f
 	}
-	if err != nil {
-		panic("CopyFromHost: " + err.Error())
-	}
-	return b
+	return slices.Clone(x)
 }
 
 func (e *env) uploadIdx(ix []int32) device.Buffer {
@@ -353,6 +427,22 @@ func (e *env) download(b device.Buffer) []float64 {
 		for i, v := range f {
 			x[i] = float64(v)
 		}
+	case device.BFloat16:
+		f := make([]half.BFloat16, b.Len())
+		if err := e.dev.CopyToHost(f, b); err != nil {
+			panic("CopyToHost: " + err.Error())
+		}
+		for i, v := range f {
+			x[i] = float64(v.Float32())
+		}
+	case device.Float16:
+		f := make([]half.Float16, b.Len())
+		if err := e.dev.CopyToHost(f, b); err != nil {
+			panic("CopyToHost: " + err.Error())
+		}
+		for i, v := range f {
+			x[i] = float64(v.Float32())
+		}
 	}
 	return x
 }
@@ -367,6 +457,11 @@ func (e *env) compare(got, want, scale []float64) {
 	}
 	for i, g := range got {
 		w := want[i]
+		if e.dt.IsHalf() {
+			// A 16-bit output is the float32 result rounded once: a reference beyond the
+			// format's range is its ±Inf, as the device's is.
+			w = roundTo(w, e.dt)
+		}
 		if g == w || (math.IsNaN(g) && math.IsNaN(w)) {
 			continue
 		}
@@ -379,6 +474,9 @@ func (e *env) compare(got, want, scale []float64) {
 			if scale != nil {
 				s = scale[i]
 			}
+			// Below the smallest normal a 16-bit format keeps a fixed absolute spacing, not a
+			// relative one: its smallest normal joins the scale.
+			s += minNormal(e.dt)
 			err = math.Abs(g-w) / s
 			if s == 0 || math.IsNaN(err) {
 				err = math.Inf(1)

@@ -120,6 +120,12 @@ func optimStates(kind device.OptimKind, h device.OptimHyper) int {
 }
 
 func optimizerCases(s *suite, dt device.DType) {
+	if dt == device.Float16 {
+		// float16's range (6e-5 … 65504) cannot hold second moments of small or loss-scaled
+		// gradients: mixed-precision training keeps optimizer state in float32. bfloat16,
+		// with float32's range, is checked; float16 runs through the same widening path.
+		return
+	}
 	sizes := pick(s, []int{1, 0, 7, 130, 40_003}, []int{1, 0, 7, 33, 130, 1000, 70_001})
 	for _, c := range optimCases() {
 		steps := max(c.steps, 1)
@@ -201,12 +207,7 @@ func newOptimGroup(e *env, c optimCase, sizes []int) []*hostTensor {
 }
 
 // roundScalar rounds one value to the precision of the case's dtype.
-func (e *env) roundScalar(x float64) float64 {
-	if e.dt == device.Float32 {
-		return float64(float32(x))
-	}
-	return x
-}
+func (e *env) roundScalar(x float64) float64 { return roundTo(x, e.dt) }
 
 // runOptimStep uploads the group, runs one OptimizerStep (or the composed fallback), compares
 // every parameter and state buffer with the reference, and replaces ts's values with the
@@ -468,6 +469,9 @@ func optimMisuseCases(s *suite, dt device.DType) {
 // and is clipped, not refused. They depend on the device's reductions propagating NaN and
 // Inf and on its IsFinite map.
 func optimPackageCases(s *suite, dt device.DType) {
+	if dt.IsHalf() {
+		return // package optim keeps its parameters (the master weights) in float32 or float64
+	}
 	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
 		for _, skip := range []bool{true, false} {
 			what := "refused"
