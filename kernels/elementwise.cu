@@ -8,6 +8,7 @@
 // The multi-index of element i is recovered innermost-first; the loop over the 8 slots is fully
 // unrolled so the shape and stride arrays stay in registers (no local memory).
 #include "common.cuh"
+#include "half.cuh"
 
 // Unary op codes: the order of device.UnaryOp in device/device.go.
 enum {
@@ -144,27 +145,34 @@ DEF_BINARY(kiln_binary_f32, float)
 DEF_BINARY(kiln_binary_f64, double)
 
 // Fill: CPU reference device/cpu (*Device).Fill. The value arrives as a double and is
-// converted once (for int32 buffers it is truncated towards zero, as Go's int32(v) does).
+// converted once (for int32 buffers it is truncated towards zero, as Go's int32(v) does; the
+// 16-bit floats round as half.cuh says).
 #define DEF_FILL(name, T)                                                          \
   extern "C" __global__ void name(T *p, i64 n, double v) {                         \
-    const T tv = (T)v;                                                             \
+    const T tv = elem_from<T>(v);                                                  \
     KILN_GRID_LOOP(i, n) p[i] = tv;                                                \
   }
 DEF_FILL(kiln_fill_f32, float)
 DEF_FILL(kiln_fill_f64, double)
 DEF_FILL(kiln_fill_i32, int)
+DEF_FILL(kiln_fill_bf16, kbf16)
+DEF_FILL(kiln_fill_f16, kf16)
 
-// Convert: CPU reference device/cpu (*Device).Convert. float→int truncates towards zero.
+// Convert: CPU reference device/cpu (*Device).Convert. Values pass through double (exact for
+// every source type); float→int truncates towards zero; the 16-bit floats round as half.cuh
+// says.
 #define DEF_CONVERT(name, S, D)                                                    \
   extern "C" __global__ void name(const S *src, D *dst, i64 n) {                   \
-    KILN_GRID_LOOP(i, n) dst[i] = (D)src[i];                                       \
+    KILN_GRID_LOOP(i, n) dst[i] = elem_from<D>(elem_value(src[i]));                \
   }
-DEF_CONVERT(kiln_convert_f32_f32, float, float)
-DEF_CONVERT(kiln_convert_f32_f64, float, double)
-DEF_CONVERT(kiln_convert_f32_i32, float, int)
-DEF_CONVERT(kiln_convert_f64_f32, double, float)
-DEF_CONVERT(kiln_convert_f64_f64, double, double)
-DEF_CONVERT(kiln_convert_f64_i32, double, int)
-DEF_CONVERT(kiln_convert_i32_f32, int, float)
-DEF_CONVERT(kiln_convert_i32_f64, int, double)
-DEF_CONVERT(kiln_convert_i32_i32, int, int)
+#define DEF_CONVERT_FROM(s, S)                                                     \
+  DEF_CONVERT(kiln_convert_##s##_f32, S, float)                                    \
+  DEF_CONVERT(kiln_convert_##s##_f64, S, double)                                   \
+  DEF_CONVERT(kiln_convert_##s##_i32, S, int)                                      \
+  DEF_CONVERT(kiln_convert_##s##_bf16, S, kbf16)                                   \
+  DEF_CONVERT(kiln_convert_##s##_f16, S, kf16)
+DEF_CONVERT_FROM(f32, float)
+DEF_CONVERT_FROM(f64, double)
+DEF_CONVERT_FROM(i32, int)
+DEF_CONVERT_FROM(bf16, kbf16)
+DEF_CONVERT_FROM(f16, kf16)

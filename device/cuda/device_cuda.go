@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/device/half"
 )
 
 // driver is what the Device needs from CUDA: the driver API through gorgonia.org/cu in cuda
@@ -243,8 +244,18 @@ func hostSlice(v any) (unsafe.Pointer, device.DType, int, error) {
 			return nil, device.Int32, 0, nil
 		}
 		return unsafe.Pointer(&s[0]), device.Int32, len(s), nil
+	case []half.BFloat16:
+		if len(s) == 0 {
+			return nil, device.BFloat16, 0, nil
+		}
+		return unsafe.Pointer(&s[0]), device.BFloat16, len(s), nil
+	case []half.Float16:
+		if len(s) == 0 {
+			return nil, device.Float16, 0, nil
+		}
+		return unsafe.Pointer(&s[0]), device.Float16, len(s), nil
 	}
-	return nil, 0, 0, fmt.Errorf("cuda: host data must be []float32, []float64 or []int32, not %T", v)
+	return nil, 0, 0, fmt.Errorf("cuda: host data must be []float32, []float64, []int32, []half.BFloat16 or []half.Float16, not %T", v)
 }
 
 func (d *Device) CopyFromHost(dst device.Buffer, src any) error {

@@ -86,3 +86,14 @@ func (l launcher) sameDType(kernel string, want device.DType, others ...device.D
 		}
 	}
 }
+
+// widened runs op on float32 copies of its 16-bit float operands (device.InFloat32) and
+// reports whether it did: the primitives call it before taking the device and return when
+// it ran.
+func (d *Device) widened(op string, operands, outputs []device.Buffer, run func(f32 func(device.Buffer) device.Buffer)) bool {
+	if !device.AnyHalf(operands...) {
+		return false
+	}
+	device.InFloat32(d, op, operands, outputs, run)
+	return true
+}

@@ -65,13 +65,17 @@ func (l launcher) binary(op int, a, b, y elemPtr, n, rank int, s, as, bs, ys [8]
 	})
 }
 
-// fill launches kiln_fill_f32, kiln_fill_f64 or kiln_fill_i32,
+// fill launches one of the 5 kernels kiln_fill_*,
 // chosen by the dtype of p. Its C parameters:
 //
-//	f32* p, i64 n, f64 v
+//	bf16* p, i64 n, f64 v
 func (l launcher) fill(p elemPtr, n int, v float64) {
 	var name, sig string
 	switch p.dtype {
+	case device.BFloat16:
+		name, sig = "kiln_fill_bf16", "bf16*,i64,f64"
+	case device.Float16:
+		name, sig = "kiln_fill_f16", "f16*,i64,f64"
 	case device.Float32:
 		name, sig = "kiln_fill_f32", "f32*,i64,f64"
 	case device.Float64:
@@ -87,25 +91,57 @@ func (l launcher) fill(p elemPtr, n int, v float64) {
 	})
 }
 
-// convert launches one of the 9 kernels kiln_convert_*_*,
+// convert launches one of the 25 kernels kiln_convert_*_*,
 // chosen by the dtype of src and the dtype of dst. Its C parameters:
 //
-//	f32* src, f32* dst, i64 n
+//	bf16* src, bf16* dst, i64 n
 func (l launcher) convert(src, dst elemPtr, n int) {
 	var name, sig string
 	switch [2]device.DType{src.dtype, dst.dtype} {
+	case [2]device.DType{device.BFloat16, device.BFloat16}:
+		name, sig = "kiln_convert_bf16_bf16", "bf16*,bf16*,i64"
+	case [2]device.DType{device.BFloat16, device.Float16}:
+		name, sig = "kiln_convert_bf16_f16", "bf16*,f16*,i64"
+	case [2]device.DType{device.BFloat16, device.Float32}:
+		name, sig = "kiln_convert_bf16_f32", "bf16*,f32*,i64"
+	case [2]device.DType{device.BFloat16, device.Float64}:
+		name, sig = "kiln_convert_bf16_f64", "bf16*,f64*,i64"
+	case [2]device.DType{device.BFloat16, device.Int32}:
+		name, sig = "kiln_convert_bf16_i32", "bf16*,i32*,i64"
+	case [2]device.DType{device.Float16, device.BFloat16}:
+		name, sig = "kiln_convert_f16_bf16", "f16*,bf16*,i64"
+	case [2]device.DType{device.Float16, device.Float16}:
+		name, sig = "kiln_convert_f16_f16", "f16*,f16*,i64"
+	case [2]device.DType{device.Float16, device.Float32}:
+		name, sig = "kiln_convert_f16_f32", "f16*,f32*,i64"
+	case [2]device.DType{device.Float16, device.Float64}:
+		name, sig = "kiln_convert_f16_f64", "f16*,f64*,i64"
+	case [2]device.DType{device.Float16, device.Int32}:
+		name, sig = "kiln_convert_f16_i32", "f16*,i32*,i64"
+	case [2]device.DType{device.Float32, device.BFloat16}:
+		name, sig = "kiln_convert_f32_bf16", "f32*,bf16*,i64"
+	case [2]device.DType{device.Float32, device.Float16}:
+		name, sig = "kiln_convert_f32_f16", "f32*,f16*,i64"
 	case [2]device.DType{device.Float32, device.Float32}:
 		name, sig = "kiln_convert_f32_f32", "f32*,f32*,i64"
 	case [2]device.DType{device.Float32, device.Float64}:
 		name, sig = "kiln_convert_f32_f64", "f32*,f64*,i64"
 	case [2]device.DType{device.Float32, device.Int32}:
 		name, sig = "kiln_convert_f32_i32", "f32*,i32*,i64"
+	case [2]device.DType{device.Float64, device.BFloat16}:
+		name, sig = "kiln_convert_f64_bf16", "f64*,bf16*,i64"
+	case [2]device.DType{device.Float64, device.Float16}:
+		name, sig = "kiln_convert_f64_f16", "f64*,f16*,i64"
 	case [2]device.DType{device.Float64, device.Float32}:
 		name, sig = "kiln_convert_f64_f32", "f64*,f32*,i64"
 	case [2]device.DType{device.Float64, device.Float64}:
 		name, sig = "kiln_convert_f64_f64", "f64*,f64*,i64"
 	case [2]device.DType{device.Float64, device.Int32}:
 		name, sig = "kiln_convert_f64_i32", "f64*,i32*,i64"
+	case [2]device.DType{device.Int32, device.BFloat16}:
+		name, sig = "kiln_convert_i32_bf16", "i32*,bf16*,i64"
+	case [2]device.DType{device.Int32, device.Float16}:
+		name, sig = "kiln_convert_i32_f16", "i32*,f16*,i64"
 	case [2]device.DType{device.Int32, device.Float32}:
 		name, sig = "kiln_convert_i32_f32", "i32*,f32*,i64"
 	case [2]device.DType{device.Int32, device.Float64}:

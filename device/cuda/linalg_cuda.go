@@ -14,6 +14,11 @@ var _ device.BSRMultiplier = (*Device)(nil)
 //
 // CPU reference: device/cpu (*Device).BSRMatMul.
 func (d *Device) BSRMatMul(rowptr, colidx, vals, b, c device.Buffer, blockRows, br, bc, n int) {
+	if d.widened("BSRMatMul", []device.Buffer{rowptr, colidx, vals, b, c}, []device.Buffer{c}, func(f func(device.Buffer) device.Buffer) {
+		d.BSRMatMul(rowptr, colidx, f(vals), f(b), f(c), blockRows, br, bc, n)
+	}) {
+		return
+	}
 	const op = "BSRMatMul"
 	rp, ci, vb, bb, cb := d.buf(op, rowptr), d.buf(op, colidx), d.buf(op, vals), d.buf(op, b), d.buf(op, c)
 	if rp.dtype != device.Int32 || ci.dtype != device.Int32 {

@@ -84,6 +84,9 @@ func (d *Device) Convert(dst device.Buffer, do int, src device.Buffer, so int, n
 // product with few output tiles and a long K is split along K first (gemmSplits), whichever
 // kernel computes the slices.
 func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
+	if d.widened("Gemm", []device.Buffer{a, b, c}, []device.Buffer{c}, func(f func(device.Buffer) device.Buffer) { d.Gemm(p, f(a), f(b), f(c)) }) {
+		return
+	}
 	const op = "Gemm"
 	ab, bb, cb := d.buf(op, a), d.buf(op, b), d.buf(op, c)
 	sameDType(op, ab, bb, cb)
@@ -276,6 +279,9 @@ func shapeArg(v [maxRank]int64) (a [8]int) {
 
 // Unary: kernels/elementwise.cu kiln_unary_*.
 func (d *Device) Unary(op device.UnaryOp, x device.Buffer, xl device.Layout, y device.Buffer, yl device.Layout, alpha float64) {
+	if d.widened("Unary", []device.Buffer{x, y}, []device.Buffer{y}, func(f func(device.Buffer) device.Buffer) { d.Unary(op, f(x), xl, f(y), yl, alpha) }) {
+		return
+	}
 	const name = "Unary"
 	xb, yb := d.buf(name, x), d.buf(name, y)
 	sameDType(name, xb, yb)
@@ -297,6 +303,9 @@ func (d *Device) Unary(op device.UnaryOp, x device.Buffer, xl device.Layout, y d
 
 // Binary: kernels/elementwise.cu kiln_binary_*.
 func (d *Device) Binary(op device.BinaryOp, a device.Buffer, al device.Layout, b device.Buffer, bl device.Layout, y device.Buffer, yl device.Layout) {
+	if d.widened("Binary", []device.Buffer{a, b, y}, []device.Buffer{y}, func(f func(device.Buffer) device.Buffer) { d.Binary(op, f(a), al, f(b), bl, f(y), yl) }) {
+		return
+	}
 	const name = "Binary"
 	ab, bb, yb := d.buf(name, a), d.buf(name, b), d.buf(name, y)
 	sameDType(name, ab, bb, yb)
@@ -320,6 +329,9 @@ func (d *Device) Binary(op device.BinaryOp, a device.Buffer, al device.Layout, b
 
 // Reduce: kernels/reduce.cu.
 func (d *Device) Reduce(op device.ReduceOp, x device.Buffer, outer, n, inner int, y device.Buffer) {
+	if d.widened("Reduce", []device.Buffer{x, y}, []device.Buffer{y}, func(f func(device.Buffer) device.Buffer) { d.Reduce(op, f(x), outer, n, inner, f(y)) }) {
+		return
+	}
 	const name = "Reduce"
 	xb, yb := d.buf(name, x), d.buf(name, y)
 	sameDType(name, xb, yb)
@@ -405,6 +417,9 @@ func (d *Device) rowGrid(rows int) dim3 { return dim3{x: d.gridFor(int64(rows), 
 
 // Softmax: kernels/softmax.cu kiln_softmax_*.
 func (d *Device) Softmax(x, y device.Buffer, rows, cols int, log bool) {
+	if d.widened("Softmax", []device.Buffer{x, y}, []device.Buffer{y}, func(f func(device.Buffer) device.Buffer) { d.Softmax(f(x), f(y), rows, cols, log) }) {
+		return
+	}
 	const name = "Softmax"
 	xb, yb := d.buf(name, x), d.buf(name, y)
 	sameDType(name, xb, yb)
@@ -421,6 +436,9 @@ func (d *Device) Softmax(x, y device.Buffer, rows, cols int, log bool) {
 
 // SoftmaxBackward: kernels/softmax.cu kiln_softmax_bwd_*.
 func (d *Device) SoftmaxBackward(y, dy, dx device.Buffer, rows, cols int, log bool) {
+	if d.widened("SoftmaxBackward", []device.Buffer{y, dy, dx}, []device.Buffer{dx}, func(f func(device.Buffer) device.Buffer) { d.SoftmaxBackward(f(y), f(dy), f(dx), rows, cols, log) }) {
+		return
+	}
 	const name = "SoftmaxBackward"
 	yb, dyb, dxb := d.buf(name, y), d.buf(name, dy), d.buf(name, dx)
 	sameDType(name, yb, dyb, dxb)
@@ -438,6 +456,11 @@ func (d *Device) SoftmaxBackward(y, dy, dx device.Buffer, rows, cols int, log bo
 
 // LayerNorm: kernels/layernorm.cu kiln_layernorm_*.
 func (d *Device) LayerNorm(x, gamma, beta, y, mean, rstd device.Buffer, rows, cols int, eps float64) {
+	if d.widened("LayerNorm", []device.Buffer{x, gamma, beta, y, mean, rstd}, []device.Buffer{y, mean, rstd}, func(f func(device.Buffer) device.Buffer) {
+		d.LayerNorm(f(x), f(gamma), f(beta), f(y), f(mean), f(rstd), rows, cols, eps)
+	}) {
+		return
+	}
 	const name = "LayerNorm"
 	xb, yb, mb, rb := d.buf(name, x), d.buf(name, y), d.buf(name, mean), d.buf(name, rstd)
 	sameDType(name, xb, yb, mb, rb)
@@ -458,6 +481,11 @@ func (d *Device) LayerNorm(x, gamma, beta, y, mean, rstd device.Buffer, rows, co
 
 // LayerNormBackward: kernels/layernorm.cu kiln_layernorm_bwd_dx_* and kiln_layernorm_bwd_params_*.
 func (d *Device) LayerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta device.Buffer, rows, cols int) {
+	if d.widened("LayerNormBackward", []device.Buffer{x, gamma, mean, rstd, dy, dx, dgamma, dbeta}, []device.Buffer{dx, dgamma, dbeta}, func(f func(device.Buffer) device.Buffer) {
+		d.LayerNormBackward(f(x), f(gamma), f(mean), f(rstd), f(dy), f(dx), f(dgamma), f(dbeta), rows, cols)
+	}) {
+		return
+	}
 	const name = "LayerNormBackward"
 	xb, mb, rb, dyb, dxb := d.buf(name, x), d.buf(name, mean), d.buf(name, rstd), d.buf(name, dy), d.buf(name, dx)
 	sameDType(name, xb, mb, rb, dyb, dxb)
@@ -562,6 +590,9 @@ func checkAttn(op string, p device.AttentionParams) {
 
 // Attention: kernels/attention.cu kiln_attn_fwd_*.
 func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buffer) {
+	if d.widened("Attention", []device.Buffer{q, k, v, o, lse}, []device.Buffer{o, lse}, func(f func(device.Buffer) device.Buffer) { d.Attention(p, f(q), f(k), f(v), f(o), f(lse)) }) {
+		return
+	}
 	const name = "Attention"
 	checkAttn(name, p)
 	qb, kb, vb, ob, lb := d.buf(name, q), d.buf(name, k), d.buf(name, v), d.buf(name, o), d.buf(name, lse)
@@ -593,6 +624,11 @@ func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buff
 
 // AttentionBackward: kernels/attention.cu kiln_attn_bwd_dq_* then kiln_attn_bwd_dkdv_*.
 func (d *Device) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO, dq, dk, dv device.Buffer) {
+	if d.widened("AttentionBackward", []device.Buffer{q, k, v, o, lse, dO, dq, dk, dv}, []device.Buffer{dq, dk, dv}, func(f func(device.Buffer) device.Buffer) {
+		d.AttentionBackward(p, f(q), f(k), f(v), f(o), f(lse), f(dO), f(dq), f(dk), f(dv))
+	}) {
+		return
+	}
 	const name = "AttentionBackward"
 	checkAttn(name, p)
 	qb, kb, vb, ob, lb := d.buf(name, q), d.buf(name, k), d.buf(name, v), d.buf(name, o), d.buf(name, lse)
@@ -674,11 +710,17 @@ func (d *Device) readErrWord(op string, idx *buffer, rows int) {
 
 // Gather: kernels/gather.cu kiln_gather_*.
 func (d *Device) Gather(table device.Buffer, rows, width int, idx device.Buffer, n int, out device.Buffer) {
+	if d.widened("Gather", []device.Buffer{table, idx, out}, []device.Buffer{out}, func(f func(device.Buffer) device.Buffer) { d.Gather(f(table), rows, width, idx, n, f(out)) }) {
+		return
+	}
 	d.rowIndexed("Gather", launcher.gather, "out", table, rows, width, idx, n, out)
 }
 
 // ScatterAdd: kernels/gather.cu kiln_scatter_add_*.
 func (d *Device) ScatterAdd(table device.Buffer, rows, width int, idx device.Buffer, n int, src device.Buffer) {
+	if d.widened("ScatterAdd", []device.Buffer{table, idx, src}, []device.Buffer{table}, func(f func(device.Buffer) device.Buffer) { d.ScatterAdd(f(table), rows, width, idx, n, f(src)) }) {
+		return
+	}
 	d.rowIndexed("ScatterAdd", launcher.scatterAdd, "src", table, rows, width, idx, n, src)
 }
 
@@ -708,6 +750,9 @@ func (d *Device) rowIndexed(name string, kernel func(l launcher, table elemPtr, 
 
 // RandomFill: kernels/rng.cu kiln_random_*.
 func (d *Device) RandomFill(dst device.Buffer, dist device.Distribution, seed, offset uint64, a, b float64) {
+	if d.widened("RandomFill", []device.Buffer{dst}, []device.Buffer{dst}, func(f func(device.Buffer) device.Buffer) { d.RandomFill(f(dst), dist, seed, offset, a, b) }) {
+		return
+	}
 	const name = "RandomFill"
 	db := d.buf(name, dst)
 	checkFloat(name, db.dtype)

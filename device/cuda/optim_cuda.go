@@ -19,6 +19,9 @@ import (
 //
 // CPU reference: device/cpu (*Device).OptimizerStep.
 func (d *Device) OptimizerStep(kind device.OptimKind, group []device.OptimTensor, h device.OptimHyper) error {
+	if device.OptimizerGroupHasHalf(group) {
+		return device.OptimizerStepInFloat32(d, group, func(g []device.OptimTensor) error { return d.OptimizerStep(kind, g, h) })
+	}
 	const op = "OptimizerStep"
 	nstate := 0
 	switch kind {

@@ -81,6 +81,8 @@ template <typename T> const char *typeCode() {
     else if constexpr (std::is_same_v<E, int>) return "i32*";
     else if constexpr (std::is_same_v<E, long long>) return "i64*";
     else if constexpr (std::is_same_v<E, unsigned long long>) return "u64*";
+    else if constexpr (std::is_same_v<E, kbf16>) return "bf16*";
+    else if constexpr (std::is_same_v<E, kf16>) return "f16*";
     else static_assert(sizeof(E) == 0, "kernel pointer parameter of an unnamed element type");
   } else if constexpr (std::is_same_v<T, double>) {
     return "f64";

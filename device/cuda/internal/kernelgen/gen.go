@@ -8,9 +8,11 @@ import (
 	"strings"
 )
 
-var goElem = map[string]string{"f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64", "u64": "uint64"}
+var goElem = map[string]string{"f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64", "u64": "uint64",
+	"bf16": "half.BFloat16", "f16": "half.Float16"}
 
-var goDType = map[string]string{"f32": "device.Float32", "f64": "device.Float64", "i32": "device.Int32"}
+var goDType = map[string]string{"f32": "device.Float32", "f64": "device.Float64", "i32": "device.Int32",
+	"bf16": "device.BFloat16", "f16": "device.Float16"}
 
 // reserved are the identifiers a binding's body uses, which a parameter must not shadow.
 var reserved = map[string]bool{"l": true, "name": true, "sig": true, "device": true, "math": true, "slots": true}

@@ -79,7 +79,7 @@ func parseKernels(src string) ([]kernel, error) {
 
 var cElems = map[string]string{
 	"float": "f32", "double": "f64", "int": "i32", "i64": "i64", "long long": "i64",
-	"unsigned long long": "u64",
+	"unsigned long long": "u64", "kbf16": "bf16", "kf16": "f16",
 }
 
 // parseParam reads one parameter declaration such as "const float *__restrict x".
@@ -113,7 +113,7 @@ func parseParam(s string) (param, error) {
 }
 
 // dtypeTokens are the name parts that say which element type a kernel instantiates.
-var dtypeTokens = map[string]bool{"f32": true, "f64": true, "i32": true}
+var dtypeTokens = map[string]bool{"f32": true, "f64": true, "i32": true, "bf16": true, "f16": true}
 
 // A family is the kernels whose names differ only in their dtype tokens ("kiln_fill_f32",
 // "kiln_fill_f64", "kiln_fill_i32"). Its binding takes the varying pointers as elemPtr and
