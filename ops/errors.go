@@ -33,8 +33,8 @@ func checkFloat(op string, ts ...*Tensor) device.Device {
 		if t.Released() {
 			panic(errorf(op, "operand %d (shape %s) has been released (was its scope closed?)", i, shp(t)))
 		}
-		if t.DType() != tensor.Float32 && t.DType() != tensor.Float64 {
-			panic(errorf(op, "operand %d has dtype %s; want float32 or float64", i, t.DType()))
+		if !isFloatDType(t.DType()) {
+			panic(errorf(op, "operand %d has dtype %s; want float32, float64, bfloat16 or float16", i, t.DType()))
 		}
 		if dev == nil {
 			dev, dt = t.Device(), t.DType()

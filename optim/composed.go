@@ -105,6 +105,9 @@ func (v vec) norm2(x device.Buffer) float64 {
 // it when dev.OptimizerStep returns device.ErrUnsupported; backend tests use it as the
 // reference their fused kernels must match. Misuse panics like the primitives do.
 func ComposedStep(dev device.Device, kind device.OptimKind, ts []device.OptimTensor, h device.OptimHyper) error {
+	if device.OptimizerGroupHasHalf(ts) { // 16-bit storage: the whole update in float32, rounded once
+		return device.OptimizerStepInFloat32(dev, ts, func(g []device.OptimTensor) error { return ComposedStep(dev, kind, g, h) })
+	}
 	s := h.GradScale
 	if s == 0 {
 		s = 1

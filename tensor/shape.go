@@ -174,6 +174,8 @@ func (t *Tensor) To(dev device.Device) *Tensor {
 		return t.ctx.FromFloat64(dev, t.Float64s(), t.shape...)
 	case Int32:
 		return t.ctx.FromInt32(dev, t.Int32s(), t.shape...)
+	case BFloat16, Float16:
+		return t.ctx.FromFloat64As(dev, t.dtype, t.Float64s(), t.shape...) // exact both ways
 	}
 	panicf("To: unsupported dtype %s", t.dtype)
 	return nil

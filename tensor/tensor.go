@@ -42,15 +42,18 @@ import (
 	"sync/atomic"
 
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/device/half"
 )
 
 // DType re-exports device.DType for convenience.
 type DType = device.DType
 
 const (
-	Float32 = device.Float32
-	Float64 = device.Float64
-	Int32   = device.Int32
+	Float32  = device.Float32
+	Float64  = device.Float64
+	Int32    = device.Int32
+	BFloat16 = device.BFloat16 // stored in 16 bits, computed in float32 (device.BFloat16)
+	Float16  = device.Float16
 )
 
 // storage is a buffer shared by a tensor and its views.
@@ -302,6 +305,18 @@ func (c *Context) FromFloat64As(dev device.Device, dtype DType, data []float64, 
 			f[i] = float32(v)
 		}
 		return c.FromFloat32(dev, f, shape...)
+	case BFloat16:
+		h := make([]half.BFloat16, len(data))
+		for i, v := range data {
+			h[i] = half.BFloat16FromFloat64(v)
+		}
+		return c.fromHost(dev, dtype, h, len(h), shape)
+	case Float16:
+		h := make([]half.Float16, len(data))
+		for i, v := range data {
+			h[i] = half.Float16FromFloat64(v)
+		}
+		return c.fromHost(dev, dtype, h, len(h), shape)
 	}
 	panicf("FromFloat64As: unsupported dtype %s", dtype)
 	return nil
@@ -398,6 +413,22 @@ func (t *Tensor) Float32s() []float32 {
 			out[i] = float32(v)
 		}
 		return out
+	case BFloat16:
+		h := make([]half.BFloat16, t.Len())
+		t.copyOut(h)
+		out := make([]float32, len(h))
+		for i, v := range h {
+			out[i] = v.Float32()
+		}
+		return out
+	case Float16:
+		h := make([]half.Float16, t.Len())
+		t.copyOut(h)
+		out := make([]float32, len(h))
+		for i, v := range h {
+			out[i] = v.Float32()
+		}
+		return out
 	}
 	panicf("Float32s of a %s tensor", t.dtype)
 	return nil
@@ -414,7 +445,7 @@ func (t *Tensor) Float64s() []float64 {
 			}
 		}
 		return out
-	case Float32:
+	case Float32, BFloat16, Float16:
 		f := t.Float32s()
 		out := make([]float64, len(f))
 		for i, v := range f {
@@ -431,6 +462,15 @@ func (t *Tensor) Float64s() []float64 {
 	}
 	panicf("Float64s of a %s tensor", t.dtype)
 	return nil
+}
+
+// copyOut copies the tensor's elements into the host slice dst of matching type and length.
+func (t *Tensor) copyOut(dst any) {
+	if t.Len() > 0 {
+		if err := t.Device().CopyToHost(dst, t.buf()); err != nil {
+			panic(err)
+		}
+	}
 }
 
 // Int32s copies an int32 tensor to the host.
