@@ -8,7 +8,7 @@
 //   C is M×N at m·ldc+n; batch member b adds b·stride (stride 0 broadcasts an operand).
 // beta == 0 means C is not read (BLAS convention), so NaN in an uninitialised C is ignored.
 //
-// Two kernels:
+// The kernels:
 //   gemm_tile16<T>  the simple correct kernel, float and double: 16×16 output tile per block,
 //                   one output per thread, 16×16 shared tiles of A and B loaded coalesced
 //                   whatever the transposes. Used for DGEMM and for small SGEMMs.
@@ -23,6 +23,7 @@
 //                   other shared buffer, one barrier per k-step. The structure follows the
 //                   classic register-blocked SGEMM (Volkov and Demmel, "Benchmarking GPUs to
 //                   tune dense linear algebra", SC 2008; the CUTLASS SIMT design).
+//   hgemm_bf16     the tensor-core GEMM of bfloat16 operands (below; off unless enabled).
 //   gemm_tf32      the tensor-core SGEMM (sm_80+, off unless enabled: device/cuda's TF32Env):
 //                  128×128 block tile, BK = 16, 8 warps each owning 64×32 of C as 4×4
 //                  m16n8k8 TF32 products (mma.sync, fragments in mma.cuh) accumulated in fp32;
@@ -32,6 +33,7 @@
 //                  results differ from fp32 by about 1e-3 relative. Shared rows are padded
 //                  (A: 20 floats, B: 136) so that each fragment read hits 32 distinct banks.
 #include "common.cuh"
+#include "half.cuh"
 #include "mma.cuh"
 
 // ---------------------------------------------------------------------------------------
@@ -502,6 +504,100 @@ kiln_gemm_dmma(i64 ta, i64 tb, i64 M, i64 N, i64 K, double alpha, const double *
           if (m < M && n < N) {
             double *p = c + m * ldc + n;
             *p = beta == 0.0 ? alpha * acc[i][j][r] : alpha * acc[i][j][r] + beta * *p;
+          }
+        }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tensor-core BF16 GEMM (sm_80+; off unless enabled: device/cuda's BF16Env): A, B and C in
+// bfloat16, products accumulated in fp32 and each output rounded once to bfloat16 (α, β
+// applied in fp32). Block 256 threads, 128×128×32 tiles, 8 warps each owning 64×32 of C as 4×4
+// m16n8k16 products per 16 of k. A is staged [m][k] and B [n][k] in shared memory, rows of
+// 40 halves, so that a fragment register is one aligned 32-bit word of two consecutive k and
+// each fragment read hits 32 distinct banks. Tiles are loaded element by element (zero
+// outside the matrix) through registers, one buffer: a first version to be measured.
+#define BT_BM 128
+#define BT_BN 128
+#define BT_BK 32
+#define BT_PAD 40
+
+// bt_load copies one operand's ROWS×32 tile (rows along M or N, 32 values of k) into a
+// [row][k] shared tile; each of 256 threads copies 16 elements, walking the operand's
+// contiguous dimension.
+__device__ __forceinline__ void bt_load(unsigned short (*s)[BT_PAD], const kbf16 *p, i64 ld, i64 row0, i64 rows,
+                                        i64 k0, i64 K, bool kContiguous) {
+  const int tid = threadIdx.x;
+#pragma unroll
+  for (int r = 0; r < 16; ++r) {
+    int row, k;
+    if (kContiguous) {
+      row = tid / BT_BK + 8 * r, k = tid % BT_BK;
+    } else {
+      row = tid % BT_BM, k = tid / BT_BM + 2 * r;
+    }
+    const i64 gr = row0 + row, gk = k0 + k;
+    s[row][k] = (gr < rows && gk < K) ? (kContiguous ? p[gr * ld + gk] : p[gk * ld + gr]).bits : (unsigned short)0;
+  }
+}
+
+__device__ __forceinline__ unsigned bt_word(const unsigned short *p) { return *(const unsigned *)p; }
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+kiln_hgemm_bf16(i64 ta, i64 tb, i64 M, i64 N, i64 K, double alpha, const kbf16 *A, i64 lda, i64 sA, const kbf16 *B,
+               i64 ldb, i64 sB, double beta, kbf16 *C, i64 ldc, i64 sC, i64 batch) {
+  __shared__ __align__(16) unsigned short As[BT_BM][BT_PAD];
+  __shared__ __align__(16) unsigned short Bs[BT_BN][BT_PAD];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int g = lane / 4, t = lane % 4;
+  const int wm = (warp / 4) * 64, wn = (warp % 4) * 32;
+  const i64 m0 = (i64)blockIdx.y * BT_BM, n0 = (i64)blockIdx.x * BT_BN;
+  for (i64 bt = blockIdx.z; bt < batch; bt += gridDim.z) {
+    const kbf16 *a = A + bt * sA, *b = B + bt * sB;
+    float acc[4][4][4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
+    for (i64 k0 = 0; k0 < K; k0 += BT_BK) {
+      bt_load(As, a, lda, m0, M, k0, K, !ta);
+      bt_load(Bs, b, ldb, n0, N, k0, K, tb != 0);
+      __syncthreads();
+#pragma unroll
+      for (int kk = 0; kk < BT_BK; kk += 16) {
+        unsigned bf[4][2];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const int c = wn + j * 8 + g;
+          bf[j][0] = bt_word(&Bs[c][kk + 2 * t]);
+          bf[j][1] = bt_word(&Bs[c][kk + 2 * t + 8]);
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int r = wm + i * 16 + g;
+          const unsigned af[4] = {bt_word(&As[r][kk + 2 * t]), bt_word(&As[r + 8][kk + 2 * t]),
+                                  bt_word(&As[r][kk + 2 * t + 8]), bt_word(&As[r + 8][kk + 2 * t + 8])};
+#pragma unroll
+          for (int j = 0; j < 4; ++j) mma_bf16_16x8x16(acc[i][j], af, bf[j]);
+        }
+      }
+      __syncthreads();
+    }
+    kbf16 *c = C + bt * sC;
+    const float al = (float)alpha, be = (float)beta;
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const i64 m = m0 + wm + i * 16 + g + 8 * (r / 2), n = n0 + wn + j * 8 + 2 * t + r % 2;
+          if (m < M && n < N) {
+            kbf16 *p = c + m * ldc + n;
+            const float v = be == 0.0f ? al * acc[i][j][r] : al * acc[i][j][r] + be * bf16_to_f32(p->bits);
+            p->bits = bf16_from_f32(v);
           }
         }
   }

@@ -12,6 +12,14 @@
 //                           a[0] (g, t)   a[1] (g+8, t)   a[2] (g, t+4)   a[3] (g+8, t+4)
 //                           b[0] (k=t, n=g)   b[1] (k=t+4, n=g)
 //                           d[r] (g + 8·(r/2), 2t + r%2)
+//   mma_bf16_16x8x16(d, a, b)
+//                         mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, d += a·b for a
+//                         warp's 16×16 of A, 16×8 of B and 16×8 of D; each 32-bit register
+//                         holds two bfloat16 of consecutive k, the lower k in the low half:
+//                           a[0] (g, 2t..2t+1)     a[1] (g+8, 2t..2t+1)
+//                           a[2] (g, 2t+8..2t+9)   a[3] (g+8, 2t+8..2t+9)
+//                           b[0] (k=2t..2t+1, n=g) b[1] (k=2t+8..2t+9, n=g)
+//                           d as for TF32
 //   mma_f64_8x8x4(d, a, b)
 //                         mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64 (DMMA), d += a·b for a
 //                         warp's 8×4 of A, 4×8 of B and 8×8 of D, with g and t as above:
@@ -41,6 +49,15 @@ __device__ __forceinline__ unsigned to_tf32(float x) {
 __device__ __forceinline__ void mma_tf32_16x8x8(float d[4], const unsigned a[4], const unsigned b[2]) {
 #if defined(__CUDA_ARCH__)
   asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+               "{%0,%1,%2,%3};"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+__device__ __forceinline__ void mma_bf16_16x8x16(float d[4], const unsigned a[4], const unsigned b[2]) {
+#if defined(__CUDA_ARCH__)
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                "{%0,%1,%2,%3};"
                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
@@ -97,6 +114,9 @@ inline unsigned to_tf32(float x) {
 // computes this lane's four outputs in float, k in order (emu.cpp).
 void emu_mma_tf32_16x8x8(float d[4], const unsigned a[4], const unsigned b[2]);
 inline void mma_tf32_16x8x8(float d[4], const unsigned a[4], const unsigned b[2]) { emu_mma_tf32_16x8x8(d, a, b); }
+
+void emu_mma_bf16_16x8x16(float d[4], const unsigned a[4], const unsigned b[2]);
+inline void mma_bf16_16x8x16(float d[4], const unsigned a[4], const unsigned b[2]) { emu_mma_bf16_16x8x16(d, a, b); }
 
 void emu_mma_f64_8x8x4(double d[2], double a, double b);
 inline void mma_f64_8x8x4(double d[2], double a, double b) { emu_mma_f64_8x8x4(d, a, b); }

@@ -64,6 +64,16 @@ def dgemm(n, reps):
     return {"n": n, "ms": ms, "tflops": 2 * n ** 3 / (ms * 1e-3) / 1e12}
 
 
+def bf16_gemm(n, reps):
+    import torch
+    g = torch.Generator(device="cuda").manual_seed(n)
+    a = (torch.rand(n, n, device="cuda", generator=g) * 2 - 1).bfloat16()
+    b = (torch.rand(n, n, device="cuda", generator=g) * 2 - 1).bfloat16()
+    c = torch.empty(n, n, device="cuda", dtype=torch.bfloat16)
+    ms = median_ms(lambda: torch.matmul(a, b, out=c), reps)
+    return {"n": n, "ms": ms, "tflops": 2 * n ** 3 / (ms * 1e-3) / 1e12}
+
+
 def tf32_gemm(n, reps):
     """sgemm with TF32 allowed (torch.backends.cuda.matmul.allow_tf32), then restored."""
     import torch
@@ -161,6 +171,15 @@ def report(kiln, torch_res, path, bench=None):
             lines.append(f"| {t['n']} | {fmt(k.get('ms'))} | {fmt(k.get('tflops'), '.2f')} | {fmt(t['ms'])} | "
                          f"{fmt(t['tflops'], '.2f')} | {fmt(ratio(k.get('tflops'), t['tflops']), '.2f')} | "
                          f"{fmt(k.get('rel_err'), '.1e')} | {fmt(t['rel_err'], '.1e')} |")
+    if torch_res.get("bf16_gemm"):
+        lines.append("\n## BF16 tensor-core GEMM (n×n×n, bfloat16 in and out, fp32 accumulation)\n")
+        lines.append("| n | kiln TFLOP/s | torch TFLOP/s | ratio | kiln rel err |")
+        lines.append("|---|---|---|---|---|")
+        kb = {r["n"]: r for r in (kiln or {}).get("bf16_gemm") or []}
+        for t in torch_res["bf16_gemm"]:
+            k = kb.get(t["n"], {})
+            lines.append(f"| {t['n']} | {fmt(k.get('tflops'), '.2f')} | {fmt(t['tflops'], '.2f')} | "
+                         f"{fmt(ratio(k.get('tflops'), t['tflops']), '.2f')} | {fmt(k.get('rel_err'), '.1e')} |")
     if torch_res.get("dgemm"):
         lines.append("\n## FP64 GEMM (n×n×n): the 16×16 kernel and the FP64 tensor-core kernel (DMMA)\n")
         lines.append("| n | kiln 16×16 TFLOP/s | kiln DMMA TFLOP/s | torch TFLOP/s | DMMA ratio | DMMA rel err |")
@@ -231,6 +250,7 @@ def main():
     res["sgemm"] = [sgemm(n, args.reps) for n in sizes]
     res["tf32_gemm"] = [tf32_gemm(n, args.reps) for n in sizes]
     res["dgemm"] = [dgemm(n, args.reps) for n in sizes]
+    res["bf16_gemm"] = [bf16_gemm(n, args.reps) for n in sizes]
     res["attention"] = [attention(batch, seq, seq, nctx, d, args.reps) for d in dims]
     res["copy"] = copy_bw(args.reps, ncopy)
     res["adamw"] = adamw_bw(args.reps, 1 << 16 if args.quick else 1 << 27)

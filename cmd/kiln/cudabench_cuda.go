@@ -22,6 +22,7 @@ import (
 
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/device/cuda"
+	"github.com/kiln-ml/kiln/device/half"
 	"github.com/kiln-ml/kiln/internal/flagbound"
 )
 
@@ -61,6 +62,7 @@ type cudaBenchReport struct {
 	TF32GEMM  []gemmResult      `json:"tf32_gemm"`
 	DGEMM     []gemmResult      `json:"dgemm"`
 	DMMAGEMM  []gemmResult      `json:"dmma_gemm"`
+	BF16GEMM  []gemmResult      `json:"bf16_gemm"`
 	Attention []attnResult      `json:"attention"`
 	Copy      copyResult        `json:"copy"`
 	MemStats  device.MemStats   `json:"mem_stats"`
@@ -98,6 +100,8 @@ func init() {
 					"rel_err against the float64 product of the unrounded inputs",
 				"dgemm":     "C = A·B in float64 on the 16×16 shared-tile kernel, square n×n×n",
 				"dmma_gemm": "the same float64 products on the FP64 tensor cores (" + cuda.DMMAEnv + "=1)",
+				"bf16_gemm": "bfloat16 A, B, C on the tensor cores (" + cuda.BF16Env + "=1), fp32 accumulation; " +
+					"rel_err against float64 of the bfloat16 inputs",
 				"attention": "fp32, batch = batch·heads, every query attends to keys [0, ncontext); " +
 					"flops 4·B·Lq·NC·D forward, 10·B·Lq·NC·D backward",
 				"copy": "cuMemcpyDtoD of one buffer, bytes counted read + write",
@@ -150,6 +154,18 @@ func init() {
 				}
 			}
 			g.SetDMMA(os.Getenv(cuda.DMMAEnv) == "1")
+			g.SetBF16(true)
+			for _, n := range sizes {
+				run(fmt.Sprintf("bf16 gemm %d", n), func() error {
+					r, err := benchGEMM(g, device.BFloat16, n, reps)
+					rep.BF16GEMM = append(rep.BF16GEMM, r)
+					if err == nil && !(r.RelErr <= 1e-2) {
+						err = fmt.Errorf("relative error %.3g above 1e-2: the bfloat16 kernel is wrong", r.RelErr)
+					}
+					return err
+				})
+			}
+			g.SetBF16(os.Getenv(cuda.BF16Env) == "1")
 			for _, dh := range attnD {
 				run(fmt.Sprintf("attention d=%d", dh), func() error {
 					r, err := benchAttention(g, batch, seq, seq, nctx, dh, reps)
@@ -178,6 +194,9 @@ func init() {
 			}
 			for _, r := range rep.DGEMM {
 				fmt.Fprintf(out, "dgemm n=%-5d %9.3f ms %7.2f TFLOP/s  rel err %.2g\n", r.N, r.Ms, r.TFLOPS, r.RelErr)
+			}
+			for _, r := range rep.BF16GEMM {
+				fmt.Fprintf(out, "bf16 gemm n=%-5d %9.3f ms %7.2f TFLOP/s  rel err %.2g\n", r.N, r.Ms, r.TFLOPS, r.RelErr)
 			}
 			for _, r := range rep.DMMAGEMM {
 				fmt.Fprintf(out, "dmma gemm n=%-5d %9.3f ms %7.2f TFLOP/s  rel err %.2g\n", r.N, r.Ms, r.TFLOPS, r.RelErr)
@@ -259,11 +278,20 @@ func toHost(g *cuda.Device, b device.Buffer) ([]float32, error) {
 	return x, g.CopyToHost(x, b)
 }
 
-// toHost64 reads a buffer of either float dtype as float64.
+// toHost64 reads a buffer of any float dtype as float64.
 func toHost64(g *cuda.Device, b device.Buffer) ([]float64, error) {
-	if b.DType() == device.Float64 {
+	switch b.DType() {
+	case device.Float64:
 		x := make([]float64, b.Len())
 		return x, g.CopyToHost(x, b)
+	case device.BFloat16:
+		h := make([]half.BFloat16, b.Len())
+		err := g.CopyToHost(h, b)
+		x := make([]float64, len(h))
+		for i, v := range h {
+			x[i] = float64(v.Float32())
+		}
+		return x, err
 	}
 	x, err := toHost(g, b)
 	y := make([]float64, len(x))

@@ -17,6 +17,7 @@ import (
 	_ "github.com/kiln-ml/kiln/device/cpu"
 	"github.com/kiln-ml/kiln/device/cuda"
 	"github.com/kiln-ml/kiln/device/devicetest"
+	"github.com/kiln-ml/kiln/device/half"
 )
 
 func gpu(t testing.TB) *cuda.Device {
@@ -619,6 +620,105 @@ func TestAllocUninit(t *testing.T) {
 	for i, v := range got {
 		if v != 0 {
 			t.Fatalf("Alloc element %d is %v, want 0", i, v)
+		}
+	}
+}
+
+// TestGemmBF16 runs the bfloat16 tensor-core GEMM (cuda.BF16Env) over edge sizes, every
+// transpose, padded leading dimensions and batches: each output must be the float64 product
+// of the bfloat16 inputs, accumulated in float32 and rounded once to bfloat16.
+func TestGemmBF16(t *testing.T) {
+	d := gpu(t)
+	d.SetBF16(true)
+	defer d.SetBF16(false)
+	type sz struct{ m, n, k int }
+	sizes := []sz{{130, 200, 77}, {128, 128, 64}, {1, 1, 1}, {33, 129, 17}, {65, 70, 0}}
+	if testing.Short() {
+		sizes = sizes[:4]
+	}
+	for _, s := range sizes {
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				for _, pad := range []int{0, 3} {
+					bf16GemmCase(t, d, s.m, s.n, s.k, ta, tb, pad, 1+pad%2, 1.5, []float64{0, -0.5}[pad%2])
+				}
+			}
+		}
+	}
+}
+
+func bf16GemmCase(t *testing.T, d *cuda.Device, m, n, k int, ta, tb bool, pad, batch int, alpha, beta float64) {
+	t.Helper()
+	ar, ac, br, bc := m, k, k, n
+	if ta {
+		ar, ac = k, m
+	}
+	if tb {
+		br, bc = n, k
+	}
+	p := device.GemmParams{TransA: ta, TransB: tb, M: m, N: n, K: k, Alpha: alpha, Beta: beta,
+		LdA: ac + pad, LdB: bc + pad, LdC: n + pad, Batch: batch}
+	p.StrideA, p.StrideB, p.StrideC = ar*p.LdA, br*p.LdB, m*p.LdC
+	r := uint64(m*131 + n*17 + k)
+	draw := func(n int) []half.BFloat16 {
+		x := make([]half.BFloat16, n)
+		for i := range x {
+			r = r*6364136223846793005 + 1442695040888963407
+			x[i] = half.BFloat16FromFloat64(float64(int64(r>>11)%2000-1000) / 997)
+		}
+		return x
+	}
+	A, B, C := draw(batch*p.StrideA), draw(batch*p.StrideB), draw(batch*p.StrideC)
+	up := func(x []half.BFloat16) device.Buffer {
+		b, err := d.Alloc(device.BFloat16, len(x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.CopyFromHost(b, x); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b, c := up(A), up(B), up(C)
+	defer a.Free()
+	defer b.Free()
+	defer c.Free()
+	d.Gemm(p, a, b, c)
+	got := make([]half.BFloat16, len(C))
+	if err := d.CopyToHost(got, c); err != nil {
+		t.Fatal(err)
+	}
+	v := func(x half.BFloat16) float64 { return float64(x.Float32()) }
+	for bi := 0; bi < batch; bi++ {
+		for i := 0; i < m; i++ {
+			for j := 0; j < n+pad; j++ {
+				ci := bi*p.StrideC + i*p.LdC + j
+				if j >= n {
+					if got[ci] != C[ci] {
+						t.Fatalf("padding C[%d] changed", ci)
+					}
+					continue
+				}
+				var want, scale float64
+				for l := 0; l < k; l++ {
+					ai, bj := bi*p.StrideA+i*p.LdA+l, bi*p.StrideB+l*p.LdB+j
+					if ta {
+						ai = bi*p.StrideA + l*p.LdA + i
+					}
+					if tb {
+						bj = bi*p.StrideB + j*p.LdB + l
+					}
+					want += v(A[ai]) * v(B[bj])
+					scale += math.Abs(v(A[ai]) * v(B[bj]))
+				}
+				want, scale = alpha*want+beta*v(C[ci]), math.Abs(alpha)*scale+math.Abs(beta*v(C[ci]))
+				// One bfloat16 rounding of the output plus float32 accumulation.
+				tol := 0x1p-8*math.Abs(want) + 2*float64(k+3)*0x1p-24*scale + 1e-30
+				if e := math.Abs(v(got[ci]) - want); !(e <= tol) {
+					t.Fatalf("m=%d n=%d k=%d ta=%v tb=%v pad=%d: C[%d,%d,%d] = %v, want %v (err %.3g > %.3g)",
+						m, n, k, ta, tb, pad, bi, i, j, v(got[ci]), want, e, tol)
+				}
+			}
 		}
 	}
 }

@@ -47,6 +47,7 @@ type Device struct {
 	poison  bool    // AllocUninit fills with all ones (PoisonEnv, or the emulator)
 	tf32    bool    // float32 GEMMs on the tensor cores with TF32 inputs (TF32Env, SetTF32)
 	dmma    bool    // float64 GEMMs on the FP64 tensor cores (DMMAEnv, SetDMMA)
+	bf16    bool    // bfloat16 GEMMs on the tensor cores instead of widened (BF16Env, SetBF16)
 	info    device.Info
 	sms     int
 }
@@ -170,6 +171,19 @@ const DMMAEnv = "KILN_CUDA_DMMA"
 func (d *Device) SetDMMA(on bool) {
 	d.mu.Lock()
 	d.dmma = on
+	d.mu.Unlock()
+}
+
+// BF16Env names the environment variable that, set to 1 when a device opens, runs GEMMs of
+// bfloat16 operands on the tensor cores (kernels/gemm.cu's kiln_gemm_bf16: products summed in
+// float32, each output rounded once) instead of on float32 copies. Off by default until
+// measured on a GPU.
+const BF16Env = "KILN_CUDA_BF16"
+
+// SetBF16 turns the bfloat16 tensor-core GEMM on or off for later launches (see BF16Env).
+func (d *Device) SetBF16(on bool) {
+	d.mu.Lock()
+	d.bf16 = on
 	d.mu.Unlock()
 }
 
@@ -365,6 +379,7 @@ func newDevice(ordinal int, drv driver, info device.Info) (*Device, error) {
 	}
 	d.tf32 = os.Getenv(TF32Env) == "1"
 	d.dmma = os.Getenv(DMMAEnv) == "1"
+	d.bf16 = os.Getenv(BF16Env) == "1"
 	d.enter()
 	defer d.leave()
 	var err error

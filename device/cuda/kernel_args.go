@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/device/half"
 )
 
 // The kernels are launched through typed bindings generated from their extern "C"
@@ -29,7 +30,7 @@ func (e elemPtr) plus(n int) elemPtr {
 
 // ptr is a device address of elements of type T: a parameter whose element type is the
 // same in every member of its family (the int32 indices of a gather).
-type ptr[T int32 | int64 | uint64 | float32 | float64] uintptr
+type ptr[T int32 | int64 | uint64 | float32 | float64 | half.BFloat16 | half.Float16] uintptr
 
 // elems is b's address at element offset off, with b's dtype.
 func (b *buffer) elems(off int) elemPtr { return elemPtr{addr: b.at(off), dtype: b.dtype} }

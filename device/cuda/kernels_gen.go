@@ -473,6 +473,28 @@ func (l launcher) gemmDmma(ta, tb, M, N, K int, alpha float64, A ptr[float64], l
 	})
 }
 
+// hgemm launches kiln_hgemm_bf16,
+// chosen by the dtype of A. Its C parameters:
+//
+//	i64 ta, i64 tb, i64 M, i64 N, i64 K, f64 alpha, bf16* A, i64 lda, i64 sA, bf16* B, i64 ldb,
+//	i64 sB, f64 beta, bf16* C, i64 ldc, i64 sC, i64 batch
+func (l launcher) hgemm(ta, tb, M, N, K int, alpha float64, A elemPtr, lda, sA int, B elemPtr, ldb, sB int, beta float64, C elemPtr, ldc, sC, batch int) {
+	var name, sig string
+	switch A.dtype {
+	case device.BFloat16:
+		name, sig = "kiln_hgemm_bf16", "i64,i64,i64,i64,i64,f64,bf16*,i64,i64,bf16*,i64,i64,f64,bf16*,i64,i64,i64"
+	default:
+		l.noKernel("kiln_hgemm_*", A.dtype)
+		return
+	}
+	l.sameDType(name, A.dtype, B.dtype, C.dtype)
+	l.run(name, sig, []uint64{
+		uint64(ta), uint64(tb), uint64(M), uint64(N), uint64(K), math.Float64bits(alpha),
+		uint64(A.addr), uint64(lda), uint64(sA), uint64(B.addr), uint64(ldb), uint64(sB),
+		math.Float64bits(beta), uint64(C.addr), uint64(ldc), uint64(sC), uint64(batch),
+	})
+}
+
 // random launches kiln_random_f32 or kiln_random_f64,
 // chosen by the dtype of p. Its C parameters:
 //

@@ -84,13 +84,16 @@ func (d *Device) Convert(dst device.Buffer, do int, src device.Buffer, so int, n
 // product with few output tiles and a long K is split along K first (gemmSplits), whichever
 // kernel computes the slices.
 func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
-	if d.widened("Gemm", []device.Buffer{a, b, c}, []device.Buffer{c}, func(f func(device.Buffer) device.Buffer) { d.Gemm(p, f(a), f(b), f(c)) }) {
+	direct := d.bf16 && a.DType() == device.BFloat16 && b.DType() == device.BFloat16 && c.DType() == device.BFloat16
+	if !direct && d.widened("Gemm", []device.Buffer{a, b, c}, []device.Buffer{c}, func(f func(device.Buffer) device.Buffer) { d.Gemm(p, f(a), f(b), f(c)) }) {
 		return
 	}
 	const op = "Gemm"
 	ab, bb, cb := d.buf(op, a), d.buf(op, b), d.buf(op, c)
 	sameDType(op, ab, bb, cb)
-	checkFloat(op, ab.dtype)
+	if !direct {
+		checkFloat(op, ab.dtype)
+	}
 	if p.M < 0 || p.N < 0 || p.K < 0 || p.Batch < 0 {
 		device.Panicf(op, "negative size M=%d N=%d K=%d batch=%d", p.M, p.N, p.K, p.Batch)
 	}
@@ -138,9 +141,15 @@ func (d *Device) Gemm(p device.GemmParams, a, b, c device.Buffer) {
 }
 
 // gemmOne launches one kernel for p (matrices at pa, pb, pc, p's offsets applied): a
-// tensor-core kernel where one is switched on (TF32Env, DMMAEnv), the register-blocked
+// tensor-core kernel where one is switched on (TF32Env, DMMAEnv, BF16Env), the register-blocked
 // float32 kernel where sgemmTile allows, else the 16×16 shared-tile kernel.
 func (d *Device) gemmOne(p device.GemmParams, pa, pb, pc elemPtr) {
+	if pa.dtype == device.BFloat16 { // only with BF16Env (Gemm widens bfloat16 otherwise)
+		d.kernel(dim3{x: (p.N + 127) / 128, y: (p.M + 127) / 128, z: min(p.Batch, 65535)}, dim3{x: 256}).hgemm(
+			b2i(p.TransA), b2i(p.TransB), p.M, p.N, p.K, p.Alpha, pa, p.LdA, p.StrideA, pb, p.LdB, p.StrideB, p.Beta, pc,
+			p.LdC, p.StrideC, p.Batch)
+		return
+	}
 	if pa.dtype == device.Float32 && d.tf32 {
 		d.kernel(dim3{x: (p.N + 127) / 128, y: (p.M + 127) / 128, z: min(p.Batch, 65535)}, dim3{x: 256}).gemmTf32(
 			b2i(p.TransA), b2i(p.TransB), p.M, p.N, p.K, p.Alpha, f32s(pa), p.LdA, p.StrideA, f32s(pb), p.LdB, p.StrideB,

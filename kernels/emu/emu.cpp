@@ -241,6 +241,36 @@ void emu_mma_tf32_16x8x8(float d[4], const unsigned a[4], const unsigned b[2]) {
   for (int r = 0; r < 4; ++r) d[r] = out[r];
 }
 
+// The m16n8k16 BF16 tensor-core product of a warp (mma.cuh): every lane posts its A and B
+// registers (two bfloat16 each), and computes its four outputs in float, k in order.
+void emu_mma_bf16_16x8x16(float d[4], const unsigned a[4], const unsigned b[2]) {
+  const int me = cur, lane = me & 31, base = me - lane;
+  for (int i = 0; i < 4; ++i) mmaSlots[6 * me + i] = a[i];
+  mmaSlots[6 * me + 4] = b[0];
+  mmaSlots[6 * me + 5] = b[1];
+  yieldTo(AT_WARP);
+  auto bf = [](uint32_t word, int hi) {
+    const uint32_t u = (hi ? word >> 16 : word & 0xffffu) << 16;
+    float x;
+    std::memcpy(&x, &u, 4);
+    return x;
+  };
+  const int g = lane / 4, t = lane % 4;
+  float out[4];
+  for (int r = 0; r < 4; ++r) {
+    const int row = g + 8 * (r / 2), col = 2 * t + r % 2;
+    float acc = d[r];
+    for (int k = 0; k < 16; ++k) {
+      const int kq = (k % 8) / 2, aReg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0), bReg = k >= 8 ? 1 : 0;
+      acc += bf(mmaSlots[6 * (base + (row % 8) * 4 + kq) + aReg], k % 2) *
+             bf(mmaSlots[6 * (base + col * 4 + kq) + 4 + bReg], k % 2);
+    }
+    out[r] = acc;
+  }
+  yieldTo(AT_WARP);
+  for (int r = 0; r < 4; ++r) d[r] = out[r];
+}
+
 // The m8n8k4 FP64 tensor-core product of a warp (mma.cuh): each lane posts its one A and one
 // B value (two 32-bit slots each) and computes its two outputs in double, k in order.
 void emu_mma_f64_8x8x4(double d[2], double a, double b) {
