@@ -72,17 +72,12 @@ __device__ __forceinline__ void mma_f64_8x8x4(double d[2], double a, double b) {
 #endif
 }
 
-__device__ __forceinline__ void cp_async_elem(float *dst, const float *src, bool ok) {
+template <typename T> __device__ __forceinline__ void cp_async_elem(T *dst, const T *src, bool ok) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "cp.async copies 4, 8 or 16 bytes");
 #if defined(__CUDA_ARCH__)
   const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(s), "l"(src), "r"(ok ? 4 : 0));
-#endif
-}
-
-__device__ __forceinline__ void cp_async_elem(double *dst, const double *src, bool ok) {
-#if defined(__CUDA_ARCH__)
-  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(s), "l"(src), "r"(ok ? 8 : 0));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;" ::"r"(s), "l"(src), "n"(sizeof(T)),
+               "r"(ok ? (int)sizeof(T) : 0));
 #endif
 }
 

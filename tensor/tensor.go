@@ -416,19 +416,11 @@ func (t *Tensor) Float32s() []float32 {
 	case BFloat16:
 		h := make([]half.BFloat16, t.Len())
 		t.copyOut(h)
-		out := make([]float32, len(h))
-		for i, v := range h {
-			out[i] = v.Float32()
-		}
-		return out
+		return half.Float32s(h)
 	case Float16:
 		h := make([]half.Float16, t.Len())
 		t.copyOut(h)
-		out := make([]float32, len(h))
-		for i, v := range h {
-			out[i] = v.Float32()
-		}
-		return out
+		return half.Float32s(h)
 	}
 	panicf("Float32s of a %s tensor", t.dtype)
 	return nil

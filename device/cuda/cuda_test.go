@@ -226,6 +226,27 @@ func TestGemmPaths(t *testing.T) {
 	}
 }
 
+// tensorCoreGemmSizes are the shapes the tensor-core GEMM tests run: edges of every tile
+// size, one element, an empty K, and a square that fills whole tiles.
+func tensorCoreGemmSizes(square int) [][3]int {
+	s := [][3]int{{130, 200, 77}, {square, square, square}, {1, 1, 1}, {33, 129, 17}, {65, 70, 0}, {256, 64, 40}}
+	if testing.Short() {
+		s = s[:4]
+	}
+	return s
+}
+
+// eachGemmLayout calls f for every transpose pair, unpadded with batch 1 and β = 0, and
+// padded by 3 with batch 2 and β = −0.5.
+func eachGemmLayout(f func(ta, tb bool, pad, batch int, beta float64)) {
+	for _, ta := range []bool{false, true} {
+		for _, tb := range []bool{false, true} {
+			f(ta, tb, 0, 1, 0)
+			f(ta, tb, 3, 2, -0.5)
+		}
+	}
+}
+
 // TestGemmTF32 runs the tensor-core TF32 GEMM (cuda.TF32Env) over edge sizes, every
 // transpose, padded leading dimensions and batches, against a float64 reference of the
 // TF32-rounded inputs with float32 accumulation's tolerance: a wrong fragment, tile or
@@ -234,20 +255,10 @@ func TestGemmTF32(t *testing.T) {
 	d := gpu(t)
 	d.SetTF32(true)
 	defer d.SetTF32(false)
-	type sz struct{ m, n, k int }
-	sizes := []sz{{130, 200, 77}, {128, 128, 128}, {1, 1, 1}, {33, 129, 17}, {65, 70, 0}, {256, 64, 40}}
-	if testing.Short() {
-		sizes = sizes[:4]
-	}
-	for _, s := range sizes {
-		for _, ta := range []bool{false, true} {
-			for _, tb := range []bool{false, true} {
-				for _, pad := range []int{0, 3} {
-					beta := []float64{0, -0.5}[pad%2]
-					gemmCase(t, d, device.Float32, s.m, s.n, s.k, ta, tb, pad, 1+pad%2, 1.5, beta, true)
-				}
-			}
-		}
+	for _, s := range tensorCoreGemmSizes(128) {
+		eachGemmLayout(func(ta, tb bool, pad, batch int, beta float64) {
+			gemmCase(t, d, device.Float32, s[0], s[1], s[2], ta, tb, pad, batch, 1.5, beta, true)
+		})
 	}
 }
 
@@ -257,20 +268,10 @@ func TestGemmDMMA(t *testing.T) {
 	d := gpu(t)
 	d.SetDMMA(true)
 	defer d.SetDMMA(false)
-	type sz struct{ m, n, k int }
-	sizes := []sz{{130, 200, 77}, {64, 64, 64}, {1, 1, 1}, {33, 129, 17}, {65, 70, 0}, {256, 64, 40}}
-	if testing.Short() {
-		sizes = sizes[:4]
-	}
-	for _, s := range sizes {
-		for _, ta := range []bool{false, true} {
-			for _, tb := range []bool{false, true} {
-				for _, pad := range []int{0, 3} {
-					beta := []float64{0, -0.5}[pad%2]
-					gemmCase(t, d, device.Float64, s.m, s.n, s.k, ta, tb, pad, 1+pad%2, 1.5, beta, false)
-				}
-			}
-		}
+	for _, s := range tensorCoreGemmSizes(64) {
+		eachGemmLayout(func(ta, tb bool, pad, batch int, beta float64) {
+			gemmCase(t, d, device.Float64, s[0], s[1], s[2], ta, tb, pad, batch, 1.5, beta, false)
+		})
 	}
 }
 
@@ -631,19 +632,10 @@ func TestGemmBF16(t *testing.T) {
 	d := gpu(t)
 	d.SetBF16(true)
 	defer d.SetBF16(false)
-	type sz struct{ m, n, k int }
-	sizes := []sz{{130, 200, 77}, {128, 128, 64}, {1, 1, 1}, {33, 129, 17}, {65, 70, 0}}
-	if testing.Short() {
-		sizes = sizes[:4]
-	}
-	for _, s := range sizes {
-		for _, ta := range []bool{false, true} {
-			for _, tb := range []bool{false, true} {
-				for _, pad := range []int{0, 3} {
-					bf16GemmCase(t, d, s.m, s.n, s.k, ta, tb, pad, 1+pad%2, 1.5, []float64{0, -0.5}[pad%2])
-				}
-			}
-		}
+	for _, s := range tensorCoreGemmSizes(128) {
+		eachGemmLayout(func(ta, tb bool, pad, batch int, beta float64) {
+			bf16GemmCase(t, d, s[0], s[1], s[2], ta, tb, pad, batch, 1.5, beta)
+		})
 	}
 }
 

@@ -428,23 +428,22 @@ func (e *env) download(b device.Buffer) []float64 {
 			x[i] = float64(v)
 		}
 	case device.BFloat16:
-		f := make([]half.BFloat16, b.Len())
-		if err := e.dev.CopyToHost(f, b); err != nil {
-			panic("CopyToHost: " + err.Error())
-		}
-		for i, v := range f {
-			x[i] = float64(v.Float32())
-		}
+		downloadHalf[half.BFloat16](e, b, x)
 	case device.Float16:
-		f := make([]half.Float16, b.Len())
-		if err := e.dev.CopyToHost(f, b); err != nil {
-			panic("CopyToHost: " + err.Error())
-		}
-		for i, v := range f {
-			x[i] = float64(v.Float32())
-		}
+		downloadHalf[half.Float16](e, b, x)
 	}
 	return x
+}
+
+// downloadHalf copies a 16-bit float buffer into x, exactly.
+func downloadHalf[T half.Value](e *env, b device.Buffer, x []float64) {
+	h := make([]T, b.Len())
+	if err := e.dev.CopyToHost(h, b); err != nil {
+		panic("CopyToHost: " + err.Error())
+	}
+	for i, v := range h {
+		x[i] = float64(v.Float32())
+	}
 }
 
 // compare folds max_i |got_i − want_i| / scale_i into the case's error. Equal values

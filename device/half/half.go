@@ -85,6 +85,21 @@ func (h Float16) Float32() float32 {
 // Float16FromFloat64 rounds x to the nearest float16, ties to even (see the package doc).
 func Float16FromFloat64(x float64) Float16 { return Float16FromFloat32(Float32Odd(x)) }
 
+// Value is either 16-bit type.
+type Value interface {
+	BFloat16 | Float16
+	Float32() float32
+}
+
+// Float32s is the exact float32 value of every element of h.
+func Float32s[T Value](h []T) []float32 {
+	f := make([]float32, len(h))
+	for i, v := range h {
+		f[i] = v.Float32()
+	}
+	return f
+}
+
 // Float32Odd rounds x to float32 with round-to-odd: toward zero, with the last mantissa bit
 // set when the result is inexact. Values beyond float32's range become ±MaxFloat32 with
 // that bit set (it already is), NaN stays NaN.

@@ -214,12 +214,19 @@ uint64_t emu_shfl_xor(uint64_t bits, int laneMask) {
 // The m16n8k8 TF32 tensor-core product of a warp (mma.cuh gives the fragment layout): every
 // lane posts its A and B fragments, waits for the warp, computes its four outputs from the
 // posted fragments in float with k in order, and waits again before the slots are reused.
-void emu_mma_tf32_16x8x8(float d[4], const unsigned a[4], const unsigned b[2]) {
-  const int me = cur, lane = me & 31, base = me - lane;
+// postFragments publishes this lane's four A and two B fragment registers to its warp and
+// waits until every lane of the warp has; it returns this lane's index and its warp's first.
+static std::pair<int, int> postFragments(const unsigned a[4], const unsigned b[2]) {
+  const int me = cur, lane = me & 31;
   for (int i = 0; i < 4; ++i) mmaSlots[6 * me + i] = a[i];
   mmaSlots[6 * me + 4] = b[0];
   mmaSlots[6 * me + 5] = b[1];
   yieldTo(AT_WARP);
+  return {lane, me - lane};
+}
+
+void emu_mma_tf32_16x8x8(float d[4], const unsigned a[4], const unsigned b[2]) {
+  const auto [lane, base] = postFragments(a, b);
   auto f = [](uint32_t u) {
     float x;
     std::memcpy(&x, &u, 4);
@@ -244,11 +251,7 @@ void emu_mma_tf32_16x8x8(float d[4], const unsigned a[4], const unsigned b[2]) {
 // The m16n8k16 BF16 tensor-core product of a warp (mma.cuh): every lane posts its A and B
 // registers (two bfloat16 each), and computes its four outputs in float, k in order.
 void emu_mma_bf16_16x8x16(float d[4], const unsigned a[4], const unsigned b[2]) {
-  const int me = cur, lane = me & 31, base = me - lane;
-  for (int i = 0; i < 4; ++i) mmaSlots[6 * me + i] = a[i];
-  mmaSlots[6 * me + 4] = b[0];
-  mmaSlots[6 * me + 5] = b[1];
-  yieldTo(AT_WARP);
+  const auto [lane, base] = postFragments(a, b);
   auto bf = [](uint32_t word, int hi) {
     const uint32_t u = (hi ? word >> 16 : word & 0xffffu) << 16;
     float x;
