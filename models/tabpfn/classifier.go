@@ -202,11 +202,12 @@ func WithTemperature(t float64) Option {
 	}
 }
 
-// WithTestBatch sets the rows per chunk of the forward pass (default: DefaultChunkTokens
-// divided by the features + 1, so that a chunk's memory is bounded whatever the table's
-// width). The training rows go through the model once and their attention keys and values
-// are cached, so test rows can be cut into chunks of any size without recomputing the
-// context; the chunk size changes memory use, not the results.
+// WithTestBatch sets the block size of the chunked forward pass in rows (default:
+// DefaultChunkTokens divided by the features + 1, so that a block's memory is bounded
+// whatever the table's width): a block of the attention across a row's tokens takes n rows,
+// and one of the attention across rows as many tokens, n·(features+1). Rows do not interact
+// in the first nor columns in the second, so the block size changes memory use and speed,
+// not the results.
 func WithTestBatch(n int) Option {
 	return func(s *settings) error {
 		if n < 1 {

@@ -180,37 +180,43 @@ func TestClassifierTinyModelProbabilities(t *testing.T) {
 	require.InDeltaSlice(t, p.Data, p3.Data, 1e-5)
 }
 
-// The chunked forward (cached context keys and values, rows in chunks) computes what
-// Model.Forward computes, on a three-layer model with missing cells and masked classes.
+// The chunked forward (all rows' activations held once, each attention a block at a time,
+// the last layer for the target tokens only) computes what Model.Forward computes, with
+// missing cells and masked classes.
 func TestChunkedScorerMatchesForward(t *testing.T) {
-	cfg := classifierTinyConfig()
-	cfg.Layers = 3
-	m, err := New(device.MustGet("cpu"), cfg, 21)
-	require.NoError(t, err)
-	defer m.Release()
-	rng := rand.New(rand.NewPCG(4, 5))
-	in := Input{Batch: 1, Rows: 83, Features: 6, NTrain: 51, Classes: []int{4}, FeatureSeed: 9}
-	for i := 0; i < in.Rows*in.Features; i++ {
-		v := float32(rng.NormFloat64())
-		if i%17 == 3 {
-			v = float32(math.NaN())
-		}
-		in.X = append(in.X, v)
-	}
-	for i := 0; i < in.NTrain; i++ {
-		in.Y = append(in.Y, int32(rng.IntN(4)))
-	}
-	want, err := m.Probabilities(in, 0.8)
-	require.NoError(t, err)
-	for _, chunk := range []int{0, 1, 7, 51, 1000} {
-		got, err := chunkedScorer{m: m, chunkRows: chunk}.Probabilities(in, 0.8)
+	// One layer is the reduced last layer alone; three add two full ones. Chunk sizes of 1
+	// and 7 rows make blocks of one column and of a few rows; 51, blocks of several columns;
+	// 1000, one block for everything.
+	for _, layers := range []int{1, 3} {
+		cfg := classifierTinyConfig()
+		cfg.Layers = layers
+		m, err := New(device.MustGet("cpu"), cfg, 21)
 		require.NoError(t, err)
-		require.Len(t, got[0], len(want[0]))
-		require.InDeltaSlice(t, want[0], got[0], 2e-6, "chunk %d", chunk)
+		defer m.Release()
+		rng := rand.New(rand.NewPCG(4, 5))
+		in := Input{Batch: 1, Rows: 83, Features: 6, NTrain: 51, Classes: []int{4}, FeatureSeed: 9}
+		for i := 0; i < in.Rows*in.Features; i++ {
+			v := float32(rng.NormFloat64())
+			if i%17 == 3 {
+				v = float32(math.NaN())
+			}
+			in.X = append(in.X, v)
+		}
+		for i := 0; i < in.NTrain; i++ {
+			in.Y = append(in.Y, int32(rng.IntN(4)))
+		}
+		want, err := m.Probabilities(in, 0.8)
+		require.NoError(t, err)
+		for _, chunk := range []int{0, 1, 7, 51, 1000} {
+			got, err := chunkedScorer{m: m, chunkRows: chunk}.Probabilities(in, 0.8)
+			require.NoError(t, err)
+			require.Len(t, got[0], len(want[0]))
+			require.InDeltaSlice(t, want[0], got[0], 2e-6, "%d layers, chunk %d", layers, chunk)
+		}
+		in.Batch = 2
+		_, err = chunkedScorer{m: m}.Probabilities(in, 1)
+		require.Error(t, err)
 	}
-	in.Batch = 2
-	_, err = chunkedScorer{m: m}.Probabilities(in, 1)
-	require.Error(t, err)
 }
 
 // A single member with the standard variant and no rotation is exactly one model call on the
