@@ -19,6 +19,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/kiln-ml/kiln/models/tabpfn"
 )
 
 // readResults reads one JSON result per line; a missing file reads as none.
@@ -196,7 +198,8 @@ func plotResults(dir string) error {
 	return f.Close()
 }
 
-// writeTable prints the cells as a markdown table and the fitted exponents.
+// writeTable prints the cells as a markdown table, with the estimate of
+// tabpfn.EstimateMemory beside the measured peak, and the fitted exponents.
 func writeTable(w io.Writer, after, before []Result) error {
 	find := func(rs []Result, r, f int) (Result, bool) {
 		for _, x := range rs {
@@ -207,8 +210,8 @@ func writeTable(w io.Writer, after, before []Result) error {
 		return Result{}, false
 	}
 	gb := func(b int64) string { return fmt.Sprintf("%.2f", float64(b)/1e9) }
-	fmt.Fprintln(w, "| rows × features | wall s | CPU s | peak RSS GB | live tensors GB | before: wall s | before: peak RSS GB |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| rows × features | wall s | CPU s | peak RSS GB | live tensors GB | estimate GB | before: wall s | before: peak RSS GB |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range after {
 		b, hasB := find(before, r.Rows, r.Features)
 		bw, bm := "", ""
@@ -220,11 +223,12 @@ func writeTable(w io.Writer, after, before []Result) error {
 			if why == "" {
 				why = "error: " + r.Error
 			}
-			fmt.Fprintf(w, "| %d × %d | %s | | | | %s | %s |\n", r.Rows, r.Features, why, bw, bm)
+			fmt.Fprintf(w, "| %d × %d | %s | | | | | %s | %s |\n", r.Rows, r.Features, why, bw, bm)
 			continue
 		}
-		fmt.Fprintf(w, "| %d × %d | %.1f | %.1f | %s | %s | %s | %s |\n", r.Rows, r.Features, r.WallSec, r.CPUSec,
-			gb(rss(r)), gb(r.DevicePeak), bw, bm)
+		est := tabpfn.EstimateMemory(tabpfn.LargeConfig(), nil, r.ContextRows, r.ContextFeatures, r.Test).Total
+		fmt.Fprintf(w, "| %d × %d | %.1f | %.1f | %s | %s | %.2f | %s | %s |\n", r.Rows, r.Features, r.WallSec, r.CPUSec,
+			gb(rss(r)), gb(r.DevicePeak), est/1e9, bw, bm)
 	}
 	fmt.Fprintln(w)
 	for _, f := range featureCounts(after) {

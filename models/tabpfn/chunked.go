@@ -12,9 +12,10 @@ import (
 
 // DefaultChunkTokens bounds the tokens (rows × tokens per row) of one block of work in the
 // chunked forward pass. Each intermediate of a block holds that many tokens × the model's
-// width, and a block keeps about twenty of them: some 85 MB at the shipped width of 128. On
-// a 2-core CPU, blocks of this size fit+predicted a 1,024×100 table as fast as blocks four
-// times larger, at less than half the peak memory (bench/results/tabpfn-scale-2026-12-03.md).
+// width, and a block keeps about twenty of them: some 85 MB at the shipped width of 128 (see
+// EstimateMemory). On a 2-core CPU, blocks of this size fit+predicted a 1,024×100 table as
+// fast as blocks four times larger, at less than half the peak memory
+// (bench/results/tabpfn-scale-2026-12-03.md).
 const DefaultChunkTokens = 8192
 
 // chunkedScorer runs a *Model on one dataset in memory bounded by one copy of the
@@ -51,9 +52,9 @@ func blocks(budget, t, r int) (rowBlock, colBlock, queryBlock int) {
 // tokens of the test rows reach the decoder, so the last layer computes the feature
 // attention's queries for the target token alone and the row attention for the target
 // column's test rows alone, a fraction of a full layer. Peak memory is the one copy of the
-// activations plus one block; nothing grows with the number of layers. The arithmetic
-// mirrors Model.Forward step by step; TestChunkedScorerMatchesForward holds the two
-// together.
+// activations plus one block (EstimateMemory); nothing grows with the number of layers. The
+// arithmetic mirrors Model.Forward step by step; TestChunkedScorerMatchesForward holds the
+// two together.
 func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]float64, err error) {
 	m := s.m
 	if err := in.check(m.Cfg); err != nil {

@@ -72,6 +72,16 @@ var (
 // MaxFeatures, with a warning; a member on principal axes keeps its leading components instead
 // of a random subset of them. WithMaxRows and WithMaxFeatures lower both limits.
 //
+// # Memory
+//
+// A prediction holds the activations of one member's rows once (features+1 tokens of the
+// model's width per row) plus one block of work (see chunkedScorer), so memory grows
+// linearly with the rows and features, and not with the ensemble or the number of layers.
+// Fit and PredictProba estimate the peak (EstimateMemory) before they allocate and return an
+// error naming the estimate when it exceeds the memory limit (three quarters of physical
+// memory; the environment variable KILN_MEMORY_LIMIT overrides it). Many test rows go
+// through the model in several passes (testGroup), so they never make a prediction fail.
+//
 // The rotations need at least k members to show every class at every label; for
 // multi-class tables an ensemble of at least the class count predicts better (on the shared
 // digits data, 8 members instead of 4 raise the AUC from 0.964 to 0.979), while the
@@ -105,7 +115,8 @@ type Classifier struct {
 	settings
 	model     scorer
 	cfg       Config
-	ownsModel *Model // released by Close when the classifier loaded it
+	modelDev  device.Device // where the model runs (nil for test scorers: the CPU)
+	ownsModel *Model        // released by Close when the classifier loaded it
 
 	columns  []data.Column
 	fitted   bool
@@ -329,7 +340,7 @@ func NewClassifier(opts ...Option) (*Classifier, error) {
 		if s.dev != nil && s.dev != s.model.Dev && s.dev.Name() != s.model.Dev.Name() {
 			return nil, fmt.Errorf("tabpfn: the model is on %s but device %s was asked for", s.model.Dev.Name(), s.dev.Name())
 		}
-		c.model, c.cfg = chunkedScorer{m: s.model, chunkRows: s.testBatch}, s.model.Cfg
+		c.model, c.cfg, c.modelDev = chunkedScorer{m: s.model, chunkRows: s.testBatch}, s.model.Cfg, s.model.Dev
 		return c, nil
 	case s.dev == nil:
 		dev, err := device.Get("cpu")
@@ -348,7 +359,7 @@ func NewClassifier(opts ...Option) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.model, c.cfg, c.ownsModel = chunkedScorer{m: m, chunkRows: s.testBatch}, m.Cfg, m
+	c.model, c.cfg, c.modelDev, c.ownsModel = chunkedScorer{m: m, chunkRows: s.testBatch}, m.Cfg, m.Dev, m
 	return c, nil
 }
 
@@ -498,6 +509,11 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 	c.nCols, c.nClasses = X.Cols, nClasses
 
 	maxRows, maxFeatures := c.limits()
+	// The context alone must fit before preprocessing allocates; PredictProba checks again
+	// with the presented features and the test rows.
+	if err := checkMemory(c.cfg, c.modelDev, min(X.Rows, maxRows), min(X.Cols, maxFeatures), 1); err != nil {
+		return err
+	}
 	if X.Rows > maxRows {
 		c.warnf("%d training rows exceed the context of %d: each ensemble member uses its own stratified subsample of %d rows",
 			X.Rows, maxRows, maxRows)

@@ -305,24 +305,36 @@ func subsetColumns(perm, kept []int, limit int) []int {
 }
 
 // predictMember returns member m's probabilities over the k compact classes for the rows of X
-// (raw features). The scorer cuts the rows into blocks as memory requires.
+// (raw features). The test rows go through the model in passes of testGroup rows, each
+// with the member's training rows as context; the scorer cuts each pass into blocks as
+// memory requires.
 func (c *Classifier) predictMember(m *member, X data.Matrix, k int) ([]float64, error) {
+	w := m.width()
+	nTrain := len(m.trainY)
+	group, err := testGroup(c.cfg, c.modelDev, nTrain, w, X.Rows)
+	if err != nil {
+		return nil, err
+	}
 	tx, err := m.pre.Transform(X)
 	if err != nil {
 		return nil, err
 	}
-	w := m.width()
-	nTrain := len(m.trainY)
-	in := Input{
-		Batch: 1, Rows: nTrain + X.Rows, Features: w, NTrain: nTrain,
-		X:           append(append(make([]float32, 0, (nTrain+X.Rows)*w), m.trainX...), m.present(tx)...),
-		Y:           m.trainY,
-		Classes:     []int{m.nLabels},
-		FeatureSeed: m.featureSeed,
+	test := m.present(tx)
+	out := make([]float64, 0, X.Rows*k)
+	for lo := 0; lo < X.Rows; lo += group {
+		hi := min(lo+group, X.Rows)
+		in := Input{
+			Batch: 1, Rows: nTrain + hi - lo, Features: w, NTrain: nTrain,
+			X:           append(append(make([]float32, 0, (nTrain+hi-lo)*w), m.trainX...), test[lo*w:hi*w]...),
+			Y:           m.trainY,
+			Classes:     []int{m.nLabels},
+			FeatureSeed: m.featureSeed,
+		}
+		p, err := c.model.Probabilities(in, c.settings.temperature)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m.decode(p[0], hi-lo, k)...)
 	}
-	p, err := c.model.Probabilities(in, c.settings.temperature)
-	if err != nil {
-		return nil, err
-	}
-	return m.decode(p[0], X.Rows, k), nil
+	return out, nil
 }

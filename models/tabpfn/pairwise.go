@@ -98,7 +98,7 @@ func (c *Classifier) fitPairs(X data.Matrix, y []int, k, perPair int) error {
 					yp = append(yp, boolInt(v == b))
 				}
 			}
-			child := &Classifier{settings: c.settings, model: c.model, cfg: c.cfg, columns: c.columns}
+			child := &Classifier{settings: c.settings, model: c.model, cfg: c.cfg, modelDev: c.modelDev, columns: c.columns}
 			child.ensemble, child.pairMembers, child.warn = perPair, 0, nil
 			child.seed = mix(c.seed, uint64(len(c.pairs)), streamPairs)
 			if err := child.Fit(X.SelectRows(rows), yp, 2); err != nil {
