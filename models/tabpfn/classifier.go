@@ -66,11 +66,13 @@ var (
 //
 // # Limits of the model
 //
-// More training rows than the model's MaxRows: each member uses its own stratified subsample
-// of MaxRows rows, and a warning is recorded. More features (after preprocessing, counting
-// missing-value indicators) than MaxFeatures: each member uses its own random subset of
-// MaxFeatures, with a warning; a member on principal axes keeps its leading components instead
-// of a random subset of them. WithMaxRows and WithMaxFeatures lower both limits.
+// More training rows than the per-member limit (the model's MaxRows unless WithMaxRows sets
+// it): each member uses its own stratified subsample of that many rows, and a warning is
+// recorded. More features (after preprocessing, counting missing-value indicators) than the
+// limit (MaxFeatures unless WithMaxFeatures): each member uses its own random subset, with a
+// warning; a member on principal axes keeps its leading components instead of a random
+// subset of them. WithMaxRows and WithMaxFeatures may also raise the limits above the sizes
+// the model was trained on, up to MaxContextRows and MaxContextFeatures.
 //
 // # Memory
 //
@@ -140,8 +142,8 @@ type settings struct {
 	seed        uint64
 	variants    []preprocess.Variant
 	warn        io.Writer
-	maxRows     int // per-member context cap below the model's (0: the model's)
-	maxFeatures int // per-member feature cap below the model's (0: the model's)
+	maxRows     int // per-member context limit (0: the model's)
+	maxFeatures int // per-member feature limit (0: the model's)
 	pairMembers int // members per pair of classes (0: no pairwise scheme; -1: AutoPairwise)
 }
 
@@ -269,27 +271,35 @@ func WithVariants(vs ...preprocess.Variant) Option {
 	}
 }
 
-// WithMaxRows caps each member's training rows (its context) at n, below the model's
-// MaxRows: each member then takes its own stratified subsample, as for tables larger than the
-// model's limit. A model trained on small synthetic tables can predict better from contexts
-// near the sizes it saw, and smaller contexts are faster. 0 means the model's limit.
+// The largest per-member limits WithMaxRows and WithMaxFeatures accept: the context sizes
+// whose time and memory were measured (bench/results/tabpfn-scale-2026-12-03.md).
+const (
+	MaxContextRows     = 10_000
+	MaxContextFeatures = 500
+)
+
+// WithMaxRows sets each member's training rows (its context) to at most n, 2 to
+// MaxContextRows; 0 (the default) means the model's MaxRows, the most it was trained on.
+// Larger tables are seen through a stratified subsample of n rows per member. Below the
+// model's limit, contexts are faster and nearer the sizes the model saw most; above it, the
+// model extrapolates, and time grows with the square of n.
 func WithMaxRows(n int) Option {
 	return func(s *settings) error {
-		if n < 0 || n == 1 {
-			return fmt.Errorf("tabpfn: max rows must be at least 2 (or 0 for the model's limit), got %d", n)
+		if n < 0 || n == 1 || n > MaxContextRows {
+			return fmt.Errorf("tabpfn: max rows must be from 2 to %d (or 0 for the model's limit), got %d", MaxContextRows, n)
 		}
 		s.maxRows = n
 		return nil
 	}
 }
 
-// WithMaxFeatures caps the features each member presents at n, below the model's
-// MaxFeatures: wider tables are then seen through a random subset of n features per member,
-// as for tables wider than the model's limit. 0 means the model's limit.
+// WithMaxFeatures sets the features each member presents to at most n, 1 to
+// MaxContextFeatures; 0 (the default) means the model's MaxFeatures, the most it was
+// trained on. Wider tables are seen through a random subset of n features per member.
 func WithMaxFeatures(n int) Option {
 	return func(s *settings) error {
-		if n < 0 {
-			return fmt.Errorf("tabpfn: max features must be at least 1 (or 0 for the model's limit), got %d", n)
+		if n < 0 || n > MaxContextFeatures {
+			return fmt.Errorf("tabpfn: max features must be from 1 to %d (or 0 for the model's limit), got %d", MaxContextFeatures, n)
 		}
 		s.maxFeatures = n
 		return nil
@@ -383,15 +393,15 @@ func (c *Classifier) Close() {
 // Config returns the model's configuration.
 func (c *Classifier) Config() Config { return c.cfg }
 
-// limits returns the rows and features one member presents: the model's limits, lowered by
-// WithMaxRows and WithMaxFeatures.
+// limits returns the most rows and features one member presents: those of WithMaxRows and
+// WithMaxFeatures, or the model's.
 func (c *Classifier) limits() (rows, features int) {
 	rows, features = c.cfg.MaxRows, c.cfg.MaxFeatures
 	if c.maxRows > 0 {
-		rows = min(rows, c.maxRows)
+		rows = c.maxRows
 	}
 	if c.maxFeatures > 0 {
-		features = min(features, c.maxFeatures)
+		features = c.maxFeatures
 	}
 	return rows, features
 }
@@ -518,6 +528,10 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 		c.warnf("%d training rows exceed the context of %d: each ensemble member uses its own stratified subsample of %d rows",
 			X.Rows, maxRows, maxRows)
 	}
+	if n := min(X.Rows, maxRows); n > c.cfg.MaxRows {
+		c.warnf("each ensemble member's context of %d training rows is above the %d the model was trained on: it extrapolates",
+			n, c.cfg.MaxRows)
+	}
 	ensemble := c.ensemble
 	if ensemble == 0 {
 		ensemble = AutoEnsemble(min(X.Rows, maxRows), min(X.Cols, maxFeatures), k)
@@ -550,6 +564,10 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 	if widest > maxFeatures {
 		c.warnf("%d features after preprocessing exceed the limit of %d: each ensemble member uses its own random subset of %d",
 			widest, maxFeatures, maxFeatures)
+	}
+	if n := min(widest, maxFeatures); n > c.cfg.MaxFeatures {
+		c.warnf("each ensemble member presents %d features, above the %d the model was trained on: it extrapolates",
+			n, c.cfg.MaxFeatures)
 	}
 	perPair := c.pairMembers
 	if perPair < 0 {

@@ -448,9 +448,9 @@ func TestClassifierLetterOutputCodesMatchNearestNeighbour(t *testing.T) {
 	require.InDelta(t, want, got, 0.02)
 }
 
-// Tables larger than the limits — the model's, or lower caps set with WithMaxRows and
-// WithMaxFeatures (caps above the model's limits do not raise them) — are seen through a
-// stratified row subsample and a random feature subset per member.
+// Tables larger than the limits — the model's, or lower ones set with WithMaxRows and
+// WithMaxFeatures — are seen through a stratified row subsample and a random feature subset
+// per member.
 func TestClassifierSubsamplingWarnings(t *testing.T) {
 	small := classifierTinyConfig()
 	small.MaxRows, small.MaxFeatures = 50, 4
@@ -461,10 +461,29 @@ func TestClassifierSubsamplingWarnings(t *testing.T) {
 	}{
 		{"model limits", small, nil},
 		{"options", classifierTinyConfig(), []Option{WithMaxRows(50), WithMaxFeatures(4)}},
-		{"options above the model's limits", small, []Option{WithMaxRows(500), WithMaxFeatures(40)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { checkSubsampling(t, tc.cfg, tc.opts) })
 	}
+}
+
+// WithMaxRows and WithMaxFeatures above the model's limits raise them: every row and feature
+// reaches the model, with a warning that the model extrapolates.
+func TestClassifierLimitsRaised(t *testing.T) {
+	small := classifierTinyConfig()
+	small.MaxRows, small.MaxFeatures = 50, 4
+	X, y := clusters(120, 7, 3, 2, 9)
+	fs := &fakeScorer{cfg: small, fixed: []float64{0.2, 0.3, 0.5}}
+	c, err := newWithScorer(fs, small, WithEnsemble(2), WithPairwise(0), WithMaxRows(500), WithMaxFeatures(40))
+	require.NoError(t, err)
+	require.NoError(t, c.Fit(X, y, 3))
+	w := c.Warnings()
+	require.Len(t, w, 2)
+	require.Contains(t, w[0], "context of 120 training rows is above the 50 the model was trained on")
+	require.Contains(t, w[1], "presents 7 features, above the 4 the model was trained on")
+	_, err = c.PredictProba(X.SelectRows(seq(0, 10)))
+	require.NoError(t, err)
+	require.Equal(t, []int{120, 120}, fs.nTrain)
+	require.Equal(t, []int{7, 7}, fs.features)
 }
 
 func checkSubsampling(t *testing.T, cfg Config, opts []Option) {
@@ -657,8 +676,10 @@ func TestClassifierBadInput(t *testing.T) {
 	}{
 		{[]Option{WithModel(m), WithEnsemble(-1)}, "ensemble size must be at least 1"},
 		{[]Option{WithModel(m), WithTemperature(0)}, "temperature must be positive"},
-		{[]Option{WithModel(m), WithMaxRows(1)}, "max rows must be at least 2"},
-		{[]Option{WithModel(m), WithMaxFeatures(-3)}, "max features must be at least 1"},
+		{[]Option{WithModel(m), WithMaxRows(1)}, "max rows must be from 2 to 10000"},
+		{[]Option{WithModel(m), WithMaxRows(MaxContextRows + 1)}, "max rows must be from 2 to 10000"},
+		{[]Option{WithModel(m), WithMaxFeatures(-3)}, "max features must be from 1 to 500"},
+		{[]Option{WithModel(m), WithMaxFeatures(MaxContextFeatures + 1)}, "max features must be from 1 to 500"},
 		{[]Option{WithModel(m), WithTemperature(math.NaN())}, "temperature must be positive"},
 		{[]Option{WithModel(m), WithTestBatch(0)}, "test batch must be at least 1"},
 		{[]Option{WithModel(m), WithModelPath("x.safetensors")}, "not both"},
