@@ -417,6 +417,7 @@ type evalReport struct {
 	Ensemble int       `json:"ensemble"`
 	Pairwise int       `json:"pairwise"` // members per pair; -1: automatic
 	Splits   int       `json:"splits"`
+	TrainCap int       `json:"train_cap"` // training rows per split at most (the protocol's 1000)
 	Rows     []evalRow `json:"datasets"`
 	Mean     evalMean  `json:"mean"`
 }
@@ -430,6 +431,7 @@ func newTabpfnEvalCmd() *cobra.Command {
 		asJSON     bool
 		maxClasses int
 		splits     int
+		trainCap   int
 		baseFile   string
 	)
 	cmd := &cobra.Command{
@@ -477,8 +479,9 @@ Progress goes to standard error.`,
 			ctx := cmdContext(cmd)
 			interrupt.Cooperate()
 			proto := metrics.DefaultProtocol()
-			proto.Splits = splits
-			rep := evalReport{Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Pairwise: fl.pairwise, Splits: splits}
+			proto.Splits, proto.TrainCap = splits, trainCap
+			rep := evalReport{Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Pairwise: fl.pairwise, Splits: splits,
+				TrainCap: trainCap}
 			if rep.Model == "" {
 				rep.Model = "default"
 			}
@@ -570,6 +573,8 @@ Progress goes to standard error.`,
 	f.BoolVar(&asJSON, "json", false, "write the report as JSON")
 	flagbound.Int(f, &maxClasses, "max-classes", 0, 0, maxClassCount, "skip datasets with more classes than this (0: none)")
 	flagbound.Int(f, &splits, "splits", metrics.DefaultProtocol().Splits, 1, 1000, "protocol splits (seeds 0..N-1); the reference scores use 5")
+	flagbound.Int(f, &trainCap, "train-cap", metrics.DefaultProtocol().TrainCap, 2, maxTableRows,
+		"training rows kept per split at most (a stratified subsample); the protocol and the reference scores use 1000")
 	f.StringVar(&baseFile, "baselines", "", "reference scores JSON (default: <dataset folder>/../tabular-baselines.json)")
 	return cmd
 }
@@ -737,7 +742,11 @@ func printEval(w io.Writer, rep evalReport) error {
 	case rep.Pairwise > 0:
 		members += fmt.Sprintf(", %d per pair of classes", rep.Pairwise)
 	}
-	fmt.Fprintf(w, "TabPFN (%s model, %s, %s), %d splits per dataset\n\n", rep.Model, members, rep.Device, rep.Splits)
+	fmt.Fprintf(w, "TabPFN (%s model, %s, %s), %d splits per dataset\n", rep.Model, members, rep.Device, rep.Splits)
+	if p := metrics.DefaultProtocol().TrainCap; rep.TrainCap != 0 && rep.TrainCap != p {
+		fmt.Fprintf(w, "training rows capped at %d per split, not the protocol's %d: the reference scores are not comparable\n", rep.TrainCap, p)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "dataset\trows\tfeat\tcls\tAUC\tacc\tlogloss\tsec\tlogreg AUC\trf AUC\tbest ref AUC\t")
 	for _, r := range rep.Rows {
