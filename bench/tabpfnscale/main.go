@@ -95,7 +95,7 @@ func main() {
 	flag.StringVar(&out, "out", "", "sweep: folder for raw.jsonl (appended) and the children's stderr")
 	flag.StringVar(&gridRows, "grid-rows", "1000,2000,5000,10000", "sweep: training rows")
 	flag.StringVar(&gridFeats, "grid-features", "20,100,500", "sweep: features")
-	flag.Float64Var(&skipOver, "skip-over", 600, "sweep: skip a cell whose estimated time exceeds this many seconds (0: none)")
+	flag.Float64Var(&skipOver, "skip-over", 600, "sweep: skip a cell whose estimated time on an idle machine exceeds this many seconds (0: none)")
 	flag.DurationVar(&cellTimeout, "cell-timeout", 20*time.Minute, "sweep: kill a cell after this long")
 	flag.StringVar(&commit, "commit", "", "commit to record with each result")
 	flag.StringVar(&plotDir, "plot", "", "plot DIR/raw.jsonl into DIR/scale.png and print the table")
@@ -271,18 +271,20 @@ func ints(s string) ([]int, error) {
 	return out, nil
 }
 
-// estimateSec guesses a cell's time from the measured ones by the cost model of a forward
-// pass, whose row attention dominates: time ∝ (features+1)·rows·(rows+test).
+// estimateSec guesses a cell's wall time on an otherwise idle machine from the last cell
+// measured, by the cost model of a forward pass, whose row attention dominates: time ∝
+// (features+1)·rows·(rows+test). The measured cell's CPU time divided by the cores stands
+// for its wall time, which a busy machine inflates.
 func estimateSec(done []Result, rows, feats, test int) float64 {
-	best := 0.0
-	for _, d := range done {
-		if d.Error != "" || d.Skipped != "" || d.WallSec == 0 {
+	for i := len(done) - 1; i >= 0; i-- {
+		d := done[i]
+		if d.Error != "" || d.Skipped != "" || d.CPUSec == 0 {
 			continue
 		}
 		w := func(r, f int) float64 { return float64(f+1) * float64(r) * float64(r+test) }
-		best = max(best, d.WallSec*w(rows, feats)/w(d.ContextRows, d.ContextFeatures))
+		return d.CPUSec / float64(runtime.NumCPU()) * w(rows, feats) / w(d.ContextRows, d.ContextFeatures)
 	}
-	return best
+	return 0
 }
 
 func runSweep(out, gridRows, gridFeats string, test, ensemble int, skipOver float64, timeout time.Duration, commit string, extra []string) error {

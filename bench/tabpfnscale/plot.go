@@ -82,14 +82,18 @@ func ok(r Result) bool { return r.Error == "" && r.Skipped == "" && r.WallSec > 
 
 func rss(r Result) int64 { return max(r.PeakRSS, r.ChildMaxRSS) }
 
-// exponent fits wall time ∝ rows^b over the measured cells of one feature count and returns
-// b (NaN with fewer than two cells).
-func exponent(rs []Result, feats int) (b float64, n int) {
+// exponent fits time ∝ rows^b over the measured cells of one feature count, of CPU time
+// (user+system) or of wall time, and returns b (NaN with fewer than two cells).
+func exponent(rs []Result, feats int, cpu bool) (b float64, n int) {
 	var xs, ys []float64
 	for _, r := range rs {
 		if ok(r) && r.Features == feats {
+			t := r.WallSec
+			if cpu {
+				t = r.CPUSec
+			}
 			xs = append(xs, math.Log(float64(r.Rows)))
-			ys = append(ys, math.Log(r.WallSec))
+			ys = append(ys, math.Log(t))
 		}
 	}
 	if len(xs) < 2 {
@@ -118,9 +122,9 @@ func plotResults(dir string) error {
 		return err
 	}
 	tp, mp := plot.New(), plot.New()
-	tp.Title.Text, mp.Title.Text = "fit + predict time (1,000 test rows)", "peak resident memory"
+	tp.Title.Text, mp.Title.Text = "fit + predict CPU time (1,000 test rows)", "peak resident memory"
 	tp.X.Label.Text, mp.X.Label.Text = "training rows", "training rows"
-	tp.Y.Label.Text, mp.Y.Label.Text = "seconds (wall, 2 cores)", "GB"
+	tp.Y.Label.Text, mp.Y.Label.Text = "CPU seconds (user + system, 2 cores)", "GB"
 	for _, p := range []*plot.Plot{tp, mp} {
 		p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 		p.X.Tick.Marker, p.Y.Tick.Marker = ticks125{}, ticks125{}
@@ -146,7 +150,7 @@ func plotResults(dir string) error {
 			var tpts, mpts plotter.XYs
 			for _, r := range set.rs {
 				if ok(r) && r.Features == f {
-					tpts = append(tpts, plotter.XY{X: float64(r.Rows), Y: r.WallSec})
+					tpts = append(tpts, plotter.XY{X: float64(r.Rows), Y: r.CPUSec})
 					mpts = append(mpts, plotter.XY{X: float64(r.Rows), Y: float64(rss(r)) / 1e9})
 				}
 			}
@@ -171,7 +175,7 @@ func plotResults(dir string) error {
 				pair.p.Add(l, s)
 				label := fmt.Sprintf("%d features%s", f, set.label)
 				if j == 0 && !set.dashed {
-					if b, n := exponent(set.rs, f); n >= 2 {
+					if b, n := exponent(set.rs, f, true); n >= 2 {
 						label += fmt.Sprintf(", ∝ rows^%.2f", b)
 					}
 				}
@@ -232,11 +236,16 @@ func writeTable(w io.Writer, after, before []Result) error {
 	}
 	fmt.Fprintln(w)
 	for _, f := range featureCounts(after) {
-		if b, n := exponent(after, f); n >= 2 {
-			fmt.Fprintf(w, "- %d features: wall time ∝ rows^%.2f (least squares on log–log, %d cells)\n", f, b, n)
-		}
-		if b, n := exponent(before, f); n >= 2 {
-			fmt.Fprintf(w, "- %d features, before: wall time ∝ rows^%.2f (%d cells)\n", f, b, n)
+		for _, set := range []struct {
+			rs   []Result
+			name string
+		}{{after, ""}, {before, ", before"}} {
+			bc, n := exponent(set.rs, f, true)
+			bw, _ := exponent(set.rs, f, false)
+			if n >= 2 {
+				fmt.Fprintf(w, "- %d features%s: CPU time ∝ rows^%.2f, wall time ∝ rows^%.2f (least squares on log–log, %d cells)\n",
+					f, set.name, bc, bw, n)
+			}
 		}
 	}
 	return nil
