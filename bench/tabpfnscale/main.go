@@ -67,9 +67,12 @@ type Result struct {
 	Warnings        []string `json:"warnings,omitempty"`
 	Error           string   `json:"error,omitempty"`
 	Skipped         string   `json:"skipped,omitempty"`
-	Commit          string   `json:"commit,omitempty"`
-	Host            string   `json:"host,omitempty"`
-	Time            string   `json:"time"`
+	// Partial says that the run was stopped at -deadline before it finished: the times
+	// and peaks are those reached by then.
+	Partial string `json:"partial,omitempty"`
+	Commit  string `json:"commit,omitempty"`
+	Host    string `json:"host,omitempty"`
+	Time    string `json:"time"`
 }
 
 func main() {
@@ -78,7 +81,8 @@ func main() {
 		chunk                                          int
 		sweep                                          bool
 		out, plotDir, gridRows, gridFeats, memprof     string
-		cpuprof, commit                                string
+		cpuprof, commit, rssTrace                      string
+		deadline                                       time.Duration
 		cellTimeout                                    time.Duration
 		skipOver                                       float64
 	)
@@ -98,6 +102,8 @@ func main() {
 	flag.Float64Var(&skipOver, "skip-over", 600, "sweep: skip a cell whose estimated time on an idle machine exceeds this many seconds (0: none)")
 	flag.DurationVar(&cellTimeout, "cell-timeout", 20*time.Minute, "sweep: kill a cell after this long")
 	flag.StringVar(&commit, "commit", "", "commit to record with each result")
+	flag.StringVar(&rssTrace, "rss-trace", "", "write elapsed seconds, CPU seconds, resident and live tensor bytes here every second")
+	flag.DurationVar(&deadline, "deadline", 0, "stop a single measurement after this long and report what it reached (0: none)")
 	flag.StringVar(&plotDir, "plot", "", "plot DIR/raw.jsonl into DIR/scale.png and print the table")
 	flag.Parse()
 
@@ -109,6 +115,12 @@ func main() {
 		err = runSweep(out, gridRows, gridFeats, test, ensemble, skipOver, cellTimeout, commit, flag.Args())
 	default:
 		var r Result
+		if rssTrace != "" || deadline > 0 {
+			if err := watch(rssTrace, deadline, Result{Rows: rows, Features: feats, Test: test, Commit: commit}); err != nil {
+				fmt.Fprintln(os.Stderr, "tabpfnscale:", err)
+				os.Exit(1)
+			}
+		}
 		r, err = measure(rows, feats, test, ensemble, maxRows, maxFeats, chunk, memprof, cpuprof)
 		r.Commit = commit
 		if err != nil {
@@ -243,15 +255,61 @@ func cpuTime() float64 {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
+// watch samples the process every second into path (when given) and, after deadline (when
+// positive), prints base as a partial result with the peaks reached so far and exits: a
+// cell too slow to finish still shows the memory of the part of the pass it ran.
+func watch(path string, deadline time.Duration, base Result) error {
+	var f *os.File
+	if path != "" {
+		var err error
+		if f, err = os.Create(path); err != nil {
+			return err
+		}
+		fmt.Fprintln(f, "elapsed_s cpu_s rss_bytes hwm_bytes live_tensor_bytes")
+	}
+	dev, err := device.Get("cpu")
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	go func() {
+		tick := time.NewTicker(time.Second)
+		for range tick.C {
+			el := time.Since(start)
+			if f != nil {
+				fmt.Fprintf(f, "%.0f %.1f %d %d %d\n", el.Seconds(), cpuTime(), statusBytes("VmRSS:"), statusBytes("VmHWM:"),
+					dev.MemStats().LiveBytes)
+			}
+			if deadline > 0 && el >= deadline {
+				r := base
+				r.Partial = fmt.Sprintf("stopped after %.0f s", el.Seconds())
+				r.WallSec, r.CPUSec, r.PeakRSS = el.Seconds(), cpuTime(), vmHWM()
+				r.DevicePeak = dev.MemStats().PeakBytes
+				r.Time = time.Now().UTC().Format(time.RFC3339)
+				b, _ := json.Marshal(r)
+				fmt.Println(string(b))
+				if f != nil {
+					f.Close()
+				}
+				os.Exit(0)
+			}
+		}
+	}()
+	return nil
+}
+
 // vmHWM returns the process's peak resident set size from /proc/self/status (0 where there
 // is none).
-func vmHWM() int64 {
+func vmHWM() int64 { return statusBytes("VmHWM:") }
+
+// statusBytes reads a size field of /proc/self/status (0 where there is none).
+func statusBytes(field string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
 			return kb << 10
 		}

@@ -61,7 +61,7 @@ func latest(rs []Result) []Result {
 		if !seen {
 			order = append(order, k)
 		}
-		if !seen || r.Skipped == "" || old.Skipped != "" {
+		if !seen || (r.Skipped == "" && r.Partial == "") || old.Skipped != "" || old.Partial != "" {
 			m[k] = r
 		}
 	}
@@ -78,7 +78,7 @@ func latest(rs []Result) []Result {
 	return out
 }
 
-func ok(r Result) bool { return r.Error == "" && r.Skipped == "" && r.WallSec > 0 }
+func ok(r Result) bool { return r.Error == "" && r.Skipped == "" && r.Partial == "" && r.WallSec > 0 }
 
 func rss(r Result) int64 { return max(r.PeakRSS, r.ChildMaxRSS) }
 
@@ -221,6 +221,12 @@ func writeTable(w io.Writer, after, before []Result) error {
 		bw, bm := "", ""
 		if hasB {
 			bw, bm = fmt.Sprintf("%.1f", b.WallSec), gb(rss(b))
+		}
+		if r.Partial != "" {
+			est := tabpfn.EstimateMemory(tabpfn.LargeConfig(), nil, r.Rows, r.Features, r.Test).Total
+			fmt.Fprintf(w, "| %d × %d | %s | %.1f (so far) | %s (so far) | %s (so far) | %.2f | %s | %s |\n", r.Rows, r.Features,
+				r.Partial, r.CPUSec, gb(rss(r)), gb(r.DevicePeak), est/1e9, bw, bm)
+			continue
 		}
 		if !ok(r) {
 			why := r.Skipped
