@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test test-race test-noasm vet fmt-check bench ci
+.PHONY: all build test test-race test-noasm fuzz vet fmt-check bench ci
 all: build
 
 build:
@@ -23,6 +23,17 @@ RACE_TESTS := TestContextsAreIndependent|TestConcurrentClassifiers
 test-race:
 	CGO_ENABLED=1 $(GO) test -race -timeout 30m -run '^($(RACE_TESTS))$$' ./tensor ./models/tabpfn
 	CGO_ENABLED=1 $(GO) test -race -timeout 30m -skip '^TestLoad$$' ./serve
+
+# Every go test -fuzz target in the repository, each for FUZZTIME (CI: 20 s). The seed
+# corpora under testdata/fuzz run in make test as ordinary tests; this explores beyond them.
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for pkg in $$(git grep -l '^func Fuzz' -- '*_test.go' | xargs -n1 dirname | sort -u); do \
+	  for f in $$(CGO_ENABLED=0 $(GO) test -list '^Fuzz' ./$$pkg | grep '^Fuzz'); do \
+	    echo "== fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    CGO_ENABLED=0 $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	  done; \
+	done
 
 vet:
 	CGO_ENABLED=0 $(GO) vet ./...

@@ -87,8 +87,8 @@ NA,n,3,FALSE,cat
 	if i, err := tab.ClassIndex("dog"); err != nil || i != 2 {
 		t.Errorf("ClassIndex(dog)=%d,%v", i, err)
 	}
-	if _, err := tab.ClassIndex("cow"); err == nil {
-		t.Error("ClassIndex(cow) should fail")
+	if _, err := tab.ClassIndex("cow"); err == nil || err.Error() != `data: unknown class "cow" (known: "bird", "cat", "dog")` {
+		t.Errorf("ClassIndex(cow) error %v", err)
 	}
 }
 

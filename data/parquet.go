@@ -14,6 +14,8 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/kiln-ml/kiln/data/csvio"
 )
 
 // LoadParquet reads a Parquet file into a Table; see ReadParquet.
@@ -50,20 +52,28 @@ func LoadParquet(path string, opts Options) (*Table, error) {
 // as RFC 3339 (UTC when the file says they are adjusted to UTC). Strings equal to a
 // missing-value marker (Options.Missing) are missing, as in CSV. Errors give the place as
 // "row N", counting data rows from 1, where CSV says "line N".
+//
+// Memory is bounded by the file: before the Parquet library reads anything by a size the file
+// declares, that size is checked against the file. The footer must fit in the file and be
+// well-formed Thrift with every length within it; the table may declare at most 1024 cells
+// (rows × columns) per byte of file (at least 2^20), a limit real files stay far below and a
+// corrupt row count far exceeds; every column chunk must lie in the file and hold one value per
+// row; every page must lie in its chunk; and every compressed page must decompress to exactly
+// the size it declares, at most 8 MiB or 1024 times its compressed size; a page with a checksum
+// must match it. Rows are then read in two passes, as in ReadCSV, and nulls, NaN and all text
+// go through the same builder. Files with a column in another file, encrypted files and the LZO
+// and Hadoop-LZ4 codecs are rejected; Snappy, gzip, Brotli, zstd and LZ4_RAW are read.
 func ReadParquet(r io.ReaderAt, size int64, opts Options) (*Table, error) {
-	header, records, err := readParquetRecords(r, size)
+	src, err := openParquet(r, size)
 	if err != nil {
 		return nil, err
 	}
+	defer src.close()
 	if opts.Missing != nil && !slices.Contains(opts.Missing, "") {
 		// A null is missing whatever markers the caller lists for text; nulls are read as "".
 		opts.Missing = append(slices.Clip(opts.Missing), "")
 	}
-	rows := make([]int, len(records))
-	for i := range rows {
-		rows[i] = i + 1
-	}
-	return fromRecords(header, records, rows, "row", opts)
+	return build(src.header, src, "row", opts)
 }
 
 // parquetMagic starts and ends every Parquet file ("PARE" for an encrypted footer); the
@@ -73,102 +83,175 @@ const (
 	parquetMinSize = 12
 )
 
-// readParquetRecords returns the column names and every row's cells as text. The library can
-// panic on malformed pages or schemas (it treats some as programmer errors), so panics while
-// reading are turned into an error here: a corrupt file must not take the CLI down.
-func readParquetRecords(r io.ReaderAt, size int64) (header []string, records [][]string, err error) {
+// corruptParquet turns a panic of the Parquet library into an error. The library can panic on
+// malformed pages or schemas (it treats some as programmer errors), and a corrupt file must not
+// take the CLI down, so every call into it that reads the file goes through a recover.
+func corruptParquet(p any) error {
+	return fmt.Errorf("data: corrupt Parquet file: %v", p)
+}
+
+// parquetSource reads the rows of a flat Parquet file as the text a CSV export would hold.
+type parquetSource struct {
+	header   []string
+	conv     []func(parquet.Value) (string, error)
+	groups   []parquet.RowGroup
+	declared int64 // the row count the metadata declares
+
+	g       int          // next row group to open
+	rows    parquet.Rows // the open row group's rows, nil between groups
+	buf     []parquet.Row
+	pending []parquet.Row // rows read into buf and not yet returned
+	row     int           // rows returned so far
+	cells   []string
+	filled  []bool
+}
+
+// openParquet checks the file's layout (see checkParquetLayout) and opens it. Nothing here
+// allocates in proportion to a size the file declares before that size is checked against the
+// file's own size.
+func openParquet(r io.ReaderAt, size int64) (src *parquetSource, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			header, records = nil, nil
-			err = fmt.Errorf("data: corrupt Parquet file: %v", p)
+			src, err = nil, corruptParquet(p)
 		}
 	}()
 	if size == 0 {
-		return nil, nil, errors.New("data: empty input: the file has 0 bytes, not a Parquet file")
+		return nil, errors.New("data: empty input: the file has 0 bytes, not a Parquet file")
 	}
 	var magic [4]byte
 	if n, _ := r.ReadAt(magic[:], 0); n < len(magic) || (string(magic[:]) != parquetMagic && string(magic[:]) != "PARE") {
-		return nil, nil, errors.New("data: not a Parquet file (it does not start with the Parquet magic bytes \"PAR1\")")
+		return nil, errors.New("data: not a Parquet file (it does not start with the Parquet magic bytes \"PAR1\")")
 	}
 	if string(magic[:]) == "PARE" {
-		return nil, nil, errors.New("data: encrypted Parquet files are not supported")
+		return nil, errors.New("data: encrypted Parquet files are not supported")
 	}
 	if size < parquetMinSize {
-		return nil, nil, fmt.Errorf("data: truncated Parquet file: %d bytes", size)
+		return nil, fmt.Errorf("data: truncated Parquet file: %d bytes", size)
 	}
-	f, err := parquet.OpenFile(r, size)
+	if err := checkParquetFooter(r, size); err != nil {
+		return nil, err
+	}
+	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
-		return nil, nil, fmt.Errorf("data: truncated or corrupt Parquet file: %w", err)
+		return nil, fmt.Errorf("data: truncated or corrupt Parquet file: %w", err)
 	}
 
 	cols := f.Root().Columns()
 	if len(cols) == 0 {
-		return nil, nil, errors.New("data: the Parquet file has no columns")
+		return nil, errors.New("data: the Parquet file has no columns")
 	}
-	header = make([]string, len(cols))
-	conv := make([]func(parquet.Value) (string, error), len(cols))
-	leaf := map[int]int{} // leaf column index (as in parquet.Value.Column) → header position
+	src = &parquetSource{header: make([]string, len(cols)), conv: make([]func(parquet.Value) (string, error), len(cols))}
 	for j, c := range cols {
-		header[j] = strings.TrimSpace(c.Name())
-		if header[j] == "" {
-			header[j] = fmt.Sprintf("column_%d", j+1)
+		src.header[j] = strings.TrimSpace(c.Name())
+		if src.header[j] == "" {
+			src.header[j] = fmt.Sprintf("column_%d", j+1)
 		}
 		if !c.Leaf() {
-			return nil, nil, fmt.Errorf("data: column %d (%q) is nested (a group, list or map); only flat tables (one value per cell) can be loaded", j+1, header[j])
+			return nil, fmt.Errorf("data: column %d (%s) is nested (a group, list or map); only flat tables (one value per cell) can be loaded", j+1, csvio.Quote(src.header[j]))
 		}
 		if c.Repeated() {
-			return nil, nil, fmt.Errorf("data: column %d (%q) is repeated (a list); only flat tables (one value per cell) can be loaded", j+1, header[j])
+			return nil, fmt.Errorf("data: column %d (%s) is repeated (a list); only flat tables (one value per cell) can be loaded", j+1, csvio.Quote(src.header[j]))
 		}
-		if conv[j], err = parquetConverter(c.Type()); err != nil {
-			return nil, nil, fmt.Errorf("data: column %d (%q): %w", j+1, header[j], err)
+		if src.conv[j], err = parquetConverter(c.Type()); err != nil {
+			return nil, fmt.Errorf("data: column %d (%s): %w", j+1, csvio.Quote(src.header[j]), err)
 		}
-		leaf[c.Index()] = j
+		if c.Index() != j {
+			return nil, fmt.Errorf("data: corrupt Parquet file: column %d is leaf %d", j+1, c.Index())
+		}
 	}
 	if f.NumRows() == 0 {
-		return nil, nil, errors.New("data: the Parquet file has no rows")
+		return nil, errors.New("data: the Parquet file has no rows")
 	}
+	if err := checkParquetLayout(r, size, f, len(cols)); err != nil {
+		return nil, err
+	}
+	src.declared = f.NumRows()
+	src.groups = f.RowGroups()
+	src.buf = make([]parquet.Row, 64)
+	src.cells = make([]string, len(cols))
+	src.filled = make([]bool, len(cols))
+	return src, nil
+}
 
-	buf := make([]parquet.Row, 256)
-	for _, rg := range f.RowGroups() {
-		rows := rg.Rows()
-		for {
-			n, rerr := rows.ReadRows(buf)
-			for _, row := range buf[:n] {
-				rec := make([]string, len(header))
-				for _, v := range row {
-					j, ok := leaf[v.Column()]
-					if !ok {
-						rows.Close()
-						return nil, nil, fmt.Errorf("data: corrupt Parquet file: value of unknown column %d", v.Column())
-					}
-					if v.IsNull() {
-						continue // "": ReadParquet makes sure it is a missing-value marker
-					}
-					s, cerr := conv[j](v)
-					if cerr != nil {
-						rows.Close()
-						return nil, nil, fmt.Errorf("data: row %d, column %d (%q): %w", len(records)+1, j+1, header[j], cerr)
-					}
-					rec[j] = s
+func (s *parquetSource) next() (cells []string, place int, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cells, place, err = nil, 0, corruptParquet(p)
+		}
+	}()
+	for len(s.pending) == 0 {
+		if s.rows == nil {
+			if s.g == len(s.groups) {
+				if int64(s.row) != s.declared {
+					return nil, 0, fmt.Errorf("data: corrupt Parquet file: the metadata declares %d rows, the row groups hold %d", s.declared, s.row)
 				}
-				records = append(records, rec)
+				return nil, 0, io.EOF
 			}
-			if errors.Is(rerr, io.EOF) {
-				break
-			}
-			if rerr != nil {
-				rows.Close()
-				return nil, nil, fmt.Errorf("data: corrupt Parquet file: %w", rerr)
-			}
+			s.rows = s.groups[s.g].Rows()
+			s.g++
 		}
-		if err := rows.Close(); err != nil {
-			return nil, nil, fmt.Errorf("data: corrupt Parquet file: %w", err)
+		n, rerr := s.rows.ReadRows(s.buf)
+		s.pending = s.buf[:n]
+		if errors.Is(rerr, io.EOF) {
+			cerr := s.rows.Close()
+			s.rows = nil
+			if cerr != nil {
+				return nil, 0, fmt.Errorf("data: corrupt Parquet file: %w", cerr)
+			}
+		} else if rerr != nil {
+			return nil, 0, fmt.Errorf("data: corrupt Parquet file: %w", rerr)
+		} else if n == 0 {
+			return nil, 0, errors.New("data: corrupt Parquet file: a row group stops before its end")
 		}
 	}
-	if len(records) == 0 {
-		return nil, nil, errors.New("data: the Parquet file has no rows")
+	row := s.pending[0]
+	s.pending = s.pending[1:]
+	s.row++
+	clear(s.cells) // "" for nulls: ReadParquet makes sure it is a missing-value marker
+	clear(s.filled)
+	for _, v := range row {
+		c := v.Column()
+		if c < 0 || c >= len(s.cells) || s.filled[c] {
+			return nil, 0, fmt.Errorf("data: corrupt Parquet file: row %d has a stray value of column %d", s.row, c)
+		}
+		s.filled[c] = true
+		if v.IsNull() {
+			continue
+		}
+		if s.cells[c], err = s.conv[c](v); err != nil {
+			return nil, 0, fmt.Errorf("data: row %d, column %d (%s): %w", s.row, c+1, csvio.Quote(s.header[c]), err)
+		}
 	}
-	return header, records, nil
+	for c, ok := range s.filled {
+		if !ok {
+			return nil, 0, fmt.Errorf("data: corrupt Parquet file: row %d has no value of column %d", s.row, c+1)
+		}
+	}
+	return s.cells, s.row, nil
+}
+
+func (s *parquetSource) rewind() error {
+	if err := s.close(); err != nil {
+		return err
+	}
+	s.g, s.pending, s.row = 0, nil, 0
+	return nil
+}
+
+func (s *parquetSource) close() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = corruptParquet(p)
+		}
+	}()
+	if s.rows != nil {
+		err = s.rows.Close()
+		s.rows = nil
+	}
+	if err != nil {
+		return fmt.Errorf("data: corrupt Parquet file: %w", err)
+	}
+	return nil
 }
 
 // parquetConverter returns the function that writes a non-null value of type t as the text a

@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/big"
 	"reflect"
@@ -48,6 +49,15 @@ func readPQErr(t *testing.T, b []byte, opts Options, want ...string) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not contain %q", err, w)
 		}
+	}
+}
+
+// readPQExact fails unless ReadParquet fails with exactly the message want.
+func readPQExact(t *testing.T, b []byte, opts Options, want string) {
+	t.Helper()
+	_, err := ReadParquet(bytes.NewReader(b), int64(len(b)), opts)
+	if err == nil || err.Error() != want {
+		t.Errorf("ReadParquet error %v\nwant %s", err, want)
 	}
 }
 
@@ -248,34 +258,34 @@ func TestParquetErrorsNameTheRow(t *testing.T) {
 
 func TestParquetBadFiles(t *testing.T) {
 	good := writeParquet(t, mixedRows)
-	readPQErr(t, nil, Options{}, "empty")
-	readPQErr(t, []byte("a,b\n1,2\n"), Options{}, "not a Parquet file")
-	readPQErr(t, []byte("PAR1"), Options{}, "truncated")
-	readPQErr(t, good[:len(good)-5], Options{}, "truncated or corrupt")
-	readPQErr(t, good[:len(good)/2], Options{}, "truncated or corrupt")
+	readPQExact(t, nil, Options{}, "data: empty input: the file has 0 bytes, not a Parquet file")
+	readPQExact(t, []byte("a,b\n1,2\n"), Options{}, `data: not a Parquet file (it does not start with the Parquet magic bytes "PAR1")`)
+	readPQExact(t, []byte("PAR1"), Options{}, "data: truncated Parquet file: 4 bytes")
+	readPQExact(t, good[:len(good)-5], Options{}, `data: truncated or corrupt Parquet file: it does not end with the magic bytes "PAR1"`)
+	readPQExact(t, good[:len(good)/2], Options{}, `data: truncated or corrupt Parquet file: it does not end with the magic bytes "PAR1"`)
 	// A footer length pointing outside the file.
 	bad := bytes.Clone(good)
 	copy(bad[len(bad)-8:], []byte{0xff, 0xff, 0xff, 0x7f})
-	readPQErr(t, bad, Options{}, "Parquet")
+	readPQExact(t, bad, Options{}, fmt.Sprintf("data: truncated or corrupt Parquet file: the footer is declared 2147483647 bytes long, the file has %d bytes", len(bad)))
 	// Garbage in place of the footer (thrift metadata).
 	bad = bytes.Clone(good)
 	n := len(bad) - 8
 	for i := n - 40; i < n; i++ {
 		bad[i] = 0xee
 	}
-	readPQErr(t, bad, Options{}, "Parquet")
+	readPQExact(t, bad, Options{}, "data: corrupt Parquet file: footer: unknown type 14")
 	// Damaged column data behind an intact footer.
 	bad = bytes.Clone(good)
 	for i := 4; i < 200; i++ {
 		bad[i] ^= 0x5a
 	}
-	readPQErr(t, bad, Options{}, "corrupt Parquet file")
+	readPQExact(t, bad, Options{}, "data: corrupt Parquet file: row group 1, column 1: page 1: header: an i32 field of type 15")
 
 	type row struct {
 		A float64 `parquet:"a"`
 		Y string  `parquet:"y"`
 	}
-	readPQErr(t, writeParquet(t, []row{}), Options{}, "no rows")
+	readPQExact(t, writeParquet(t, []row{}), Options{}, "data: the Parquet file has no rows")
 
 	type nested struct {
 		A     float64 `parquet:"a"`
@@ -284,19 +294,19 @@ func TestParquetBadFiles(t *testing.T) {
 		} `parquet:"inner"`
 		Y string `parquet:"y"`
 	}
-	readPQErr(t, writeParquet(t, []nested{{A: 1, Y: "x"}}), Options{}, `column 2 ("inner")`, "nested")
+	readPQExact(t, writeParquet(t, []nested{{A: 1, Y: "x"}}), Options{}, `data: column 2 ("inner") is nested (a group, list or map); only flat tables (one value per cell) can be loaded`)
 	type list struct {
 		A  float64   `parquet:"a"`
 		Vs []float64 `parquet:"vs,list"`
 		Y  string    `parquet:"y"`
 	}
-	readPQErr(t, writeParquet(t, []list{{A: 1, Vs: []float64{1, 2}, Y: "x"}}), Options{}, `column 2 ("vs")`, "nested")
+	readPQExact(t, writeParquet(t, []list{{A: 1, Vs: []float64{1, 2}, Y: "x"}}), Options{}, `data: column 2 ("vs") is nested (a group, list or map); only flat tables (one value per cell) can be loaded`)
 	type repeated struct {
 		A  float64   `parquet:"a"`
 		Vs []float64 `parquet:"vs"`
 		Y  string    `parquet:"y"`
 	}
-	readPQErr(t, writeParquet(t, []repeated{{A: 1, Vs: []float64{1, 2}, Y: "x"}}), Options{}, `column 2 ("vs")`, "repeated")
+	readPQExact(t, writeParquet(t, []repeated{{A: 1, Vs: []float64{1, 2}, Y: "x"}}), Options{}, `data: column 2 ("vs") is repeated (a list); only flat tables (one value per cell) can be loaded`)
 }
 
 func TestParquetNoColumns(t *testing.T) {
@@ -305,7 +315,7 @@ func TestParquetNoColumns(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Skipf("parquet-go cannot write a file without columns: %v", err)
 	}
-	readPQErr(t, buf.Bytes(), Options{}, "no columns")
+	readPQExact(t, buf.Bytes(), Options{}, "data: the Parquet file has no columns")
 }
 
 func TestDecimalText(t *testing.T) {

@@ -3,6 +3,7 @@ package data
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -27,17 +28,36 @@ func ReadRecords(header []string, records [][]string, opts Options) (*Table, err
 			return nil, fmt.Errorf("data: column %d has an empty name", i+1)
 		}
 	}
-	recs := make([][]string, len(records))
-	rows := make([]int, len(records))
 	for i, rec := range records {
 		if len(rec) != len(h) {
 			return nil, fmt.Errorf("data: row %d: %d cells, the header has %d", i+1, len(rec), len(h))
 		}
-		recs[i] = make([]string, len(rec))
-		for j, s := range rec {
-			recs[i][j] = strings.TrimSpace(s)
-		}
-		rows[i] = i + 1
 	}
-	return fromRecords(h, recs, rows, "row", opts)
+	return build(h, &recordSource{records: records}, "row", opts)
+}
+
+// recordSource serves rows of cells already in memory to the table builder, trimmed as a CSV
+// reader trims them.
+type recordSource struct {
+	records [][]string
+	pos     int
+	cells   []string
+}
+
+func (s *recordSource) next() ([]string, int, error) {
+	if s.pos >= len(s.records) {
+		return nil, 0, io.EOF
+	}
+	rec := s.records[s.pos]
+	s.pos++
+	s.cells = s.cells[:0]
+	for _, c := range rec {
+		s.cells = append(s.cells, strings.TrimSpace(c))
+	}
+	return s.cells, s.pos, nil
+}
+
+func (s *recordSource) rewind() error {
+	s.pos = 0
+	return nil
 }

@@ -7,7 +7,33 @@
 // Parquet, anything else CSV); Parquet values are read as the text a CSV export would hold and
 // go through the same parser, so both formats load the same data into the same Table. Loading
 // is strict where silence would hide a data problem (ragged rows, junk in a numeric column, a
-// target with one class) and every such error names the line (CSV) or row (Parquet) and column.
+// target with one class) and every such error names the line (CSV) or row (Parquet) and column;
+// a cell quoted in an error is cut to its first 40 characters and its length.
+//
+// # Numbers and missing values
+//
+// A cell is a number when it is a plain decimal: an optional sign, digits with an optional
+// decimal point (".5" and "5." included), and an optional exponent ("1e-3", "2E+5"). Go-only
+// syntax is not: hexadecimal ("0x1p3"), digit underscores ("1_000") and "Inf"/"Infinity" are
+// text, so a numeric column holding one is an error and a column of them is categorical. The
+// grammar, written out, and its reasons are in package data/csvio, which the matrix reader of
+// package linalg shares. There is no spelling of infinity: an infinite value is not a number.
+// NaN is a missing value, not a number: it is one of the missing-value markers
+// (DefaultMissing: "", NA, N/A, ?, NaN, null, None, in any case), and Parquet nulls and NaN
+// doubles are missing too. Missing features become NaN in the matrix, for the models to handle.
+//
+// # Memory
+//
+// Loaders stream: a CSV file is read twice, one record at a time (the first pass checks every
+// cell and counts the rows, the second fills a matrix allocated once at its final size), and
+// Parquet rows likewise, so memory holds the result and one record, not the text. Peak heap is
+// the result (8 bytes a cell) plus the garbage of the records read since the last collection;
+// for a typical exported table, where a cell and its comma take 5 to 10 bytes, that is about
+// 2.3× the file size with Go's default GOGC (TestLoadCSVPeakHeap measures it on 30 MB). A file
+// of one-character cells ("0,1,0,…") is the exception: its matrix alone is 4× the file. Parquet
+// files are checked before anything is allocated by a size they declare: see ReadParquet.
+//
+// # Splits
 //
 // The split helpers (StratifiedSplit, StratifiedSubsample) are deterministic for a seed and keep
 // the class proportions, which is what the evaluation protocol of package metrics builds on.
@@ -17,6 +43,8 @@ package data
 import (
 	"fmt"
 	"math"
+
+	"github.com/kiln-ml/kiln/data/csvio"
 )
 
 // Kind says how a feature column is encoded in a Table.
@@ -125,14 +153,30 @@ type Table struct {
 	Columns []Column
 	// X holds the features, Rows×len(Columns), NaN where a value is missing.
 	X Matrix
-	// Y holds the class index of each row; nil when the file had no target column (see
-	// Options.TargetOptional).
+	// Y holds the class index of each row; nil when the file had no target column, and NoLabel
+	// for a row whose label is missing (both only with Options.TargetOptional).
 	Y []int
 	// Classes maps a class index to its name. Classes are sorted (numerically when every
 	// name is a number, otherwise lexically), so the mapping does not depend on row order.
 	Classes []string
 	// Target is the name of the target column.
 	Target string
+}
+
+// NoLabel is the Y of a row whose class label is missing, which only a table loaded with
+// Options.TargetOptional has; such a row is predicted but cannot be scored.
+const NoLabel = -1
+
+// Labeled returns the indices of the rows that have a class label, in order: every row unless
+// some labels are missing, none when Y is nil.
+func (t *Table) Labeled() []int {
+	idx := make([]int, 0, len(t.Y))
+	for i, c := range t.Y {
+		if c != NoLabel {
+			idx = append(idx, i)
+		}
+	}
+	return idx
 }
 
 // Rows returns the number of rows.
@@ -168,14 +212,16 @@ func (t *Table) ClassIndex(name string) (int, error) {
 			return i, nil
 		}
 	}
-	return -1, fmt.Errorf("data: unknown class %q (known: %v)", name, t.Classes)
+	return -1, fmt.Errorf("data: unknown class %s (known: %s)", csvio.Quote(name), quoteList(t.Classes))
 }
 
-// ClassCounts returns the number of rows of each class.
+// ClassCounts returns the number of rows of each class (rows without a label count for none).
 func (t *Table) ClassCounts() []int {
 	counts := make([]int, len(t.Classes))
 	for _, c := range t.Y {
-		counts[c]++
+		if c != NoLabel {
+			counts[c]++
+		}
 	}
 	return counts
 }
@@ -214,7 +260,7 @@ func (t *Table) Subset(idx []int) *Table {
 
 // DropRareClasses returns a table without the rows of classes that have fewer than minRows
 // rows, with the remaining classes re-indexed in their original (sorted) order, and the names
-// of the dropped classes. The evaluation protocol drops classes with fewer than 4 rows so that
+// of the dropped classes; rows without a label are kept. The evaluation protocol drops classes with fewer than 4 rows so that
 // a stratified 50/50 split leaves at least two rows of each class on each side.
 func (t *Table) DropRareClasses(minRows int) (*Table, []string) {
 	counts := t.ClassCounts()
@@ -234,14 +280,16 @@ func (t *Table) DropRareClasses(minRows int) (*Table, []string) {
 	}
 	var idx []int
 	for i, c := range t.Y {
-		if remap[c] >= 0 {
+		if c == NoLabel || remap[c] >= 0 {
 			idx = append(idx, i)
 		}
 	}
 	out := t.Subset(idx)
 	out.Classes = kept
 	for i, c := range out.Y {
-		out.Y[i] = remap[c]
+		if c != NoLabel {
+			out.Y[i] = remap[c]
+		}
 	}
 	return out, dropped
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/kiln-ml/kiln/data/csvio"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/tensor"
 )
@@ -141,7 +141,7 @@ func ReadNPY(r io.Reader) (*Array, error) {
 	case ">f4":
 		size, order = 4, binary.BigEndian
 	default:
-		return nil, fmt.Errorf("npy: unsupported dtype %q: want float32 or float64 ('<f4', '<f8')", h.descr)
+		return nil, fmt.Errorf("npy: unsupported dtype %s: want float32 or float64 ('<f4', '<f8')", csvio.Quote(h.descr))
 	}
 	n := 1
 	for _, d := range h.shape {
@@ -150,29 +150,46 @@ func ReadNPY(r io.Reader) (*Array, error) {
 		}
 		n *= d
 	}
-	// Read through a limit so a header announcing more than the file holds fails on the
-	// short read rather than on one huge allocation.
-	var buf bytes.Buffer
-	got, err := buf.ReadFrom(io.LimitReader(br, int64(n*size)))
-	if err != nil {
-		return nil, fmt.Errorf("npy: reading data: %w", err)
-	}
-	if int(got) != n*size {
-		return nil, fmt.Errorf("npy: truncated data: shape %v needs %d bytes, the file has %d", h.shape, n*size, got)
-	}
-	raw := buf.Bytes()
 	out := &Array{Shape: h.shape}
 	if size == 8 {
 		out.DType = tensor.Float64
-		out.F64 = make([]float64, n)
-		for i := range out.F64 {
-			out.F64[i] = math.Float64frombits(order.Uint64(raw[8*i:]))
-		}
+		out.F64, err = readNPYData(br, n, 8, func(b []byte) float64 { return math.Float64frombits(order.Uint64(b)) })
 	} else {
 		out.DType = tensor.Float32
-		out.F32 = make([]float32, n)
-		for i := range out.F32 {
-			out.F32[i] = math.Float32frombits(order.Uint32(raw[4*i:]))
+		out.F32, err = readNPYData(br, n, 4, func(b []byte) float32 { return math.Float32frombits(order.Uint32(b)) })
+	}
+	if err != nil {
+		return nil, fmt.Errorf("npy: %w (shape %v needs %d bytes)", err, h.shape, n*size)
+	}
+	return out, nil
+}
+
+// npyChunk is how many bytes readNPYData reads at a time.
+const npyChunk = 64 << 10
+
+// readNPYData decodes n values of size bytes each from r. The result grows with the data read
+// (doubling, up to n) instead of being allocated for n at once, so that a header announcing
+// more than the input holds fails on the short read after allocating about what the input had,
+// never what the header claimed; the text is decoded a chunk at a time, never held whole.
+func readNPYData[T float32 | float64](r io.Reader, n, size int, decode func([]byte) T) ([]T, error) {
+	out := make([]T, 0, min(n, npyChunk/size))
+	buf := make([]byte, npyChunk)
+	for len(out) < n {
+		k := min(n-len(out), npyChunk/size)
+		got, err := io.ReadFull(r, buf[:k*size])
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("truncated data: the file has %d bytes of it", len(out)*size+got)
+			}
+			return nil, fmt.Errorf("reading data: %w", err)
+		}
+		if cap(out)-len(out) < k {
+			grown := make([]T, len(out), min(n, max(2*cap(out), len(out)+k)))
+			copy(grown, out)
+			out = grown
+		}
+		for i := 0; i < k*size; i += size {
+			out = append(out, decode(buf[i:i+size]))
 		}
 	}
 	return out, nil
@@ -191,15 +208,15 @@ func parseNPYHeader(s string) (*npyHeader, error) {
 	p := &pyLit{s: s}
 	v, err := p.value()
 	if err != nil {
-		return nil, fmt.Errorf("malformed header %q: %w", s, err)
+		return nil, fmt.Errorf("malformed header %s: %w", quoteHeader(s), err)
 	}
 	p.space()
 	if p.i != len(p.s) {
-		return nil, fmt.Errorf("malformed header %q: trailing text", s)
+		return nil, fmt.Errorf("malformed header %s: trailing text", quoteHeader(s))
 	}
 	d, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("malformed header %q: not a dict", s)
+		return nil, fmt.Errorf("malformed header %s: not a dict", quoteHeader(s))
 	}
 	h := &npyHeader{}
 	descr, ok := d["descr"].(string)
@@ -207,34 +224,44 @@ func parseNPYHeader(s string) (*npyHeader, error) {
 		if _, isList := d["descr"].([]any); isList {
 			return nil, errors.New("structured dtypes are not supported: want float32 or float64")
 		}
-		return nil, fmt.Errorf("header %q has no string 'descr'", s)
+		return nil, fmt.Errorf("header %s has no string 'descr'", quoteHeader(s))
 	}
 	h.descr = descr
 	f, ok := d["fortran_order"].(bool)
 	if !ok {
-		return nil, fmt.Errorf("header %q has no boolean 'fortran_order'", s)
+		return nil, fmt.Errorf("header %s has no boolean 'fortran_order'", quoteHeader(s))
 	}
 	h.fortran = f
 	shape, ok := d["shape"].([]any)
 	if !ok {
-		return nil, fmt.Errorf("header %q has no tuple 'shape'", s)
+		return nil, fmt.Errorf("header %s has no tuple 'shape'", quoteHeader(s))
 	}
 	for _, e := range shape {
 		n, ok := e.(int)
 		if !ok || n < 0 {
-			return nil, fmt.Errorf("header %q: shape entries must be non-negative integers", s)
+			return nil, fmt.Errorf("header %s: shape entries must be non-negative integers", quoteHeader(s))
 		}
 		h.shape = append(h.shape, n)
 	}
 	return h, nil
 }
 
+// quoteHeader quotes a .npy header for an error message: whole when it has the size numpy
+// writes (padded to 64 or 128 bytes), cut when it is longer.
+func quoteHeader(s string) string { return csvio.QuoteMax(s, 160) }
+
 // pyLit parses the subset of Python literals that .npy headers use: dicts, tuples, lists,
 // quoted strings, integers, True and False.
 type pyLit struct {
-	s string
-	i int
+	s     string
+	i     int
+	depth int // brackets open around the value being parsed
 }
+
+// maxPyLitDepth bounds the nesting of brackets in a header: real headers nest two deep (the
+// dict and the shape tuple), and a bound keeps a header of a million brackets from recursing a
+// million frames deep.
+const maxPyLitDepth = 16
 
 func (p *pyLit) space() {
 	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t' || p.s[p.i] == '\n' || p.s[p.i] == '\r') {
@@ -246,6 +273,13 @@ func (p *pyLit) value() (any, error) {
 	p.space()
 	if p.i >= len(p.s) {
 		return nil, errors.New("unexpected end")
+	}
+	if c := p.s[p.i]; c == '{' || c == '(' || c == '[' {
+		if p.depth == maxPyLitDepth {
+			return nil, fmt.Errorf("brackets nested more than %d deep", maxPyLitDepth)
+		}
+		p.depth++
+		defer func() { p.depth-- }()
 	}
 	switch c := p.s[p.i]; {
 	case c == '{':
@@ -412,44 +446,45 @@ func WriteNPY(w io.Writer, shape []int, data any) error {
 // CSV
 
 // ReadCSVMatrix reads a numeric matrix from CSV without a header: one row per line, the
-// same number of comma-separated numbers on every line. Ragged rows, fields that are not
-// numbers (a header line included) and non-finite values are errors naming the line and
-// column.
+// same number of comma-separated numbers on every line, read with package data/csvio, the
+// reader the table loaders use. Numbers follow csvio's decimal grammar (no hexadecimal, digit
+// underscores or infinities); NaN and infinity spellings are reported as non-finite values.
+// Ragged rows, fields that are not numbers (a header line included) and values beyond the
+// float64 range are errors naming the line and column, with long fields cut by csvio.Quote.
 func ReadCSVMatrix(r io.Reader) (*Array, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	cr.ReuseRecord = true
+	cr := csvio.NewReader(r)
 	var data []float64
 	cols := -1
 	rows := 0
 	for {
-		rec, err := cr.Read()
+		rec, line, err := cr.Read()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("csv: %w", err)
 		}
-		line, _ := cr.FieldPos(0)
 		if cols < 0 {
 			cols = len(rec)
 		} else if len(rec) != cols {
 			return nil, fmt.Errorf("csv: ragged rows: line %d has %d fields, the first row has %d", line, len(rec), cols)
 		}
 		for j, f := range rec {
-			v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-			if err != nil {
-				hint := ""
-				if rows == 0 {
-					hint = " (matrix CSV files have no header line)"
-				}
-				return nil, fmt.Errorf("csv: line %d, column %d: %q is not a number%s", line, j+1, f, hint)
+			v, err := csvio.ParseNumber(f)
+			switch {
+			case err == nil:
+				data = append(data, v)
+				continue
+			case errors.Is(err, csvio.ErrRange):
+				return nil, fmt.Errorf("csv: line %d, column %d: %s is beyond the float64 range", line, j+1, csvio.Quote(f))
+			case nonFiniteSpelling(f):
+				return nil, fmt.Errorf("csv: line %d, column %d: non-finite value %s (matrix entries must be finite numbers)", line, j+1, csvio.Quote(f))
 			}
-			if !finite(v) {
-				return nil, fmt.Errorf("csv: line %d, column %d: non-finite value %q", line, j+1, f)
+			hint := ""
+			if rows == 0 {
+				hint = " (matrix CSV files have no header line)"
 			}
-			data = append(data, v)
+			return nil, fmt.Errorf("csv: line %d, column %d: %s is not a number%s", line, j+1, csvio.Quote(f), hint)
 		}
 		rows++
 	}
@@ -457,6 +492,13 @@ func ReadCSVMatrix(r io.Reader) (*Array, error) {
 		return nil, errors.New("csv: no rows")
 	}
 	return &Array{Shape: []int{rows, cols}, DType: tensor.Float64, F64: data}, nil
+}
+
+// nonFiniteSpelling reports whether s spells NaN or an infinity the way numpy and Go print
+// them ("nan", "inf", "-Infinity", in any case), so that the error can say what is wrong.
+func nonFiniteSpelling(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	return strings.EqualFold(s, "nan") || strings.EqualFold(s, "inf") || strings.EqualFold(s, "infinity")
 }
 
 // WriteCSVMatrix writes a row-major rows×cols matrix as CSV with the shortest decimal

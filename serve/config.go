@@ -72,18 +72,18 @@ func DefaultConfig() Config {
 	}
 }
 
-// Bounds of the configuration. They keep a typo (a missing unit, an extra zero) from
+// Bounds of the configuration, which kiln serve's flags check too. They keep a typo (a missing unit, an extra zero) from
 // starting a server that cannot answer or that a single request can exhaust.
 const (
-	maxConcurrentLimit = 1024
-	maxQueueLimit      = 1 << 20
-	minBody, maxBody   = 1 << 10, 1 << 30
-	maxRowsLimit       = 10000000
-	maxColumnsLimit    = 100000
-	maxCellsLimit      = 100000000
-	maxEnsembleLimit   = 256
-	minTimeout         = 10 * time.Millisecond
-	maxTimeout         = 24 * time.Hour
+	MaxConcurrentLimit    = 1024
+	MaxQueueLimit         = 1 << 20
+	MinBody, MaxBodyLimit = 1 << 10, 1 << 30
+	MaxRowsLimit          = 10000000
+	MaxColumnsLimit       = 100000
+	MaxCellsLimit         = 100000000
+	MaxEnsembleLimit      = 256
+	MinTimeout            = 10 * time.Millisecond
+	MaxTimeout            = 24 * time.Hour
 )
 
 // Validate checks the limits and timeouts against their bounds (not the model, which may
@@ -94,13 +94,13 @@ func (c Config) Validate() error {
 		name      string
 		v, lo, hi int64
 	}{
-		{"max-concurrent", int64(c.MaxConcurrent), 1, maxConcurrentLimit},
-		{"queue", int64(c.Queue), 0, maxQueueLimit},
-		{"max-body", c.MaxBody, minBody, maxBody},
-		{"max-rows", int64(c.MaxRows), 1, maxRowsLimit},
-		{"max-columns", int64(c.MaxColumns), 2, maxColumnsLimit},
-		{"max-cells", int64(c.MaxCells), 2, maxCellsLimit},
-		{"max-ensemble", int64(c.MaxEnsemble), 1, maxEnsembleLimit},
+		{"max-concurrent", int64(c.MaxConcurrent), 1, MaxConcurrentLimit},
+		{"queue", int64(c.Queue), 0, MaxQueueLimit},
+		{"max-body", c.MaxBody, MinBody, MaxBodyLimit},
+		{"max-rows", int64(c.MaxRows), 1, MaxRowsLimit},
+		{"max-columns", int64(c.MaxColumns), 2, MaxColumnsLimit},
+		{"max-cells", int64(c.MaxCells), 2, MaxCellsLimit},
+		{"max-ensemble", int64(c.MaxEnsemble), 1, MaxEnsembleLimit},
 	}
 	for _, f := range ints {
 		if f.v < f.lo || f.v > f.hi {
@@ -111,11 +111,11 @@ func (c Config) Validate() error {
 		name      string
 		v, lo, hi time.Duration
 	}{
-		{"timeout", c.Timeout, minTimeout, maxTimeout},
-		{"read-header-timeout", c.ReadHeaderTimeout, minTimeout, maxTimeout},
-		{"read-timeout", c.ReadTimeout, minTimeout, maxTimeout},
-		{"idle-timeout", c.IdleTimeout, minTimeout, maxTimeout},
-		{"grace", c.ShutdownGrace, 0, maxTimeout},
+		{"timeout", c.Timeout, MinTimeout, MaxTimeout},
+		{"read-header-timeout", c.ReadHeaderTimeout, MinTimeout, MaxTimeout},
+		{"read-timeout", c.ReadTimeout, MinTimeout, MaxTimeout},
+		{"idle-timeout", c.IdleTimeout, MinTimeout, MaxTimeout},
+		{"grace", c.ShutdownGrace, 0, MaxTimeout},
 	}
 	for _, f := range durs {
 		if f.v < f.lo || f.v > f.hi {

@@ -223,7 +223,7 @@ func writeTable(w io.Writer, after, before []Result) error {
 			bw, bm = fmt.Sprintf("%.1f", b.WallSec), gb(rss(b))
 		}
 		if r.Partial != "" {
-			est := tabpfn.EstimateMemory(tabpfn.LargeConfig(), nil, r.Rows, r.Features, r.Test).Total
+			est := tabpfn.EstimateMemory(tabpfn.ShippedConfig(), nil, r.Rows, r.Features, r.Test).Total
 			fmt.Fprintf(w, "| %d × %d | %s | %.1f (so far) | %s (so far) | %s (so far) | %.2f | %s | %s |\n", r.Rows, r.Features,
 				r.Partial, r.CPUSec, gb(rss(r)), gb(r.DevicePeak), est/1e9, bw, bm)
 			continue
@@ -236,7 +236,7 @@ func writeTable(w io.Writer, after, before []Result) error {
 			fmt.Fprintf(w, "| %d × %d | %s | | | | | %s | %s |\n", r.Rows, r.Features, why, bw, bm)
 			continue
 		}
-		est := tabpfn.EstimateMemory(tabpfn.LargeConfig(), nil, r.ContextRows, r.ContextFeatures, r.Test).Total
+		est := tabpfn.EstimateMemory(tabpfn.ShippedConfig(), nil, r.ContextRows, r.ContextFeatures, r.Test).Total
 		fmt.Fprintf(w, "| %d × %d | %.1f | %.1f | %s | %s | %.2f | %s | %s |\n", r.Rows, r.Features, r.WallSec, r.CPUSec,
 			gb(rss(r)), gb(r.DevicePeak), est/1e9, bw, bm)
 	}

@@ -85,6 +85,5 @@ const (
 	maxTableRows     = 1_000_000 // rows of a table a TabPFN member or the prior may take
 	maxTableFeatures = 100_000   // features of such a table
 	maxClassCount    = 100_000   // classes of a table
-	maxSteps         = 1_000_000_000
-	maxWorkers       = 4096 // goroutines
+	maxWorkers       = 4096      // goroutines
 )

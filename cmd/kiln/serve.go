@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/kiln-ml/kiln/internal/flagbound"
 	"log/slog"
 	"net"
 	"os"
@@ -81,16 +82,16 @@ flight finish within --grace, then kiln exits with status 0.`,
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	f.StringVar(&modelPath, "model", "embedded", `model checkpoint to serve, or "embedded" for the model inside kiln`)
 	f.StringVar(&devName, "device", "cpu", `device to run on ("cpu", "cuda", "cuda:1")`)
-	f.IntVar(&cfg.MaxConcurrent, "max-concurrent", cfg.MaxConcurrent, "predictions computing at once (the CPU backend already spreads one over every core)")
-	f.IntVar(&cfg.Queue, "queue", cfg.Queue, "requests that may wait for a slot; beyond them the answer is 503")
-	f.Int64Var(&cfg.MaxBody, "max-body", cfg.MaxBody, "largest request body in bytes (413 beyond it)")
-	f.IntVar(&cfg.MaxRows, "max-rows", cfg.MaxRows, "most rows of each table, training and test (413 beyond it)")
-	f.IntVar(&cfg.MaxColumns, "max-columns", cfg.MaxColumns, "most columns of each table (413 beyond it)")
-	f.IntVar(&cfg.MaxCells, "max-cells", cfg.MaxCells, "most cells of the two tables together (413 beyond it)")
-	f.IntVar(&cfg.MaxEnsemble, "max-ensemble", cfg.MaxEnsemble, "most ensemble members, and members per pair of classes, a request may ask for")
-	f.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "deadline of a prediction request, queue wait included (503 while waiting, 504 while computing)")
-	f.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "time to read a whole request, body included")
-	f.DurationVar(&cfg.ShutdownGrace, "grace", cfg.ShutdownGrace, "on SIGINT or SIGTERM, how long requests in flight may take to finish (keep it above --timeout)")
+	flagbound.Int(f, &cfg.MaxConcurrent, "max-concurrent", cfg.MaxConcurrent, 1, serve.MaxConcurrentLimit, "predictions computing at once (the CPU backend already spreads one over every core)")
+	flagbound.Int(f, &cfg.Queue, "queue", cfg.Queue, 0, serve.MaxQueueLimit, "requests that may wait for a slot; beyond them the answer is 503")
+	flagbound.Int64(f, &cfg.MaxBody, "max-body", cfg.MaxBody, serve.MinBody, serve.MaxBodyLimit, "largest request body in bytes (413 beyond it)")
+	flagbound.Int(f, &cfg.MaxRows, "max-rows", cfg.MaxRows, 1, serve.MaxRowsLimit, "most rows of each table, training and test (413 beyond it)")
+	flagbound.Int(f, &cfg.MaxColumns, "max-columns", cfg.MaxColumns, 2, serve.MaxColumnsLimit, "most columns of each table (413 beyond it)")
+	flagbound.Int(f, &cfg.MaxCells, "max-cells", cfg.MaxCells, 2, serve.MaxCellsLimit, "most cells of the two tables together (413 beyond it)")
+	flagbound.Int(f, &cfg.MaxEnsemble, "max-ensemble", cfg.MaxEnsemble, 1, serve.MaxEnsembleLimit, "most ensemble members, and members per pair of classes, a request may ask for")
+	flagbound.Duration(f, &cfg.Timeout, "timeout", cfg.Timeout, serve.MinTimeout, serve.MaxTimeout, "deadline of a prediction request, queue wait included (503 while waiting, 504 while computing)")
+	flagbound.Duration(f, &cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, serve.MinTimeout, serve.MaxTimeout, "time to read a whole request, body included")
+	flagbound.Duration(f, &cfg.ShutdownGrace, "grace", cfg.ShutdownGrace, 0, serve.MaxTimeout, "on SIGINT or SIGTERM, how long requests in flight may take to finish (keep it above --timeout)")
 	cmd.Flags().SortFlags = false
 	return cmd
 }

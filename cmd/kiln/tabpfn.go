@@ -172,8 +172,9 @@ func newTabpfnPredictCmd() *cobra.Command {
 column) and a test table with the same feature columns, fits TabPFN on the training rows (no gradient steps: they become
 the model's context) and writes, for every test row, one probability column per class and the
 predicted class. The test file may lack the class column; when it has it, the accuracy, ROC AUC
-and log loss are printed too. Without --out the predictions go to standard output as CSV and
-the scores to standard error.
+and log loss of the rows with a label are printed too (rows with a missing label are predicted
+and left out of the scores, with a note). Without --out the predictions go to standard output as
+CSV and the scores to standard error.
 
 --demo needs no files: it splits the wine data carried in the binary (178 wines, 13 measurements,
 3 cultivars) into stratified halves with a fixed seed, predicts the held-out half and prints its
@@ -277,13 +278,27 @@ func runPredict(cmd *cobra.Command, fl *tabpfnFlags, train, test *data.Table, ou
 	}
 	fmt.Fprintf(summary, "%d training rows, %d test rows, %d features, %d classes, %.2f s on %s\n",
 		train.Rows(), test.Rows(), train.NumFeatures(), train.NumClasses(), elapsed.Seconds(), fl.devName)
-	if test.Y != nil {
-		s, err := score(test.Y, p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(summary, "accuracy %.4f  ROC AUC %.4f  log loss %.4f\n", s.Accuracy, s.AUC, s.LogLoss)
+	if test.Y == nil {
+		return nil
 	}
+	// Rows whose label is missing are predicted like the others but cannot be scored.
+	labeled := test.Labeled()
+	if len(labeled) < test.Rows() {
+		fmt.Fprintf(summary, "note: %d of %d test rows have no label; they are predicted but left out of the scores\n",
+			test.Rows()-len(labeled), test.Rows())
+	}
+	if len(labeled) == 0 {
+		return nil
+	}
+	y, pl := test.Y, p
+	if len(labeled) < test.Rows() {
+		y, pl = test.Subset(labeled).Y, p.SelectRows(labeled)
+	}
+	s, err := score(y, pl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(summary, "accuracy %.4f  ROC AUC %.4f  log loss %.4f\n", s.Accuracy, s.AUC, s.LogLoss)
 	return nil
 }
 

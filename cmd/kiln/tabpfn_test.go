@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -184,6 +185,36 @@ func TestTabpfnPredictFiles(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, recs, got)
 	require.NotContains(t, stderr, "accuracy")
+
+	// Gaps in the test file's class column: every row is predicted (the same predictions), the
+	// scores cover the labelled rows only, and a note says how many were left out.
+	gappy := make([][]string, len(testLabelled))
+	var keep []int
+	for i, row := range testLabelled {
+		gappy[i] = slices.Clone(row)
+		if i%4 == 1 {
+			gappy[i][3] = ""
+		} else {
+			keep = append(keep, i)
+		}
+	}
+	gappy[2][3] = "NA"
+	keep = slices.DeleteFunc(keep, func(i int) bool { return i == 2 })
+	writeCSV(t, filepath.Join(dir, "gappy.csv"), header, gappy)
+	stdout, stderr, err = runTabpfn(t, "predict", "--train", filepath.Join(dir, "train.csv"), "--test", filepath.Join(dir, "gappy.csv"),
+		"--target", "kind", "--model", model, "--ensemble", "2")
+	require.NoError(t, err)
+	got, err = csv.NewReader(strings.NewReader(stdout)).ReadAll()
+	require.NoError(t, err)
+	require.Equal(t, recs, got)
+	require.Contains(t, stderr, fmt.Sprintf("note: %d of 30 test rows have no label; they are predicted but left out of the scores\n", 30-len(keep)))
+	correct = 0
+	for _, i := range keep {
+		if recs[1+i][3] == testLabelled[i][3] {
+			correct++
+		}
+	}
+	require.Contains(t, stderr, fmt.Sprintf("accuracy %.4f  ROC AUC", float64(correct)/float64(len(keep))))
 
 	// A test file missing a feature column is an error naming it.
 	writeCSV(t, filepath.Join(dir, "bad.csv"), []string{"a", "kind"}, [][]string{{"1", "x"}})

@@ -16,9 +16,6 @@ import (
 	"github.com/kiln-ml/kiln/models/tabpfn"
 )
 
-// maxTrainBatch bounds --batch and --micro-batch (datasets per step).
-const maxTrainBatch = 65536
-
 // checkTrainOutputs refuses, before the model is built: an existing --out without --resume
 // or --force (a new run would replace a file that may be another run's checkpoint or
 // anything else), --resume with --force, and outputs that are inputs (--export over --out,
@@ -118,9 +115,8 @@ a converged model rather than train a larger one from scratch.`,
 				}
 				// How often to checkpoint and how many prior workers run are settings of this
 				// process, not of what is learned (the batches depend on seed and step only), so
-				// a flag given on resume replaces the checkpoint's. Before, they were kept: a run
-				// once started with --every 1 wrote its 15 MB checkpoint after every step of
-				// every later resume, which made the H200 and H100 training host-bound.
+				// a flag given on resume replaces the checkpoint's: keeping a stored --every 1
+				// would write a full checkpoint after every step of every later resume.
 				if cmd.Flags().Changed("every") {
 					tr.Cfg.CheckpointEvery = every
 				}
@@ -149,7 +145,7 @@ a converged model rather than train a larger one from scratch.`,
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "resuming %s at step %d of %d\n", out, tr.Step, tr.Cfg.Steps)
 			} else {
-				mc := tabpfn.DefaultConfig()
+				mc := tabpfn.SmallConfig()
 				if cfgPath != "" {
 					raw := []byte(cfgPath)
 					if cfgPath[0] != '{' {
@@ -246,19 +242,19 @@ a converged model rather than train a larger one from scratch.`,
 	f.StringVar(&out, "out", "", "checkpoint file (safetensors), written atomically; an existing one needs --resume or --force")
 	f.BoolVar(&force, "force", false, "replace an existing --out with a new run")
 	f.StringVar(&devName, "device", "cpu", "device to train on (cpu, cuda, cuda:N)")
-	flagbound.Int(f, &steps, "steps", 0, 0, maxSteps, "total optimizer steps (default 2000; with --resume, extends the run)")
-	flagbound.Int(f, &batch, "batch", 0, 0, maxTrainBatch, "datasets per step (default 8)")
-	f.StringVar(&cfgPath, "config", "", "model config as a JSON file or inline JSON (default: the shipped size)")
+	flagbound.Int(f, &steps, "steps", 0, 0, tabpfn.MaxTrainSteps, "total optimizer steps (default 2000; with --resume, extends the run)")
+	flagbound.Int(f, &batch, "batch", 0, 0, tabpfn.MaxBatch, "datasets per step (default 8)")
+	f.StringVar(&cfgPath, "config", "", "model config as a JSON file or inline JSON (default: 3 layers of width 64, 162k parameters; the shipped model has 4 of width 128)")
 	f.BoolVar(&resume, "resume", false, "continue from the checkpoint at --out")
-	flagbound.Int(f, &every, "every", 100, 0, maxSteps, "checkpoint every N steps (0: only at the end and on an interrupt)")
-	flagbound.Int(f, &workers, "workers", 2, 1, maxWorkers, "prior generator goroutines")
-	flagbound.Int(f, &microBatch, "micro-batch", 0, 0, maxTrainBatch, "datasets per forward/backward pass, gradients accumulated over the batch (same update, less memory; 0: the whole batch)")
+	flagbound.Int(f, &every, "every", 100, 0, tabpfn.MaxTrainSteps, "checkpoint every N steps (0: only at the end and on an interrupt)")
+	flagbound.Int(f, &workers, "workers", 2, 1, tabpfn.MaxWorkers, "prior generator goroutines")
+	flagbound.Int(f, &microBatch, "micro-batch", 0, 0, tabpfn.MaxBatch, "datasets per forward/backward pass, gradients accumulated over the batch (same update, less memory; 0: the whole batch)")
 	flagbound.Float(f, &lr, "lr", 0, flagbound.Closed(0, 1), "peak learning rate (default 1e-3)")
 	flagbound.Seed(f, &seed, "seed", 1, "seed of the prior and the initialisation")
-	flagbound.Int(f, &minRows, "min-rows", 0, 0, maxTableRows, "smallest synthetic dataset (default 30 rows)")
-	flagbound.Int(f, &maxRows, "max-rows", 0, 0, maxTableRows, "largest synthetic dataset (default 160 rows)")
-	flagbound.Int(f, &warmup, "warmup", 0, 0, maxSteps, "warm-up steps of the learning-rate schedule (default 100)")
-	flagbound.Int(f, &maxFeatures, "max-features", 0, 0, maxTableFeatures, "most features of a synthetic dataset (default 16)")
+	flagbound.Int(f, &minRows, "min-rows", 0, 0, tabpfn.ConfigBounds().MaxRows, "smallest synthetic dataset (default 30 rows)")
+	flagbound.Int(f, &maxRows, "max-rows", 0, 0, tabpfn.ConfigBounds().MaxRows, "largest synthetic dataset (default 160 rows)")
+	flagbound.Int(f, &warmup, "warmup", 0, 0, tabpfn.MaxTrainSteps, "warm-up steps of the learning-rate schedule (default 100)")
+	flagbound.Int(f, &maxFeatures, "max-features", 0, 0, tabpfn.ConfigBounds().MaxFeatures, "most features of a synthetic dataset (default 16)")
 	f.StringVar(&mechanisms, "prior-mechanisms", "", `prior mechanism set: "basic" (TabPFN's original; the default) or "extended" (adds mixed activations and unordered argmax classes); with --resume, starts a new phase`)
 	f.StringVar(&initPath, "init", "", "start a new run from this model's weights and config (a model or training checkpoint; fresh optimizer state)")
 	flagbound.Int(f, &initLayers, "init-layers", 0, 0, 1024, "with --init: deepen the model to this many layers first, each new layer a near-identity copy of the one before it (tabpfn.Deepen)")

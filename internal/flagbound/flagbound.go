@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -98,23 +99,25 @@ func outOfRange(s string, r Range, kind string) error {
 	return fmt.Errorf("%s is out of range: want %s %s", s, kind, r)
 }
 
-type intValue struct {
-	p *int
-	r Range
+// intValue is a bounded signed integer flag of Go type T; typ is the type name pflag shows.
+type intValue[T int | int64] struct {
+	p   *T
+	r   Range
+	typ string
 }
 
-func (v *intValue) String() string { return strconv.Itoa(*v.p) }
-func (v *intValue) Type() string   { return "int" }
-func (v *intValue) Range() Range   { return v.r }
-func (v *intValue) Set(s string) error {
-	n, err := strconv.ParseInt(s, 0, strconv.IntSize)
+func (v *intValue[T]) String() string { return strconv.FormatInt(int64(*v.p), 10) }
+func (v *intValue[T]) Type() string   { return v.typ }
+func (v *intValue[T]) Range() Range   { return v.r }
+func (v *intValue[T]) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		return fmt.Errorf("%q is not an integer (want one from %s)", s, v.r)
 	}
 	if !v.r.Contains(float64(n)) {
 		return outOfRange(s, v.r, "an integer from")
 	}
-	*v.p = int(n)
+	*v.p = T(n)
 	return nil
 }
 
@@ -122,7 +125,42 @@ func (v *intValue) Set(s string) error {
 func Int(fs *pflag.FlagSet, p *int, name string, value, lo, hi int, usage string) {
 	r := Closed(float64(lo), float64(hi))
 	*p = value
-	fs.Var(&intValue{p: p, r: r}, name, help(usage, r))
+	fs.Var(&intValue[int]{p: p, r: r, typ: "int"}, name, help(usage, r))
+}
+
+// Int64 registers an int64 flag allowed from lo to hi (inclusive).
+func Int64(fs *pflag.FlagSet, p *int64, name string, value, lo, hi int64, usage string) {
+	r := Closed(float64(lo), float64(hi))
+	*p = value
+	fs.Var(&intValue[int64]{p: p, r: r, typ: "int64"}, name, help(usage, r))
+}
+
+type durationValue struct {
+	p *time.Duration
+	r Range // in seconds
+}
+
+func (v *durationValue) String() string { return v.p.String() }
+func (v *durationValue) Type() string   { return "duration" }
+func (v *durationValue) Range() Range   { return v.r }
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as 90s or 2m (want one in %s seconds)", s, v.r)
+	}
+	if !v.r.Contains(d.Seconds()) {
+		return outOfRange(s, v.r, "a duration, in seconds,")
+	}
+	*v.p = d
+	return nil
+}
+
+// Duration registers a time.Duration flag (Go's syntax: 90s, 1m30s) allowed from lo to hi;
+// its range is shown and checked in seconds.
+func Duration(fs *pflag.FlagSet, p *time.Duration, name string, value, lo, hi time.Duration, usage string) {
+	r := Closed(lo.Seconds(), hi.Seconds())
+	*p = value
+	fs.Var(&durationValue{p: p, r: r}, name, fmt.Sprintf("%s (range %s to %s)", usage, lo, hi))
 }
 
 type floatValue struct {
@@ -164,7 +202,7 @@ func (v *uintValue) rangeText() string {
 	return strconv.FormatUint(v.lo, 10) + " to " + strconv.FormatUint(v.hi, 10)
 }
 func (v *uintValue) Set(s string) error {
-	n, err := strconv.ParseUint(s, 0, 64)
+	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
 		return fmt.Errorf("%q is not an unsigned integer (want one from %s)", s, v.rangeText())
 	}

@@ -13,7 +13,7 @@ import (
 // The estimate grows linearly with rows and with features, and the activations dominate
 // large tables.
 func TestEstimateMemory(t *testing.T) {
-	cfg := LargeConfig()
+	cfg := ShippedConfig()
 	a := EstimateMemory(cfg, nil, 1000, 100, 1000)
 	b := EstimateMemory(cfg, nil, 10000, 500, 1000)
 	require.Greater(t, a.Total, a.Device)
