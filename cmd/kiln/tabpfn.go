@@ -71,10 +71,10 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	flagbound.Int(fs, &f.ensemble, "ensemble", 0, 0, maxEnsemble, "ensemble members (forward passes) per prediction; 0 chooses by table size and classes (1 to 4; see tabpfn.AutoEnsemble)")
 	flagbound.Int(fs, &f.pairwise, "pairwise", -1, -1, maxEnsemble, "members per pair of classes for 3 to 10 classes (one binary table per pair, coupled; see tabpfn.WithPairwise); 0: off; -1 chooses by table size (see tabpfn.AutoPairwise)")
 	flagbound.Seed(fs, &f.seed, "seed", 0, "seed of the ensemble's random choices")
-	// Per-member limits above the model's own raise them (the model then extrapolates), up
-	// to the largest context the classifier accepts.
-	flagbound.Int(fs, &f.maxRows, "max-rows", 0, 0, tabpfn.MaxContextRows, "most training rows per member (a stratified subsample each beyond it); 0: the model's limit (1024 for the embedded model)")
-	flagbound.Int(fs, &f.maxFeats, "max-features", 0, 0, tabpfn.MaxContextFeatures, "most features per member (a random subset each beyond it; members on principal axes keep their leading components); 0: the model's limit (100 for the embedded model)")
+	// Per-member limits: the classifier's defaults take every row and feature up to the
+	// largest context it accepts; lower ones are faster.
+	flagbound.Int(fs, &f.maxRows, "max-rows", 0, 0, tabpfn.MaxContextRows, "most training rows per member (a stratified subsample each beyond it); 0: the default, "+strconv.Itoa(tabpfn.MaxContextRows)+" (the embedded model was trained on up to 1024: above that it extrapolates, and time grows with the square of the rows)")
+	flagbound.Int(fs, &f.maxFeats, "max-features", 0, 0, tabpfn.MaxContextFeatures, "most features per member (a random subset each beyond it; members on principal axes keep their leading components); 0: the default, "+strconv.Itoa(tabpfn.MaxContextFeatures)+" (the embedded model was trained on up to 100)")
 	flagbound.Float(fs, &f.temp, "temperature", tabpfn.DefaultTemperature, flagbound.LeftOpen(0, 100), "softmax temperature of the model's logits")
 	cmd.Flags().StringSliceVar(&f.variants, "variants", nil, "preprocessing variants the members cycle through, comma-separated (default "+
 		variantNames(tabpfn.DefaultVariants())+"; a -pca variant rotates the numeric columns onto their principal axes)")

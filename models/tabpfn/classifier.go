@@ -64,13 +64,18 @@ var (
 //
 // # Limits of the model
 //
-// More training rows than the per-member limit (the model's MaxRows unless WithMaxRows sets
-// it): each member uses its own stratified subsample of that many rows, and a warning is
-// recorded. More features (after preprocessing, counting missing-value indicators) than the
-// limit (MaxFeatures unless WithMaxFeatures): each member uses its own random subset, with a
+// Every training row and feature reaches the model up to the per-member limits:
+// MaxContextRows rows and MaxContextFeatures features (or the model's own MaxRows and
+// MaxFeatures where those are larger), unless WithMaxRows and WithMaxFeatures set others.
+// More training rows than the limit: each member uses its own stratified subsample of that
+// many rows, and a warning says so. More features (after preprocessing, counting
+// missing-value indicators) than the limit: each member uses its own random subset, with a
 // warning; a member on principal axes keeps its leading components instead of a random
-// subset of them. WithMaxRows and WithMaxFeatures may also raise the limits above the sizes
-// the model was trained on, up to MaxContextRows and MaxContextFeatures.
+// subset of them. Contexts above the sizes the model was trained on (its Config's MaxRows
+// and MaxFeatures) get a warning that the model extrapolates; on the shared tables, 2,000
+// training rows instead of 1,000 scored slightly better than the subsample
+// (bench/results/tabpfn-scale-2026-12-03.md). Time grows with the square of the rows:
+// WithMaxRows(1024) restores the faster context of the shipped model's training.
 //
 // # Memory
 //
@@ -265,22 +270,22 @@ func WithVariants(vs ...preprocess.Variant) Option {
 	}
 }
 
-// The largest per-member limits WithMaxRows and WithMaxFeatures accept: the context sizes
-// whose time and memory were measured (bench/results/tabpfn-scale-2026-12-03.md).
+// The default per-member limits, and the largest WithMaxRows and WithMaxFeatures accept: the
+// context sizes whose time and memory were measured (bench/results/tabpfn-scale-2026-12-03.md).
 const (
 	MaxContextRows     = 10_000
 	MaxContextFeatures = 500
 )
 
 // WithMaxRows sets each member's training rows (its context) to at most n, 2 to
-// MaxContextRows; 0 (the default) means the model's MaxRows, the most it was trained on.
-// Larger tables are seen through a stratified subsample of n rows per member. Below the
-// model's limit, contexts are faster and nearer the sizes the model saw most; above it, the
-// model extrapolates, and time grows with the square of n.
+// MaxContextRows; 0 (the default) means MaxContextRows, or the model's MaxRows if larger.
+// Larger tables are seen through a stratified subsample of n rows per member. At or below
+// the model's MaxRows, contexts are faster and nearer the sizes the model saw most; above
+// it, the model extrapolates, and time grows with the square of n.
 func WithMaxRows(n int) Option {
 	return func(s *settings) error {
 		if n < 0 || n == 1 || n > MaxContextRows {
-			return fmt.Errorf("tabpfn: max rows must be from 2 to %d (or 0 for the model's limit), got %d", MaxContextRows, n)
+			return fmt.Errorf("tabpfn: max rows must be from 2 to %d (or 0 for the default), got %d", MaxContextRows, n)
 		}
 		s.maxRows = n
 		return nil
@@ -288,12 +293,12 @@ func WithMaxRows(n int) Option {
 }
 
 // WithMaxFeatures sets the features each member presents to at most n, 1 to
-// MaxContextFeatures; 0 (the default) means the model's MaxFeatures, the most it was
-// trained on. Wider tables are seen through a random subset of n features per member.
+// MaxContextFeatures; 0 (the default) means MaxContextFeatures, or the model's MaxFeatures
+// if larger. Wider tables are seen through a random subset of n features per member.
 func WithMaxFeatures(n int) Option {
 	return func(s *settings) error {
 		if n < 0 || n > MaxContextFeatures {
-			return fmt.Errorf("tabpfn: max features must be from 1 to %d (or 0 for the model's limit), got %d", MaxContextFeatures, n)
+			return fmt.Errorf("tabpfn: max features must be from 1 to %d (or 0 for the default), got %d", MaxContextFeatures, n)
 		}
 		s.maxFeatures = n
 		return nil
@@ -388,9 +393,9 @@ func (c *Classifier) Close() {
 func (c *Classifier) Config() Config { return c.cfg }
 
 // limits returns the most rows and features one member presents: those of WithMaxRows and
-// WithMaxFeatures, or the model's.
+// WithMaxFeatures, or MaxContextRows and MaxContextFeatures (the model's own where larger).
 func (c *Classifier) limits() (rows, features int) {
-	rows, features = c.cfg.MaxRows, c.cfg.MaxFeatures
+	rows, features = max(c.cfg.MaxRows, MaxContextRows), max(c.cfg.MaxFeatures, MaxContextFeatures)
 	if c.maxRows > 0 {
 		rows = c.maxRows
 	}

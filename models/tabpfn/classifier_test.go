@@ -448,42 +448,43 @@ func TestClassifierLetterOutputCodesMatchNearestNeighbour(t *testing.T) {
 	require.InDelta(t, want, got, 0.02)
 }
 
-// Tables larger than the limits — the model's, or lower ones set with WithMaxRows and
-// WithMaxFeatures — are seen through a stratified row subsample and a random feature subset
-// per member.
+// Tables larger than the limits set with WithMaxRows and WithMaxFeatures are seen through a
+// stratified row subsample and a random feature subset per member.
 func TestClassifierSubsamplingWarnings(t *testing.T) {
-	small := classifierTinyConfig()
-	small.MaxRows, small.MaxFeatures = 50, 4
-	for _, tc := range []struct {
-		name string
-		cfg  Config
-		opts []Option
-	}{
-		{"model limits", small, nil},
-		{"options", classifierTinyConfig(), []Option{WithMaxRows(50), WithMaxFeatures(4)}},
-	} {
-		t.Run(tc.name, func(t *testing.T) { checkSubsampling(t, tc.cfg, tc.opts) })
-	}
+	checkSubsampling(t, classifierTinyConfig(), []Option{WithMaxRows(50), WithMaxFeatures(4)})
 }
 
-// WithMaxRows and WithMaxFeatures above the model's limits raise them: every row and feature
-// reaches the model, with a warning that the model extrapolates.
+// The default limits are MaxContextRows and MaxContextFeatures, above the sizes the model
+// was trained on: every row and feature reaches the model, with a warning that the model
+// extrapolates; a model trained on larger contexts keeps its own limits.
 func TestClassifierLimitsRaised(t *testing.T) {
 	small := classifierTinyConfig()
 	small.MaxRows, small.MaxFeatures = 50, 4
-	X, y := clusters(120, 7, 3, 2, 9)
-	fs := &fakeScorer{cfg: small, fixed: []float64{0.2, 0.3, 0.5}}
-	c, err := newWithScorer(fs, small, WithEnsemble(2), WithPairwise(0), WithMaxRows(500), WithMaxFeatures(40))
+	for _, opts := range [][]Option{nil, {WithMaxRows(500), WithMaxFeatures(40)}} {
+		X, y := clusters(120, 7, 3, 2, 9)
+		fs := &fakeScorer{cfg: small, fixed: []float64{0.2, 0.3, 0.5}}
+		c, err := newWithScorer(fs, small, append([]Option{WithEnsemble(2), WithPairwise(0)}, opts...)...)
+		require.NoError(t, err)
+		require.NoError(t, c.Fit(X, y, 3))
+		w := c.Warnings()
+		require.Len(t, w, 2)
+		require.Contains(t, w[0], "context of 120 training rows is above the 50 the model was trained on")
+		require.Contains(t, w[1], "presents 7 features, above the 4 the model was trained on")
+		_, err = c.PredictProba(X.SelectRows(seq(0, 10)))
+		require.NoError(t, err)
+		require.Equal(t, []int{120, 120}, fs.nTrain)
+		require.Equal(t, []int{7, 7}, fs.features)
+	}
+	c, err := newWithScorer(&fakeScorer{cfg: small}, small)
 	require.NoError(t, err)
-	require.NoError(t, c.Fit(X, y, 3))
-	w := c.Warnings()
-	require.Len(t, w, 2)
-	require.Contains(t, w[0], "context of 120 training rows is above the 50 the model was trained on")
-	require.Contains(t, w[1], "presents 7 features, above the 4 the model was trained on")
-	_, err = c.PredictProba(X.SelectRows(seq(0, 10)))
+	rows, features := c.limits()
+	require.Equal(t, []int{MaxContextRows, MaxContextFeatures}, []int{rows, features})
+	big := small
+	big.MaxRows, big.MaxFeatures = 2*MaxContextRows, 2*MaxContextFeatures
+	c, err = newWithScorer(&fakeScorer{cfg: big}, big)
 	require.NoError(t, err)
-	require.Equal(t, []int{120, 120}, fs.nTrain)
-	require.Equal(t, []int{7, 7}, fs.features)
+	rows, features = c.limits()
+	require.Equal(t, []int{big.MaxRows, big.MaxFeatures}, []int{rows, features})
 }
 
 func checkSubsampling(t *testing.T, cfg Config, opts []Option) {
