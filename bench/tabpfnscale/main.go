@@ -209,10 +209,16 @@ func measure(rows, feats, test, ensemble, maxRows, maxFeats, chunk int, memprof,
 	res.FitSec = time.Since(start).Seconds()
 	res.Warnings = c.Warnings()
 	res.Ensemble = c.Ensemble()
-	res.ContextRows = min(rows, c.Config().MaxRows)
+	// The classifier's limits: the options', else MaxContextRows and MaxContextFeatures or
+	// the model's own where larger.
+	limRows, limFeats := max(c.Config().MaxRows, tabpfn.MaxContextRows), max(c.Config().MaxFeatures, tabpfn.MaxContextFeatures)
 	if maxRows > 0 {
-		res.ContextRows = min(res.ContextRows, maxRows)
+		limRows = maxRows
 	}
+	if maxFeats > 0 {
+		limFeats = maxFeats
+	}
+	res.ContextRows = min(rows, limRows)
 	mid := time.Now()
 	if _, err := c.PredictProba(xte); err != nil {
 		return res, err
@@ -222,10 +228,7 @@ func measure(rows, feats, test, ensemble, maxRows, maxFeats, chunk int, memprof,
 	res.CPUSec = cpuTime() - cpu0
 	gc1, alloc1 := gcStats()
 	res.GCCycles, res.HeapAllocTotal = gc1-gc0, alloc1-alloc0
-	res.ContextFeatures = min(feats, c.Config().MaxFeatures)
-	if maxFeats > 0 {
-		res.ContextFeatures = min(res.ContextFeatures, maxFeats)
-	}
+	res.ContextFeatures = min(feats, limFeats)
 	res.DevicePeak = dev.MemStats().PeakBytes
 	res.PeakRSS = vmHWM()
 	if memprof != "" {
