@@ -249,12 +249,33 @@ func writeTable(w io.Writer, after, before []Result) error {
 			bc, n := exponent(set.rs, f, true)
 			bw, _ := exponent(set.rs, f, false)
 			if n >= 2 {
-				fmt.Fprintf(w, "- %d features%s: CPU time ∝ rows^%.2f, wall time ∝ rows^%.2f (least squares on log–log, %d cells)\n",
-					f, set.name, bc, bw, n)
+				fmt.Fprintf(w, "- %d features%s: CPU time ∝ rows^%.2f, wall time ∝ rows^%.2f (least squares on log–log, %d cells); "+
+					"the row attention's cost, rows·(rows+test), ∝ rows^%.2f over the same cells\n",
+					f, set.name, bc, bw, n, attentionExponent(set.rs, f))
 			}
 		}
 	}
 	return nil
+}
+
+// attentionExponent fits rows^b, like exponent, to the row attention's share of the cost of
+// each measured cell of feats features: every training and test row attends to every
+// training row, rows·(rows+test) per column. A measured exponent at or below it means time
+// grows no faster than the attention predicts.
+func attentionExponent(rs []Result, feats int) float64 {
+	var xs, ys []float64
+	for _, r := range rs {
+		if ok(r) && r.Features == feats {
+			n := float64(r.ContextRows)
+			xs = append(xs, math.Log(float64(r.Rows)))
+			ys = append(ys, math.Log(n*(n+float64(r.Test))))
+		}
+	}
+	if len(xs) < 2 {
+		return math.NaN()
+	}
+	_, b := stat.LinearRegression(xs, ys, nil, false)
+	return b
 }
 
 // ticks125 marks 1, 2 and 5 times the powers of ten in an axis's range, for log scales.
