@@ -69,7 +69,7 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.modelPath, "model", "", "model checkpoint (default: the model embedded in kiln)")
 	fs := cmd.Flags()
 	flagbound.Int(fs, &f.ensemble, "ensemble", 0, 0, maxEnsemble, "ensemble members (forward passes) per prediction; 0 chooses by table size and classes (1 to 4; see tabpfn.AutoEnsemble)")
-	flagbound.Int(fs, &f.pairwise, "pairwise", -1, -1, maxEnsemble, "members per pair of classes for 3 to 10 classes (one binary table per pair, coupled; see tabpfn.WithPairwise); 0: off; -1 chooses by table size (see tabpfn.AutoPairwise)")
+	flagbound.Int(fs, &f.pairwise, "pairwise", -1, -1, maxEnsemble, "members per pair of classes for 3 or more classes (one binary table per pair, coupled; above 10 classes only each row's candidate classes; see tabpfn.WithPairwise); 0: off; -1 chooses by table size (see tabpfn.AutoPairwise)")
 	flagbound.Seed(fs, &f.seed, "seed", 0, "seed of the ensemble's random choices")
 	// Per-member limits: the classifier's defaults take every row and feature up to the
 	// largest context it accepts; lower ones are faster.
@@ -463,7 +463,8 @@ over datasets. A dataset is marked "<rf" where kiln's AUC is below the random fo
 "<lr-0.02" where it is more than 0.02 below logistic regression's.
 
 Datasets with more classes than the model's outputs are handled by error-correcting output
-codes; --max-classes N skips datasets with more than N classes instead (0: skip none).
+codes refined by the pairs of each row's candidate classes; --max-classes N skips datasets
+with more than N classes instead (0: skip none).
 Progress goes to standard error.`,
 		Example: `  kiln tabpfn eval ../shared/data/tabular
   kiln tabpfn eval ../shared/data/tabular/iris.csv ../shared/data/tabular/wine.csv --ensemble 8

@@ -105,7 +105,10 @@ var (
 // until every pair of classes is separated by at least two of them. A member's label
 // probability is split among the classes it carries in proportion to their training counts,
 // and members are combined by a normalised geometric mean, so that the winning class is the
-// one every codebook finds likely. See outputCodes for the construction.
+// one every codebook finds likely. See outputCodes for the construction. The pairs of
+// classes then refine that distribution where it is unsure: each test row's
+// PairCandidates most likely classes are coupled from the binary classifiers of their
+// pairs, which see only those rows (refinePairs).
 //
 // # Input
 //
@@ -569,10 +572,16 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 			n, c.cfg.MaxFeatures)
 	}
 	perPair := c.pairMembers
-	if perPair < 0 {
+	switch {
+	case perPair >= 0:
+	case c.codes && k <= MaxPrunedPairClasses:
+		perPair = DefaultPairMembers // pairs of candidates only: see refinePairs
+	case c.codes:
+		perPair = 0
+	default:
 		perPair = AutoPairwise(min(X.Rows, maxRows), min(X.Cols, maxFeatures), k)
 	}
-	if perPair > 0 && k >= 3 && !c.codes {
+	if perPair > 0 && k >= 3 {
 		if err := c.fitPairs(X, yc, k, perPair); err != nil {
 			return err
 		}
@@ -606,7 +615,11 @@ func (c *Classifier) PredictProba(X data.Matrix) (out data.Matrix, err error) {
 	} else {
 		p = poolMean(per)
 	}
-	if len(c.pairs) > 0 {
+	if len(c.pairs) > 0 && c.codes {
+		if p, err = c.refinePairs(X, p, k); err != nil {
+			return data.Matrix{}, err
+		}
+	} else if len(c.pairs) > 0 {
 		pp, err := c.predictPairs(X, k)
 		if err != nil {
 			return data.Matrix{}, err

@@ -87,6 +87,7 @@ type fakeScorer struct {
 	features []int
 	classes  []int
 	seeds    []uint64
+	tests    []int // test rows of each call
 }
 
 func (f *fakeScorer) Probabilities(in Input, temperature float64) ([][]float64, error) {
@@ -97,6 +98,7 @@ func (f *fakeScorer) Probabilities(in Input, temperature float64) ([][]float64, 
 	f.features = append(f.features, in.Features)
 	f.classes = append(f.classes, in.Classes[0])
 	f.seeds = append(f.seeds, in.FeatureSeed)
+	f.tests = append(f.tests, in.Rows-in.NTrain)
 	k, F, T := in.Classes[0], in.Features, in.Rows-in.NTrain
 	out := make([]float64, T*k)
 	for r := 0; r < T; r++ {
@@ -340,7 +342,8 @@ func TestClassifierManyClassesOutputCodes(t *testing.T) {
 	X, y := clusters(240, 4, 12, 12, 8)
 	Xtr, ytr, Xte, yte := X.SelectRows(seq(0, 180)), y[:180], X.SelectRows(seq(180, 240)), y[180:]
 	fs := &fakeScorer{cfg: cfg, eps: 0.09}
-	c, err := newWithScorer(fs, cfg, WithEnsemble(4), WithVariants(preprocess.VariantStandard))
+	// The pairs of candidate classes are off: TestClassifierPrunedPairs checks them.
+	c, err := newWithScorer(fs, cfg, WithEnsemble(4), WithPairwise(0), WithVariants(preprocess.VariantStandard))
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(Xtr, ytr, 12))
 	require.GreaterOrEqual(t, c.Ensemble(), 4)
