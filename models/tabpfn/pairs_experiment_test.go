@@ -26,7 +26,9 @@ import (
 // KILN_PAIRS_ASK candidates, default 8, which hold those among fewer). With KILN_PAIRS_CACHE naming a folder, each split's pooled
 // distribution and pair answers are kept there and read back instead of recomputed. It
 // writes one JSON line per split and setting to KILN_PAIRS_OUT (default stdout).
-// KILN_PAIRS_SPLITS limits the splits. Without KILN_PAIRS_TABLE it is skipped.
+// KILN_PAIRS_SPLITS limits the splits and KILN_PAIRS_FIRST skips the first ones;
+// KILN_PAIRS_ENSEMBLE sets the codebooks (at least).
+// Without KILN_PAIRS_TABLE it is skipped.
 func TestPrunedPairsExperiment(t *testing.T) {
 	path := os.Getenv("KILN_PAIRS_TABLE")
 	if path == "" {
@@ -51,6 +53,12 @@ func TestPrunedPairsExperiment(t *testing.T) {
 		require.NoError(t, err)
 		ask = n
 	}
+	ens := 0 // the classifier's automatic size
+	if s := os.Getenv("KILN_PAIRS_ENSEMBLE"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err)
+		ens = n
+	}
 	cache := os.Getenv("KILN_PAIRS_CACHE")
 	tab, err := data.Load(path, data.Options{})
 	require.NoError(t, err)
@@ -70,18 +78,27 @@ func TestPrunedPairsExperiment(t *testing.T) {
 		return t2.Subset(idx)
 	}
 	enc := json.NewEncoder(out)
-	for s := 0; s < proto.Splits; s++ {
+	first := 0
+	if s := os.Getenv("KILN_PAIRS_FIRST"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err)
+		first = n
+	}
+	for s := first; s < proto.Splits; s++ {
 		seed := uint64(s)
 		trIdx, teIdx, err := data.StratifiedSplit(tab.Y, k, proto.TestFraction, seed)
 		require.NoError(t, err)
 		train, test := capRows(tab.Subset(trIdx), proto.TrainCap, seed), capRows(tab.Subset(teIdx), proto.TestCap, seed)
 		var sp pairsSplit
 		file := filepath.Join(cache, fmt.Sprintf("split-%d-ask%d.gob", s, ask))
+		if ens > 0 {
+			file = filepath.Join(cache, fmt.Sprintf("split-%d-ask%d-ensemble%d.gob", s, ask, ens))
+		}
 		if f, err := os.Open(file); cache != "" && err == nil {
 			require.NoError(t, gob.NewDecoder(f).Decode(&sp))
 			f.Close()
 		} else {
-			c, err := NewClassifier(WithModel(m))
+			c, err := NewClassifier(WithModel(m), WithEnsemble(ens))
 			require.NoError(t, err)
 			c.SetColumns(train.Columns)
 			t0 := time.Now()

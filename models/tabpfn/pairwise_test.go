@@ -224,6 +224,7 @@ func TestAutoPairwise(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(Xm, ym, k))
 	require.Len(t, c.pairs, k*(k-1)/2)
+	require.GreaterOrEqual(t, c.Ensemble(), DefaultCodebooks, "the automatic ensemble's codebooks")
 }
 
 func TestCandidates(t *testing.T) {
