@@ -294,7 +294,13 @@ type outcome struct {
 
 // predict fits a fresh classifier on the shared model and predicts the test rows.
 func (h *Handler) predict(j *job) (result, error) {
-	opts := []tabpfn.Option{tabpfn.WithModel(h.cfg.Model), tabpfn.WithEnsemble(j.ensemble), tabpfn.WithSeed(j.seed)}
+	// Contexts stay within the sizes the model was trained on (its MaxRows and MaxFeatures;
+	// the classifier alone takes up to MaxContextRows and MaxContextFeatures): above them
+	// time grows with the square of the rows, and a 10,000-row table takes minutes on a CPU,
+	// past Config.Timeout. Larger tables are subsampled per member, with a warning.
+	cfg := h.cfg.Model.Cfg
+	opts := []tabpfn.Option{tabpfn.WithModel(h.cfg.Model), tabpfn.WithEnsemble(j.ensemble), tabpfn.WithSeed(j.seed),
+		tabpfn.WithMaxRows(min(cfg.MaxRows, tabpfn.MaxContextRows)), tabpfn.WithMaxFeatures(min(cfg.MaxFeatures, tabpfn.MaxContextFeatures))}
 	if j.pairwise >= 0 {
 		opts = append(opts, tabpfn.WithPairwise(j.pairwise))
 	}

@@ -69,12 +69,12 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.modelPath, "model", "", "model checkpoint (default: the model embedded in kiln)")
 	fs := cmd.Flags()
 	flagbound.Int(fs, &f.ensemble, "ensemble", 0, 0, maxEnsemble, "ensemble members (forward passes) per prediction; 0 chooses by table size and classes (1 to 4; see tabpfn.AutoEnsemble)")
-	flagbound.Int(fs, &f.pairwise, "pairwise", -1, -1, maxEnsemble, "members per pair of classes for 3 to 10 classes (one binary table per pair, coupled; see tabpfn.WithPairwise); 0: off; -1 chooses by table size (see tabpfn.AutoPairwise)")
+	flagbound.Int(fs, &f.pairwise, "pairwise", -1, -1, maxEnsemble, "members per pair of classes for 3 or more classes (one binary table per pair, coupled; above 10 classes only each row's candidate classes; see tabpfn.WithPairwise); 0: off; -1 chooses by table size (see tabpfn.AutoPairwise)")
 	flagbound.Seed(fs, &f.seed, "seed", 0, "seed of the ensemble's random choices")
-	// Per-member limits above the model's own are harmless (the model's apply), so the
-	// bounds only keep the numbers sane.
-	flagbound.Int(fs, &f.maxRows, "max-rows", 0, 0, maxTableRows, "training rows per member (a stratified subsample each); 0: the model's limit")
-	flagbound.Int(fs, &f.maxFeats, "max-features", 0, 0, maxTableFeatures, "features per member (a random subset each; members on principal axes keep their leading components); 0: the model's limit")
+	// Per-member limits: the classifier's defaults take every row and feature up to the
+	// largest context it accepts; lower ones are faster.
+	flagbound.Int(fs, &f.maxRows, "max-rows", 0, 0, tabpfn.MaxContextRows, "most training rows per member (a stratified subsample each beyond it); 0: the default, "+strconv.Itoa(tabpfn.MaxContextRows)+" (the embedded model was trained on up to 1024: above that it extrapolates, and time grows with the square of the rows)")
+	flagbound.Int(fs, &f.maxFeats, "max-features", 0, 0, tabpfn.MaxContextFeatures, "most features per member (a random subset each beyond it; members on principal axes keep their leading components); 0: the default, "+strconv.Itoa(tabpfn.MaxContextFeatures)+" (the embedded model was trained on up to 100)")
 	flagbound.Float(fs, &f.temp, "temperature", tabpfn.DefaultTemperature, flagbound.LeftOpen(0, 100), "softmax temperature of the model's logits")
 	cmd.Flags().StringSliceVar(&f.variants, "variants", nil, "preprocessing variants the members cycle through, comma-separated (default "+
 		variantNames(tabpfn.DefaultVariants())+"; a -pca variant rotates the numeric columns onto their principal axes)")
@@ -432,6 +432,7 @@ type evalReport struct {
 	Ensemble int       `json:"ensemble"`
 	Pairwise int       `json:"pairwise"` // members per pair; -1: automatic
 	Splits   int       `json:"splits"`
+	TrainCap int       `json:"train_cap"` // training rows per split at most (the protocol's 1000)
 	Rows     []evalRow `json:"datasets"`
 	Mean     evalMean  `json:"mean"`
 }
@@ -445,6 +446,7 @@ func newTabpfnEvalCmd() *cobra.Command {
 		asJSON     bool
 		maxClasses int
 		splits     int
+		trainCap   int
 		baseFile   string
 	)
 	cmd := &cobra.Command{
@@ -461,7 +463,8 @@ over datasets. A dataset is marked "<rf" where kiln's AUC is below the random fo
 "<lr-0.02" where it is more than 0.02 below logistic regression's.
 
 Datasets with more classes than the model's outputs are handled by error-correcting output
-codes; --max-classes N skips datasets with more than N classes instead (0: skip none).
+codes refined by the pairs of each row's candidate classes; --max-classes N skips datasets
+with more than N classes instead (0: skip none).
 Progress goes to standard error.`,
 		Example: `  kiln tabpfn eval ../shared/data/tabular
   kiln tabpfn eval ../shared/data/tabular/iris.csv ../shared/data/tabular/wine.csv --ensemble 8
@@ -492,8 +495,9 @@ Progress goes to standard error.`,
 			ctx := cmdContext(cmd)
 			interrupt.Cooperate()
 			proto := metrics.DefaultProtocol()
-			proto.Splits = splits
-			rep := evalReport{Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Pairwise: fl.pairwise, Splits: splits}
+			proto.Splits, proto.TrainCap = splits, trainCap
+			rep := evalReport{Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Pairwise: fl.pairwise, Splits: splits,
+				TrainCap: trainCap}
 			if rep.Model == "" {
 				rep.Model = "default"
 			}
@@ -585,6 +589,8 @@ Progress goes to standard error.`,
 	f.BoolVar(&asJSON, "json", false, "write the report as JSON")
 	flagbound.Int(f, &maxClasses, "max-classes", 0, 0, maxClassCount, "skip datasets with more classes than this (0: none)")
 	flagbound.Int(f, &splits, "splits", metrics.DefaultProtocol().Splits, 1, 1000, "protocol splits (seeds 0..N-1); the reference scores use 5")
+	flagbound.Int(f, &trainCap, "train-cap", metrics.DefaultProtocol().TrainCap, 2, maxTableRows,
+		"training rows kept per split at most (a stratified subsample); the protocol and the reference scores use 1000")
 	f.StringVar(&baseFile, "baselines", "", "reference scores JSON (default: <dataset folder>/../tabular-baselines.json)")
 	return cmd
 }
@@ -752,7 +758,11 @@ func printEval(w io.Writer, rep evalReport) error {
 	case rep.Pairwise > 0:
 		members += fmt.Sprintf(", %d per pair of classes", rep.Pairwise)
 	}
-	fmt.Fprintf(w, "TabPFN (%s model, %s, %s), %d splits per dataset\n\n", rep.Model, members, rep.Device, rep.Splits)
+	fmt.Fprintf(w, "TabPFN (%s model, %s, %s), %d splits per dataset\n", rep.Model, members, rep.Device, rep.Splits)
+	if p := metrics.DefaultProtocol().TrainCap; rep.TrainCap != 0 && rep.TrainCap != p {
+		fmt.Fprintf(w, "training rows capped at %d per split, not the protocol's %d: the reference scores are not comparable\n", rep.TrainCap, p)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "dataset\trows\tfeat\tcls\tAUC\tacc\tlogloss\tsec\tlogreg AUC\trf AUC\tbest ref AUC\t")
 	for _, r := range rep.Rows {

@@ -324,6 +324,20 @@ func TestTabpfnEval(t *testing.T) {
 	require.NoError(t, err)
 	require.InDelta(t, want.AUC, pca.Rows[0].Result.AUC, 1e-12)
 	require.NotEqual(t, a.Result.AUC, pca.Rows[0].Result.AUC, "the rotated variant should change the scores")
+	// --train-cap departs from the protocol's 1000 training rows per split, and says so.
+	stdout, stderr, err = runTabpfn(t, "eval", filepath.Join(dir, "alpha.csv"), "--model", model, "--ensemble", "1",
+		"--splits", "1", "--train-cap", "12", "--json")
+	require.NoError(t, err, stderr)
+	var capped evalReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &capped), stdout)
+	require.Equal(t, 12, capped.TrainCap)
+	require.Equal(t, 12, capped.Rows[0].Result.Splits[0].TrainRows)
+	require.Equal(t, 30, a.Result.Splits[0].TrainRows, "under the protocol all 30 training rows of a 50/50 split are kept")
+	stdout, _, err = runTabpfn(t, "eval", filepath.Join(dir, "alpha.csv"), "--model", model, "--ensemble", "1",
+		"--splits", "1", "--train-cap", "12")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "training rows capped at 12 per split, not the protocol's 1000")
+
 	_, _, err = runTabpfn(t, "eval", dir, "--model", model, "--variants", "power,standrd")
 	require.ErrorContains(t, err, `unknown variant "standrd"`)
 

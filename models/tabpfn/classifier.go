@@ -26,6 +26,13 @@ const (
 	// most, get DefaultEnsemble members; a table of 1000 rows and 20 features gets one, which
 	// keeps fit+predict on a laptop CPU within a few seconds.
 	EnsembleCellBudget = 24000
+	// DefaultCodebooks is the fewest output codes (members) the automatic ensemble gives a
+	// table with more classes than the model's outputs. Every codebook merges classes, so
+	// each one more tells the classes apart better, and the pairs of candidate classes
+	// (refinePairs) see a row's class only when the codebooks' pool ranks it among the
+	// first PairCandidates: on letter, 8 codebooks did that for more rows than 4 and raised
+	// the ROC AUC, at a fraction of the pairs' cost (bench/results/tabpfn-scale-2026-12-03.md).
+	DefaultCodebooks = 8
 	// DefaultTemperature is the softmax temperature TabPFN uses at inference (its
 	// softmax_temperature default of 0.9): slightly sharper than the trained logits.
 	DefaultTemperature = 0.9
@@ -64,11 +71,28 @@ var (
 //
 // # Limits of the model
 //
-// More training rows than the model's MaxRows: each member uses its own stratified subsample
-// of MaxRows rows, and a warning is recorded. More features (after preprocessing, counting
-// missing-value indicators) than MaxFeatures: each member uses its own random subset of
-// MaxFeatures, with a warning; a member on principal axes keeps its leading components instead
-// of a random subset of them. WithMaxRows and WithMaxFeatures lower both limits.
+// Every training row and feature reaches the model up to the per-member limits:
+// MaxContextRows rows and MaxContextFeatures features (or the model's own MaxRows and
+// MaxFeatures where those are larger), unless WithMaxRows and WithMaxFeatures set others.
+// More training rows than the limit: each member uses its own stratified subsample of that
+// many rows, and a warning says so. More features (after preprocessing, counting
+// missing-value indicators) than the limit: each member uses its own random subset, with a
+// warning; a member on principal axes keeps its leading components instead of a random
+// subset of them. Contexts above the sizes the model was trained on (its Config's MaxRows
+// and MaxFeatures) get a warning that the model extrapolates; on the shared tables, 2,000
+// training rows instead of 1,000 scored slightly better than the subsample
+// (bench/results/tabpfn-scale-2026-12-03.md). Time grows with the square of the rows:
+// WithMaxRows(1024) restores the faster context of the shipped model's training.
+//
+// # Memory
+//
+// A prediction holds the activations of one member's rows once (features+1 tokens of the
+// model's width per row) plus one block of work (see chunkedScorer), so memory grows
+// linearly with the rows and features, and not with the ensemble or the number of layers.
+// Fit and PredictProba estimate the peak (EstimateMemory) before they allocate and return an
+// error naming the estimate when it exceeds the memory limit (three quarters of physical
+// memory; the environment variable KILN_MEMORY_LIMIT overrides it). Many test rows go
+// through the model in several passes (testGroup), so they never make a prediction fail.
 //
 // The rotations need at least k members to show every class at every label; for
 // multi-class tables an ensemble of at least the class count predicts better (on a 10-class
@@ -88,7 +112,10 @@ var (
 // until every pair of classes is separated by at least two of them. A member's label
 // probability is split among the classes it carries in proportion to their training counts,
 // and members are combined by a normalised geometric mean, so that the winning class is the
-// one every codebook finds likely. See outputCodes for the construction.
+// one every codebook finds likely. See outputCodes for the construction. The pairs of
+// classes then refine that distribution where it is unsure: each test row's
+// PairCandidates most likely classes are coupled from the binary classifiers of their
+// pairs, which see only those rows (refinePairs).
 //
 // # Input
 //
@@ -99,7 +126,8 @@ type Classifier struct {
 	settings
 	model     scorer
 	cfg       Config
-	ownsModel *Model // released by Close when the classifier loaded it
+	modelDev  device.Device // where the model runs (nil for test scorers: the CPU)
+	ownsModel *Model        // released by Close when the classifier loaded it
 
 	columns  []data.Column
 	fitted   bool
@@ -123,8 +151,8 @@ type settings struct {
 	seed        uint64
 	variants    []preprocess.Variant
 	warn        io.Writer
-	maxRows     int // per-member context cap below the model's (0: the model's)
-	maxFeatures int // per-member feature cap below the model's (0: the model's)
+	maxRows     int // per-member context limit (0: the model's)
+	maxFeatures int // per-member feature limit (0: the model's)
 	pairMembers int // members per pair of classes (0: no pairwise scheme; -1: AutoPairwise)
 }
 
@@ -196,11 +224,12 @@ func WithTemperature(t float64) Option {
 	}
 }
 
-// WithTestBatch sets the rows per chunk of the forward pass (default: DefaultChunkTokens
-// divided by the features + 1, so that a chunk's memory is bounded whatever the table's
-// width). The training rows go through the model once and their attention keys and values
-// are cached, so test rows can be cut into chunks of any size without recomputing the
-// context; the chunk size changes memory use, not the results.
+// WithTestBatch sets the block size of the chunked forward pass in rows (default:
+// DefaultChunkTokens divided by the features + 1, so that a block's memory is bounded
+// whatever the table's width): a block of the attention across a row's tokens takes n rows,
+// and one of the attention across rows as many tokens, n·(features+1). Rows do not interact
+// in the first nor columns in the second, so the block size changes memory use and speed,
+// not the results.
 func WithTestBatch(n int) Option {
 	return func(s *settings) error {
 		if n < 1 {
@@ -251,27 +280,35 @@ func WithVariants(vs ...preprocess.Variant) Option {
 	}
 }
 
-// WithMaxRows caps each member's training rows (its context) at n, below the model's
-// MaxRows: each member then takes its own stratified subsample, as for tables larger than the
-// model's limit. A model trained on small synthetic tables can predict better from contexts
-// near the sizes it saw, and smaller contexts are faster. 0 means the model's limit.
+// The default per-member limits, and the largest WithMaxRows and WithMaxFeatures accept: the
+// context sizes whose time and memory were measured (bench/results/tabpfn-scale-2026-12-03.md).
+const (
+	MaxContextRows     = 10_000
+	MaxContextFeatures = 500
+)
+
+// WithMaxRows sets each member's training rows (its context) to at most n, 2 to
+// MaxContextRows; 0 (the default) means MaxContextRows, or the model's MaxRows if larger.
+// Larger tables are seen through a stratified subsample of n rows per member. At or below
+// the model's MaxRows, contexts are faster and nearer the sizes the model saw most; above
+// it, the model extrapolates, and time grows with the square of n.
 func WithMaxRows(n int) Option {
 	return func(s *settings) error {
-		if n < 0 || n == 1 {
-			return fmt.Errorf("tabpfn: max rows must be at least 2 (or 0 for the model's limit), got %d", n)
+		if n < 0 || n == 1 || n > MaxContextRows {
+			return fmt.Errorf("tabpfn: max rows must be from 2 to %d (or 0 for the default), got %d", MaxContextRows, n)
 		}
 		s.maxRows = n
 		return nil
 	}
 }
 
-// WithMaxFeatures caps the features each member presents at n, below the model's
-// MaxFeatures: wider tables are then seen through a random subset of n features per member,
-// as for tables wider than the model's limit. 0 means the model's limit.
+// WithMaxFeatures sets the features each member presents to at most n, 1 to
+// MaxContextFeatures; 0 (the default) means MaxContextFeatures, or the model's MaxFeatures
+// if larger. Wider tables are seen through a random subset of n features per member.
 func WithMaxFeatures(n int) Option {
 	return func(s *settings) error {
-		if n < 0 {
-			return fmt.Errorf("tabpfn: max features must be at least 1 (or 0 for the model's limit), got %d", n)
+		if n < 0 || n > MaxContextFeatures {
+			return fmt.Errorf("tabpfn: max features must be from 1 to %d (or 0 for the default), got %d", MaxContextFeatures, n)
 		}
 		s.maxFeatures = n
 		return nil
@@ -322,7 +359,7 @@ func NewClassifier(opts ...Option) (*Classifier, error) {
 		if s.dev != nil && s.dev != s.model.Dev && s.dev.Name() != s.model.Dev.Name() {
 			return nil, fmt.Errorf("tabpfn: the model is on %s but device %s was asked for", s.model.Dev.Name(), s.dev.Name())
 		}
-		c.model, c.cfg = chunkedScorer{m: s.model, chunkRows: s.testBatch}, s.model.Cfg
+		c.model, c.cfg, c.modelDev = chunkedScorer{m: s.model, chunkRows: s.testBatch}, s.model.Cfg, s.model.Dev
 		return c, nil
 	case s.dev == nil:
 		dev, err := device.Get("cpu")
@@ -341,7 +378,7 @@ func NewClassifier(opts ...Option) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.model, c.cfg, c.ownsModel = chunkedScorer{m: m, chunkRows: s.testBatch}, m.Cfg, m
+	c.model, c.cfg, c.modelDev, c.ownsModel = chunkedScorer{m: m, chunkRows: s.testBatch}, m.Cfg, m.Dev, m
 	return c, nil
 }
 
@@ -365,15 +402,15 @@ func (c *Classifier) Close() {
 // Config returns the model's configuration.
 func (c *Classifier) Config() Config { return c.cfg }
 
-// limits returns the rows and features one member presents: the model's limits, lowered by
-// WithMaxRows and WithMaxFeatures.
+// limits returns the most rows and features one member presents: those of WithMaxRows and
+// WithMaxFeatures, or MaxContextRows and MaxContextFeatures (the model's own where larger).
 func (c *Classifier) limits() (rows, features int) {
-	rows, features = c.cfg.MaxRows, c.cfg.MaxFeatures
+	rows, features = max(c.cfg.MaxRows, MaxContextRows), max(c.cfg.MaxFeatures, MaxContextFeatures)
 	if c.maxRows > 0 {
-		rows = min(rows, c.maxRows)
+		rows = c.maxRows
 	}
 	if c.maxFeatures > 0 {
-		features = min(features, c.maxFeatures)
+		features = c.maxFeatures
 	}
 	return rows, features
 }
@@ -491,15 +528,27 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 	c.nCols, c.nClasses = X.Cols, nClasses
 
 	maxRows, maxFeatures := c.limits()
+	// The context alone must fit before preprocessing allocates; PredictProba checks again
+	// with the presented features and the test rows.
+	if err := checkMemory(c.cfg, c.modelDev, min(X.Rows, maxRows), min(X.Cols, maxFeatures), 1); err != nil {
+		return err
+	}
 	if X.Rows > maxRows {
 		c.warnf("%d training rows exceed the context of %d: each ensemble member uses its own stratified subsample of %d rows",
 			X.Rows, maxRows, maxRows)
 	}
+	if n := min(X.Rows, maxRows); n > c.cfg.MaxRows {
+		c.warnf("each ensemble member's context of %d training rows is above the %d the model was trained on: it extrapolates",
+			n, c.cfg.MaxRows)
+	}
 	ensemble := c.ensemble
+	m := c.cfg.MaxClasses
 	if ensemble == 0 {
 		ensemble = AutoEnsemble(min(X.Rows, maxRows), min(X.Cols, maxFeatures), k)
+		if k > m {
+			ensemble = max(ensemble, DefaultCodebooks)
+		}
 	}
-	m := c.cfg.MaxClasses
 	c.codes = k > m
 	var codes [][]int
 	if c.codes {
@@ -528,11 +577,21 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 		c.warnf("%d features after preprocessing exceed the limit of %d: each ensemble member uses its own random subset of %d",
 			widest, maxFeatures, maxFeatures)
 	}
+	if n := min(widest, maxFeatures); n > c.cfg.MaxFeatures {
+		c.warnf("each ensemble member presents %d features, above the %d the model was trained on: it extrapolates",
+			n, c.cfg.MaxFeatures)
+	}
 	perPair := c.pairMembers
-	if perPair < 0 {
+	switch {
+	case perPair >= 0:
+	case c.codes && k <= MaxPrunedPairClasses:
+		perPair = DefaultPairMembers // pairs of candidates only: see refinePairs
+	case c.codes:
+		perPair = 0
+	default:
 		perPair = AutoPairwise(min(X.Rows, maxRows), min(X.Cols, maxFeatures), k)
 	}
-	if perPair > 0 && k >= 3 && !c.codes {
+	if perPair > 0 && k >= 3 {
 		if err := c.fitPairs(X, yc, k, perPair); err != nil {
 			return err
 		}
@@ -566,7 +625,11 @@ func (c *Classifier) PredictProba(X data.Matrix) (out data.Matrix, err error) {
 	} else {
 		p = poolMean(per)
 	}
-	if len(c.pairs) > 0 {
+	if len(c.pairs) > 0 && c.codes {
+		if p, err = c.refinePairs(X, p, k); err != nil {
+			return data.Matrix{}, err
+		}
+	} else if len(c.pairs) > 0 {
 		pp, err := c.predictPairs(X, k)
 		if err != nil {
 			return data.Matrix{}, err

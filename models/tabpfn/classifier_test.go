@@ -87,6 +87,7 @@ type fakeScorer struct {
 	features []int
 	classes  []int
 	seeds    []uint64
+	tests    []int // test rows of each call
 }
 
 func (f *fakeScorer) Probabilities(in Input, temperature float64) ([][]float64, error) {
@@ -97,6 +98,7 @@ func (f *fakeScorer) Probabilities(in Input, temperature float64) ([][]float64, 
 	f.features = append(f.features, in.Features)
 	f.classes = append(f.classes, in.Classes[0])
 	f.seeds = append(f.seeds, in.FeatureSeed)
+	f.tests = append(f.tests, in.Rows-in.NTrain)
 	k, F, T := in.Classes[0], in.Features, in.Rows-in.NTrain
 	out := make([]float64, T*k)
 	for r := 0; r < T; r++ {
@@ -180,37 +182,43 @@ func TestClassifierTinyModelProbabilities(t *testing.T) {
 	require.InDeltaSlice(t, p.Data, p3.Data, 1e-5)
 }
 
-// The chunked forward (cached context keys and values, rows in chunks) computes what
-// Model.Forward computes, on a three-layer model with missing cells and masked classes.
+// The chunked forward (all rows' activations held once, each attention a block at a time,
+// the last layer for the target tokens only) computes what Model.Forward computes, with
+// missing cells and masked classes.
 func TestChunkedScorerMatchesForward(t *testing.T) {
-	cfg := classifierTinyConfig()
-	cfg.Layers = 3
-	m, err := New(device.MustGet("cpu"), cfg, 21)
-	require.NoError(t, err)
-	defer m.Release()
-	rng := rand.New(rand.NewPCG(4, 5))
-	in := Input{Batch: 1, Rows: 83, Features: 6, NTrain: 51, Classes: []int{4}, FeatureSeed: 9}
-	for i := 0; i < in.Rows*in.Features; i++ {
-		v := float32(rng.NormFloat64())
-		if i%17 == 3 {
-			v = float32(math.NaN())
-		}
-		in.X = append(in.X, v)
-	}
-	for i := 0; i < in.NTrain; i++ {
-		in.Y = append(in.Y, int32(rng.IntN(4)))
-	}
-	want, err := m.Probabilities(in, 0.8)
-	require.NoError(t, err)
-	for _, chunk := range []int{0, 1, 7, 51, 1000} {
-		got, err := chunkedScorer{m: m, chunkRows: chunk}.Probabilities(in, 0.8)
+	// One layer is the reduced last layer alone; three add two full ones. Chunk sizes of 1
+	// and 7 rows make blocks of one column and of a few rows; 51, blocks of several columns;
+	// 1000, one block for everything.
+	for _, layers := range []int{1, 3} {
+		cfg := classifierTinyConfig()
+		cfg.Layers = layers
+		m, err := New(device.MustGet("cpu"), cfg, 21)
 		require.NoError(t, err)
-		require.Len(t, got[0], len(want[0]))
-		require.InDeltaSlice(t, want[0], got[0], 2e-6, "chunk %d", chunk)
+		defer m.Release()
+		rng := rand.New(rand.NewPCG(4, 5))
+		in := Input{Batch: 1, Rows: 83, Features: 6, NTrain: 51, Classes: []int{4}, FeatureSeed: 9}
+		for i := 0; i < in.Rows*in.Features; i++ {
+			v := float32(rng.NormFloat64())
+			if i%17 == 3 {
+				v = float32(math.NaN())
+			}
+			in.X = append(in.X, v)
+		}
+		for i := 0; i < in.NTrain; i++ {
+			in.Y = append(in.Y, int32(rng.IntN(4)))
+		}
+		want, err := m.Probabilities(in, 0.8)
+		require.NoError(t, err)
+		for _, chunk := range []int{0, 1, 7, 51, 1000} {
+			got, err := chunkedScorer{m: m, chunkRows: chunk}.Probabilities(in, 0.8)
+			require.NoError(t, err)
+			require.Len(t, got[0], len(want[0]))
+			require.InDeltaSlice(t, want[0], got[0], 2e-6, "%d layers, chunk %d", layers, chunk)
+		}
+		in.Batch = 2
+		_, err = chunkedScorer{m: m}.Probabilities(in, 1)
+		require.Error(t, err)
 	}
-	in.Batch = 2
-	_, err = chunkedScorer{m: m}.Probabilities(in, 1)
-	require.Error(t, err)
 }
 
 // A single member with the standard variant and no rotation is exactly one model call on the
@@ -334,7 +342,8 @@ func TestClassifierManyClassesOutputCodes(t *testing.T) {
 	X, y := clusters(240, 4, 12, 12, 8)
 	Xtr, ytr, Xte, yte := X.SelectRows(seq(0, 180)), y[:180], X.SelectRows(seq(180, 240)), y[180:]
 	fs := &fakeScorer{cfg: cfg, eps: 0.09}
-	c, err := newWithScorer(fs, cfg, WithEnsemble(4), WithVariants(preprocess.VariantStandard))
+	// The pairs of candidate classes are off: TestClassifierPrunedPairs checks them.
+	c, err := newWithScorer(fs, cfg, WithEnsemble(4), WithPairwise(0), WithVariants(preprocess.VariantStandard))
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(Xtr, ytr, 12))
 	require.GreaterOrEqual(t, c.Ensemble(), 4)
@@ -442,23 +451,43 @@ func TestClassifierLetterOutputCodesMatchNearestNeighbour(t *testing.T) {
 	require.InDelta(t, want, got, 0.02)
 }
 
-// Tables larger than the limits — the model's, or lower caps set with WithMaxRows and
-// WithMaxFeatures (caps above the model's limits do not raise them) — are seen through a
+// Tables larger than the limits set with WithMaxRows and WithMaxFeatures are seen through a
 // stratified row subsample and a random feature subset per member.
 func TestClassifierSubsamplingWarnings(t *testing.T) {
+	checkSubsampling(t, classifierTinyConfig(), []Option{WithMaxRows(50), WithMaxFeatures(4)})
+}
+
+// The default limits are MaxContextRows and MaxContextFeatures, above the sizes the model
+// was trained on: every row and feature reaches the model, with a warning that the model
+// extrapolates; a model trained on larger contexts keeps its own limits.
+func TestClassifierLimitsRaised(t *testing.T) {
 	small := classifierTinyConfig()
 	small.MaxRows, small.MaxFeatures = 50, 4
-	for _, tc := range []struct {
-		name string
-		cfg  Config
-		opts []Option
-	}{
-		{"model limits", small, nil},
-		{"options", classifierTinyConfig(), []Option{WithMaxRows(50), WithMaxFeatures(4)}},
-		{"options above the model's limits", small, []Option{WithMaxRows(500), WithMaxFeatures(40)}},
-	} {
-		t.Run(tc.name, func(t *testing.T) { checkSubsampling(t, tc.cfg, tc.opts) })
+	for _, opts := range [][]Option{nil, {WithMaxRows(500), WithMaxFeatures(40)}} {
+		X, y := clusters(120, 7, 3, 2, 9)
+		fs := &fakeScorer{cfg: small, fixed: []float64{0.2, 0.3, 0.5}}
+		c, err := newWithScorer(fs, small, append([]Option{WithEnsemble(2), WithPairwise(0)}, opts...)...)
+		require.NoError(t, err)
+		require.NoError(t, c.Fit(X, y, 3))
+		w := c.Warnings()
+		require.Len(t, w, 2)
+		require.Contains(t, w[0], "context of 120 training rows is above the 50 the model was trained on")
+		require.Contains(t, w[1], "presents 7 features, above the 4 the model was trained on")
+		_, err = c.PredictProba(X.SelectRows(seq(0, 10)))
+		require.NoError(t, err)
+		require.Equal(t, []int{120, 120}, fs.nTrain)
+		require.Equal(t, []int{7, 7}, fs.features)
 	}
+	c, err := newWithScorer(&fakeScorer{cfg: small}, small)
+	require.NoError(t, err)
+	rows, features := c.limits()
+	require.Equal(t, []int{MaxContextRows, MaxContextFeatures}, []int{rows, features})
+	big := small
+	big.MaxRows, big.MaxFeatures = 2*MaxContextRows, 2*MaxContextFeatures
+	c, err = newWithScorer(&fakeScorer{cfg: big}, big)
+	require.NoError(t, err)
+	rows, features = c.limits()
+	require.Equal(t, []int{big.MaxRows, big.MaxFeatures}, []int{rows, features})
 }
 
 func checkSubsampling(t *testing.T, cfg Config, opts []Option) {
@@ -651,8 +680,10 @@ func TestClassifierBadInput(t *testing.T) {
 	}{
 		{[]Option{WithModel(m), WithEnsemble(-1)}, "ensemble size must be at least 1"},
 		{[]Option{WithModel(m), WithTemperature(0)}, "temperature must be positive"},
-		{[]Option{WithModel(m), WithMaxRows(1)}, "max rows must be at least 2"},
-		{[]Option{WithModel(m), WithMaxFeatures(-3)}, "max features must be at least 1"},
+		{[]Option{WithModel(m), WithMaxRows(1)}, "max rows must be from 2 to 10000"},
+		{[]Option{WithModel(m), WithMaxRows(MaxContextRows + 1)}, "max rows must be from 2 to 10000"},
+		{[]Option{WithModel(m), WithMaxFeatures(-3)}, "max features must be from 1 to 500"},
+		{[]Option{WithModel(m), WithMaxFeatures(MaxContextFeatures + 1)}, "max features must be from 1 to 500"},
 		{[]Option{WithModel(m), WithTemperature(math.NaN())}, "temperature must be positive"},
 		{[]Option{WithModel(m), WithTestBatch(0)}, "test batch must be at least 1"},
 		{[]Option{WithModel(m), WithModelPath("x.safetensors")}, "not both"},

@@ -7,9 +7,6 @@ import (
 
 	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/data/preprocess"
-	"github.com/kiln-ml/kiln/nn"
-	"github.com/kiln-ml/kiln/ops"
-	"github.com/kiln-ml/kiln/tensor"
 )
 
 // scorer is what the classifier needs from a model: one forward pass over training rows
@@ -308,167 +305,36 @@ func subsetColumns(perm, kept []int, limit int) []int {
 }
 
 // predictMember returns member m's probabilities over the k compact classes for the rows of X
-// (raw features). The scorer cuts the test rows into chunks as memory requires.
+// (raw features). The test rows go through the model in passes of testGroup rows, each
+// with the member's training rows as context; the scorer cuts each pass into blocks as
+// memory requires.
 func (c *Classifier) predictMember(m *member, X data.Matrix, k int) ([]float64, error) {
+	w := m.width()
+	nTrain := len(m.trainY)
+	group, err := testGroup(c.cfg, c.modelDev, nTrain, w, X.Rows)
+	if err != nil {
+		return nil, err
+	}
 	tx, err := m.pre.Transform(X)
 	if err != nil {
 		return nil, err
 	}
-	w := m.width()
-	nTrain := len(m.trainY)
-	in := Input{
-		Batch: 1, Rows: nTrain + X.Rows, Features: w, NTrain: nTrain,
-		X:           append(append(make([]float32, 0, (nTrain+X.Rows)*w), m.trainX...), m.present(tx)...),
-		Y:           m.trainY,
-		Classes:     []int{m.nLabels},
-		FeatureSeed: m.featureSeed,
+	test := m.present(tx)
+	out := make([]float64, 0, X.Rows*k)
+	for lo := 0; lo < X.Rows; lo += group {
+		hi := min(lo+group, X.Rows)
+		in := Input{
+			Batch: 1, Rows: nTrain + hi - lo, Features: w, NTrain: nTrain,
+			X:           append(append(make([]float32, 0, (nTrain+hi-lo)*w), m.trainX...), test[lo*w:hi*w]...),
+			Y:           m.trainY,
+			Classes:     []int{m.nLabels},
+			FeatureSeed: m.featureSeed,
+		}
+		p, err := c.model.Probabilities(in, c.settings.temperature)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m.decode(p[0], hi-lo, k)...)
 	}
-	p, err := c.model.Probabilities(in, c.settings.temperature)
-	if err != nil {
-		return nil, err
-	}
-	return m.decode(p[0], X.Rows, k), nil
-}
-
-// DefaultChunkTokens bounds the cells (rows × (features+1)) of one chunk of rows run
-// through the model at once by the chunked forward pass; with the default model's width of
-// 64 and the intermediates one layer keeps, a chunk takes a few hundred MB at most.
-const DefaultChunkTokens = 32768
-
-// chunkedScorer runs a *Model with the training rows' keys and values cached, so that test
-// rows can go through in chunks of any size without recomputing the context, and memory is
-// bounded by the chunk rather than by the dataset.
-type chunkedScorer struct {
-	m         *Model
-	chunkRows int // rows per chunk; 0 chooses DefaultChunkTokens / (features + 1)
-}
-
-// Probabilities computes what Model.Probabilities computes, for a batch of one dataset.
-//
-// It relies on the PFN attention pattern (Müller et al., "Transformers can do Bayesian
-// inference", ICLR 2022): training rows attend only to training rows, and attention across
-// the features of a row stays within the row, so every training row's representation at
-// every layer is independent of the test rows. The training rows therefore go through the
-// layers once (in chunks of rows), leaving each layer's row-attention keys and values; the
-// test rows then go through in chunks, attending to those cached keys and values. The last
-// layer needs only the training rows' keys and values, not their outputs, which saves one
-// layer's N×N attention over Model.Forward. The arithmetic mirrors Model.Forward step by
-// step; TestChunkedScorerMatchesForward holds the two together.
-func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]float64, err error) {
-	m := s.m
-	if err := in.check(m.Cfg); err != nil {
-		return nil, err
-	}
-	if in.Batch != 1 {
-		return nil, fmt.Errorf("tabpfn: chunked forward takes one dataset, got a batch of %d", in.Batch)
-	}
-	if !(temperature > 0) || math.IsInf(temperature, 0) {
-		return nil, fmt.Errorf("tabpfn: temperature must be positive and finite, got %v", temperature)
-	}
-	cfg, dev := m.Cfg, m.Dev
-	F, N, E := in.Features, in.NTrain, cfg.Width
-	T := F + 1
-	chunk := s.chunkRows
-	if chunk <= 0 {
-		chunk = max(16, DefaultChunkTokens/T)
-	}
-	err = tensor.Catch(func() error {
-		ec := tensor.NewContext()
-		defer ec.Close()
-		ec.SetGradEnabled(false)
-		featEmb := m.featIn.Forward(ec.Normal(dev, tensor.Float32, in.FeatureSeed, 0, 0, 1, F, cfg.FeatureDim)) // [F,E]
-		// embed returns the tokens [rows, T, E] of rows lo..hi of in.X.
-		embed := func(lo, hi int) *tensor.Tensor {
-			n := hi - lo
-			x := ops.Add(m.cell.Forward(ec.FromFloat32(dev, encodeCells(in.X[lo*F:hi*F]), n, F, 2)), featEmb)
-			tgt := m.target.Forward(ec.FromInt32(dev, targetIDs(in.Y[:N], lo, hi, cfg.MaxClasses), n)) // [n,E]
-			return ops.Concat(1, x, ops.Reshape(tgt, n, 1, E))
-		}
-		// split and merge move heads between [T, L, E] and [T, H, L, E/H].
-		split := func(a *nn.MultiHeadAttention, x *tensor.Tensor) *tensor.Tensor {
-			return ops.Permute(ops.Reshape(x, T, x.Dim(1), a.Heads, E/a.Heads), 0, 2, 1, 3)
-		}
-		// pre runs layer l up to the row attention: tokens [n,T,E] → column-major [T,n,E].
-		pre := func(l layer, x *tensor.Tensor) *tensor.Tensor {
-			n := x.Dim(0)
-			h := l.norm1.Forward(ops.Add(x, l.featAttn.Forward(x, x, T)))
-			return ops.Reshape(ops.Permute(ops.Reshape(h, 1, n, T, E), 0, 2, 1, 3), T, n, E)
-		}
-		// post finishes layer l for rows whose queries attend to the cached k, v.
-		post := func(l layer, c, k, v *tensor.Tensor) *tensor.Tensor {
-			n := c.Dim(1)
-			o := ops.Attention(split(l.rowAttn, l.rowAttn.Q.Forward(c)), k, v, N, 0)
-			o = ops.Reshape(ops.Permute(o, 0, 2, 1, 3), T, n, E)
-			c = l.norm2.Forward(ops.Add(c, l.rowAttn.Out.Forward(o)))
-			c = l.norm3.Forward(ops.Add(c, l.mlp.Forward(c)))
-			return ops.Reshape(ops.Permute(ops.Reshape(c, 1, T, n, E), 0, 2, 1, 3), n, T, E)
-		}
-		// step runs fn in its own scope and keeps only its result.
-		step := func(fn func() *tensor.Tensor) *tensor.Tensor {
-			sc := ec.NewScope()
-			defer sc.Close()
-			return sc.Keep(fn())
-		}
-
-		// Context: the training rows, layer by layer, in chunks.
-		var xs []*tensor.Tensor
-		for lo := 0; lo < N; lo += chunk {
-			lo, hi := lo, min(lo+chunk, N)
-			xs = append(xs, step(func() *tensor.Tensor { return embed(lo, hi) }))
-		}
-		keys := make([]*tensor.Tensor, len(m.layers))
-		vals := make([]*tensor.Tensor, len(m.layers))
-		for li, l := range m.layers {
-			cs := make([]*tensor.Tensor, len(xs))
-			for i, x := range xs {
-				cs[i] = step(func() *tensor.Tensor { return pre(l, x) })
-				x.Release()
-			}
-			var k, v *tensor.Tensor
-			func() {
-				sc := ec.NewScope()
-				defer sc.Close()
-				all := cs[0]
-				if len(cs) > 1 {
-					all = ops.Concat(1, cs...)
-				}
-				k, v = split(l.rowAttn, l.rowAttn.K.Forward(all)), split(l.rowAttn, l.rowAttn.V.Forward(all))
-				sc.Keep(k, v)
-			}()
-			keys[li], vals[li] = k, v
-			if li == len(m.layers)-1 {
-				break // training rows' outputs of the last layer are never used
-			}
-			for i, c := range cs {
-				xs[i] = step(func() *tensor.Tensor { return post(l, c, k, v) })
-				c.Release()
-			}
-		}
-
-		// Test rows, in chunks, against the cached context.
-		K, R := cfg.MaxClasses, in.Rows
-		k := in.Classes[0]
-		mask := classMask(k, K)
-		res := make([]float64, 0, (R-N)*k)
-		for lo := N; lo < R; lo += chunk {
-			hi := min(lo+chunk, R)
-			func() {
-				sc := ec.NewScope()
-				defer sc.Close()
-				x := embed(lo, hi)
-				for li, l := range m.layers {
-					x = post(l, pre(l, x), keys[li], vals[li])
-				}
-				logits := m.dec.Forward(ops.Reshape(ops.Slice(x, 1, F, T), hi-lo, E))
-				logits = ops.Add(logits, ec.FromFloat32(dev, mask, 1, K))
-				if temperature != 1 {
-					logits = ops.MulScalar(logits, 1/temperature)
-				}
-				res = classProbs(ops.Softmax(logits, -1).Float64s(), K, k, res)
-			}()
-		}
-		out = [][]float64{res}
-		return nil
-	})
-	return out, err
+	return out, nil
 }

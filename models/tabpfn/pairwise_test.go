@@ -10,6 +10,7 @@ import (
 
 	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/data/preprocess"
+	"github.com/kiln-ml/kiln/metrics"
 )
 
 // Where the pairwise probabilities are consistent with a distribution p
@@ -205,16 +206,119 @@ func TestAutoPairwise(t *testing.T) {
 	_, err := NewClassifier(WithPairwise(-1))
 	require.ErrorContains(t, err, "members per pair")
 
-	// A binary table and an output-code table build no pairs whatever the setting.
+	// A binary table builds no pairs whatever the setting; an output-code table builds them
+	// (for its candidates) unless the option turns them off.
 	cfg := classifierTinyConfig()
 	X, y := clusters(60, 3, 2, 3, 2)
 	c, err := newWithScorer(&fakeScorer{cfg: cfg, eps: 0.1}, cfg, WithPairwise(2))
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(X, y, 2))
 	require.Empty(t, c.pairs)
-	Xm, ym := clusters(120, 3, cfg.MaxClasses+2, 3, 2)
-	c, err = newWithScorer(&fakeScorer{cfg: cfg, eps: 0.1}, cfg, WithPairwise(2))
+	k := cfg.MaxClasses + 2
+	Xm, ym := clusters(120, 3, k, 3, 2)
+	c, err = newWithScorer(&fakeScorer{cfg: cfg, eps: 0.1}, cfg, WithPairwise(0))
 	require.NoError(t, err)
-	require.NoError(t, c.Fit(Xm, ym, cfg.MaxClasses+2))
+	require.NoError(t, c.Fit(Xm, ym, k))
 	require.Empty(t, c.pairs)
+	c, err = newWithScorer(&fakeScorer{cfg: cfg, eps: 0.1}, cfg)
+	require.NoError(t, err)
+	require.NoError(t, c.Fit(Xm, ym, k))
+	require.Len(t, c.pairs, k*(k-1)/2)
+	require.GreaterOrEqual(t, c.Ensemble(), DefaultCodebooks, "the automatic ensemble's codebooks")
+}
+
+func TestCandidates(t *testing.T) {
+	p := []float64{0.1, 0.3, 0.05, 0.3, 0.25}
+	require.Equal(t, []int{1, 3, 4}, candidates(p, 3, nil))
+	require.Equal(t, []int{1, 3, 4, 0, 2}, candidates(p, 9, nil))
+}
+
+// Where the pairs' answers are consistent with a distribution q over the candidates,
+// combinePairs gives the candidates (1 − outside·(1 − mass))·q and the other classes
+// outside·p.
+func TestCombinePairsConsistent(t *testing.T) {
+	const k = 7
+	p := []float64{0.05, 0.3, 0.1, 0.2, 0.15, 0.12, 0.08}
+	cands := [][]int{candidates(p, 4, nil)} // 1, 3, 4, 5
+	q := map[int]float64{1: 0.1, 3: 0.5, 4: 0.3, 5: 0.1}
+	ans := pairAnswers{}
+	for i, a := range cands[0] {
+		for _, b := range cands[0][i+1:] {
+			lo, hi := min(a, b), max(a, b)
+			ans[[2]int{lo, hi}] = map[int]float64{0: q[hi] / (q[lo] + q[hi])}
+		}
+	}
+	mass := 0.3 + 0.2 + 0.15 + 0.12
+	for _, outside := range []float64{1, 0.3} {
+		got := combinePairs(p, k, cands, ans, 4, outside)
+		sum := 0.0
+		for c := 0; c < k; c++ {
+			want := outside * p[c]
+			if qc, ok := q[c]; ok {
+				want = (1 - outside*(1-mass)) * qc
+			}
+			require.InDelta(t, want, got[c], 1e-9, "class %d, outside %v", c, outside)
+			sum += got[c]
+		}
+		require.InDelta(t, 1, sum, 1e-9)
+	}
+	// Fewer candidates than were asked use the answers among the first ones only.
+	got := combinePairs(p, k, cands, ans, 2, 1)
+	m2 := 0.3 + 0.2
+	require.InDelta(t, m2*q[1]/(q[1]+q[3]), got[1], 1e-9)
+	require.InDelta(t, m2*q[3]/(q[1]+q[3]), got[3], 1e-9)
+	require.Equal(t, p[4], got[4])
+}
+
+// With more classes than the model's outputs, the pairs are asked only about each row's
+// candidates: PairCandidates classes per row, so each row goes through C(PairCandidates, 2)
+// pairs, each of DefaultPairMembers members. The other classes keep PairOutsideScale of
+// their pooled probabilities, the candidates take the rest, and the nearest-neighbour
+// stand-in still classifies every row right.
+func TestClassifierPrunedPairs(t *testing.T) {
+	cfg := classifierTinyConfig()
+	const k = 12
+	X, y := lineClusters(240, 3, k, 2)
+	Xtr, ytr, Xte, yte := X.SelectRows(seq(0, 180)), y[:180], X.SelectRows(seq(180, 240)), y[180:]
+	fit := func(opts ...Option) (*Classifier, *fakeScorer) {
+		fs := &fakeScorer{cfg: cfg, eps: 0.09}
+		c, err := newWithScorer(fs, cfg, append([]Option{WithEnsemble(4), WithVariants(preprocess.VariantStandard)}, opts...)...)
+		require.NoError(t, err)
+		require.NoError(t, c.Fit(Xtr, ytr, k))
+		return c, fs
+	}
+	c, fs := fit() // automatic: pairs of candidates for more classes than outputs
+	require.Equal(t, k*(k-1)/2, c.Pairs())
+	calls := len(fs.tests)
+	p, err := c.PredictProba(Xte)
+	require.NoError(t, err)
+	requireValidProba(t, p, Xte.Rows, k)
+	require.Equal(t, yte, metrics.Argmax(p))
+	members := len(c.members)
+	pairRows := 0
+	for i, n := range fs.tests[calls+members:] {
+		require.Equal(t, 2, fs.classes[calls+members+i])
+		pairRows += n
+	}
+	nc := PairCandidates
+	require.Equal(t, Xte.Rows*nc*(nc-1)/2*DefaultPairMembers, pairRows)
+
+	c0, _ := fit(WithPairwise(0))
+	require.Zero(t, c0.Pairs())
+	p0, err := c0.PredictProba(Xte)
+	require.NoError(t, err)
+	for r := 0; r < Xte.Rows; r++ {
+		row0 := p0.Data[r*k : (r+1)*k]
+		cand := candidates(row0, nc, nil)
+		mass, got := 0.0, 0.0
+		for c := 0; c < k; c++ {
+			if slices.Contains(cand, c) {
+				mass += row0[c]
+				got += p.At(r, c)
+			} else {
+				require.InDelta(t, PairOutsideScale*row0[c], p.At(r, c), 1e-15)
+			}
+		}
+		require.InDelta(t, 1-PairOutsideScale*(1-mass), got, 1e-12)
+	}
 }
