@@ -1,0 +1,136 @@
+package tabpfn
+
+import (
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/kiln-ml/kiln/data/corpus"
+	"github.com/kiln-ml/kiln/models/tabpfn/prior"
+	"github.com/kiln-ml/kiln/models/tabpfn/selfsup"
+)
+
+// CorpusConfig mixes self-supervised tasks from a corpus of real tables into pre-training
+// (package selfsup: column-as-target prediction in context, after TabDPT, Ma et al. 2024).
+// It is part of the training config, so a resumed run reads the same corpus.
+type CorpusConfig struct {
+	// Dir is the folder of the corpus's CSV tables.
+	Dir string `json:"dir"`
+	// Fraction is the share of batches drawn from the corpus; the rest come from the prior.
+	Fraction float64 `json:"fraction"`
+	// Tasks lists the self-supervised tasks (selfsup.ParseTasks).
+	Tasks []string `json:"tasks"`
+	// Guard lists folders of evaluation tables; corpus tables that copy one are refused.
+	Guard []string `json:"guard,omitempty"`
+	// MaxRows and MaxCols bound each table read (0: corpus.DefaultLimits).
+	MaxRows int `json:"max_rows,omitempty"`
+	MaxCols int `json:"max_cols,omitempty"`
+}
+
+// Validate checks the corpus settings (not the folder, which opening checks).
+func (c CorpusConfig) Validate() error {
+	if c.Dir == "" {
+		return fmt.Errorf("tabpfn: corpus config needs a folder")
+	}
+	if err := floatInRange("corpus fraction", c.Fraction, 0, 1, false); err != nil {
+		return err
+	}
+	if _, err := selfsup.ParseTasks(c.Tasks); err != nil {
+		return err
+	}
+	if err := intInRange("corpus max_rows", c.MaxRows, 0, ConfigBounds().MaxRows); err != nil {
+		return err
+	}
+	return intInRange("corpus max_cols", c.MaxCols, 0, ConfigBounds().MaxFeatures)
+}
+
+// Equal reports whether two corpus settings draw the same tasks.
+func (c *CorpusConfig) Equal(o *CorpusConfig) bool {
+	if c == nil || o == nil {
+		return c == o
+	}
+	return c.Dir == o.Dir && c.Fraction == o.Fraction && slices.Equal(c.Tasks, o.Tasks) &&
+		slices.Equal(c.Guard, o.Guard) && c.MaxRows == o.MaxRows && c.MaxCols == o.MaxCols
+}
+
+// corpusSource is an opened corpus and its task sampler.
+type corpusSource struct {
+	cfg   CorpusConfig
+	tasks *selfsup.Sampler
+	data  *corpus.Corpus
+}
+
+// openCorpus opens the corpus of tc (nil when it has none or its fraction is 0).
+func openCorpus(tc TrainConfig, warn func() io.Writer) (*corpusSource, error) {
+	cc := tc.Corpus
+	if cc == nil || cc.Fraction == 0 {
+		return nil, nil
+	}
+	if err := cc.Validate(); err != nil {
+		return nil, err
+	}
+	var guard *corpus.Guard
+	if len(cc.Guard) > 0 {
+		var err error
+		if guard, err = corpus.NewGuard(cc.Guard...); err != nil {
+			return nil, err
+		}
+	}
+	lim := corpus.DefaultLimits()
+	if cc.MaxRows > 0 {
+		lim.MaxRows = cc.MaxRows
+	}
+	if cc.MaxCols > 0 {
+		lim.MaxCols = cc.MaxCols
+	}
+	src := &corpusSource{cfg: *cc}
+	c, err := corpus.Open(cc.Dir, corpus.Options{Limits: lim, Seed: tc.Seed, Guard: guard, Warn: func(msg string) {
+		if w := warn(); w != nil {
+			fmt.Fprintln(w, "tabpfn: warning:", msg)
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	s, err := selfsup.New(c, selfsup.Config{Seed: tc.Seed, MaxClasses: tc.Prior.MaxClasses})
+	if err != nil {
+		return nil, err
+	}
+	src.data, src.tasks = c, s
+	return src, nil
+}
+
+// fromCorpus reports whether batch b of a run with this seed comes from the corpus: a
+// pure function of (seed, b), so a resumed run draws the same mix.
+func fromCorpus(seed, b uint64, fraction float64) bool {
+	u := float64(mix(seed, b, streamCorpus)>>11) / (1 << 53)
+	return u < fraction
+}
+
+// streamCorpus separates the corpus coin from the classifier's random streams.
+const streamCorpus uint64 = 0xc0a9
+
+// batch returns training batch b: from the corpus for a share Corpus.Fraction of the
+// indices, from the prior otherwise, and from the prior too when the corpus cannot make
+// the batch (every table drawn was unusable), with a warning.
+func (t *Trainer) batch(b uint64) prior.Batch {
+	if src := t.corpus; src != nil && fromCorpus(t.Cfg.Seed, b, src.cfg.Fraction) {
+		out, err := src.tasks.Batch(b, t.sampler.BatchShape(b), t.Cfg.Prior.BatchSize)
+		if err == nil {
+			return out
+		}
+		if w := t.Warnings; w != nil {
+			fmt.Fprintf(w, "tabpfn: warning: batch %d from the prior instead: %v\n", b, err)
+		}
+	}
+	return t.sampler.Batch(b)
+}
+
+// CorpusTables returns the number of corpus tables and how many were found unusable so far
+// (0, 0 without a corpus).
+func (t *Trainer) CorpusTables() (tables, bad int) {
+	if t.corpus == nil {
+		return 0, 0
+	}
+	return t.corpus.data.Len(), t.corpus.data.Bad()
+}
