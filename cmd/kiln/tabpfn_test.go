@@ -45,6 +45,8 @@ func runTabpfn(t *testing.T, args ...string) (stdout, stderr string, err error) 
 	switch args[0] {
 	case "eval":
 		cmd = newTabpfnEvalCmd()
+	case "embed":
+		cmd = newTabpfnEmbedCmd()
 	case "predict":
 	default:
 		t.Fatalf("unknown subcommand %q", args[0])

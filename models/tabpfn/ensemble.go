@@ -307,21 +307,30 @@ func subsetColumns(perm, kept []int, limit int) []int {
 	return out
 }
 
-// predictMember returns member m's probabilities over the k compact classes for the rows of X
-// (raw features). The scorer cuts the test rows into chunks as memory requires.
-func (c *Classifier) predictMember(m *member, X data.Matrix, k int) ([]float64, error) {
+// input is the model's input for member m with the rows of X (raw features) as test rows
+// after its training rows.
+func (m *member) input(X data.Matrix) (Input, error) {
 	tx, err := m.pre.Transform(X)
 	if err != nil {
-		return nil, err
+		return Input{}, err
 	}
 	w := m.width()
 	nTrain := len(m.trainY)
-	in := Input{
+	return Input{
 		Batch: 1, Rows: nTrain + X.Rows, Features: w, NTrain: nTrain,
 		X:           append(append(make([]float32, 0, (nTrain+X.Rows)*w), m.trainX...), m.present(tx)...),
 		Y:           m.trainY,
 		Classes:     []int{m.nLabels},
 		FeatureSeed: m.featureSeed,
+	}, nil
+}
+
+// predictMember returns member m's probabilities over the k compact classes for the rows of X
+// (raw features). The scorer cuts the test rows into chunks as memory requires.
+func (c *Classifier) predictMember(m *member, X data.Matrix, k int) ([]float64, error) {
+	in, err := m.input(X)
+	if err != nil {
+		return nil, err
 	}
 	p, err := c.model.Probabilities(in, c.settings.temperature)
 	if err != nil {
@@ -355,15 +364,52 @@ type chunkedScorer struct {
 // layer's N×N attention over Model.Forward. The arithmetic mirrors Model.Forward step by
 // step; TestChunkedScorerMatchesForward holds the two together.
 func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]float64, err error) {
+	if !(temperature > 0) || math.IsInf(temperature, 0) {
+		return nil, fmt.Errorf("tabpfn: temperature must be positive and finite, got %v", temperature)
+	}
 	m := s.m
 	if err := in.check(m.Cfg); err != nil {
 		return nil, err
 	}
-	if in.Batch != 1 {
-		return nil, fmt.Errorf("tabpfn: chunked forward takes one dataset, got a batch of %d", in.Batch)
+	K := m.Cfg.MaxClasses
+	k := in.Classes[0]
+	mask := classMask(k, K)
+	res := make([]float64, 0, (in.Rows-in.NTrain)*k)
+	err = s.forward(in, func(ec *tensor.Context, t *tensor.Tensor) {
+		logits := m.dec.Forward(t)
+		logits = ops.Add(logits, ec.FromFloat32(m.Dev, mask, 1, K))
+		if temperature != 1 {
+			logits = ops.MulScalar(logits, 1/temperature)
+		}
+		res = classProbs(ops.Softmax(logits, -1).Float64s(), K, k, res)
+	})
+	if err != nil {
+		return nil, err
 	}
-	if !(temperature > 0) || math.IsInf(temperature, 0) {
-		return nil, fmt.Errorf("tabpfn: temperature must be positive and finite, got %v", temperature)
+	return [][]float64{res}, nil
+}
+
+// Embeddings returns the test rows' target tokens after the last layer, (Rows−NTrain) ×
+// Width values row-major: what the decoder reads to classify each test row, so a
+// representation of the row given the training rows as context.
+func (s chunkedScorer) Embeddings(in Input) ([]float64, error) {
+	res := make([]float64, 0, (in.Rows-in.NTrain)*s.m.Cfg.Width)
+	err := s.forward(in, func(_ *tensor.Context, t *tensor.Tensor) {
+		res = append(res, t.Float64s()...)
+	})
+	return res, err
+}
+
+// forward runs the model on one dataset and calls each, in order, with the target tokens
+// after the last layer ([n, Width]) of each chunk of test rows, inside a scope that ends
+// when each returns.
+func (s chunkedScorer) forward(in Input, each func(ec *tensor.Context, tokens *tensor.Tensor)) error {
+	m := s.m
+	if err := in.check(m.Cfg); err != nil {
+		return err
+	}
+	if in.Batch != 1 {
+		return fmt.Errorf("tabpfn: chunked forward takes one dataset, got a batch of %d", in.Batch)
 	}
 	cfg, dev := m.Cfg, m.Dev
 	F, N, E := in.Features, in.NTrain, cfg.Width
@@ -372,7 +418,7 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 	if chunk <= 0 {
 		chunk = max(16, DefaultChunkTokens/T)
 	}
-	err = tensor.Catch(func() error {
+	return tensor.Catch(func() error {
 		ec := tensor.NewContext()
 		defer ec.Close()
 		ec.SetGradEnabled(false)
@@ -446,10 +492,7 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 		}
 
 		// Test rows, in chunks, against the cached context.
-		K, R := cfg.MaxClasses, in.Rows
-		k := in.Classes[0]
-		mask := classMask(k, K)
-		res := make([]float64, 0, (R-N)*k)
+		R := in.Rows
 		for lo := N; lo < R; lo += chunk {
 			hi := min(lo+chunk, R)
 			func() {
@@ -459,16 +502,9 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 				for li, l := range m.layers {
 					x = post(l, pre(l, x), keys[li], vals[li])
 				}
-				logits := m.dec.Forward(ops.Reshape(ops.Slice(x, 1, F, T), hi-lo, E))
-				logits = ops.Add(logits, ec.FromFloat32(dev, mask, 1, K))
-				if temperature != 1 {
-					logits = ops.MulScalar(logits, 1/temperature)
-				}
-				res = classProbs(ops.Softmax(logits, -1).Float64s(), K, k, res)
+				each(ec, ops.Reshape(ops.Slice(x, 1, F, T), hi-lo, E))
 			}()
 		}
-		out = [][]float64{res}
 		return nil
 	})
-	return out, err
 }
