@@ -47,6 +47,8 @@ func runTabpfn(t *testing.T, args ...string) (stdout, stderr string, err error) 
 		cmd = newTabpfnEvalCmd()
 	case "embed":
 		cmd = newTabpfnEmbedCmd()
+	case "finetune":
+		cmd = newTabpfnFinetuneCmd()
 	case "predict":
 	default:
 		t.Fatalf("unknown subcommand %q", args[0])
