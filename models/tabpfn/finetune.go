@@ -236,7 +236,21 @@ func (m *Model) task(rng *rand.Rand, X data.Matrix, y []int, nClasses int, cfg F
 		return Input{}, nil, errors.New("tabpfn: fine-tune task without query rows of the context's classes")
 	}
 	in, err := mb.input(X.SelectRows(keep))
-	return in, yq, err
+	if err != nil {
+		return Input{}, nil, err
+	}
+	// A random relabelling: a member of one is never rotated, and the model should not
+	// learn one label order from the table.
+	relabel := rng.Perm(mb.nLabels)
+	y32 := make([]int32, len(in.Y))
+	for i, l := range in.Y {
+		y32[i] = int32(relabel[l])
+	}
+	in.Y = y32
+	for i, l := range yq {
+		yq[i] = int32(relabel[l])
+	}
+	return in, yq, nil
 }
 
 func pick(y []int, idx []int) []int {
