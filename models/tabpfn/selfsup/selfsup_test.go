@@ -214,3 +214,43 @@ func TestBatchFailsOnAnUnusableCorpus(t *testing.T) {
 		t.Fatal("a corpus of one broken file gave a batch")
 	}
 }
+
+// Extreme numbers (whose squares overflow), an all-missing column and a column of one value
+// make tasks whose inputs are finite or missing: nothing the model cannot encode.
+func TestExtremeValuesStayFinite(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("huge,tiny,outrange,empty,same,y\n")
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&b, "%d.5e307,%de-300,%d,,4,%d\n", i%9+1, i, i%5, i%3)
+	}
+	b.WriteString("-9e307,1,1e400,,4,1\n") // 1e400 is out of float64's range: that column reads as categorical
+	if err := os.WriteFile(filepath.Join(dir, "p__extreme.csv"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := corpus.Open(dir, corpus.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := c.Table(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tab.Columns) != 4 || tab.Columns[0].Categorical || !tab.Columns[2].Categorical {
+		t.Fatalf("columns %+v: want huge and tiny numeric, outrange categorical, y; empty and same dropped", tab.Columns)
+	}
+	s, _ := New(c, Config{Seed: 1, MaxClasses: 10})
+	for bi := uint64(0); bi < 20; bi++ {
+		batch, err := s.Batch(bi, prior.Shape{Rows: 60, Features: 4, NTrain: 40}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range batch.Datasets {
+			for _, v := range d.X {
+				if math.IsInf(float64(v), 0) {
+					t.Fatalf("batch %d: infinite input", bi)
+				}
+			}
+		}
+	}
+}
