@@ -56,6 +56,7 @@ func newTabpfnTrainCmd() *cobra.Command {
 		minRows, warmup               int
 		corpusDir, sslTasks, guard    string
 		corpusFraction                float64
+		corpusHoldout                 int
 	)
 	cmd := &cobra.Command{
 		Use:   "train",
@@ -112,7 +113,7 @@ reads the checkpoint's, and refuses different ones.`,
 			if err := checkTrainOutputs(cmd, out, export, initPath, cfgPath, resume, force); err != nil {
 				return err
 			}
-			cc, err := corpusConfig(cmd, corpusDir, corpusFraction, sslTasks, guard)
+			cc, err := corpusConfig(cmd, corpusDir, corpusFraction, sslTasks, guard, corpusHoldout)
 			if err != nil {
 				return err
 			}
@@ -290,14 +291,15 @@ reads the checkpoint's, and refuses different ones.`,
 	flagbound.Float(f, &corpusFraction, "corpus-fraction", 0.5, flagbound.Closed(0, 1), "with --corpus: share of batches drawn from the corpus")
 	f.StringVar(&sslTasks, "ssl-tasks", selfsup.TaskColumn, `with --corpus: self-supervised tasks, comma-separated; "column" (column as target, TabDPT) is implemented, "masked" and "contrastive" are not yet`)
 	f.StringVar(&guard, "corpus-guard", "", `with --corpus: comma-separated folders of evaluation tables that corpus tables must not copy (default: the "tabular" and "regression" folders beside the corpus that exist; "none": no guard)`)
+	flagbound.Int(f, &corpusHoldout, "corpus-holdout", 0, 0, 1_000_000, "with --corpus: keep every N-th table (in name order) out of training, for tabpfn.HeldOutCorpusLoss (0: train on all)")
 	return cmd
 }
 
 // corpusConfig builds the corpus settings of the flags (nil without --corpus): the tasks
 // are checked, and the guard defaults to the evaluation folders beside the corpus.
-func corpusConfig(cmd *cobra.Command, dir string, fraction float64, tasks, guard string) (*tabpfn.CorpusConfig, error) {
+func corpusConfig(cmd *cobra.Command, dir string, fraction float64, tasks, guard string, holdout int) (*tabpfn.CorpusConfig, error) {
 	if dir == "" {
-		for _, name := range []string{"corpus-fraction", "ssl-tasks", "corpus-guard"} {
+		for _, name := range []string{"corpus-fraction", "ssl-tasks", "corpus-guard", "corpus-holdout"} {
 			if cmd.Flags().Changed(name) {
 				return nil, fmt.Errorf("--%s needs --corpus", name)
 			}
@@ -312,7 +314,7 @@ func corpusConfig(cmd *cobra.Command, dir string, fraction float64, tasks, guard
 	if err != nil {
 		return nil, err
 	}
-	cc := &tabpfn.CorpusConfig{Dir: abs, Fraction: fraction, Tasks: ts}
+	cc := &tabpfn.CorpusConfig{Dir: abs, Fraction: fraction, Tasks: ts, HoldoutEvery: holdout}
 	switch guard {
 	case "none":
 	case "":

@@ -264,6 +264,15 @@ func TestTabpfnTrainCorpus(t *testing.T) {
 			t.Errorf("%v: err = %v", bad, err)
 		}
 	}
+	held := filepath.Join(dir, "held.safetensors")
+	if _, stderr, err := runTrain(t, "--out", held, "--config", tiny, "--steps", "1", "--batch", "2", "--max-rows", "40",
+		"--corpus", corpusDir, "--corpus-holdout", "2"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	var htc tabpfn.TrainConfig
+	if err := json.Unmarshal([]byte(exportMeta(t, held)["tabpfn.train_config"]), &htc); err != nil || htc.Corpus.HoldoutEvery != 2 {
+		t.Fatalf("--corpus-holdout 2 stored as %+v, %v", htc.Corpus, err)
+	}
 	if _, _, err := runTrain(t, "--out", filepath.Join(dir, "y.safetensors"), "--corpus-fraction", "0.3"); err == nil || !strings.Contains(err.Error(), "needs --corpus") {
 		t.Errorf("--corpus-fraction alone: err = %v", err)
 	}

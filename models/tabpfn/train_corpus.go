@@ -8,6 +8,7 @@ import (
 	"github.com/kiln-ml/kiln/data/corpus"
 	"github.com/kiln-ml/kiln/models/tabpfn/prior"
 	"github.com/kiln-ml/kiln/models/tabpfn/selfsup"
+	"github.com/kiln-ml/kiln/tensor"
 )
 
 // CorpusConfig mixes self-supervised tasks from a corpus of real tables into pre-training
@@ -25,6 +26,9 @@ type CorpusConfig struct {
 	// MaxRows and MaxCols bound each table read (0: corpus.DefaultLimits).
 	MaxRows int `json:"max_rows,omitempty"`
 	MaxCols int `json:"max_cols,omitempty"`
+	// HoldoutEvery, when 2 or more, keeps every HoldoutEvery-th table (selfsup.HoldOut) out
+	// of training, for HeldOutCorpusLoss.
+	HoldoutEvery int `json:"holdout_every,omitempty"`
 }
 
 // Validate checks the corpus settings (not the folder, which opening checks).
@@ -41,6 +45,9 @@ func (c CorpusConfig) Validate() error {
 	if err := intInRange("corpus max_rows", c.MaxRows, 0, ConfigBounds().MaxRows); err != nil {
 		return err
 	}
+	if err := intInRange("corpus holdout_every", c.HoldoutEvery, 0, 1_000_000); err != nil {
+		return err
+	}
 	return intInRange("corpus max_cols", c.MaxCols, 0, ConfigBounds().MaxFeatures)
 }
 
@@ -50,7 +57,8 @@ func (c *CorpusConfig) Equal(o *CorpusConfig) bool {
 		return c == o
 	}
 	return c.Dir == o.Dir && c.Fraction == o.Fraction && slices.Equal(c.Tasks, o.Tasks) &&
-		slices.Equal(c.Guard, o.Guard) && c.MaxRows == o.MaxRows && c.MaxCols == o.MaxCols
+		slices.Equal(c.Guard, o.Guard) && c.MaxRows == o.MaxRows && c.MaxCols == o.MaxCols &&
+		c.HoldoutEvery == o.HoldoutEvery
 }
 
 // corpusSource is an opened corpus and its task sampler.
@@ -60,12 +68,20 @@ type corpusSource struct {
 	data  *corpus.Corpus
 }
 
-// openCorpus opens the corpus of tc (nil when it has none or its fraction is 0).
+// openCorpus opens the corpus of tc for training, on the tables HoldoutEvery leaves in
+// (nil when it has none or its fraction is 0).
 func openCorpus(tc TrainConfig, warn func() io.Writer) (*corpusSource, error) {
 	cc := tc.Corpus
 	if cc == nil || cc.Fraction == 0 {
 		return nil, nil
 	}
+	return openCorpusTables(tc, warn, false)
+}
+
+// openCorpusTables opens the corpus of tc with a task sampler on its training tables, or on
+// its held-out ones when held is true.
+func openCorpusTables(tc TrainConfig, warn func() io.Writer, held bool) (*corpusSource, error) {
+	cc := tc.Corpus
 	if err := cc.Validate(); err != nil {
 		return nil, err
 	}
@@ -92,7 +108,18 @@ func openCorpus(tc TrainConfig, warn func() io.Writer) (*corpusSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := selfsup.New(c, selfsup.Config{Seed: tc.Seed, MaxClasses: tc.Prior.MaxClasses})
+	sc := selfsup.Config{Seed: tc.Seed, MaxClasses: tc.Prior.MaxClasses}
+	if cc.HoldoutEvery >= 2 || held {
+		train, heldOut := selfsup.HoldOut(c.Len(), cc.HoldoutEvery)
+		sc.Tables = train
+		if held {
+			sc.Tables = heldOut
+		}
+		if len(sc.Tables) == 0 {
+			return nil, fmt.Errorf("tabpfn: corpus %s: no table left (holdout_every %d of %d tables)", cc.Dir, cc.HoldoutEvery, c.Len())
+		}
+	}
+	s, err := selfsup.New(c, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -133,4 +160,51 @@ func (t *Trainer) CorpusTables() (tables, bad int) {
 		return 0, 0
 	}
 	return t.corpus.data.Len(), t.corpus.data.Bad()
+}
+
+// HeldOutCorpusLoss returns model m's mean cross-entropy on batches batches of tasks drawn
+// from the corpus tables that tc.Corpus.HoldoutEvery keeps out of training, with the shapes
+// of tc's prior: how well what was learned carries over to real tables never trained on.
+// The tasks are a pure function of tc's seed, so models are compared on the same ones.
+// Gradients are not recorded; m is only read.
+func HeldOutCorpusLoss(m *Model, tc TrainConfig, batches int) (float64, error) {
+	if tc.Corpus == nil || tc.Corpus.HoldoutEvery < 2 {
+		return 0, fmt.Errorf("tabpfn: held-out corpus loss needs a corpus with holdout_every of 2 or more")
+	}
+	if batches < 1 {
+		return 0, fmt.Errorf("tabpfn: held-out corpus loss needs at least one batch, got %d", batches)
+	}
+	tc.Prior.Seed = tc.Seed
+	tc.Prior.MaxClasses = min(tc.Prior.MaxClasses, m.Cfg.MaxClasses)
+	ps, err := prior.NewSampler(tc.Prior)
+	if err != nil {
+		return 0, err
+	}
+	src, err := openCorpusTables(tc, func() io.Writer { return nil }, true)
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	err = tensor.Catch(func() error {
+		ec := tensor.NewContext()
+		defer ec.Close()
+		ec.SetGradEnabled(false)
+		for b := uint64(0); b < uint64(batches); b++ {
+			batch, err := src.tasks.Batch(b, ps.BatchShape(b), tc.Prior.BatchSize)
+			if err != nil {
+				return err
+			}
+			in, yTest := InputFromBatch(batch, tc.Seed*1_000_003+b)
+			func() {
+				s := ec.NewScope()
+				defer s.Close()
+				total += m.Loss(ec, in, yTest).Item()
+			}()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return total / float64(batches), nil
 }

@@ -107,3 +107,30 @@ func TestCorpusConfigIsChecked(t *testing.T) {
 		require.ErrorContains(t, err, c.want)
 	}
 }
+
+// With HoldoutEvery, training draws only the other tables, and HeldOutCorpusLoss scores a
+// model on tasks of the held-out ones, the same each time.
+func TestHeldOutCorpusLoss(t *testing.T) {
+	dev := device.MustGet("cpu")
+	tc := tinyTrainConfig()
+	// Name order: p__bad.csv, p__one.csv (held out), p__two.csv.
+	tc.Corpus = &CorpusConfig{Dir: corpusDir(t), Fraction: 1, Tasks: []string{"column"}, HoldoutEvery: 2}
+	tr, err := NewTrainer(dev, tinyConfig(), tc, "")
+	require.NoError(t, err)
+	defer tr.Model.Release()
+	for b := uint64(0); b < 6; b++ {
+		// p__two.csv has 3 columns, so at most 2 features; p__one.csv would give 3.
+		require.LessOrEqual(t, tr.batch(b).Shape.Features, 2, "batch %d is not from the training table", b)
+	}
+	l1, err := HeldOutCorpusLoss(tr.Model, tc, 3)
+	require.NoError(t, err)
+	require.Greater(t, l1, 0.0)
+	require.False(t, math.IsNaN(l1) || math.IsInf(l1, 0))
+	l2, err := HeldOutCorpusLoss(tr.Model, tc, 3)
+	require.NoError(t, err)
+	require.Equal(t, l1, l2)
+
+	tc.Corpus.HoldoutEvery = 0
+	_, err = HeldOutCorpusLoss(tr.Model, tc, 3)
+	require.ErrorContains(t, err, "holdout_every")
+}

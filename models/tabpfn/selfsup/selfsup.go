@@ -68,6 +68,23 @@ type Config struct {
 	MaxClasses int
 	// MinRows is the fewest rows with a known target a table must offer (at least 4).
 	MinRows int
+	// Tables lists the corpus tables (indices in name order) tasks are drawn from; nil
+	// means all. HoldOut splits a corpus into tables to train on and tables to evaluate on.
+	Tables []int
+}
+
+// HoldOut splits the indices of a corpus of n tables into those to train on and every
+// every-th one (indices every−1, 2·every−1, …, in name order) held out for evaluation.
+// every < 2 holds nothing out.
+func HoldOut(n, every int) (train, held []int) {
+	for i := 0; i < n; i++ {
+		if every >= 2 && i%every == every-1 {
+			held = append(held, i)
+		} else {
+			train = append(train, i)
+		}
+	}
+	return train, held
 }
 
 // DefaultMinRows is the fewest rows a task is drawn from.
@@ -89,6 +106,16 @@ func New(c *corpus.Corpus, cfg Config) (*Sampler, error) {
 	}
 	if cfg.MaxClasses < 2 || cfg.MinRows < 4 {
 		return nil, fmt.Errorf("selfsup: need MaxClasses ≥ 2 and MinRows ≥ 4, got %d and %d", cfg.MaxClasses, cfg.MinRows)
+	}
+	if cfg.Tables != nil {
+		if len(cfg.Tables) == 0 {
+			return nil, errors.New("selfsup: an empty list of tables")
+		}
+		for _, i := range cfg.Tables {
+			if i < 0 || i >= c.Len() {
+				return nil, fmt.Errorf("selfsup: table %d of a corpus of %d", i, c.Len())
+			}
+		}
 	}
 	return &Sampler{corpus: c, cfg: cfg}, nil
 }
@@ -117,7 +144,13 @@ func (c candidate) features() int { return len(c.t.Columns) - 1 }
 // draw picks a table and a usable target column; ok is false when this draw is unusable
 // (a bad or small table, a target with too many or too few classes).
 func (s *Sampler) draw(r *rand.Rand) (candidate, bool) {
-	t, err := s.corpus.Table(r.IntN(s.corpus.Len()))
+	var i int
+	if s.cfg.Tables == nil {
+		i = r.IntN(s.corpus.Len())
+	} else {
+		i = s.cfg.Tables[r.IntN(len(s.cfg.Tables))]
+	}
+	t, err := s.corpus.Table(i)
 	if err != nil || t.Rows < s.cfg.MinRows || len(t.Columns) < 2 {
 		return candidate{}, false
 	}

@@ -254,3 +254,38 @@ func TestExtremeValuesStayFinite(t *testing.T) {
 		}
 	}
 }
+
+// A sampler restricted to some tables draws only from them; HoldOut splits every table
+// into exactly one side.
+func TestTablesRestrictTheDraws(t *testing.T) {
+	train, held := HoldOut(10, 4)
+	if !reflect.DeepEqual(held, []int{3, 7}) || len(train) != 8 {
+		t.Fatalf("HoldOut(10, 4) = %v, %v", train, held)
+	}
+	if tr, h := HoldOut(5, 0); len(tr) != 5 || h != nil {
+		t.Fatalf("HoldOut(5, 0) = %v, %v", tr, h)
+	}
+	c, _ := testCorpus(t)
+	// Table 2 (name order: broken, mixed, one_row, ragged, wide_levels) is p__one_row.csv,
+	// unusable; table 1 is p__mixed.csv, the only one with 300 rows.
+	s, err := New(c, Config{Seed: 1, MaxClasses: 10, Tables: []int{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := uint64(0); b < 10; b++ {
+		batch, err := s.Batch(b, prior.Shape{Rows: 250, Features: 8, NTrain: 150}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if batch.Shape.Features != 4 { // p__mixed.csv has 5 columns, the others at most 3
+			t.Fatalf("batch %d has %d features: not from p__mixed.csv", b, batch.Shape.Features)
+		}
+	}
+	bad, _ := New(c, Config{Seed: 1, MaxClasses: 10, Tables: []int{2}})
+	if _, err := bad.Batch(0, prior.Shape{Rows: 50, Features: 4, NTrain: 30}, 2); err == nil {
+		t.Fatal("a sampler of one unusable table made a batch")
+	}
+	if _, err := New(c, Config{MaxClasses: 10, Tables: []int{9}}); err == nil {
+		t.Fatal("a table index beyond the corpus was accepted")
+	}
+}
