@@ -6,6 +6,10 @@
 //
 //	go run ./bench/foundation -mode finetune -splits 2 ../shared/data/tabular/pima_diabetes.csv
 //	go run ./bench/foundation -mode embed -splits 2 ../shared/data/tabular
+//	go run ./bench/foundation -mode corpusloss -corpus ../shared/data/corpus a.safetensors b.safetensors
+//
+// corpusloss scores models (the embedded one, then each file given) on column-as-target
+// tasks of the corpus tables tabpfn.HeldOutCorpusLoss holds out (every -holdout-th).
 package main
 
 import (
@@ -33,10 +37,35 @@ func main() {
 	lr := flag.Float64("lr", 1e-5, "finetune: learning rate")
 	maxClasses := flag.Int("max-classes", 10, "skip tables with more classes")
 	folds := flag.Int("folds", 5, "embed: folds for the training rows' out-of-fold embeddings")
+	corpusDir := flag.String("corpus", "", "corpusloss: the corpus folder")
+	holdout := flag.Int("holdout", 5, "corpusloss: every n-th table is scored")
+	batches := flag.Int("batches", 50, "corpusloss: batches of 8 tasks")
 	flag.Parse()
 	model, err := tabpfn.DefaultModel(device.MustGet("cpu"))
 	if err != nil {
 		fail(err)
+	}
+	if *mode == "corpusloss" {
+		tc := tabpfn.DefaultTrainConfig()
+		tc.Corpus = &tabpfn.CorpusConfig{Dir: *corpusDir, Fraction: 1, Tasks: []string{"column"}, HoldoutEvery: *holdout}
+		out := map[string]float64{}
+		for _, path := range append([]string{""}, flag.Args()...) {
+			m, name := model, "embedded"
+			if path != "" {
+				if m, err = tabpfn.Load(device.MustGet("cpu"), path); err != nil {
+					fail(err)
+				}
+				name = filepath.Base(path)
+			}
+			l, err := tabpfn.HeldOutCorpusLoss(m, tc, *batches)
+			if err != nil {
+				fail(err)
+			}
+			fmt.Fprintf(os.Stderr, "%s: corpus-task loss %.4f\n", name, l)
+			out[name] = l
+		}
+		json.NewEncoder(os.Stdout).Encode(out)
+		return
 	}
 	var paths []string
 	for _, a := range flag.Args() {
