@@ -32,6 +32,8 @@ def scores(prefix):
 shipped = scores("eval-shipped")
 shipped.update(scores("eval-shipped-rest"))
 arms = {"shipped": shipped, "cont-prior": scores("eval-cont-prior"), "cont-corpus": scores("eval-cont-corpus")}
+if os.path.exists(os.path.join(here, "eval-cont-corpus-ho5.json")):
+    arms["cont-corpus-ho5"] = scores("eval-cont-corpus-ho5")
 names = sorted(set.intersection(*(set(v) for v in arms.values())))
 print("## Pre-training continuation, shared protocol (2 splits, 1 member, no pairs)\n")
 print("| table | " + " | ".join(arms) + " |")
