@@ -45,6 +45,10 @@ func runTabpfn(t *testing.T, args ...string) (stdout, stderr string, err error) 
 	switch args[0] {
 	case "eval":
 		cmd = newTabpfnEvalCmd()
+	case "embed":
+		cmd = newTabpfnEmbedCmd()
+	case "finetune":
+		cmd = newTabpfnFinetuneCmd()
 	case "predict":
 	default:
 		t.Fatalf("unknown subcommand %q", args[0])

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/kiln-ml/kiln/internal/interrupt"
 	"github.com/kiln-ml/kiln/internal/outguard"
 	"github.com/kiln-ml/kiln/models/tabpfn"
+	"github.com/kiln-ml/kiln/models/tabpfn/selfsup"
 )
 
 // checkTrainOutputs refuses, before the model is built: an existing --out without --resume
@@ -53,6 +55,9 @@ func newTabpfnTrainCmd() *cobra.Command {
 		maxRows, maxFeatures          int
 		minRows, warmup               int
 		dist                          distFlags
+		corpusDir, sslTasks, guard    string
+		corpusFraction                float64
+		corpusHoldout                 int
 	)
 	cmd := &cobra.Command{
 		Use:   "train",
@@ -91,12 +96,21 @@ parameters all-gathered: a 1/N share of the optimizer state per rank) or diloco 
 AdamW steps on each rank's own data, then the averaged parameter change is applied with outer
 Nesterov momentum, --outer-lr and --outer-momentum). A rank that fails or hangs ends the job:
 a collective that has not completed within --comm-timeout aborts every rank with a message
-naming the ranks that did not reach it or stopped answering in it.`,
+naming the ranks that did not reach it or stopped answering in it.
+
+--corpus DIR mixes self-supervised tasks from real tables into training: a share
+--corpus-fraction of the batches (a pure function of the seed and the step, so resumable)
+are column-as-target tasks (TabDPT) drawn from the CSV tables of DIR instead of the prior.
+Corpus tables whose column names and shape match a table in the --corpus-guard folders
+(default: the tabular and regression folders beside DIR) are refused; unreadable tables are
+skipped with a warning naming the file. The corpus settings are part of the run: --resume
+reads the checkpoint's, and refuses different ones.`,
 		Example: `  kiln tabpfn train --out run.safetensors --steps 4000
   kiln tabpfn train --out run.safetensors --resume            # after an interruption
   kiln tabpfn train --out run.safetensors --resume --steps 6000 --export model.safetensors
   kiln tabpfn train --out run.safetensors --resume --steps 9000 --lr 3e-4 --max-rows 512 --max-features 48
   kiln tabpfn train --out deep.safetensors --init models/tabpfn/default.safetensors --init-layers 8 --lr 1e-4 --steps 2000
+  kiln tabpfn train --out c.safetensors --init models/tabpfn/default.safetensors --corpus ../shared/data/corpus --corpus-fraction 0.5 --lr 1e-4 --steps 500
   kiln tabpfn train --out tiny.safetensors --config '{"layers":1,"width":16,"heads":2,"mlp_width":32,"feature_dim":8,"max_classes":10,"max_features":20,"max_train_rows":256}' --steps 50
   mpirun -np 4 kiln tabpfn train --distributed --out run.safetensors --batch 32 --steps 4000
   mpirun -np 4 kiln tabpfn train --distributed --dist-mode diloco --local-steps 32 --out run.safetensors`,
@@ -121,6 +135,10 @@ naming the ranks that did not reach it or stopped answering in it.`,
 			if err := checkTrainOutputs(cmd, out, export, initPath, cfgPath, resume, force); err != nil {
 				return err
 			}
+			cc, err := corpusConfig(cmd, corpusDir, corpusFraction, sslTasks, guard, corpusHoldout)
+			if err != nil {
+				return err
+			}
 			dev, err := device.Get(dist.deviceName(devName))
 			if err != nil {
 				return err
@@ -138,6 +156,10 @@ naming the ranks that did not reach it or stopped answering in it.`,
 				// process, not of what is learned (the batches depend on seed and step only), so
 				// a flag given on resume replaces the checkpoint's: keeping a stored --every 1
 				// would write a full checkpoint after every step of every later resume.
+				if cc != nil && !cc.Equal(tr.Cfg.Corpus) {
+					tr.Model.Release()
+					return fmt.Errorf("--corpus: the run at %s was started with other corpus settings; a resume keeps them (give the same flags or none)", out)
+				}
 				if cmd.Flags().Changed("every") {
 					tr.Cfg.CheckpointEvery = every
 				}
@@ -208,6 +230,7 @@ naming the ranks that did not reach it or stopped answering in it.`,
 					}
 				}
 				tc.Seed, tc.CheckpointEvery, tc.Workers, tc.MicroBatch = seed, every, workers, microBatch
+				tc.Corpus = cc
 				tc.WarmupAsked = tc.Warmup
 				tc.Warmup = min(tc.Warmup, tc.Steps/10)
 				if initPath != "" {
@@ -225,6 +248,12 @@ naming the ranks that did not reach it or stopped answering in it.`,
 			}
 			if err := checkMemory(dev, "tabpfn train", trainBytes(tr.Model.Cfg, tr.Cfg)); err != nil {
 				return err
+			}
+			tr.Warnings = cmd.ErrOrStderr()
+			if n, _ := tr.CorpusTables(); n > 0 {
+				c := tr.Cfg.Corpus
+				fmt.Fprintf(cmd.ErrOrStderr(), "corpus %s: %d tables, %.0f%% of batches, tasks %s, guard %s\n",
+					c.Dir, n, 100*c.Fraction, strings.Join(c.Tasks, ","), strings.Join(c.Guard, ","))
 			}
 			// Run stops at a cancelled context after the step in flight and saves the
 			// checkpoint; the interrupt then becomes the exit status (130 or 143), and
@@ -293,7 +322,53 @@ naming the ranks that did not reach it or stopped answering in it.`,
 	flagbound.Int(f, &initLayers, "init-layers", 0, 0, 1024, "with --init: deepen the model to this many layers first, each new layer a near-identity copy of the one before it (tabpfn.Deepen)")
 	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")
 	dist.register(f)
+	f.StringVar(&corpusDir, "corpus", "", "folder of real CSV tables to draw self-supervised tasks from (see above)")
+	flagbound.Float(f, &corpusFraction, "corpus-fraction", 0.5, flagbound.Closed(0, 1), "with --corpus: share of batches drawn from the corpus")
+	f.StringVar(&sslTasks, "ssl-tasks", selfsup.TaskColumn, `with --corpus: self-supervised tasks, comma-separated; "column" (column as target, TabDPT) is implemented, "masked" and "contrastive" are not yet`)
+	f.StringVar(&guard, "corpus-guard", "", `with --corpus: comma-separated folders of evaluation tables that corpus tables must not copy (default: the "tabular" and "regression" folders beside the corpus that exist; "none": no guard)`)
+	flagbound.Int(f, &corpusHoldout, "corpus-holdout", 0, 0, 1_000_000, "with --corpus: keep every N-th table (in name order) out of training, for tabpfn.HeldOutCorpusLoss (0: train on all)")
 	return cmd
+}
+
+// corpusConfig builds the corpus settings of the flags (nil without --corpus): the tasks
+// are checked, and the guard defaults to the evaluation folders beside the corpus.
+func corpusConfig(cmd *cobra.Command, dir string, fraction float64, tasks, guard string, holdout int) (*tabpfn.CorpusConfig, error) {
+	if dir == "" {
+		for _, name := range []string{"corpus-fraction", "ssl-tasks", "corpus-guard", "corpus-holdout"} {
+			if cmd.Flags().Changed(name) {
+				return nil, fmt.Errorf("--%s needs --corpus", name)
+			}
+		}
+		return nil, nil
+	}
+	ts, err := selfsup.ParseTasks(strings.Split(tasks, ","))
+	if err != nil {
+		return nil, fmt.Errorf("--ssl-tasks: %w", err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	cc := &tabpfn.CorpusConfig{Dir: abs, Fraction: fraction, Tasks: ts, HoldoutEvery: holdout}
+	switch guard {
+	case "none":
+	case "":
+		for _, name := range []string{"tabular", "regression"} {
+			p := filepath.Join(filepath.Dir(abs), name)
+			if st, err := os.Stat(p); err == nil && st.IsDir() {
+				cc.Guard = append(cc.Guard, p)
+			}
+		}
+	default:
+		for _, p := range strings.Split(guard, ",") {
+			ap, err := filepath.Abs(p)
+			if err != nil {
+				return nil, err
+			}
+			cc.Guard = append(cc.Guard, ap)
+		}
+	}
+	return cc, cc.Validate()
 }
 
 // initModel loads the model of --init (any kiln TabPFN checkpoint) and, with --init-layers,

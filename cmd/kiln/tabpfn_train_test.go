@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -236,5 +238,70 @@ func TestTabpfnTrainDistributedLocal(t *testing.T) {
 		"--config", tiny, "--steps", "1", "--batch", "2")
 	if err == nil || !strings.Contains(err.Error(), "unknown distributed mode") {
 		t.Errorf("unknown mode: %v", err)
+	}
+}
+
+// --corpus mixes corpus tasks in, a resume keeps the checkpoint's corpus settings and
+// refuses others, and the flags not implemented yet are rejected.
+func TestTabpfnTrainCorpus(t *testing.T) {
+	dir := t.TempDir()
+	corpusDir := filepath.Join(dir, "corpus")
+	if err := os.MkdirAll(corpusDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("a,b,c\n")
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&b, "%d,%d,%d\n", i%7, (i*3)%11, i%2)
+	}
+	if err := os.WriteFile(filepath.Join(corpusDir, "p__t.csv"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(corpusDir, "p__bad.csv"), []byte("a,b\n\"1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "run.safetensors")
+	tiny := `{"layers":1,"width":8,"heads":2,"mlp_width":16,"feature_dim":4,"max_classes":10,"max_features":8,"max_train_rows":64}`
+	args := []string{"--out", run, "--config", tiny, "--steps", "4", "--batch", "2", "--max-rows", "40", "--max-features", "4",
+		"--corpus", corpusDir, "--corpus-fraction", "1"}
+	_, stderr, err := runTrain(t, args...)
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	if !strings.Contains(stderr, "corpus "+corpusDir+": 2 tables, 100% of batches") || !strings.Contains(stderr, "p__bad.csv") {
+		t.Errorf("stderr does not report the corpus and the bad file:\n%s", stderr)
+	}
+	meta := exportMeta(t, run)
+	var tc tabpfn.TrainConfig
+	if err := json.Unmarshal([]byte(meta["tabpfn.train_config"]), &tc); err != nil || tc.Corpus == nil || tc.Corpus.Fraction != 1 {
+		t.Fatalf("checkpoint corpus settings: %+v, %v", tc.Corpus, err)
+	}
+	_, stderr, err = runTrain(t, "--out", run, "--resume", "--steps", "6", "--corpus", corpusDir, "--corpus-fraction", "0.5")
+	if err == nil || !strings.Contains(err.Error(), "other corpus settings") {
+		t.Errorf("a resume with another corpus fraction: err = %v", err)
+	}
+	if _, stderr, err = runTrain(t, "--out", run, "--resume", "--steps", "6"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	for _, bad := range [][]string{
+		{"--ssl-tasks", "column,masked"},
+		{"--ssl-tasks", "contrastive"},
+	} {
+		_, _, err := runTrain(t, append([]string{"--out", filepath.Join(dir, "x.safetensors"), "--corpus", corpusDir}, bad...)...)
+		if err == nil || !strings.Contains(err.Error(), "not implemented") {
+			t.Errorf("%v: err = %v", bad, err)
+		}
+	}
+	held := filepath.Join(dir, "held.safetensors")
+	if _, stderr, err := runTrain(t, "--out", held, "--config", tiny, "--steps", "1", "--batch", "2", "--max-rows", "40",
+		"--corpus", corpusDir, "--corpus-holdout", "2"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	var htc tabpfn.TrainConfig
+	if err := json.Unmarshal([]byte(exportMeta(t, held)["tabpfn.train_config"]), &htc); err != nil || htc.Corpus.HoldoutEvery != 2 {
+		t.Fatalf("--corpus-holdout 2 stored as %+v, %v", htc.Corpus, err)
+	}
+	if _, _, err := runTrain(t, "--out", filepath.Join(dir, "y.safetensors"), "--corpus-fraction", "0.3"); err == nil || !strings.Contains(err.Error(), "needs --corpus") {
+		t.Errorf("--corpus-fraction alone: err = %v", err)
 	}
 }

@@ -60,11 +60,46 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 	if err := in.check(m.Cfg); err != nil {
 		return nil, err
 	}
-	if in.Batch != 1 {
-		return nil, fmt.Errorf("tabpfn: chunked forward takes one dataset, got a batch of %d", in.Batch)
-	}
 	if !(temperature > 0) || math.IsInf(temperature, 0) {
 		return nil, fmt.Errorf("tabpfn: temperature must be positive and finite, got %v", temperature)
+	}
+	K, nc := m.Cfg.MaxClasses, in.Classes[0]
+	mask := classMask(nc, K)
+	res := make([]float64, 0, (in.Rows-in.NTrain)*nc)
+	err = s.forward(in, func(ec *tensor.Context, t *tensor.Tensor) {
+		logits := m.dec.Forward(t)
+		logits = ops.Add(logits, ec.FromFloat32(m.Dev, mask, 1, K))
+		if temperature != 1 {
+			logits = ops.MulScalar(logits, 1/temperature)
+		}
+		res = classProbs(ops.Softmax(logits, -1).Float64s(), K, nc, res)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return [][]float64{res}, nil
+}
+
+// Embeddings returns the test rows' target tokens after the last layer, Width values per
+// row in row order: what the decoder turns into class logits (Classifier.Embed).
+func (s chunkedScorer) Embeddings(in Input) ([]float64, error) {
+	res := make([]float64, 0, (in.Rows-in.NTrain)*s.m.Cfg.Width)
+	err := s.forward(in, func(_ *tensor.Context, t *tensor.Tensor) {
+		res = append(res, t.Float64s()...)
+	})
+	return res, err
+}
+
+// forward runs the chunked pass of Probabilities over one dataset and calls each, in row
+// order, with the target tokens after the last layer ([n, Width]) of each block of test
+// rows, inside a scope that ends when each returns.
+func (s chunkedScorer) forward(in Input, each func(ec *tensor.Context, tokens *tensor.Tensor)) error {
+	m := s.m
+	if err := in.check(m.Cfg); err != nil {
+		return err
+	}
+	if in.Batch != 1 {
+		return fmt.Errorf("tabpfn: chunked forward takes one dataset, got a batch of %d", in.Batch)
 	}
 	cfg, dev := m.Cfg, m.Dev
 	F, N, R, E := in.Features, in.NTrain, in.Rows, cfg.Width
@@ -74,7 +109,7 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 		budget = s.chunkRows * T
 	}
 	rowBlock, colBlock, queryBlock := blocks(budget, T, R)
-	err = tensor.Catch(func() error {
+	return tensor.Catch(func() error {
 		ec := tensor.NewContext()
 		defer ec.Close()
 		ec.SetGradEnabled(false)
@@ -174,26 +209,15 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 		outer.Keep(tgt)
 		outer.Close() // releases x
 		k, v := contextKV(l, func() *tensor.Tensor { return ops.Slice(tgt, 1, 0, N) })
-		K := cfg.MaxClasses
-		nc := in.Classes[0]
-		mask := classMask(nc, K)
-		res := make([]float64, 0, (R-N)*nc)
 		for lo := N; lo < R; lo += budget { // one column: budget rows per block
 			hi := min(lo+budget, R)
 			scoped(func() {
 				c := rowStep(l, ops.Slice(tgt, 1, lo, hi), k, v) // [1, n, E]
-				logits := m.dec.Forward(ops.Reshape(c, hi-lo, E))
-				logits = ops.Add(logits, ec.FromFloat32(dev, mask, 1, K))
-				if temperature != 1 {
-					logits = ops.MulScalar(logits, 1/temperature)
-				}
-				res = classProbs(ops.Softmax(logits, -1).Float64s(), K, nc, res)
+				each(ec, ops.Reshape(c, hi-lo, E))
 			})
 		}
-		out = [][]float64{res}
 		return nil
 	})
-	return out, err
 }
 
 // gather copies the elements of x at layout l (a strided view of x's buffer) into a new

@@ -304,6 +304,24 @@ func subsetColumns(perm, kept []int, limit int) []int {
 	return out
 }
 
+// input is the model's input for member m with the rows of X (raw features) as test rows
+// after its training rows.
+func (m *member) input(X data.Matrix) (Input, error) {
+	tx, err := m.pre.Transform(X)
+	if err != nil {
+		return Input{}, err
+	}
+	w := m.width()
+	nTrain := len(m.trainY)
+	return Input{
+		Batch: 1, Rows: nTrain + X.Rows, Features: w, NTrain: nTrain,
+		X:           append(append(make([]float32, 0, (nTrain+X.Rows)*w), m.trainX...), m.present(tx)...),
+		Y:           m.trainY,
+		Classes:     []int{m.nLabels},
+		FeatureSeed: m.featureSeed,
+	}, nil
+}
+
 // predictMember returns member m's probabilities over the k compact classes for the rows of X
 // (raw features). The test rows go through the model in passes of testGroup rows, each
 // with the member's training rows as context; the scorer cuts each pass into blocks as

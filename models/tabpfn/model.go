@@ -23,6 +23,13 @@
 // each with a residual connection and a layer norm (post-norm, as TabPFN). A decoder MLP maps
 // the target token of each test row to MaxClasses logits; logits of classes a dataset does not
 // have are masked.
+//
+// # Beyond the prior
+//
+// Pre-training can mix in self-supervised tasks from real tables (TrainConfig.Corpus: package
+// selfsup's column-as-target tasks, after TabDPT, Ma et al. 2024). A fitted Classifier also
+// gives row embeddings (Classifier.Embed: a test row's target token after the last layer),
+// and FineTune adapts a copy of a model to one table, with early stopping on held-out rows.
 package tabpfn
 
 import (

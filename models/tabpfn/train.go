@@ -45,6 +45,9 @@ type TrainConfig struct {
 	// (PhaseChanges). 0: not recorded (Warmup is then compared).
 	WarmupAsked int `json:"warmup_asked,omitempty"`
 	Prior       prior.Config
+	// Corpus, when set, mixes self-supervised tasks from real tables into the prior's
+	// batches (see CorpusConfig).
+	Corpus *CorpusConfig `json:"corpus,omitempty"`
 }
 
 // DefaultTrainConfig trains the shipped model: AdamW with linear warm-up and cosine decay
@@ -77,8 +80,12 @@ type Trainer struct {
 	Cfg   TrainConfig
 	Step  int
 	Path  string // checkpoint path ("" = no checkpoints)
+	// Warnings, when set, receives warnings about the corpus (tables skipped, batches that
+	// fell back to the prior), one line each.
+	Warnings io.Writer
 
 	sampler  *prior.Sampler
+	corpus   *corpusSource
 	sched    optim.WarmupCosine
 	avgLoss  float64
 	datasets int
@@ -114,8 +121,12 @@ func newTrainer(m *Model, tc TrainConfig, path string) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Trainer{Model: m, Opt: opt, Cfg: tc, Path: path, sampler: s,
-		sched: scheduleOf(tc)}, nil
+	t := &Trainer{Model: m, Opt: opt, Cfg: tc, Path: path, sampler: s, sched: scheduleOf(tc)}
+	if t.corpus, err = openCorpus(tc, func() io.Writer { return t.Warnings }); err != nil {
+		opt.Release()
+		return nil, err
+	}
+	return t, nil
 }
 
 // scheduleOf is the learning-rate schedule of tc's current phase, in steps since
@@ -355,6 +366,11 @@ func (tc TrainConfig) Validate() error {
 			return err
 		}
 	}
+	if tc.Corpus != nil {
+		if err := tc.Corpus.Validate(); err != nil {
+			return err
+		}
+	}
 	if cells := p.BatchSize * p.MaxRows * p.MaxFeatures; cells > MaxBatchCells {
 		return fmt.Errorf("tabpfn: train config batches of %d datasets of up to %d rows × %d features hold %d cells, above the bound of %d",
 			p.BatchSize, p.MaxRows, p.MaxFeatures, cells, MaxBatchCells)
@@ -523,7 +539,8 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 	stream, cancel := context.WithCancel(streamCtx)
 	defer cancel()
 	rank, size := t.Rank(), t.Size()
-	batches := t.sampler.StreamShard(stream, uint64(t.Step), max(t.Cfg.Workers, 1), rank, size)
+	batches := prior.StreamFunc(stream, uint64(t.Step), max(t.Cfg.Workers, 1),
+		func(b uint64) prior.Batch { return t.batchShard(b, rank, size) })
 	start := time.Now()
 	startStep := t.Step
 	dev := t.Model.Dev

@@ -352,6 +352,11 @@ func discretize(r *rand.Rand, v []float64, nTrain, k int) (labels []int, classes
 	return labels, k, true
 }
 
+// Standardize bounds outliers (numeric columns) and z-scores col in place with statistics of
+// its first nTrain entries, exactly as the prior's own features are: other sources of
+// training tasks (real tables) use it so that the model sees one input distribution.
+func Standardize(col []float64, nTrain int, categorical bool) { standardize(col, nTrain, categorical) }
+
 // standardize bounds outliers (numeric columns) and z-scores a column with statistics of its
 // first nTrain entries, as data/preprocess does at inference. A column constant on the
 // training rows becomes all zeros.
