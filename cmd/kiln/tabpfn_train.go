@@ -44,10 +44,11 @@ func newTabpfnTrainCmd() *cobra.Command {
 		out, devName, cfgPath, export string
 		initPath                      string
 		initLayers                    int
-		mechanisms                    string
+		mechanisms, task              string
+		bins                          int
 		steps, batch, every, workers  int
 		microBatch                    int
-		resume, force                 bool
+		resume, force, freezeBody     bool
 		lr                            float64
 		seed                          uint64
 		maxRows, maxFeatures          int
@@ -77,12 +78,18 @@ unasked; an interrupt (SIGINT, SIGTERM) saves the checkpoint and exits with stat
 weights instead of a random initialisation, and --init-layers deepens that model first: each
 old layer is followed by a near-identity copy whose residual branches start at zero
 (tabpfn.Deepen), so the deeper model starts from almost the old one's function. A way to grow
-a converged model rather than train a larger one from scratch.`,
+a converged model rather than train a larger one from scratch.
+--task regression trains a regression model: the prior's datasets get continuous targets (with
+noise, heteroscedasticity, outliers and skew), the model's target tokens encode numbers and its
+output is a bar distribution of --bins bins over the standardised target whose borders are
+quantiles of the prior's targets, trained by negative log-likelihood. With --init of a
+classifier, the classifier's body starts the run and the target encoder and output layer are new.`,
 		Example: `  kiln tabpfn train --out run.safetensors --steps 4000
   kiln tabpfn train --out run.safetensors --resume            # after an interruption
   kiln tabpfn train --out run.safetensors --resume --steps 6000 --export model.safetensors
   kiln tabpfn train --out run.safetensors --resume --steps 9000 --lr 3e-4 --max-rows 512 --max-features 48
   kiln tabpfn train --out deep.safetensors --init models/tabpfn/default.safetensors --init-layers 8 --lr 1e-4 --steps 2000
+  kiln tabpfn train --task regression --out reg.safetensors --init models/tabpfn/default.safetensors --steps 20000
   kiln tabpfn train --out tiny.safetensors --config '{"layers":1,"width":16,"heads":2,"mlp_width":32,"feature_dim":8,"max_classes":10,"max_features":20,"max_train_rows":256}' --steps 50`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -96,7 +103,14 @@ a converged model rather than train a larger one from scratch.`,
 				return fmt.Errorf("--init and --config both set the model's shape: give one")
 			case !resume && initLayers != 0 && initPath == "":
 				return fmt.Errorf("--init-layers needs --init")
+			case task != "classification" && task != tabpfn.TaskRegression:
+				return fmt.Errorf("--task %q: want classification or regression", task)
+			case cmd.Flags().Changed("bins") && task != tabpfn.TaskRegression:
+				return fmt.Errorf("--bins is for --task regression")
+			case resume && cmd.Flags().Changed("freeze-body"):
+				return fmt.Errorf("--freeze-body is set when a run starts; --resume keeps the run's setting")
 			}
+			regression := task == tabpfn.TaskRegression
 			if err := checkTrainOutputs(cmd, out, export, initPath, cfgPath, resume, force); err != nil {
 				return err
 			}
@@ -112,6 +126,12 @@ a converged model rather than train a larger one from scratch.`,
 				tr, err = tabpfn.Resume(dev, out, steps)
 				if err != nil {
 					return err
+				}
+				if cmd.Flags().Changed("task") && tr.Model.Cfg.Regression() != regression {
+					return fmt.Errorf("--task %s, but %s holds a %s run", task, out, taskName(tr.Model.Cfg))
+				}
+				if cmd.Flags().Changed("bins") && bins != tr.Model.Cfg.Bins {
+					return fmt.Errorf("--bins %d, but %s has %d bins (the output layer's size is fixed for a run)", bins, out, tr.Model.Cfg.Bins)
 				}
 				// How often to checkpoint and how many prior workers run are settings of this
 				// process, not of what is learned (the batches depend on seed and step only), so
@@ -186,6 +206,7 @@ a converged model rather than train a larger one from scratch.`,
 					}
 				}
 				tc.Seed, tc.CheckpointEvery, tc.Workers, tc.MicroBatch = seed, every, workers, microBatch
+				tc.FreezeBody = freezeBody
 				tc.WarmupAsked = tc.Warmup
 				tc.Warmup = min(tc.Warmup, tc.Steps/10)
 				if initPath != "" {
@@ -193,12 +214,32 @@ a converged model rather than train a larger one from scratch.`,
 					if err != nil {
 						return err
 					}
+					from := ""
+					switch {
+					case regression && !m.Cfg.Regression():
+						// The classifier's body reads tables already; the target encoder
+						// and the output layer start anew (tabpfn.ToRegression).
+						r, err := tabpfn.ToRegression(m, bins, seed)
+						m.Release()
+						if err != nil {
+							return fmt.Errorf("--init: %w", err)
+						}
+						m, from = r, "the body of the classifier "
+					case !regression && m.Cfg.Regression():
+						m.Release()
+						return fmt.Errorf("--init %s is a regression model: give --task regression", initPath)
+					}
 					if tr, err = tabpfn.NewTrainerFrom(m, tc, out); err != nil {
 						return err
 					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "new run from the weights of %s: %s\n", initPath, m.Cfg.JSON())
-				} else if tr, err = tabpfn.NewTrainer(dev, mc, tc, out); err != nil {
-					return err
+					fmt.Fprintf(cmd.ErrOrStderr(), "new run from the weights of %s%s: %s\n", from, initPath, m.Cfg.JSON())
+				} else {
+					if regression {
+						mc = mc.AsRegression(bins)
+					}
+					if tr, err = tabpfn.NewTrainer(dev, mc, tc, out); err != nil {
+						return err
+					}
 				}
 			}
 			if err := checkMemory(dev, "tabpfn train", trainBytes(tr.Model.Cfg, tr.Cfg)); err != nil {
@@ -260,7 +301,18 @@ a converged model rather than train a larger one from scratch.`,
 	f.StringVar(&initPath, "init", "", "start a new run from this model's weights and config (a model or training checkpoint; fresh optimizer state)")
 	flagbound.Int(f, &initLayers, "init-layers", 0, 0, 1024, "with --init: deepen the model to this many layers first, each new layer a near-identity copy of the one before it (tabpfn.Deepen)")
 	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")
+	f.StringVar(&task, "task", "classification", `"classification" or "regression" (a bar-distribution output over the standardised target, trained on the prior's regression datasets; with --init of a classifier, its body starts the run); with --resume, the checkpoint's`)
+	f.BoolVar(&freezeBody, "freeze-body", false, "train only the target encoder and the decoder; the encoders of the cells and features and every layer keep the values they start with (with --init of a classifier: a regression head on the classifier's body)")
+	flagbound.Int(f, &bins, "bins", tabpfn.DefaultBins, 2, tabpfn.MaxBins, "bins of a new regression model's bar distribution, borders at quantiles of the prior's targets")
 	return cmd
+}
+
+// taskName names a model's task for messages.
+func taskName(c tabpfn.Config) string {
+	if c.Regression() {
+		return "regression"
+	}
+	return "classification"
 }
 
 // initModel loads the model of --init (any kiln TabPFN checkpoint) and, with --init-layers,

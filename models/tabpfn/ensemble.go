@@ -381,7 +381,7 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 		embed := func(lo, hi int) *tensor.Tensor {
 			n := hi - lo
 			x := ops.Add(m.cell.Forward(ec.FromFloat32(dev, encodeCells(in.X[lo*F:hi*F]), n, F, 2)), featEmb)
-			tgt := m.target.Forward(ec.FromInt32(dev, targetIDs(in.Y[:N], lo, hi, cfg.MaxClasses), n)) // [n,E]
+			tgt := m.targetTokens(ec, in, 0, lo, hi) // [n,E]
 			return ops.Concat(1, x, ops.Reshape(tgt, n, 1, E))
 		}
 		// split and merge move heads between [T, L, E] and [T, H, L, E/H].
@@ -446,10 +446,14 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 		}
 
 		// Test rows, in chunks, against the cached context.
-		K, R := cfg.MaxClasses, in.Rows
-		k := in.Classes[0]
-		mask := classMask(k, K)
-		res := make([]float64, 0, (R-N)*k)
+		K, R := cfg.outputs(), in.Rows
+		var k int
+		var mask []float32
+		if !cfg.Regression() {
+			k = in.Classes[0]
+			mask = classMask(k, K)
+		}
+		res := make([]float64, 0, (R-N)*K)
 		for lo := N; lo < R; lo += chunk {
 			hi := min(lo+chunk, R)
 			func() {
@@ -460,11 +464,18 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 					x = post(l, pre(l, x), keys[li], vals[li])
 				}
 				logits := m.dec.Forward(ops.Reshape(ops.Slice(x, 1, F, T), hi-lo, E))
-				logits = ops.Add(logits, ec.FromFloat32(dev, mask, 1, K))
+				if mask != nil {
+					logits = ops.Add(logits, ec.FromFloat32(dev, mask, 1, K))
+				}
 				if temperature != 1 {
 					logits = ops.MulScalar(logits, 1/temperature)
 				}
-				res = classProbs(ops.Softmax(logits, -1).Float64s(), K, k, res)
+				p := ops.Softmax(logits, -1).Float64s()
+				if cfg.Regression() {
+					res = append(res, p...)
+				} else {
+					res = classProbs(p, K, k, res)
+				}
 			}()
 		}
 		out = [][]float64{res}

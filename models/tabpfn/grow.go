@@ -1,11 +1,13 @@
 package tabpfn
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/kiln-ml/kiln/checkpoint"
+	"github.com/kiln-ml/kiln/tensor"
 )
 
 // Deepen returns a deeper copy of m on m's device, a model of the given number of layers that
@@ -86,6 +88,9 @@ func Deepen(m *Model, layers int) (*Model, error) {
 			}
 		}
 	}
+	if m.Cfg.Regression() {
+		f.Entries[bordersEntry] = checkpoint.Entry{Name: bordersEntry, Shape: []int{cfg.Bins + 1}, F64: m.Bars.Borders()}
+	}
 	return FromFile(m.Dev, f)
 }
 
@@ -101,4 +106,42 @@ func isBranchOutput(rest string) bool {
 // own Config is the run's.
 func NewTrainerFrom(m *Model, tc TrainConfig, path string) (*Trainer, error) {
 	return newTrainer(m, tc, path)
+}
+
+// ToRegression returns a regression model (bins output bins, Bars left for the trainer to
+// set from the prior) on m's device whose body is a copy of the classifier m's: the cell
+// and feature encoders, every layer, and the decoder's hidden layer, which reads the same
+// target token. The target value encoder and the decoder's output layer are new, drawn from
+// seed. Training it on the regression prior starts from a body that already reads tables,
+// rather than from random weights (see bench/results/tabpfn-regression-2026-12-03.md for
+// what that gained).
+func ToRegression(m *Model, bins int, seed uint64) (*Model, error) {
+	if m.Cfg.Regression() {
+		return nil, errors.New("tabpfn: ToRegression needs a classifier; the model is already a regression model")
+	}
+	r, err := New(m.Dev, m.Cfg.AsRegression(bins), seed)
+	if err != nil {
+		return nil, err
+	}
+	src := map[string]*tensor.Tensor{}
+	for _, n := range m.NamedParameters() {
+		src[n.Name] = n.Tensor
+	}
+	err = tensor.Catch(func() error {
+		for _, n := range r.NamedParameters() {
+			from, ok := src[n.Name]
+			if !ok || strings.HasPrefix(n.Name, "decoder.layers.1.") || !tensor.SameShape(from.Shape(), n.Tensor.Shape()) {
+				continue
+			}
+			if err := r.Dev.CopyFromHost(n.Tensor.Buffer(), from.Float32s()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		r.Release()
+		return nil, err
+	}
+	return r, nil
 }
