@@ -104,6 +104,18 @@ func TestBarsClosedForms(t *testing.T) {
 	if got := b.Mean(p); !near(got, want, 1e-12) {
 		t.Errorf("mixture mean %v, want %v", got, want)
 	}
+	// Expect by quadrature: the mean for h the identity, and the second moment against the
+	// closed forms (uniform: (a²+ab+b²)/3; tail: e² ∓ 2e·s√(2/π) + s²).
+	if got := b.Expect(p, func(x float64) float64 { return x }); !near(got, want, 1e-9) {
+		t.Errorf("Expect(identity) %v, want the mean %v", got, want)
+	}
+	second := p[0]*(e[1]*e[1]-2*e[1]*s*math.Sqrt(2/math.Pi)+s*s) + p[n-1]*(e[n-1]*e[n-1]+2*e[n-1]*sh*math.Sqrt(2/math.Pi)+sh*sh)
+	for k := 1; k < n-1; k++ {
+		second += p[k] * (e[k]*e[k] + e[k]*e[k+1] + e[k+1]*e[k+1]) / 3
+	}
+	if got := b.Expect(p, func(x float64) float64 { return x * x }); !near(got, second, 1e-9) {
+		t.Errorf("Expect(x²) %v, want %v", got, second)
+	}
 }
 
 // TestBarsQuantileInvertsCDF checks CDF(Quantile(q)) = q for random distributions, in the
@@ -131,6 +143,14 @@ func TestBarsQuantileInvertsCDF(t *testing.T) {
 				t.Fatalf("quantiles not increasing: %v after %v", x, prev)
 			}
 			prev = x
+		}
+		qs := []float64{1e-6, 0.01, 0.05, 0.2, 0.5, 0.7, 0.95, 0.99, 1 - 1e-6}
+		all := make([]float64, len(qs))
+		b.Quantiles(p, qs, all)
+		for i, q := range qs {
+			if want := b.Quantile(p, q); !near(all[i], want, 1e-12) {
+				t.Fatalf("Quantiles at %v: %v, Quantile %v", q, all[i], want)
+			}
 		}
 		for _, e := range b.Borders()[1:b.Bins()] {
 			if lo, hi := b.CDF(p, math.Nextafter(e, math.Inf(-1))), b.CDF(p, e); !near(lo, hi, 1e-12) {
