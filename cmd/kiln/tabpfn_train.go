@@ -217,9 +217,14 @@ classifier, the classifier's body starts the run and the target encoder and outp
 					from := ""
 					switch {
 					case regression && !m.Cfg.Regression():
-						// The classifier's body reads tables already; the target encoder
-						// and the output layer start anew (tabpfn.ToRegression).
-						r, err := tabpfn.ToRegression(m, bins, seed)
+						// The regression model starts as the classifier's binary classifier
+						// of low against high targets (tabpfn.ToRegression).
+						bars, err := tc.PriorBars(bins)
+						if err != nil {
+							m.Release()
+							return err
+						}
+						r, err := tabpfn.ToRegression(m, bars)
 						m.Release()
 						if err != nil {
 							return fmt.Errorf("--init: %w", err)

@@ -153,27 +153,53 @@ func TestRegressionSaveLoad(t *testing.T) {
 	require.Error(t, noBars.Save(filepath.Join(t.TempDir(), "x.safetensors"), nil, nil))
 }
 
-// TestToRegression checks that the regression model takes the classifier's body and that
-// only the target encoder and the output layer are new.
+// TestToRegression checks that the regression model takes the classifier's body, that its
+// target encoder maps −1, 1 and the test flag onto the classifier's embeddings of classes 0
+// and 1 and its placeholder, and that its bin logits are class 0's logit plus (k+½)/B times
+// the difference to class 1's.
 func TestToRegression(t *testing.T) {
 	dev := device.MustGet("cpu")
 	clf, err := New(dev, tinyConfig(), 5)
 	require.NoError(t, err)
 	defer clf.Release()
-	r, err := ToRegression(clf, 16, 6)
+	bars, err := NewBars([]float64{-3, -1, -0.5, 0, 0.5, 1, 3})
+	require.NoError(t, err)
+	r, err := ToRegression(clf, bars)
 	require.NoError(t, err)
 	defer r.Release()
 	require.True(t, r.Cfg.Regression())
-	require.Equal(t, 16, r.Cfg.Bins)
+	require.Equal(t, 6, r.Cfg.Bins)
+	require.Same(t, bars, r.Bars)
 	want := params(t, clf)
 	for name, v := range params(t, r) {
-		switch name {
-		case "encoder.target_value.weight", "encoder.target_value.bias", "decoder.layers.1.weight", "decoder.layers.1.bias":
+		if isHead(name) && name != "decoder.layers.0.weight" && name != "decoder.layers.0.bias" {
 			continue
 		}
 		require.Equal(t, want[name], v, "parameter %s was not copied", name)
 	}
-	_, err = ToRegression(r, 16, 7)
+
+	ec := tensor.NewContext()
+	defer ec.Close()
+	ec.SetGradEnabled(false)
+	W := r.Cfg.Width
+	tok := r.targetValue.Forward(ec.FromFloat32(dev, []float32{-1, 0, 1, 0, 0, 1}, 3, 2)).Float32s()
+	emb := want["encoder.target.weight"]
+	for i := range W {
+		require.InDelta(t, emb[i], tok[i], 1e-6)          // y = −1: class 0
+		require.InDelta(t, emb[W+i], tok[W+i], 1e-6)      // y = 1: class 1
+		require.InDelta(t, emb[10*W+i], tok[2*W+i], 1e-6) // test row: the placeholder
+	}
+	h := make([]float32, r.Cfg.MLPWidth)
+	for j := range h {
+		h[j] = float32(j%5) - 2
+	}
+	lr := r.dec.Layers[1].Forward(ec.FromFloat32(dev, h, 1, len(h))).Float32s()
+	lc := clf.dec.Layers[1].Forward(ec.FromFloat32(dev, h, 1, len(h))).Float32s()
+	for k := range 6 {
+		tk := (float64(k) + 0.5) / 6
+		require.InDelta(t, float64(lc[0])+tk*float64(lc[1]-lc[0]), float64(lr[k]), 1e-4, "bin %d", k)
+	}
+	_, err = ToRegression(r, bars)
 	require.Error(t, err)
 }
 
@@ -231,7 +257,9 @@ func TestFreezeBody(t *testing.T) {
 	dev := device.MustGet("cpu")
 	clf, err := New(dev, tinyConfig(), 8)
 	require.NoError(t, err)
-	r, err := ToRegression(clf, 16, 9)
+	bars, err := NewBars([]float64{-2, -1, 0, 1, 2})
+	require.NoError(t, err)
+	r, err := ToRegression(clf, bars)
 	clf.Release()
 	require.NoError(t, err)
 	before := params(t, r)

@@ -111,7 +111,7 @@ func newTrainer(m *Model, tc TrainConfig, path string) (*Trainer, error) {
 		return nil, err
 	}
 	if m.Cfg.Regression() && m.Bars == nil {
-		if m.Bars, err = PriorBars(tc.Prior, m.Cfg.Bins); err != nil {
+		if m.Bars, err = tc.PriorBars(m.Cfg.Bins); err != nil {
 			return nil, err
 		}
 	}
@@ -534,6 +534,14 @@ func PriorBars(p prior.Config, bins int) (*Bars, error) {
 		return nil, err
 	}
 	return NewBars(borders)
+}
+
+// PriorBars is the bar distribution of bins bins that a regression run with this config
+// uses: PriorBars of its prior with its seed.
+func (tc TrainConfig) PriorBars(bins int) (*Bars, error) {
+	p := tc.Prior
+	p.Seed = tc.Seed
+	return PriorBars(p, bins)
 }
 
 // RegressionInputFromBatch turns a regression prior batch into the model's input and the
