@@ -55,9 +55,15 @@ func NewBars(borders []float64) (*Bars, error) {
 	return b, nil
 }
 
-// BordersFromSamples returns bins+1 borders at the quantiles k/bins of the samples (linear
-// interpolation), nudged apart where ties would make them equal, so that every bin holds
-// about the same share of the samples.
+// BordersFromSamples returns bins+1 borders: e_1 … e_{bins−1} at the quantiles k/bins of
+// the samples (linear interpolation), nudged apart where ties would make them equal, so that
+// every bin holds about the same share of the samples, and the outer borders one
+// neighbouring bin's width beyond them: e_0 = e_1 − (e_2 − e_1), e_bins likewise. The outer
+// borders only scale the half-normal tails (Bars), which carry every target beyond e_1 and
+// e_{bins−1}; at the samples' extremes instead, as the quantiles 0 and 1, a heavy-tailed
+// sample puts them hundreds of standard deviations out (the regression prior's standardised
+// test targets reach −148 and 534), and a tail with 0.1% of the mass then moves the mean by
+// more than half a standard deviation.
 func BordersFromSamples(ys []float64, bins int) ([]float64, error) {
 	if bins < 2 || bins > MaxBins {
 		return nil, fmt.Errorf("tabpfn: bins must be 2 to %d, got %d", MaxBins, bins)
@@ -89,6 +95,10 @@ func BordersFromSamples(ys []float64, bins int) ([]float64, error) {
 	gap := 1e-6 * (s[len(s)-1] - s[0]) / float64(bins)
 	for k := 1; k < len(out); k++ {
 		out[k] = max(out[k], out[k-1]+gap)
+	}
+	if bins >= 3 {
+		out[0] = out[1] - (out[2] - out[1])
+		out[bins] = out[bins-1] + (out[bins-1] - out[bins-2])
 	}
 	return out, nil
 }

@@ -283,6 +283,10 @@ func TestBordersFromSamples(t *testing.T) {
 			t.Errorf("bin %d [%v, %v) holds %d of 20000 samples", k, bs[k], bs[k+1], n)
 		}
 	}
+	// The outer borders lie one neighbouring bin's width beyond, not at the extremes.
+	if n := len(bs) - 1; bs[0] != bs[1]-(bs[2]-bs[1]) || bs[n] != bs[n-1]+(bs[n-1]-bs[n-2]) {
+		t.Errorf("outer borders %v, %v from %v", bs[0], bs[n], bs)
+	}
 	if _, err := BordersFromSamples([]float64{2, 2, 2}, 4); err == nil {
 		t.Error("constant samples accepted")
 	}

@@ -23,6 +23,15 @@
 // each with a residual connection and a layer norm (post-norm, as TabPFN). A decoder MLP maps
 // the target token of each test row to MaxClasses logits; logits of classes a dataset does not
 // have are masked.
+//
+// # Regression
+//
+// A regression model (Config.Task TaskRegression) has the same body. Its target tokens
+// encode the standardised target of a training row as a number (and a test row by a flag),
+// and its decoder gives the logits of the bins of a bar distribution over the standardised
+// target (Bars; Müller et al. 2022, and TabPFN v2's regression head), trained by negative
+// log-likelihood on the regression datasets of the prior. Regressor wraps it as Classifier
+// wraps a classifier; ToRegression starts one from a trained classifier.
 package tabpfn
 
 import (
