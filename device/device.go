@@ -361,8 +361,22 @@ const (
 	OptimAdaHessian
 )
 
+var optimNames = [...]string{"sgd", "adamw", "lamb", "sophia", "adahessian"}
+
 func (k OptimKind) String() string {
-	return [...]string{"sgd", "adamw", "lamb", "sophia", "adahessian"}[k]
+	if int(k) < len(optimNames) {
+		return optimNames[k]
+	}
+	return fmt.Sprintf("OptimKind(%d)", uint8(k))
+}
+
+// OptimKinds lists every fused optimizer kind, for conformance suites.
+func OptimKinds() []OptimKind {
+	ks := make([]OptimKind, len(optimNames))
+	for i := range ks {
+		ks[i] = OptimKind(i)
+	}
+	return ks
 }
 
 // OptimTensor is one parameter with its gradient and optimizer state buffers (their meaning
@@ -391,6 +405,19 @@ type OptimHyper struct {
 // false, writing nothing, when profiling is off.
 type Profiler interface {
 	ProfileReport(w io.Writer) (bool, error)
+}
+
+// BSRMultiplier is implemented by backends with a block-sparse × dense product (both
+// backends of this repository; package linalg multiplies on the host for a device without
+// it). The conformance suite checks it like the primitives of Device.
+type BSRMultiplier interface {
+	// BSRMatMul overwrites the (blockRows·br)×n matrix c with A·b. A is in block compressed
+	// sparse row storage: block row i owns the stored blocks rowptr[i] … rowptr[i+1]−1
+	// (rowptr: blockRows+1 Int32), block k sits in block column colidx[k] (Int32) and its
+	// br·bc values are vals[k·br·bc:], row-major, in b's dtype. b is a dense row-major matrix
+	// with n columns whose rows are A's columns; rows of c whose block row stores nothing
+	// become zeros. Elements of c past blockRows·br·n are not written.
+	BSRMatMul(rowptr, colidx, vals, b, c Buffer, blockRows, br, bc, n int)
 }
 
 // UninitAllocator is implemented by backends that can hand out memory without zero-filling

@@ -1,10 +1,10 @@
 // common.cuh: shared definitions for every kiln kernel family.
 //
-// Calling convention (see ARCHITECTURE.md, "CUDA build facts"): gorgonia.org/cu's
-// Function.Launch copies exactly 8 bytes per kernel argument, so every kernel parameter is a
-// 64-bit quantity: a pointer, `long long` (i64) or `double`. Offsets are applied to pointers on
-// the host, so kernels receive pointers to their first element. Every kernel is `extern "C"`
-// so that device/cuda finds it by its plain name in the fatbin.
+// Calling convention: gorgonia.org/cu's Function.Launch copies exactly 8 bytes per kernel
+// argument, so every kernel parameter is a 64-bit quantity: a pointer, `long long` (i64) or
+// `double`. Offsets are applied to pointers on the host, so kernels receive pointers to their
+// first element. Every kernel is `extern "C"` so that device/cuda finds it by its plain name
+// in the fatbin.
 #pragma once
 
 #include <stdint.h>

@@ -11,10 +11,11 @@
 // device.Device primitives, mostly Gemm: Gram matrices AᵀA, products with the input, the
 // triangular "solve" Q = A·R⁻¹ (a GEMM with the inverted k×k factor), reconstructions and
 // Frobenius norms. Only small dense factorisations — the Cholesky factor of a k×k Gram
-// matrix, its inverse, the SVD of a (k+p)×n projection, the SVDs of TT unfoldings — are
-// copied to the host and done in float64 with gonum's LAPACK, then copied back in the input's
-// dtype. So the same code runs on the CPU backend and on CUDA, and on CUDA the power
-// iterations of the randomized SVD stay on the device apart from k×k round trips.
+// matrix, its inverse, the SVD of the randomized SVD's (k+p)×(k+p) triangular factor, the
+// SVDs of TT unfoldings — are copied to the host and done in float64 with gonum's LAPACK,
+// then copied back in the input's dtype. So the same code runs on the CPU backend and on
+// CUDA, and on CUDA the power iterations of the randomized SVD stay on the device apart from
+// k×k round trips.
 //
 // The Householder QR and the LU power-iteration normaliser are host references (the whole
 // m×k panel travels to the host and back); they are fallbacks and options, not the default

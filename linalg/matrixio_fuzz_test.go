@@ -2,11 +2,12 @@ package linalg
 
 import (
 	"bytes"
+	"fmt"
 	"math"
-	"runtime/metrics"
 	"slices"
 	"testing"
 
+	"github.com/kiln-ml/kiln/internal/alloctest"
 	"github.com/kiln-ml/kiln/tensor"
 )
 
@@ -14,25 +15,15 @@ import (
 // fuzz one, run e.g. go test -run '^$' -fuzz '^FuzzReadNPY$' -fuzztime 2m ./linalg. Inputs that fail are
 // written to the corpus by go test and stay there as regression cases.
 
-// allocatedBytes is the cumulative count of bytes allocated on the heap, read without stopping
-// the world so that fuzzing stays fast.
-func allocatedBytes() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
 // FuzzReadNPY reads arbitrary bytes as .npy. It must never panic, must allocate at most 2 MiB
 // (a version 2 header may be 1 MiB) plus 4 bytes per input byte (the result grows by doubling
 // with the data read), and an array it reads must have as many values as its shape says and
 // write and read back bit for bit.
 func FuzzReadNPY(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		before := allocatedBytes()
-		a, err := ReadNPY(bytes.NewReader(b))
-		if n, limit := allocatedBytes()-before, 2<<20+4*uint64(len(b)); n > limit {
-			t.Fatalf("allocated %d bytes for %d input bytes (limit %d)", n, len(b), limit)
-		}
+		var a *Array
+		var err error
+		alloctest.Check(t, 2<<20+4*uint64(len(b)), fmt.Sprintf("%d input bytes", len(b)), func() { a, err = ReadNPY(bytes.NewReader(b)) })
 		if err != nil {
 			return
 		}
@@ -71,11 +62,9 @@ func FuzzReadNPY(f *testing.F) {
 // columns values, and write and read back exactly.
 func FuzzReadCSVMatrix(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		before := allocatedBytes()
-		a, err := ReadCSVMatrix(bytes.NewReader(b))
-		if n, limit := allocatedBytes()-before, 1<<20+64*uint64(len(b)); n > limit {
-			t.Fatalf("allocated %d bytes for %d input bytes (limit %d)", n, len(b), limit)
-		}
+		var a *Array
+		var err error
+		alloctest.Check(t, 1<<20+64*uint64(len(b)), fmt.Sprintf("%d input bytes", len(b)), func() { a, err = ReadCSVMatrix(bytes.NewReader(b)) })
 		if err != nil {
 			return
 		}

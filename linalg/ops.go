@@ -103,7 +103,14 @@ func subInPlace(a, b *tensor.Tensor) {
 // upload copies a host matrix into a new tensor with like's device, dtype and execution
 // context.
 func upload(like *tensor.Tensor, m mat.Matrix) *tensor.Tensor {
-	t := tensor.FromMat(like.Device(), like.DType(), m)
+	r, c := m.Dims()
+	v := make([]float64, r*c)
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			v[i*c+j] = m.At(i, j)
+		}
+	}
+	t := tensor.FromFloat64As(like.Device(), like.DType(), v, r, c)
 	if c := like.Context(); c != nil {
 		c.Track(t)
 	}
@@ -116,7 +123,7 @@ func download(t *tensor.Tensor) *mat.Dense {
 	if r == 0 || c == 0 {
 		return &mat.Dense{}
 	}
-	return t.ToMat()
+	return mat.NewDense(r, c, t.Float64s())
 }
 
 // machineEps is the machine epsilon ε of a floating dtype (the spacing of numbers at 1:

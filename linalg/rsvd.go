@@ -125,8 +125,11 @@ func (s *SVD) Release() {
 // power iterations, working on the transpose when m < n, the sign convention — are those of
 // scikit-learn's randomized_svd, so results agree with it up to the random draws.
 //
-// The products with A and the QR factorisations run on a's device; the SVD of the
-// (k+p)×n matrix B runs on the host (gonum's dgesvd). k+p is capped at min(m, n).
+// The products with A and the QR factorisations run on a's device. B itself is never
+// decomposed: its transpose Bᵀ = AᵀQ is reduced on the device by the same QR as the power
+// iterations, and only the (k+p)×(k+p) triangular factor goes to the host, where gonum's
+// SVD (dgesvd) decomposes it; the device turns the result back into the factors of A.
+// k+p is capped at min(m, n).
 func RandomizedSVD(a *tensor.Tensor, k int, opt RSVDOptions) (res *SVD, err error) {
 	if err := checkFloat(a); err != nil {
 		return nil, err
@@ -243,8 +246,9 @@ func rsvd(a *tensor.Tensor, k int, opt RSVDOptions, transpose bool) *SVD {
 	// B = QᵀM is l×nn. We factor C = MᵀQ = Bᵀ (nn×l, tall) instead: C = W·S·Zᵀ gives
 	// B = Z·S·Wᵀ, so Û = Z and V = W. C is first reduced on the device by the same QR as the
 	// power iterations, C = Q_c·R, so that only the l×l R is decomposed on the host:
-	// R = W_r·S·Zᵀ and W = Q_c·W_r. (A host SVD of all of C took 0.3 s for 8192×74 on an
-	// H200's host, 19× torch.svd_lowrank's whole run, while the device sat idle.)
+	// R = W_r·S·Zᵀ and W = Q_c·W_r. A host SVD of all of C would keep one host core busy
+	// with O(nn·l²) work while the device sits idle, longer than the rest of the run
+	// (bench/results/gpu-h200-2026-11-26.md).
 	c := M.mulT(q)
 	cqr := orthonormaliseR(c, res.QRMethods)
 	c.Release()

@@ -193,16 +193,11 @@ func (a *BSR[T]) MulDense(b []T, n int) ([]T, error) {
 	return c, nil
 }
 
-// BSRDevice is implemented by backends with a native BSR × dense kernel (CUDA:
-// kiln_bsr_mm_f32/f64 in kernels/linalg.cu). MulTensor uses it when B's device has it and
-// otherwise multiplies on the host. Structural typing means a backend implements it without
-// importing this package.
-type BSRDevice interface {
-	// BSRMatMul overwrites the (blockRows·br)×n matrix c with A·b, where A is given by
-	// rowptr (blockRows+1 Int32), colidx (Int32, one per stored block) and vals (br·bc per
-	// block, row-major, in b's dtype), and b is a dense row-major matrix with n columns.
-	BSRMatMul(rowptr, colidx, vals, b, c device.Buffer, blockRows, br, bc, n int)
-}
+// BSRDevice is a backend with a native BSR × dense product: device.BSRMultiplier, which the
+// CPU backend and the CUDA backend (kiln_bsr_mm_f32/f64 in kernels/linalg.cu) implement and
+// the conformance suite checks. MulTensor uses it when B's device has it and otherwise
+// multiplies on the host.
+type BSRDevice = device.BSRMultiplier
 
 // MulTensor returns A·B for a Cols×n tensor B of the same precision as A, on B's device:
 // through BSRDevice when the device implements it, else on the host (MulDense, with B

@@ -6,7 +6,7 @@
 #   make cuda           kernels, then build/kiln-cuda built with -tags cuda
 #   make cuda-vet       go vet -tags cuda over every package
 #   make cuda-testc     compile (never run) the cuda test binaries
-#   make device-bundle  bench/gpu/bundle/: stripped kiln cuda binary + run.sh + PyTorch anchors
+#   make device-bundle  bench/gpu/bundle/: stripped kiln cuda binary + run.sh, train.sh + PyTorch anchors
 #                       + the shared tabular data for the evaluation of the trained model
 #   make kernels-emu    kernels/build/libkilnemu.a: the kernels compiled as host C++, run as CPU fibers
 #   make cuda-emu-test  the cuda package's tests (conformance suite included), then ops and nn, on that emulator
@@ -45,9 +45,9 @@ cuda-testc: kernels
 	$(CUDA_ENV) $(GO) test $(CUDA_TAGS) -c -o /dev/null ./device/cuda/
 	$(CUDA_ENV) $(GO) test $(CUDA_TAGS) -c -o /dev/null ./kernels/
 
-# The bundle also takes the shared tabular data (3 MB; not in the repository, and the device
-# machine sees only the working tree and what is carried) so that run.sh can evaluate the
-# model it trains.
+# The bundle also takes the shared tabular data (3 MB; it is not in the repository, and the
+# GPU machine may have nothing beside the bundle) so that run.sh can evaluate the model it
+# trains.
 device-bundle: kernels
 	@mkdir -p bench/gpu/bundle
 	$(CUDA_ENV) $(GO) build $(CUDA_TAGS) -ldflags '-s -w $(LDFLAGS)' -o bench/gpu/bundle/kiln ./cmd/kiln

@@ -1,6 +1,7 @@
 // Package tensor defines kiln's Tensor: a shape, a dtype and a reference-counted buffer on
-// one device, with constructors, shape manipulation, device transfer and interop with
-// gonum's mat.Dense and gorgonia.org/tensor's *Dense.
+// one device, with constructors, shape manipulation and device transfer. It depends on the
+// standard library and kiln only; conversions to and from gonum's mat.Dense and
+// gorgonia.org/tensor's *Dense live in package tensor/interop.
 //
 // # Errors
 //
@@ -35,6 +36,7 @@ package tensor
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -86,21 +88,29 @@ func (e *Error) Error() string { return "tensor: " + e.Msg }
 func panicf(format string, args ...any) { panic(&Error{Msg: fmt.Sprintf(format, args...)}) }
 
 // Catch runs fn and converts a panic raised by kiln's inner layers (a *tensor.Error, a
-// *device.Error, or any error value) into a returned error. Panics that are not errors
-// (runtime faults in kiln itself) are re-raised.
+// *device.Error, or any other error value) into a returned error; runtime errors and panics
+// that are not errors are re-raised (see Recovered).
 func Catch(fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			if e, ok := r.(error); ok {
-				if _, runtimeErr := r.(interface{ RuntimeError() }); !runtimeErr {
-					err = e
-					return
-				}
-			}
-			panic(r)
+			err = Recovered(r)
 		}
 	}()
 	return fn()
+}
+
+// Recovered applies Catch's policy to a value returned by recover, for public APIs that
+// recover in their own deferred functions. An error value (kiln's panics on misuse, bad
+// shapes and device failures) is returned. A runtime error (index out of range, nil
+// dereference) or a value that is not an error is a fault in kiln itself: it is re-raised,
+// so that it keeps its stack trace instead of passing for a bad input.
+func Recovered(r any) error {
+	if e, ok := r.(error); ok {
+		if _, fault := r.(runtime.Error); !fault {
+			return e
+		}
+	}
+	panic(r)
 }
 
 // Shape returns a copy of the tensor's shape.

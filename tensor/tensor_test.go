@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/kiln-ml/kiln/device"
 	_ "github.com/kiln-ml/kiln/device/cpu"
@@ -242,17 +241,6 @@ func TestRandomMatchesRNG(t *testing.T) {
 	a := g.Normal(d, tensor.Float64, 0, 1, 5).Float64s()
 	b := g.Normal(d, tensor.Float64, 0, 1, 5).Float64s()
 	require.NotEqual(t, a, b, "successive draws of a generator must differ")
-}
-
-func TestInterop(t *testing.T) {
-	d := cpu()
-	m := mat.NewDense(2, 3, []float64{1, 2, 3, 4, 5, 6})
-	x := tensor.FromMat(d, tensor.Float32, m)
-	require.True(t, mat.Equal(m, x.ToMat()))
-	dense := x.ToDense()
-	require.Equal(t, []int{2, 3}, []int(dense.Shape()))
-	back := tensor.FromDense(d, dense)
-	require.Equal(t, x.Float32s(), back.Float32s())
 }
 
 func TestBadInputIsAnError(t *testing.T) {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The GPU device check: runs on a lent GPU machine (no Go toolchain there) from the bundle that
-# `make device-bundle` builds here (bench/gpu/bundle/: the stripped kiln cuda binary, this
-# script and anchors.py). Budget: under 8 minutes; every step has its own timeout and a failed
-# step does not stop the next. Results go to $OUT (at most 8 files):
+# The GPU device check: runs on a GPU machine (no Go toolchain needed there) from the bundle
+# that `make device-bundle` builds (bench/gpu/bundle/: the stripped kiln cuda binary, this
+# script, train.sh, the PyTorch anchors and the shared tabular data). Every step has its own
+# timeout and a failed step does not stop the next. Results go to $OUT (8 files):
 #   run.log        everything printed, nvidia-smi and `kiln devices` included
 #   selftest.json  kiln selftest --device cuda --json (conformance suite vs float64 references)
 #   kiln.json      kiln cudabench --json (SGEMM, attention fwd/bwd, copy; rel errors)
@@ -10,17 +10,16 @@
 #   report.md      kiln vs PyTorch ratios
 #   bench.json     kiln bench --device cuda --json --no-anchor (TabPFN fit+predict included)
 #   rsvd.json      kiln linalg rsvd --device cuda vs torch.svd_lowrank on one 8192² matrix
-#   ext.safetensors the TabPFN model the lease trains (the shipped 760k-parameter one, or the
-#                  last lease's export of it, trained on the extended prior) after one more
-#                  phase on the GPU, run until the deadline; model only (a new run starts
-#                  from it)
+#   ext.safetensors the TabPFN model trained here until the deadline: the shipped 760k-parameter
+#                  model (or the newest committed export of it) after one more phase on the
+#                  extended prior; model only (a new run starts from it)
 # plus, in run.log, that model and the shipped one under the evaluation protocol (kiln tabpfn
 # eval --device cuda on the bundle's copy of the shared tabular data, 4 members),
 # a short TabPFN training probe (datasets/s, checkpoint + resume) and a
 # profiled training segment (KILN_CUDA_PROFILE=1: GPU time per kernel, host time).
 # Every step is capped by its own timeout and by a deadline (KILN_DEADLINE seconds after the
-# start, default 560), so the whole check fits one device call of 590 s; the training phase
-# takes what the checks leave.
+# start, default 560), so the whole check fits in a 590 s call; the training phase takes the
+# time the checks leave.
 # Usage (from the repository root on the GPU machine): bash bench/gpu/bundle/run.sh [--quick]
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,8 +30,8 @@ quick=""
 KILN=$here/kiln
 exec > >(tee -a "$OUT/run.log") 2>&1
 
-# The binary links libcuda.so.1 (the driver's); the lent machines keep it outside the
-# loader's default path, so look for it rather than fail at the first call.
+# The binary links libcuda.so.1 (the driver's); some machines keep it outside the loader's
+# default path, so look for it rather than fail at the first call.
 if ! ldconfig -p 2>/dev/null | grep -q 'libcuda.so.1'; then
   for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu /usr/local/cuda/compat \
            $(dirname "$(find / -xdev -name 'libcuda.so.1' 2>/dev/null | head -1)" 2>/dev/null); do
@@ -76,7 +75,7 @@ step "kiln bench --device cuda"
 timeout "$(cap 80)" "$KILN" bench --device cuda --json --no-anchor ${quick:+--quick} > "$OUT/bench.json"
 echo "bench exit $?"
 
-step "split reductions and split-K GEMM (kiln bench --only reduce; the one-pass A/B was measured on the H100, 2026-11-27)"
+step "split reductions and split-K GEMM (kiln bench --only reduce)"
 timeout "$(cap 30)" "$KILN" bench --device cuda --only reduce --no-anchor 2>&1 | tail -5
 
 step "PyTorch anchors (same GPU, same run)"
@@ -87,28 +86,26 @@ step "randomized SVD 8192x8192 rank 64: kiln vs torch.svd_lowrank (same matrix, 
 timeout "$(cap 60)" python3 "$here/rsvd_anchor.py" --kiln "$KILN" --out "$OUT" $([ -n "$quick" ] && echo --n 1024 --rank 16)
 echo "rsvd exit $?"
 
-step "TabPFN training probe on the GPU (shipped size, default prior: datasets/s, checkpoint + resume)"
+step "TabPFN training probe on the GPU (kiln tabpfn train's default size and prior: datasets/s, checkpoint + resume)"
 tmp=$(mktemp -d)
 timeout "$(cap 45)" "$KILN" tabpfn train --device cuda --workers 8 --out "$tmp/run.safetensors" --steps 150 --every 50 2>&1 | awk 'NR % 10 == 0 || /trained|error|kiln:/'
 timeout "$(cap 20)" "$KILN" tabpfn train --device cuda --workers 8 --out "$tmp/run.safetensors" --resume --steps 160 2>&1 | tail -2
 echo "train exit $?"
 rm -rf "$tmp"
 
-# Where a training step's time goes (no nsys on these machines): a short segment of the
-# model the lease trains (below) with kiln's own CUDA profiler (kernel GPU time from events,
-# host time per driver call); the report is printed when the segment ends.
-# The training phase. The 760k-parameter model (the shipped default) converged on the basic
-# prior, and growing it to 8 layers gained nothing in 2871 GPU steps (mean AUC 0.9606 ->
-# 0.9609, the training loss level: bench/results/gpu-h200-2026-11-27b.md). More capacity
-# does not lower the loss on this prior, so the prior is what to change: the lease trains
-# the shipped model on the extended prior (--prior-mechanisms extended: mixed activations
-# with steps, and unordered argmax classes), which a CPU phase on small tables found 0.0021
-# better than the basic prior in the same regime (bench/results/tabpfn-2026-11-27.md) but
-# which has never had the GPU's table sizes. It starts from the last lease's export when one
-# is committed (bench/results/tabpfn-ext-*steps.safetensors, model only: the training
-# checkpoint with its float64 optimizer state is ~15 MB, close to the 16 MiB a returned file
-# may have), else from the shipped model, with a fresh optimizer either way.
-prev=$(ls "$here"/../../results/tabpfn-ext-*steps.safetensors 2>/dev/null | sort -V | tail -1)
+# Where a training step's time goes, without a hardware profiler: a short segment of the
+# training below under kiln's own CUDA profiler (kernel GPU time from events, host time per
+# driver call); the report is printed when the segment ends.
+# The training phase trains the shipped model on the extended prior (--prior-mechanisms
+# extended: mixed activations with steps, and unordered argmax classes): on the basic prior
+# the model has converged and more layers do not lower its loss (bench/results/gpu-h200-2026-11-27b.md),
+# while the extended prior did better on small tables (bench/results/tabpfn-2026-11-27.md).
+# It starts from the newest export committed under bench/results
+# (<run>/tabpfn-ext-<steps>steps.safetensors, model only: the training checkpoint with its
+# float64 optimizer state is ~15 MB), else from the shipped model, with a fresh optimizer
+# either way.
+prev=$(ls "$here"/../../results/*/tabpfn-ext-*steps.safetensors 2>/dev/null |
+  awk -F/ '{ print $NF "\t" $0 }' | sort -V | tail -1 | cut -f2)
 init=(--init "${prev:-$here/../../../models/tabpfn/default.safetensors}" --prior-mechanisms extended)
 base=$(echo "$prev" | xargs -r basename | tr -dc 0-9 | sed 's/^0*//')
 if [ -z "$quick" ]; then
@@ -119,30 +116,29 @@ if [ -z "$quick" ]; then
   rm -f /tmp/prof.safetensors
 fi
 
-# The rest of the lease trains on tables of the evaluation's shapes (128-1024 rows, <=64
+# The rest of the time trains on tables of the evaluation's shapes (128-1024 rows, <=64
 # features, batch 8, peak lr 2e-4 after 50 warm-up steps, cosine to the deadline); train.sh
 # sets the schedule's end so that it ends at the deadline. The model comes back as
-# $OUT/ext.safetensors (model only) and is committed as
-# bench/results/tabpfn-ext-<steps>steps.safetensors, counting the steps of every lease.
+# $OUT/ext.safetensors (model only); to continue from it in a later check, commit it as
+# bench/results/<run>/tabpfn-ext-<steps>steps.safetensors, counting the steps of every phase.
 if [ -n "$quick" ]; then
   echo "training skipped (quick run)"
 else
   step "TabPFN: the shipped model on the extended prior, next phase on the GPU (${init[*]}; batch 8, 128-1024 rows, <=64 features)"
-  # The export and the two evaluations below needed ~20 s on the H200 (7 s for each
-  # evaluation) before the pairwise scheme; its 2 members per pair of classes add up to
-  # 90 forward passes per split on digits, estimated at ~15 s per evaluation. 90 s leaves a
-  # margin.
+  # The export and the two evaluations below take an estimated 35 s on an H200 (~15 s for each
+  # evaluation with 2 members per pair of classes: 90 forward passes per split on digits);
+  # 90 s leaves a margin.
   train_end=$deadline
   [ -d "$here/data/tabular" ] && train_end=$(( deadline - 90 ))
   KILN=$KILN bash "$here/train.sh" /tmp/ext-run.safetensors "$train_end" "$(cap 40)" --device cuda \
       --workers 12 "${init[@]}" --steps 40000 --lr 2e-4 --warmup 50 --batch 8 --min-rows 128 --max-rows 1024 --max-features 64
   timeout 30 "$KILN" tabpfn train --out /tmp/ext-run.safetensors --resume --steps 1 --export "$OUT/ext.safetensors" 2>&1 | tail -1
   ran=$(head -c 100000 /tmp/ext-run.safetensors 2>/dev/null | grep -a -o '"tabpfn.step":"[0-9]*"' | tr -dc 0-9)
-  echo "steps this lease: ${ran:-?}; the model's total: $(( ${base:-0} + ${ran:-0} )) (commit it as tabpfn-ext-$(( ${base:-0} + ${ran:-0} ))steps.safetensors)"
+  echo "steps this run: ${ran:-?}; the model's total: $(( ${base:-0} + ${ran:-0} )) (to continue from it, commit it as bench/results/<run>/tabpfn-ext-$(( ${base:-0} + ${ran:-0} ))steps.safetensors)"
 fi
 
 if [ -z "$quick" ] && [ -s "$OUT/ext.safetensors" ] && [ -d "$here/data/tabular" ]; then
-  step "evaluation: the shipped model, then the one trained on the extended prior (kiln tabpfn eval --device cuda, 4 members, 2 per pair of classes; compare bench/results/tabpfn-eval-*)"
+  step "evaluation: the shipped model, then the one trained on the extended prior (kiln tabpfn eval --device cuda, 4 members, 2 per pair of classes; compare the evaluations recorded in bench/results)"
   # Into run.log: $OUT already holds the 8 files that come back. Both in the same call, so
   # the comparison is paired (same splits, same members, same card).
   for model in "" "$OUT/ext.safetensors"; do

@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
-# Timed TabPFN training on a lent GPU: train until a wall-clock deadline with a learning-rate
-# schedule that ends at the deadline rather than being cut off at a high rate.
+# Timed TabPFN training: train until a wall-clock deadline with a learning-rate schedule that
+# ends at the deadline rather than being cut off at a high rate.
 #
 #   KILN=path/to/kiln bash train.sh CKPT DEADLINE_EPOCH_S FIRST_S FLAGS...
 #
 # A first segment of FIRST_S seconds runs `kiln tabpfn train --out CKPT --force --every 100 FLAGS...`
 # (FLAGS: the run's or the new phase's settings, with a provisional --steps; --force because
-# the segment starts a new run over any CKPT an earlier one left). The steps it
-# finished time a step; the run is then resumed with --steps set so that it ends ~8 s before
-# the deadline (a resume with --steps re-spans the cosine from the schedule's start). Each
-# checkpoint is written atomically, and timeout's SIGTERM makes kiln write one before it
-# exits, so a kill at any point leaves a resumable file at CKPT. Checkpoints are sparse
-# (--every 100): the 760k model's is 15 MB with an fsync, and until kiln honoured --every on
-# resume, the every-step checkpoint of an earlier first segment kept the GPU idle ~80% of the
-# time (bench/results/gpu-h100-2026-11-27.md).
+# the segment starts a new run over any CKPT already there). The steps it finished time a
+# step; the run is then resumed with --steps set so that it ends ~8 s before the deadline (a
+# resume with --steps re-spans the cosine from the schedule's start). Each checkpoint is
+# written atomically, and timeout's SIGTERM makes kiln write one before it exits, so a kill at
+# any point leaves a resumable file at CKPT. Checkpoints are sparse (--every 100, then 200):
+# the 760k-parameter model's is 15 MB with an fsync, and a checkpoint every step leaves the
+# GPU idle most of the time (bench/results/gpu-h100-2026-11-27.md).
 set -uo pipefail
 ckpt=$1 deadline=$2 first=$3
 shift 3

@@ -168,7 +168,4 @@ func TestMemoryEstimates(t *testing.T) {
 	if ttBytes([]int{8, 8, 8, 8}, 4) > 1<<20 {
 		t.Error("tt estimate for the example is too large")
 	}
-	if minibatchBytes(300, 128, 64) > 64<<20 {
-		t.Error("optim estimate for the defaults is too large")
-	}
 }

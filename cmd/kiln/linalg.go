@@ -33,7 +33,8 @@ func newLinalgCmd() *cobra.Command {
 		Long: `Linear algebra on kiln tensors: the randomized SVD of Halko, Martinsson and Tropp (2011) with
 scikit-learn's semantics, the TT-SVD of Oseledets (2011), and block / hierarchical sparse
 matrices in BSR storage. The large products run on the chosen device; small factorisations
-(k×k Cholesky, the (k+p)×n SVD, TT unfoldings) run on the host in float64.`,
+(k×k Cholesky, the SVD of the randomized SVD's (k+p)×(k+p) triangular factor, the SVDs of
+TT unfoldings) run on the host in float64.`,
 		Example: `  kiln linalg rsvd --random 2000,1500,0.95 --rank 20
   kiln linalg tt --random 8,8,8,8 --rank 4
   kiln linalg sparse --kind hierarchical --n 512 --density 0.05 --plot pattern.png`,

@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	// The pure-Go backend is always present; cuda builds add device/cuda in cuda.go.
+	// The pure-Go backend is always present; cuda builds add device/cuda in cudabench_cuda.go.
 	_ "github.com/kiln-ml/kiln/device/cpu"
 )
 

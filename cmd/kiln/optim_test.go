@@ -2,15 +2,15 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/internal/flagbound"
+	"github.com/kiln-ml/kiln/internal/synth"
+	"github.com/kiln-ml/kiln/optim/compare"
 )
 
 // runOptim runs the command with args through the shared execute helper.
@@ -19,25 +19,11 @@ func runOptim(t *testing.T, args ...string) (string, error) {
 	return execute(newOptimCmd(), args...)
 }
 
-// blobsCSV writes three well-separated Gaussian classes in four features.
+// blobsCSV writes 120 rows of three well-separated Gaussian classes in four features.
 func blobsCSV(t *testing.T) string {
 	t.Helper()
-	r := rand.New(rand.NewPCG(1, 2))
-	var b strings.Builder
-	b.WriteString("f0,f1,f2,f3,class\n")
-	for i := 0; i < 120; i++ {
-		c := i % 3
-		for j := 0; j < 4; j++ {
-			center := 0.0
-			if j == c {
-				center = 4
-			}
-			fmt.Fprintf(&b, "%.4f,", center+r.NormFloat64())
-		}
-		fmt.Fprintf(&b, "c%d\n", c)
-	}
 	p := filepath.Join(t.TempDir(), "blobs.csv")
-	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(synth.BlobsCSV(120, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -51,7 +37,7 @@ func TestOptimCompareJSONAndPlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err, out)
 	}
-	var rep optimCompareReport
+	var rep compare.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("bad JSON: %v\n%s", err, out)
 	}
@@ -95,6 +81,16 @@ func TestOptimCompareTableAndSweep(t *testing.T) {
 	}
 }
 
+// TestOptimCompareMemoryLimit: the CLI hands the memory limit to the library, which refuses
+// the minibatches before building them.
+func TestOptimCompareMemoryLimit(t *testing.T) {
+	t.Setenv(flagbound.MemoryEnv, "1M")
+	_, err := runOptim(t, "compare", "--dataset", blobsCSV(t), "--steps", "100000", "--batch", "64")
+	if err == nil || !strings.Contains(err.Error(), "optim compare: 100000 minibatches") || !strings.Contains(err.Error(), "memory limit") {
+		t.Fatalf("error %v", err)
+	}
+}
+
 func TestOptimCompareErrors(t *testing.T) {
 	csv := blobsCSV(t)
 	for _, c := range []struct {
@@ -124,32 +120,11 @@ func TestOptimCompareDigits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep optimCompareReport
+	var rep compare.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if r := rep.Results[0]; r.Error != "" || r.TestAccuracy < 0.9 {
 		t.Fatalf("digits, SGD with momentum, 100 steps: %+v", r)
-	}
-}
-
-// TestOptimCompareReportsDivergence: a run that blows up is reported with its error, and the
-// report still encodes as JSON (no NaN or Inf values).
-func TestOptimCompareReportsDivergence(t *testing.T) {
-	dev, err := device.Get("cpu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cd, err := loadCompareData(dev, blobsCSV(t), 60, 32, 1, 0.2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cd.release()
-	res := trainOne(cd, "sgd", 1e12, optimSpecs[0].make, 8, 1)
-	if res.Error == "" {
-		t.Fatalf("SGD at lr 1e12 did not fail: loss %v", res.FinalLoss)
-	}
-	if _, err := json.Marshal(res); err != nil {
-		t.Fatalf("failed result does not encode: %v", err)
 	}
 }

@@ -47,8 +47,8 @@ func newSelftestCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "selftest",
 		Short: "Run the device conformance suite and print each primitive's error against a float64 reference",
-		Long: `selftest runs every device primitive (GEMM, elementwise maps with broadcasting, reductions,
-softmax, layer norm, attention, gather/scatter, random fill, conversions) in float32 and
+		Long: `selftest runs every group of the device conformance suite, one per primitive (` +
+			strings.Join(devicetest.Primitives(), ", ") + `), in float32 and
 float64 on random inputs of sizes that are not multiples of any tile, and compares each
 result with a float64 reference computed on the host. Each row shows the largest scaled
 error and the tolerance it must stay under (see package device/devicetest for how errors are

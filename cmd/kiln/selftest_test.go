@@ -12,6 +12,7 @@ import (
 
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/device/cpu"
+	"github.com/kiln-ml/kiln/device/devicetest"
 )
 
 func execute(c *cobra.Command, args ...string) (string, error) {
@@ -41,6 +42,21 @@ func TestSelftestCPU(t *testing.T) {
 	}
 	if j.Device != "cpu" || j.Failed != 0 || j.Passed != len(j.Results) || j.Passed < 10 {
 		t.Fatalf("JSON summary %+v", j)
+	}
+}
+
+// TestSelftestListsEveryGroup: the help names, and --only accepts, every primitive of the
+// conformance suite, the optimizer steps and the block-sparse product included.
+func TestSelftestListsEveryGroup(t *testing.T) {
+	long := newSelftestCmd().Long
+	for _, p := range devicetest.Primitives() {
+		if !strings.Contains(long, p) {
+			t.Errorf("selftest help does not name %s", p)
+		}
+	}
+	out, err := execute(newSelftestCmd(), "--quick", "--only", "BSRMatMul,optimizerstep", "--failed")
+	if err != nil || !strings.Contains(out, " 0 failed") {
+		t.Fatalf("selftest --only BSRMatMul,optimizerstep: %v\n%s", err, out)
 	}
 }
 

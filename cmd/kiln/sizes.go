@@ -66,20 +66,6 @@ func ttBytes(dims []int, r int) float64 {
 	return 8 * (4*entries + cores)
 }
 
-// minibatchBytes is `optim compare`'s minibatches, all built up front: steps × rows ×
-// (features + label), float32 and int32.
-func minibatchBytes(steps, batch, features int) float64 {
-	return 4 * float64(steps) * float64(batch) * float64(features+1)
-}
-
-// mlpBytes is one MLP of `optim compare`: its parameters with gradients and optimizer state
-// (about 8 copies), and activations for a minibatch and for the whole training set.
-func mlpBytes(batch, features, hidden, classes, trainRows int) float64 {
-	b, d, h := float64(batch), float64(features), float64(hidden)
-	k, n := float64(classes), float64(trainRows)
-	return 4*8*(d*h+h*k) + 4*3*(b+n)*(h+k)
-}
-
 // bootstrapBytes is `scaling fit --bootstrap`: the estimates of every resample (a handful of
 // float64 each, twice for the intervals) and one weight vector over the runs per worker.
 func bootstrapBytes(resamples, runs, workers int) float64 {

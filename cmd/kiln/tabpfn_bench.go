@@ -12,9 +12,10 @@ import (
 )
 
 // The TabPFN end-to-end case of `kiln bench`: fit+predict of the default classifier on a
-// synthetic table of the shape in the TabPFN issue (1000 training rows, 20 features, 1000
-// test rows). There is no anchor in this process; the number to compare is seconds per
-// dataset across devices and against the classical models' times in tabular-baselines.json.
+// synthetic table of kiln's reference shape for TabPFN speed (1000 training rows, 20
+// features, 1000 test rows). There is no anchor in this process; the number to compare is
+// seconds per dataset across devices and against the classical models' times in
+// tabular-baselines.json.
 // The ensemble is the classifier's default, the automatic size for the table.
 func init() {
 	extraBenchCases = append(extraBenchCases, func(kind string, quick bool) []bench.Case {

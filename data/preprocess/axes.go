@@ -22,15 +22,13 @@ import (
 // columns (spectra, pixels, shape descriptors) is hard for a small model to assemble, and
 // the same signal on one axis is easy. TabPFN v2 appends truncated-SVD features to some
 // ensemble members for this reason (Hollmann et al., Nature 2025, methods). Replacing the
-// columns instead keeps the feature count, and did better with kiln's model on ionosphere
-// and vehicle. The Preprocessor rotates after its per-column steps, so the axes are those of
-// the power- or quantile-transformed, outlier-bounded columns: rotating the raw columns
-// first let heavy tails steer the axes (spam, one member: 0.948 against 0.972).
+// columns instead keeps the feature count. The Preprocessor rotates after its per-column
+// steps, so the axes are those of the power- or quantile-transformed, outlier-bounded
+// columns: rotating the raw columns would let heavy tails steer the axes.
 //
-// Measured under the evaluation protocol with the 760k model and 4 members, two of them
-// rotated (tabpfn.DefaultVariants) against none: ionosphere 0.960 → 0.983, glass 0.898 →
-// 0.913, vehicle 0.915 → 0.933, sonar 0.844 → 0.859, digits 0.986 → 0.989; pima 0.852 →
-// 0.850 and satellite 0.981 → 0.979 lost a little (bench/results/tabpfn-2026-11-27.md).
+// With half of an ensemble's members rotated (tabpfn.DefaultVariants), the tables with many
+// correlated numeric columns gain the most under the evaluation protocol and a few others lose
+// a little (measured in bench/results/tabpfn-2026-11-27.md).
 type principalAxes struct {
 	in        []int       // the rotated input columns: numeric, two or more distinct values
 	mean, std []float64   // their training z-scores

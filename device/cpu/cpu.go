@@ -2,10 +2,11 @@
 // parallelised over GOMAXPROCS goroutines when the work is large enough to pay for them.
 // It builds with CGO_ENABLED=0 and is always registered as the device "cpu".
 //
-// GEMM goes through one function per dtype (sgemm, dgemm in gemm.go), currently gonum's
-// pure-Go BLAS; switching to kiln's own SIMD kernels (device/cpu/gemm) is a one-line change
-// there. Other CPU-side code may read and write buffer contents without copies through
-// Float32s, Float64s and Int32s.
+// Every matrix product, the attention tiles included, goes through one function per dtype
+// (sgemm, dgemm in gemm.go) into kiln's packed GEMM (device/cpu/gemm: AVX-512 or AVX2
+// micro-kernels in assembly on amd64, generic Go elsewhere and under the noasm tag). Other
+// CPU-side code may read and write buffer contents without copies through Float32s,
+// Float64s and Int32s.
 package cpu
 
 import (

@@ -1,39 +1,14 @@
 package cpu
 
 import (
-	"os"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/gonum"
-
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/device/cpu/gemm"
 )
 
-// useGonum selects gonum's pure-Go BLAS instead of kiln's packed GEMM when the environment
-// sets KILN_CPU_GEMM=gonum. It exists for one reason: measuring end-to-end work (TabPFN
-// fit+predict, training steps) with each GEMM in the same build, as the CPU-speed issue's
-// target is stated relative to gonum.
-var useGonum = os.Getenv("KILN_CPU_GEMM") == "gonum"
-
 // gemmKernel names the GEMM implementation behind sgemm and dgemm, for Info and `kiln devices`:
 // the packed Goto/BLIS-style GEMM of device/cpu/gemm and the micro-kernel family it picked
 // for this CPU (avx512, avx2 or generic).
-var gemmKernel = func() string {
-	if useGonum {
-		return "gonum/blas/gonum (KILN_CPU_GEMM=gonum)"
-	}
-	return "kiln packed GEMM (" + gemm.Kernel() + ")"
-}()
-
-var gonumBLAS gonum.Implementation
-
-func blasT(t bool) blas.Transpose {
-	if t {
-		return blas.Trans
-	}
-	return blas.NoTrans
-}
+var gemmKernel = "kiln packed GEMM (" + gemm.Kernel() + ")"
 
 // sgemm is the single float32 GEMM entry point of the backend (row-major, BLAS semantics:
 // C = alpha·op(A)·op(B) + beta·C). Every float32 matrix product of the backend, including the
@@ -42,16 +17,10 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if m == 0 || n == 0 {
 		return
 	}
-	if useGonum {
-		if prepareC(m, n, k, float64(alpha), float64(beta), c, ldc) {
-			return
-		}
-		gonumBLAS.Sgemm(blasT(transA), blasT(transB), m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, ldc)
-		return
-	}
 	// kiln's GEMM gives beta == 0, k == 0 and alpha == 0 their BLAS meaning itself (the
-	// first K block overwrites C), so C is not cleared here first: for attention scores
-	// that pass over C was 4% of a TabPFN prediction.
+	// first K block overwrites C, so NaN or Inf left in C never leaks into the result), so C
+	// is not cleared here first: for attention scores that pass over C would cost about 4% of
+	// a TabPFN prediction.
 	gemm.Sgemm(transA, transB, m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, ldc)
 }
 
@@ -60,37 +29,8 @@ func dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 	if m == 0 || n == 0 {
 		return
 	}
-	if useGonum {
-		if prepareC(m, n, k, alpha, beta, c, ldc) {
-			return
-		}
-		gonumBLAS.Dgemm(blasT(transA), blasT(transB), m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, ldc)
-		return
-	}
 	// As in sgemm, kiln's GEMM handles beta == 0 itself.
 	gemm.Dgemm(transA, transB, m, n, k, alpha, a, max(lda, 1), b, max(ldb, 1), beta, c, ldc)
-}
-
-// prepareC applies, before gonum's GEMM, the cases every kernel must get right whatever it
-// does internally:
-// beta == 0 overwrites C (so NaN or Inf left in C never leaks into the result, as BLAS
-// specifies), and with k == 0 or alpha == 0 the product vanishes and only beta·C remains.
-// It reports whether nothing is left to compute.
-func prepareC[T float](m, n, k int, alpha, beta float64, c []T, ldc int) bool {
-	onlyScale := k == 0 || alpha == 0
-	if beta == 0 {
-		for i := 0; i < m; i++ {
-			clear(c[i*ldc : i*ldc+n])
-		}
-	} else if onlyScale && beta != 1 {
-		for i := 0; i < m; i++ {
-			row := c[i*ldc : i*ldc+n]
-			for j := range row {
-				row[j] *= T(beta)
-			}
-		}
-	}
-	return onlyScale
 }
 
 // gemmT dispatches the generic code to sgemm or dgemm.

@@ -15,9 +15,10 @@ import (
 // multiples of 2 MiB with at most largeBits significant bits, eight classes per octave (at
 // most 12.5% rounding). A request is served by the smallest cached block of its class or of
 // a class up to reuseSlack larger (best fit), since training on tables of random shape
-// rarely repeats a size exactly: with exact classes alone, the H200 profile of 2026-11-27
-// counted 41852 driver allocations and 40522 frees in 94 steps (TestAllocatorTrainingTrace
-// replays that pattern). When the driver cannot meet an allocation, cached blocks go back to
+// rarely repeats a size exactly: with fine classes and no best fit, the cache keeps missing,
+// fills the GPU, is emptied and fills again, and nearly every request reaches the driver
+// (measured in bench/results/gpu-h200-2026-11-27b.md; TestAllocatorTrainingTrace replays
+// that pattern). When the driver cannot meet an allocation, cached blocks go back to
 // it largest first until it reports enough free memory, and the allocation is retried; if
 // that fails too, the whole cache is returned and the allocation retried once more, and if
 // that fails the error says how many bytes were asked for and how many are free.

@@ -217,9 +217,9 @@ func trainingTrace(t *testing.T, a *allocator, steps int, seed uint64) (peak int
 }
 
 // On the training trace, with room for about three of the largest steps, the cache must
-// serve nearly every request after the first steps: the H200 profile of 2026-11-27 counted
-// 41852 driver allocations and 40522 frees in 94 steps (each cuMemFree synchronises the
-// device) when blocks were reused only for an identical size class.
+// serve nearly every request after the first steps: reusing blocks only for an identical size
+// class sends most requests of this pattern to the driver (each cuMemFree synchronises the
+// device; measured in bench/results/gpu-h200-2026-11-27b.md).
 func TestAllocatorTrainingTrace(t *testing.T) {
 	probe := newAllocator("probe", newFakeMem(1<<50))
 	peak := trainingTrace(t, probe, 200, 7)

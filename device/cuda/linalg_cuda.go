@@ -4,12 +4,15 @@ package cuda
 
 import "github.com/kiln-ml/kiln/device"
 
+var _ device.BSRMultiplier = (*Device)(nil)
+
 // BSRMatMul overwrites the (blockRows·br)×n matrix c with A·b, A in block compressed sparse
 // row form (rowptr: blockRows+1 int32, colidx: int32 per stored block, vals: br·bc per block,
 // row-major) and b dense row-major with n columns, through kernels/linalg.cu's kiln_bsr_mm.
-// It makes the device a linalg.BSRDevice (structural typing: no import of package linalg).
+// It makes the device a device.BSRMultiplier, which package linalg uses and the
+// conformance suite checks.
 //
-// CPU reference: linalg.(*BSR).MulDense.
+// CPU reference: device/cpu (*Device).BSRMatMul.
 func (d *Device) BSRMatMul(rowptr, colidx, vals, b, c device.Buffer, blockRows, br, bc, n int) {
 	const op = "BSRMatMul"
 	rp, ci, vb, bb, cb := d.buf(op, rowptr), d.buf(op, colidx), d.buf(op, vals), d.buf(op, b), d.buf(op, c)

@@ -4,7 +4,6 @@ package cuda
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/kiln-ml/kiln/device"
 )
@@ -181,9 +180,6 @@ func (d *Device) sgemm(p device.GemmParams, pa, pb, pc uintptr) {
 	}
 }
 
-// noGemmSplitK (KILN_CUDA_GEMM_SPLITK=0) turns split-K off, for timing both in one binary.
-var noGemmSplitK = os.Getenv("KILN_CUDA_GEMM_SPLITK") == "0"
-
 // gemmSplits says into how many slices to cut K. A weight gradient (Xᵀ·dY: M and N the layer's
 // widths, K the ~10^5 tokens of a step) has a handful of output tiles, so the plain launch
 // keeps a handful of SMs busy, each walking all of K. Split-K instead runs K/splits-long
@@ -191,9 +187,10 @@ var noGemmSplitK = os.Getenv("KILN_CUDA_GEMM_SPLITK") == "0"
 // products with β ∈ {0, 1} and a dense C are split: β = 1 (gradient accumulation) folds C in
 // as one more partial. Products under 64×64 are split too, their slices computed by the
 // 16×16 kernel: the cell-embedding weight gradient (2 × width, K = every cell of a TabPFN
-// step) otherwise ran on 8 thread blocks at ~1.7 ms a call (bench/results/gpu-h200-2026-11-27.md).
+// step) would otherwise run on 8 thread blocks (measured in
+// bench/results/gpu-h200-2026-11-27b.md; docs/kernels-design.md).
 func (d *Device) gemmSplits(p device.GemmParams) int {
-	if noGemmSplitK || p.Batch != 1 || p.LdC != p.N || (p.Beta != 0 && p.Beta != 1) || p.K < 2048 {
+	if p.Batch != 1 || p.LdC != p.N || (p.Beta != 0 && p.Beta != 1) || p.K < 2048 {
 		return 1
 	}
 	tiles := ((p.M + 63) / 64) * ((p.N + 63) / 64)
@@ -370,10 +367,6 @@ func (d *Device) scratch(op string, bytes int64) (uintptr, func()) {
 	return p, func() { d.alloc.release(p, size) }
 }
 
-// noReduceSplit (KILN_CUDA_REDUCE_SPLIT=0) turns the split reductions off, so that one binary
-// can time both (bench/gpu/run.sh).
-var noReduceSplit = os.Getenv("KILN_CUDA_REDUCE_SPLIT") == "0"
-
 // reduceSplits says into how many chunks to cut a reduction's axis of length n: 1 when the
 // plain kernels already have work for every SM (a warp per row, a 32×8 block per 32 columns),
 // else enough chunks to give the GPU ~4 blocks per SM, each chunk still long enough (2048
@@ -384,7 +377,7 @@ func (d *Device) reduceSplits(outer, n, inner int) int {
 		blocks, minChunk = outer*((inner+31)/32), 256
 	}
 	want := 4 * d.sms
-	if blocks >= want || n < 2*minChunk || noReduceSplit {
+	if blocks >= want || n < 2*minChunk {
 		return 1
 	}
 	return max(1, min((want+blocks-1)/blocks, n/minChunk, 1024))

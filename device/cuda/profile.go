@@ -25,9 +25,8 @@ func profileRequested() bool {
 }
 
 // profDriver wraps a driver and records where a run's time goes, for machines where no
-// hardware profiler is at hand (nsys is missing on the lent GPU machines). Each kernel
-// launch, device-to-device copy and memset is bracketed by two events, so the report gives
-// GPU time per kernel name; the host time spent inside every driver call is measured too,
+// hardware profiler (nsys) is at hand. Each kernel launch, device-to-device copy and memset
+// is bracketed by two events, so the report gives GPU time per kernel name; the host time spent inside every driver call is measured too,
 // and the wall time minus all of it is the time the host spent in Go (the model's own code,
 // waiting for the prior) with the GPU possibly idle. The events cost a few microseconds per
 // launch, so a profiled run is slower than a plain one: use it to rank costs, not to time.

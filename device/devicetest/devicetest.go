@@ -33,9 +33,24 @@
 //	Attention O        Σ_j p_ij·|v_jc|;  lse: |lse_i| + 1            32·√(D+Dv+NContext+64)·u
 //	AttentionBackward  the formulas evaluated on absolute values     32·√(D+Dv+NContext+Lq+64)·u
 //	ScatterAdd         Σ|terms| per element                          8·√(n+2)·u
+//	BSRMatMul          Σ_q|a_iq·b_qj| over A's stored entries        8·√(K+2)·u, K the longest row's terms
+//	OptimizerStep      the update evaluated on absolute values       32·u            (≈1.9e-6 f32, 3.6e-15 f64)
+//	                   (LAMB's parameters: plus ratio·|u_i|·κ, below)
 //	Gather, Fill,      |want_i| + 1                                  0 (exact: pure data movement)
 //	Convert, Alloc
 //	RandomFill         1 (absolute error)                            0 (bit-exact with package rng)
+//
+// OptimizerStep's reference applies each kind's update rule as its paper states it (package
+// optim's fused-step contract fixes the arrangement) in float64 and checks every parameter
+// and state buffer after one call, or after each of three consecutive calls that start from
+// the device's own state. The chain of an update is about a dozen roundings, each bounded by
+// u times the update on absolute values (β1·|m| + (1−β1)·|ĝ| for a first moment, for
+// instance), so 32·u leaves a factor of two over the worst case. A LAMB parameter also
+// carries the relative error of the trust ratio ‖p‖/‖u‖: the elements' errors reach ‖u‖
+// amplified by κ = ‖ū‖/‖u‖ (ū the bound on absolute values), and the two sums of n squares
+// add about 8·√n·u, so its scale gains ratio·|u_i|·(κ + √(n+2)/4). β1 and β2 are rounded to
+// the dtype first, as inputs are: 1−β2 of float32(0.999) differs from 0.001 by 6e-5
+// relative, a property of float32 storage that is not the backend's to fix.
 //
 // "Evaluated on absolute values" means the reference is run a second time with every operand
 // replaced by its magnitude and every subtraction by an addition, which bounds the size of
@@ -70,6 +85,10 @@ type Options struct {
 	// Primitives restricts the run to these primitive names (case-insensitive, as in
 	// Result.Primitive); nil means all.
 	Primitives []string
+
+	// mutation breaks one rule of a reference on purpose, for the suite's own tests: a
+	// wrong reference must make some case fail. Empty in every real run.
+	mutation string
 }
 
 // Result is the outcome of one case.
@@ -113,6 +132,8 @@ var groups = []group{
 	{"Gather", gatherCases},
 	{"ScatterAdd", scatterCases},
 	{"RandomFill", randomCases},
+	{"OptimizerStep", optimizerCases},
+	{"BSRMatMul", bsrCases},
 }
 
 // Run executes the suite on dev and returns one Result per case. It never panics because of
@@ -189,6 +210,7 @@ type env struct {
 	bufs   []device.Buffer
 	maxErr float64
 	failed string
+	note   string // appended to the case's name in brackets (e.g. how it was checked)
 }
 
 // tol is the probabilistic tolerance c·√n·u of the table in the package comment.
@@ -227,6 +249,9 @@ func (s *suite) run(prim string, dt device.DType, name string, f func(e *env) (t
 	}()
 	for _, b := range e.bufs {
 		b.Free()
+	}
+	if e.note != "" {
+		r.Case += " [" + e.note + "]"
 	}
 	if e.failed != "" && r.Err == "" {
 		r.Err = e.failed

@@ -92,6 +92,31 @@ func (b broken) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO,
 	}
 }
 
+func (b broken) OptimizerStep(kind device.OptimKind, group []device.OptimTensor, h device.OptimHyper) error {
+	switch b.what {
+	case "optim-grad-scale":
+		h.GradScale = 1 // ignores clipping and loss scaling
+	case "optim-last-tensor":
+		if len(group) > 1 {
+			group = group[:len(group)-1] // forgets a tensor of the group
+		}
+	}
+	err := b.Device.OptimizerStep(kind, group, h)
+	if b.what == "optim-lamb" && kind == device.OptimLAMB {
+		for _, t := range group {
+			perturb(t.Param, 1e-3)
+		}
+	}
+	return err
+}
+
+func (b broken) BSRMatMul(rowptr, colidx, vals, bb, c device.Buffer, blockRows, br, bc, n int) {
+	b.Device.BSRMatMul(rowptr, colidx, vals, bb, c, blockRows, br, bc, n)
+	if b.what == "bsr" {
+		perturb(c, 1e-3)
+	}
+}
+
 // perturb moves every element of a buffer by a relative and an absolute 1e-3 (NaN stays NaN).
 func perturb(buf device.Buffer, rel float64) {
 	switch buf.DType() {
@@ -112,6 +137,8 @@ func TestBrokenDeviceFails(t *testing.T) {
 	for _, c := range []struct{ what, prim string }{
 		{"gemm", "Gemm"}, {"softmax", "Softmax"}, {"attention-mask", "Attention"}, {"reduce-panic", "Reduce"},
 		{"random-offset", "RandomFill"}, {"layernorm-eps", "LayerNorm"}, {"attention-dk", "AttentionBackward"},
+		{"optim-grad-scale", "OptimizerStep"}, {"optim-last-tensor", "OptimizerStep"}, {"optim-lamb", "OptimizerStep"},
+		{"bsr", "BSRMatMul"},
 	} {
 		t.Run(c.what, func(t *testing.T) {
 			rs := devicetest.Run(broken{cpu.Default(), c.what}, devicetest.Options{Quick: true, Primitives: []string{c.prim}})
@@ -123,6 +150,9 @@ func TestBrokenDeviceFails(t *testing.T) {
 				}
 				// Ignoring the mask only matters where some keys lie outside the context.
 				if c.what == "attention-mask" && contextIsAllKeys(r.Case) {
+					continue
+				}
+				if !brokenOptimCase(c.what, r.Case) {
 					continue
 				}
 				numeric++
@@ -138,6 +168,25 @@ func TestBrokenDeviceFails(t *testing.T) {
 			}
 		})
 	}
+}
+
+// brokenOptimCase reports whether an OptimizerStep case can see the breakage what: the
+// cases that run package optim (whose steps take one tensor or refuse) and those of the
+// other kinds for the LAMB breakage cannot; a grad scale of 1 is the correct one.
+func brokenOptimCase(what, name string) bool {
+	if !strings.HasPrefix(what, "optim-") {
+		return true
+	}
+	if strings.Contains(name, "optim:") || strings.Contains(name, "ErrUnsupported") {
+		return false
+	}
+	switch what {
+	case "optim-lamb":
+		return strings.Contains(name, " lamb ")
+	case "optim-grad-scale":
+		return strings.Contains(name, "grad scale") && !strings.Contains(name, "grad scale 0 means 1")
+	}
+	return true
 }
 
 // contextIsAllKeys parses "Lk=%d ... NContext=%d" from an attention case name.
@@ -188,5 +237,40 @@ func TestToleranceScale(t *testing.T) {
 	// order as the reference. A zero float32 error is not: the reference runs in float64.
 	if max32 == 0 || max64 > max32*1e-6 {
 		t.Fatalf("float32 max error %g, float64 %g: expected rounding-level errors ~1e-8 and ~1e-17", max32, max64)
+	}
+}
+
+// unfused is the CPU device without fused optimizer steps: optimizers fall back to
+// optim.ComposedStep, which the suite then checks against its reference.
+type unfused struct{ *cpu.Device }
+
+func (unfused) OptimizerStep(device.OptimKind, []device.OptimTensor, device.OptimHyper) error {
+	return device.ErrUnsupported
+}
+
+func TestComposedFallbackConforms(t *testing.T) {
+	rs := devicetest.Run(unfused{cpu.Default()}, devicetest.Options{Quick: true, Primitives: []string{"OptimizerStep"}})
+	fallback := 0
+	for _, r := range rs {
+		if !r.Pass {
+			t.Errorf("%s %s: max error %.3g > tol %.3g %s", r.Primitive, r.Case, r.MaxErr, r.Tol, r.Err)
+		}
+		if strings.Contains(r.Case, "[ErrUnsupported") {
+			fallback++
+		}
+	}
+	if fallback < 60 {
+		t.Fatalf("only %d cases went through the composed fallback", fallback)
+	}
+}
+
+// noBSR hides the CPU backend's optional BSRMatMul: the suite says the primitive is absent
+// instead of failing.
+type noBSR struct{ device.Device }
+
+func TestOptionalBSRAbsent(t *testing.T) {
+	rs := devicetest.Run(noBSR{cpu.Default()}, devicetest.Options{Quick: true, Primitives: []string{"BSRMatMul"}})
+	if len(rs) != 3 || !rs[0].Pass || !strings.Contains(rs[0].Case, "not implemented") {
+		t.Fatalf("results %+v", rs)
 	}
 }

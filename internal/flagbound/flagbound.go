@@ -99,42 +99,17 @@ func outOfRange(s string, r Range, kind string) error {
 	return fmt.Errorf("%s is out of range: want %s %s", s, kind, r)
 }
 
-type intValue struct {
-	p *int
-	r Range
+// intValue is a bounded signed integer flag of Go type T; typ is the type name pflag shows.
+type intValue[T int | int64] struct {
+	p   *T
+	r   Range
+	typ string
 }
 
-func (v *intValue) String() string { return strconv.Itoa(*v.p) }
-func (v *intValue) Type() string   { return "int" }
-func (v *intValue) Range() Range   { return v.r }
-func (v *intValue) Set(s string) error {
-	n, err := strconv.ParseInt(s, 10, strconv.IntSize)
-	if err != nil {
-		return fmt.Errorf("%q is not an integer (want one from %s)", s, v.r)
-	}
-	if !v.r.Contains(float64(n)) {
-		return outOfRange(s, v.r, "an integer from")
-	}
-	*v.p = int(n)
-	return nil
-}
-
-// Int registers an int flag allowed from lo to hi (inclusive).
-func Int(fs *pflag.FlagSet, p *int, name string, value, lo, hi int, usage string) {
-	r := Closed(float64(lo), float64(hi))
-	*p = value
-	fs.Var(&intValue{p: p, r: r}, name, help(usage, r))
-}
-
-type int64Value struct {
-	p *int64
-	r Range
-}
-
-func (v *int64Value) String() string { return strconv.FormatInt(*v.p, 10) }
-func (v *int64Value) Type() string   { return "int64" }
-func (v *int64Value) Range() Range   { return v.r }
-func (v *int64Value) Set(s string) error {
+func (v *intValue[T]) String() string { return strconv.FormatInt(int64(*v.p), 10) }
+func (v *intValue[T]) Type() string   { return v.typ }
+func (v *intValue[T]) Range() Range   { return v.r }
+func (v *intValue[T]) Set(s string) error {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		return fmt.Errorf("%q is not an integer (want one from %s)", s, v.r)
@@ -142,15 +117,22 @@ func (v *int64Value) Set(s string) error {
 	if !v.r.Contains(float64(n)) {
 		return outOfRange(s, v.r, "an integer from")
 	}
-	*v.p = n
+	*v.p = T(n)
 	return nil
+}
+
+// Int registers an int flag allowed from lo to hi (inclusive).
+func Int(fs *pflag.FlagSet, p *int, name string, value, lo, hi int, usage string) {
+	r := Closed(float64(lo), float64(hi))
+	*p = value
+	fs.Var(&intValue[int]{p: p, r: r, typ: "int"}, name, help(usage, r))
 }
 
 // Int64 registers an int64 flag allowed from lo to hi (inclusive).
 func Int64(fs *pflag.FlagSet, p *int64, name string, value, lo, hi int64, usage string) {
 	r := Closed(float64(lo), float64(hi))
 	*p = value
-	fs.Var(&int64Value{p: p, r: r}, name, help(usage, r))
+	fs.Var(&intValue[int64]{p: p, r: r, typ: "int64"}, name, help(usage, r))
 }
 
 type durationValue struct {

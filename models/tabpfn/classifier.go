@@ -5,23 +5,21 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
 
 	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/data/preprocess"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/metrics"
+	"github.com/kiln-ml/kiln/tensor"
 )
 
 // Defaults of the classifier's options.
 const (
 	// DefaultEnsemble is the largest number of ensemble members the automatic choice makes
 	// (see AutoEnsemble). Each member is one forward pass over the training rows plus the
-	// test rows, so time grows linearly with it: BenchmarkClassifierFitPredict measured about
-	// 3.7 CPU-seconds per member for 1000 training rows, 1000 test rows and 20 features with
-	// the DefaultConfig model (pure-Go CPU backend with its float32 exp, AMD EPYC,
-	// 2026-11-26), three quarters of it in row attention: at best about 1.9 s of wall time per
-	// member on two idle cores.
+	// test rows, so time grows linearly with it; on the CPU backend most of a member's time
+	// is row attention. BenchmarkClassifierFitPredict times one member and the default on a
+	// 1000×20 table with 1000 test rows (measured in bench/results/tabpfn-2026-11-27.md).
 	DefaultEnsemble = 4
 	// EnsembleCellBudget is the number of training cells (rows × (features+1)) the automatic
 	// ensemble spends on: small tables, where a forward pass is cheap and an ensemble helps
@@ -73,8 +71,8 @@ var (
 // of a random subset of them. WithMaxRows and WithMaxFeatures lower both limits.
 //
 // The rotations need at least k members to show every class at every label; for
-// multi-class tables an ensemble of at least the class count predicts better (on the shared
-// digits data, 8 members instead of 4 raise the AUC from 0.964 to 0.979), while the
+// multi-class tables an ensemble of at least the class count predicts better (on a 10-class
+// table, 8 members clearly beat 4; measured in bench/results/tabpfn-2026-11-26.md), while the
 // automatic size is set by a compute budget.
 //
 // # Pairs of classes
@@ -97,10 +95,6 @@ var (
 // X holds one row per example with NaN for a missing value; ±Inf is an error. Categorical
 // features are ordinal codes, described by SetColumns (the evaluation protocol calls it).
 // Labels lie in [0, nClasses); classes absent from the training labels get probability 0.
-//
-// A Classifier is not safe for concurrent use, and classifiers sharing a model (WithModel)
-// must take turns: the tensor scopes that free a forward pass's intermediates are
-// process-wide.
 type Classifier struct {
 	settings
 	model     scorer
@@ -235,8 +229,8 @@ func WithSeed(seed uint64) Option {
 // DefaultVariants is the cycle of preprocessing variants the members go through: each
 // Yeo–Johnson or standard view is followed by the same on principal axes, so that any two or
 // more members mix raw and rotated columns (see preprocess.Config.PrincipalAxes), and the
-// single member of a large binary table gets the power transform (spam: 0.974 against 0.966
-// for the standard one).
+// single member of a large binary table gets the power transform, which beats the standard
+// one there (measured in bench/results/tabpfn-2026-11-27.md).
 func DefaultVariants() []preprocess.Variant {
 	return []preprocess.Variant{
 		preprocess.VariantPower, preprocess.VariantPowerPCA,
@@ -415,10 +409,10 @@ func limits(cfg Config, s settings) (rows, features int) {
 // DefaultEnsemble. With three or more classes it is at least min(classes, DefaultEnsemble):
 // the model is not invariant to which label a class gets, and one member's fixed labelling
 // biases the cross-class ranking that multi-class ROC AUC and log loss read, which the class
-// rotations of several members average out (Hollmann et al. 2023, section 4). Measured on
-// the shared datasets with the shipped model, one member instead of four cost digits (10
-// classes) 0.054 AUC and vehicle (4) 0.004 (bench/results/tabpfn-2026-11-27.md). Two
-// classes keep the size budget, which holds the 1000×20 benchmark to one member.
+// rotations of several members average out (Hollmann et al. 2023, section 4); one member
+// instead of four costs most on the tables with the most classes (measured in
+// bench/results/tabpfn-2026-11-27.md). Two classes keep the size budget, which holds the
+// 1000×20 benchmark to one member.
 func AutoEnsemble(rows, features, classes int) int {
 	n := max(1, min(DefaultEnsemble, EnsembleCellBudget/max(1, rows*(features+1))))
 	if classes >= 3 {
@@ -630,14 +624,12 @@ func (c *Classifier) Predict(X data.Matrix) ([]int, error) {
 	return metrics.Argmax(p), nil
 }
 
-// recoverTo turns a panic at the public boundary (an op rejecting a shape, a device error)
-// into an error, as the architecture's promise 3 asks.
+// recoverTo, deferred by the Classifier's public methods, turns a panic of kiln's inner
+// layers (an op rejecting a shape, a device error) into the method's error. The policy is
+// tensor.Catch's: a runtime fault or a panic that is not an error is a bug in kiln and is
+// re-raised with its stack trace.
 func recoverTo(err *error) {
 	if r := recover(); r != nil {
-		if e, ok := r.(error); ok {
-			*err = fmt.Errorf("tabpfn: internal error: %w", e)
-			return
-		}
-		*err = fmt.Errorf("tabpfn: internal error: %s", strings.TrimSpace(fmt.Sprint(r)))
+		*err = fmt.Errorf("tabpfn: %w", tensor.Recovered(r))
 	}
 }

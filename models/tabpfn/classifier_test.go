@@ -403,7 +403,7 @@ func TestClassifierLetterOutputCodesMatchNearestNeighbour(t *testing.T) {
 	}
 	test = test.Subset(sub)
 
-	cfg := DefaultConfig()
+	cfg := SmallConfig()
 	fs := &fakeScorer{cfg: cfg, eps: 0.05}
 	c, err := newWithScorer(fs, cfg, WithVariants(preprocess.VariantStandard))
 	require.NoError(t, err)
@@ -717,10 +717,10 @@ func seq(lo, hi int) []int {
 
 // BenchmarkClassifierFitPredict times fit + predict on one dataset of 1000 training rows,
 // 20 features and 1000 test rows with a randomly initialised model of the shipped size
-// (LargeConfig; the same cost per row as the trained one): the
+// (ShippedConfig; the same cost per row as the trained one): the
 // "members=1" case is the cost of one ensemble member, "default" the DefaultEnsemble.
 func BenchmarkClassifierFitPredict(b *testing.B) {
-	m, err := New(device.MustGet("cpu"), LargeConfig(), 1)
+	m, err := New(device.MustGet("cpu"), ShippedConfig(), 1)
 	require.NoError(b, err)
 	defer m.Release()
 	X, y := clusters(2000, 20, 3, 1, 13)
@@ -780,9 +780,9 @@ func ExampleClassifier() {
 	fmt.Printf("held-out accuracy %.3f\n", acc)
 }
 
-// The automatic ensemble gives small tables the full ensemble and the 1000×20 binary
-// table one member, tables of three or more classes at least one member per class up to the
-// default, and Fit builds exactly that many members.
+// The automatic ensemble gives small tables the full ensemble and the 1000×20 binary
+// benchmark table one member, tables of three or more classes at least one member per class
+// up to the default, and Fit builds exactly that many members.
 func TestAutoEnsemble(t *testing.T) {
 	require.Equal(t, DefaultEnsemble, AutoEnsemble(89, 13, 2))
 	require.Equal(t, 1, AutoEnsemble(1000, 20, 2))

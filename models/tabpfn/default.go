@@ -14,7 +14,7 @@ import (
 //go:embed default.safetensors
 var defaultModel []byte
 
-// DefaultModel loads the embedded model onto dev.
+// DefaultModel loads the embedded model onto dev. Its config is ShippedConfig.
 func DefaultModel(dev device.Device) (*Model, error) { return LoadBytes(dev, defaultModel) }
 
 // DefaultModelBytes is the embedded checkpoint, for tools that inspect it.

@@ -22,12 +22,12 @@ import (
 //
 // With zero branches a post-norm layer computes LN(LN(LN(x))) with those parameters, and x is
 // itself the output of that norm (γ⊙n + β, n normalised per token), so the layer returns x up
-// to how far γ is from a constant and β from zero (about 4% and 0.02 for the shipped model).
+// to how far γ is from a constant and β from zero (a few percent for the shipped model).
 // Function-preserving growth in the spirit of Net2DeeperNet (Chen, Goodfellow and Shlens,
 // "Net2Net", ICLR 2016); plain progressive stacking (Gong et al., ICML 2019: layer j a copy of
-// layer j mod L) was tried first and took the shipped model's loss on its own prior from ~1.0
-// to ~2.6, worse than chance. Training then grows the new branches from zero. It lets a lease
-// of a few GPU minutes train a model deeper than the converged one it starts from, instead of
+// layer j mod L) does not preserve the function: it takes the shipped model's loss on its
+// own prior to worse than chance. Training then grows the new branches from zero, so a few
+// GPU minutes can train a model deeper than the converged one it starts from, instead of
 // starting over.
 //
 // Training the result starts a new run (NewTrainerFrom): optimizer state does not carry over.

@@ -88,7 +88,7 @@ func allocatedBy(fn func()) uint64 {
 // The shapes a loader checks before allocating are the shapes New builds, name for name.
 func TestParameterShapesMatchModel(t *testing.T) {
 	dev := device.MustGet("cpu")
-	for _, cfg := range []Config{tinyConfig(), DefaultConfig(), LargeConfig(),
+	for _, cfg := range []Config{tinyConfig(), SmallConfig(), ShippedConfig(),
 		{Layers: 1, Width: 6, Heads: 3, MLPWidth: 5, FeatureDim: 1, MaxClasses: 2, MaxFeatures: 1, MaxRows: 2}} {
 		m, err := New(dev, cfg, 1)
 		require.NoError(t, err)
@@ -102,12 +102,12 @@ func TestParameterShapesMatchModel(t *testing.T) {
 		require.Equal(t, want, cfg.parameterShapes(), "%+v", cfg)
 		require.Equal(t, total, cfg.ParameterCount(), "%+v", cfg)
 	}
-	require.Equal(t, 759882, LargeConfig().ParameterCount())
+	require.Equal(t, 759882, ShippedConfig().ParameterCount())
 }
 
 // Every field has a range; an error names the field, its value and the bound.
 func TestConfigBounds(t *testing.T) {
-	require.NoError(t, LargeConfig().Validate())
+	require.NoError(t, ShippedConfig().Validate())
 	set := map[string]func(c *Config, v int){
 		"layers":         func(c *Config, v int) { c.Layers = v },
 		"width":          func(c *Config, v int) { c.Width = v },
@@ -123,12 +123,12 @@ func TestConfigBounds(t *testing.T) {
 		"feature_dim": hi.FeatureDim, "max_classes": hi.MaxClasses, "max_features": hi.MaxFeatures, "max_train_rows": hi.MaxRows}
 	for name, f := range set {
 		for _, v := range []int{bound[name] + 1, math.MaxInt} {
-			c := LargeConfig()
+			c := ShippedConfig()
 			f(&c, v)
 			require.EqualError(t, c.Validate(), fmt.Sprintf("tabpfn: config %s %d is above the bound of %d", name, v, bound[name]))
 		}
 		for _, v := range []int{0, -1, math.MinInt} {
-			c := LargeConfig()
+			c := ShippedConfig()
 			f(&c, v)
 			require.ErrorContains(t, c.Validate(), fmt.Sprintf("tabpfn: config %s %d is below the minimum of", name, v))
 		}
@@ -141,13 +141,13 @@ func TestConfigBounds(t *testing.T) {
 	broad := wide
 	broad.Width, broad.MLPWidth = 1024, hi.MLPWidth
 	require.NoError(t, broad.Validate())
-	deep := LargeConfig()
+	deep := ShippedConfig()
 	deep.Layers = hi.Layers
 	require.NoError(t, deep.Validate())
 	wide.Layers = 2
 	require.EqualError(t, wide.Validate(), fmt.Sprintf("tabpfn: config has %d parameters, above the bound of 268435456", wide.ParameterCount()))
 	var c Config
-	c = LargeConfig()
+	c = ShippedConfig()
 	c.Width, c.Heads = 130, 4
 	require.EqualError(t, c.Validate(), "tabpfn: config width 130 is not a multiple of heads 4")
 }
@@ -184,7 +184,7 @@ func TestHostileModelFilesFailBeforeAllocation(t *testing.T) {
 	}{
 		{"width 200000", hostile(wide), "tabpfn: config width 200000 is above the bound of 4096"},
 		{"layers 1e6", hostile(deep), "tabpfn: config layers 1000000 is above the bound of 64"},
-		{"negative heads", hostile(strings.Replace(LargeConfig().JSON(), `"heads":4`, `"heads":-4`, 1)), "tabpfn: config heads -4 is below the minimum of 1"},
+		{"negative heads", hostile(strings.Replace(ShippedConfig().JSON(), `"heads":4`, `"heads":-4`, 1)), "tabpfn: config heads -4 is below the minimum of 1"},
 		{"no tensors for a valid config", hostile(big), `missing tensor "model.encoder.cell.weight"`},
 		{"config disagrees with the tensors", retarget(big), `tensor "model.encoder.cell.weight" has shape [16 2], want [2048 2]`},
 		{"one layer more than the file", retarget(strings.Replace(tinyConfig().JSON(), `"layers":2`, `"layers":3`, 1)), `missing tensor "model.layers.2.`},

@@ -78,21 +78,21 @@ func (c Config) AsRegression(bins int) Config {
 	return c
 }
 
-// DefaultConfig is the size a new training run starts from without --config: the
-// 162k-parameter model that kiln shipped until 2026-11-27, small enough to pre-train on a
-// laptop CPU in a few hours. The shipped model is now LargeConfig, trained mostly on GPUs.
-func DefaultConfig() Config {
+// SmallConfig is a 162k-parameter model (3 layers of width 64), small enough to pre-train on
+// a laptop CPU in a few hours; `kiln tabpfn train` starts a new run at this size unless
+// --config or --init gives another.
+func SmallConfig() Config {
 	return Config{Layers: 3, Width: 64, Heads: 4, MLPWidth: 128, FeatureDim: 16, MaxClasses: 10, MaxFeatures: 100, MaxRows: 1024}
 }
 
-// LargeConfig is the shipped model's size (759,882 parameters; see default.go): twice the
-// width and one more layer than DefaultConfig, about 4.7× its training cost per dataset.
-func LargeConfig() Config {
+// ShippedConfig is the size of the model kiln embeds (DefaultModel): 759,882 parameters, twice
+// the width and one more layer than SmallConfig, about 4.7× its training cost per dataset.
+func ShippedConfig() Config {
 	return Config{Layers: 4, Width: 128, Heads: 4, MLPWidth: 192, FeatureDim: 16, MaxClasses: 10, MaxFeatures: 100, MaxRows: 1024}
 }
 
 // ConfigBounds holds the largest value Validate accepts for each Config field. They are far
-// above the shipped model (LargeConfig) and anything kiln trains, and low enough that no
+// above the shipped model (ShippedConfig) and anything kiln trains, and low enough that no
 // config, however it was written, makes New allocate without limit: with MaxParameters
 // below, a model's parameters take at most 1 GiB as float32.
 //

@@ -12,36 +12,35 @@ import (
 // Pairwise (one-vs-one) members for multi-class tables.
 //
 // The model classifies a k-class table through k of its outputs at once, and it does that
-// worse than it separates two classes: on the shared data one member reads only 63% of
-// digits right, and the accuracy of a class depends on the output it is shown at (up to 0.86
-// at outputs 0–2, down to 0.49 at outputs 8–9; bench/results/tabpfn-2026-11-27.md). The
-// prior makes multi-class targets by thresholds on one continuous output, so tables whose
-// classes are unordered groups are out of its distribution, while a table of two classes is
-// the case it was trained on most. The classifier therefore also asks the model about
-// every pair of classes, each pair on its own binary table (the training rows of those two
-// classes, preprocessed on their own), and couples the k(k−1)/2 pairwise probabilities into
-// one distribution (Wu, Lin and Weng, "Probability estimates for multi-class classification
+// worse than it separates two classes: with many classes a single member gets a large share
+// of the rows wrong, and the accuracy of a class depends on the output it is shown at, the
+// low outputs doing best (measured in bench/results/tabpfn-2026-11-27.md). The prior makes
+// multi-class targets by thresholds on one continuous output, so tables whose classes are
+// unordered groups are out of its distribution, while a table of two classes is the case it
+// was trained on most. The classifier therefore also asks the model about every pair of
+// classes, each pair on its own binary table (the training rows of those two classes,
+// preprocessed on their own), and couples the k(k−1)/2 pairwise probabilities into one
+// distribution (Wu, Lin and Weng, "Probability estimates for multi-class classification
 // by pairwise coupling", JMLR 5, 2004, method 2 — the one LIBSVM uses). The result is
 // averaged with the multi-class ensemble's, weight PairwiseWeight each.
 //
-// Measured with the shipped model under the shared protocol (4 multi-class members, 2 per
-// pair, 5 splits; bench/results/tabpfn-2026-11-27.md), ROC AUC: digits 0.9893 → 0.9977,
-// glass 0.9131 → 0.9208, vehicle 0.9332 → 0.9439, satellite 0.9789 → 0.9816, and the mean
-// over the 14 shared tables 0.9606 → 0.9628. Each pair adds its members' forward passes over
-// the test rows, so the cost grows with k² (digits: 22 s → 165 s per fit+predict on a
-// 2-core CPU): see AutoPairwise.
+// Under the evaluation protocol the scheme raises the ROC AUC of every multi-class table and
+// the mean over the shared tables (measured in bench/results/tabpfn-2026-11-27.md). Each
+// pair adds its members' forward passes over the test rows, so the cost grows with k² (on a
+// 10-class table, several times the cost without pairs): see AutoPairwise.
 
 // Defaults of the pairwise scheme.
 const (
 	// DefaultPairMembers is the number of members per pair when the scheme is on: two
 	// members show the pair both ways round (labels 0,1 and 1,0), which cancels the model's
-	// label bias; one member per pair lost 0.012 AUC on vehicle (0.9315 against 0.9432), and
-	// four gained 0.002 there (0.9459) at twice the cost.
+	// label bias; one member per pair does clearly worse, and four gain little at twice the
+	// cost (measured in bench/results/tabpfn-2026-11-27.md).
 	DefaultPairMembers = 2
 	// PairwiseWeight is the weight of the coupled pairwise distribution in the average with
-	// the multi-class ensemble's. Pairwise alone was better on digits, satellite, vehicle
-	// and zoo and worse on glass and iris; the even blend was within 0.0006 of the better
-	// of the two on each of the seven multi-class tables, so no weight is fitted per table.
+	// the multi-class ensemble's. Pairwise alone is better on some tables and worse on
+	// others; the even blend is about as good as the better of the two on each multi-class
+	// table of the shared data, so no weight is fitted per table (measured in
+	// bench/results/tabpfn-2026-11-27.md).
 	PairwiseWeight = 0.5
 	// PairwiseCellBudget bounds the automatic scheme: it is on when the pairs' training
 	// cells, (k−1)·rows·(features+1) times DefaultPairMembers, are at most this many. That

@@ -294,11 +294,11 @@ func TestRegressionProtocol(t *testing.T) {
 
 // BenchmarkRegressorFitPredict times fit + predict (the full distribution, its mean,
 // median and 5%/95% quantiles) on one table of 1000 training rows, 20 features and 1000
-// test rows with a randomly initialised regression model of the shipped size (LargeConfig
+// test rows with a randomly initialised regression model of the shipped size (ShippedConfig
 // with DefaultBins bins; the same cost per row as a trained one): "members=1" is the cost
 // of one ensemble member, "default" the automatic ensemble, one member for this size.
 func BenchmarkRegressorFitPredict(b *testing.B) {
-	m, err := New(device.MustGet("cpu"), LargeConfig().AsRegression(DefaultBins), 1)
+	m, err := New(device.MustGet("cpu"), ShippedConfig().AsRegression(DefaultBins), 1)
 	require.NoError(b, err)
 	defer m.Release()
 	borders := make([]float64, DefaultBins+1)

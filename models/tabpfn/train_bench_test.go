@@ -9,11 +9,11 @@ import (
 	"github.com/kiln-ml/kiln/tensor"
 )
 
-// BenchmarkTrainStep times one forward+backward of the shipped model size on a prior batch
-// of the training run's shape.
+// BenchmarkTrainStep times one forward+backward of the SmallConfig model (the size a new
+// training run starts from) on a prior batch of the training run's shape.
 func BenchmarkTrainStep(b *testing.B) {
 	dev := device.MustGet("cpu")
-	m, err := New(dev, DefaultConfig(), 1)
+	m, err := New(dev, SmallConfig(), 1)
 	if err != nil {
 		b.Fatal(err)
 	}

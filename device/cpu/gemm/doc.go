@@ -25,9 +25,10 @@
 // gen_amd64.go): AVX-512 8×32 and 8×48 (float32), 8×16 and 8×24 (float64),
 // the one that pads n less chosen per call; AVX2+FMA 6×16 and 6×8; both
 // with AVX2 8-row transposing pack routines (pack_amd64.s) for A and for a
-// transposed B. The family is chosen at run time from golang.org/x/sys/cpu; a pure-Go 4×4 kernel runs elsewhere and under
-// the noasm build tag. Kernel reports which one runs. JOURNEY.md records
-// how each variant performed on the machine the package was tuned on.
+// transposed B. The family is chosen at run time from golang.org/x/sys/cpu;
+// a pure-Go 2×4 kernel runs elsewhere and under the noasm build tag. Kernel
+// reports which one runs. docs/cpu-gemm-design.md records how each variant
+// performed on the machine the package was tuned on.
 //
 // Invalid arguments (negative sizes, short slices, leading dimensions
 // smaller than a row) panic with a message naming the argument, as

@@ -21,7 +21,7 @@ type microKernel[T Float] func(k int, a, b, c *T, ldc int, add int)
 // micro-panel of B is reused by the inner loop mc/mr times. Goto keeps that
 // micro-panel in L1; on Zen 4 a kc of 512 (so the micro-panel streams from
 // L2) measured faster than an L1-sized kc, because each C tile is then
-// loaded and stored half as often (JOURNEY.md).
+// loaded and stored half as often (docs/cpu-gemm-design.md).
 type kernelSet[T Float] struct {
 	name       string
 	mr, nr     int

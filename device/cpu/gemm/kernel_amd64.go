@@ -34,11 +34,11 @@ var sKernels, dKernels, kernelName = selectKernels(cpu.X86.HasAVX512F, cpu.X86.H
 
 // selectKernels picks the widest micro-kernel the CPU runs. The block sizes
 // were tuned on a 2-core AMD EPYC (Zen 4: 32 KiB L1d, 1 MiB L2 per core,
-// 32 MiB L3), see JOURNEY.md: a deep kc (512) halves the passes over C, and
-// a short mc (64 rows) keeps the A block at 128-256 KiB of L2 while the
-// 8×nr kernel streams the B micro-panel. cpu.X86 already
-// requires the OS to save the wide registers (XGETBV) before reporting AVX2
-// or AVX-512.
+// 32 MiB L3; see docs/cpu-gemm-design.md): a deep kc (512) halves the passes
+// over C, and a short mc (64 rows) keeps the A block at 128-256 KiB of L2
+// while the 8×nr kernel streams the B micro-panel. cpu.X86 already requires
+// the OS to save the wide registers (XGETBV) before reporting AVX2 or
+// AVX-512.
 func selectKernels(avx512, avx2 bool) (*kernelSet[float32], *kernelSet[float64], string) {
 	switch {
 	case avx512:

@@ -11,7 +11,7 @@ import (
 
 // BenchmarkVariants times every kernel this CPU can run (and, through
 // GEMM_TUNE="kc,mc,nc", other cache blockings) on one and all cores; it is
-// how the numbers in JOURNEY.md were taken.
+// how the numbers in docs/cpu-gemm-design.md were taken.
 func BenchmarkVariants(b *testing.B) {
 	ss, ds := kernelVariants()
 	var kc, mc, nc int

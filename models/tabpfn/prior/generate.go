@@ -393,8 +393,9 @@ func (s *Sampler) generate(r *rand.Rand, sh Shape, fallback bool) (Dataset, bool
 	cfg := &s.cfg
 	kind := SCM
 	var cols, ys [][]float64
-	// With ArgmaxClassFraction 0 no draw is made here, so the datasets of configurations
-	// without the extended mechanisms are those earlier versions drew.
+	// With ArgmaxClassFraction 0 no draw is made here, so a configuration without the
+	// extended mechanisms draws exactly the basic prior's datasets, whatever checkpoint it
+	// resumes (TestBasicMechanismsMatchEarlierVersions).
 	mech := mechanisms{targets: 1, mixed: cfg.MixedActivations}
 	k := 0
 	if cfg.ArgmaxClassFraction > 0 && !cfg.Regression {

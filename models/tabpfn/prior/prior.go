@@ -23,25 +23,24 @@
 // (TabPFN's "multiclass rank" transform). With Config.Regression the continuous target is
 // kept, shaped by skew, noise, heteroscedasticity and outliers (see regression.go).
 //
-// Two extensions, off in DefaultConfig and in the configurations of checkpoints that predate
-// them (whose datasets are unchanged), on with WithMechanisms(MechanismsExtended):
-// Config.MixedActivations draws each layer's activation
-// on its own from a wider set that adds a step, the absolute value and the sine (after TabPFN
-// v2, Hollmann et al., Nature 2025), so that mechanisms can be piecewise constant (the
-// threshold structure trees fit) or non-monotone; Config.ArgmaxClassFraction gives a share
-// of the datasets with three or more classes unordered classes, each row taking the class of
-// the largest of K targets, as a softmax classifier would. Thresholds on one target can only
-// make classes that lie in order along one direction, which real multi-class data (digits,
-// vehicle silhouettes, glass types) does not. On 300 datasets of up to 6 classes (seed 42),
-// a 5-nearest-neighbour classifier gains 0.158 accuracy over the majority class with argmax
-// classes on half of them against 0.134 without; the mixed activations lower it (0.122),
-// mostly through the step: a step node's value is two clusters blurred by noise, and
-// thresholds inside a cluster give labels that no classifier can learn. They stay off by
-// default because they have not yet paid on real data: 1134 steps (9,000 datasets) of CPU
-// fine-tuning of the shipped model on the extended prior left its mean ROC AUC on the shared
-// datasets at 0.9549 against 0.9556 (bench/results/tabpfn-2026-11-27.md). Some datasets get categorical features (a continuous
-// feature discretised at random quantiles into 2..10 categories with shuffled codes) and
-// missing values (cells set to NaN completely at random).
+// Two extensions are on with WithMechanisms(MechanismsExtended) and off in DefaultConfig and
+// in any stored configuration that lacks them (whose datasets therefore stay the same).
+// Config.MixedActivations draws each layer's activation on its own from a wider set that adds
+// a step, the absolute value and the sine (after TabPFN v2, Hollmann et al., Nature 2025), so
+// that mechanisms can be piecewise constant (the threshold structure trees fit) or
+// non-monotone. Config.ArgmaxClassFraction gives a share of the datasets with three or more
+// classes unordered classes, each row taking the class of the largest of K targets, as a
+// softmax classifier would. Thresholds on one target can only make classes that lie in order
+// along one direction, which real multi-class data (digits, vehicle silhouettes, glass types)
+// does not. Argmax classes make the datasets more learnable by a nearest-neighbour classifier
+// and the mixed activations less, mostly through the step: a step node's value is two
+// clusters blurred by noise, and thresholds inside a cluster give labels that no classifier
+// can learn. The extensions are off by default because fine-tuning the shipped model on them
+// has not raised its ROC AUC on real data (measured in bench/results/tabpfn-2026-11-27.md).
+//
+// Some datasets get categorical features (a continuous feature discretised at random
+// quantiles into 2..10 categories with shuffled codes) and missing values (cells set to NaN
+// completely at random).
 //
 // Every dataset is a deterministic function of (Config.Seed, index): its random numbers come
 // from a ChaCha8 generator keyed with both, so datasets are the same however many goroutines
@@ -131,8 +130,8 @@ type Config struct {
 	MaxMissingRate  float64
 	// ArgmaxClassFraction is the share of datasets drawn with three or more classes whose
 	// classes are the argmax of that many targets (unordered classes) rather than thresholds
-	// on one target (ordered ones). 0, the value in checkpoints of earlier versions, draws
-	// only thresholds.
+	// on one target (ordered ones). 0, also what a stored configuration without the field
+	// reads as, draws only thresholds.
 	ArgmaxClassFraction float64 `json:",omitempty"`
 	// MixedActivations draws each layer's activation separately from the extended set (adding
 	// step, absolute value and sine) instead of one of TabPFN's four for the whole graph.
