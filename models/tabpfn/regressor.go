@@ -34,9 +34,13 @@ var (
 // same bins of the standardised target, and the ensemble's distribution is the mixture of
 // the members' (their probabilities averaged).
 //
-// A Regressor is configured and fitted by one goroutine; once Fit has returned, the Predict
-// methods are safe for concurrent use, each computing in an execution context of its own,
-// and regressors may share one *Model (WithModel).
+// # Concurrency
+//
+// A Regressor is configured and fitted by one goroutine; once Fit has returned, Predict,
+// PredictMedian, PredictQuantiles and PredictDistribution are safe for concurrent use, each
+// computing in an execution context of its own (see tensor.Context). A *Model only has its
+// parameters and bar borders read, so any number of regressors and classifiers in any
+// number of goroutines may share one (WithModel).
 type Regressor struct {
 	settings
 	model     scorer

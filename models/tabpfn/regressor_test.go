@@ -236,29 +236,60 @@ func TestRegressorSubsamplesRows(t *testing.T) {
 	require.NotEqual(t, r.members[0].trainY, r.members[1].trainY)
 }
 
-// TestConcurrentRegressor predicts with one fitted regressor from 8 goroutines at once and
-// requires every result to equal a lone prediction bit for bit.
+// TestConcurrentRegressor runs 8 goroutines that each fit a regressor of their own on one
+// shared model and predict, then 8 goroutines predicting (mean and quantiles) with one
+// shared fitted regressor, and requires every result to equal a lone run's bit for bit.
+// Under -race it also shows that the regressor keeps no shared mutable state.
 func TestConcurrentRegressor(t *testing.T) {
+	const goroutines = 8
 	m := tinyRegressionModel(t, 16)
 	defer m.Release()
 	X, y := regressionTable(60, 3, 10, 1, 0)
 	Xt, _ := regressionTable(20, 3, 11, 1, 0)
+	qs := []float64{0.05, 0.5, 0.95}
 	r := newTestRegressor(t, m, WithEnsemble(2))
 	require.NoError(t, r.Fit(X, y))
 	want, err := r.Predict(Xt)
 	require.NoError(t, err)
-	errs := make(chan error, 8)
+	wantQ, err := r.PredictQuantiles(Xt, qs)
+	require.NoError(t, err)
+	errs := make(chan error, 2*goroutines)
 	var wg sync.WaitGroup
-	for g := range 8 {
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			own, err := NewRegressor(WithModel(m), WithEnsemble(2))
+			if err == nil {
+				err = own.Fit(X, y)
+			}
+			var got []float64
+			if err == nil {
+				got, err = own.Predict(Xt)
+			}
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("own regressor, goroutine %d: %w", g, err)
+			case !slices.Equal(got, want):
+				errs <- fmt.Errorf("own regressor, goroutine %d: predictions differ from a lone run", g)
+			}
+		}()
+	}
+	wg.Wait()
+	for g := range goroutines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			got, err := r.Predict(Xt)
+			var q data.Matrix
+			if err == nil {
+				q, err = r.PredictQuantiles(Xt, qs)
+			}
 			switch {
 			case err != nil:
-				errs <- err
-			case !slices.Equal(got, want):
-				errs <- fmt.Errorf("goroutine %d: predictions differ from a lone run", g)
+				errs <- fmt.Errorf("shared regressor, goroutine %d: %w", g, err)
+			case !slices.Equal(got, want) || !equalMatrix(q, wantQ):
+				errs <- fmt.Errorf("shared regressor, goroutine %d: predictions differ from a lone run", g)
 			}
 		}()
 	}
