@@ -71,7 +71,8 @@ const (
 	TargetNone TargetTransform = "none"
 	// TargetYeoJohnson applies a Yeo–Johnson power transform (λ by maximum likelihood on the
 	// z-scored training targets) before standardising, which makes skewed targets (prices,
-	// wages) more symmetric; predictions are mapped back through its inverse.
+	// wages) more symmetric; predictions are mapped back through its inverse, within the
+	// training targets' range widened by that range on each side (the inverse is unbounded).
 	TargetYeoJohnson TargetTransform = "yeo-johnson"
 	// TargetAuto uses Yeo–Johnson when the training targets' skewness exceeds
 	// AutoSkewness in magnitude, and none otherwise.
@@ -370,6 +371,12 @@ type targetMap struct {
 	yeoJohnson    bool
 	lambda        float64
 	tMean, tScale float64
+	// lo and hi bound a transformed target's inverse: the training targets' range widened
+	// by that range on each side. The inverse of a Yeo–Johnson transform grows without
+	// bound (exponentially for λ near 0, to infinity at a finite value for λ < 0), and the
+	// bar distribution's half-normal tails would otherwise give an infinite or meaningless
+	// mean and outer quantiles.
+	lo, hi float64
 }
 
 // fitTargetMap fits the map on the training targets y (finite).
@@ -392,6 +399,8 @@ func fitTargetMap(y []float64, tf TargetTransform) (targetMap, error) {
 	if !t.yeoJohnson {
 		return t, nil
 	}
+	lo, hi := slices.Min(y), slices.Max(y)
+	t.lo, t.hi = lo-(hi-lo), hi+(hi-lo)
 	t.lambda = preprocess.FitYeoJohnson(u)
 	for i, v := range u {
 		u[i] = preprocess.YeoJohnson(v, t.lambda)
@@ -423,6 +432,7 @@ func (t targetMap) forward(y float64) float64 {
 func (t targetMap) inverse(z float64) float64 {
 	if t.yeoJohnson {
 		z = preprocess.YeoJohnsonInverse(t.tMean+t.tScale*z, t.lambda)
+		return min(max(t.mean+t.scale*z, t.lo), t.hi)
 	}
 	return t.mean + t.scale*z
 }

@@ -162,8 +162,10 @@ func TestRegressorDistribution(t *testing.T) {
 	require.True(t, slices.IsSorted(d.Edges()))
 	mean, err := r.Predict(Xt)
 	require.NoError(t, err)
-	// The quadrature mean (used with a transform) against the exact one.
-	quad := &Distribution{bars: d.bars, probs: d.probs, target: targetMap{mean: d.target.mean, scale: d.target.scale, yeoJohnson: true, lambda: 1, tScale: 1}}
+	// The quadrature mean (used with a transform) against the exact one: λ = 1 is the
+	// identity, and the inverse's bounds are left open.
+	quad := &Distribution{bars: d.bars, probs: d.probs, target: targetMap{mean: d.target.mean, scale: d.target.scale, yeoJohnson: true, lambda: 1, tScale: 1,
+		lo: -math.MaxFloat64, hi: math.MaxFloat64}}
 	for i, v := range quad.Mean() {
 		require.InDelta(t, mean[i], v, 1e-3*d.target.scale, "row %d", i)
 	}
@@ -206,6 +208,48 @@ func TestTargetMap(t *testing.T) {
 	m, err := fitTargetMap(sym, TargetAuto)
 	require.NoError(t, err)
 	require.False(t, m.yeoJohnson, "a symmetric target was transformed")
+
+	// A transformed target's inverse stays within the training range widened by the range
+	// on each side, however far into the tails z goes (a log-like λ would overflow).
+	m, err = fitTargetMap(y, TargetYeoJohnson)
+	require.NoError(t, err)
+	lo, hi := slices.Min(y), slices.Max(y)
+	for _, z := range []float64{-1e6, -50, -8, 8, 50, 1e6} {
+		v := m.inverse(z)
+		require.False(t, math.IsInf(v, 0) || math.IsNaN(v), "inverse(%v) = %v", z, v)
+		require.GreaterOrEqual(t, v, lo-(hi-lo), "inverse(%v)", z)
+		require.LessOrEqual(t, v, hi+(hi-lo), "inverse(%v)", z)
+	}
+}
+
+// TestRegressorTransformedTailsFinite fits a Yeo–Johnson regressor on a heavy right-skewed
+// target and requires finite means, medians and quantiles within the bounded range: the
+// bar distribution's tails, mapped through an unbounded inverse, would give +Inf.
+func TestRegressorTransformedTailsFinite(t *testing.T) {
+	m := tinyRegressionModel(t, 19)
+	defer m.Release()
+	X, y := regressionTable(80, 3, 20, 1, 0)
+	for i := range y {
+		y[i] = math.Exp(3 * y[i]) // skewness far above AutoSkewness
+	}
+	r := newTestRegressor(t, m, WithTargetTransform(TargetAuto))
+	require.NoError(t, r.Fit(X, y))
+	require.Equal(t, TargetYeoJohnson, r.Transform())
+	d, err := r.PredictDistribution(X)
+	require.NoError(t, err)
+	lo, hi := slices.Min(y), slices.Max(y)
+	q, err := d.Quantiles([]float64{0.001, 0.05, 0.95, 0.999})
+	require.NoError(t, err)
+	for _, v := range append(append(d.Mean(), d.Median()...), q.Data...) {
+		require.False(t, math.IsInf(v, 0) || math.IsNaN(v), "%v", v)
+		require.GreaterOrEqual(t, v, lo-(hi-lo))
+		require.LessOrEqual(t, v, hi+(hi-lo))
+	}
+	crps, err := d.CRPS(y)
+	require.NoError(t, err)
+	for _, v := range crps {
+		require.False(t, math.IsInf(v, 0) || math.IsNaN(v), "CRPS %v", v)
+	}
 }
 
 func meanSD(z []float64) (float64, float64) {
