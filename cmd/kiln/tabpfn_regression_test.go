@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,6 +90,22 @@ func TestTabpfnPredictRegression(t *testing.T) {
 		require.Less(t, v[2], v[1])
 		require.Less(t, v[1], v[3])
 	}
+}
+
+// TestTabpfnPredictRegressionEmbedded predicts without --model: the regression model
+// embedded in the binary serves --task regression as the classifier serves classification.
+func TestTabpfnPredictRegressionEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	train := regressionCSV(t, dir, "train.csv", 80, 1, 1, nil)
+	test := regressionCSV(t, dir, "test.csv", 40, 2, 1, nil)
+	stdout, stderr, err := runTabpfn(t, "predict", "--task", "regression", "--train", train, "--test", test, "--out", filepath.Join(dir, "p.csv"))
+	require.NoError(t, err, stderr)
+	require.Contains(t, stdout, "wrote 40 predictions")
+	m := regexp.MustCompile(`R² (-?[0-9.]+)`).FindStringSubmatch(stdout)
+	require.NotNil(t, m, stdout)
+	r2, err := strconv.ParseFloat(m[1], 64)
+	require.NoError(t, err)
+	require.Greater(t, r2, 0.5, "the embedded model fits the synthetic relation")
 }
 
 // TestTabpfnRegressionBadInput covers the target problems: a non-number among the numbers
