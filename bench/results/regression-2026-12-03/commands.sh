@@ -15,8 +15,15 @@ GOMAXPROCS=1 GOGC=400 nice -n 10 kiln tabpfn train --out reg.safetensors --resum
   --lr 3e-4 --warmup 20 --batch 8 --micro-batch 1 --workers 1 --min-rows 30 --max-rows 256 \
   --max-features 24 --every 50 --seed 7
 
-# Export of the two evaluated checkpoints (a copy of each training checkpoint, resumed to its
-# own step): step 198 ships as models/tabpfn/regression.safetensors.
+# Continuation from the step-198 checkpoint (a copy, reg198.safetensors) in a new phase at half
+# the peak lr; its step-425 checkpoint was evaluated while it trained, and ships.
+GOMAXPROCS=1 GOGC=400 nice -n 10 kiln tabpfn train --out reg198.safetensors --resume --steps 900 \
+  --lr 1.5e-4 --warmup 20 --batch 8 --micro-batch 1 --workers 1 --min-rows 30 --max-rows 256 \
+  --max-features 24 --every 25 --seed 7
+kiln tabpfn train --out s425-copy.safetensors --resume --steps 425 --export regression-step425.safetensors
+
+# Export of the first two evaluated checkpoints (a copy of each training checkpoint, resumed to its
+# own step).
 kiln tabpfn train --out s198-copy.safetensors --resume --steps 198 --export regression-step198.safetensors
 kiln tabpfn train --out reg.safetensors --resume --steps 238 --export regression-step238.safetensors
 
