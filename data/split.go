@@ -21,6 +21,39 @@ const (
 	streamSubsample = 0x5eed_0002
 )
 
+// RandomSplit splits row indices 0..n-1 into a training and a test part with ceil(testFraction·n)
+// rows in the test part, drawn at random (no stratification: the regression protocol's
+// split) with a PCG generator seeded with seed. Both index lists come back sorted.
+func RandomSplit(n int, testFraction float64, seed uint64) (train, test []int, err error) {
+	if !(testFraction > 0 && testFraction < 1) {
+		return nil, nil, fmt.Errorf("data: test fraction %v is not in (0, 1)", testFraction)
+	}
+	nTest := int(math.Ceil(testFraction * float64(n)))
+	if nTest <= 0 || nTest >= n {
+		return nil, nil, fmt.Errorf("data: %d rows cannot be split with test fraction %v", n, testFraction)
+	}
+	perm := NewRand(seed, streamSplit).Perm(n)
+	test, train = slices.Clone(perm[:nTest]), slices.Clone(perm[nTest:])
+	slices.Sort(train)
+	slices.Sort(test)
+	return train, test, nil
+}
+
+// RandomSubsample returns min(n, limit) of the row indices 0..n-1, drawn at random without
+// replacement with a PCG generator seeded with seed, sorted; all of them when n ≤ limit.
+func RandomSubsample(n, limit int, seed uint64) []int {
+	if n <= limit {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
+	}
+	idx := slices.Clone(NewRand(seed, streamSubsample).Perm(n)[:limit])
+	slices.Sort(idx)
+	return idx
+}
+
 // StratifiedSplit splits row indices 0..len(y)-1 into a training and a test part with about
 // testFraction of the rows in the test part and the class proportions of y kept in both.
 //

@@ -161,15 +161,29 @@ type Table struct {
 	Classes []string
 	// Target is the name of the target column.
 	Target string
+	// Values holds the numeric target of each row of a regression table (LoadRegression),
+	// NaN where it is missing; nil for a classification table, and for a regression test
+	// table without the target column. A regression table has no Y or Classes.
+	Values []float64
 }
 
 // NoLabel is the Y of a row whose class label is missing, which only a table loaded with
 // Options.TargetOptional has; such a row is predicted but cannot be scored.
 const NoLabel = -1
 
-// Labeled returns the indices of the rows that have a class label, in order: every row unless
-// some labels are missing, none when Y is nil.
+// Labeled returns the indices of the rows that have a class label, or of a regression table
+// the rows whose target is not missing, in order: every row unless some are missing, none
+// when the table has no target.
 func (t *Table) Labeled() []int {
+	if t.Values != nil {
+		idx := make([]int, 0, len(t.Values))
+		for i, v := range t.Values {
+			if !math.IsNaN(v) {
+				idx = append(idx, i)
+			}
+		}
+		return idx
+	}
 	idx := make([]int, 0, len(t.Y))
 	for i, c := range t.Y {
 		if c != NoLabel {
@@ -253,6 +267,12 @@ func (t *Table) Subset(idx []int) *Table {
 		out.Y = make([]int, len(idx))
 		for k, i := range idx {
 			out.Y[k] = t.Y[i]
+		}
+	}
+	if t.Values != nil {
+		out.Values = make([]float64, len(idx))
+		for k, i := range idx {
+			out.Values[k] = t.Values[i]
 		}
 	}
 	return out

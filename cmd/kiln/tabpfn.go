@@ -35,7 +35,7 @@ import (
 // tabpfn_train.go, can attach themselves from their own init regardless of file order.
 var tabpfnCmd = &cobra.Command{
 	Use:   "tabpfn",
-	Short: "Classify small tables with TabPFN: predict, evaluate, train",
+	Short: "Classify and regress small tables with TabPFN: predict, evaluate, train",
 	Long: `TabPFN is a transformer trained once on synthetic datasets that classifies a new small table in
 one forward pass, its training rows serving as context: no gradient steps, no hyper-parameters
 (Hollmann et al. 2023). kiln ships a small model that runs on a laptop CPU.`,
@@ -62,6 +62,8 @@ type tabpfnFlags struct {
 	maxFeats  int
 	temp      float64
 	variants  []string
+	task      string
+	transform string
 }
 
 func (f *tabpfnFlags) add(cmd *cobra.Command) {
@@ -78,6 +80,9 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	flagbound.Float(fs, &f.temp, "temperature", tabpfn.DefaultTemperature, flagbound.LeftOpen(0, 100), "softmax temperature of the model's logits")
 	cmd.Flags().StringSliceVar(&f.variants, "variants", nil, "preprocessing variants the members cycle through, comma-separated (default "+
 		variantNames(tabpfn.DefaultVariants())+"; a -pca variant rotates the numeric columns onto their principal axes)")
+	cmd.Flags().StringVar(&f.task, "task", taskClassification, `"classification", "regression" (a numeric target; predictive distributions) or "auto" (regression for a numeric target with more than `+
+		fmt.Sprint(autoRegressionDistinct)+" distinct values, which it says)")
+	cmd.Flags().StringVar(&f.transform, "target-transform", string(tabpfn.DefaultTargetTransform), `regression: the target's transform before standardising, "none", "yeo-johnson" or "auto" (Yeo-Johnson for a skewed target)`)
 }
 
 func variantNames(vs []preprocess.Variant) string {
@@ -176,15 +181,25 @@ and log loss of the rows with a label are printed too (rows with a missing label
 and left out of the scores, with a note). Without --out the predictions go to standard output as
 CSV and the scores to standard error.
 
+--task regression (or auto, for a numeric target with more than 20 distinct values) regresses a
+numeric target with the regression model instead: training rows without a target are left out
+with a warning, and every test row gets the mean, the median and the 5% and 95% quantiles of its
+predictive distribution (columns mean, median, q05, q95); when the test file has the target,
+R², RMSE, CRPS and the coverage of the 5%-95% interval are printed too.
+
 --demo needs no files: it splits the wine data carried in the binary (178 wines, 13 measurements,
 3 cultivars) into stratified halves with a fixed seed, predicts the held-out half and prints its
 accuracy, ROC AUC and a few predictions.`,
 		Example: `  kiln tabpfn predict --demo
   kiln tabpfn predict --train train.csv --test test.csv --target species --out preds.csv
-  kiln tabpfn predict --train train.csv --test new.csv --device cuda --ensemble 8 > preds.csv`,
+  kiln tabpfn predict --train train.csv --test new.csv --device cuda --ensemble 8 > preds.csv
+  kiln tabpfn predict --task regression --train houses.csv --test new.csv --target price --out p.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if demo {
+				if fl.task != taskClassification {
+					return errors.New("--demo classifies the embedded wine data: drop --task")
+				}
 				if trainPath != "" || testPath != "" || target != "" {
 					return errors.New("--demo uses the embedded wine data: drop --train, --test and --target")
 				}
@@ -199,6 +214,13 @@ accuracy, ROC AUC and a few predictions.`,
 			if err := checkOutputs(cmd, []outguard.File{outFile("--out", outPath)},
 				inFile("--train", trainPath), inFile("--test", testPath), inFile("--model", fl.modelPath)); err != nil {
 				return err
+			}
+			regression, err := fl.chooseTask(cmd, trainPath, target)
+			if err != nil {
+				return err
+			}
+			if regression {
+				return runPredictRegression(cmd, &fl, trainPath, testPath, target, outPath)
 			}
 			train, err := data.Load(trainPath, data.Options{Target: target})
 			if err != nil {
@@ -465,16 +487,32 @@ over datasets. A dataset is marked "<rf" where kiln's AUC is below the random fo
 Datasets with more classes than the model's outputs are handled by error-correcting output
 codes refined by the pairs of each row's candidate classes; --max-classes N skips datasets
 with more than N classes instead (0: skip none).
-Progress goes to standard error.`,
+Progress goes to standard error.
+
+--task regression runs the regression protocol of shared/data/README.md instead
+(metrics.RegressionProtocol: rows without a target left out, 5 random 50/50 splits with seeds
+0..4, at most 1000 training and 2000 test rows) with the regression model, and prints R², RMSE,
+CRPS, the coverage of the predicted 5%-95% interval and seconds per dataset beside the reference
+R² of ridge regression, the random forest and gradient boosting from regression-baselines.json.
+A dataset is marked "<rf" where kiln's R² is below the forest's and "<ridge-0.05" where it is
+more than 0.05 below ridge's. --task auto decides per file (all must agree).`,
 		Example: `  kiln tabpfn eval ../shared/data/tabular
   kiln tabpfn eval ../shared/data/tabular/iris.csv ../shared/data/tabular/wine.csv --ensemble 8
   kiln tabpfn eval ../shared/data/tabular --max-classes 10 --json > eval.json
-  kiln tabpfn eval ../shared/data/tabular --max-classes 10 --ensemble 4 --pairwise 2   # the reported configuration`,
+  kiln tabpfn eval ../shared/data/tabular --max-classes 10 --ensemble 4 --pairwise 2   # the reported configuration
+  kiln tabpfn eval --task regression ../shared/data/regression --json > eval-regression.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			paths, err := csvPaths(args)
 			if err != nil {
 				return err
+			}
+			regression, err := fl.evalTask(cmd, paths)
+			if err != nil {
+				return err
+			}
+			if regression {
+				return runEvalRegression(cmd, &fl, paths, baseFile, splits, asJSON)
 			}
 			var fixed metrics.Baselines
 			if baseFile != "" {
@@ -591,7 +629,7 @@ Progress goes to standard error.`,
 	flagbound.Int(f, &splits, "splits", metrics.DefaultProtocol().Splits, 1, 1000, "protocol splits (seeds 0..N-1); the reference scores use 5")
 	flagbound.Int(f, &trainCap, "train-cap", metrics.DefaultProtocol().TrainCap, 2, maxTableRows,
 		"training rows kept per split at most (a stratified subsample); the protocol and the reference scores use 1000")
-	f.StringVar(&baseFile, "baselines", "", "reference scores JSON (default: <dataset folder>/../tabular-baselines.json)")
+	f.StringVar(&baseFile, "baselines", "", "reference scores JSON (default: <dataset folder>/../tabular-baselines.json, or regression-baselines.json for regression)")
 	return cmd
 }
 

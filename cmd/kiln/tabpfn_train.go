@@ -46,10 +46,11 @@ func newTabpfnTrainCmd() *cobra.Command {
 		out, devName, cfgPath, export string
 		initPath                      string
 		initLayers                    int
-		mechanisms                    string
+		mechanisms, task              string
+		bins                          int
 		steps, batch, every, workers  int
 		microBatch                    int
-		resume, force                 bool
+		resume, force, freezeBody     bool
 		lr                            float64
 		seed                          uint64
 		maxRows, maxFeatures          int
@@ -104,12 +105,19 @@ are column-as-target tasks (TabDPT) drawn from the CSV tables of DIR instead of 
 Corpus tables whose column names and shape match a table in the --corpus-guard folders
 (default: the tabular and regression folders beside DIR) are refused; unreadable tables are
 skipped with a warning naming the file. The corpus settings are part of the run: --resume
-reads the checkpoint's, and refuses different ones.`,
+reads the checkpoint's, and refuses different ones.
+
+--task regression trains a regression model: the prior's datasets get continuous targets (with
+noise, heteroscedasticity, outliers and skew), the model's target tokens encode numbers and its
+output is a bar distribution of --bins bins over the standardised target whose borders are
+quantiles of the prior's targets, trained by negative log-likelihood. With --init of a
+classifier, the classifier's body starts the run and the target encoder and output layer are new.`,
 		Example: `  kiln tabpfn train --out run.safetensors --steps 4000
   kiln tabpfn train --out run.safetensors --resume            # after an interruption
   kiln tabpfn train --out run.safetensors --resume --steps 6000 --export model.safetensors
   kiln tabpfn train --out run.safetensors --resume --steps 9000 --lr 3e-4 --max-rows 512 --max-features 48
   kiln tabpfn train --out deep.safetensors --init models/tabpfn/default.safetensors --init-layers 8 --lr 1e-4 --steps 2000
+  kiln tabpfn train --task regression --out reg.safetensors --init models/tabpfn/default.safetensors --steps 20000
   kiln tabpfn train --out c.safetensors --init models/tabpfn/default.safetensors --corpus ../shared/data/corpus --corpus-fraction 0.5 --lr 1e-4 --steps 500
   kiln tabpfn train --out tiny.safetensors --config '{"layers":1,"width":16,"heads":2,"mlp_width":32,"feature_dim":8,"max_classes":10,"max_features":20,"max_train_rows":256}' --steps 50
   mpirun -np 4 kiln tabpfn train --distributed --out run.safetensors --batch 32 --steps 4000
@@ -131,7 +139,14 @@ reads the checkpoint's, and refuses different ones.`,
 				return fmt.Errorf("--init and --config both set the model's shape: give one")
 			case !resume && initLayers != 0 && initPath == "":
 				return fmt.Errorf("--init-layers needs --init")
+			case task != "classification" && task != tabpfn.TaskRegression:
+				return fmt.Errorf("--task %q: want classification or regression", task)
+			case cmd.Flags().Changed("bins") && task != tabpfn.TaskRegression:
+				return fmt.Errorf("--bins is for --task regression")
+			case resume && cmd.Flags().Changed("freeze-body"):
+				return fmt.Errorf("--freeze-body is set when a run starts; --resume keeps the run's setting")
 			}
+			regression := task == tabpfn.TaskRegression
 			if err := checkTrainOutputs(cmd, out, export, initPath, cfgPath, resume, force); err != nil {
 				return err
 			}
@@ -151,6 +166,12 @@ reads the checkpoint's, and refuses different ones.`,
 				tr, err = tabpfn.Resume(dev, out, steps)
 				if err != nil {
 					return err
+				}
+				if cmd.Flags().Changed("task") && tr.Model.Cfg.Regression() != regression {
+					return fmt.Errorf("--task %s, but %s holds a %s run", task, out, taskName(tr.Model.Cfg))
+				}
+				if cmd.Flags().Changed("bins") && bins != tr.Model.Cfg.Bins {
+					return fmt.Errorf("--bins %d, but %s has %d bins (the output layer's size is fixed for a run)", bins, out, tr.Model.Cfg.Bins)
 				}
 				// How often to checkpoint and how many prior workers run are settings of this
 				// process, not of what is learned (the batches depend on seed and step only), so
@@ -231,6 +252,7 @@ reads the checkpoint's, and refuses different ones.`,
 				}
 				tc.Seed, tc.CheckpointEvery, tc.Workers, tc.MicroBatch = seed, every, workers, microBatch
 				tc.Corpus = cc
+				tc.FreezeBody = freezeBody
 				tc.WarmupAsked = tc.Warmup
 				tc.Warmup = min(tc.Warmup, tc.Steps/10)
 				if initPath != "" {
@@ -238,12 +260,37 @@ reads the checkpoint's, and refuses different ones.`,
 					if err != nil {
 						return err
 					}
+					from := ""
+					switch {
+					case regression && !m.Cfg.Regression():
+						// The regression model starts as the classifier's binary classifier
+						// of low against high targets (tabpfn.ToRegression).
+						bars, err := tc.PriorBars(bins)
+						if err != nil {
+							m.Release()
+							return err
+						}
+						r, err := tabpfn.ToRegression(m, bars)
+						m.Release()
+						if err != nil {
+							return fmt.Errorf("--init: %w", err)
+						}
+						m, from = r, "the body of the classifier "
+					case !regression && m.Cfg.Regression():
+						m.Release()
+						return fmt.Errorf("--init %s is a regression model: give --task regression", initPath)
+					}
 					if tr, err = tabpfn.NewTrainerFrom(m, tc, out); err != nil {
 						return err
 					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "new run from the weights of %s: %s\n", initPath, m.Cfg.JSON())
-				} else if tr, err = tabpfn.NewTrainer(dev, mc, tc, out); err != nil {
-					return err
+					fmt.Fprintf(cmd.ErrOrStderr(), "new run from the weights of %s%s: %s\n", from, initPath, m.Cfg.JSON())
+				} else {
+					if regression {
+						mc = mc.AsRegression(bins)
+					}
+					if tr, err = tabpfn.NewTrainer(dev, mc, tc, out); err != nil {
+						return err
+					}
 				}
 			}
 			if err := checkMemory(dev, "tabpfn train", trainBytes(tr.Model.Cfg, tr.Cfg)); err != nil {
@@ -327,6 +374,9 @@ reads the checkpoint's, and refuses different ones.`,
 	f.StringVar(&sslTasks, "ssl-tasks", selfsup.TaskColumn, `with --corpus: self-supervised tasks, comma-separated; "column" (column as target, TabDPT) is implemented, "masked" and "contrastive" are not yet`)
 	f.StringVar(&guard, "corpus-guard", "", `with --corpus: comma-separated folders of evaluation tables that corpus tables must not copy (default: the "tabular" and "regression" folders beside the corpus that exist; "none": no guard)`)
 	flagbound.Int(f, &corpusHoldout, "corpus-holdout", 0, 0, 1_000_000, "with --corpus: keep every N-th table (in name order) out of training, for tabpfn.HeldOutCorpusLoss (0: train on all)")
+	f.StringVar(&task, "task", "classification", `"classification" or "regression" (a bar-distribution output over the standardised target, trained on the prior's regression datasets; with --init of a classifier, its body starts the run); with --resume, the checkpoint's`)
+	f.BoolVar(&freezeBody, "freeze-body", false, "train only the target encoder and the decoder; the encoders of the cells and features and every layer keep the values they start with (with --init of a classifier: a regression head on the classifier's body)")
+	flagbound.Int(f, &bins, "bins", tabpfn.DefaultBins, 2, tabpfn.MaxBins, "bins of a new regression model's bar distribution, borders at quantiles of the prior's targets")
 	return cmd
 }
 
@@ -369,6 +419,14 @@ func corpusConfig(cmd *cobra.Command, dir string, fraction float64, tasks, guard
 		}
 	}
 	return cc, cc.Validate()
+}
+
+// taskName names a model's task for messages.
+func taskName(c tabpfn.Config) string {
+	if c.Regression() {
+		return "regression"
+	}
+	return "classification"
 }
 
 // initModel loads the model of --init (any kiln TabPFN checkpoint) and, with --init-layers,

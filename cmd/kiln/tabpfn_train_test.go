@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kiln-ml/kiln/checkpoint"
+	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/models/tabpfn"
 	"github.com/kiln-ml/kiln/models/tabpfn/prior"
 )
@@ -303,5 +304,51 @@ func TestTabpfnTrainCorpus(t *testing.T) {
 	}
 	if _, _, err := runTrain(t, "--out", filepath.Join(dir, "y.safetensors"), "--corpus-fraction", "0.3"); err == nil || !strings.Contains(err.Error(), "needs --corpus") {
 		t.Errorf("--corpus-fraction alone: err = %v", err)
+	}
+}
+
+// TestTabpfnTrainRegression trains a regression model from scratch and from a classifier's
+// body (optionally frozen), and refuses a resume that asks for the other task.
+func TestTabpfnTrainRegression(t *testing.T) {
+	dir := t.TempDir()
+	tiny := `{"layers":1,"width":8,"heads":2,"mlp_width":16,"feature_dim":4,"max_classes":10,"max_features":8,"max_train_rows":64}`
+	run := filepath.Join(dir, "reg.safetensors")
+	common := []string{"--steps", "2", "--batch", "2", "--max-rows", "40", "--max-features", "4", "--bins", "20"}
+	if _, stderr, err := runTrain(t, append([]string{"--task", "regression", "--out", run, "--config", tiny}, common...)...); err != nil {
+		t.Fatal(err, stderr)
+	}
+	m, err := tabpfn.Load(device.MustGet("cpu"), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Cfg.Regression() || m.Cfg.Bins != 20 || m.Bars == nil {
+		t.Fatalf("trained model %+v", m.Cfg)
+	}
+	m.Release()
+	if _, _, err := runTrain(t, "--out", run, "--resume", "--task", "classification", "--steps", "3"); err == nil || !strings.Contains(err.Error(), "regression run") {
+		t.Errorf("resume as classification: %v", err)
+	}
+	if _, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "3"); err != nil {
+		t.Fatal(err, stderr)
+	}
+
+	// From a classifier's body.
+	clf := filepath.Join(dir, "clf.safetensors")
+	if _, stderr, err := runTrain(t, "--out", clf, "--config", tiny, "--steps", "1", "--batch", "2", "--max-rows", "40", "--max-features", "4"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	frozen := filepath.Join(dir, "frozen.safetensors")
+	_, stderr, err := runTrain(t, append([]string{"--task", "regression", "--out", frozen, "--init", clf, "--freeze-body"}, common...)...)
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	if !strings.Contains(stderr, "the body of the classifier") {
+		t.Errorf("init from a classifier not announced:\n%s", stderr)
+	}
+	if _, _, err := runTrain(t, "--out", filepath.Join(dir, "x.safetensors"), "--init", frozen); err == nil || !strings.Contains(err.Error(), "regression model") {
+		t.Errorf("classification run from a regression model: %v", err)
+	}
+	if _, _, err := runTrain(t, "--out", clf, "--resume", "--bins", "30", "--steps", "2"); err == nil {
+		t.Error("--bins accepted for a classification run")
 	}
 }

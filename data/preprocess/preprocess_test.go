@@ -404,3 +404,20 @@ func TestPreprocessErrors(t *testing.T) {
 		t.Error("column count mismatch accepted")
 	}
 }
+
+func TestYeoJohnsonInverse(t *testing.T) {
+	for _, lambda := range []float64{-1.5, -0.3, 0, 0.5, 1, 1.7, 2, 2.6} {
+		for _, x := range []float64{-30, -3, -0.5, 0, 0.7, 4, 50} {
+			if got := YeoJohnsonInverse(YeoJohnson(x, lambda), lambda); !near(got, x, 1e-9) {
+				t.Errorf("λ %v: inverse of ψ(%v) = %v", lambda, x, got)
+			}
+		}
+	}
+	// Beyond the bound of the range: the end of the range, not NaN.
+	if got := YeoJohnsonInverse(3, -0.5); got != math.MaxFloat64 {
+		t.Errorf("λ -0.5, v 3 (bound 2): %v", got)
+	}
+	if got := YeoJohnsonInverse(-3, 2.5); got != -math.MaxFloat64 {
+		t.Errorf("λ 2.5, v -3 (bound -2): %v", got)
+	}
+}

@@ -29,6 +29,31 @@ func YeoJohnson(x, lambda float64) float64 {
 	return -math.Expm1((2-lambda)*math.Log1p(-x)) / (2 - lambda)
 }
 
+// YeoJohnsonInverse inverts YeoJohnson: the x with ψ(λ, x) = v. ψ(λ, ·) is increasing, and
+// for λ < 0 bounded above by −1/λ (for λ > 2 below by 1/(2−λ)); a v beyond that bound has no
+// preimage and maps to ±math.MaxFloat64, the end of the range it lies past.
+func YeoJohnsonInverse(v, lambda float64) float64 {
+	const eps = 1e-12
+	if v >= 0 {
+		if math.Abs(lambda) < eps {
+			return math.Expm1(v)
+		}
+		b := 1 + lambda*v // (x+1)^λ
+		if b <= 0 {
+			return math.MaxFloat64
+		}
+		return math.Min(math.Expm1(math.Log(b)/lambda), math.MaxFloat64)
+	}
+	if math.Abs(lambda-2) < eps {
+		return -math.Expm1(-v)
+	}
+	b := 1 - (2-lambda)*v // (1−x)^(2−λ)
+	if b <= 0 {
+		return -math.MaxFloat64
+	}
+	return math.Max(-math.Expm1(math.Log(b)/(2-lambda)), -math.MaxFloat64)
+}
+
 // YeoJohnsonLogLik is the profile log-likelihood of λ for a sample under the assumption that
 // ψ(λ, x) is normal (Yeo & Johnson 2000, section 3): with σ̂² the maximum-likelihood
 // (divide-by-n) variance of the transformed sample,

@@ -63,16 +63,30 @@ func (s chunkedScorer) Probabilities(in Input, temperature float64) (out [][]flo
 	if !(temperature > 0) || math.IsInf(temperature, 0) {
 		return nil, fmt.Errorf("tabpfn: temperature must be positive and finite, got %v", temperature)
 	}
-	K, nc := m.Cfg.MaxClasses, in.Classes[0]
-	mask := classMask(nc, K)
-	res := make([]float64, 0, (in.Rows-in.NTrain)*nc)
+	// A classifier's outputs are its classes, masked to the dataset's; a regression model's
+	// are the bins of its bar distribution, all of them.
+	K := m.Cfg.outputs()
+	var nc int
+	var mask []float32
+	if !m.Cfg.Regression() {
+		nc = in.Classes[0]
+		mask = classMask(nc, K)
+	}
+	res := make([]float64, 0, (in.Rows-in.NTrain)*K)
 	err = s.forward(in, func(ec *tensor.Context, t *tensor.Tensor) {
 		logits := m.dec.Forward(t)
-		logits = ops.Add(logits, ec.FromFloat32(m.Dev, mask, 1, K))
+		if mask != nil {
+			logits = ops.Add(logits, ec.FromFloat32(m.Dev, mask, 1, K))
+		}
 		if temperature != 1 {
 			logits = ops.MulScalar(logits, 1/temperature)
 		}
-		res = classProbs(ops.Softmax(logits, -1).Float64s(), K, nc, res)
+		p := ops.Softmax(logits, -1).Float64s()
+		if mask == nil {
+			res = append(res, p...)
+		} else {
+			res = classProbs(p, K, nc, res)
+		}
 	})
 	if err != nil {
 		return nil, err
@@ -119,7 +133,7 @@ func (s chunkedScorer) forward(in Input, each func(ec *tensor.Context, tokens *t
 		embed := func(lo, hi int) *tensor.Tensor {
 			n := hi - lo
 			x := ops.Add(m.cell.Forward(ec.FromFloat32(dev, encodeCells(in.X[lo*F:hi*F]), n, F, 2)), featEmb)
-			tgt := m.target.Forward(ec.FromInt32(dev, targetIDs(in.Y[:N], lo, hi, cfg.MaxClasses), n)) // [n,E]
+			tgt := m.targetTokens(ec, in, 0, lo, hi) // [n,E]
 			return ops.Concat(1, x, ops.Reshape(tgt, n, 1, E))
 		}
 		// split and merge move heads between [C, L, E] and [C, H, L, E/H].

@@ -147,13 +147,18 @@ type settings struct {
 	modelPath   string
 	ensemble    int
 	temperature float64
-	testBatch   int
-	seed        uint64
-	variants    []preprocess.Variant
-	warn        io.Writer
-	maxRows     int // per-member context limit (0: the model's)
-	maxFeatures int // per-member feature limit (0: the model's)
-	pairMembers int // members per pair of classes (0: no pairwise scheme; -1: AutoPairwise)
+	// temperatureSet says that WithTemperature chose the temperature.
+	temperatureSet bool
+	testBatch      int
+	seed           uint64
+	variants       []preprocess.Variant
+	warn           io.Writer
+	maxRows        int // per-member context limit (0: the model's)
+	maxFeatures    int // per-member feature limit (0: the model's)
+	pairMembers    int // members per pair of classes (0: no pairwise scheme; -1: AutoPairwise)
+	// targetTransform is the regressor's target transform (WithTargetTransform; "" is the
+	// default).
+	targetTransform TargetTransform
 }
 
 // Option configures a Classifier.
@@ -213,13 +218,14 @@ func WithEnsemble(n int) Option {
 	}
 }
 
-// WithTemperature sets the softmax temperature (default DefaultTemperature).
+// WithTemperature sets the softmax temperature of the model's logits (default
+// DefaultTemperature for a classifier, DefaultRegressionTemperature for a regressor).
 func WithTemperature(t float64) Option {
 	return func(s *settings) error {
 		if !(t > 0) || math.IsInf(t, 0) {
 			return fmt.Errorf("tabpfn: temperature must be positive and finite, got %v", t)
 		}
-		s.temperature = t
+		s.temperature, s.temperatureSet = t, true
 		return nil
 	}
 }
@@ -340,46 +346,62 @@ func NewClassifier(opts ...Option) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.model != nil && s.modelPath != "" {
-		return nil, errors.New("tabpfn: give WithModel or WithModelPath, not both")
+	if s.targetTransform != "" {
+		return nil, errors.New("tabpfn: WithTargetTransform is an option of the regressor")
 	}
-	if s.devName != "" {
-		if s.dev != nil {
-			return nil, errors.New("tabpfn: give WithDevice or WithDeviceName, not both")
-		}
-		dev, err := device.Get(s.devName)
-		if err != nil {
-			return nil, err
-		}
-		s.dev = dev
-	}
-	c := &Classifier{settings: s}
-	switch {
-	case s.model != nil:
-		if s.dev != nil && s.dev != s.model.Dev && s.dev.Name() != s.model.Dev.Name() {
-			return nil, fmt.Errorf("tabpfn: the model is on %s but device %s was asked for", s.model.Dev.Name(), s.dev.Name())
-		}
-		c.model, c.cfg, c.modelDev = chunkedScorer{m: s.model, chunkRows: s.testBatch}, s.model.Cfg, s.model.Dev
-		return c, nil
-	case s.dev == nil:
-		dev, err := device.Get("cpu")
-		if err != nil {
-			return nil, err
-		}
-		s.dev = dev
-		c.settings.dev = dev
-	}
-	var m *Model
-	if s.modelPath != "" {
-		m, err = Load(s.dev, s.modelPath)
-	} else {
-		m, err = DefaultModel(s.dev)
-	}
+	m, owned, err := s.loadModel(DefaultModel)
 	if err != nil {
 		return nil, err
 	}
-	c.model, c.cfg, c.modelDev, c.ownsModel = chunkedScorer{m: m, chunkRows: s.testBatch}, m.Cfg, m.Dev, m
+	if m.Cfg.Regression() {
+		if owned {
+			m.Release()
+		}
+		return nil, errors.New("tabpfn: the model is a regression model: use NewRegressor")
+	}
+	c := &Classifier{settings: s, model: chunkedScorer{m: m, chunkRows: s.testBatch}, cfg: m.Cfg, modelDev: m.Dev}
+	if owned {
+		c.ownsModel = m
+	}
 	return c, nil
+}
+
+// loadModel resolves the settings' device and model: WithModel's model, which the caller
+// keeps (owned false), or one loaded onto the device (the CPU unless WithDevice or
+// WithDeviceName) from WithModelPath or else by embedded, which the caller must release.
+func (s *settings) loadModel(embedded func(device.Device) (*Model, error)) (m *Model, owned bool, err error) {
+	if s.model != nil && s.modelPath != "" {
+		return nil, false, errors.New("tabpfn: give WithModel or WithModelPath, not both")
+	}
+	if s.devName != "" {
+		if s.dev != nil {
+			return nil, false, errors.New("tabpfn: give WithDevice or WithDeviceName, not both")
+		}
+		dev, err := device.Get(s.devName)
+		if err != nil {
+			return nil, false, err
+		}
+		s.dev = dev
+	}
+	switch {
+	case s.model != nil:
+		if s.dev != nil && s.dev != s.model.Dev && s.dev.Name() != s.model.Dev.Name() {
+			return nil, false, fmt.Errorf("tabpfn: the model is on %s but device %s was asked for", s.model.Dev.Name(), s.dev.Name())
+		}
+		return s.model, false, nil
+	case s.dev == nil:
+		dev, err := device.Get("cpu")
+		if err != nil {
+			return nil, false, err
+		}
+		s.dev = dev
+	}
+	if s.modelPath != "" {
+		m, err = Load(s.dev, s.modelPath)
+	} else {
+		m, err = embedded(s.dev)
+	}
+	return m, err == nil, err
 }
 
 // newWithScorer builds a classifier around any scorer (tests).
@@ -404,13 +426,18 @@ func (c *Classifier) Config() Config { return c.cfg }
 
 // limits returns the most rows and features one member presents: those of WithMaxRows and
 // WithMaxFeatures, or MaxContextRows and MaxContextFeatures (the model's own where larger).
-func (c *Classifier) limits() (rows, features int) {
-	rows, features = max(c.cfg.MaxRows, MaxContextRows), max(c.cfg.MaxFeatures, MaxContextFeatures)
-	if c.maxRows > 0 {
-		rows = c.maxRows
+func (c *Classifier) limits() (rows, features int) { return limits(c.cfg, c.settings) }
+
+// limits returns the most rows and features one member of a model of config cfg presents:
+// the settings' WithMaxRows and WithMaxFeatures, or MaxContextRows and MaxContextFeatures
+// (the model's own where larger).
+func limits(cfg Config, s settings) (rows, features int) {
+	rows, features = max(cfg.MaxRows, MaxContextRows), max(cfg.MaxFeatures, MaxContextFeatures)
+	if s.maxRows > 0 {
+		rows = s.maxRows
 	}
-	if c.maxFeatures > 0 {
-		features = c.maxFeatures
+	if s.maxFeatures > 0 {
+		features = s.maxFeatures
 	}
 	return rows, features
 }
@@ -450,11 +477,16 @@ func (c *Classifier) Pairs() int { return len(c.pairs) }
 func (c *Classifier) Warnings() []string { return append([]string(nil), c.warnings...) }
 
 func (c *Classifier) warnf(format string, args ...any) {
+	c.warnings = appendWarning(c.warnings, c.warn, format, args...)
+}
+
+// appendWarning appends a warning to list and, when w is not nil, writes it to w.
+func appendWarning(list []string, w io.Writer, format string, args ...any) []string {
 	msg := fmt.Sprintf(format, args...)
-	c.warnings = append(c.warnings, msg)
-	if c.warn != nil {
-		fmt.Fprintln(c.warn, "tabpfn: warning:", msg)
+	if w != nil {
+		fmt.Fprintln(w, "tabpfn: warning:", msg)
 	}
+	return append(list, msg)
 }
 
 // SetColumns describes the feature columns (names, which are categorical, their categories),

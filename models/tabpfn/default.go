@@ -2,6 +2,7 @@ package tabpfn
 
 import (
 	_ "embed"
+	"errors"
 
 	"github.com/kiln-ml/kiln/device"
 )
@@ -18,3 +19,20 @@ func DefaultModel(dev device.Device) (*Model, error) { return LoadBytes(dev, def
 
 // DefaultModelBytes is the embedded checkpoint, for tools that inspect it.
 func DefaultModelBytes() []byte { return defaultModel }
+
+// defaultRegressionModel is the regression model kiln ships beside the classifier: the
+// shipped classifier's body with a bar-distribution output of DefaultBins bins, trained
+// from the classifier by `kiln tabpfn train --task regression` on the regression prior
+// (the commands, logs and its evaluation are in bench/results/regression-2026-12-03.md).
+//
+//go:embed regression.safetensors
+var defaultRegressionModel []byte
+
+// DefaultRegressionModel loads the embedded regression model onto dev. Its config is
+// ShippedConfig().AsRegression(DefaultBins).
+func DefaultRegressionModel(dev device.Device) (*Model, error) {
+	if len(defaultRegressionModel) == 0 {
+		return nil, errors.New("tabpfn: this build embeds no regression model: give one (WithModelPath, --model)")
+	}
+	return LoadBytes(dev, defaultRegressionModel)
+}

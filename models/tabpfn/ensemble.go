@@ -16,18 +16,62 @@ type scorer interface {
 	Probabilities(in Input, temperature float64) ([][]float64, error)
 }
 
-// member is one ensemble member: a view of the training data (its own stratified row
-// subsample, preprocessing variant, feature subset and order, label map and feature seed)
-// that the model sees as context.
-type member struct {
+// view is how one ensemble member presents the features of the data to the model, the part
+// of a member that classifier and regressor share: its preprocessing variant, fitted on
+// the member's training rows, its feature subset and order, and its feature seed.
+type view struct {
 	variant preprocess.Variant
 	pre     *preprocess.Preprocessor
 	// cols lists the preprocessor's output columns this member presents, in presented order
 	// (a shuffle of all of them, or of a random subset when there are more than MaxFeatures).
 	// Empty means no column survived preprocessing; the member then presents one all-zero
-	// column, so the model predicts from the class labels of the context alone.
+	// column, so the model predicts from the targets of the context alone.
 	cols        []int
 	featureSeed uint64
+	trainX      []float32 // NTrain × width, preprocessed
+}
+
+// newView fits member i's view on its training rows (raw features, described by columns)
+// with the settings' variants and seed, presenting at most maxFeatures columns.
+func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeatures int) (view, error) {
+	v := view{
+		variant:     s.variants[i%len(s.variants)],
+		featureSeed: mix(s.seed, uint64(i), streamFeatureSeed),
+	}
+	// Preprocessing, fitted on this member's training rows only.
+	v.pre = preprocess.New(v.variant.Config(mix(s.seed, uint64(i), streamPreprocess)))
+	tx, err := v.pre.FitTransform(rows, columns)
+	if err != nil {
+		return v, err
+	}
+	// Features: a shuffled order (the model is close to, not exactly, invariant to it), and a
+	// subset per member when there are more than the model was trained for.
+	frng := data.NewRand(mix(s.seed, uint64(i), streamFeatures), 0)
+	v.cols = subsetColumns(frng.Perm(tx.Cols), v.pre.KeptColumns(), maxFeatures)
+	v.trainX = v.present(tx)
+	return v, nil
+}
+
+// input is the model input of one member's context followed by the test rows X (raw
+// features), with the training targets left for the caller to set.
+func (v *view) input(X data.Matrix, nTrain int) (Input, error) {
+	tx, err := v.pre.Transform(X)
+	if err != nil {
+		return Input{}, err
+	}
+	w := v.width()
+	return Input{
+		Batch: 1, Rows: nTrain + X.Rows, Features: w, NTrain: nTrain,
+		X:           append(append(make([]float32, 0, (nTrain+X.Rows)*w), v.trainX...), v.present(tx)...),
+		FeatureSeed: v.featureSeed,
+	}, nil
+}
+
+// member is one ensemble member of a classifier: a view of the training data (its own
+// stratified row subsample, preprocessing variant, feature subset and order, and feature
+// seed) and a label map, which the model sees as context.
+type member struct {
+	view
 	// code maps each compact class to the label the model sees; nLabels is the model's class
 	// count for this member. A bijective code is a class rotation; a surjective one (more
 	// classes than the model has outputs) is an output code.
@@ -36,15 +80,14 @@ type member struct {
 	// share is the within-label prior of each compact class, n_c / n_code(c), for decoding
 	// output codes (1 for a bijective code).
 	share  []float64
-	trainX []float32 // NTrain × width, preprocessed
 	trainY []int32
 }
 
 // width is the number of features the member presents to the model.
-func (m *member) width() int { return max(len(m.cols), 1) }
+func (m *view) width() int { return max(len(m.cols), 1) }
 
 // present maps preprocessed rows to the member's presented columns, as float32 row-major.
-func (m *member) present(X data.Matrix) []float32 {
+func (m *view) present(X data.Matrix) []float32 {
 	w := m.width()
 	out := make([]float32, X.Rows*w)
 	if len(m.cols) == 0 {
@@ -206,12 +249,7 @@ func poolLog(members [][]float64, rows, k int) []float64 {
 func (c *Classifier) buildMember(i int, X data.Matrix, y []int, k int, code []int, nLabels int) (*member, error) {
 	s := c.settings
 	maxRows, maxFeatures := c.limits()
-	m := &member{
-		variant:     s.variants[i%len(s.variants)],
-		featureSeed: mix(s.seed, uint64(i), streamFeatureSeed),
-		code:        code,
-		nLabels:     nLabels,
-	}
+	m := &member{code: code, nLabels: nLabels}
 	// Rows: a stratified subsample per member when the training set exceeds the context the
 	// model was trained for, so that the ensemble as a whole sees more of the data.
 	rows := X
@@ -227,17 +265,10 @@ func (c *Classifier) buildMember(i int, X data.Matrix, y []int, k int, code []in
 			ys[j] = y[r]
 		}
 	}
-	// Preprocessing, fitted on this member's training rows only.
-	m.pre = preprocess.New(m.variant.Config(mix(s.seed, uint64(i), streamPreprocess)))
-	tx, err := m.pre.FitTransform(rows, c.columns)
-	if err != nil {
+	var err error
+	if m.view, err = newView(s, i, rows, c.columns, maxFeatures); err != nil {
 		return nil, err
 	}
-	// Features: a shuffled order (the model is close to, not exactly, invariant to it), and a
-	// subset per member when there are more than the model was trained for.
-	frng := data.NewRand(mix(s.seed, uint64(i), streamFeatures), 0)
-	m.cols = subsetColumns(frng.Perm(tx.Cols), m.pre.KeptColumns(), maxFeatures)
-	m.trainX = m.present(tx)
 	m.trainY = make([]int32, len(ys))
 	labelCount := make([]float64, nLabels)
 	classCount := make([]float64, k)
@@ -305,21 +336,14 @@ func subsetColumns(perm, kept []int, limit int) []int {
 }
 
 // input is the model's input for member m with the rows of X (raw features) as test rows
-// after its training rows.
+// after its training rows, labelled.
 func (m *member) input(X data.Matrix) (Input, error) {
-	tx, err := m.pre.Transform(X)
+	in, err := m.view.input(X, len(m.trainY))
 	if err != nil {
 		return Input{}, err
 	}
-	w := m.width()
-	nTrain := len(m.trainY)
-	return Input{
-		Batch: 1, Rows: nTrain + X.Rows, Features: w, NTrain: nTrain,
-		X:           append(append(make([]float32, 0, (nTrain+X.Rows)*w), m.trainX...), m.present(tx)...),
-		Y:           m.trainY,
-		Classes:     []int{m.nLabels},
-		FeatureSeed: m.featureSeed,
-	}, nil
+	in.Y, in.Classes = m.trainY, []int{m.nLabels}
+	return in, nil
 }
 
 // predictMember returns member m's probabilities over the k compact classes for the rows of X

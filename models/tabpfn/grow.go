@@ -1,11 +1,13 @@
 package tabpfn
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/kiln-ml/kiln/checkpoint"
+	"github.com/kiln-ml/kiln/tensor"
 )
 
 // Deepen returns a deeper copy of m on m's device, a model of the given number of layers that
@@ -86,6 +88,9 @@ func Deepen(m *Model, layers int) (*Model, error) {
 			}
 		}
 	}
+	if m.Cfg.Regression() {
+		f.Entries[bordersEntry] = checkpoint.Entry{Name: bordersEntry, Shape: []int{cfg.Bins + 1}, F64: m.Bars.Borders()}
+	}
 	return FromFile(m.Dev, f)
 }
 
@@ -101,4 +106,92 @@ func isBranchOutput(rest string) bool {
 // own Config is the run's.
 func NewTrainerFrom(m *Model, tc TrainConfig, path string) (*Trainer, error) {
 	return newTrainer(m, tc, path)
+}
+
+// ToRegression returns a regression model with the bar distribution bars, on m's device,
+// that starts as the classifier m's binary classifier of low against high targets:
+//
+//   - the body (cell and feature encoders, every layer, the decoder's hidden layer) is a
+//     copy of m's;
+//   - the target encoder maps a training row's standardised target y to E₀ + (y+1)/2·(E₁ − E₀),
+//     with E₀ and E₁ the classifier's embeddings of classes 0 and 1 (so y = −1 looks like
+//     class 0 and y = 1 like class 1, and other values lie on the line through them), and a
+//     test row to the classifier's test placeholder;
+//   - the logit of bin k of B is the classifier's logit of class 0 plus (k+½)/B times the
+//     difference to class 1's: the bins carry equal shares of the prior's targets, so
+//     (k+½)/B is the bin's place in that distribution, and the prediction moves mass from
+//     the low bins to the high ones as the classifier's odds of class 1 rise (a low and a
+//     high half of the prior's distribution, weighted by the classifier's odds of class 0
+//     and class 1, with the bins between them in between).
+//
+// Training on the regression prior then starts from a model that already reads tables and
+// already moves its prediction with the targets of similar rows, rather than from new heads
+// whose tokens the body has never seen (see bench/results/tabpfn-regression-2026-12-03.md
+// for what each start gained).
+func ToRegression(m *Model, bars *Bars) (*Model, error) {
+	if m.Cfg.Regression() {
+		return nil, errors.New("tabpfn: ToRegression needs a classifier; the model is already a regression model")
+	}
+	if bars == nil {
+		return nil, errors.New("tabpfn: ToRegression needs the bar distribution")
+	}
+	r, err := New(m.Dev, m.Cfg.AsRegression(bars.Bins()), 0)
+	if err != nil {
+		return nil, err
+	}
+	r.Bars = bars
+	src := map[string]*tensor.Tensor{}
+	for _, n := range m.NamedParameters() {
+		src[n.Name] = n.Tensor
+	}
+	err = tensor.Catch(func() error {
+		set := func(t *tensor.Tensor, v []float32) error { return r.Dev.CopyFromHost(t.Buffer(), v) }
+		for _, n := range r.NamedParameters() {
+			from, ok := src[n.Name]
+			if !ok || strings.HasPrefix(n.Name, "decoder.layers.1.") || !tensor.SameShape(from.Shape(), n.Tensor.Shape()) {
+				continue
+			}
+			if err := set(n.Tensor, from.Float32s()); err != nil {
+				return err
+			}
+		}
+		// Target encoder, weight [W, 2] (columns: the value, the test flag), bias [W].
+		W, K := m.Cfg.Width, m.Cfg.MaxClasses
+		emb := m.target.Weight.Float32s() // [K+1, W]: classes, then the placeholder
+		w := make([]float32, 2*W)
+		b := make([]float32, W)
+		for i := range W {
+			e0, e1, ph := emb[i], emb[W+i], emb[K*W+i]
+			b[i] = (e0 + e1) / 2
+			w[2*i] = (e1 - e0) / 2
+			w[2*i+1] = ph - b[i]
+		}
+		if err := set(r.targetValue.Weight, w); err != nil {
+			return err
+		}
+		if err := set(r.targetValue.Bias, b); err != nil {
+			return err
+		}
+		// Output layer, weight [Bins, H], bias [Bins], from the classifier's rows 0 and 1.
+		H := m.Cfg.MLPWidth
+		cw, cb := m.dec.Layers[1].Weight.Float32s(), m.dec.Layers[1].Bias.Float32s()
+		ow := make([]float32, bars.Bins()*H)
+		ob := make([]float32, bars.Bins())
+		for k := range ob {
+			t := (float32(k) + 0.5) / float32(len(ob))
+			for j := range H {
+				ow[k*H+j] = cw[j] + t*(cw[H+j]-cw[j])
+			}
+			ob[k] = cb[0] + t*(cb[1]-cb[0])
+		}
+		if err := set(r.dec.Layers[1].Weight, ow); err != nil {
+			return err
+		}
+		return set(r.dec.Layers[1].Bias, ob)
+	})
+	if err != nil {
+		r.Release()
+		return nil, err
+	}
+	return r, nil
 }

@@ -29,22 +29,50 @@ func (m *Model) Entries() []checkpoint.Entry {
 	return es
 }
 
-// Save writes the model (parameters and config) to path atomically; extra metadata and
-// entries (optimizer state, training progress) may be added by the trainer.
+// bordersEntry names a regression model's bar borders in a checkpoint (float64, Bins+1):
+// they are part of the model but not a parameter, so they sit outside "model.*".
+const bordersEntry = "bar.borders"
+
+// Save writes the model (parameters and config, and a regression model's bar borders) to
+// path atomically; extra metadata and entries (optimizer state, training progress) may be
+// added by the trainer.
 func (m *Model) Save(path string, meta map[string]string, extra []checkpoint.Entry) error {
 	md := map[string]string{MetaConfig: m.Cfg.JSON(), "format": "kiln-tabpfn-v1"}
 	for k, v := range meta {
 		md[k] = v
 	}
-	return checkpoint.Save(path, append(m.Entries(), extra...), md)
+	es := m.Entries()
+	if m.Cfg.Regression() {
+		if m.Bars == nil {
+			return errors.New("tabpfn: a regression model without bar borders cannot be saved")
+		}
+		es = append(es, checkpoint.Entry{Name: bordersEntry, Shape: []int{m.Cfg.Bins + 1}, F64: m.Bars.Borders()})
+	}
+	return checkpoint.Save(path, append(es, extra...), md)
+}
+
+// barsOf reads and checks a regression model's bar borders from f.
+func barsOf(f *checkpoint.File, cfg Config) (*Bars, error) {
+	e, ok := f.Entries[bordersEntry]
+	if !ok {
+		return nil, fmt.Errorf("tabpfn: regression checkpoint has no %q entry", bordersEntry)
+	}
+	if dt := e.DType(); dt != "F64" || len(e.Shape) != 1 || e.Shape[0] != cfg.Bins+1 || len(e.F64) != cfg.Bins+1 {
+		return nil, fmt.Errorf("tabpfn: %q is %s %v, want F64 [%d]", bordersEntry, dt, e.Shape, cfg.Bins+1)
+	}
+	return NewBars(e.F64)
 }
 
 // ParameterCount is the number of parameters a model of config c has. It is meant for
 // configs within ConfigBounds, for which it cannot overflow.
 func (c Config) ParameterCount() int {
-	w, h, k := c.Width, c.MLPWidth, c.MaxClasses
-	encoder := 2*w + w + c.FeatureDim*w + (k+1)*w // cell (weight, bias), feature, target
-	attention := 4 * (w*w + w)                    // q, k, v, out
+	w, h, k := c.Width, c.MLPWidth, c.outputs()
+	target := (k + 1) * w // class embeddings and the placeholder
+	if c.Regression() {
+		target = 2*w + w // the target value encoder's weight and bias
+	}
+	encoder := 2*w + w + c.FeatureDim*w + target // cell (weight, bias), feature, target
+	attention := 4 * (w*w + w)                   // q, k, v, out
 	mlp := w*h + h + h*w + w
 	perLayer := 2*attention + mlp + 3*2*w // two attentions, the MLP, three norms
 	decoder := w*h + h + h*k + k
@@ -55,7 +83,7 @@ func (c Config) ParameterCount() int {
 // config c, in NamedParameters order, without building the model: a loader compares them
 // with a file's tensors before it allocates anything. Linear weights are [out, in].
 func (c Config) parameterShapes() []checkpoint.Expect {
-	w, h, k := c.Width, c.MLPWidth, c.MaxClasses
+	w, h, k := c.Width, c.MLPWidth, c.outputs()
 	var es []checkpoint.Expect
 	add := func(name string, shape ...int) {
 		es = append(es, checkpoint.Expect{Name: paramPrefix + name, Shape: shape})
@@ -73,7 +101,11 @@ func (c Config) parameterShapes() []checkpoint.Expect {
 	}
 	linear("encoder.cell", 2, w, true)
 	linear("encoder.feature", c.FeatureDim, w, false)
-	add("encoder.target.weight", k+1, w)
+	if c.Regression() {
+		linear("encoder.target_value", 2, w, true)
+	} else {
+		add("encoder.target.weight", k+1, w)
+	}
 	for i := range c.Layers {
 		p := fmt.Sprintf("layers.%d.", i)
 		for _, attn := range []string{"feature_attn", "row_attn"} {
@@ -155,6 +187,12 @@ func FromFile(dev device.Device, f *checkpoint.File) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	var bars *Bars
+	if cfg.Regression() {
+		if bars, err = barsOf(f, cfg); err != nil {
+			return nil, err
+		}
+	}
 	m, err := New(dev, cfg, 0)
 	if err != nil {
 		return nil, fmt.Errorf("tabpfn: checkpoint config: %w", err)
@@ -171,6 +209,7 @@ func FromFile(dev device.Device, f *checkpoint.File) (*Model, error) {
 		m.Release()
 		return nil, err
 	}
+	m.Bars = bars
 	return m, nil
 }
 

@@ -30,6 +30,15 @@
 // selfsup's column-as-target tasks, after TabDPT, Ma et al. 2024). A fitted Classifier also
 // gives row embeddings (Classifier.Embed: a test row's target token after the last layer),
 // and FineTune adapts a copy of a model to one table, with early stopping on held-out rows.
+//
+// # Regression
+//
+// A regression model (Config.Task TaskRegression) has the same body. Its target tokens
+// encode the standardised target of a training row as a number (and a test row by a flag),
+// and its decoder gives the logits of the bins of a bar distribution over the standardised
+// target (Bars; Müller et al. 2022, and TabPFN v2's regression head), trained by negative
+// log-likelihood on the regression datasets of the prior. Regressor wraps it as Classifier
+// wraps a classifier; ToRegression starts one from a trained classifier.
 package tabpfn
 
 import (
@@ -53,6 +62,27 @@ type Config struct {
 	MaxClasses  int `json:"max_classes"`  // output logits
 	MaxFeatures int `json:"max_features"` // features per dataset the model was trained for
 	MaxRows     int `json:"max_train_rows"`
+	// Task is "" for a classifier and TaskRegression for a regressor, which has no class
+	// outputs (MaxClasses 0): its target tokens encode a number and its decoder gives the
+	// logits of Bins bins of a bar distribution (see Bars) over the standardised target.
+	Task string `json:"task,omitempty"`
+	Bins int    `json:"bins,omitempty"`
+}
+
+// TaskRegression is Config.Task of a regression model.
+const TaskRegression = "regression"
+
+// DefaultBins is the number of bins of a new regression model's bar distribution.
+const DefaultBins = 1000
+
+// Regression reports whether the config describes a regression model.
+func (c Config) Regression() bool { return c.Task == TaskRegression }
+
+// AsRegression returns the config of a regression model with c's body (layers, widths,
+// limits) and bins output bins.
+func (c Config) AsRegression(bins int) Config {
+	c.Task, c.Bins, c.MaxClasses = TaskRegression, bins, 0
+	return c
 }
 
 // SmallConfig is a 162k-parameter model (3 layers of width 64), small enough to pre-train on
@@ -78,7 +108,8 @@ func ShippedConfig() Config {
 //	heads           64      (4)
 //	mlp_width    16384      (192)
 //	feature_dim   1024      (16)
-//	max_classes   1000      (10)
+//	max_classes   1000      (10; 0 for a regression model)
+//	bins         10000      (MaxBins; regression models only)
 //	max_features 10000      (100; bounds the features per ensemble member, whose tokens
 //	                         each member's forward pass holds)
 //	max_train_rows 100000   (1024; bounds each member's context rows likewise)
@@ -93,9 +124,18 @@ const MaxParameters = 1 << 28
 
 // Validate checks each size against its range (at least 1, 2 for max_classes and
 // max_train_rows; at most ConfigBounds), that width divides by heads, and the parameter
-// count against MaxParameters. Errors name the field, its value and the bound.
+// count against MaxParameters. A regression model has bins in [2, MaxBins] and max_classes
+// 0, a classifier bins 0. Errors name the field, its value and the bound.
 func (c Config) Validate() error {
 	hi := ConfigBounds()
+	classesLo, classesHi, binsLo, binsHi := 2, hi.MaxClasses, 0, 0
+	switch c.Task {
+	case "":
+	case TaskRegression:
+		classesLo, classesHi, binsLo, binsHi = 0, 0, 2, MaxBins
+	default:
+		return fmt.Errorf("tabpfn: config task %q is neither classification (\"\") nor %q", c.Task, TaskRegression)
+	}
 	for _, f := range []struct {
 		name      string
 		v, lo, hi int
@@ -105,9 +145,10 @@ func (c Config) Validate() error {
 		{"heads", c.Heads, 1, hi.Heads},
 		{"mlp_width", c.MLPWidth, 1, hi.MLPWidth},
 		{"feature_dim", c.FeatureDim, 1, hi.FeatureDim},
-		{"max_classes", c.MaxClasses, 2, hi.MaxClasses},
+		{"max_classes", c.MaxClasses, classesLo, classesHi},
 		{"max_features", c.MaxFeatures, 1, hi.MaxFeatures},
 		{"max_train_rows", c.MaxRows, 2, hi.MaxRows},
+		{"bins", c.Bins, binsLo, binsHi},
 	} {
 		if err := intInRange("config "+f.name, f.v, f.lo, f.hi); err != nil {
 			return err
@@ -152,9 +193,16 @@ type Model struct {
 	Dev    device.Device
 	cell   *nn.Linear    // [value, missing] → Width
 	featIn *nn.Linear    // random feature vector → Width
-	target *nn.Embedding // classes 0..MaxClasses-1, MaxClasses = test placeholder
-	layers []layer
-	dec    *nn.MLP
+	target *nn.Embedding // classifier: classes 0..MaxClasses-1, MaxClasses = test placeholder
+	// targetValue encodes a regression model's target cells, [value, 0] for a training
+	// row and [0, 1] for a test row, as the cell encoder does a missing value.
+	targetValue *nn.Linear
+	layers      []layer
+	dec         *nn.MLP
+	// Bars is a regression model's output distribution (nil for a classifier): its borders
+	// are saved with the parameters, and New leaves it nil for the trainer to set from the
+	// prior (PriorBars).
+	Bars *Bars
 }
 
 // New builds a model with freshly initialised parameters drawn from seed.
@@ -173,7 +221,11 @@ func New(dev device.Device, cfg Config, seed uint64) (*Model, error) {
 		if m.featIn, err = nn.NewLinear(dev, f32, cfg.FeatureDim, cfg.Width, false, nn.XavierUniform, gen); err != nil {
 			return err
 		}
-		if m.target, err = nn.NewEmbedding(dev, f32, cfg.MaxClasses+1, cfg.Width, gen); err != nil {
+		if cfg.Regression() {
+			if m.targetValue, err = nn.NewLinear(dev, f32, 2, cfg.Width, true, nn.XavierUniform, gen); err != nil {
+				return err
+			}
+		} else if m.target, err = nn.NewEmbedding(dev, f32, cfg.MaxClasses+1, cfg.Width, gen); err != nil {
 			return err
 		}
 		for i := 0; i < cfg.Layers; i++ {
@@ -194,7 +246,7 @@ func New(dev device.Device, cfg Config, seed uint64) (*Model, error) {
 			}
 			m.layers = append(m.layers, l)
 		}
-		m.dec, err = nn.NewMLP(dev, f32, []int{cfg.Width, cfg.MLPWidth, cfg.MaxClasses}, ops.Gelu, nn.XavierUniform, gen)
+		m.dec, err = nn.NewMLP(dev, f32, []int{cfg.Width, cfg.MLPWidth, cfg.outputs()}, ops.Gelu, nn.XavierUniform, gen)
 		return err
 	})
 	if err != nil {
@@ -213,7 +265,11 @@ func (m *Model) NamedParameters() []nn.Named {
 	}
 	add("encoder.cell", m.cell)
 	add("encoder.feature", m.featIn)
-	add("encoder.target", m.target)
+	if m.Cfg.Regression() {
+		add("encoder.target_value", m.targetValue)
+	} else {
+		add("encoder.target", m.target)
+	}
 	for i, l := range m.layers {
 		p := fmt.Sprintf("layers.%d.", i)
 		add(p+"feature_attn", l.featAttn)
@@ -237,15 +293,26 @@ func (m *Model) Parameters() []*tensor.Tensor {
 	return ps
 }
 
+// outputs is the decoder's output size: MaxClasses logits, or Bins for a regression model.
+func (c Config) outputs() int {
+	if c.Regression() {
+		return c.Bins
+	}
+	return c.MaxClasses
+}
+
 // Input is one batch of datasets of a common shape, on the host.
 type Input struct {
 	Batch, Rows, Features, NTrain int
 	// X holds Batch×Rows×Features standardised values; NaN marks a missing value.
 	X []float32
-	// Y holds the Batch×NTrain training labels.
+	// Y holds the Batch×NTrain training labels of a classifier's input.
 	Y []int32
-	// Classes is each dataset's class count (logits beyond it are masked).
+	// Classes is each dataset's class count (logits beyond it are masked); classifier only.
 	Classes []int
+	// Target holds the Batch×NTrain standardised training targets of a regression model's
+	// input (finite).
+	Target []float32
 	// FeatureSeed draws the random per-feature vectors.
 	FeatureSeed uint64
 }
@@ -258,6 +325,19 @@ func (in Input) check(cfg Config) error {
 		return fmt.Errorf("tabpfn: %d training rows of %d: need at least one training and one test row", in.NTrain, in.Rows)
 	case len(in.X) != in.Batch*in.Rows*in.Features:
 		return fmt.Errorf("tabpfn: %d values for %d×%d×%d inputs", len(in.X), in.Batch, in.Rows, in.Features)
+	}
+	if cfg.Regression() {
+		if len(in.Target) != in.Batch*in.NTrain {
+			return fmt.Errorf("tabpfn: %d targets for %d×%d training rows", len(in.Target), in.Batch, in.NTrain)
+		}
+		for i, v := range in.Target {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("tabpfn: training target %d is %v", i, v)
+			}
+		}
+		return nil
+	}
+	switch {
 	case len(in.Y) != in.Batch*in.NTrain:
 		return fmt.Errorf("tabpfn: %d labels for %d×%d training rows", len(in.Y), in.Batch, in.NTrain)
 	case len(in.Classes) != in.Batch:
@@ -276,12 +356,24 @@ func (in Input) check(cfg Config) error {
 	return nil
 }
 
-// Forward returns the logits of the test rows, [Batch, Rows−NTrain, MaxClasses], with the
-// logits of absent classes set to a large negative value. It computes in the execution
-// context ec (its inputs and every temporary belong to ec), and records gradients when ec's
-// grad mode is on. It panics on malformed input (callers validate with check through
-// Probabilities or the trainer). Goroutines may call it at once on one Model, each with its
-// own context: it only reads the parameters.
+// targetTokens returns the target tokens [n, E] of rows lo..hi (n = hi−lo) of dataset b of
+// in: a classifier embeds the class of a training row and a placeholder for a test row; a
+// regression model encodes [value, 0] and [0, 1].
+func (m *Model) targetTokens(ec *tensor.Context, in Input, b, lo, hi int) *tensor.Tensor {
+	N := in.NTrain
+	if m.Cfg.Regression() {
+		return m.targetValue.Forward(ec.FromFloat32(m.Dev, targetValues(in.Target[b*N:(b+1)*N], lo, hi), hi-lo, 2))
+	}
+	return m.target.Forward(ec.FromInt32(m.Dev, targetIDs(in.Y[b*N:(b+1)*N], lo, hi, m.Cfg.MaxClasses), hi-lo))
+}
+
+// Forward returns the decoder's outputs for the test rows, [Batch, Rows−NTrain, outputs]: a
+// classifier's MaxClasses logits, with those of absent classes set to a large negative
+// value, or a regression model's Bins bin logits. It computes in the execution context ec
+// (its inputs and every temporary belong to ec), and records gradients when ec's grad mode
+// is on. It panics on malformed input (callers validate with check through Probabilities
+// or the trainer). Goroutines may call it at once on one Model, each with its own context:
+// it only reads the parameters.
 func (m *Model) Forward(ec *tensor.Context, in Input) *tensor.Tensor {
 	cfg := m.Cfg
 	B, R, F, N := in.Batch, in.Rows, in.Features, in.NTrain
@@ -294,13 +386,22 @@ func (m *Model) Forward(ec *tensor.Context, in Input) *tensor.Tensor {
 	fv := ec.Normal(dev, tensor.Float32, in.FeatureSeed, 0, 0, 1, F, cfg.FeatureDim)
 	x = ops.Add(x, m.featIn.Forward(fv)) // broadcast [F,E]
 
-	// Target tokens: classes for training rows, the placeholder for test rows.
-	ids := make([]int32, 0, B*R)
-	for b := 0; b < B; b++ {
-		ids = append(ids, targetIDs(in.Y[b*N:(b+1)*N], 0, R, cfg.MaxClasses)...)
+	// Target tokens: the training rows' targets, a placeholder for test rows.
+	var tgt *tensor.Tensor
+	if cfg.Regression() {
+		vals := make([]float32, 0, 2*B*R)
+		for b := 0; b < B; b++ {
+			vals = append(vals, targetValues(in.Target[b*N:(b+1)*N], 0, R)...)
+		}
+		tgt = m.targetValue.Forward(ec.FromFloat32(dev, vals, B*R, 2)) // [B*R, E]
+	} else {
+		ids := make([]int32, 0, B*R)
+		for b := 0; b < B; b++ {
+			ids = append(ids, targetIDs(in.Y[b*N:(b+1)*N], 0, R, cfg.MaxClasses)...)
+		}
+		tgt = m.target.Forward(ec.FromInt32(dev, ids, B*R)) // [B*R, E]
 	}
-	tgt := m.target.Forward(ec.FromInt32(dev, ids, B*R)) // [B*R, E]
-	x = ops.Concat(2, x, ops.Reshape(tgt, B, R, 1, E))   // [B,R,F+1,E]
+	x = ops.Concat(2, x, ops.Reshape(tgt, B, R, 1, E)) // [B,R,F+1,E]
 	T := F + 1
 
 	for _, l := range m.layers {
@@ -318,6 +419,9 @@ func (m *Model) Forward(ec *tensor.Context, in Input) *tensor.Tensor {
 	// Decode the target tokens of the test rows.
 	t := ops.Slice(ops.Slice(x, 2, F, T), 1, N, R) // [B, R−N, 1, E]
 	logits := m.dec.Forward(ops.Reshape(t, B, R-N, E))
+	if cfg.Regression() {
+		return logits
+	}
 
 	// Mask classes the dataset does not have.
 	mask := make([]float32, 0, B*cfg.MaxClasses)
@@ -328,16 +432,30 @@ func (m *Model) Forward(ec *tensor.Context, in Input) *tensor.Tensor {
 }
 
 // Loss is the mean cross-entropy of the test rows' labels yTest (Batch×(Rows−NTrain)),
-// computed in ec as Forward is.
+// computed in ec as Forward is. Classifier only.
 func (m *Model) Loss(ec *tensor.Context, in Input, yTest []int32) *tensor.Tensor {
 	logits := m.Forward(ec, in)
 	n := in.Batch * (in.Rows - in.NTrain)
 	return ops.CrossEntropy(ops.Reshape(logits, n, m.Cfg.MaxClasses), ec.FromInt32(m.Dev, yTest, n), nil)
 }
 
+// RegressionLoss is the mean negative log-likelihood of the test rows' standardised targets
+// yTest (Batch×(Rows−NTrain)) under the predicted bar distributions (Bars.NLL), computed in
+// ec as Forward is. Regression models only.
+func (m *Model) RegressionLoss(ec *tensor.Context, in Input, yTest []float32) *tensor.Tensor {
+	logits := m.Forward(ec, in)
+	n := in.Batch * (in.Rows - in.NTrain)
+	y := make([]float64, n)
+	for i, v := range yTest {
+		y[i] = float64(v)
+	}
+	return m.Bars.NLL(ops.Reshape(logits, n, m.Cfg.Bins), y)
+}
+
 // Probabilities runs the model without recording gradients, in an execution context of its
-// own, and returns, per dataset, the (Rows−NTrain)×Classes[b] class probabilities at the
-// given softmax temperature. It is safe for concurrent use.
+// own, and returns, per dataset, the (Rows−NTrain)×Classes[b] class probabilities (a
+// regression model: the (Rows−NTrain)×Bins bin probabilities) at the given softmax
+// temperature. It is safe for concurrent use.
 func (m *Model) Probabilities(in Input, temperature float64) ([][]float64, error) {
 	if err := in.check(m.Cfg); err != nil {
 		return nil, err
@@ -355,10 +473,14 @@ func (m *Model) Probabilities(in Input, temperature float64) ([][]float64, error
 			logits = ops.MulScalar(logits, 1/temperature)
 		}
 		p := ops.Softmax(logits, -1).Float64s()
-		T, K := in.Rows-in.NTrain, m.Cfg.MaxClasses
+		T, K := in.Rows-in.NTrain, m.Cfg.outputs()
 		out = make([][]float64, in.Batch)
 		for b := range out {
-			out[b] = classProbs(p[b*T*K:(b+1)*T*K], K, in.Classes[b], nil)
+			if m.Cfg.Regression() {
+				out[b] = p[b*T*K : (b+1)*T*K]
+			} else {
+				out[b] = classProbs(p[b*T*K:(b+1)*T*K], K, in.Classes[b], nil)
+			}
 		}
 		return nil
 	})
@@ -399,6 +521,21 @@ func targetIDs(y []int32, lo, hi, placeholder int) []int32 {
 		}
 	}
 	return ids
+}
+
+// targetValues returns the regression target encoder's input pairs of rows [lo, hi) of a
+// dataset whose training targets are y: [clamp(y, ±100), 0] for a training row, [0, 1] for
+// a test row.
+func targetValues(y []float32, lo, hi int) []float32 {
+	out := make([]float32, 2*(hi-lo))
+	for r := range hi - lo {
+		if lo+r < len(y) {
+			out[2*r] = clamp(y[lo+r], -100, 100)
+		} else {
+			out[2*r+1] = 1
+		}
+	}
+	return out
 }
 
 // classMask is the additive logit mask of a dataset with k of the model's K classes.

@@ -36,6 +36,10 @@ type TrainConfig struct {
 	// vectors, so the loss splits exactly), with activation memory for MicroBatch datasets
 	// instead of the whole batch. 0: the whole batch at once.
 	MicroBatch int `json:"micro_batch,omitempty"`
+	// FreezeBody trains only the target encoder and the decoder (the heads), keeping the
+	// cell and feature encoders and every layer at their starting values: a regression head
+	// on a classifier's body that stays shared with it. false: every parameter trains.
+	FreezeBody bool `json:"freeze_body,omitempty"`
 	// ScheduleStart is the step at which the current learning-rate schedule (warm-up, then
 	// cosine decay to Steps) began: 0 for a run in one phase, the step of the switch for a
 	// run continued with new settings (see Trainer.NewPhase).
@@ -106,13 +110,27 @@ func newTrainer(m *Model, tc TrainConfig, path string) (*Trainer, error) {
 		return nil, err
 	}
 	tc.Prior.Seed = tc.Seed
-	tc.Prior.MaxClasses = min(tc.Prior.MaxClasses, m.Cfg.MaxClasses)
+	tc.Prior.Regression = m.Cfg.Regression()
+	if !tc.Prior.Regression {
+		tc.Prior.MaxClasses = min(tc.Prior.MaxClasses, m.Cfg.MaxClasses)
+	}
 	s, err := prior.NewSampler(tc.Prior)
 	if err != nil {
 		return nil, err
 	}
+	if m.Cfg.Regression() && m.Bars == nil {
+		if m.Bars, err = tc.PriorBars(m.Cfg.Bins); err != nil {
+			return nil, err
+		}
+	}
 	var params []optim.Param
 	for _, n := range m.NamedParameters() {
+		if tc.FreezeBody && !isHead(n.Name) {
+			// No gradient is computed for a frozen parameter, and the optimizer never
+			// sees it.
+			n.Tensor.SetRequiresGrad(false)
+			continue
+		}
 		params = append(params, optim.Param{Name: n.Name, T: n.Tensor})
 	}
 	ac := optim.DefaultAdamW()
@@ -127,6 +145,12 @@ func newTrainer(m *Model, tc TrainConfig, path string) (*Trainer, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// isHead reports whether a parameter belongs to the target encoder or the decoder, the
+// parts that TrainConfig.FreezeBody trains.
+func isHead(name string) bool {
+	return strings.HasPrefix(name, "encoder.target") || strings.HasPrefix(name, "decoder.")
 }
 
 // scheduleOf is the learning-rate schedule of tc's current phase, in steps since
@@ -508,6 +532,58 @@ func (t *Trainer) ExportModel(path string, meta map[string]string) error {
 	return t.Model.Save(path, meta, nil)
 }
 
+// priorBarsIndex is where PriorBars starts drawing datasets: far beyond the indices any
+// training run reaches, so that the borders come from datasets of their own.
+const priorBarsIndex = 1 << 62
+
+// PriorBars returns a bar distribution of bins bins whose borders are the quantiles of the
+// standardised test-row targets of datasets drawn from the regression prior p (about 100
+// targets per bin), so that every bin carries about the same prior mass (TabPFN's borders
+// come from its prior's targets the same way). It is a function of p, including its seed.
+func PriorBars(p prior.Config, bins int) (*Bars, error) {
+	p.Regression = true
+	s, err := prior.NewSampler(p)
+	if err != nil {
+		return nil, err
+	}
+	want := 100 * bins
+	var ys []float64
+	for i := uint64(0); len(ys) < want && i < uint64(want); i++ {
+		d := s.Sample(priorBarsIndex + i)
+		for _, v := range d.Target[d.NTrain:] {
+			ys = append(ys, float64(v))
+		}
+	}
+	borders, err := BordersFromSamples(ys, bins)
+	if err != nil {
+		return nil, err
+	}
+	return NewBars(borders)
+}
+
+// PriorBars is the bar distribution of bins bins that a regression run with this config
+// uses: PriorBars of its prior with its seed.
+func (tc TrainConfig) PriorBars(bins int) (*Bars, error) {
+	p := tc.Prior
+	p.Seed = tc.Seed
+	return PriorBars(p, bins)
+}
+
+// RegressionInputFromBatch turns a regression prior batch into the model's input and the
+// test rows' targets.
+func RegressionInputFromBatch(b prior.Batch, featureSeed uint64) (Input, []float32) {
+	x, _ := b.Stack()
+	t := b.Targets()
+	sh := b.Shape
+	in := Input{Batch: len(b.Datasets), Rows: sh.Rows, Features: sh.Features, NTrain: sh.NTrain, X: x, FeatureSeed: featureSeed}
+	yTest := make([]float32, 0, in.Batch*(sh.Rows-sh.NTrain))
+	for i := range b.Datasets {
+		in.Target = append(in.Target, t[i*sh.Rows:i*sh.Rows+sh.NTrain]...)
+		yTest = append(yTest, t[i*sh.Rows+sh.NTrain:(i+1)*sh.Rows]...)
+	}
+	return in, yTest
+}
+
 // InputFromBatch turns a prior batch into the model's input and the test labels.
 func InputFromBatch(b prior.Batch, featureSeed uint64) (Input, []int32) {
 	x, y := b.Stack()
@@ -589,11 +665,18 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 			// the same number of them, so a group's mean enters with weight (its datasets)/denom.
 			for lo := 0; lo < n; lo += group {
 				hi := min(lo+group, n)
-				in, yTest := InputFromBatch(prior.Batch{Index: b.Index, Shape: b.Shape, Datasets: b.Datasets[lo:hi]}, featureSeed)
+				part := prior.Batch{Index: b.Index, Shape: b.Shape, Datasets: b.Datasets[lo:hi]}
 				func() {
 					s := ec.NewScope() // one group's activations at a time
 					defer s.Close()
-					l := t.Model.Loss(ec, in, yTest)
+					var l *tensor.Tensor
+					if t.Model.Cfg.Regression() {
+						in, yTest := RegressionInputFromBatch(part, featureSeed)
+						l = t.Model.RegressionLoss(ec, in, yTest)
+					} else {
+						in, yTest := InputFromBatch(part, featureSeed)
+						l = t.Model.Loss(ec, in, yTest)
+					}
 					if hi-lo < denom {
 						l = ops.MulScalar(l, float64(hi-lo)/float64(denom))
 					}

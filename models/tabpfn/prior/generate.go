@@ -403,7 +403,7 @@ func (s *Sampler) generate(r *rand.Rand, sh Shape, fallback bool) (Dataset, bool
 	// resumes (TestBasicMechanismsMatchEarlierVersions).
 	mech := mechanisms{targets: 1, mixed: cfg.MixedActivations}
 	k := 0
-	if cfg.ArgmaxClassFraction > 0 {
+	if cfg.ArgmaxClassFraction > 0 && !cfg.Regression {
 		k = uniformInt(r, 2, cfg.MaxClasses)
 		if k >= 3 && r.Float64() < cfg.ArgmaxClassFraction {
 			mech.targets = k
@@ -437,14 +437,19 @@ func (s *Sampler) generate(r *rand.Rand, sh Shape, fallback bool) (Dataset, bool
 	if !allFinite(cols, ys) {
 		return Dataset{}, false
 	}
-	if k == 0 {
-		k = uniformInt(r, 2, cfg.MaxClasses)
-	}
 	var labels []int
+	var target []float32
 	var ok bool
-	if mech.targets > 1 {
+	switch {
+	case cfg.Regression:
+		k = 0
+		target, ok = regressionTarget(r, ys[0], cols, sh.NTrain)
+	case mech.targets > 1:
 		labels, k, ok = argmaxClasses(r, ys, sh.NTrain)
-	} else {
+	default:
+		if k == 0 {
+			k = uniformInt(r, 2, cfg.MaxClasses)
+		}
 		labels, k, ok = discretize(r, ys[0], sh.NTrain, k)
 	}
 	if !ok {
@@ -476,7 +481,7 @@ func (s *Sampler) generate(r *rand.Rand, sh Shape, fallback bool) (Dataset, bool
 	}
 	d := Dataset{
 		X:           make([]float32, sh.Rows*sh.Features),
-		Y:           make([]int32, sh.Rows),
+		Target:      target,
 		Rows:        sh.Rows,
 		Features:    sh.Features,
 		Classes:     k,
@@ -484,8 +489,13 @@ func (s *Sampler) generate(r *rand.Rand, sh Shape, fallback bool) (Dataset, bool
 		Categorical: cat,
 		Prior:       kind,
 	}
+	if labels != nil {
+		d.Y = make([]int32, sh.Rows)
+	}
 	for i := range sh.Rows {
-		d.Y[i] = int32(labels[i])
+		if labels != nil {
+			d.Y[i] = int32(labels[i])
+		}
 		for j, col := range cols {
 			v := float32(col[i])
 			if missing > 0 && r.Float64() < missing {

@@ -1,4 +1,5 @@
-// Package prior generates the synthetic classification datasets TabPFN is trained on.
+// Package prior generates the synthetic classification and regression datasets TabPFN is
+// trained on.
 //
 // A prior-fitted network (Müller et al., "Transformers Can Do Bayesian Inference", ICLR 2022)
 // learns to approximate the posterior predictive distribution of a prior over datasets by
@@ -19,7 +20,8 @@
 // leaky ReLU, ELU or identity) and root distribution (Gaussian, uniform or Student-t) are drawn
 // at random. The continuous target becomes K classes by random thresholds at quantiles of the
 // training rows, and the class order is shuffled so that label order carries no meaning
-// (TabPFN's "multiclass rank" transform).
+// (TabPFN's "multiclass rank" transform). With Config.Regression the continuous target is
+// kept, shaped by skew, noise, heteroscedasticity and outliers (see regression.go).
 //
 // Two extensions are on with WithMechanisms(MechanismsExtended) and off in DefaultConfig and
 // in any stored configuration that lacks them (whose datasets therefore stay the same).
@@ -72,13 +74,16 @@ func (k Kind) String() string {
 	return "scm"
 }
 
-// Dataset is one synthetic classification task. The first NTrain rows are the training part
-// (the context the network conditions on), the rest the test part whose labels it predicts.
-// Every class in [0, Classes) occurs in the training part, so test labels are always classes
-// seen in training.
+// Dataset is one synthetic classification or regression task. The first NTrain rows are the
+// training part (the context the network conditions on), the rest the test part whose
+// targets it predicts. In a classification dataset every class in [0, Classes) occurs in the
+// training part, so test labels are always classes seen in training.
 type Dataset struct {
-	X        []float32 // Rows×Features, row-major; NaN marks a missing value
-	Y        []int32   // class of each row, in [0, Classes)
+	X []float32 // Rows×Features, row-major; NaN marks a missing value
+	Y []int32   // class of each row, in [0, Classes); nil for a regression dataset
+	// Target is the continuous target of each row of a regression dataset (Config.Regression),
+	// standardised on the training rows; nil for a classification dataset (Classes is 0).
+	Target   []float32
 	Rows     int
 	Features int
 	Classes  int
@@ -131,6 +136,10 @@ type Config struct {
 	// MixedActivations draws each layer's activation separately from the extended set (adding
 	// step, absolute value and sine) instead of one of TabPFN's four for the whole graph.
 	MixedActivations bool `json:",omitempty"`
+	// Regression makes regression datasets: the target node's value, with noise,
+	// heteroscedasticity, outliers and skew (see regression.go), instead of classes.
+	// MaxClasses and ArgmaxClassFraction are then unused.
+	Regression bool `json:",omitempty"`
 }
 
 // DefaultConfig returns TabPFN-like settings: up to 1024 rows, 100 features and 10 classes.
@@ -196,7 +205,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("prior: need 4 ≤ MinRows ≤ MaxRows, got %d, %d", c.MinRows, c.MaxRows)
 	case c.MaxFeatures < 1:
 		return fmt.Errorf("prior: MaxFeatures %d < 1", c.MaxFeatures)
-	case c.MaxClasses < 2:
+	case c.MaxClasses < 2 && !c.Regression:
 		return fmt.Errorf("prior: MaxClasses %d < 2", c.MaxClasses)
 	case !(c.MinTrainFraction > 0 && c.MinTrainFraction <= c.MaxTrainFraction && c.MaxTrainFraction < 1):
 		return fmt.Errorf("prior: need 0 < MinTrainFraction ≤ MaxTrainFraction < 1, got %v, %v", c.MinTrainFraction, c.MaxTrainFraction)

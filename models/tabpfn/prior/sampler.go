@@ -69,7 +69,8 @@ type Batch struct {
 }
 
 // Stack returns the batch's features as one BatchSize×Rows×Features float32 array and its
-// labels as BatchSize×Rows, the layout a trainer copies to the device in one transfer.
+// labels as BatchSize×Rows (empty for regression datasets: see Targets), the layout a trainer
+// copies to the device in one transfer.
 func (b Batch) Stack() (x []float32, y []int32) {
 	n := b.Shape.Rows * b.Shape.Features
 	x = make([]float32, 0, len(b.Datasets)*n)
@@ -79,6 +80,16 @@ func (b Batch) Stack() (x []float32, y []int32) {
 		y = append(y, d.Y...)
 	}
 	return x, y
+}
+
+// Targets returns the continuous targets of a regression batch as one BatchSize×Rows
+// array (standardised per dataset on its training rows); empty for a classification batch.
+func (b Batch) Targets() []float32 {
+	t := make([]float32, 0, len(b.Datasets)*b.Shape.Rows)
+	for _, d := range b.Datasets {
+		t = append(t, d.Target...)
+	}
+	return t
 }
 
 // MaxClasses returns the largest class count in the batch.

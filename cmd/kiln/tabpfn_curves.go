@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/kiln-ml/kiln/internal/flagbound"
+	"github.com/kiln-ml/kiln/internal/outguard"
+)
+
+func init() { tabpfnCmd.AddCommand(newTabpfnCurvesCmd()) }
+
+func newTabpfnCurvesCmd() *cobra.Command {
+	var (
+		out, title string
+		window     int
+	)
+	cmd := &cobra.Command{
+		Use:   "curves LOG...",
+		Short: "Plot the loss curves of `kiln tabpfn train` logs as PNG",
+		Long: `curves reads the progress lines ("step N/M  loss L ...") that kiln tabpfn train writes to
+standard error, from one or more log files (a resumed run may append to its log: steps are
+read as they come), and plots each log's loss, averaged over a moving window of --window steps,
+against the step. A log is labelled with its file name, or with LABEL in LABEL=PATH.`,
+		Example: `  kiln tabpfn curves --out curves.png init=init.log scratch=scratch.log frozen=frozen.log`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("--out is required")
+			}
+			type series struct {
+				label string
+				steps []int
+				loss  []float64
+			}
+			var all []series
+			var inputs []outguard.File
+			for _, a := range args {
+				label, path, ok := strings.Cut(a, "=")
+				if !ok {
+					path, label = a, strings.TrimSuffix(filepath.Base(a), filepath.Ext(a))
+				}
+				inputs = append(inputs, inFile("LOG", path))
+				steps, loss, err := readTrainLog(path)
+				if err != nil {
+					return err
+				}
+				all = append(all, series{label, steps, loss})
+			}
+			if err := checkOutputs(cmd, []outguard.File{outFile("--out", out)}, inputs...); err != nil {
+				return err
+			}
+			p := plot.New()
+			p.Title.Text = title
+			p.X.Label.Text = "step"
+			p.Y.Label.Text = fmt.Sprintf("training loss (%d-step moving average)", window)
+			p.Legend.Top = true
+			palette := []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255}, {148, 103, 189, 255}}
+			for i, s := range all {
+				pts := make(plotter.XYs, 0, len(s.loss))
+				sum := 0.0
+				for k, v := range s.loss {
+					sum += v
+					if k >= window {
+						sum -= s.loss[k-window]
+					}
+					if k+1 >= min(window, len(s.loss)) {
+						pts = append(pts, plotter.XY{X: float64(s.steps[k]), Y: sum / float64(min(k+1, window))})
+					}
+				}
+				line, err := plotter.NewLine(pts)
+				if err != nil {
+					return fmt.Errorf("%s: %w", s.label, err)
+				}
+				line.Color = palette[i%len(palette)]
+				line.Width = vg.Points(1.5)
+				p.Add(line)
+				p.Legend.Add(s.label, line)
+			}
+			if err := savePlot(p, 8*vg.Inch, 5*vg.Inch, out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", "", "the plot (PNG; .svg or .pdf by extension), written atomically")
+	f.StringVar(&title, "title", "TabPFN training", "the plot's title")
+	flagbound.Int(f, &window, "window", 50, 1, 100_000, "steps of the moving average")
+	return cmd
+}
+
+// readTrainLog returns the step and loss of every progress line of a training log; a step
+// that comes again (a run resumed from an earlier checkpoint) replaces the points from it on.
+func readTrainLog(path string) (steps []int, loss []float64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || fields[0] != "step" || fields[2] != "loss" {
+			continue
+		}
+		num, _, _ := strings.Cut(fields[1], "/")
+		step, err1 := strconv.Atoi(num)
+		l, err2 := strconv.ParseFloat(fields[3], 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		for len(steps) > 0 && steps[len(steps)-1] >= step {
+			steps, loss = steps[:len(steps)-1], loss[:len(loss)-1]
+		}
+		steps, loss = append(steps, step), append(loss, l)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(steps) == 0 {
+		return nil, nil, fmt.Errorf("%s: no training progress lines", path)
+	}
+	return steps, loss, nil
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestTabpfnCurves(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "run.log")
+	// A resumed run appends to its log from an earlier checkpoint: step 3 comes again.
+	text := `new run from the weights of x
+step 1/5  loss 1.50  avg 1.5  lr 1e-05  |g| 1  2 datasets/s  elapsed 1s  eta 4s
+step 2/5  loss 1.40  avg 1.4  lr 1e-05  |g| 1  2 datasets/s  elapsed 1s  eta 4s
+step 3/5  loss 1.30  avg 1.3  lr 1e-05  |g| 1  2 datasets/s  elapsed 1s  eta 4s
+resuming run.safetensors at step 2 of 5
+step 3/5  loss 1.35  avg 1.3  lr 1e-05  |g| 1  2 datasets/s  elapsed 1s  eta 4s
+step 4/5  loss 1.20  avg 1.3  lr 1e-05  |g| 1  2 datasets/s  elapsed 1s  eta 4s
+`
+	if err := os.WriteFile(log, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	steps, loss, err := readTrainLog(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(steps, []int{1, 2, 3, 4}) || !slices.Equal(loss, []float64{1.5, 1.4, 1.35, 1.2}) {
+		t.Fatalf("steps %v loss %v", steps, loss)
+	}
+	cmd := newTabpfnCurvesCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	png := filepath.Join(dir, "c.png")
+	cmd.SetArgs([]string{"--out", png, "--window", "2", "mine=" + log})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err, out.String())
+	}
+	if b, err := os.ReadFile(png); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Fatalf("no PNG written: %v", err)
+	}
+	cmd = newTabpfnCurvesCmd()
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{"--out", log, log})
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "--out") {
+		t.Errorf("a plot over its own input: %v", err)
+	}
+}

@@ -1,0 +1,58 @@
+package tabpfn
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ml/kiln/checkpoint"
+	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/metrics"
+)
+
+// The embedded regression model has the shipped classifier's body with DefaultBins bins, and
+// its file carries checksums.
+func TestDefaultRegressionModelIsShippedBody(t *testing.T) {
+	f, err := checkpoint.Decode(defaultRegressionModel)
+	require.NoError(t, err)
+	require.True(t, f.Checksums, "the embedded regression model carries checksums")
+	m, err := DefaultRegressionModel(device.MustGet("cpu"))
+	require.NoError(t, err)
+	defer m.Release()
+	require.Equal(t, ShippedConfig().AsRegression(DefaultBins), m.Cfg)
+	require.NotNil(t, m.Bars)
+	require.Equal(t, DefaultBins, m.Bars.Bins())
+}
+
+// The default Regressor (the embedded model, default options) must recover a known linear
+// relation: y = Σ_j x_j/(j+1) + 0.3·noise on 5 standard normal features, whose best possible
+// R² is 0.94. With 300 training rows it must reach an R² above 0.8 on 300 test rows and put
+// at least 85% of the test targets inside its 90% interval. (Its intervals are wider than
+// this relation's noise needs; the coverage on real tables is in
+// bench/results/regression-2026-12-03.md.) A broken export, target map or bar distribution
+// fails here.
+func TestDefaultRegressorKnownRelation(t *testing.T) {
+	X, y := regressionTable(600, 5, 21, 1, 0)
+	train, test := seq(0, 300), seq(300, 600)
+	r, err := NewRegressor()
+	require.NoError(t, err)
+	defer r.Close()
+	require.NoError(t, r.Fit(X.SelectRows(train), y[:300]))
+	d, err := r.PredictDistribution(X.SelectRows(test))
+	require.NoError(t, err)
+	yt := y[300:]
+	r2, err := metrics.R2(yt, d.Mean())
+	require.NoError(t, err)
+	q, err := d.Quantiles([]float64{0.05, 0.95})
+	require.NoError(t, err)
+	in := 0
+	for i, v := range yt {
+		if q.At(i, 0) <= v && v <= q.At(i, 1) {
+			in++
+		}
+	}
+	cov := float64(in) / float64(len(yt))
+	t.Logf("R² %.4f, 90%% interval coverage %.3f", r2, cov)
+	require.Greater(t, r2, 0.8)
+	require.GreaterOrEqual(t, cov, 0.85)
+}
