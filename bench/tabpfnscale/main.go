@@ -25,7 +25,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -38,9 +37,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/device"
 	_ "github.com/kiln-ml/kiln/device/cpu" // the pure-Go backend
+	"github.com/kiln-ml/kiln/internal/synth"
 	"github.com/kiln-ml/kiln/models/tabpfn"
 )
 
@@ -135,32 +134,13 @@ func main() {
 	}
 }
 
-// synthetic returns n rows of f standard normal features and a label from a linear boundary
-// plus noise (the table of kiln bench's TabPFN case, at any size).
-func synthetic(r *rand.Rand, n, f int) (data.Matrix, []int) {
-	x := data.NewMatrix(n, f)
-	y := make([]int, n)
-	for i := 0; i < n; i++ {
-		s := 0.0
-		for j := 0; j < f; j++ {
-			v := r.NormFloat64()
-			x.Set(i, j, v)
-			s += v / math.Sqrt(float64(j+1))
-		}
-		if s+0.5*r.NormFloat64() > 0 {
-			y[i] = 1
-		}
-	}
-	return x, y
-}
-
 func measure(rows, feats, test, ensemble, maxRows, maxFeats, chunk int, memprof, cpuprof string) (Result, error) {
 	res := Result{Rows: rows, Features: feats, Test: test, GOGC: os.Getenv("GOGC"), GOMEMLIMIT: os.Getenv("GOMEMLIMIT"),
 		Time: time.Now().UTC().Format(time.RFC3339)}
 	res.Host, _ = os.Hostname()
 	r := rand.New(rand.NewPCG(1, 2))
-	xtr, ytr := synthetic(r, rows, feats)
-	xte, _ := synthetic(r, test, feats)
+	xtr, ytr := synth.LinearBoundary(r, rows, feats)
+	xte, _ := synth.LinearBoundary(r, test, feats)
 	dev, err := device.Get("cpu")
 	if err != nil {
 		return res, err

@@ -2,12 +2,11 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"github.com/kiln-ml/kiln/bench"
-	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/internal/synth"
 	"github.com/kiln-ml/kiln/models/tabpfn"
 )
 
@@ -34,24 +33,8 @@ func tabpfnCase(nTrain, nTest, feats, ensemble int) bench.Case {
 		Setup: func(dev device.Device) (func() error, func(), error) {
 			// A two-class problem with a linear boundary plus noise, seeded.
 			r := rand.New(rand.NewPCG(1, 2))
-			gen := func(n int) (data.Matrix, []int) {
-				x := data.NewMatrix(n, feats)
-				y := make([]int, n)
-				for i := 0; i < n; i++ {
-					s := 0.0
-					for j := 0; j < feats; j++ {
-						v := r.NormFloat64()
-						x.Set(i, j, v)
-						s += v / math.Sqrt(float64(j+1))
-					}
-					if s+0.5*r.NormFloat64() > 0 {
-						y[i] = 1
-					}
-				}
-				return x, y
-			}
-			xtr, ytr := gen(nTrain)
-			xte, _ := gen(nTest)
+			xtr, ytr := synth.LinearBoundary(r, nTrain, feats)
+			xte, _ := synth.LinearBoundary(r, nTest, feats)
 			model, err := tabpfn.DefaultModel(dev)
 			if err != nil {
 				return nil, nil, err

@@ -4,8 +4,11 @@ package synth
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/kiln-ml/kiln/data"
 )
 
 // BlobsCSV returns a CSV table (header f0..f3,class) of rows rows in three well-separated
@@ -27,4 +30,24 @@ func BlobsCSV(rows int, seed uint64) string {
 		fmt.Fprintf(&b, "c%d\n", c)
 	}
 	return b.String()
+}
+
+// LinearBoundary returns n rows of f standard normal features drawn from r and a two-class
+// label from a linear boundary plus noise: class 1 where Σ_j x_j/√(j+1) + 0.5·ε > 0 (the
+// table of kiln bench's TabPFN case, at any size).
+func LinearBoundary(r *rand.Rand, n, f int) (data.Matrix, []int) {
+	x := data.NewMatrix(n, f)
+	y := make([]int, n)
+	for i := 0; i < n; i++ {
+		s := 0.0
+		for j := 0; j < f; j++ {
+			v := r.NormFloat64()
+			x.Set(i, j, v)
+			s += v / math.Sqrt(float64(j+1))
+		}
+		if s+0.5*r.NormFloat64() > 0 {
+			y[i] = 1
+		}
+	}
+	return x, y
 }
