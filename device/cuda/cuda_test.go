@@ -97,6 +97,16 @@ func download(t *testing.T, d device.Device, b device.Buffer) []float64 {
 			out[i] = float64(v)
 		}
 		return out
+	case device.BFloat16:
+		x := make([]half.BFloat16, b.Len())
+		if err := d.CopyToHost(x, b); err != nil {
+			t.Fatal(err)
+		}
+		out := make([]float64, len(x))
+		for i, v := range x {
+			out[i] = float64(v.Float32())
+		}
+		return out
 	default:
 		x := make([]float64, b.Len())
 		if err := d.CopyToHost(x, b); err != nil {
@@ -307,8 +317,11 @@ func gemmCase(t *testing.T, d *cuda.Device, dt device.DType, m, n, k int, ta, tb
 		for i := range x {
 			r = r*6364136223846793005 + 1442695040888963407
 			x[i] = float64(int64(r>>11)%2000-1000) / 997
-			if dt == device.Float32 {
+			switch dt {
+			case device.Float32:
 				x[i] = float64(float32(x[i]))
+			case device.BFloat16:
+				x[i] = float64(half.BFloat16FromFloat64(x[i]).Float32())
 			}
 		}
 		return x
@@ -325,13 +338,20 @@ func gemmCase(t *testing.T, d *cuda.Device, dt device.DType, m, n, k int, ta, tb
 			t.Fatal(err)
 		}
 		var err2 error
-		if dt == device.Float32 {
+		switch dt {
+		case device.Float32:
 			f := make([]float32, len(x))
 			for i, v := range x {
 				f[i] = float32(v)
 			}
 			err2 = d.CopyFromHost(b, f)
-		} else {
+		case device.BFloat16:
+			f := make([]half.BFloat16, len(x))
+			for i, v := range x {
+				f[i] = half.BFloat16FromFloat64(v)
+			}
+			err2 = d.CopyFromHost(b, f)
+		default:
 			err2 = d.CopyFromHost(b, x)
 		}
 		if err2 != nil {
@@ -387,6 +407,9 @@ func gemmCase(t *testing.T, d *cuda.Device, dt device.DType, m, n, k int, ta, tb
 					scale += math.Abs(beta * C[ci])
 				}
 				tol := 2 * float64(k+3) * u * (scale + 1e-300)
+				if dt == device.BFloat16 { // float32 accumulation, then one rounding of the output
+					tol += 0x1p-8 * math.Abs(want)
+				}
 				if e := math.Abs(got[ci] - want); !(e <= tol) {
 					t.Fatalf("%s: C[%d,%d,%d] = %v, want %v (err %.3g > tol %.3g)", name, bi, i, j, got[ci], want, e, tol)
 				}
@@ -634,83 +657,7 @@ func TestGemmBF16(t *testing.T) {
 	defer d.SetBF16(false)
 	for _, s := range tensorCoreGemmSizes(128) {
 		eachGemmLayout(func(ta, tb bool, pad, batch int, beta float64) {
-			bf16GemmCase(t, d, s[0], s[1], s[2], ta, tb, pad, batch, 1.5, beta)
+			gemmCase(t, d, device.BFloat16, s[0], s[1], s[2], ta, tb, pad, batch, 1.5, beta, false)
 		})
-	}
-}
-
-func bf16GemmCase(t *testing.T, d *cuda.Device, m, n, k int, ta, tb bool, pad, batch int, alpha, beta float64) {
-	t.Helper()
-	ar, ac, br, bc := m, k, k, n
-	if ta {
-		ar, ac = k, m
-	}
-	if tb {
-		br, bc = n, k
-	}
-	p := device.GemmParams{TransA: ta, TransB: tb, M: m, N: n, K: k, Alpha: alpha, Beta: beta,
-		LdA: ac + pad, LdB: bc + pad, LdC: n + pad, Batch: batch}
-	p.StrideA, p.StrideB, p.StrideC = ar*p.LdA, br*p.LdB, m*p.LdC
-	r := uint64(m*131 + n*17 + k)
-	draw := func(n int) []half.BFloat16 {
-		x := make([]half.BFloat16, n)
-		for i := range x {
-			r = r*6364136223846793005 + 1442695040888963407
-			x[i] = half.BFloat16FromFloat64(float64(int64(r>>11)%2000-1000) / 997)
-		}
-		return x
-	}
-	A, B, C := draw(batch*p.StrideA), draw(batch*p.StrideB), draw(batch*p.StrideC)
-	up := func(x []half.BFloat16) device.Buffer {
-		b, err := d.Alloc(device.BFloat16, len(x))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.CopyFromHost(b, x); err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	a, b, c := up(A), up(B), up(C)
-	defer a.Free()
-	defer b.Free()
-	defer c.Free()
-	d.Gemm(p, a, b, c)
-	got := make([]half.BFloat16, len(C))
-	if err := d.CopyToHost(got, c); err != nil {
-		t.Fatal(err)
-	}
-	v := func(x half.BFloat16) float64 { return float64(x.Float32()) }
-	for bi := 0; bi < batch; bi++ {
-		for i := 0; i < m; i++ {
-			for j := 0; j < n+pad; j++ {
-				ci := bi*p.StrideC + i*p.LdC + j
-				if j >= n {
-					if got[ci] != C[ci] {
-						t.Fatalf("padding C[%d] changed", ci)
-					}
-					continue
-				}
-				var want, scale float64
-				for l := 0; l < k; l++ {
-					ai, bj := bi*p.StrideA+i*p.LdA+l, bi*p.StrideB+l*p.LdB+j
-					if ta {
-						ai = bi*p.StrideA + l*p.LdA + i
-					}
-					if tb {
-						bj = bi*p.StrideB + j*p.LdB + l
-					}
-					want += v(A[ai]) * v(B[bj])
-					scale += math.Abs(v(A[ai]) * v(B[bj]))
-				}
-				want, scale = alpha*want+beta*v(C[ci]), math.Abs(alpha)*scale+math.Abs(beta*v(C[ci]))
-				// One bfloat16 rounding of the output plus float32 accumulation.
-				tol := 0x1p-8*math.Abs(want) + 2*float64(k+3)*0x1p-24*scale + 1e-30
-				if e := math.Abs(v(got[ci]) - want); !(e <= tol) {
-					t.Fatalf("m=%d n=%d k=%d ta=%v tb=%v pad=%d: C[%d,%d,%d] = %v, want %v (err %.3g > %.3g)",
-						m, n, k, ta, tb, pad, bi, i, j, v(got[ci]), want, e, tol)
-				}
-			}
-		}
 	}
 }
