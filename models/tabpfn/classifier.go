@@ -159,6 +159,8 @@ type settings struct {
 	// targetTransform is the regressor's target transform (WithTargetTransform; "" is the
 	// default).
 	targetTransform TargetTransform
+	// featureSelection is how members choose their features beyond the limit.
+	featureSelection FeatureSelection
 }
 
 // Option configures a Classifier.
@@ -330,7 +332,8 @@ func WithWarnings(w io.Writer) Option {
 }
 
 func applyOptions(opts []Option) (settings, error) {
-	s := settings{ensemble: 0, temperature: DefaultTemperature, variants: DefaultVariants(), pairMembers: -1}
+	s := settings{ensemble: 0, temperature: DefaultTemperature, variants: DefaultVariants(), pairMembers: -1,
+		featureSelection: DefaultFeatureSelection}
 	for _, o := range opts {
 		if err := o(&s); err != nil {
 			return s, err

@@ -222,7 +222,7 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 				ys[j] = z[k]
 			}
 		}
-		v, err := newView(r.settings, i, rows, r.columns, maxFeatures)
+		v, err := newView(r.settings, i, rows, r.columns, maxFeatures, regressionRelevance(ys))
 		if err != nil {
 			return err
 		}
