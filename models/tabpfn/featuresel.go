@@ -182,3 +182,11 @@ func weightedSubset(perm []int, relevance []float64, limit int, u []float64) []i
 	}
 	return out
 }
+
+// subsetWord describes a member's feature subset under f, for warnings.
+func (f FeatureSelection) subsetWord() string {
+	if f == FeaturesRelevance {
+		return "relevance-weighted random"
+	}
+	return "random"
+}
