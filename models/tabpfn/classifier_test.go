@@ -541,8 +541,9 @@ func checkSubsampling(t *testing.T, cfg Config, opts []Option) {
 	require.Equal(t, []int{4, 4, 4}, fs.features)
 }
 
-// A member on principal axes that must drop columns keeps the non-component columns and the
-// leading components (a truncated PCA), not a random subset of components.
+// With random subsets, a member on principal axes that must drop columns keeps the
+// non-component columns and the leading components (a truncated PCA), not a random subset
+// of components.
 func TestSubsetColumnsKeepsLeadingComponents(t *testing.T) {
 	// Output columns 0..5 are components in order of variance, 6 is categorical, 7 an
 	// indicator (input column 2's).
@@ -573,7 +574,7 @@ func TestSubsetColumnsKeepsLeadingComponents(t *testing.T) {
 	cols[12] = data.Column{Name: "k", Kind: data.Categorical, Categories: []string{"a", "b", "c"}}
 	cfg := classifierTinyConfig()
 	c, err := newWithScorer(&fakeScorer{cfg: cfg, eps: 0.1}, cfg, WithEnsemble(2), WithMaxFeatures(5),
-		WithVariants(preprocess.VariantStandardPCA, preprocess.VariantStandard))
+		WithVariants(preprocess.VariantStandardPCA, preprocess.VariantStandard), WithFeatureSelection(FeaturesRandom))
 	require.NoError(t, err)
 	c.SetColumns(cols)
 	require.NoError(t, c.Fit(X, y, 2))
