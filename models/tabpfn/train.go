@@ -748,7 +748,7 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 		}
 		stop := false
 		if d != nil {
-			if loss, stop, err = d.agree(loss, ctx.Err() != nil); err != nil {
+			if loss, masked, contrastive, stop, err = d.agree(loss, masked, contrastive, ctx.Err() != nil); err != nil {
 				return fmt.Errorf("tabpfn: step %d: %w", t.Step, err)
 			}
 		}
