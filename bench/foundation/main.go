@@ -12,8 +12,8 @@
 // corpusloss scores models (the embedded one, then each file given) on column-as-target
 // tasks of the corpus tables tabpfn.HeldOutCorpusLoss holds out (every -holdout-th).
 // auxloss scores training checkpoints with masked-cell or contrastive heads
-// (Trainer.HeldOutAuxLoss) on those tables, each with its own run's settings, then the
-// embedded model with freshly initialised heads.
+// (Trainer.HeldOutAuxLoss) on those tables, each with its own run's settings and the tasks
+// of seed 1, then the embedded model with freshly initialised heads.
 package main
 
 import (
@@ -43,7 +43,8 @@ func main() {
 	folds := flag.Int("folds", 5, "embed: folds for the training rows' out-of-fold embeddings")
 	corpusDir := flag.String("corpus", "", "corpusloss: the corpus folder")
 	holdout := flag.Int("holdout", 5, "corpusloss: every n-th table is scored")
-	batches := flag.Int("batches", 50, "corpusloss: batches of 8 tasks")
+	batches := flag.Int("batches", 50, "corpusloss, auxloss: batches of 8 tasks")
+	temperature := flag.Float64("temperature", 0, "auxloss: InfoNCE temperature of the untrained-heads baseline (0: the default)")
 	flag.Parse()
 	model, err := tabpfn.DefaultModel(device.MustGet("cpu"))
 	if err != nil {
@@ -75,7 +76,8 @@ func main() {
 		// The training checkpoints given, then the embedded model with fresh heads: the
 		// masked-cell and contrastive losses on the held-out tables.
 		tc := tabpfn.DefaultTrainConfig()
-		tc.Corpus = &tabpfn.CorpusConfig{Dir: *corpusDir, Fraction: 1, Tasks: []string{"column", "masked", "contrastive"}, HoldoutEvery: *holdout}
+		tc.Corpus = &tabpfn.CorpusConfig{Dir: *corpusDir, Fraction: 1, Tasks: []string{"column", "masked", "contrastive"},
+			HoldoutEvery: *holdout, Temperature: *temperature}
 		out := map[string][2]float64{}
 		for _, path := range append(flag.Args(), "") {
 			var tr *tabpfn.Trainer
@@ -89,7 +91,7 @@ func main() {
 			if err != nil {
 				fail(err)
 			}
-			m, c, err := tr.HeldOutAuxLoss(*batches)
+			m, c, err := tr.HeldOutAuxLoss(*batches, tc.Seed)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 				continue

@@ -462,9 +462,11 @@ func (t *Trainer) classifierLoss(ec *tensor.Context, part prior.Batch, featureSe
 // HeldOutAuxLoss returns the mean masked-cell and contrastive losses (each 0 when the run
 // has not that task) of the trainer's model and heads on batches batches of tasks drawn
 // from the corpus tables that the run's HoldoutEvery keeps out of training, with the run's
-// shapes and seed, as HeldOutCorpusLoss draws them. Gradients are not recorded.
-func (t *Trainer) HeldOutAuxLoss(batches int) (masked, contrastive float64, err error) {
+// shapes and settings; seed draws the tasks, masks and views (as HeldOutCorpusLoss's config
+// seed does), so runs of any seed are scored on the same ones. Gradients are not recorded.
+func (t *Trainer) HeldOutAuxLoss(batches int, seed uint64) (masked, contrastive float64, err error) {
 	tc := t.Cfg
+	tc.Seed = seed
 	if tc.Corpus == nil || tc.Corpus.HoldoutEvery < 2 {
 		return 0, 0, fmt.Errorf("tabpfn: held-out auxiliary losses need a corpus with holdout_every of 2 or more")
 	}
@@ -473,6 +475,12 @@ func (t *Trainer) HeldOutAuxLoss(batches int) (masked, contrastive float64, err 
 	}
 	if batches < 1 {
 		return 0, 0, fmt.Errorf("tabpfn: held-out auxiliary losses need at least one batch, got %d", batches)
+	}
+	p := tc.Prior
+	p.Seed = seed
+	ps, err := prior.NewSampler(p)
+	if err != nil {
+		return 0, 0, err
 	}
 	src, err := openCorpusTables(tc, func() io.Writer { return nil }, true)
 	if err != nil {
@@ -484,7 +492,7 @@ func (t *Trainer) HeldOutAuxLoss(batches int) (masked, contrastive float64, err 
 		defer ec.Close()
 		ec.SetGradEnabled(false)
 		for b := uint64(0); b < uint64(batches); b++ {
-			batch, err := src.tasks.Batch(b, t.sampler.BatchShape(b), tc.Prior.BatchSize)
+			batch, err := src.tasks.Batch(b, ps.BatchShape(b), tc.Prior.BatchSize)
 			if err != nil {
 				return err
 			}

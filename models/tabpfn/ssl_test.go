@@ -432,3 +432,30 @@ func TestSSLInputOf(t *testing.T) {
 	require.NotNil(t, contrastive)
 	require.InDelta(t, tr.Model.Loss(ec, plain, yTest).Item(), task.Item(), 1e-5)
 }
+
+// HeldOutAuxLoss scores the heads on the held-out tables, the same for the same seed, and
+// needs held-out tables and heads.
+func TestHeldOutAuxLoss(t *testing.T) {
+	dev := device.MustGet("cpu")
+	tc := sslTrainConfig(t, corpusDir(t))
+	tc.Corpus.HoldoutEvery = 2
+	tr, err := NewTrainer(dev, tinyConfig(), tc, "")
+	require.NoError(t, err)
+	defer tr.Model.Release()
+	m1, c1, err := tr.HeldOutAuxLoss(2, 5)
+	require.NoError(t, err)
+	require.Positive(t, m1)
+	require.Positive(t, c1)
+	m2, c2, err := tr.HeldOutAuxLoss(2, 5)
+	require.NoError(t, err)
+	require.Equal(t, [2]float64{m1, c1}, [2]float64{m2, c2})
+	_, _, err = tr.HeldOutAuxLoss(0, 5)
+	require.ErrorContains(t, err, "at least one batch")
+
+	tc.Corpus = &CorpusConfig{Dir: tc.Corpus.Dir, Fraction: 1, Tasks: []string{"column"}, HoldoutEvery: 2}
+	plain, err := NewTrainer(dev, tinyConfig(), tc, "")
+	require.NoError(t, err)
+	defer plain.Model.Release()
+	_, _, err = plain.HeldOutAuxLoss(2, 5)
+	require.ErrorContains(t, err, "no \"masked\" or \"contrastive\" task")
+}
