@@ -40,7 +40,9 @@ func NewMultiHeadAttention(dev device.Device, dtype tensor.DType, model, heads i
 
 // Forward attends from queries xq [..., Lq, Model] to keys and values computed from
 // xkv [..., Lk, Model] (the same tensor for self-attention), restricted to the first
-// nContext positions of xkv. The leading axes of xq and xkv must agree.
+// nContext positions of xkv. The leading axes of xq and xkv must agree. Under an autocast
+// dtype (tensor.Context.SetAutocast) the projections and the attention's products take
+// operands of that dtype, and the result is float32 (see Linear.Forward).
 func (m *MultiHeadAttention) Forward(xq, xkv *Tensor, nContext int) *Tensor {
 	if xq.Rank() < 2 || xkv.Rank() != xq.Rank() {
 		panic(&ops.Error{Op: "multi_head_attention", Msg: fmt.Sprintf("inputs must be [..., L, %d] of equal rank, got %s and %s",
@@ -52,6 +54,15 @@ func (m *MultiHeadAttention) Forward(xq, xkv *Tensor, nContext int) *Tensor {
 		return ops.Permute(ops.Reshape(x, -1, l, m.Heads, m.headDim), 0, 2, 1, 3)
 	}
 	q, k, v := split(m.Q.Forward(xq)), split(m.K.Forward(xkv)), split(m.V.Forward(xkv))
+	if _, dt := autocast(xq, m.Q.Weight); dt != 0 {
+		// Mixed precision: the products of attention take 16-bit operands. No device has
+		// a 16-bit attention kernel (they widen to float32), so q, k and v are rounded to
+		// dt and the attention runs in float32, its softmax statistics included, as fused
+		// 16-bit kernels (FlashAttention) compute; the output projection rounds o to dt.
+		// The gradients of q, k and v pass through the casts and are rounded alike.
+		round := func(t *Tensor) *Tensor { return ops.Cast(ops.Cast(t, dt), t.DType()) }
+		q, k, v = round(q), round(k), round(v)
+	}
 	o := ops.Attention(q, k, v, nContext, 0)
 	// [B, H, Lq, dh] → [B, Lq, H, dh] → [..., Lq, Model]
 	shape := xq.Shape()

@@ -34,7 +34,9 @@ func NewLinear(dev device.Device, dtype tensor.DType, in, out int, bias bool, in
 	return l, nil
 }
 
-// Forward applies the layer to x of shape [..., In].
+// Forward applies the layer to x of shape [..., In]. When x's execution context has an
+// autocast dtype (tensor.Context.SetAutocast) and the weight is float32, the product runs in
+// that dtype on copies of x and of the weight, and the result is float32.
 func (l *Linear) Forward(x *Tensor) *Tensor {
 	if x.Rank() == 0 || x.Dim(-1) != l.In {
 		panic(&ops.Error{Op: "linear", Msg: "input shape " + tensor.ShapeString(x.Shape()) + " does not end in the layer's input size " + strconv.Itoa(l.In)})
@@ -42,7 +44,16 @@ func (l *Linear) Forward(x *Tensor) *Tensor {
 	if x.Rank() == 1 {
 		return ops.Reshape(l.Forward(ops.Reshape(x, 1, l.In)), l.Out)
 	}
-	y := ops.MatmulT(x, l.Weight, false, true)
+	var y *Tensor
+	if c, dt := autocast(x, l.Weight); dt != 0 {
+		// Mixed precision: the product of 16-bit copies of x and of the float32 weight
+		// (whose gradient reaches the weight in float32 through the cast), returned in
+		// float32 like the bias and everything after it.
+		w := ops.Cast(ops.In(c, l.Weight)[0], dt)
+		y = ops.Cast(ops.MatmulT(ops.Cast(x, dt), w, false, true), l.Weight.DType())
+	} else {
+		y = ops.MatmulT(x, l.Weight, false, true)
+	}
 	if l.Bias != nil {
 		y = ops.Add(y, l.Bias)
 	}
@@ -119,3 +130,15 @@ func (e *Embedding) NamedParameters() []Named { return []Named{{"weight", e.Weig
 
 // Parameters lists the table.
 func (e *Embedding) Parameters() []*Tensor { return paramsOf(e) }
+
+// autocast returns x's execution context and its autocast dtype when a layer with the
+// parameter p should compute its products in that dtype: the context has one and p is
+// float32 (the master weights of mixed precision). Otherwise the dtype is 0.
+func autocast(x, p *Tensor) (*tensor.Context, tensor.DType) {
+	c := x.Context()
+	dt := c.Autocast()
+	if dt == 0 || p.DType() != tensor.Float32 {
+		return c, 0
+	}
+	return c, dt
+}

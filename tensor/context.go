@@ -7,7 +7,9 @@ import "sync/atomic"
 //
 //   - a stack of scopes, which own the tensors made under the context and release them when
 //     they close, so a loop of training steps or requests keeps its memory flat; and
-//   - the grad mode, which tells package ops whether to record autograd nodes.
+//   - the grad mode, which tells package ops whether to record autograd nodes; and
+//   - the autocast dtype, which tells layers (package nn) to run their matrix products in
+//     a 16-bit float dtype on float32 parameters (mixed precision; see SetAutocast).
 //
 // Nothing of this is process-wide. A Context is used by one goroutine at a time (like a
 // bufio.Writer); any number of goroutines can run at once, each with its own Context, and
@@ -32,6 +34,9 @@ type Context struct {
 	top    *Scope // the innermost open scope
 	noGrad bool
 	closed bool
+	// autocast is the dtype of the products of layers (package nn) in mixed precision; 0
+	// when off.
+	autocast DType
 }
 
 // NewContext returns an open context with grad mode on.
@@ -130,6 +135,39 @@ func (c *Context) SetGradEnabled(on bool) (prev bool) {
 	}
 	prev = !c.noGrad
 	c.noGrad = !on
+	return prev
+}
+
+// Autocast is the 16-bit float dtype in which layers run their matrix products for tensors
+// of this context (mixed precision), or 0 when they compute in their parameters' dtype. It
+// is 0 for a nil context.
+func (c *Context) Autocast() DType {
+	if c == nil {
+		return 0
+	}
+	return c.autocast
+}
+
+// SetAutocast sets the dtype of Autocast, BFloat16 or Float16, or turns it off with 0 (or
+// Float32), and returns the previous setting. It is mixed-precision training as Micikevicius
+// et al., "Mixed Precision Training" (ICLR 2018), describe it, and as PyTorch's autocast
+// applies it: the layers of package nn multiply 16-bit copies of their activations and of
+// their float32 (master) weights, and return float32 results, so that normalisation,
+// softmax, losses, the residual stream, gradients and optimizer state stay float32. Like the
+// grad mode, it is state of the context, not of the tensors or the device: code written with
+// layers runs unchanged in either precision.
+func (c *Context) SetAutocast(dt DType) (prev DType) {
+	if c == nil {
+		panicf("SetAutocast on a nil context")
+	}
+	if dt == Float32 {
+		dt = 0
+	}
+	if dt != 0 && !dt.IsHalf() {
+		panicf("SetAutocast: %s is not a 16-bit float dtype", dt)
+	}
+	prev = c.autocast
+	c.autocast = dt
 	return prev
 }
 

@@ -15,7 +15,8 @@
 #                  extended prior; model only (a new run starts from it)
 # plus, in run.log, that model and the shipped one under the evaluation protocol (kiln tabpfn
 # eval --device cuda on the bundle's copy of the shared tabular data, 4 members),
-# a short TabPFN training probe (datasets/s, checkpoint + resume) and a
+# a short TabPFN training probe (datasets/s, checkpoint + resume; then 200 steps in fp32 and
+# in bf16 mixed precision, with their rate ratio) and a
 # profiled training segment (KILN_CUDA_PROFILE=1: GPU time per kernel, host time).
 # Every step is capped by its own timeout and by a deadline (KILN_DEADLINE seconds after the
 # start, default 560), so the whole check fits in a 590 s call; the training phase takes the
@@ -91,6 +92,17 @@ tmp=$(mktemp -d)
 timeout "$(cap 45)" "$KILN" tabpfn train --device cuda --workers 8 --out "$tmp/run.safetensors" --steps 150 --every 50 2>&1 | awk 'NR % 10 == 0 || /trained|error|kiln:/'
 timeout "$(cap 20)" "$KILN" tabpfn train --device cuda --workers 8 --out "$tmp/run.safetensors" --resume --steps 160 2>&1 | tail -2
 echo "train exit $?"
+# Mixed precision (tabpfn train --precision bf16: bfloat16 products on the tensor cores with
+# KILN_CUDA_BF16=1, float32 master weights): the same 200 steps from the same seed in each
+# precision, for the rate ratio and the loss after 200 steps side by side.
+for p in fp32 bf16; do
+  KILN_CUDA_BF16=1 timeout "$(cap 40)" "$KILN" tabpfn train --device cuda --workers 8 --out "$tmp/$p.safetensors" \
+      --steps 200 --every 0 --precision $p 2> "$tmp/$p.log" | tail -1
+  echo "precision $p exit $?: $(grep '^step' "$tmp/$p.log" | tail -1)"
+done
+awk '/^step/ { for (i = 1; i < NF; i++) if ($(i+1) == "datasets/s") r[FILENAME] = $i }
+     END { f = ARGV[1]; b = ARGV[2]; if (r[f] > 0 && r[b] > 0) printf "bf16/fp32 datasets/s: %.3f (%s / %s)\n", r[b] / r[f], r[b], r[f] }' \
+    "$tmp/fp32.log" "$tmp/bf16.log" || true
 rm -rf "$tmp"
 
 # Where a training step's time goes, without a hardware profiler: a short segment of the

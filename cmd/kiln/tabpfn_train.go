@@ -47,7 +47,7 @@ func newTabpfnTrainCmd() *cobra.Command {
 		out, devName, cfgPath, export string
 		initPath                      string
 		initLayers                    int
-		mechanisms, task              string
+		mechanisms, task, precision   string
 		bins                          int
 		steps, batch, every, workers  int
 		microBatch                    int
@@ -123,7 +123,17 @@ ones.
 noise, heteroscedasticity, outliers and skew), the model's target tokens encode numbers and its
 output is a bar distribution of --bins bins over the standardised target whose borders are
 quantiles of the prior's targets, trained by negative log-likelihood. With --init of a
-classifier, the classifier's body starts the run and the target encoder and output layer are new.`,
+classifier, the classifier's body starts the run and the target encoder and output layer are new.
+
+--precision bf16 trains in mixed precision (Micikevicius et al. 2018): the matrix products of
+every linear layer and of attention take bfloat16 operands (the activations and a bfloat16 copy
+of each float32 weight, products summed in float32), while layer norm, softmax, the loss, the
+residual stream, the master weights, their gradients and the AdamW state stay float32. bfloat16
+keeps float32's exponent range, so no loss scaling is needed (Kalamkar et al. 2019). On CUDA the
+bfloat16 products run on the tensor cores with KILN_CUDA_BF16=1 (otherwise on float32 copies);
+on the CPU they are computed in float32 and only the rounding is bfloat16's, so bf16 is not
+faster there. The precision is part of the run: --resume continues it, and refuses a different
+--precision.`,
 		Example: `  kiln tabpfn train --out run.safetensors --steps 4000
   kiln tabpfn train --out run.safetensors --resume            # after an interruption
   kiln tabpfn train --out run.safetensors --resume --steps 6000 --export model.safetensors
@@ -132,6 +142,7 @@ classifier, the classifier's body starts the run and the target encoder and outp
   kiln tabpfn train --task regression --out reg.safetensors --init models/tabpfn/default.safetensors --steps 20000
   kiln tabpfn train --out c.safetensors --init models/tabpfn/default.safetensors --corpus ../shared/data/corpus --corpus-fraction 0.5 --lr 1e-4 --steps 500
   kiln tabpfn train --out s.safetensors --init models/tabpfn/default.safetensors --corpus ../shared/data/corpus --ssl-tasks column,masked,contrastive --steps 500
+  KILN_CUDA_BF16=1 kiln tabpfn train --device cuda --precision bf16 --out run.safetensors --steps 4000
   kiln tabpfn train --out tiny.safetensors --config '{"layers":1,"width":16,"heads":2,"mlp_width":32,"feature_dim":8,"max_classes":10,"max_features":20,"max_train_rows":256}' --steps 50
   mpirun -np 4 kiln tabpfn train --distributed --out run.safetensors --batch 32 --steps 4000
   mpirun -np 4 kiln tabpfn train --distributed --dist-mode diloco --local-steps 32 --out run.safetensors`,
@@ -156,6 +167,8 @@ classifier, the classifier's body starts the run and the target encoder and outp
 				return fmt.Errorf("--task %q: want classification or regression", task)
 			case cmd.Flags().Changed("bins") && task != tabpfn.TaskRegression:
 				return fmt.Errorf("--bins is for --task regression")
+			case precision != tabpfn.PrecisionFP32 && precision != tabpfn.PrecisionBF16:
+				return fmt.Errorf("--precision %q: want %s or %s", precision, tabpfn.PrecisionFP32, tabpfn.PrecisionBF16)
 			case resume && cmd.Flags().Changed("freeze-body"):
 				return fmt.Errorf("--freeze-body is set when a run starts; --resume keeps the run's setting")
 			}
@@ -185,6 +198,10 @@ classifier, the classifier's body starts the run and the target encoder and outp
 				}
 				if cmd.Flags().Changed("task") && tr.Model.Cfg.Regression() != regression {
 					return fmt.Errorf("--task %s, but %s holds a %s run", task, out, taskName(tr.Model.Cfg))
+				}
+				if cmd.Flags().Changed("precision") && precision != tr.Cfg.PrecisionName() {
+					tr.Model.Release()
+					return fmt.Errorf("--precision %s, but the run at %s trains in %s; a resume keeps the run's precision (give the same or none)", precision, out, tr.Cfg.PrecisionName())
 				}
 				if cmd.Flags().Changed("bins") && bins != tr.Model.Cfg.Bins {
 					return fmt.Errorf("--bins %d, but %s has %d bins (the output layer's size is fixed for a run)", bins, out, tr.Model.Cfg.Bins)
@@ -269,6 +286,9 @@ classifier, the classifier's body starts the run and the target encoder and outp
 				tc.Seed, tc.CheckpointEvery, tc.Workers, tc.MicroBatch = seed, every, workers, microBatch
 				tc.Corpus = cc
 				tc.FreezeBody = freezeBody
+				if precision == tabpfn.PrecisionBF16 {
+					tc.Precision = precision // fp32 is recorded by omission, as before the flag
+				}
 				tc.WarmupAsked = tc.Warmup
 				tc.Warmup = min(tc.Warmup, tc.Steps/10)
 				if initPath != "" {
@@ -395,6 +415,7 @@ classifier, the classifier's body starts the run and the target encoder and outp
 	flagbound.Int(f, &corpusHoldout, "corpus-holdout", 0, 0, 1_000_000, "with --corpus: keep every N-th table (in name order) out of training, for tabpfn.HeldOutCorpusLoss (0: train on all)")
 	f.StringVar(&task, "task", "classification", `"classification" or "regression" (a bar-distribution output over the standardised target, trained on the prior's regression datasets; with --init of a classifier, its body starts the run); with --resume, the checkpoint's`)
 	f.BoolVar(&freezeBody, "freeze-body", false, "train only the target encoder and the decoder; the encoders of the cells and features and every layer keep the values they start with (with --init of a classifier: a regression head on the classifier's body)")
+	f.StringVar(&precision, "precision", tabpfn.PrecisionFP32, `arithmetic of training: "fp32", or "bf16" for mixed precision (bfloat16 matrix products, float32 master weights, gradients and optimizer state); with --resume, the checkpoint's`)
 	flagbound.Int(f, &bins, "bins", tabpfn.DefaultBins, 2, tabpfn.MaxBins, "bins of a new regression model's bar distribution, borders at quantiles of the prior's targets")
 	return cmd
 }

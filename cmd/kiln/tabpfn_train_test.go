@@ -392,3 +392,57 @@ func TestTabpfnTrainRegression(t *testing.T) {
 		t.Error("--bins accepted for a classification run")
 	}
 }
+
+// --precision bf16 is recorded in the checkpoint (fp32 by omission): a plain resume continues
+// it, the same flag is accepted, and another precision is refused without touching the run.
+func TestTabpfnTrainPrecision(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run.safetensors")
+	tiny := `{"layers":1,"width":8,"heads":2,"mlp_width":16,"feature_dim":4,"max_classes":10,"max_features":8,"max_train_rows":64}`
+	common := []string{"--config", tiny, "--batch", "2", "--max-rows", "40", "--max-features", "4", "--workers", "1"}
+	precision := func(path string) any {
+		var tc map[string]any
+		if err := json.Unmarshal([]byte(exportMeta(t, path)["tabpfn.train_config"]), &tc); err != nil {
+			t.Fatal(err)
+		}
+		return tc["precision"]
+	}
+	if _, stderr, err := runTrain(t, append([]string{"--out", run, "--steps", "2", "--precision", "bf16"}, common...)...); err != nil {
+		t.Fatal(err, stderr)
+	}
+	if p := precision(run); p != "bf16" {
+		t.Fatalf("bf16 run stored precision %v", p)
+	}
+	if _, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "3"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	if _, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "4", "--precision", "bf16"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	if p := precision(run); p != "bf16" {
+		t.Errorf("resumed bf16 run stored precision %v", p)
+	}
+	if _, _, err := runTrain(t, "--out", run, "--resume", "--steps", "5", "--precision", "fp32"); err == nil ||
+		!strings.Contains(err.Error(), "trains in bf16") {
+		t.Errorf("--precision fp32 on a bf16 run: err = %v", err)
+	}
+	if step := exportMeta(t, run)["tabpfn.step"]; step != "4" {
+		t.Errorf("a refused resume changed the run: step %s", step)
+	}
+
+	fp := filepath.Join(dir, "fp32.safetensors")
+	if _, stderr, err := runTrain(t, append([]string{"--out", fp, "--steps", "1"}, common...)...); err != nil {
+		t.Fatal(err, stderr)
+	}
+	if p := precision(fp); p != nil {
+		t.Errorf("fp32 run stored precision %v, want none (fp32 by omission)", p)
+	}
+	if _, _, err := runTrain(t, "--out", fp, "--resume", "--steps", "2", "--precision", "bf16"); err == nil ||
+		!strings.Contains(err.Error(), "trains in fp32") {
+		t.Errorf("--precision bf16 on an fp32 run: err = %v", err)
+	}
+	if _, _, err := runTrain(t, append([]string{"--out", filepath.Join(dir, "x.safetensors"), "--steps", "1", "--precision", "fp16"}, common...)...); err == nil ||
+		!strings.Contains(err.Error(), `--precision "fp16"`) {
+		t.Errorf("--precision fp16: err = %v", err)
+	}
+}

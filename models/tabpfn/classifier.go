@@ -76,8 +76,9 @@ var (
 // MaxFeatures where those are larger), unless WithMaxRows and WithMaxFeatures set others.
 // More training rows than the limit: each member uses its own stratified subsample of that
 // many rows, and a warning says so. More features (after preprocessing, counting
-// missing-value indicators) than the limit: each member uses its own random subset, with a
-// warning; a member on principal axes keeps its leading components instead of a random
+// missing-value indicators) than the limit: each member uses its own subset (random, or
+// weighted by relevance to the target: WithFeatureSelection), with a warning; with random
+// subsets a member on principal axes keeps its leading components instead of a random
 // subset of them. Contexts above the sizes the model was trained on (its Config's MaxRows
 // and MaxFeatures) get a warning that the model extrapolates; on the shared tables, 2,000
 // training rows instead of 1,000 scored slightly better than the subsample
@@ -159,6 +160,8 @@ type settings struct {
 	// targetTransform is the regressor's target transform (WithTargetTransform; "" is the
 	// default).
 	targetTransform TargetTransform
+	// featureSelection is how members choose their features beyond the limit.
+	featureSelection FeatureSelection
 }
 
 // Option configures a Classifier.
@@ -310,7 +313,8 @@ func WithMaxRows(n int) Option {
 
 // WithMaxFeatures sets the features each member presents to at most n, 1 to
 // MaxContextFeatures; 0 (the default) means MaxContextFeatures, or the model's MaxFeatures
-// if larger. Wider tables are seen through a random subset of n features per member.
+// if larger. Wider tables are seen through a subset of n features per member, chosen as
+// WithFeatureSelection says.
 func WithMaxFeatures(n int) Option {
 	return func(s *settings) error {
 		if n < 0 || n > MaxContextFeatures {
@@ -330,7 +334,8 @@ func WithWarnings(w io.Writer) Option {
 }
 
 func applyOptions(opts []Option) (settings, error) {
-	s := settings{ensemble: 0, temperature: DefaultTemperature, variants: DefaultVariants(), pairMembers: -1}
+	s := settings{ensemble: 0, temperature: DefaultTemperature, variants: DefaultVariants(), pairMembers: -1,
+		featureSelection: DefaultFeatureSelection}
 	for _, o := range opts {
 		if err := o(&s); err != nil {
 			return s, err
@@ -606,8 +611,8 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 		c.members = append(c.members, mb)
 	}
 	if widest > maxFeatures {
-		c.warnf("%d features after preprocessing exceed the limit of %d: each ensemble member uses its own random subset of %d",
-			widest, maxFeatures, maxFeatures)
+		c.warnf("%d features after preprocessing exceed the limit of %d: each ensemble member uses its own %s subset of %d",
+			widest, maxFeatures, c.featureSelection.subsetWord(), maxFeatures)
 	}
 	if n := min(widest, maxFeatures); n > c.cfg.MaxFeatures {
 		c.warnf("each ensemble member presents %d features, above the %d the model was trained on: it extrapolates",

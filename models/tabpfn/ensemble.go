@@ -32,8 +32,10 @@ type view struct {
 }
 
 // newView fits member i's view on its training rows (raw features, described by columns)
-// with the settings' variants and seed, presenting at most maxFeatures columns.
-func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeatures int) (view, error) {
+// with the settings' variants and seed, presenting at most maxFeatures columns, chosen as
+// the settings' feature selection says with relevance scoring the columns against the
+// member's targets.
+func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeatures int, relevance relevanceFunc) (view, error) {
 	v := view{
 		variant:     s.variants[i%len(s.variants)],
 		featureSeed: mix(s.seed, uint64(i), streamFeatureSeed),
@@ -47,7 +49,16 @@ func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeat
 	// Features: a shuffled order (the model is close to, not exactly, invariant to it), and a
 	// subset per member when there are more than the model was trained for.
 	frng := data.NewRand(mix(s.seed, uint64(i), streamFeatures), 0)
-	v.cols = subsetColumns(frng.Perm(tx.Cols), v.pre.KeptColumns(), maxFeatures)
+	perm := frng.Perm(tx.Cols)
+	if s.featureSelection == FeaturesRelevance && tx.Cols > maxFeatures {
+		u := make([]float64, len(perm))
+		for p := range u {
+			u[p] = frng.Float64()
+		}
+		v.cols = weightedSubset(perm, relevance(tx), maxFeatures, u)
+	} else {
+		v.cols = subsetColumns(perm, v.pre.KeptColumns(), maxFeatures)
+	}
 	v.trainX = v.present(tx)
 	return v, nil
 }
@@ -266,7 +277,7 @@ func (c *Classifier) buildMember(i int, X data.Matrix, y []int, k int, code []in
 		}
 	}
 	var err error
-	if m.view, err = newView(s, i, rows, c.columns, maxFeatures); err != nil {
+	if m.view, err = newView(s, i, rows, c.columns, maxFeatures, classRelevance(ys, k)); err != nil {
 		return nil, err
 	}
 	m.trainY = make([]int32, len(ys))

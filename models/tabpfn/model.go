@@ -374,9 +374,11 @@ func (m *Model) targetTokens(ec *tensor.Context, in Input, b, lo, hi int) *tenso
 // classifier's MaxClasses logits, with those of absent classes set to a large negative
 // value, or a regression model's Bins bin logits. It computes in the execution context ec
 // (its inputs and every temporary belong to ec), and records gradients when ec's grad mode
-// is on. It panics on malformed input (callers validate with check through Probabilities
-// or the trainer). Goroutines may call it at once on one Model, each with its own context:
-// it only reads the parameters.
+// is on; under ec's autocast dtype (tensor.Context.SetAutocast, mixed-precision training) the
+// products of its linear layers and attention take 16-bit operands and everything else stays
+// float32, the logits included. It panics on malformed input (callers validate with check
+// through Probabilities or the trainer). Goroutines may call it at once on one Model, each
+// with its own context: it only reads the parameters.
 func (m *Model) Forward(ec *tensor.Context, in Input) *tensor.Tensor {
 	return m.decode(ec, in, m.body(ec, in), in.NTrain, in.Rows)
 }

@@ -222,7 +222,7 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 				ys[j] = z[k]
 			}
 		}
-		v, err := newView(r.settings, i, rows, r.columns, maxFeatures)
+		v, err := newView(r.settings, i, rows, r.columns, maxFeatures, regressionRelevance(ys))
 		if err != nil {
 			return err
 		}
@@ -230,8 +230,8 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 		r.members = append(r.members, &regMember{view: v, trainY: ys})
 	}
 	if widest > maxFeatures {
-		r.warnf("%d features after preprocessing exceed the limit of %d: each ensemble member uses its own random subset of %d",
-			widest, maxFeatures, maxFeatures)
+		r.warnf("%d features after preprocessing exceed the limit of %d: each ensemble member uses its own %s subset of %d",
+			widest, maxFeatures, r.featureSelection.subsetWord(), maxFeatures)
 	}
 	r.fitted = true
 	return nil

@@ -49,9 +49,43 @@ type TrainConfig struct {
 	// (PhaseChanges). 0: not recorded (Warmup is then compared).
 	WarmupAsked int `json:"warmup_asked,omitempty"`
 	Prior       prior.Config
+	// Precision is the arithmetic of the forward and backward passes: PrecisionFP32 (or
+	// "", a run saved before the setting existed) or PrecisionBF16, mixed precision
+	// (tensor.Context.SetAutocast): the matrix products of every linear layer and
+	// attention take bfloat16 operands, with float32 master weights, gradients and AdamW
+	// state. It is part of the run: a resume continues it.
+	Precision string `json:"precision,omitempty"`
 	// Corpus, when set, mixes self-supervised tasks from real tables into the prior's
 	// batches (see CorpusConfig).
 	Corpus *CorpusConfig `json:"corpus,omitempty"`
+}
+
+// Training precisions (TrainConfig.Precision).
+const (
+	PrecisionFP32 = "fp32"
+	// PrecisionBF16 is mixed-precision training with bfloat16 products and float32
+	// master weights (Micikevicius et al., "Mixed Precision Training", ICLR 2018). It needs
+	// no loss scaling: bfloat16 has float32's 8-bit exponent, so gradients do not underflow
+	// where float16's would (Kalamkar et al., "A Study of BFLOAT16 for Deep Learning
+	// Training", 2019).
+	PrecisionBF16 = "bf16"
+)
+
+// autocast is the autocast dtype of the training context for the precision: 0 for
+// float32.
+func (tc TrainConfig) autocast() tensor.DType {
+	if tc.Precision == PrecisionBF16 {
+		return tensor.BFloat16
+	}
+	return 0
+}
+
+// PrecisionName is the run's precision, PrecisionFP32 when unset.
+func (tc TrainConfig) PrecisionName() string {
+	if tc.Precision == "" {
+		return PrecisionFP32
+	}
+	return tc.Precision
 }
 
 // DefaultTrainConfig trains the shipped model: AdamW with linear warm-up and cosine decay
@@ -426,6 +460,11 @@ func (tc TrainConfig) Validate() error {
 			return err
 		}
 	}
+	switch tc.Precision {
+	case "", PrecisionFP32, PrecisionBF16:
+	default:
+		return fmt.Errorf("tabpfn: train config precision %q is neither %q nor %q", tc.Precision, PrecisionFP32, PrecisionBF16)
+	}
 	if tc.Corpus != nil {
 		if err := tc.Corpus.Validate(); err != nil {
 			return err
@@ -659,6 +698,9 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 	dev := t.Model.Dev
 	ec := tensor.NewContext()
 	defer ec.Close()
+	// Mixed precision is a setting of the context the passes run in: the model's layers
+	// read it (tensor.Context.SetAutocast); parameters and the optimizer stay float32.
+	ec.SetAutocast(t.Cfg.autocast())
 	for t.Step < t.Cfg.Steps {
 		var b prior.Batch
 		var ok bool

@@ -1,0 +1,192 @@
+package tabpfn
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/kiln-ml/kiln/data"
+)
+
+// FeatureSelection says how an ensemble member chooses its features when a table has more
+// (after preprocessing) than a member presents (WithMaxFeatures, the model's limit).
+type FeatureSelection string
+
+const (
+	// FeaturesRandom gives each member a uniformly random subset; members on principal axes
+	// keep the categorical columns and the leading components (see subsetColumns).
+	FeaturesRandom FeatureSelection = "random"
+	// FeaturesRelevance gives each member a random subset drawn with probability growing with
+	// each column's univariate relevance to the target on the member's training rows: the
+	// correlation ratio of the column across the classes, or of the target across the
+	// column's deciles for regression. Every column keeps a floor weight, so the members
+	// still differ and a column that matters only jointly with others can be drawn.
+	FeaturesRelevance FeatureSelection = "relevance"
+)
+
+// DefaultFeatureSelection is the selection the classifier and regressor use unless
+// WithFeatureSelection says otherwise; the comparison that chose it is in
+// bench/results/tabpfn-featuresel-2026-12-03.md.
+const DefaultFeatureSelection = FeaturesRandom
+
+// relevanceFloor is the weight of an irrelevant column relative to the mean relevance in
+// FeaturesRelevance sampling.
+const relevanceFloor = 0.2
+
+// WithFeatureSelection sets how members choose their features beyond the feature limit
+// (default DefaultFeatureSelection).
+func WithFeatureSelection(f FeatureSelection) Option {
+	return func(s *settings) error {
+		switch f {
+		case FeaturesRandom, FeaturesRelevance:
+			s.featureSelection = f
+			return nil
+		case "":
+			s.featureSelection = DefaultFeatureSelection
+			return nil
+		}
+		return fmt.Errorf("tabpfn: unknown feature selection %q (want %q or %q)", f, FeaturesRandom, FeaturesRelevance)
+	}
+}
+
+// relevanceFunc scores each column of preprocessed training rows by its relevance to the
+// member's targets, a value in [0, 1] per column.
+type relevanceFunc func(tx data.Matrix) []float64
+
+// classRelevance returns the relevance of columns to class labels y in [0, k): the
+// correlation ratio η² of each column across the classes (Fisher's; the share of the
+// column's variance that the class means explain).
+func classRelevance(y []int, k int) relevanceFunc {
+	return func(tx data.Matrix) []float64 {
+		out := make([]float64, tx.Cols)
+		col := make([]float64, tx.Rows)
+		for c := range tx.Cols {
+			for i := range tx.Rows {
+				col[i] = tx.Data[i*tx.Cols+c]
+			}
+			out[c] = etaSquared(col, y, k)
+		}
+		return out
+	}
+}
+
+// regressionRelevance returns the relevance of columns to numeric targets y: the
+// correlation ratio η² of y across ten quantile bins of each column, which a monotone and a
+// non-monotone dependence both raise.
+func regressionRelevance(y []float32) relevanceFunc {
+	const bins = 10
+	return func(tx data.Matrix) []float64 {
+		out := make([]float64, tx.Cols)
+		target := make([]float64, len(y))
+		for i, v := range y {
+			target[i] = float64(v)
+		}
+		col := make([]float64, tx.Rows)
+		order := make([]int, tx.Rows)
+		bin := make([]int, tx.Rows)
+		for c := range tx.Cols {
+			for i := range tx.Rows {
+				col[i] = tx.Data[i*tx.Cols+c]
+				order[i] = i
+			}
+			// Bins by rank; tied values share the bin of the first of them, so a column with
+			// few distinct values is not split arbitrarily.
+			slices.SortStableFunc(order, func(a, b int) int { return cmpFloat(col[a], col[b]) })
+			for r, i := range order {
+				bin[i] = r * bins / len(order)
+				if r > 0 && col[i] == col[order[r-1]] {
+					bin[i] = bin[order[r-1]]
+				}
+			}
+			out[c] = etaSquared(target, bin, bins)
+		}
+		return out
+	}
+}
+
+// etaSquared returns the correlation ratio of values v grouped by g (in [0, k)): the
+// between-group sum of squares over the total sum of squares, over the finite values. It
+// is 0 for fewer than two finite values or a constant v.
+func etaSquared(v []float64, g []int, k int) float64 {
+	sum := make([]float64, k)
+	count := make([]float64, k)
+	total, n := 0.0, 0.0
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			continue
+		}
+		sum[g[i]] += x
+		count[g[i]]++
+		total += x
+		n++
+	}
+	if n < 2 {
+		return 0
+	}
+	mean := total / n
+	ssTotal := 0.0
+	for _, x := range v {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			ssTotal += (x - mean) * (x - mean)
+		}
+	}
+	if ssTotal <= 1e-12*n*(1+mean*mean) {
+		return 0
+	}
+	ssBetween := 0.0
+	for j, s := range sum {
+		if count[j] > 0 {
+			d := s/count[j] - mean
+			ssBetween += count[j] * d * d
+		}
+	}
+	return min(1, max(0, ssBetween/ssTotal))
+}
+
+// weightedSubset draws limit of the columns in perm without replacement, column c with
+// weight relevance[c]/mean + relevanceFloor (Efraimidis and Spirakis, "Weighted random
+// sampling with a reservoir", 2006: the limit largest keys u^(1/w)), and returns them in
+// perm's order. u are uniform draws, one per position of perm.
+func weightedSubset(perm []int, relevance []float64, limit int, u []float64) []int {
+	if len(perm) <= limit {
+		return perm
+	}
+	mean := 0.0
+	for _, c := range perm {
+		mean += relevance[c]
+	}
+	mean /= float64(len(perm))
+	type keyed struct {
+		pos int
+		key float64
+	}
+	keys := make([]keyed, len(perm))
+	for p, c := range perm {
+		w := relevanceFloor
+		if mean > 0 {
+			w += relevance[c] / mean
+		}
+		// log(u)/w orders as u^(1/w) and does not underflow.
+		keys[p] = keyed{p, math.Log(max(u[p], 1e-300)) / w}
+	}
+	slices.SortFunc(keys, func(a, b keyed) int { return cmpFloat(b.key, a.key) })
+	chosen := make([]bool, len(perm))
+	for _, k := range keys[:limit] {
+		chosen[k.pos] = true
+	}
+	out := make([]int, 0, limit)
+	for p, c := range perm {
+		if chosen[p] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// subsetWord describes a member's feature subset under f, for warnings.
+func (f FeatureSelection) subsetWord() string {
+	if f == FeaturesRelevance {
+		return "relevance-weighted random"
+	}
+	return "random"
+}

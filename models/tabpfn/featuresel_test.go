@@ -1,0 +1,159 @@
+package tabpfn
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/data/preprocess"
+)
+
+func TestEtaSquaredByHand(t *testing.T) {
+	// Groups {1, 2} and {3, 4}: mean 2.5, total SS 5, between-group SS 2·1² + 2·1² = 4.
+	require.InDelta(t, 0.8, etaSquared([]float64{1, 2, 3, 4}, []int{0, 0, 1, 1}, 2), 1e-15)
+	// A non-finite value is left out: {1, 3} against {5}: mean 3, total SS 8, between 2·1 + 4.
+	require.InDelta(t, 6.0/8, etaSquared([]float64{1, 3, math.NaN(), 5}, []int{0, 0, 1, 1}, 2), 1e-15)
+	// Means equal across groups: 0. Constant values, or one value: 0, not NaN.
+	require.InDelta(t, 0, etaSquared([]float64{1, 3, 3, 1}, []int{0, 0, 1, 1}, 2), 1e-15)
+	require.Zero(t, etaSquared([]float64{2, 2, 2}, []int{0, 1, 1}, 2))
+	require.Zero(t, etaSquared([]float64{2}, []int{0}, 2))
+	// Groups that are the values themselves explain everything.
+	require.InDelta(t, 1, etaSquared([]float64{5, 5, 7, 7, 9}, []int{0, 0, 1, 1, 2}, 3), 1e-15)
+}
+
+// relevanceTable has an informative column 0 (the class, or y's square root), a column 1
+// that decides the target non-monotonically (|x1|), and noise columns.
+func relevanceTable(n int, seed uint64) (X data.Matrix, classes []int, y []float32) {
+	rng := rand.New(rand.NewPCG(seed, 5))
+	X = data.NewMatrix(n, 6)
+	classes = make([]int, n)
+	y = make([]float32, n)
+	for i := range n {
+		for j := range X.Cols {
+			X.Set(i, j, rng.NormFloat64())
+		}
+		classes[i] = i % 2
+		X.Set(i, 0, float64(classes[i])*3+rng.NormFloat64())
+		y[i] = float32(math.Abs(X.At(i, 1)) + 0.1*rng.NormFloat64())
+	}
+	return X, classes, y
+}
+
+func TestRelevanceScores(t *testing.T) {
+	X, classes, y := relevanceTable(400, 1)
+	cr := classRelevance(classes, 2)(X)
+	require.Len(t, cr, 6)
+	require.Greater(t, cr[0], 0.6, "the column that carries the class")
+	for j := 1; j < 6; j++ {
+		require.Less(t, cr[j], 0.03, "noise column %d", j)
+	}
+	rr := regressionRelevance(y)(X)
+	require.Greater(t, rr[1], 0.6, "|x1| decides y: non-monotone, so a correlation would miss it")
+	for _, j := range []int{0, 2, 3, 4, 5} {
+		require.Less(t, rr[j], 0.06, "column %d", j)
+	}
+	// A constant column scores 0 for both.
+	for i := range X.Rows {
+		X.Set(i, 2, 4)
+	}
+	require.Zero(t, classRelevance(classes, 2)(X)[2])
+	require.Zero(t, regressionRelevance(y)(X)[2])
+}
+
+func TestWeightedSubset(t *testing.T) {
+	perm := []int{3, 0, 4, 1, 2}
+	relevance := []float64{1, 0, 0, 0, 0}
+	rng := rand.New(rand.NewPCG(1, 2))
+	chosen := make([]int, 5)
+	const draws = 20000
+	u := make([]float64, len(perm))
+	for range draws {
+		for p := range u {
+			u[p] = rng.Float64()
+		}
+		sub := weightedSubset(perm, relevance, 2, u)
+		require.Len(t, sub, 2)
+		// In perm's order, distinct.
+		require.Less(t, slices.Index(perm, sub[0]), slices.Index(perm, sub[1]))
+		for _, c := range sub {
+			chosen[c]++
+		}
+	}
+	// Weights: column 0 has 1/0.2 + 0.2 = 5.2, the others 0.2 each. Its chance of being in a
+	// 2-subset: 1 − P(two noise columns drawn first) = 1 − (0.8/6)·(0.6/5.8)·... by the
+	// sequential reading of the keys: P(first is noise) = 0.8/6, then P(second is noise |
+	// first) = 0.6/5.8.
+	want := 1 - (0.8/6)*(0.6/5.8)
+	require.InDelta(t, want, float64(chosen[0])/draws, 0.01)
+	for c := 1; c < 5; c++ {
+		require.InDelta(t, (2-want)/4, float64(chosen[c])/draws, 0.01, "noise column %d", c)
+	}
+	// No relevance at all: uniform. Fewer columns than the limit: all, unchanged.
+	require.Equal(t, perm, weightedSubset(perm, relevance, 5, u))
+	clear(chosen)
+	for range draws {
+		for p := range u {
+			u[p] = rng.Float64()
+		}
+		for _, c := range weightedSubset(perm, make([]float64, 5), 2, u) {
+			chosen[c]++
+		}
+	}
+	for c := range 5 {
+		require.InDelta(t, 0.4, float64(chosen[c])/draws, 0.015)
+	}
+}
+
+// With relevance selection the members of a classifier and a regressor that must drop
+// features keep the informative ones far more often than a random subset does.
+func TestFeatureSelectionKeepsRelevantColumns(t *testing.T) {
+	X, classes, y := relevanceTable(300, 3)
+	yf := make([]float64, len(y))
+	for i, v := range y {
+		yf[i] = float64(v)
+	}
+	cfg := classifierTinyConfig()
+	count := func(sel FeatureSelection, col int, regression bool) int {
+		opts := []Option{WithEnsemble(40), WithMaxFeatures(2), WithFeatureSelection(sel),
+			WithVariants(preprocess.VariantStandard)}
+		var views []view
+		if regression {
+			r, err := NewRegressor(append(opts, WithModel(tinyRegressionModel(t, 1)))...)
+			require.NoError(t, err)
+			require.NoError(t, r.Fit(X, yf))
+			for _, m := range r.members {
+				views = append(views, m.view)
+			}
+		} else {
+			c, err := newWithScorer(&fakeScorer{cfg: cfg, fixed: []float64{0.5, 0.5}}, cfg, append(opts, WithPairwise(0))...)
+			require.NoError(t, err)
+			require.NoError(t, c.Fit(X, classes, 2))
+			for _, m := range c.members {
+				views = append(views, m.view)
+			}
+		}
+		require.Len(t, views, 40)
+		n := 0
+		for _, v := range views {
+			require.Len(t, v.cols, 2)
+			if slices.Contains(v.cols, col) {
+				n++
+			}
+		}
+		return n
+	}
+	// Random: column 0 in about 2/6 of 40 members. Relevance: nearly all.
+	require.Less(t, count(FeaturesRandom, 0, false), 25)
+	require.Greater(t, count(FeaturesRelevance, 0, false), 34)
+	require.Less(t, count(FeaturesRandom, 1, true), 25)
+	require.Greater(t, count(FeaturesRelevance, 1, true), 34)
+}
+
+func TestWithFeatureSelectionRejectsUnknown(t *testing.T) {
+	_, err := NewClassifier(WithFeatureSelection("best"))
+	require.ErrorContains(t, err, `unknown feature selection "best"`)
+}
