@@ -459,3 +459,19 @@ func TestHeldOutAuxLoss(t *testing.T) {
 	_, _, err = plain.HeldOutAuxLoss(2, 5)
 	require.ErrorContains(t, err, "no \"masked\" or \"contrastive\" task")
 }
+
+// The auxiliary tasks train in bfloat16 mixed precision too (the heads' layers follow the
+// context's autocast as the model's do).
+func TestSSLTrainingInBF16(t *testing.T) {
+	dev := device.MustGet("cpu")
+	tc := sslTrainConfig(t, corpusDir(t))
+	tc.Steps, tc.CheckpointEvery, tc.Precision = 3, 0, PrecisionBF16
+	tr, err := NewTrainer(dev, tinyConfig(), tc, "")
+	require.NoError(t, err)
+	defer tr.Model.Release()
+	for _, l := range recordLosses(t, tr) {
+		for _, v := range l {
+			require.False(t, math.IsNaN(v) || math.IsInf(v, 0) || v <= 0, "losses %v", l)
+		}
+	}
+}
