@@ -7,9 +7,13 @@
 //	go run ./bench/foundation -mode finetune -splits 2 ../shared/data/tabular/pima_diabetes.csv
 //	go run ./bench/foundation -mode embed -splits 2 ../shared/data/tabular
 //	go run ./bench/foundation -mode corpusloss -corpus ../shared/data/corpus a.safetensors b.safetensors
+//	go run ./bench/foundation -mode auxloss -corpus ../shared/data/corpus run.safetensors
 //
 // corpusloss scores models (the embedded one, then each file given) on column-as-target
 // tasks of the corpus tables tabpfn.HeldOutCorpusLoss holds out (every -holdout-th).
+// auxloss scores training checkpoints with masked-cell or contrastive heads
+// (Trainer.HeldOutAuxLoss) on those tables, each with its own run's settings and the tasks
+// of seed 1, then the embedded model with freshly initialised heads.
 package main
 
 import (
@@ -31,7 +35,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "embed", "finetune or embed")
+	mode := flag.String("mode", "embed", "finetune, embed, corpusloss or auxloss")
 	splits := flag.Int("splits", 2, "protocol splits (seeds 0..N-1)")
 	steps := flag.Int("steps", 30, "finetune: most steps")
 	lr := flag.Float64("lr", 1e-5, "finetune: learning rate")
@@ -39,7 +43,8 @@ func main() {
 	folds := flag.Int("folds", 5, "embed: folds for the training rows' out-of-fold embeddings")
 	corpusDir := flag.String("corpus", "", "corpusloss: the corpus folder")
 	holdout := flag.Int("holdout", 5, "corpusloss: every n-th table is scored")
-	batches := flag.Int("batches", 50, "corpusloss: batches of 8 tasks")
+	batches := flag.Int("batches", 50, "corpusloss, auxloss: batches of 8 tasks")
+	temperature := flag.Float64("temperature", 0, "auxloss: InfoNCE temperature of the untrained-heads baseline (0: the default)")
 	flag.Parse()
 	model, err := tabpfn.DefaultModel(device.MustGet("cpu"))
 	if err != nil {
@@ -63,6 +68,36 @@ func main() {
 			}
 			fmt.Fprintf(os.Stderr, "%s: corpus-task loss %.4f\n", name, l)
 			out[name] = l
+		}
+		json.NewEncoder(os.Stdout).Encode(out)
+		return
+	}
+	if *mode == "auxloss" {
+		// The training checkpoints given, then the embedded model with fresh heads: the
+		// masked-cell and contrastive losses on the held-out tables.
+		tc := tabpfn.DefaultTrainConfig()
+		tc.Corpus = &tabpfn.CorpusConfig{Dir: *corpusDir, Fraction: 1, Tasks: []string{"column", "masked", "contrastive"},
+			HoldoutEvery: *holdout, Temperature: *temperature}
+		out := map[string][2]float64{}
+		for _, path := range append(flag.Args(), "") {
+			var tr *tabpfn.Trainer
+			name := "embedded, untrained heads"
+			if path == "" {
+				tr, err = tabpfn.NewTrainerFrom(model, tc, "")
+			} else {
+				tr, err = tabpfn.Resume(device.MustGet("cpu"), path, 0)
+				name = filepath.Base(path)
+			}
+			if err != nil {
+				fail(err)
+			}
+			m, c, err := tr.HeldOutAuxLoss(*batches, tc.Seed)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "%s: masked-cell loss %.4f, contrastive loss %.4f\n", name, m, c)
+			out[name] = [2]float64{m, c}
 		}
 		json.NewEncoder(os.Stdout).Encode(out)
 		return

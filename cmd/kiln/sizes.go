@@ -1,7 +1,10 @@
 package main
 
 import (
+	"slices"
+
 	"github.com/kiln-ml/kiln/models/tabpfn"
+	"github.com/kiln-ml/kiln/models/tabpfn/selfsup"
 )
 
 // Memory estimates for the sizes commands take on the command line, checked with
@@ -14,13 +17,19 @@ import (
 // trainBytes is the activation memory of one forward and backward pass of TabPFN training:
 // every layer keeps about 8·width + mlp_width float32 values per token for the backward
 // pass, and a pass covers micro-batch (or batch) datasets of up to max-rows rows and
-// max-features+1 tokens a row. Parameters and optimizer state are small beside it.
+// max-features+1 tokens a row (with the contrastive task, a corpus task's rows plus two
+// views of each test row). Parameters and optimizer state are small beside it.
 func trainBytes(mc tabpfn.Config, tc tabpfn.TrainConfig) float64 {
 	b := float64(tc.Prior.BatchSize)
 	if mb := tc.MicroBatch; mb > 0 && mb < tc.Prior.BatchSize {
 		b = float64(mb)
 	}
-	tokens := b * float64(tc.Prior.MaxRows) * float64(tc.Prior.MaxFeatures+1)
+	rows := float64(tc.Prior.MaxRows)
+	if c := tc.Corpus; c != nil && slices.Contains(c.Tasks, selfsup.TaskContrastive) {
+		// Two views of every test row join a corpus task's rows.
+		rows += 2 * rows * (1 - tc.Prior.MinTrainFraction)
+	}
+	tokens := b * rows * float64(tc.Prior.MaxFeatures+1)
 	return 4 * float64(mc.Layers) * tokens * float64(8*mc.Width+mc.MLPWidth)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,6 +60,8 @@ func newTabpfnTrainCmd() *cobra.Command {
 		corpusDir, sslTasks, guard    string
 		corpusFraction                float64
 		corpusHoldout                 int
+		maskedWeight, contrastWeight  float64
+		temperature                   float64
 	)
 	cmd := &cobra.Command{
 		Use:   "train",
@@ -104,8 +107,17 @@ naming the ranks that did not reach it or stopped answering in it.
 are column-as-target tasks (TabDPT) drawn from the CSV tables of DIR instead of the prior.
 Corpus tables whose column names and shape match a table in the --corpus-guard folders
 (default: the tabular and regression folders beside DIR) are refused; unreadable tables are
-skipped with a warning naming the file. The corpus settings are part of the run: --resume
-reads the checkpoint's, and refuses different ones.
+skipped with a warning naming the file. --ssl-tasks adds auxiliary losses on the column tasks'
+tables, in the same forward pass: "masked" hides 15% of the feature cells (the model's
+missing-value input) and reconstructs them from their final cell tokens with a small head
+(numeric cells by squared error on the standardised value, categorical ones by cross-entropy;
+VIME), weighted by --masked-weight; "contrastive" appends two corrupted views of each test row
+(60% of its cells replaced by draws from their column) and trains their row embeddings, through
+a small projection head, with InfoNCE at --contrastive-temperature (SCARF), weighted by
+--contrastive-weight. The heads are training-only: checkpoints hold them (and --resume restores
+them), --export leaves them out. The step log then shows the unweighted auxiliary losses. The
+corpus settings are part of the run: --resume reads the checkpoint's, and refuses different
+ones.
 
 --task regression trains a regression model: the prior's datasets get continuous targets (with
 noise, heteroscedasticity, outliers and skew), the model's target tokens encode numbers and its
@@ -129,6 +141,7 @@ faster there. The precision is part of the run: --resume continues it, and refus
   kiln tabpfn train --out deep.safetensors --init models/tabpfn/default.safetensors --init-layers 8 --lr 1e-4 --steps 2000
   kiln tabpfn train --task regression --out reg.safetensors --init models/tabpfn/default.safetensors --steps 20000
   kiln tabpfn train --out c.safetensors --init models/tabpfn/default.safetensors --corpus ../shared/data/corpus --corpus-fraction 0.5 --lr 1e-4 --steps 500
+  kiln tabpfn train --out s.safetensors --init models/tabpfn/default.safetensors --corpus ../shared/data/corpus --ssl-tasks column,masked,contrastive --steps 500
   KILN_CUDA_BF16=1 kiln tabpfn train --device cuda --precision bf16 --out run.safetensors --steps 4000
   kiln tabpfn train --out tiny.safetensors --config '{"layers":1,"width":16,"heads":2,"mlp_width":32,"feature_dim":8,"max_classes":10,"max_features":20,"max_train_rows":256}' --steps 50
   mpirun -np 4 kiln tabpfn train --distributed --out run.safetensors --batch 32 --steps 4000
@@ -165,6 +178,9 @@ faster there. The precision is part of the run: --resume continues it, and refus
 			}
 			cc, err := corpusConfig(cmd, corpusDir, corpusFraction, sslTasks, guard, corpusHoldout)
 			if err != nil {
+				return err
+			}
+			if err := sslFlags(cmd, cc, maskedWeight, contrastWeight, temperature); err != nil {
 				return err
 			}
 			dev, err := device.Get(dist.deviceName(devName))
@@ -391,7 +407,10 @@ faster there. The precision is part of the run: --resume continues it, and refus
 	dist.register(f)
 	f.StringVar(&corpusDir, "corpus", "", "folder of real CSV tables to draw self-supervised tasks from (see above)")
 	flagbound.Float(f, &corpusFraction, "corpus-fraction", 0.5, flagbound.Closed(0, 1), "with --corpus: share of batches drawn from the corpus")
-	f.StringVar(&sslTasks, "ssl-tasks", selfsup.TaskColumn, `with --corpus: self-supervised tasks, comma-separated; "column" (column as target, TabDPT) is implemented, "masked" and "contrastive" are not yet`)
+	f.StringVar(&sslTasks, "ssl-tasks", selfsup.TaskColumn, `with --corpus: self-supervised tasks, comma-separated: "column" (column as target, TabDPT; always needed), "masked" (masked-cell reconstruction, VIME), "contrastive" (corrupted-row InfoNCE, SCARF)`)
+	flagbound.Float(f, &maskedWeight, "masked-weight", tabpfn.DefaultMaskedWeight, flagbound.LeftOpen(0, 1000), "with --ssl-tasks masked: weight of the masked-cell loss added to the task's")
+	flagbound.Float(f, &contrastWeight, "contrastive-weight", tabpfn.DefaultContrastiveWeight, flagbound.LeftOpen(0, 1000), "with --ssl-tasks contrastive: weight of the InfoNCE loss added to the task's")
+	flagbound.Float(f, &temperature, "contrastive-temperature", tabpfn.DefaultInfoNCETemperature, flagbound.Closed(1e-3, 1000), "with --ssl-tasks contrastive: InfoNCE temperature (SCARF's default: 1)")
 	f.StringVar(&guard, "corpus-guard", "", `with --corpus: comma-separated folders of evaluation tables that corpus tables must not copy (default: the "tabular" and "regression" folders beside the corpus that exist; "none": no guard)`)
 	flagbound.Int(f, &corpusHoldout, "corpus-holdout", 0, 0, 1_000_000, "with --corpus: keep every N-th table (in name order) out of training, for tabpfn.HeldOutCorpusLoss (0: train on all)")
 	f.StringVar(&task, "task", "classification", `"classification" or "regression" (a bar-distribution output over the standardised target, trained on the prior's regression datasets; with --init of a classifier, its body starts the run); with --resume, the checkpoint's`)
@@ -440,6 +459,32 @@ func corpusConfig(cmd *cobra.Command, dir string, fraction float64, tasks, guard
 		}
 	}
 	return cc, cc.Validate()
+}
+
+// sslFlags puts the auxiliary losses' flags into cc, refusing a flag whose task is not in
+// --ssl-tasks.
+func sslFlags(cmd *cobra.Command, cc *tabpfn.CorpusConfig, maskedWeight, contrastWeight, temperature float64) error {
+	for _, f := range []struct {
+		name, task string
+		v          float64
+		dst        func(*tabpfn.CorpusConfig, float64)
+	}{
+		{"masked-weight", selfsup.TaskMasked, maskedWeight, func(c *tabpfn.CorpusConfig, v float64) { c.MaskedWeight = v }},
+		{"contrastive-weight", selfsup.TaskContrastive, contrastWeight, func(c *tabpfn.CorpusConfig, v float64) { c.ContrastiveWeight = v }},
+		{"contrastive-temperature", selfsup.TaskContrastive, temperature, func(c *tabpfn.CorpusConfig, v float64) { c.Temperature = v }},
+	} {
+		on := cc != nil && slices.Contains(cc.Tasks, f.task)
+		if cmd.Flags().Changed(f.name) && !on {
+			return fmt.Errorf("--%s needs --corpus with --ssl-tasks including %s", f.name, f.task)
+		}
+		if on {
+			f.dst(cc, f.v)
+		}
+	}
+	if cc == nil {
+		return nil
+	}
+	return cc.Validate()
 }
 
 // taskName names a model's task for messages.

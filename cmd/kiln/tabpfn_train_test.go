@@ -243,7 +243,7 @@ func TestTabpfnTrainDistributedLocal(t *testing.T) {
 }
 
 // --corpus mixes corpus tasks in, a resume keeps the checkpoint's corpus settings and
-// refuses others, and the flags not implemented yet are rejected.
+// refuses others, and the auxiliary tasks train and stay out of the export.
 func TestTabpfnTrainCorpus(t *testing.T) {
 	dir := t.TempDir()
 	corpusDir := filepath.Join(dir, "corpus")
@@ -284,13 +284,53 @@ func TestTabpfnTrainCorpus(t *testing.T) {
 	if _, stderr, err = runTrain(t, "--out", run, "--resume", "--steps", "6"); err != nil {
 		t.Fatal(err, stderr)
 	}
-	for _, bad := range [][]string{
-		{"--ssl-tasks", "column,masked"},
-		{"--ssl-tasks", "contrastive"},
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--ssl-tasks", "contrastive"}, `list "column" too`},
+		{[]string{"--ssl-tasks", "column,cells"}, "unknown task"},
+		{[]string{"--masked-weight", "2"}, "--masked-weight needs --corpus with --ssl-tasks including masked"},
+		{[]string{"--ssl-tasks", "column,masked", "--contrastive-temperature", "0.1"}, "including contrastive"},
 	} {
-		_, _, err := runTrain(t, append([]string{"--out", filepath.Join(dir, "x.safetensors"), "--corpus", corpusDir}, bad...)...)
-		if err == nil || !strings.Contains(err.Error(), "not implemented") {
-			t.Errorf("%v: err = %v", bad, err)
+		_, _, err := runTrain(t, append([]string{"--out", filepath.Join(dir, "x.safetensors"), "--corpus", corpusDir}, bad.args...)...)
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%v: err = %v, want %q", bad.args, err, bad.want)
+		}
+	}
+	// The auxiliary tasks train, log their losses, resume with their settings and stay out
+	// of the export.
+	ssl := filepath.Join(dir, "ssl.safetensors")
+	sslArgs := []string{"--config", tiny, "--steps", "2", "--batch", "2", "--max-rows", "40", "--max-features", "4",
+		"--corpus", corpusDir, "--corpus-fraction", "1", "--ssl-tasks", "column,masked,contrastive", "--masked-weight", "0.25",
+		"--contrastive-temperature", "0.5"}
+	_, stderr, err = runTrain(t, append([]string{"--out", ssl}, sslArgs...)...)
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	if !strings.Contains(stderr, "masked ") || !strings.Contains(stderr, "contrastive ") {
+		t.Errorf("the step log has no auxiliary losses:\n%s", stderr)
+	}
+	var stc tabpfn.TrainConfig
+	if err := json.Unmarshal([]byte(exportMeta(t, ssl)["tabpfn.train_config"]), &stc); err != nil ||
+		stc.Corpus.MaskedWeight != 0.25 || stc.Corpus.Temperature != 0.5 || stc.Corpus.ContrastiveWeight != tabpfn.DefaultContrastiveWeight {
+		t.Fatalf("auxiliary settings stored as %+v, %v", stc.Corpus, err)
+	}
+	if _, _, err := runTrain(t, "--out", ssl, "--resume", "--steps", "3", "--corpus", corpusDir, "--corpus-fraction", "1",
+		"--ssl-tasks", "column,masked,contrastive"); err == nil || !strings.Contains(err.Error(), "other corpus settings") {
+		t.Errorf("a resume with another masked weight: err = %v", err)
+	}
+	exported := filepath.Join(dir, "ssl.model.safetensors")
+	if _, stderr, err := runTrain(t, append([]string{"--out", ssl, "--resume", "--steps", "3", "--export", exported}, sslArgs[10:]...)...); err != nil {
+		t.Fatal(err, stderr)
+	}
+	f, err := checkpoint.Load(exported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range f.Entries {
+		if strings.HasPrefix(name, "ssl.") {
+			t.Errorf("the export holds the head parameter %s", name)
 		}
 	}
 	held := filepath.Join(dir, "held.safetensors")

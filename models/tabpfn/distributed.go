@@ -130,7 +130,7 @@ func (t *Trainer) Distribute(dc DistConfig) error {
 		}
 	}
 	var err error
-	if d.scalar, err = cpuDevice().Alloc(device.Float64, 2); err != nil {
+	if d.scalar, err = cpuDevice().Alloc(device.Float64, 4); err != nil {
 		return err
 	}
 	err = tensor.Catch(func() error {
@@ -228,25 +228,28 @@ func (d *distributed) lossWeightDenominator(batch, local int) int {
 	return batch
 }
 
-// agree all-reduces the step's loss contribution and stop flag: the sum of the ranks'
-// weighted losses is the batch's mean loss (DDP, ZeRO-1) and the sum of the flags says
-// whether any rank was interrupted, so that all stop after the same step.
-func (d *distributed) agree(loss float64, stop bool) (float64, bool, error) {
-	v := []float64{loss, 0}
+// agree all-reduces the step's loss contributions (the task's, then the masked-cell and
+// contrastive ones) and stop flag: the sum of the ranks' weighted losses is the batch's
+// mean loss (DDP, ZeRO-1) and the sum of the flags says whether any rank was interrupted,
+// so that all stop after the same step.
+func (d *distributed) agree(loss, masked, contrastive float64, stop bool) (float64, float64, float64, bool, error) {
+	v := []float64{loss, 0, masked, contrastive}
 	if stop {
 		v[1] = 1
 	}
 	if err := d.scalar.Device().CopyFromHost(d.scalar, v); err != nil {
-		return 0, false, err
+		return 0, 0, 0, false, err
 	}
-	if err := d.call(16, false, func() error { return d.c.AllReduce(d.scalar, comm.Sum) }); err != nil {
-		return 0, false, err
+	if err := d.call(8*len(v), false, func() error { return d.c.AllReduce(d.scalar, comm.Sum) }); err != nil {
+		return 0, 0, 0, false, err
 	}
 	v = cpuValues(d.scalar)
 	if d.dl != nil {
-		v[0] /= float64(d.size) // the mean of the ranks' mean losses
+		for _, i := range []int{0, 2, 3} {
+			v[i] /= float64(d.size) // the mean of the ranks' mean losses
+		}
 	}
-	return v[0], v[1] > 0, nil
+	return v[0], v[2], v[3], v[1] > 0, nil
 }
 
 func cpuValues(b device.Buffer) []float64 {

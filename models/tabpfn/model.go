@@ -27,7 +27,10 @@
 // # Beyond the prior
 //
 // Pre-training can mix in self-supervised tasks from real tables (TrainConfig.Corpus: package
-// selfsup's column-as-target tasks, after TabDPT, Ma et al. 2024). A fitted Classifier also
+// selfsup's column-as-target tasks, after TabDPT, Ma et al. 2024), optionally with auxiliary
+// losses on their tables: masked-cell reconstruction (VIME, Yoon et al. 2020) and contrastive
+// corrupted rows (SCARF, Bahri et al. 2022), whose heads are training-only (ssl.go). A fitted
+// Classifier also
 // gives row embeddings (Classifier.Embed: a test row's target token after the last layer),
 // and FineTune adapts a copy of a model to one table, with early stopping on held-out rows.
 //
@@ -377,6 +380,12 @@ func (m *Model) targetTokens(ec *tensor.Context, in Input, b, lo, hi int) *tenso
 // through Probabilities or the trainer). Goroutines may call it at once on one Model, each
 // with its own context: it only reads the parameters.
 func (m *Model) Forward(ec *tensor.Context, in Input) *tensor.Tensor {
+	return m.decode(ec, in, m.body(ec, in), in.NTrain, in.Rows)
+}
+
+// body returns every token after the last layer, [Batch, Rows, Features+1, Width]: the
+// feature cells' tokens, then each row's target token.
+func (m *Model) body(ec *tensor.Context, in Input) *tensor.Tensor {
 	cfg := m.Cfg
 	B, R, F, N := in.Batch, in.Rows, in.Features, in.NTrain
 	E := cfg.Width
@@ -417,10 +426,17 @@ func (m *Model) Forward(ec *tensor.Context, in Input) *tensor.Tensor {
 		c = l.norm3.Forward(ops.Add(c, l.mlp.Forward(c)))
 		x = ops.Permute(ops.Reshape(c, B, T, R, E), 0, 2, 1, 3) // [B,R,T,E]
 	}
+	return x
+}
 
-	// Decode the target tokens of the test rows.
-	t := ops.Slice(ops.Slice(x, 2, F, T), 1, N, R) // [B, R−N, 1, E]
-	logits := m.dec.Forward(ops.Reshape(t, B, R-N, E))
+// decode returns the decoder's outputs for the target tokens of test rows lo..hi of the
+// final tokens x (body's), [Batch, hi−lo, outputs], a classifier's with the logits of the
+// classes a dataset lacks masked.
+func (m *Model) decode(ec *tensor.Context, in Input, x *tensor.Tensor, lo, hi int) *tensor.Tensor {
+	cfg := m.Cfg
+	B, F, E := in.Batch, in.Features, cfg.Width
+	t := ops.Slice(ops.Slice(x, 2, F, F+1), 1, lo, hi) // [B, hi−lo, 1, E]
+	logits := m.dec.Forward(ops.Reshape(t, B, hi-lo, E))
 	if cfg.Regression() {
 		return logits
 	}
@@ -430,7 +446,7 @@ func (m *Model) Forward(ec *tensor.Context, in Input) *tensor.Tensor {
 	for _, k := range in.Classes {
 		mask = append(mask, classMask(k, cfg.MaxClasses)...)
 	}
-	return ops.Add(logits, ec.FromFloat32(dev, mask, B, 1, cfg.MaxClasses))
+	return ops.Add(logits, ec.FromFloat32(m.Dev, mask, B, 1, cfg.MaxClasses))
 }
 
 // Loss is the mean cross-entropy of the test rows' labels yTest (Batch×(Rows−NTrain)),

@@ -101,11 +101,14 @@ func DefaultTrainConfig() TrainConfig {
 
 // Progress is reported after every step.
 type Progress struct {
-	Step, Steps    int
-	Loss, AvgLoss  float64 // this step's and the running mean (exponential, α = 0.02)
-	LR, GradNorm   float64
-	DatasetsPerSec float64
-	Elapsed, ETA   time.Duration
+	Step, Steps   int
+	Loss, AvgLoss float64 // this step's and the running mean (exponential, α = 0.02)
+	// Masked and Contrastive are the step's auxiliary losses before weighting (0 on a step
+	// without them); Loss is the task's own.
+	Masked, Contrastive float64
+	LR, GradNorm        float64
+	DatasetsPerSec      float64
+	Elapsed, ETA        time.Duration
 }
 
 // Trainer pre-trains a model on batches from the prior, checkpointing atomically so that a
@@ -124,6 +127,7 @@ type Trainer struct {
 
 	sampler  *prior.Sampler
 	corpus   *corpusSource
+	ssl      *sslHeads // the auxiliary losses' heads (nil without masked or contrastive tasks)
 	sched    optim.WarmupCosine
 	avgLoss  float64
 	datasets int
@@ -167,15 +171,24 @@ func newTrainer(m *Model, tc TrainConfig, path string) (*Trainer, error) {
 		}
 		params = append(params, optim.Param{Name: n.Name, T: n.Tensor})
 	}
+	var heads *sslHeads
+	if tc.Corpus != nil && tc.Corpus.Fraction > 0 {
+		if heads, err = newSSLHeads(m.Dev, m.Cfg, tc.Corpus, tc.Seed); err != nil {
+			return nil, err
+		}
+		params = append(params, heads.optimParams()...)
+	}
 	ac := optim.DefaultAdamW()
 	ac.LR, ac.WeightDecay, ac.MaxGradNorm = tc.LR, tc.WeightDecay, tc.ClipNorm
 	opt, err := optim.NewAdamW(optim.SplitDecay(params), ac)
 	if err != nil {
+		heads.release()
 		return nil, err
 	}
-	t := &Trainer{Model: m, Opt: opt, Cfg: tc, Path: path, sampler: s, sched: scheduleOf(tc)}
+	t := &Trainer{Model: m, Opt: opt, Cfg: tc, Path: path, sampler: s, sched: scheduleOf(tc), ssl: heads}
 	if t.corpus, err = openCorpus(tc, func() io.Writer { return t.Warnings }); err != nil {
 		opt.Release()
+		heads.release()
 		return nil, err
 	}
 	return t, nil
@@ -314,13 +327,36 @@ func Resume(dev device.Device, path string, steps int) (*Trainer, error) {
 		m.Release()
 		return nil, err
 	}
+	if t.ssl != nil {
+		if err := t.ssl.load(f); err != nil {
+			t.Opt.Release()
+			t.ssl.release()
+			m.Release()
+			return nil, fmt.Errorf("%w (file %s)", err, path)
+		}
+	} else if name := firstWithPrefix(f, sslPrefix); name != "" {
+		t.Opt.Release()
+		m.Release()
+		return nil, fmt.Errorf("tabpfn: %s holds the auxiliary head parameter %q but its training config has no task that uses it", path, name)
+	}
 	if err := t.Opt.LoadState(s.opt); err != nil {
 		t.Opt.Release()
+		t.ssl.release()
 		m.Release()
 		return nil, fmt.Errorf("tabpfn: %s: %w", path, err)
 	}
 	t.Step, t.avgLoss = s.step, s.avgLoss
 	return t, nil
+}
+
+// firstWithPrefix returns the first entry name of f that starts with prefix ("" if none).
+func firstWithPrefix(f *checkpoint.File, prefix string) string {
+	for _, name := range f.Names() {
+		if strings.HasPrefix(name, prefix) {
+			return name
+		}
+	}
+	return ""
 }
 
 // trainingState is what a checkpoint holds beside the model.
@@ -563,10 +599,11 @@ func (t *Trainer) saveState(path string, st *optim.State, extra []checkpoint.Ent
 	for k, v := range more {
 		meta[k] = v
 	}
-	return t.Model.Save(path, meta, extra)
+	return t.Model.Save(path, meta, append(t.ssl.entries(), extra...))
 }
 
-// ExportModel writes only the model (no optimizer state): the file that ships.
+// ExportModel writes only the model (no optimizer state, no auxiliary heads): the file
+// that ships.
 func (t *Trainer) ExportModel(path string, meta map[string]string) error {
 	return t.Model.Save(path, meta, nil)
 }
@@ -684,7 +721,7 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 		featureSeed := t.Cfg.Seed*1_000_003 + uint64(t.Step)
 		lr := t.sched.LR(t.Step - t.Cfg.ScheduleStart)
 		t.Opt.SetLR(lr)
-		var loss float64
+		var loss, masked, contrastive float64
 		n := len(b.Datasets)
 		group := n
 		if mb := t.Cfg.MicroBatch; mb > 0 && mb < n {
@@ -712,16 +749,22 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 					s := ec.NewScope() // one group's activations at a time
 					defer s.Close()
 					var l *tensor.Tensor
+					var task, lm, lc float64
 					if t.Model.Cfg.Regression() {
 						in, yTest := RegressionInputFromBatch(part, featureSeed)
 						l = t.Model.RegressionLoss(ec, in, yTest)
+						task = l.Item()
 					} else {
-						in, yTest := InputFromBatch(part, featureSeed)
-						l = t.Model.Loss(ec, in, yTest)
+						l, task, lm, lc = t.classifierLoss(ec, part, featureSeed)
 					}
+					scale := 1.0
 					if hi-lo < denom {
-						l = ops.MulScalar(l, float64(hi-lo)/float64(denom))
+						scale = float64(hi-lo) / float64(denom)
+						l = ops.MulScalar(l, scale)
 					}
+					loss += task * scale
+					masked += lm * scale
+					contrastive += lc * scale
 					if hook != nil && hi == n {
 						// The last pass of the step completes each gradient: a distributed
 						// run starts sending them while the pass goes on.
@@ -729,7 +772,6 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 					} else {
 						ops.Backward(l)
 					}
-					loss += l.Item()
 				}()
 			}
 			s := ec.NewScope()
@@ -748,12 +790,15 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 		}
 		stop := false
 		if d != nil {
-			if loss, stop, err = d.agree(loss, ctx.Err() != nil); err != nil {
+			if loss, masked, contrastive, stop, err = d.agree(loss, masked, contrastive, ctx.Err() != nil); err != nil {
 				return fmt.Errorf("tabpfn: step %d: %w", t.Step, err)
 			}
 		}
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return fmt.Errorf("tabpfn: step %d: loss is %v", t.Step, loss)
+		}
+		if aux := masked + contrastive; math.IsNaN(aux) || math.IsInf(aux, 0) {
+			return fmt.Errorf("tabpfn: step %d: auxiliary losses are %v (masked) and %v (contrastive)", t.Step, masked, contrastive)
 		}
 		if err := dev.Sync(); err != nil {
 			return err
@@ -782,7 +827,7 @@ func (t *Trainer) Run(ctx context.Context, report func(Progress)) error {
 			if d != nil {
 				gn = d.gradNorm(t)
 			}
-			report(Progress{Step: t.Step, Steps: t.Cfg.Steps, Loss: loss, AvgLoss: t.avgLoss, LR: lr,
+			report(Progress{Step: t.Step, Steps: t.Cfg.Steps, Loss: loss, AvgLoss: t.avgLoss, LR: lr, Masked: masked, Contrastive: contrastive,
 				GradNorm: gn, DatasetsPerSec: float64(t.datasets) / el.Seconds(), Elapsed: el, ETA: eta})
 		}
 		if stop {
@@ -818,8 +863,15 @@ func (t *Trainer) checkpoint() error {
 // LogProgress writes one line per report to w (for logs and terminals).
 func LogProgress(w io.Writer) func(Progress) {
 	return func(p Progress) {
-		fmt.Fprintf(w, "step %d/%d  loss %.4f  avg %.4f  lr %.2e  |g| %.2f  %.1f datasets/s  elapsed %s  eta %s\n",
-			p.Step, p.Steps, p.Loss, p.AvgLoss, p.LR, p.GradNorm, p.DatasetsPerSec,
+		aux := ""
+		if p.Masked != 0 {
+			aux += fmt.Sprintf("  masked %.4f", p.Masked)
+		}
+		if p.Contrastive != 0 {
+			aux += fmt.Sprintf("  contrastive %.4f", p.Contrastive)
+		}
+		fmt.Fprintf(w, "step %d/%d  loss %.4f  avg %.4f%s  lr %.2e  |g| %.2f  %.1f datasets/s  elapsed %s  eta %s\n",
+			p.Step, p.Steps, p.Loss, p.AvgLoss, aux, p.LR, p.GradNorm, p.DatasetsPerSec,
 			p.Elapsed.Round(time.Second), p.ETA.Round(time.Second))
 	}
 }

@@ -12,8 +12,9 @@ import (
 )
 
 // CorpusConfig mixes self-supervised tasks from a corpus of real tables into pre-training
-// (package selfsup: column-as-target prediction in context, after TabDPT, Ma et al. 2024).
-// It is part of the training config, so a resumed run reads the same corpus.
+// (package selfsup: column-as-target prediction in context, after TabDPT, Ma et al. 2024,
+// with the optional masked-cell and contrastive losses of ssl.go on the same tables). It is
+// part of the training config, so a resumed run reads the same corpus and losses.
 type CorpusConfig struct {
 	// Dir is the folder of the corpus's CSV tables.
 	Dir string `json:"dir"`
@@ -29,6 +30,18 @@ type CorpusConfig struct {
 	// HoldoutEvery, when 2 or more, keeps every HoldoutEvery-th table (selfsup.HoldOut) out
 	// of training, for HeldOutCorpusLoss.
 	HoldoutEvery int `json:"holdout_every,omitempty"`
+	// MaskRate and MaskedWeight set the masked-cell task (selfsup.TaskMasked; see ssl.go):
+	// the share of feature cells hidden and the weight of their reconstruction loss, added
+	// to the task's loss (0: selfsup.DefaultMaskRate, DefaultMaskedWeight).
+	MaskRate     float64 `json:"mask_rate,omitempty"`
+	MaskedWeight float64 `json:"masked_weight,omitempty"`
+	// CorruptionRate, ContrastiveWeight and Temperature set the contrastive task
+	// (selfsup.TaskContrastive): the share of a view's cells replaced, the weight of the
+	// InfoNCE loss and its temperature (0: selfsup.DefaultCorruptionRate,
+	// DefaultContrastiveWeight, DefaultInfoNCETemperature).
+	CorruptionRate    float64 `json:"corruption_rate,omitempty"`
+	ContrastiveWeight float64 `json:"contrastive_weight,omitempty"`
+	Temperature       float64 `json:"temperature,omitempty"`
 }
 
 // Validate checks the corpus settings (not the folder, which opening checks).
@@ -42,6 +55,9 @@ func (c CorpusConfig) Validate() error {
 	if _, err := selfsup.ParseTasks(c.Tasks); err != nil {
 		return err
 	}
+	if err := c.validateAux(); err != nil {
+		return err
+	}
 	if err := intInRange("corpus max_rows", c.MaxRows, 0, ConfigBounds().MaxRows); err != nil {
 		return err
 	}
@@ -51,14 +67,18 @@ func (c CorpusConfig) Validate() error {
 	return intInRange("corpus max_cols", c.MaxCols, 0, ConfigBounds().MaxFeatures)
 }
 
-// Equal reports whether two corpus settings draw the same tasks.
+// Equal reports whether two corpus settings draw the same tasks and losses (an auxiliary
+// setting left at zero equals its default).
 func (c *CorpusConfig) Equal(o *CorpusConfig) bool {
 	if c == nil || o == nil {
 		return c == o
 	}
-	return c.Dir == o.Dir && c.Fraction == o.Fraction && slices.Equal(c.Tasks, o.Tasks) &&
-		slices.Equal(c.Guard, o.Guard) && c.MaxRows == o.MaxRows && c.MaxCols == o.MaxCols &&
-		c.HoldoutEvery == o.HoldoutEvery
+	a, b := c.withDefaults(), o.withDefaults()
+	return a.Dir == b.Dir && a.Fraction == b.Fraction && slices.Equal(a.Tasks, b.Tasks) &&
+		slices.Equal(a.Guard, b.Guard) && a.MaxRows == b.MaxRows && a.MaxCols == b.MaxCols &&
+		a.HoldoutEvery == b.HoldoutEvery && a.MaskRate == b.MaskRate && a.MaskedWeight == b.MaskedWeight &&
+		a.CorruptionRate == b.CorruptionRate && a.ContrastiveWeight == b.ContrastiveWeight &&
+		a.Temperature == b.Temperature
 }
 
 // corpusSource is an opened corpus and its task sampler.

@@ -97,7 +97,11 @@ func TestCorpusConfigIsChecked(t *testing.T) {
 		want string
 	}{
 		{CorpusConfig{Dir: "x", Fraction: 1.5, Tasks: []string{"column"}}, "fraction"},
-		{CorpusConfig{Dir: "x", Fraction: 0.5, Tasks: []string{"masked"}}, "not implemented"},
+		{CorpusConfig{Dir: "x", Fraction: 0.5, Tasks: []string{"masked"}}, `list "column" too`},
+		{CorpusConfig{Dir: "x", Fraction: 0.5, Tasks: []string{"column"}, MaskedWeight: 1}, `do not include "masked"`},
+		{CorpusConfig{Dir: "x", Fraction: 0.5, Tasks: []string{"column", "contrastive"}, Temperature: 1e-9}, "temperature 1e-09 is below the minimum"},
+		{CorpusConfig{Dir: "x", Fraction: 0.5, Tasks: []string{"column", "masked"}, MaskRate: 2}, "mask_rate 2 is above the bound of 1"},
+		{CorpusConfig{Dir: "x", Fraction: 0.5, Tasks: []string{"column", "masked"}, MaskedWeight: math.NaN()}, "masked_weight is NaN"},
 		{CorpusConfig{Dir: "", Fraction: 0.5, Tasks: []string{"column"}}, "folder"},
 		{CorpusConfig{Dir: filepath.Join(t.TempDir(), "none"), Fraction: 0.5, Tasks: []string{"column"}}, "no such file"},
 	} {

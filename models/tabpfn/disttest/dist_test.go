@@ -335,3 +335,23 @@ func TestHashCatchesDivergence(t *testing.T) {
 		t.Fatalf("rank %d: run with a diverged rank 1 returned %v", world.Rank(), err)
 	}
 }
+
+// TestDDPWithAuxiliaryTasks: corpus batches with the masked-cell and contrastive losses
+// (whose masks and views are keyed by each dataset's slot in the whole batch) train under
+// DDP as in one process.
+func TestDDPWithAuxiliaryTasks(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("a,b,kind,c\n")
+	for i := 0; i < 120; i++ {
+		a := math.Sin(float64(i) * 0.37)
+		fmt.Fprintf(&b, "%.3f,%.3f,%s,%d\n", a, a*a+0.1*math.Cos(float64(i)), []string{"x", "y", "z"}[i%3], i%4)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "p__t.csv"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tc := trainConfig()
+	tc.Steps = 6
+	tc.Corpus = &tabpfn.CorpusConfig{Dir: dir, Fraction: 1, Tasks: []string{"column", "masked", "contrastive"}}
+	near(t, "ddp with auxiliary tasks", run(t, tc, "", distConfig(tabpfn.DistDDP)), reference(t, tc), 1e-5)
+}

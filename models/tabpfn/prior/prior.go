@@ -93,6 +93,22 @@ type Dataset struct {
 	Categorical []bool
 	// Prior says which prior drew the dataset.
 	Prior Kind
+	// Cells, for a task drawn from a real table (package selfsup), describes its feature
+	// cells for the self-supervised losses that reconstruct or corrupt them; nil for the
+	// prior's datasets.
+	Cells *Cells
+}
+
+// Cells describes the feature cells of a task drawn from a real table.
+type Cells struct {
+	// Levels is each feature's number of categories (0 for a numeric feature).
+	Levels []int
+	// Codes holds, Rows×Features, the category of each cell of a categorical feature, in
+	// the task's shuffled coding (−1 for a numeric feature's cell or a missing cell).
+	Codes []int32
+	// Slot is the dataset's position in its batch: the key of its random streams, the same
+	// whichever share of the batch a process trains on.
+	Slot int
 }
 
 // At returns feature j of row i.

@@ -13,9 +13,20 @@
 // prior's (prior.Standardize); categorical features enter as shuffled ordinal codes, as at
 // inference.
 //
+// Two auxiliary tasks reuse a column task's table (its datasets carry prior.Cells): masked
+// cells (MaskCells), the reconstruction of hidden feature cells from the other cells and
+// rows, as VIME (Yoon, Zhang, Jordon and van der Schaar, "VIME: Extending the Success of
+// Self- and Semi-supervised Learning to Tabular Domain", NeurIPS 2020) and BERT's masked
+// tokens; and contrastive rows (CorruptRows), two views of each test row in which a random
+// share of the cells are replaced by draws from their column's empirical marginal, whose
+// representations are pulled together against the other rows' by InfoNCE, as SCARF (Bahri,
+// Jiang, Tay and Metzler, "SCARF: Self-Supervised Contrastive Learning using Random Feature
+// Corruption", ICLR 2022). The losses themselves are the trainer's (package tabpfn).
+//
 // Every batch is a pure function of the seed, the batch index, the requested shape and the
 // corpus's files, whatever goroutine draws it and in whatever order: a resumed run sees the
-// same tasks.
+// same tasks. The masks and corrupted views are pure functions of the seed, the batch index
+// and the dataset's slot in its batch.
 package selfsup
 
 import (
@@ -34,31 +45,96 @@ import (
 // Task names accepted by ParseTasks.
 const (
 	TaskColumn      = "column"      // column as target, in context (TabDPT)
-	TaskMasked      = "masked"      // masked-cell reconstruction (not implemented)
-	TaskContrastive = "contrastive" // SCARF contrastive rows (not implemented)
+	TaskMasked      = "masked"      // masked-cell reconstruction on a column task's table (VIME)
+	TaskContrastive = "contrastive" // contrastive corrupted rows of a column task (SCARF)
 )
 
-// ParseTasks checks a list of task names. Only TaskColumn is implemented; the masked-cell
-// and contrastive tasks are rejected with an error saying so, rather than silently
-// ignored.
+// ParseTasks checks a list of task names and drops repeats. The masked-cell and
+// contrastive tasks are auxiliary losses on the tables of the column tasks, so they need
+// TaskColumn in the list.
 func ParseTasks(names []string) ([]string, error) {
 	if len(names) == 0 {
-		return nil, errors.New("selfsup: no task given (available: column)")
+		return nil, errors.New("selfsup: no task given (available: column, masked, contrastive)")
 	}
 	var out []string
 	for _, n := range names {
 		switch n {
-		case TaskColumn:
+		case TaskColumn, TaskMasked, TaskContrastive:
 			if !slices.Contains(out, n) {
 				out = append(out, n)
 			}
-		case TaskMasked, TaskContrastive:
-			return nil, fmt.Errorf("selfsup: task %q is not implemented yet; only %q is available", n, TaskColumn)
 		default:
-			return nil, fmt.Errorf("selfsup: unknown task %q (available: %s)", n, TaskColumn)
+			return nil, fmt.Errorf("selfsup: unknown task %q (available: column, masked, contrastive)", n)
 		}
 	}
+	if !slices.Contains(out, TaskColumn) {
+		return nil, fmt.Errorf("selfsup: tasks %v: %q and %q are auxiliary losses on the tables of %q tasks; list %q too",
+			out, TaskMasked, TaskContrastive, TaskColumn, TaskColumn)
+	}
 	return out, nil
+}
+
+// DefaultMaskRate is the share of feature cells the masked-cell task hides: BERT's 15%
+// (Devlin et al. 2019); VIME likewise hides each cell independently with a fixed probability.
+const DefaultMaskRate = 0.15
+
+// DefaultCorruptionRate is the share of a row's cells a contrastive view replaces: SCARF's
+// default corruption rate of 0.6 (Bahri et al. 2022).
+const DefaultCorruptionRate = 0.6
+
+// Labels of the random streams of the auxiliary tasks.
+const (
+	labelTask    = "kilnSSL1"
+	labelMask    = "kilnMSK1"
+	labelCorrupt = "kilnCTR1"
+)
+
+// MaskCells returns the cells of d the masked-cell task hides, as sorted flat indices
+// row·Features+feature: each known (non-missing) feature cell of every row, context and
+// test, independently with probability rate. The draw is a pure function of (seed, batch,
+// d.Cells.Slot).
+func MaskCells(seed, batch uint64, d *prior.Dataset, rate float64) []int {
+	slot := 0
+	if d.Cells != nil {
+		slot = d.Cells.Slot
+	}
+	r := keyedRand(labelMask, seed, batch, uint32(slot), 0)
+	var out []int
+	for i, v := range d.X {
+		u := r.Float64() // drawn for every cell, so a missing cell does not shift the others
+		if u < rate && !math.IsNaN(float64(v)) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// CorruptRows returns two views of d's test rows, (Rows−NTrain)×Features each, row-major:
+// in each view of each row, a random subset of round(rate·Features) of its features (at
+// least one) take the value that feature has in a row drawn uniformly from d's rows (the
+// column's empirical marginal over the task's rows, missing values included), SCARF's
+// corruption. The draw is a pure function of (seed, batch, d.Cells.Slot).
+func CorruptRows(seed, batch uint64, d *prior.Dataset, rate float64) (a, b []float32) {
+	slot := 0
+	if d.Cells != nil {
+		slot = d.Cells.Slot
+	}
+	r := keyedRand(labelCorrupt, seed, batch, uint32(slot), 0)
+	F, Q := d.Features, d.Rows-d.NTrain
+	k := min(max(int(math.Round(rate*float64(F))), 1), F)
+	test := d.X[d.NTrain*F:]
+	view := func() []float32 {
+		v := slices.Clone(test)
+		for q := range Q {
+			for _, f := range r.Perm(F)[:k] {
+				v[q*F+f] = d.X[r.IntN(d.Rows)*F+f]
+			}
+		}
+		return v
+	}
+	a = view()
+	b = view()
+	return a, b
 }
 
 // Config controls the sampler.
@@ -120,14 +196,19 @@ func New(c *corpus.Corpus, cfg Config) (*Sampler, error) {
 	return &Sampler{corpus: c, cfg: cfg}, nil
 }
 
-// newRand returns a ChaCha8 generator keyed with (seed, batch, slot, attempt).
+// newRand returns the task stream's ChaCha8 generator keyed with (seed, batch, slot, attempt).
 func newRand(seed, batch uint64, slot, attempt uint32) *rand.Rand {
+	return keyedRand(labelTask, seed, batch, slot, attempt)
+}
+
+// keyedRand returns a ChaCha8 generator keyed with (label, seed, batch, slot, attempt).
+func keyedRand(label string, seed, batch uint64, slot, attempt uint32) *rand.Rand {
 	var key [32]byte
 	binary.LittleEndian.PutUint64(key[0:], seed)
 	binary.LittleEndian.PutUint64(key[8:], batch)
 	binary.LittleEndian.PutUint32(key[16:], slot)
 	binary.LittleEndian.PutUint32(key[20:], attempt)
-	copy(key[24:], "kilnSSL1")
+	copy(key[24:], label)
 	return rand.New(rand.NewChaCha8(key))
 }
 
@@ -215,6 +296,9 @@ func (s *Sampler) Batch(b uint64, sh prior.Shape, n int) (prior.Batch, error) {
 			}
 			out.Datasets[i], ok = s.task(r, c, shape)
 		}
+		if ok {
+			out.Datasets[i].Cells.Slot = i
+		}
 		if !ok {
 			return prior.Batch{}, fmt.Errorf("selfsup: batch %d: no task of %d rows and %d features in %d draws", b, rows, feats, maxAttempts)
 		}
@@ -277,6 +361,7 @@ func (s *Sampler) task(r *rand.Rand, c candidate, sh prior.Shape) (prior.Dataset
 		X: make([]float32, sh.Rows*sh.Features), Y: make([]int32, sh.Rows),
 		Rows: sh.Rows, Features: sh.Features, Classes: k, NTrain: sh.NTrain,
 		Categorical: make([]bool, sh.Features),
+		Cells:       &prior.Cells{Levels: make([]int, sh.Features), Codes: make([]int32, sh.Rows*sh.Features)},
 	}
 	for q, i := range all {
 		d.Y[q] = classOf[label(tcol.Values[i])]
@@ -296,12 +381,16 @@ func (s *Sampler) task(r *rand.Rand, c candidate, sh prior.Shape) (prior.Dataset
 		if src.Categorical {
 			codes = r.Perm(src.Levels)
 			d.Categorical[f] = true
+			d.Cells.Levels[f] = src.Levels
 		}
 		for q, i := range all {
 			v := src.Values[i]
+			code := int32(-1)
 			if codes != nil && !math.IsNaN(v) {
-				v = float64(codes[int(v)])
+				code = int32(codes[int(v)])
+				v = float64(code)
 			}
+			d.Cells.Codes[q*sh.Features+f] = code
 			col[q] = v
 		}
 		prior.Standardize(col, sh.NTrain, src.Categorical)

@@ -191,14 +191,18 @@ func TestParseTasks(t *testing.T) {
 	if got, err := ParseTasks([]string{"column", "column"}); err != nil || !reflect.DeepEqual(got, []string{"column"}) {
 		t.Errorf("column,column: %v, %v", got, err)
 	}
-	for _, bad := range [][]string{{"masked"}, {"column", "contrastive"}, {"cells"}, nil} {
+	if got, err := ParseTasks([]string{"column", "contrastive", "masked", "masked"}); err != nil ||
+		!reflect.DeepEqual(got, []string{"column", "contrastive", "masked"}) {
+		t.Errorf("column,contrastive,masked,masked: %v, %v", got, err)
+	}
+	for _, bad := range [][]string{{"masked"}, {"contrastive", "masked"}, {"cells"}, {"column", "cells"}, nil} {
 		if _, err := ParseTasks(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
 	_, err := ParseTasks([]string{"masked"})
-	if err == nil || !strings.Contains(err.Error(), "not implemented") {
-		t.Errorf("masked: err = %v, want one saying it is not implemented", err)
+	if err == nil || !strings.Contains(err.Error(), `list "column" too`) {
+		t.Errorf("masked alone: err = %v, want one asking for the column task", err)
 	}
 }
 
@@ -288,4 +292,180 @@ func TestTablesRestrictTheDraws(t *testing.T) {
 	if _, err := New(c, Config{MaxClasses: 10, Tables: []int{9}}); err == nil {
 		t.Fatal("a table index beyond the corpus was accepted")
 	}
+}
+
+// Batches of corpus tasks describe their cells: the categorical features' level counts and
+// each categorical cell's code (which, standardised, is the cell's value), and each dataset's
+// slot.
+func TestBatchDescribesCells(t *testing.T) {
+	c, _ := testCorpus(t)
+	s, err := New(c, Config{Seed: 3, MaxClasses: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cats := 0
+	for b := uint64(0); b < 20; b++ {
+		batch, err := s.Batch(b, prior.Shape{Rows: 60, Features: 8, NTrain: 40}, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range batch.Datasets {
+			if d.Cells == nil || d.Cells.Slot != i || len(d.Cells.Levels) != d.Features || len(d.Cells.Codes) != d.Rows*d.Features {
+				t.Fatalf("batch %d dataset %d: cells %+v", b, i, d.Cells)
+			}
+			for f := range d.Features {
+				if (d.Cells.Levels[f] > 0) != d.Categorical[f] {
+					t.Fatalf("feature %d: levels %d, categorical %v", f, d.Cells.Levels[f], d.Categorical[f])
+				}
+				// Equal codes have equal standardised values.
+				val := map[int32]float32{}
+				for r := range d.Rows {
+					code, v := d.Cells.Codes[r*d.Features+f], d.X[r*d.Features+f]
+					switch {
+					case !d.Categorical[f] || math.IsNaN(float64(v)):
+						if code != -1 {
+							t.Fatalf("numeric or missing cell with code %d", code)
+						}
+					case code < 0 || int(code) >= d.Cells.Levels[f]:
+						t.Fatalf("code %d of %d levels", code, d.Cells.Levels[f])
+					default:
+						cats++
+						if w, ok := val[code]; ok && w != v {
+							t.Fatalf("code %d is %v and %v", code, w, v)
+						}
+						val[code] = v
+					}
+				}
+			}
+		}
+	}
+	if cats == 0 {
+		t.Fatal("no categorical cell drawn")
+	}
+}
+
+// statsDataset is a dataset whose cell (r, f) holds 1000·f + r, with every seventh cell of
+// feature 0 missing.
+func statsDataset(rows, feats, nTrain, slot int) *prior.Dataset {
+	d := &prior.Dataset{Rows: rows, Features: feats, NTrain: nTrain, X: make([]float32, rows*feats),
+		Cells: &prior.Cells{Levels: make([]int, feats), Codes: make([]int32, rows*feats), Slot: slot}}
+	for r := range rows {
+		for f := range feats {
+			d.X[r*feats+f] = float32(1000*f + r)
+			if f == 0 && r%7 == 0 {
+				d.X[r*feats+f] = float32(math.NaN())
+			}
+		}
+	}
+	return d
+}
+
+// MaskCells hides about the asked share of the known cells, never a missing one, the same
+// cells for the same key and others for another slot.
+func TestMaskCellsRate(t *testing.T) {
+	d := statsDataset(400, 10, 300, 0)
+	known := 0
+	for _, v := range d.X {
+		if !math.IsNaN(float64(v)) {
+			known++
+		}
+	}
+	for _, rate := range []float64{0.15, 0.5} {
+		cells := MaskCells(1, 2, d, rate)
+		for _, c := range cells {
+			if math.IsNaN(float64(d.X[c])) {
+				t.Fatalf("masked a missing cell %d", c)
+			}
+		}
+		p := float64(len(cells)) / float64(known)
+		sd := math.Sqrt(rate * (1 - rate) / float64(known))
+		if math.Abs(p-rate) > 4*sd {
+			t.Errorf("rate %v: masked %.4f of %d known cells (±%.4f)", rate, p, known, sd)
+		}
+		if again := MaskCells(1, 2, d, rate); !reflect.DeepEqual(again, cells) {
+			t.Errorf("rate %v: another draw with the same key differs", rate)
+		}
+	}
+	other := statsDataset(400, 10, 300, 1)
+	if reflect.DeepEqual(MaskCells(1, 2, d, 0.15), MaskCells(1, 2, other, 0.15)) {
+		t.Error("slots 0 and 1 mask the same cells")
+	}
+	if got := MaskCells(1, 2, d, 0); len(got) != 0 {
+		t.Errorf("rate 0 masked %d cells", len(got))
+	}
+}
+
+// CorruptRows replaces round(rate·Features) cells of each test row per view with values of
+// the same column, drawn uniformly over the dataset's rows; the two views differ.
+func TestCorruptRowsMarginal(t *testing.T) {
+	const rows, feats, nTrain = 200, 10, 50
+	d := statsDataset(rows, feats, nTrain, 0)
+	a, b := CorruptRows(5, 1, d, DefaultCorruptionRate)
+	Q := rows - nTrain
+	if len(a) != Q*feats || len(b) != Q*feats {
+		t.Fatalf("views of %d and %d values, want %d", len(a), len(b), Q*feats)
+	}
+	drawn := make([]int, rows)
+	changed := 0
+	for _, v := range [][]float32{a, b} {
+		for q := range Q {
+			r := nTrain + q
+			for f := range feats {
+				got, orig := v[q*feats+f], d.X[r*feats+f]
+				if math.IsNaN(float64(got)) {
+					if f != 0 {
+						t.Fatalf("a missing value in feature %d", f)
+					}
+					continue
+				}
+				src := int(got) - 1000*f
+				if src < 0 || src >= rows {
+					t.Fatalf("row %d feature %d: %v is not a value of its column", r, f, got)
+				}
+				if got != orig {
+					changed++
+					drawn[src]++
+				}
+			}
+		}
+	}
+	if sameBits(a, b) {
+		t.Error("the two views are equal")
+	}
+	// 6 of 10 features replaced, each by another row's value with probability about 1−1/rows
+	// (less for feature 0's missing cells).
+	want := 2 * float64(Q) * 6 * (1 - 1.0/rows)
+	if math.Abs(float64(changed)-want) > 0.05*want {
+		t.Errorf("%d cells changed, want about %.0f", changed, want)
+	}
+	// The replacement rows are uniform: every row, context or test, is drawn, and no row
+	// far more often than the mean.
+	mean := float64(changed) / rows
+	for r, n := range drawn {
+		if n == 0 || float64(n) > mean+6*math.Sqrt(mean) {
+			t.Errorf("row %d drawn %d times (mean %.1f)", r, n, mean)
+		}
+	}
+	a2, b2 := CorruptRows(5, 1, d, DefaultCorruptionRate)
+	if !sameBits(a, a2) || !sameBits(b, b2) {
+		t.Error("another draw with the same key differs")
+	}
+	// One feature: the one cell is replaced.
+	one := statsDataset(20, 1, 10, 0)
+	if a, _ := CorruptRows(5, 1, one, 0.01); len(a) != 10 {
+		t.Errorf("one feature: %d values", len(a))
+	}
+}
+
+// sameBits reports whether a and b hold the same float32 bit patterns (NaN equal to NaN).
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
 }
