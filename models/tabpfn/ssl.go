@@ -2,7 +2,6 @@ package tabpfn
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strings"
@@ -476,40 +475,17 @@ func (t *Trainer) HeldOutAuxLoss(batches int, seed uint64) (masked, contrastive 
 	if batches < 1 {
 		return 0, 0, fmt.Errorf("tabpfn: held-out auxiliary losses need at least one batch, got %d", batches)
 	}
-	p := tc.Prior
-	p.Seed = seed
-	ps, err := prior.NewSampler(p)
-	if err != nil {
-		return 0, 0, err
-	}
-	src, err := openCorpusTables(tc, func() io.Writer { return nil }, true)
-	if err != nil {
-		return 0, 0, err
-	}
+	tc.Prior.Seed = seed
 	cc := tc.Corpus.withDefaults()
-	err = tensor.Catch(func() error {
-		ec := tensor.NewContext()
-		defer ec.Close()
-		ec.SetGradEnabled(false)
-		for b := uint64(0); b < uint64(batches); b++ {
-			batch, err := src.tasks.Batch(b, ps.BatchShape(b), tc.Prior.BatchSize)
-			if err != nil {
-				return err
-			}
-			func() {
-				sc := ec.NewScope()
-				defer sc.Close()
-				s := sslInputOf(batch, tc.Seed*1_000_003+b, tc.Seed, &cc, t.Model.Cfg.MaxClasses)
-				_, lm, lc := t.Model.sslLosses(ec, &s, t.ssl, cc.Temperature)
-				if lm != nil {
-					masked += lm.Item()
-				}
-				if lc != nil {
-					contrastive += lc.Item()
-				}
-			}()
+	err = eachHeldOutBatch(tc, batches, func(ec *tensor.Context, b uint64, batch prior.Batch) {
+		s := sslInputOf(batch, tc.Seed*1_000_003+b, tc.Seed, &cc, t.Model.Cfg.MaxClasses)
+		_, lm, lc := t.Model.sslLosses(ec, &s, t.ssl, cc.Temperature)
+		if lm != nil {
+			masked += lm.Item()
 		}
-		return nil
+		if lc != nil {
+			contrastive += lc.Item()
+		}
 	})
 	if err != nil {
 		return 0, 0, err

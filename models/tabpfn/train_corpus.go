@@ -215,16 +215,30 @@ func HeldOutCorpusLoss(m *Model, tc TrainConfig, batches int) (float64, error) {
 	}
 	tc.Prior.Seed = tc.Seed
 	tc.Prior.MaxClasses = min(tc.Prior.MaxClasses, m.Cfg.MaxClasses)
-	ps, err := prior.NewSampler(tc.Prior)
+	total := 0.0
+	err := eachHeldOutBatch(tc, batches, func(ec *tensor.Context, b uint64, batch prior.Batch) {
+		in, yTest := InputFromBatch(batch, tc.Seed*1_000_003+b)
+		total += m.Loss(ec, in, yTest).Item()
+	})
 	if err != nil {
 		return 0, err
+	}
+	return total / float64(batches), nil
+}
+
+// eachHeldOutBatch calls fn with batches batches of tasks drawn from the corpus tables that
+// tc.Corpus.HoldoutEvery keeps out of training, in the shapes of tc.Prior (whose seed
+// draws them), each in a scope of its own of one context that records no gradients.
+func eachHeldOutBatch(tc TrainConfig, batches int, fn func(ec *tensor.Context, b uint64, batch prior.Batch)) error {
+	ps, err := prior.NewSampler(tc.Prior)
+	if err != nil {
+		return err
 	}
 	src, err := openCorpusTables(tc, func() io.Writer { return nil }, true)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	total := 0.0
-	err = tensor.Catch(func() error {
+	return tensor.Catch(func() error {
 		ec := tensor.NewContext()
 		defer ec.Close()
 		ec.SetGradEnabled(false)
@@ -233,17 +247,12 @@ func HeldOutCorpusLoss(m *Model, tc TrainConfig, batches int) (float64, error) {
 			if err != nil {
 				return err
 			}
-			in, yTest := InputFromBatch(batch, tc.Seed*1_000_003+b)
 			func() {
-				s := ec.NewScope()
-				defer s.Close()
-				total += m.Loss(ec, in, yTest).Item()
+				sc := ec.NewScope()
+				defer sc.Close()
+				fn(ec, b, batch)
 			}()
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, err
-	}
-	return total / float64(batches), nil
 }
