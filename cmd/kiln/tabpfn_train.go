@@ -103,21 +103,26 @@ a collective that has not completed within --comm-timeout aborts every rank with
 naming the ranks that did not reach it or stopped answering in it.
 
 --corpus DIR mixes self-supervised tasks from real tables into training: a share
---corpus-fraction of the batches (a pure function of the seed and the step, so resumable)
-are column-as-target tasks (TabDPT) drawn from the CSV tables of DIR instead of the prior.
-Corpus tables whose column names and shape match a table in the --corpus-guard folders
-(default: the tabular and regression folders beside DIR) are refused; unreadable tables are
-skipped with a warning naming the file. --ssl-tasks adds auxiliary losses on the column tasks'
-tables, in the same forward pass: "masked" hides 15% of the feature cells (the model's
-missing-value input) and reconstructs them from their final cell tokens with a small head
-(numeric cells by squared error on the standardised value, categorical ones by cross-entropy;
-VIME), weighted by --masked-weight; "contrastive" appends two corrupted views of each test row
-(60% of its cells replaced by draws from their column) and trains their row embeddings, through
-a small projection head, with InfoNCE at --contrastive-temperature (SCARF), weighted by
---contrastive-weight. The heads are training-only: checkpoints hold them (and --resume restores
-them), --export leaves them out. The step log then shows the unweighted auxiliary losses. The
-corpus settings are part of the run: --resume reads the checkpoint's, and refuses different
-ones.
+--corpus-fraction of the batches (a pure function of the seed and the step, so resumable) are
+column-as-target tasks (TabDPT) drawn from the CSV tables of DIR instead of the prior: for a
+classifier, a column with 2 to max_classes categories keeps them as the classes and a numeric
+one is cut into classes at quantiles; with --task regression, the target is a numeric column
+with at least 10 distinct known values (categorical and few-valued columns are never targets),
+standardised on the context rows as the regression prior's targets, and rows whose target is
+missing are dropped. Corpus tables whose column names and shape match a table in the
+--corpus-guard folders (default: the tabular and regression folders beside DIR) are refused;
+unreadable tables are skipped with a warning naming the file. --ssl-tasks adds auxiliary losses
+on the column tasks' tables, in the same forward pass: "masked" hides 15% of the feature cells
+(the model's missing-value input) and reconstructs them from their final cell tokens with a
+small head (numeric cells by squared error on the standardised value, categorical ones by
+cross-entropy; VIME), weighted by --masked-weight; "contrastive" appends two corrupted views of
+each test row (60% of its cells replaced by draws from their column) and trains their row
+embeddings, through a small projection head, with InfoNCE at --contrastive-temperature (SCARF),
+weighted by --contrastive-weight. "masked" and "contrastive" train classifiers only: --task
+regression takes --ssl-tasks column. The heads are training-only: checkpoints hold them (and
+--resume restores them), --export leaves them out. The step log then shows the unweighted
+auxiliary losses. The corpus settings are part of the run: --resume reads the checkpoint's, and
+refuses different ones.
 
 --task regression trains a regression model: the prior's datasets get continuous targets (with
 noise, heteroscedasticity, outliers and skew), the model's target tokens encode numbers and its
@@ -142,6 +147,7 @@ faster there. The precision is part of the run: --resume continues it, and refus
   kiln tabpfn train --task regression --out reg.safetensors --init models/tabpfn/default.safetensors --steps 20000
   kiln tabpfn train --out c.safetensors --init models/tabpfn/default.safetensors --corpus ../shared/data/corpus --corpus-fraction 0.5 --lr 1e-4 --steps 500
   kiln tabpfn train --out s.safetensors --init models/tabpfn/default.safetensors --corpus ../shared/data/corpus --ssl-tasks column,masked,contrastive --steps 500
+  kiln tabpfn train --task regression --out r.safetensors --init models/tabpfn/regression.safetensors --corpus ../shared/data/corpus --corpus-fraction 0.3 --steps 500
   KILN_CUDA_BF16=1 kiln tabpfn train --device cuda --precision bf16 --out run.safetensors --steps 4000
   kiln tabpfn train --out tiny.safetensors --config '{"layers":1,"width":16,"heads":2,"mlp_width":32,"feature_dim":8,"max_classes":10,"max_features":20,"max_train_rows":256}' --steps 50
   mpirun -np 4 kiln tabpfn train --distributed --out run.safetensors --batch 32 --steps 4000
@@ -182,6 +188,14 @@ faster there. The precision is part of the run: --resume continues it, and refus
 			}
 			if err := sslFlags(cmd, cc, maskedWeight, contrastWeight, temperature); err != nil {
 				return err
+			}
+			if regression && cc != nil {
+				for _, name := range cc.Tasks {
+					if name != selfsup.TaskColumn {
+						return fmt.Errorf("--ssl-tasks %s: the %q task trains a classifier; --task regression takes --ssl-tasks %s",
+							strings.Join(cc.Tasks, ","), name, selfsup.TaskColumn)
+					}
+				}
 			}
 			dev, err := device.Get(dist.deviceName(devName))
 			if err != nil {
@@ -335,8 +349,12 @@ faster there. The precision is part of the run: --resume continues it, and refus
 			tr.Warnings = cmd.ErrOrStderr()
 			if n, _ := tr.CorpusTables(); n > 0 {
 				c := tr.Cfg.Corpus
-				fmt.Fprintf(cmd.ErrOrStderr(), "corpus %s: %d tables, %.0f%% of batches, tasks %s, guard %s\n",
-					c.Dir, n, 100*c.Fraction, strings.Join(c.Tasks, ","), strings.Join(c.Guard, ","))
+				kind := "classification"
+				if tr.Model.Cfg.Regression() {
+					kind = "regression"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "corpus %s: %d tables, %.0f%% of batches, %s tasks %s, guard %s\n",
+					c.Dir, n, 100*c.Fraction, kind, strings.Join(c.Tasks, ","), strings.Join(c.Guard, ","))
 			}
 			// Run stops at a cancelled context after the step in flight and saves the
 			// checkpoint; the interrupt then becomes the exit status (130 or 143), and

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -390,6 +392,74 @@ func TestTabpfnTrainRegression(t *testing.T) {
 	}
 	if _, _, err := runTrain(t, "--out", clf, "--resume", "--bins", "30", "--steps", "2"); err == nil {
 		t.Error("--bins accepted for a classification run")
+	}
+}
+
+// --task regression with --corpus trains on regression tasks of the corpus's numeric
+// columns (tables without one are skipped), resumes with the same corpus settings, and
+// refuses the classifier-only auxiliary tasks.
+func TestTabpfnTrainRegressionCorpus(t *testing.T) {
+	dir := t.TempDir()
+	corpusDir := filepath.Join(dir, "corpus")
+	if err := os.MkdirAll(corpusDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("x,kind,flag,y\n")
+	for i := 0; i < 100; i++ {
+		x := math.Sin(float64(i) * 0.7)
+		y := ""
+		if i%9 != 4 {
+			y = fmt.Sprintf("%.4f", 3*x+math.Cos(float64(i)))
+		}
+		fmt.Fprintf(&b, "%.4f,k%d,%d,%s\n", x, i%5, i%2, y)
+	}
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(corpusDir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("p__reg.csv", b.String())
+	b.Reset()
+	b.WriteString("same,empty,few\n")
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&b, "3,,%d\n", i%4)
+	}
+	write("p__no_target.csv", b.String())
+	run := filepath.Join(dir, "run.safetensors")
+	tiny := `{"layers":1,"width":8,"heads":2,"mlp_width":16,"feature_dim":4,"max_classes":10,"max_features":8,"max_train_rows":64}`
+	args := []string{"--task", "regression", "--out", run, "--config", tiny, "--steps", "2", "--batch", "2", "--max-rows", "40",
+		"--max-features", "4", "--bins", "16", "--corpus", corpusDir, "--corpus-fraction", "1"}
+	_, stderr, err := runTrain(t, args...)
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	if !strings.Contains(stderr, "corpus "+corpusDir+": 2 tables, 100% of batches, regression tasks column") {
+		t.Errorf("stderr does not report regression corpus tasks:\n%s", stderr)
+	}
+	steps := 0
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "step ") {
+			steps++
+			if strings.Contains(l, "NaN") || strings.Contains(l, "Inf") {
+				t.Errorf("a non-finite loss: %s", l)
+			}
+		}
+	}
+	if steps != 2 || strings.Contains(stderr, "from the prior instead") {
+		t.Errorf("want 2 steps, all from the corpus:\n%s", stderr)
+	}
+	var tc tabpfn.TrainConfig
+	if err := json.Unmarshal([]byte(exportMeta(t, run)["tabpfn.train_config"]), &tc); err != nil || tc.Corpus == nil || tc.Corpus.Fraction != 1 {
+		t.Fatalf("checkpoint corpus settings: %+v, %v", tc.Corpus, err)
+	}
+	if _, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "3"); err != nil || !strings.Contains(stderr, "regression tasks column") {
+		t.Fatal(err, stderr)
+	}
+	_, _, err = runTrain(t, append(slices.Clone(args[:len(args)-4]), "--out", filepath.Join(dir, "x.safetensors"), "--force",
+		"--corpus", corpusDir, "--ssl-tasks", "column,masked")...)
+	if err == nil || !strings.Contains(err.Error(), "--task regression takes --ssl-tasks column") {
+		t.Errorf("regression with masked cells: err = %v", err)
 	}
 }
 

@@ -646,11 +646,18 @@ func (tc TrainConfig) PriorBars(bins int) (*Bars, error) {
 }
 
 // RegressionInputFromBatch turns a regression prior batch into the model's input and the
-// test rows' targets.
+// test rows' targets. It panics with an error when a dataset has no target per row (a
+// classification dataset), which would otherwise train on zeros.
 func RegressionInputFromBatch(b prior.Batch, featureSeed uint64) (Input, []float32) {
+	sh := b.Shape
+	for i, d := range b.Datasets {
+		if len(d.Target) != sh.Rows {
+			panic(fmt.Errorf("tabpfn: regression batch %d: dataset %d has %d targets for %d rows (a classification dataset?)",
+				b.Index, i, len(d.Target), sh.Rows))
+		}
+	}
 	x, _ := b.Stack()
 	t := b.Targets()
-	sh := b.Shape
 	in := Input{Batch: len(b.Datasets), Rows: sh.Rows, Features: sh.Features, NTrain: sh.NTrain, X: x, FeatureSeed: featureSeed}
 	yTest := make([]float32, 0, in.Batch*(sh.Rows-sh.NTrain))
 	for i := range b.Datasets {

@@ -13,8 +13,11 @@ import (
 
 // CorpusConfig mixes self-supervised tasks from a corpus of real tables into pre-training
 // (package selfsup: column-as-target prediction in context, after TabDPT, Ma et al. 2024,
-// with the optional masked-cell and contrastive losses of ssl.go on the same tables). It is
-// part of the training config, so a resumed run reads the same corpus and losses.
+// with the optional masked-cell and contrastive losses of ssl.go on the same tables). A
+// regression model draws regression tasks (selfsup.Config.Regression: a numeric column as
+// the continuous target, standardised as the regression prior's); the masked-cell and
+// contrastive losses are for classifiers only. It is part of the training config, so a
+// resumed run reads the same corpus and losses.
 type CorpusConfig struct {
 	// Dir is the folder of the corpus's CSV tables.
 	Dir string `json:"dir"`
@@ -128,7 +131,7 @@ func openCorpusTables(tc TrainConfig, warn func() io.Writer, held bool) (*corpus
 	if err != nil {
 		return nil, err
 	}
-	sc := selfsup.Config{Seed: tc.Seed, MaxClasses: tc.Prior.MaxClasses}
+	sc := selfsup.Config{Seed: tc.Seed, MaxClasses: tc.Prior.MaxClasses, Regression: tc.Prior.Regression}
 	if cc.HoldoutEvery >= 2 || held {
 		train, heldOut := selfsup.HoldOut(c.Len(), cc.HoldoutEvery)
 		sc.Tables = train
@@ -201,7 +204,8 @@ func (t *Trainer) CorpusTables() (tables, bad int) {
 	return t.corpus.data.Len(), t.corpus.data.Bad()
 }
 
-// HeldOutCorpusLoss returns model m's mean cross-entropy on batches batches of tasks drawn
+// HeldOutCorpusLoss returns model m's mean loss (cross-entropy; for a regression model, the
+// bar distribution's negative log-likelihood on regression tasks) on batches batches of tasks drawn
 // from the corpus tables that tc.Corpus.HoldoutEvery keeps out of training, with the shapes
 // of tc's prior: how well what was learned carries over to real tables never trained on.
 // The tasks are a pure function of tc's seed, so models are compared on the same ones.
@@ -214,9 +218,17 @@ func HeldOutCorpusLoss(m *Model, tc TrainConfig, batches int) (float64, error) {
 		return 0, fmt.Errorf("tabpfn: held-out corpus loss needs at least one batch, got %d", batches)
 	}
 	tc.Prior.Seed = tc.Seed
-	tc.Prior.MaxClasses = min(tc.Prior.MaxClasses, m.Cfg.MaxClasses)
+	tc.Prior.Regression = m.Cfg.Regression()
+	if !tc.Prior.Regression {
+		tc.Prior.MaxClasses = min(tc.Prior.MaxClasses, m.Cfg.MaxClasses)
+	}
 	total := 0.0
 	err := eachHeldOutBatch(tc, batches, func(ec *tensor.Context, b uint64, batch prior.Batch) {
+		if tc.Prior.Regression {
+			in, yTest := RegressionInputFromBatch(batch, tc.Seed*1_000_003+b)
+			total += m.RegressionLoss(ec, in, yTest).Item()
+			return
+		}
 		in, yTest := InputFromBatch(batch, tc.Seed*1_000_003+b)
 		total += m.Loss(ec, in, yTest).Item()
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ml/kiln/device"
+	"github.com/kiln-ml/kiln/models/tabpfn/prior"
 )
 
 // corpusDir writes a small corpus: two usable tables and a broken file.
@@ -137,4 +139,70 @@ func TestHeldOutCorpusLoss(t *testing.T) {
 	tc.Corpus.HoldoutEvery = 0
 	_, err = HeldOutCorpusLoss(tr.Model, tc, 3)
 	require.ErrorContains(t, err, "holdout_every")
+}
+
+// A regression model trains on the corpus's regression tasks (a numeric column as the
+// continuous target), with finite losses, resumes exactly, scores held-out tables, and
+// refuses the classifier-only auxiliary tasks.
+func TestRegressionTrainingWithCorpus(t *testing.T) {
+	dev := device.MustGet("cpu")
+	dir := t.TempDir()
+	tc := tinyTrainConfig()
+	tc.Corpus = &CorpusConfig{Dir: corpusDir(t), Fraction: 1, Tasks: []string{"column"}}
+	full, err := NewTrainer(dev, tinyRegressionConfig(), tc, filepath.Join(dir, "full.safetensors"))
+	require.NoError(t, err)
+	full.Warnings = io.Discard
+	for b := uint64(0); b < uint64(tc.Steps); b++ {
+		batch := full.batch(b)
+		require.LessOrEqual(t, batch.Shape.Features, 3, "batch %d is not from the corpus", b)
+		for i, d := range batch.Datasets {
+			require.Nil(t, d.Y, "batch %d task %d", b, i)
+			require.Zero(t, d.Classes, "batch %d task %d", b, i)
+			require.Len(t, d.Target, d.Rows, "batch %d task %d", b, i)
+		}
+	}
+	var losses []float64
+	require.NoError(t, full.Run(context.Background(), func(p Progress) { losses = append(losses, p.Loss) }))
+	require.Len(t, losses, tc.Steps)
+	for s, l := range losses {
+		require.False(t, math.IsNaN(l) || math.IsInf(l, 0) || l <= -100, "step %d: loss %v", s, l)
+	}
+	want := params(t, full.Model)
+	full.Model.Release()
+
+	tc.Steps = 3
+	part, err := NewTrainer(dev, tinyRegressionConfig(), tc, filepath.Join(dir, "part.safetensors"))
+	require.NoError(t, err)
+	part.Warnings = io.Discard
+	require.NoError(t, part.Run(context.Background(), nil))
+	part.Model.Release()
+	resumed, err := Resume(dev, filepath.Join(dir, "part.safetensors"), 6)
+	require.NoError(t, err)
+	require.NotNil(t, resumed.Cfg.Corpus, "the checkpoint keeps the corpus settings")
+	resumed.Warnings = io.Discard
+	require.NoError(t, resumed.Run(context.Background(), nil))
+	require.Equal(t, want, params(t, resumed.Model))
+
+	// Held-out tables score a regression model by its regression loss.
+	htc := tinyTrainConfig()
+	htc.Corpus = &CorpusConfig{Dir: tc.Corpus.Dir, Fraction: 1, Tasks: []string{"column"}, HoldoutEvery: 2}
+	l, err := HeldOutCorpusLoss(resumed.Model, htc, 2)
+	require.NoError(t, err)
+	require.False(t, math.IsNaN(l) || math.IsInf(l, 0), "held-out loss %v", l)
+	resumed.Model.Release()
+
+	tc.Corpus = &CorpusConfig{Dir: tc.Corpus.Dir, Fraction: 1, Tasks: []string{"column", "masked"}}
+	_, err = NewTrainer(dev, tinyRegressionConfig(), tc, "")
+	require.ErrorContains(t, err, "regression")
+}
+
+// A classification batch given to a regression model is an error, not a batch of zero
+// targets.
+func TestRegressionInputRefusesClassificationBatches(t *testing.T) {
+	ps, err := prior.NewSampler(tinyTrainConfig().Prior)
+	require.NoError(t, err)
+	b := ps.Batch(0)
+	require.Nil(t, b.Datasets[0].Target)
+	require.PanicsWithError(t, fmt.Sprintf("tabpfn: regression batch 0: dataset 0 has 0 targets for %d rows (a classification dataset?)", b.Shape.Rows),
+		func() { RegressionInputFromBatch(b, 1) })
 }

@@ -107,8 +107,18 @@ func regressionTarget(r *rand.Rand, y []float64, cols [][]float64, nTrain int) (
 			}
 		}
 	}
-	m, sd = preprocess.MeanStd(t[:nTrain])
-	if !(sd > 0) || math.IsNaN(m) || math.IsInf(m, 0) {
+	return StandardizeTarget(t, nTrain)
+}
+
+// StandardizeTarget z-scores a regression target with the mean and standard deviation of
+// its first nTrain entries, as every regression dataset's Target is (the model predicts a
+// distribution over the standardised target; the regressor restores its units). Outliers are
+// kept, not clipped: they are part of what the model learns to predict. ok is false when the
+// training entries have fewer than two distinct values or a value, or the result, is not
+// finite.
+func StandardizeTarget(t []float64, nTrain int) (target []float32, ok bool) {
+	m, sd := preprocess.MeanStd(t[:nTrain])
+	if !(sd > 0) || math.IsInf(sd, 0) || math.IsNaN(m) || math.IsInf(m, 0) {
 		return nil, false
 	}
 	u := slices.Clone(t[:nTrain])

@@ -167,3 +167,29 @@ func TestRegressionBatches(t *testing.T) {
 		t.Error("a classification config with MaxClasses 0 was accepted")
 	}
 }
+
+// StandardizeTarget z-scores with the training rows' mean and sample standard deviation,
+// keeps the test rows' outliers, and refuses constant or non-finite training targets.
+func TestStandardizeTarget(t *testing.T) {
+	y := []float64{1, 2, 4, 7, 100}
+	got, ok := StandardizeTarget(y, 4)
+	if !ok {
+		t.Fatal("refused a usable target")
+	}
+	m := (1 + 2 + 4 + 7) / 4.0
+	var ss float64
+	for _, v := range y[:4] {
+		ss += (v - m) * (v - m)
+	}
+	sd := math.Sqrt(ss / 3)
+	for i, v := range y {
+		if want := float32((v - m) / sd); got[i] != want {
+			t.Fatalf("row %d: %v, want %v", i, got[i], want)
+		}
+	}
+	for _, bad := range [][]float64{{3, 3, 3, 9}, {1, math.Inf(1), 2, 3}, {1, 2, 3, math.NaN()}, {-1e308, 1e308, 0, 0}} {
+		if _, ok := StandardizeTarget(bad, 3); ok {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}

@@ -9,7 +9,11 @@
 // MaxClasses classes at quantiles of its training rows; random subsets of rows and features
 // and a random context/query split make each task. The classes' order is shuffled, as the
 // prior's are, so that label order carries no meaning, and every class of the query rows
-// occurs in the context. Features are standardised on the context rows exactly as the
+// occurs in the context. In regression mode (Config.Regression) the target is instead a
+// numeric column of at least MinTargetValues distinct known values, kept continuous and
+// standardised on the context rows exactly as the regression prior's targets
+// (prior.StandardizeTarget); categorical columns are then never targets. In both modes rows
+// whose target is missing are dropped. Features are standardised on the context rows exactly as the
 // prior's (prior.Standardize); categorical features enter as shuffled ordinal codes, as at
 // inference.
 //
@@ -140,8 +144,13 @@ func CorruptRows(seed, batch uint64, d *prior.Dataset, rate float64) (a, b []flo
 // Config controls the sampler.
 type Config struct {
 	Seed uint64
-	// MaxClasses bounds the classes of a task (the model's outputs); at least 2.
+	// MaxClasses bounds the classes of a task (the model's outputs); at least 2. Unused
+	// with Regression.
 	MaxClasses int
+	// Regression makes regression tasks, as the regression prior's datasets (Target set,
+	// Y nil, Classes 0): the target is a numeric column with at least MinTargetValues
+	// distinct known values, standardised on the context rows (prior.StandardizeTarget).
+	Regression bool
 	// MinRows is the fewest rows with a known target a table must offer (at least 4).
 	MinRows int
 	// Tables lists the corpus tables (indices in name order) tasks are drawn from; nil
@@ -166,6 +175,11 @@ func HoldOut(n, every int) (train, held []int) {
 // DefaultMinRows is the fewest rows a task is drawn from.
 const DefaultMinRows = 16
 
+// MinTargetValues is the fewest distinct known values a numeric column needs, among all
+// of its table's rows, to be a regression target: fewer (a flag, a small count, a coded
+// category) make a classification task's target, not a continuous one.
+const MinTargetValues = 10
+
 // maxAttempts bounds the draws of a table and target for one task before the batch fails.
 const maxAttempts = 64
 
@@ -180,7 +194,7 @@ func New(c *corpus.Corpus, cfg Config) (*Sampler, error) {
 	if cfg.MinRows == 0 {
 		cfg.MinRows = DefaultMinRows
 	}
-	if cfg.MaxClasses < 2 || cfg.MinRows < 4 {
+	if (cfg.MaxClasses < 2 && !cfg.Regression) || cfg.MinRows < 4 {
 		return nil, fmt.Errorf("selfsup: need MaxClasses ≥ 2 and MinRows ≥ 4, got %d and %d", cfg.MaxClasses, cfg.MinRows)
 	}
 	if cfg.Tables != nil {
@@ -246,7 +260,11 @@ func (s *Sampler) draw(r *rand.Rand) (candidate, bool) {
 	if len(rows) < s.cfg.MinRows {
 		return candidate{}, false
 	}
-	if col.Categorical {
+	if s.cfg.Regression {
+		if col.Categorical || !distinctAtLeast(col.Values, rows, MinTargetValues) {
+			return candidate{}, false
+		}
+	} else if col.Categorical {
 		seen := map[float64]bool{}
 		for _, i := range rows {
 			seen[col.Values[i]] = true
@@ -306,9 +324,24 @@ func (s *Sampler) Batch(b uint64, sh prior.Shape, n int) (prior.Batch, error) {
 	return out, nil
 }
 
+// distinctAtLeast reports whether values has at least n distinct values among rows.
+func distinctAtLeast(values []float64, rows []int, n int) bool {
+	seen := map[float64]bool{}
+	for _, i := range rows {
+		if seen[values[i]] = true; len(seen) >= n {
+			return true
+		}
+	}
+	return false
+}
+
 // task builds one dataset of shape sh from candidate c; ok is false when the context rows
-// hold fewer than two classes or too few query rows have a class of the context.
+// hold fewer than two classes or too few query rows have a class of the context (in
+// regression mode: when the context rows' targets are constant).
 func (s *Sampler) task(r *rand.Rand, c candidate, sh prior.Shape) (prior.Dataset, bool) {
+	if s.cfg.Regression {
+		return s.regressionTask(r, c, sh)
+	}
 	t := c.t
 	perm := r.Perm(len(c.rows))
 	train := make([]int, sh.NTrain)
@@ -366,10 +399,44 @@ func (s *Sampler) task(r *rand.Rand, c candidate, sh prior.Shape) (prior.Dataset
 	for q, i := range all {
 		d.Y[q] = classOf[label(tcol.Values[i])]
 	}
-	// Features: a random subset of the other columns, in random order.
+	fillFeatures(r, &d, t, c.target, all)
+	return d, true
+}
+
+// regressionTask builds one regression dataset of shape sh from candidate c: random rows
+// of those whose target is known, the first sh.NTrain the context, the target standardised
+// on them. ok is false when the context's targets are constant.
+func (s *Sampler) regressionTask(r *rand.Rand, c candidate, sh prior.Shape) (prior.Dataset, bool) {
+	perm := r.Perm(len(c.rows))
+	all := make([]int, sh.Rows)
+	y := make([]float64, sh.Rows)
+	tcol := c.t.Columns[c.target]
+	for q := range all {
+		all[q] = c.rows[perm[q]]
+		y[q] = tcol.Values[all[q]]
+	}
+	target, ok := prior.StandardizeTarget(y, sh.NTrain)
+	if !ok {
+		return prior.Dataset{}, false
+	}
+	d := prior.Dataset{
+		X: make([]float32, sh.Rows*sh.Features), Target: target,
+		Rows: sh.Rows, Features: sh.Features, NTrain: sh.NTrain,
+		Categorical: make([]bool, sh.Features),
+		Cells:       &prior.Cells{Levels: make([]int, sh.Features), Codes: make([]int32, sh.Rows*sh.Features)},
+	}
+	fillFeatures(r, &d, c.t, c.target, all)
+	return d, true
+}
+
+// fillFeatures fills d's features (X, Categorical, Cells) with a random subset of t's
+// columns other than target, in random order, at rows all: standardised on the context
+// rows as the prior's, categorical ones as shuffled ordinal codes.
+func fillFeatures(r *rand.Rand, d *prior.Dataset, t *corpus.Table, target int, all []int) {
+	sh := prior.Shape{Rows: d.Rows, Features: d.Features, NTrain: d.NTrain}
 	others := make([]int, 0, len(t.Columns)-1)
 	for j := range t.Columns {
-		if j != c.target {
+		if j != target {
 			others = append(others, j)
 		}
 	}
@@ -398,7 +465,6 @@ func (s *Sampler) task(r *rand.Rand, c candidate, sh prior.Shape) (prior.Dataset
 			d.X[q*sh.Features+f] = float32(v)
 		}
 	}
-	return d, true
 }
 
 // quantileThresholds returns up to k−1 distinct cut points at the j/k quantiles of the

@@ -1,6 +1,7 @@
 package selfsup
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -36,4 +37,19 @@ func TestSharedCorpusTasks(t *testing.T) {
 	if len(classes) < 5 {
 		t.Errorf("class counts %v: want a spread over 2..10", classes)
 	}
+	// Regression tasks: every batch succeeds, with finite targets.
+	s, _ = New(c, Config{Seed: 1, Regression: true})
+	start = time.Now()
+	for b := uint64(0); b < 30; b++ {
+		batch, err := s.Batch(b, prior.Shape{Rows: 160, Features: 16, NTrain: 100}, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range batch.Targets() {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("batch %d: target %v", b, v)
+			}
+		}
+	}
+	t.Logf("30 regression batches of 8 in %s", time.Since(start).Round(time.Millisecond))
 }
