@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,7 @@ func newTabpfnCurvesCmd() *cobra.Command {
 	var (
 		out, title string
 		window     int
+		median     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "curves LOG...",
@@ -32,7 +34,9 @@ func newTabpfnCurvesCmd() *cobra.Command {
 		Long: `curves reads the progress lines ("step N/M  loss L ...") that kiln tabpfn train writes to
 standard error, from one or more log files (a resumed run may append to its log: steps are
 read as they come), and plots each log's loss, averaged over a moving window of --window steps,
-against the step. A log is labelled with its file name, or with LABEL in LABEL=PATH.`,
+against the step (--median: the moving median, which a rare outlier batch does not swamp, as
+the bar distribution's likelihood of a target far in its tails can). A log is labelled with
+its file name, or with LABEL in LABEL=PATH.`,
 		Example: `  kiln tabpfn curves --out curves.png init=init.log scratch=scratch.log frozen=frozen.log`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -65,19 +69,17 @@ against the step. A log is labelled with its file name, or with LABEL in LABEL=P
 			p.Title.Text = title
 			p.X.Label.Text = "step"
 			p.Y.Label.Text = fmt.Sprintf("training loss (%d-step moving average)", window)
+			if median {
+				p.Y.Label.Text = fmt.Sprintf("training loss (%d-step moving median)", window)
+			}
 			p.Legend.Top = true
 			palette := []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255}, {148, 103, 189, 255}}
 			for i, s := range all {
-				pts := make(plotter.XYs, 0, len(s.loss))
-				sum := 0.0
-				for k, v := range s.loss {
-					sum += v
-					if k >= window {
-						sum -= s.loss[k-window]
-					}
-					if k+1 >= min(window, len(s.loss)) {
-						pts = append(pts, plotter.XY{X: float64(s.steps[k]), Y: sum / float64(min(k+1, window))})
-					}
+				smooth := movingWindow(s.loss, window, median)
+				first := len(s.loss) - len(smooth)
+				pts := make(plotter.XYs, len(smooth))
+				for k, v := range smooth {
+					pts[k] = plotter.XY{X: float64(s.steps[first+k]), Y: v}
 				}
 				line, err := plotter.NewLine(pts)
 				if err != nil {
@@ -99,6 +101,7 @@ against the step. A log is labelled with its file name, or with LABEL in LABEL=P
 	f.StringVar(&out, "out", "", "the plot (PNG; .svg or .pdf by extension), written atomically")
 	f.StringVar(&title, "title", "TabPFN training", "the plot's title")
 	flagbound.Int(f, &window, "window", 50, 1, 100_000, "steps of the moving average")
+	f.BoolVar(&median, "median", false, "plot the moving median instead of the mean (robust to rare outlier batches)")
 	return cmd
 }
 
@@ -134,4 +137,38 @@ func readTrainLog(path string) (steps []int, loss []float64, err error) {
 		return nil, nil, fmt.Errorf("%s: no training progress lines", path)
 	}
 	return steps, loss, nil
+}
+
+// movingWindow returns the mean (or the median) of each run of window consecutive values of
+// v, from the first full window on; a series shorter than the window gives the one value
+// over all of it.
+func movingWindow(v []float64, window int, median bool) []float64 {
+	w := min(window, len(v))
+	if w == 0 {
+		return nil
+	}
+	out := make([]float64, 0, len(v)-w+1)
+	buf := make([]float64, w)
+	sum := 0.0
+	for k, x := range v {
+		sum += x
+		if k >= w {
+			sum -= v[k-w]
+		}
+		if k+1 < w {
+			continue
+		}
+		if !median {
+			out = append(out, sum/float64(w))
+			continue
+		}
+		copy(buf, v[k+1-w:k+1])
+		slices.Sort(buf)
+		m := buf[w/2]
+		if w%2 == 0 {
+			m = (buf[w/2-1] + buf[w/2]) / 2
+		}
+		out = append(out, m)
+	}
+	return out
 }

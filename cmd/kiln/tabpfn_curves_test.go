@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestTabpfnCurves(t *testing.T) {
@@ -50,4 +52,13 @@ step 4/5  loss 1.20  avg 1.3  lr 1e-05  |g| 1  2 datasets/s  elapsed 1s  eta 4s
 	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "--out") {
 		t.Errorf("a plot over its own input: %v", err)
 	}
+}
+
+func TestMovingWindow(t *testing.T) {
+	v := []float64{1, 2, 3, 100, 5, 6}
+	require.Equal(t, []float64{2, 35, 36, 37}, movingWindow(v, 3, false))
+	require.Equal(t, []float64{2, 3, 5, 6}, movingWindow(v, 3, true), "an outlier moves the median by one rank, not by its size")
+	require.Equal(t, []float64{2.5, 4, 5.5}, movingWindow(v, 4, true))
+	require.Equal(t, []float64{117.0 / 6}, movingWindow(v, 10, false), "a series shorter than the window: one value over all of it")
+	require.Nil(t, movingWindow(nil, 3, true))
 }
