@@ -3,8 +3,6 @@ package selfsup
 import (
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -20,12 +18,8 @@ import (
 // numeric column of few distinct values, and categorical columns only.
 func regressionCorpus(t *testing.T) *corpus.Corpus {
 	t.Helper()
-	dir := t.TempDir()
-	write := func(name, text string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	var files []string
+	write := func(name, text string) { files = append(files, name, text) }
 	var b strings.Builder
 	b.WriteString("kind,flag,y\n")
 	for i := 0; i < 200; i++ {
@@ -48,11 +42,7 @@ func regressionCorpus(t *testing.T) *corpus.Corpus {
 		fmt.Fprintf(&b, "x%d,y%d\n", i%12, i%30)
 	}
 	write("p__categorical.csv", b.String())
-	c, err := corpus.Open(dir, corpus.Options{Warn: func(m string) { t.Log(m) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return corpusOf(t, corpus.Options{Warn: func(m string) { t.Log(m) }}, files...)
 }
 
 // A regression task's target is y's values at its rows, standardised on the context rows
@@ -178,19 +168,12 @@ func TestRegressionTasksAreDeterministic(t *testing.T) {
 // A corpus without any regression target (constant, all-missing, few-valued and categorical
 // columns) fails a batch with an error, which the trainer answers with a prior batch.
 func TestRegressionBatchFailsWithoutTargets(t *testing.T) {
-	dir := t.TempDir()
 	var b strings.Builder
 	b.WriteString("same,empty,few,cat\n")
 	for i := 0; i < 200; i++ {
 		fmt.Fprintf(&b, "5,,%d,c%d\n", i%9, i%15)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "p__none.csv"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := corpus.Open(dir, corpus.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := corpusOf(t, corpus.Options{}, "p__none.csv", b.String())
 	s, _ := New(c, Config{Regression: true})
 	if _, err := s.Batch(0, prior.Shape{Rows: 50, Features: 4, NTrain: 30}, 2); err == nil {
 		t.Fatal("a corpus with no numeric column of 10 values gave a regression batch")

@@ -14,15 +14,28 @@ import (
 	"github.com/kiln-ml/kiln/models/tabpfn/prior"
 )
 
-// testCorpus writes a few tables of different kinds, plus bad files, and opens them.
-func testCorpus(t *testing.T) (*corpus.Corpus, *[]string) {
+// corpusOf writes each pair of files (a name, then its text) as a file of a new folder and
+// opens the folder as a corpus with opts.
+func corpusOf(t *testing.T, opts corpus.Options, files ...string) *corpus.Corpus {
 	t.Helper()
 	dir := t.TempDir()
-	write := func(name, text string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+	for i := 0; i+1 < len(files); i += 2 {
+		if err := os.WriteFile(filepath.Join(dir, files[i]), []byte(files[i+1]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	c, err := corpus.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// testCorpus writes a few tables of different kinds, plus bad files, and opens them.
+func testCorpus(t *testing.T) (*corpus.Corpus, *[]string) {
+	t.Helper()
+	var files []string
+	write := func(name, text string) { files = append(files, name, text) }
 	var b strings.Builder
 	b.WriteString("x1,x2,colour,flag,y\n")
 	for i := 0; i < 300; i++ {
@@ -46,14 +59,11 @@ func testCorpus(t *testing.T) (*corpus.Corpus, *[]string) {
 	write("p__ragged.csv", "a,b,c\n1,2\n3,4,5,6\n5,6,7\n7,8,9\n")
 	var warnings []string
 	var mu sync.Mutex
-	c, err := corpus.Open(dir, corpus.Options{Warn: func(m string) {
+	c := corpusOf(t, corpus.Options{Warn: func(m string) {
 		mu.Lock()
 		defer mu.Unlock()
 		warnings = append(warnings, m)
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}}, files...)
 	return c, &warnings
 }
 
@@ -207,12 +217,7 @@ func TestParseTasks(t *testing.T) {
 }
 
 func TestBatchFailsOnAnUnusableCorpus(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "p__bad.csv"), []byte("a,b\n\"1\n"), 0o644)
-	c, err := corpus.Open(dir, corpus.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := corpusOf(t, corpus.Options{}, "p__bad.csv", "a,b\n\"1\n")
 	s, _ := New(c, Config{MaxClasses: 10})
 	if _, err := s.Batch(0, prior.Shape{Rows: 50, Features: 4, NTrain: 30}, 2); err == nil {
 		t.Fatal("a corpus of one broken file gave a batch")
@@ -222,20 +227,13 @@ func TestBatchFailsOnAnUnusableCorpus(t *testing.T) {
 // Extreme numbers (whose squares overflow), an all-missing column and a column of one value
 // make tasks whose inputs are finite or missing: nothing the model cannot encode.
 func TestExtremeValuesStayFinite(t *testing.T) {
-	dir := t.TempDir()
 	var b strings.Builder
 	b.WriteString("huge,tiny,outrange,empty,same,y\n")
 	for i := 0; i < 100; i++ {
 		fmt.Fprintf(&b, "%d.5e307,%de-300,%d,,4,%d\n", i%9+1, i, i%5, i%3)
 	}
 	b.WriteString("-9e307,1,1e400,,4,1\n") // 1e400 is out of float64's range: that column reads as categorical
-	if err := os.WriteFile(filepath.Join(dir, "p__extreme.csv"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := corpus.Open(dir, corpus.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := corpusOf(t, corpus.Options{}, "p__extreme.csv", b.String())
 	tab, err := c.Table(0)
 	if err != nil {
 		t.Fatal(err)
