@@ -28,6 +28,8 @@
 //                  with lse and δ in shared memory): dvⱼ += p·dOᵢ, dkⱼ += ds·qᵢ. Keys at or
 //                  beyond NContext get exact zeros.
 #include "common.cuh"
+#include "half.cuh"
+#include "mma.cuh"
 
 #define ATT_THREADS 128
 // log2(e) and ln(2) as doubles, cast to the kernel type where used (a float constant would
@@ -729,3 +731,162 @@ DEF_ATT(f32_d128, float, 128, 4, 32)
 DEF_ATT(f64_d32, double, 32, 2, 64)
 DEF_ATT(f64_d64, double, 64, 4, 32)
 DEF_ATT(f64_d128, double, 128, 8, 16)
+
+// ----------------------------------------------------------------------------------------
+// Forward on the tensor cores, bfloat16 Q, K, V (FlashAttention-2: Dao, "FlashAttention-2:
+// Faster Attention with Better Parallelism and Work Partitioning", 2023, Algorithm 1, §3.1-3.3).
+// Off unless enabled (device/cuda's FABF16Env); O and LSE are stored in bfloat16, the dtype
+// of the operands, as the Attention interface requires. Head dims ≤ 32 and ≤ 64 (DH),
+// zero-padded; the backward stays on the widened float32 kernels.
+//
+// Block 128 threads = 4 warps, 64 queries (16 per warp: FA2's split of Q, not of K, across
+// warps, so that the softmax statistics never leave a warp); key tiles of 64. Per key tile,
+// each warp computes S = Q·Kᵀ (16×64) with mma.sync m16n8k16 (bf16 in, fp32 accumulate), its
+// Q fragments held in registers for the whole kernel; applies the context mask (score −inf
+// for keys ≥ nContext, whose K and V rows are also zero) and the online softmax in fp32 (each
+// query row lives in the 4 lanes of a quad: row maxima by two xor shuffles; the running
+// denominator l stays a per-lane partial, rescaled with the shared maximum and summed across
+// the quad once at the end, FA2 §3.1); then rounds P to bfloat16 and computes O += P·V. The
+// m16n8k16 accumulator of two adjacent 8-key score tiles is exactly the A fragment of one
+// 16-key step of P·V (mma.cuh's fragment tables), so P never goes through shared memory.
+// l sums the fp32 probabilities (before rounding); O is divided by l once, at the end.
+// Shared memory (bf16 as unsigned short, rows padded by 8 halves so that each fragment read
+// touches 32 distinct banks): Q 64×(DH+8), K 64×(DH+8) as [key][d] (B of Q·Kᵀ), V transposed
+// to [d][key] DH×72 (B of P·V): 27 KiB at DH = 64. Tiles are loaded element by element
+// through registers, one buffer: a first version to be measured (no cp.async, no ldmatrix).
+#define FA_BQ 64
+#define FA_BK 64
+
+__device__ __forceinline__ unsigned fa_word(const unsigned short *p) { return *(const unsigned *)p; }
+
+template <int DH>
+__device__ __forceinline__ void attn_fwd_fa_bf16(const kbf16 *__restrict__ Q, const kbf16 *__restrict__ K,
+                                                 const kbf16 *__restrict__ V, kbf16 *__restrict__ O,
+                                                 kbf16 *__restrict__ LSE, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
+                                                 float scale) {
+  constexpr int KS = DH / 16;    // 16-wide k steps of Q·Kᵀ
+  constexpr int NO = DH / 8;     // 8-wide column tiles of O
+  constexpr int NS = FA_BK / 8;  // 8-wide key tiles of S
+  __shared__ __align__(16) unsigned short Qs[FA_BQ][DH + 8];
+  __shared__ __align__(16) unsigned short Ks[FA_BK][DH + 8];
+  __shared__ __align__(16) unsigned short Vt[DH][FA_BK + 8];
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, t = lane % 4;
+  const i64 b = blockIdx.y, q0 = (i64)blockIdx.x * FA_BQ;
+  const kbf16 *qb = Q + b * Lq * D, *kb = K + b * Lk * D, *vb = V + b * Lk * Dv;
+  const i64 nk = nctx < Lk ? nctx : Lk;
+  const float sl = scale * (float)LOG2E; // scores in the log2 domain
+
+  for (int e = tid; e < FA_BQ * DH; e += ATT_THREADS) {
+    const int r = e / DH, d = e - r * DH;
+    Qs[r][d] = (q0 + r < Lq && d < D) ? qb[(q0 + r) * D + d].bits : (unsigned short)0;
+  }
+  __syncthreads();
+  const int wr = warp * 16 + g; // this lane's rows: wr and wr + 8 of the block
+  unsigned qf[KS][4];
+#pragma unroll
+  for (int ks = 0; ks < KS; ++ks) {
+    qf[ks][0] = fa_word(&Qs[wr][16 * ks + 2 * t]);
+    qf[ks][1] = fa_word(&Qs[wr + 8][16 * ks + 2 * t]);
+    qf[ks][2] = fa_word(&Qs[wr][16 * ks + 2 * t + 8]);
+    qf[ks][3] = fa_word(&Qs[wr + 8][16 * ks + 2 * t + 8]);
+  }
+  float o[NO][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+#pragma unroll
+  for (int n = 0; n < NO; ++n)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) o[n][r] = 0.f;
+
+  for (i64 k0 = 0; k0 < nk; k0 += FA_BK) {
+    __syncthreads(); // every warp is done with the previous tile
+    for (int e = tid; e < FA_BK * DH; e += ATT_THREADS) {
+      const int k = e / DH, d = e - k * DH;
+      const bool in = k0 + k < nk;
+      Ks[k][d] = (in && d < D) ? kb[(k0 + k) * D + d].bits : (unsigned short)0;
+      Vt[d][k] = (in && d < Dv) ? vb[(k0 + k) * Dv + d].bits : (unsigned short)0;
+    }
+    __syncthreads();
+    float s[NS][4];
+#pragma unroll
+    for (int j = 0; j < NS; ++j) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r) s[j][r] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < KS; ++ks) {
+        const unsigned bf[2] = {fa_word(&Ks[8 * j + g][16 * ks + 2 * t]), fa_word(&Ks[8 * j + g][16 * ks + 2 * t + 8])};
+        mma_bf16_16x8x16(s[j], qf[ks], bf);
+      }
+    }
+    // The context mask, then the new row maxima (s[j][r] is row wr + 8·(r/2), key 8j + 2t + r%2).
+    const int tk = (int)(nk - k0 < FA_BK ? nk - k0 : FA_BK);
+    float mx[2] = {m[0], m[1]};
+#pragma unroll
+    for (int j = 0; j < NS; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const float v = (8 * j + 2 * t + r % 2 < tk) ? s[j][r] * sl : -INFINITY;
+        s[j][r] = v;
+        mx[r / 2] = fmaxf(mx[r / 2], v);
+      }
+    float corr[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+      corr[h] = exp2f(m[h] - mx[h]); // 0 on the first tile (m = −inf; every tile has a live key)
+      m[h] = mx[h];
+      l[h] *= corr[h];
+    }
+#pragma unroll
+    for (int n = 0; n < NO; ++n)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) o[n][r] *= corr[r / 2];
+#pragma unroll
+    for (int j = 0; j < NS; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const float p = exp2f(s[j][r] - mx[r / 2]);
+        s[j][r] = p;
+        l[r / 2] += p;
+      }
+    // O += P·V, 16 keys per step: score tiles 2kk and 2kk+1 are the A fragment.
+#pragma unroll
+    for (int kk = 0; kk < FA_BK / 16; ++kk) {
+      const unsigned pa[4] = {pack_bf16x2(s[2 * kk][0], s[2 * kk][1]), pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
+                              pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                              pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int n = 0; n < NO; ++n) {
+        const unsigned bf[2] = {fa_word(&Vt[8 * n + g][16 * kk + 2 * t]), fa_word(&Vt[8 * n + g][16 * kk + 2 * t + 8])};
+        mma_bf16_16x8x16(o[n], pa, bf);
+      }
+    }
+  }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
+    l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);
+    const i64 q = q0 + wr + 8 * h;
+    if (q >= Lq) continue;
+    const float inv = l[h] > 0.f ? 1.f / l[h] : 0.f;
+    kbf16 *orow = O + (b * Lq + q) * Dv;
+#pragma unroll
+    for (int n = 0; n < NO; ++n)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int col = 8 * n + 2 * t + c;
+        if (col < Dv) orow[col].bits = bf16_from_f32(o[n][2 * h + c] * inv);
+      }
+    if (t == 0) LSE[b * Lq + q].bits = bf16_from_f32(l[h] > 0.f ? (m[h] + log2f(l[h])) * (float)LN2 : -INFINITY);
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_fwd_fa_bf16_d32(const kbf16 *Q, const kbf16 *K, const kbf16 *V, kbf16 *O, kbf16 *LSE, i64 Lq, i64 Lk, i64 D,
+                          i64 Dv, i64 nctx, double scale) {
+  attn_fwd_fa_bf16<32>(Q, K, V, O, LSE, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_fwd_fa_bf16_d64(const kbf16 *Q, const kbf16 *K, const kbf16 *V, kbf16 *O, kbf16 *LSE, i64 Lq, i64 Lk, i64 D,
+                          i64 Dv, i64 nctx, double scale) {
+  attn_fwd_fa_bf16<64>(Q, K, V, O, LSE, Lq, Lk, D, Dv, nctx, (float)scale);
+}

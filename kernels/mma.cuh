@@ -24,6 +24,9 @@
 //                         mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64 (DMMA), d += a·b for a
 //                         warp's 8×4 of A, 4×8 of B and 8×8 of D, with g and t as above:
 //                           a (g, t)   b (k=t, n=g)   d[r] (g, 2t + r)
+//   pack_bf16x2(lo, hi)   cvt.rn.bf16x2.f32: lo and hi rounded to bfloat16 (nearest, ties to
+//                         even) and packed into one fragment register, lo in the low half
+//                         (the lower k of an m16n8k16 A or B register).
 //   cp_async_elem(dst, src, ok)
 //                         cp.async.ca.shared.global of one float (4 bytes) or double (8), or
 //                         zero bytes when !ok (src-size 0: nothing is read, the source
@@ -35,6 +38,7 @@
 #pragma once
 
 #include "common.cuh"
+#include "half.cuh"
 
 #if defined(__CUDACC__)
 
@@ -70,6 +74,14 @@ __device__ __forceinline__ void mma_f64_8x8x4(double d[2], double a, double b) {
                : "+d"(d[0]), "+d"(d[1])
                : "d"(a), "d"(b));
 #endif
+}
+
+__device__ __forceinline__ unsigned pack_bf16x2(float lo, float hi) {
+  unsigned r = 0;
+#if defined(__CUDA_ARCH__)
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo)); // the first source goes high
+#endif
+  return r;
 }
 
 template <typename T> __device__ __forceinline__ void cp_async_elem(T *dst, const T *src, bool ok) {
@@ -115,6 +127,11 @@ inline void mma_bf16_16x8x16(float d[4], const unsigned a[4], const unsigned b[2
 
 void emu_mma_f64_8x8x4(double d[2], double a, double b);
 inline void mma_f64_8x8x4(double d[2], double a, double b) { emu_mma_f64_8x8x4(d, a, b); }
+
+// NaN aside (the kernels never pack one), cvt.rn.bf16x2.f32 rounds as half.cuh's bf16_from_f32.
+inline unsigned pack_bf16x2(float lo, float hi) {
+  return (unsigned)bf16_from_f32(lo) | ((unsigned)bf16_from_f32(hi) << 16);
+}
 
 // Copies complete at once in the emulator, so groups need no waiting.
 template <typename T> inline void cp_async_elem(T *dst, const T *src, bool ok) { *dst = ok ? *src : T(0); }

@@ -118,6 +118,24 @@ def attention(batch, lq, lk, nctx, d, reps):
     return out
 
 
+def attention_bf16_fwd(batch, lq, lk, nctx, d, reps):
+    """The forward alone with bfloat16 q, k, v (SDPA picks its flash or efficient kernel):
+    the anchor of kiln's tensor-core forward (kiln_attn_fwd_fa_bf16_*, KILN_CUDA_FA_BF16)."""
+    import torch
+    import torch.nn.functional as F
+    g = torch.Generator(device="cuda").manual_seed(d)
+    q, k, v = (torch.randn(batch, 1, n, d, device="cuda", generator=g).to(torch.bfloat16) for n in (lq, lk, lk))
+    mask = torch.zeros(lq, lk, dtype=torch.bool, device="cuda")
+    mask[:, :nctx] = True
+    flops = batch * lq * nctx * d
+    out = {"batch": batch, "lq": lq, "lk": lk, "ncontext": nctx, "d": d}
+    for name, kk, vv, m in (("masked", k, v, mask), ("sliced", k[:, :, :nctx], v[:, :, :nctx], None)):
+        with torch.no_grad():
+            f_ms = median_ms(lambda: F.scaled_dot_product_attention(q, kk, vv, attn_mask=m), reps)
+        out[name] = {"fwd_ms": f_ms, "fwd_tflops": 4 * flops / (f_ms * 1e-3) / 1e12}
+    return out
+
+
 def copy_bw(reps, n):
     import torch
     src = torch.rand(n, device="cuda")
@@ -204,6 +222,18 @@ def report(kiln, torch_res, path, bench=None):
         lines.append(f"| {shape} | {fmt(k.get('fwd_ms'))} | {fmt(m['fwd_ms'])} / {fmt(s['fwd_ms'])} | "
                      f"{fmt(ratio(s['fwd_ms'], k.get('fwd_ms')), '.2f')} | {fmt(k.get('bwd_ms'))} | "
                      f"{fmt(m['bwd_ms'])} / {fmt(s['bwd_ms'])} | {fmt(ratio(s['bwd_ms'], k.get('bwd_ms')), '.2f')} | {errs} |")
+    if torch_res.get("attention_bf16_fwd"):
+        lines.append("\n## Attention forward bfloat16 (kiln: FlashAttention-2 on the tensor cores, KILN_CUDA_FA_BF16)\n")
+        lines.append("| shape | kiln fwd ms | kiln TFLOP/s | torch fwd ms (masked / sliced) | fwd ratio vs sliced | kiln rel err O |")
+        lines.append("|---|---|---|---|---|---|")
+        kf = {r["d"]: r for r in (kiln or {}).get("fa_bf16_attention") or []}
+        for t in torch_res["attention_bf16_fwd"]:
+            k = kf.get(t["d"], {})
+            shape = f"{t['batch']}×{t['lq']}×{t['lk']} (ctx {t['ncontext']}), d={t['d']}"
+            m, s = t["masked"], t["sliced"]
+            lines.append(f"| {shape} | {fmt(k.get('fwd_ms'))} | {fmt(k.get('fwd_tflops'), '.2f')} | "
+                         f"{fmt(m['fwd_ms'])} / {fmt(s['fwd_ms'])} | {fmt(ratio(s['fwd_ms'], k.get('fwd_ms')), '.2f')} | "
+                         f"{fmt(k.get('rel_err_o'), '.1e')} |")
     kc = (kiln or {}).get("copy") or {}
     tc = torch_res["copy"]
     lines.append(f"\n## Device-to-device copy, {tc['bytes'] >> 20} MiB (bytes read + written)\n")
@@ -252,6 +282,7 @@ def main():
     res["dgemm"] = [dgemm(n, args.reps) for n in sizes]
     res["bf16_gemm"] = [bf16_gemm(n, args.reps) for n in sizes]
     res["attention"] = [attention(batch, seq, seq, nctx, d, args.reps) for d in dims]
+    res["attention_bf16_fwd"] = [attention_bf16_fwd(batch, seq, seq, nctx, d, args.reps) for d in dims]
     res["copy"] = copy_bw(args.reps, ncopy)
     res["adamw"] = adamw_bw(args.reps, 1 << 16 if args.quick else 1 << 27)
     with open(os.path.join(args.out, "anchors.json"), "w") as f:

@@ -64,6 +64,7 @@ type cudaBenchReport struct {
 	DMMAGEMM  []gemmResult      `json:"dmma_gemm"`
 	BF16GEMM  []gemmResult      `json:"bf16_gemm"`
 	Attention []attnResult      `json:"attention"`
+	FABF16    []attnResult      `json:"fa_bf16_attention"`
 	Copy      copyResult        `json:"copy"`
 	MemStats  device.MemStats   `json:"mem_stats"`
 	Errors    []string          `json:"errors,omitempty"`
@@ -104,6 +105,8 @@ func init() {
 					"rel_err against float64 of the bfloat16 inputs",
 				"attention": "fp32, batch = batch·heads, every query attends to keys [0, ncontext); " +
 					"flops 4·B·Lq·NC·D forward, 10·B·Lq·NC·D backward",
+				"fa_bf16_attention": "the attention forward of bfloat16 Q, K, V on the tensor cores (" + cuda.FABF16Env + "=1, " +
+					"FlashAttention-2), O and lse in bfloat16; rel_err_o against float64 of the bfloat16 inputs",
 				"copy": "cuMemcpyDtoD of one buffer, bytes counted read + write",
 			}}
 			sizes := []int{1024, 2048, 4096}
@@ -173,6 +176,18 @@ func init() {
 					return err
 				})
 			}
+			g.SetFABF16(true)
+			for _, dh := range attnD {
+				run(fmt.Sprintf("fa bf16 attention d=%d", dh), func() error {
+					r, err := benchAttentionFABF16(g, batch, seq, seq, nctx, dh, reps)
+					rep.FABF16 = append(rep.FABF16, r)
+					if err == nil && !(r.RelErrO <= 1e-2) {
+						err = fmt.Errorf("relative error %.3g above 1e-2: the bfloat16 attention kernel is wrong", r.RelErrO)
+					}
+					return err
+				})
+			}
+			g.SetFABF16(os.Getenv(cuda.FABF16Env) == "1")
 			run("copy", func() error {
 				r, err := benchCopy(g, copyN, reps) // 1 GiB of float32 (4 MiB with --quick)
 				rep.Copy = r
@@ -204,6 +219,10 @@ func init() {
 			for _, r := range rep.Attention {
 				fmt.Fprintf(out, "attention B=%d L=%d nctx=%d d=%d: fwd %.3f ms (%.2f TFLOP/s), bwd %.3f ms (%.2f TFLOP/s); rel err O %.2g dQ %.2g dK %.2g dV %.2g\n",
 					r.Batch, r.Lq, r.NContext, r.D, r.FwdMs, r.FwdTF, r.BwdMs, r.BwdTF, r.RelErrO, r.RelErrDQ, r.RelErrDK, r.RelErrDV)
+			}
+			for _, r := range rep.FABF16 {
+				fmt.Fprintf(out, "fa bf16 attention B=%d L=%d nctx=%d d=%d: fwd %.3f ms (%.2f TFLOP/s); rel err O %.2g\n",
+					r.Batch, r.Lq, r.NContext, r.D, r.FwdMs, r.FwdTF, r.RelErrO)
 			}
 			fmt.Fprintf(out, "copy %d MiB: %.3f ms, %.0f GB/s (read+write)\n", rep.Copy.Bytes>>20, rep.Copy.Ms, rep.Copy.GBps)
 			for _, e := range rep.Errors {
@@ -433,6 +452,67 @@ func benchAttention(g *cuda.Device, batch, lq, lk, nctx, dh, reps int) (attnResu
 	}
 	ro, rdq, rdk, rdv := attentionRef(hs[0], hs[1], hs[2], hs[3], lq, lk, nctx, dh, p.Scale)
 	r.RelErrO, r.RelErrDQ, r.RelErrDK, r.RelErrDV = relErr(hs[4], ro), relErr(hs[5], rdq), relErr(hs[6], rdk), relErr(hs[7], rdv)
+	return r, nil
+}
+
+// benchAttentionFABF16 times the forward of bfloat16 attention (the caller switches the
+// tensor-core kernel on) and checks head 0's O against the float64 reference of the
+// bfloat16 inputs.
+func benchAttentionFABF16(g *cuda.Device, batch, lq, lk, nctx, dh, reps int) (attnResult, error) {
+	r := attnResult{Batch: batch, Lq: lq, Lk: lk, NContext: nctx, D: dh}
+	p := device.AttentionParams{Batch: batch, Lq: lq, Lk: lk, D: dh, Dv: dh, NContext: nctx, Scale: 1 / math.Sqrt(float64(dh))}
+	var bufs []device.Buffer
+	defer func() {
+		for _, b := range bufs {
+			b.Free()
+		}
+	}()
+	nq, nk := batch*lq*dh, batch*lk*dh
+	var q, k, v, o, lse device.Buffer
+	for i, x := range []struct {
+		p *device.Buffer
+		n int
+	}{{&q, nq}, {&k, nk}, {&v, nk}, {&o, nq}, {&lse, batch * lq}} {
+		var b device.Buffer
+		var err error
+		if i < 3 {
+			b, err = allocFilledAs(g, device.BFloat16, x.n, uint64(11+i), device.Normal, 0, 1)
+		} else {
+			b, err = g.Alloc(device.BFloat16, x.n)
+		}
+		if err != nil {
+			return r, err
+		}
+		bufs = append(bufs, b)
+		*x.p = b
+	}
+	var err error
+	if r.FwdMs, err = timeMedian(g, reps, func() { g.Attention(p, q, k, v, o, lse) }); err != nil {
+		return r, err
+	}
+	r.FwdTF = 4 * float64(batch) * float64(lq) * float64(nctx) * float64(dh) / (r.FwdMs * 1e-3) / 1e12
+	var hs [4][]float32
+	for i, x := range []struct {
+		b device.Buffer
+		n int
+	}{{q, lq * dh}, {k, lk * dh}, {v, lk * dh}, {o, lq * dh}} {
+		small, err := g.Alloc(device.BFloat16, x.n)
+		if err != nil {
+			return r, err
+		}
+		g.CopyDeviceToDevice(small, 0, x.b, 0, x.n)
+		h, err := toHost64(g, small)
+		small.Free()
+		if err != nil {
+			return r, err
+		}
+		hs[i] = make([]float32, len(h))
+		for j, y := range h {
+			hs[i][j] = float32(y) // exact: bfloat16 values
+		}
+	}
+	ro, _, _, _ := attentionRef(hs[0], hs[1], hs[2], make([]float32, lq*dh), lq, lk, nctx, dh, p.Scale)
+	r.RelErrO = relErr(hs[3], ro)
 	return r, nil
 }
 

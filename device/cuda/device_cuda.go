@@ -48,6 +48,7 @@ type Device struct {
 	tf32    bool    // float32 GEMMs on the tensor cores with TF32 inputs (TF32Env, SetTF32)
 	dmma    bool    // float64 GEMMs on the FP64 tensor cores (DMMAEnv, SetDMMA)
 	bf16    bool    // bfloat16 GEMMs on the tensor cores instead of widened (BF16Env, SetBF16)
+	faBF16  bool    // bfloat16 attention forward on the tensor cores (FABF16Env, SetFABF16)
 	info    device.Info
 	sms     int
 }
@@ -184,6 +185,22 @@ const BF16Env = "KILN_CUDA_BF16"
 func (d *Device) SetBF16(on bool) {
 	d.mu.Lock()
 	d.bf16 = on
+	d.mu.Unlock()
+}
+
+// FABF16Env names the environment variable that, set to 1 when a device opens, runs the
+// attention forward of bfloat16 Q, K and V with head dims ≤ 64 on the tensor cores
+// (kernels/attention.cu's kiln_attn_fwd_fa_bf16_*, FlashAttention-2: mma.sync m16n8k16,
+// float32 scores, softmax statistics and accumulation, the probabilities rounded to bfloat16
+// for P·V) instead of on float32 copies. O and the log-sum-exp are bfloat16 either way; the
+// backward stays widened. Off by default until a GPU has measured it.
+const FABF16Env = "KILN_CUDA_FA_BF16"
+
+// SetFABF16 turns the bfloat16 tensor-core attention forward on or off for later launches
+// (see FABF16Env).
+func (d *Device) SetFABF16(on bool) {
+	d.mu.Lock()
+	d.faBF16 = on
 	d.mu.Unlock()
 }
 
@@ -380,6 +397,7 @@ func newDevice(ordinal int, drv driver, info device.Info) (*Device, error) {
 	d.tf32 = os.Getenv(TF32Env) == "1"
 	d.dmma = os.Getenv(DMMAEnv) == "1"
 	d.bf16 = os.Getenv(BF16Env) == "1"
+	d.faBF16 = os.Getenv(FABF16Env) == "1"
 	d.enter()
 	defer d.leave()
 	var err error

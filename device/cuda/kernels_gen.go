@@ -1040,6 +1040,48 @@ func (l launcher) attnBwdDkdvD128(Q, K, V, LSE, dO, Delta, dK, dV elemPtr, Lq, L
 	})
 }
 
+// attnFwdFaD32 launches kiln_attn_fwd_fa_bf16_d32,
+// chosen by the dtype of Q. Its C parameters:
+//
+//	bf16* Q, bf16* K, bf16* V, bf16* O, bf16* LSE, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
+//	f64 scale
+func (l launcher) attnFwdFaD32(Q, K, V, O, LSE elemPtr, Lq, Lk, D, Dv, nctx int, scale float64) {
+	var name, sig string
+	switch Q.dtype {
+	case device.BFloat16:
+		name, sig = "kiln_attn_fwd_fa_bf16_d32", "bf16*,bf16*,bf16*,bf16*,bf16*,i64,i64,i64,i64,i64,f64"
+	default:
+		l.noKernel("kiln_attn_fwd_fa_*_d32", Q.dtype)
+		return
+	}
+	l.sameDType(name, Q.dtype, K.dtype, V.dtype, O.dtype, LSE.dtype)
+	l.run(name, sig, []uint64{
+		uint64(Q.addr), uint64(K.addr), uint64(V.addr), uint64(O.addr), uint64(LSE.addr),
+		uint64(Lq), uint64(Lk), uint64(D), uint64(Dv), uint64(nctx), math.Float64bits(scale),
+	})
+}
+
+// attnFwdFaD64 launches kiln_attn_fwd_fa_bf16_d64,
+// chosen by the dtype of Q. Its C parameters:
+//
+//	bf16* Q, bf16* K, bf16* V, bf16* O, bf16* LSE, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
+//	f64 scale
+func (l launcher) attnFwdFaD64(Q, K, V, O, LSE elemPtr, Lq, Lk, D, Dv, nctx int, scale float64) {
+	var name, sig string
+	switch Q.dtype {
+	case device.BFloat16:
+		name, sig = "kiln_attn_fwd_fa_bf16_d64", "bf16*,bf16*,bf16*,bf16*,bf16*,i64,i64,i64,i64,i64,f64"
+	default:
+		l.noKernel("kiln_attn_fwd_fa_*_d64", Q.dtype)
+		return
+	}
+	l.sameDType(name, Q.dtype, K.dtype, V.dtype, O.dtype, LSE.dtype)
+	l.run(name, sig, []uint64{
+		uint64(Q.addr), uint64(K.addr), uint64(V.addr), uint64(O.addr), uint64(LSE.addr),
+		uint64(Lq), uint64(Lk), uint64(D), uint64(Dv), uint64(nctx), math.Float64bits(scale),
+	})
+}
+
 // bsrMm launches kiln_bsr_mm_f32 or kiln_bsr_mm_f64,
 // chosen by the dtype of vals. Its C parameters:
 //

@@ -599,6 +599,10 @@ func checkAttn(op string, p device.AttentionParams) {
 
 // Attention: kernels/attention.cu kiln_attn_fwd_*.
 func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buffer) {
+	if d.faBF16 && max(p.D, p.Dv) <= 64 && allDType(device.BFloat16, q, k, v, o, lse) {
+		d.attentionFABF16(p, q, k, v, o, lse)
+		return
+	}
 	if d.widened("Attention", []device.Buffer{q, k, v, o, lse}, []device.Buffer{o, lse}, func(f func(device.Buffer) device.Buffer) { d.Attention(p, f(q), f(k), f(v), f(o), f(lse)) }) {
 		return
 	}
@@ -626,6 +630,44 @@ func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buff
 	for b0 := 0; b0 < p.Batch; b0 += 65535 {
 		nb := min(p.Batch-b0, 65535)
 		kernel(d.kernel(dim3{x: (p.Lq + per - 1) / per, y: nb}, dim3{x: 128}),
+			qb.elems(b0*p.Lq*p.D), kb.elems(b0*p.Lk*p.D), vb.elems(b0*p.Lk*p.Dv), ob.elems(b0*p.Lq*p.Dv), lb.elems(b0*p.Lq),
+			p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
+	}
+}
+
+// allDType reports whether every buffer holds dt.
+func allDType(dt device.DType, bufs ...device.Buffer) bool {
+	for _, b := range bufs {
+		if b.DType() != dt {
+			return false
+		}
+	}
+	return true
+}
+
+// attentionFABF16 is Attention of bfloat16 operands with head dims ≤ 64 on the tensor cores
+// (FABF16Env): kernels/attention.cu kiln_attn_fwd_fa_bf16_d{32,64}, 64 queries per block.
+func (d *Device) attentionFABF16(p device.AttentionParams, q, k, v, o, lse device.Buffer) {
+	const name = "Attention"
+	checkAttn(name, p)
+	qb, kb, vb, ob, lb := d.buf(name, q), d.buf(name, k), d.buf(name, v), d.buf(name, o), d.buf(name, lse)
+	checkLen(name, "q", qb, p.Batch*p.Lq*p.D)
+	checkLen(name, "k", kb, p.Batch*p.Lk*p.D)
+	checkLen(name, "v", vb, p.Batch*p.Lk*p.Dv)
+	checkLen(name, "o", ob, p.Batch*p.Lq*p.Dv)
+	checkLen(name, "lse", lb, p.Batch*p.Lq)
+	if p.Batch == 0 || p.Lq == 0 {
+		return
+	}
+	kernel := launcher.attnFwdFaD64
+	if max(p.D, p.Dv) <= 32 {
+		kernel = launcher.attnFwdFaD32
+	}
+	d.enter()
+	defer d.leave()
+	for b0 := 0; b0 < p.Batch; b0 += 65535 {
+		nb := min(p.Batch-b0, 65535)
+		kernel(d.kernel(dim3{x: (p.Lq + 63) / 64, y: nb}, dim3{x: 128}),
 			qb.elems(b0*p.Lq*p.D), kb.elems(b0*p.Lk*p.D), vb.elems(b0*p.Lk*p.Dv), ob.elems(b0*p.Lq*p.Dv), lb.elems(b0*p.Lq),
 			p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
 	}
