@@ -126,6 +126,39 @@ func TestFitYeoJohnsonMatchesBruteForce(t *testing.T) {
 	}
 }
 
+// TestFitYeoJohnsonInRange checks the restricted fit against a brute-force grid of ℓ over the
+// same interval: the unrestricted λ of strongly right-skewed data is negative, the
+// restricted one then sits at the interval's lower end, and a sample whose λ lies inside
+// gets the unrestricted answer.
+func TestFitYeoJohnsonInRange(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	heavy := make([]float64, 400)
+	for i := range heavy {
+		heavy[i] = math.Exp(2.5 * r.NormFloat64()) // skewed far beyond what log (λ=0) undoes
+	}
+	for _, xs := range [][]float64{heavy, samples(r, "lognormal", 400), samples(r, "left", 400), samples(r, "normal", 400)} {
+		got := FitYeoJohnsonIn(xs, 0, 2)
+		best, bestL := 0.0, math.Inf(-1)
+		for l := 0.0; l <= 2; l += 1e-4 {
+			if v := naiveLogLik(xs, l); v > bestL {
+				best, bestL = l, v
+			}
+		}
+		if math.Abs(got-best) > 2e-4 {
+			t.Errorf("λ in [0, 2] = %v, brute-force grid %v", got, best)
+		}
+		if free := FitYeoJohnson(xs); free >= 0 && free <= 2 && math.Abs(free-got) > 2e-4 {
+			t.Errorf("λ %v inside [0, 2] unrestricted, restricted %v", free, got)
+		}
+	}
+	if free := FitYeoJohnson(heavy); free >= 0 {
+		t.Fatalf("the heavy sample should need λ < 0 unrestricted, got %v", free)
+	}
+	if got := FitYeoJohnsonIn(heavy, 0, 2); got > 1e-6 {
+		t.Errorf("heavy sample restricted to [0, 2]: λ=%v, want the lower end 0", got)
+	}
+}
+
 func TestQuantileNormal(t *testing.T) {
 	// Hand-derived: values {1,2,2,5}: mid-rank CDF at 1 is (0+1)/8, at 2 is (1+3)/8, at 5 is
 	// (3+4)/8; 3.5 lies halfway between 2 and 5.

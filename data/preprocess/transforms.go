@@ -38,20 +38,20 @@ func YeoJohnsonInverse(v, lambda float64) float64 {
 		if math.Abs(lambda) < eps {
 			return math.Expm1(v)
 		}
-		b := 1 + lambda*v // (x+1)^λ
-		if b <= 0 {
+		// (x+1)^λ = 1 + λv; Log1p keeps its logarithm exact for λ near 0.
+		if 1+lambda*v <= 0 {
 			return math.MaxFloat64
 		}
-		return math.Min(math.Expm1(math.Log(b)/lambda), math.MaxFloat64)
+		return math.Min(math.Expm1(math.Log1p(lambda*v)/lambda), math.MaxFloat64)
 	}
 	if math.Abs(lambda-2) < eps {
 		return -math.Expm1(-v)
 	}
-	b := 1 - (2-lambda)*v // (1−x)^(2−λ)
-	if b <= 0 {
+	// (1−x)^(2−λ) = 1 − (2−λ)v, likewise for λ near 2.
+	if 1-(2-lambda)*v <= 0 {
 		return -math.MaxFloat64
 	}
-	return math.Max(-math.Expm1(math.Log(b)/(2-lambda)), -math.MaxFloat64)
+	return math.Max(-math.Expm1(math.Log1p(-(2-lambda)*v)/(2-lambda)), -math.MaxFloat64)
 }
 
 // YeoJohnsonLogLik is the profile log-likelihood of λ for a sample under the assumption that
@@ -138,12 +138,21 @@ const (
 // practice unimodal; the grid is what keeps a local maximum from being taken for the global
 // one, and the tests compare the result with a brute-force grid of ℓ.
 func FitYeoJohnson(xs []float64) float64 {
+	return FitYeoJohnsonIn(xs, lambdaMin, lambdaMax)
+}
+
+// FitYeoJohnsonIn is FitYeoJohnson with λ restricted to [lo, hi] (lo ≤ 1 ≤ hi; the grid
+// starts at lo in steps of 0.25). The interval [0, 2] keeps ψ a bijection of the real line:
+// for λ < 0 the transform of large positive values is bounded above by −1/λ, and for λ > 2
+// that of large negative values is bounded below, so a distribution over the transformed
+// scale that puts mass beyond those bounds has no inverse there.
+func FitYeoJohnsonIn(xs []float64, lo, hi float64) float64 {
 	const step = 0.25
 	s := newYJSample(xs)
 	best, bestL := 1.0, math.Inf(-1)
 	for k := 0; ; k++ {
-		l := lambdaMin + float64(k)*step
-		if l > lambdaMax+1e-9 {
+		l := lo + float64(k)*step
+		if l > hi+1e-9 {
 			break
 		}
 		if v := s.logLik(l); v > bestL {
@@ -153,7 +162,7 @@ func FitYeoJohnson(xs []float64) float64 {
 	if math.IsInf(bestL, -1) {
 		return 1 // constant or empty sample: the identity is as good as any
 	}
-	a, b := max(best-step, lambdaMin), min(best+step, lambdaMax)
+	a, b := max(best-step, lo), min(best+step, hi)
 	invPhi := (math.Sqrt(5) - 1) / 2
 	c, d := b-invPhi*(b-a), a+invPhi*(b-a)
 	fc, fd := s.logLik(c), s.logLik(d)

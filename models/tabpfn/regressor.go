@@ -371,11 +371,15 @@ type targetMap struct {
 	yeoJohnson    bool
 	lambda        float64
 	tMean, tScale float64
+	// lambda is fitted in [0, 2], where ψ maps the real line onto itself (outside it ψ is
+	// bounded on one side, and the bar distribution's mass beyond that bound would have no
+	// inverse: on strongly skewed targets that mass, mapped to the bound, once dragged the
+	// mean far above every target).
+	//
 	// lo and hi bound a transformed target's inverse: the training targets' range widened
-	// by that range on each side. The inverse of a Yeo–Johnson transform grows without
-	// bound (exponentially for λ near 0, to infinity at a finite value for λ < 0), and the
-	// bar distribution's half-normal tails would otherwise give an infinite or meaningless
-	// mean and outer quantiles.
+	// by that range on each side. The inverse still grows exponentially for λ near 0, and
+	// the bar distribution's half-normal tails would otherwise give an infinite or
+	// meaningless mean and outer quantiles.
 	lo, hi float64
 }
 
@@ -401,7 +405,7 @@ func fitTargetMap(y []float64, tf TargetTransform) (targetMap, error) {
 	}
 	lo, hi := slices.Min(y), slices.Max(y)
 	t.lo, t.hi = lo-(hi-lo), hi+(hi-lo)
-	t.lambda = preprocess.FitYeoJohnson(u)
+	t.lambda = preprocess.FitYeoJohnsonIn(u, 0, 2)
 	for i, v := range u {
 		u[i] = preprocess.YeoJohnson(v, t.lambda)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/data/preprocess"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/metrics"
 )
@@ -208,6 +209,24 @@ func TestTargetMap(t *testing.T) {
 	m, err := fitTargetMap(sym, TargetAuto)
 	require.NoError(t, err)
 	require.False(t, m.yeoJohnson, "a symmetric target was transformed")
+
+	// λ stays in [0, 2], where ψ maps the real line onto itself: the inverse of every z is
+	// finite before the range bound, even for a target skewed beyond what log undoes
+	// (whose unrestricted λ is negative, its transform bounded above by −1/λ).
+	heavy := make([]float64, 300)
+	for i := range heavy {
+		heavy[i] = math.Exp(3 * r.NormFloat64())
+	}
+	for _, ys := range [][]float64{y, heavy} {
+		m, err := fitTargetMap(ys, TargetYeoJohnson)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, m.lambda, 0.0)
+		require.LessOrEqual(t, m.lambda, 2.0)
+		for _, z := range []float64{-30, -5, 5, 30} {
+			u := preprocess.YeoJohnsonInverse(m.tMean+m.tScale*z, m.lambda)
+			require.False(t, math.IsInf(u, 0) || math.IsNaN(u), "ψ⁻¹ at z=%v: %v (λ %v)", z, u, m.lambda)
+		}
+	}
 
 	// A transformed target's inverse stays within the training range widened by the range
 	// on each side, however far into the tails z goes (a log-like λ would overflow).
