@@ -77,7 +77,7 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	// Per-member limits: the classifier's defaults take every row and feature up to the
 	// largest context it accepts; lower ones are faster.
 	flagbound.Int(fs, &f.maxRows, "max-rows", 0, 0, tabpfn.MaxContextRows, "most training rows per member (a stratified subsample each beyond it); 0: the default, "+strconv.Itoa(tabpfn.MaxContextRows)+" (the embedded model was trained on up to 1024: above that it extrapolates, and time grows with the square of the rows)")
-	flagbound.Int(fs, &f.maxFeats, "max-features", 0, 0, tabpfn.MaxContextFeatures, "most features per member (a subset each beyond it, chosen as --feature-selection says); 0: the default, "+strconv.Itoa(tabpfn.MaxContextFeatures)+" (the embedded model was trained on up to 100)")
+	flagbound.Int(fs, &f.maxFeats, "max-features", 0, 0, tabpfn.MaxContextFeatures, "most features per member (a subset each beyond it, chosen as --feature-selection says); 0: the default, the widest tables the model was trained on where it records them (the embedded regression model: 32), else "+strconv.Itoa(tabpfn.MaxContextFeatures)+" (the embedded classifier was trained on up to 100)")
 	cmd.Flags().StringVar(&f.featSel, "feature-selection", string(tabpfn.DefaultFeatureSelection), `how members choose their features beyond --max-features: "random" or "relevance" (drawn with weights growing with each column's relevance to the target on the training rows)`)
 	flagbound.Float(fs, &f.temp, "temperature", tabpfn.DefaultTemperature, flagbound.LeftOpen(0, 100), "softmax temperature of the model's logits")
 	cmd.Flags().StringSliceVar(&f.variants, "variants", nil, "preprocessing variants the members cycle through, comma-separated (default "+

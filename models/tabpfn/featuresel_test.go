@@ -157,3 +157,43 @@ func TestWithFeatureSelectionRejectsUnknown(t *testing.T) {
 	_, err := NewClassifier(WithFeatureSelection("best"))
 	require.ErrorContains(t, err, `unknown feature selection "best"`)
 }
+
+// DefaultMemberFeatures is the model's training width where the model records it (capped at
+// MaxContextFeatures), and MaxContextFeatures (or a larger MaxFeatures) where it does not.
+func TestDefaultMemberFeatures(t *testing.T) {
+	cfg := classifierTinyConfig()
+	cfg.MaxFeatures = 100
+	require.Equal(t, MaxContextFeatures, DefaultMemberFeatures(cfg))
+	cfg.MaxFeatures = 2 * MaxContextFeatures
+	require.Equal(t, 2*MaxContextFeatures, DefaultMemberFeatures(cfg))
+	cfg.TrainedFeatures = 32
+	require.Equal(t, 32, DefaultMemberFeatures(cfg))
+	cfg.TrainedFeatures = MaxContextFeatures + 1
+	require.Equal(t, MaxContextFeatures, DefaultMemberFeatures(cfg))
+	cfg.TrainedFeatures = -1
+	require.ErrorContains(t, cfg.Validate(), "trained_features -1")
+	cfg.TrainedFeatures = ConfigBounds().MaxFeatures + 1
+	require.ErrorContains(t, cfg.Validate(), "trained_features")
+}
+
+// A regressor whose model records a training width presents at most that many features per
+// member by default, says so, and warns when WithMaxFeatures asks for more.
+func TestRegressorMembersKeepTrainedWidth(t *testing.T) {
+	m := tinyRegressionModel(t, 3)
+	defer m.Release()
+	m.Cfg.TrainedFeatures = 4
+	X, y := regressionTable(60, 10, 5, 1, 0)
+	r := newTestRegressor(t, m, WithEnsemble(3), WithVariants(preprocess.VariantStandard))
+	require.NoError(t, r.Fit(X, y))
+	for _, mb := range r.members {
+		require.Len(t, mb.view.cols, 4)
+	}
+	require.Len(t, r.Warnings(), 1)
+	require.Contains(t, r.Warnings()[0], "exceed the limit of 4")
+
+	wide := newTestRegressor(t, m, WithEnsemble(1), WithMaxFeatures(8), WithVariants(preprocess.VariantStandard))
+	require.NoError(t, wide.Fit(X, y))
+	require.Len(t, wide.members[0].view.cols, 8)
+	require.Len(t, wide.Warnings(), 2)
+	require.Contains(t, wide.Warnings()[1], "presents 8 features, above the 4 the model was trained on")
+}

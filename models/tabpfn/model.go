@@ -70,6 +70,20 @@ type Config struct {
 	// logits of Bins bins of a bar distribution (see Bars) over the standardised target.
 	Task string `json:"task,omitempty"`
 	Bins int    `json:"bins,omitempty"`
+	// TrainedFeatures is the most features of the tables the model has been trained on (the
+	// widest prior of every training phase; 0: not recorded, as in models saved before it
+	// was). It sets the default number of features an ensemble member presents: see
+	// DefaultMemberFeatures.
+	TrainedFeatures int `json:"trained_features,omitempty"`
+}
+
+// trainedWidth is the most features the model was trained on: TrainedFeatures where
+// recorded, MaxFeatures (what the config was made for) otherwise.
+func (c Config) trainedWidth() int {
+	if c.TrainedFeatures > 0 {
+		return c.TrainedFeatures
+	}
+	return c.MaxFeatures
 }
 
 // TaskRegression is Config.Task of a regression model.
@@ -152,6 +166,7 @@ func (c Config) Validate() error {
 		{"max_features", c.MaxFeatures, 1, hi.MaxFeatures},
 		{"max_train_rows", c.MaxRows, 2, hi.MaxRows},
 		{"bins", c.Bins, binsLo, binsHi},
+		{"trained_features", c.TrainedFeatures, 0, hi.MaxFeatures},
 	} {
 		if err := intInRange("config "+f.name, f.v, f.lo, f.hi); err != nil {
 			return err

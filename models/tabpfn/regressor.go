@@ -229,10 +229,7 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 		widest = max(widest, v.pre.OutputCols())
 		r.members = append(r.members, &regMember{view: v, trainY: ys})
 	}
-	if widest > maxFeatures {
-		r.warnf("%d features after preprocessing exceed the limit of %d: each ensemble member uses its own %s subset of %d",
-			widest, maxFeatures, r.featureSelection.subsetWord(), maxFeatures)
-	}
+	warnWidth(r.warnf, r.cfg, r.featureSelection, widest, maxFeatures)
 	r.fitted = true
 	return nil
 }

@@ -156,6 +156,7 @@ func newTrainer(m *Model, tc TrainConfig, path string) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.Cfg.TrainedFeatures = max(m.Cfg.TrainedFeatures, tc.Prior.MaxFeatures)
 	if m.Cfg.Regression() && m.Bars == nil {
 		if m.Bars, err = tc.PriorBars(m.Cfg.Bins); err != nil {
 			return nil, err
@@ -301,6 +302,7 @@ func (t *Trainer) NewPhase(p Phase) error {
 		return err
 	}
 	t.Cfg, t.sampler, t.sched = tc, s, scheduleOf(tc)
+	t.Model.Cfg.TrainedFeatures = max(t.Model.Cfg.TrainedFeatures, tc.Prior.MaxFeatures)
 	return nil
 }
 

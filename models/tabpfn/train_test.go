@@ -118,6 +118,8 @@ func TestNewPhaseResumesExactly(t *testing.T) {
 	}
 	full, seen := run(filepath.Join(dir, "full.safetensors"), -1)
 	require.Equal(t, 7, full.Step)
+	// The model records the widest prior of its phases (5, then 7).
+	require.Equal(t, 7, full.Model.Cfg.TrainedFeatures)
 	require.Len(t, seen, 4)
 	// Warm-up restarts: step 3 is the new schedule's step 0, at lr·1/2.
 	require.InDelta(t, 2.5e-4, seen[0].LR, 1e-12)
@@ -138,6 +140,7 @@ func TestNewPhaseResumesExactly(t *testing.T) {
 	resumed, err := Resume(dev, filepath.Join(dir, "part.safetensors"), 0)
 	require.NoError(t, err)
 	require.Equal(t, phase.MaxRows, resumed.Cfg.Prior.MaxRows)
+	require.Equal(t, 7, resumed.Model.Cfg.TrainedFeatures)
 	var tail []Progress
 	require.NoError(t, resumed.Run(context.Background(), func(p Progress) { tail = append(tail, p) }))
 	require.Equal(t, 7, resumed.Step)
@@ -150,6 +153,39 @@ func TestNewPhaseResumesExactly(t *testing.T) {
 	resumed.Model.Release()
 
 	require.ErrorContains(t, resumed.NewPhase(Phase{Steps: 7}), "more steps")
+}
+
+// A model records the most features of the tables it was trained on: the first phase's
+// prior, a wider phase's, never less after a narrower one, through a checkpoint and an export.
+func TestTrainedFeaturesRecorded(t *testing.T) {
+	dev := device.MustGet("cpu")
+	dir := t.TempDir()
+	tc := tinyTrainConfig()
+	tc.Steps = 1
+	tr, err := NewTrainer(dev, tinyConfig(), tc, filepath.Join(dir, "run.safetensors"))
+	require.NoError(t, err)
+	defer tr.Model.Release()
+	require.Equal(t, 0, tinyConfig().TrainedFeatures)
+	require.Equal(t, tc.Prior.MaxFeatures, tr.Model.Cfg.TrainedFeatures)
+	require.NoError(t, tr.Run(context.Background(), nil))
+	require.NoError(t, tr.NewPhase(Phase{Steps: 2, MaxFeatures: 9}))
+	require.Equal(t, 9, tr.Model.Cfg.TrainedFeatures)
+	require.NoError(t, tr.Run(context.Background(), nil))
+	require.NoError(t, tr.NewPhase(Phase{Steps: 3, MaxFeatures: 4}))
+	require.Equal(t, 9, tr.Model.Cfg.TrainedFeatures)
+	require.NoError(t, tr.Run(context.Background(), nil))
+
+	resumed, err := Resume(dev, filepath.Join(dir, "run.safetensors"), 0)
+	require.NoError(t, err)
+	defer resumed.Model.Release()
+	require.Equal(t, 9, resumed.Model.Cfg.TrainedFeatures)
+	export := filepath.Join(dir, "model.safetensors")
+	require.NoError(t, resumed.ExportModel(export, nil))
+	m, err := Load(dev, export)
+	require.NoError(t, err)
+	defer m.Release()
+	require.Equal(t, 9, m.Cfg.TrainedFeatures)
+	require.Equal(t, 9, DefaultMemberFeatures(m.Cfg))
 }
 
 // Micro-batches accumulate the gradient of the whole batch: training with groups of 3 of a
