@@ -19,7 +19,10 @@ func TestDefaultRegressionModelIsShippedBody(t *testing.T) {
 	m, err := DefaultRegressionModel(device.MustGet("cpu"))
 	require.NoError(t, err)
 	defer m.Release()
-	require.Equal(t, ShippedConfig().AsRegression(DefaultBins), m.Cfg)
+	want := ShippedConfig().AsRegression(DefaultBins)
+	require.Positive(t, m.Cfg.TrainedFeatures, "the embedded regression model records its training width")
+	want.TrainedFeatures = m.Cfg.TrainedFeatures
+	require.Equal(t, want, m.Cfg)
 	require.NotNil(t, m.Bars)
 	require.Equal(t, DefaultBins, m.Bars.Bins())
 }
