@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +23,6 @@ import (
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/examples/wine"
 	"github.com/kiln-ml/kiln/internal/flagbound"
-	"github.com/kiln-ml/kiln/internal/interrupt"
 	"github.com/kiln-ml/kiln/internal/outguard"
 	"github.com/kiln-ml/kiln/metrics"
 	"github.com/kiln-ml/kiln/models/tabpfn"
@@ -439,6 +437,9 @@ type evalRow struct {
 	Warnings []string                 `json:"warnings,omitempty"`
 }
 
+func (r *evalRow) setError(err error)      { r.Error = err.Error() }
+func (r *evalRow) setWarnings(ws []string) { r.Warnings = ws }
+
 // evalMean is the mean over the evaluated datasets.
 type evalMean struct {
 	Datasets int                      `json:"datasets"`
@@ -516,112 +517,53 @@ more than 0.05 below ridge's. --task auto decides per file (all must agree).`,
 			if regression {
 				return runEvalRegression(cmd, &fl, paths, baseFile, splits, asJSON)
 			}
-			var fixed metrics.Baselines
-			if baseFile != "" {
-				if fixed, err = metrics.LoadBaselines(baseFile); err != nil {
-					return err
-				}
+			baselines, err := newBaselineFiles(baseFile, "tabular-baselines.json", metrics.LoadBaselines)
+			if err != nil {
+				return err
 			}
 			m, err := fl.load()
 			if err != nil {
 				return err
 			}
 			defer m.Release()
-			if _, err := fl.classifier(m, nil); err != nil {
-				return err
-			}
-			// The protocol stops between splits when the context is cancelled; an
-			// interrupted evaluation prints no report and exits with the signal's status.
-			ctx := cmdContext(cmd)
-			interrupt.Cooperate()
 			proto := metrics.DefaultProtocol()
 			proto.Splits, proto.TrainCap = splits, trainCap
+			rows, failed, err := evalDatasets(cmd, paths, evalSteps[evalRow, metrics.Classifier, *metrics.Result]{
+				row: func(name, path string) (evalRow, error) {
+					d, err := baselines.of(path, name)
+					return evalRow{Dataset: name, Path: path, Refs: d.Models}, err
+				},
+				load: data.Load,
+				describe: func(row *evalRow, t *data.Table) (string, bool) {
+					if maxClasses > 0 && t.NumClasses() > maxClasses {
+						row.Skipped = fmt.Sprintf("%d classes > --max-classes %d", t.NumClasses(), maxClasses)
+						return "skipped (" + row.Skipped + ")", false
+					}
+					return fmt.Sprintf("%d rows, %d features, %d classes, %d splits...", t.Rows(), t.NumFeatures(), t.NumClasses(), splits), true
+				},
+				evaluate: proto.Evaluate,
+				model: func(w *evalWarnings) (metrics.Classifier, error) {
+					c, err := fl.classifier(m, w.out)
+					if err != nil {
+						return nil, err
+					}
+					return &warnCollector{Classifier: c, add: w.add}, nil
+				},
+				record: func(row *evalRow, res *metrics.Result) string {
+					row.Result = res
+					markRow(row)
+					return fmt.Sprintf("AUC %.4f, accuracy %.4f, log loss %.4f", res.AUC, res.Accuracy, res.LogLoss)
+				},
+			})
+			if err != nil {
+				return err
+			}
 			rep := evalReport{Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Pairwise: fl.pairwise, Splits: splits,
-				TrainCap: trainCap}
+				TrainCap: trainCap, Rows: rows, Mean: meanOf(rows)}
 			if rep.Model == "" {
 				rep.Model = "default"
 			}
-			progress := cmd.ErrOrStderr()
-			cache := map[string]metrics.Baselines{}
-			failed := 0
-			for i, path := range paths {
-				row := evalRow{Dataset: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), Path: path}
-				refs, refErr := baselinesFor(path, fixed, cache)
-				if refErr != nil {
-					fmt.Fprintf(progress, "note: %v\n", refErr)
-				}
-				if d, ok := refs.Lookup(row.Dataset); ok {
-					row.Refs = d.Models
-				}
-				t, err := data.Load(path, data.Options{})
-				if err != nil {
-					row.Error = err.Error()
-					failed++
-					fmt.Fprintf(progress, "[%d/%d] %s: %v\n", i+1, len(paths), row.Dataset, err)
-					rep.Rows = append(rep.Rows, row)
-					continue
-				}
-				if maxClasses > 0 && t.NumClasses() > maxClasses {
-					row.Skipped = fmt.Sprintf("%d classes > --max-classes %d", t.NumClasses(), maxClasses)
-					fmt.Fprintf(progress, "[%d/%d] %s: skipped (%s)\n", i+1, len(paths), row.Dataset, row.Skipped)
-					rep.Rows = append(rep.Rows, row)
-					continue
-				}
-				fmt.Fprintf(progress, "[%d/%d] %s: %d rows, %d features, %d classes, %d splits...\n",
-					i+1, len(paths), row.Dataset, t.Rows(), t.NumFeatures(), t.NumClasses(), splits)
-				start := time.Now()
-				warn := &onceWriter{w: progress}
-				var warnings []string
-				var mu sync.Mutex
-				res, err := proto.Evaluate(ctx, t, func() metrics.Classifier {
-					c, err := fl.classifier(m, warn)
-					if err != nil {
-						panic(err) // options were checked above
-					}
-					return &warnCollector{Classifier: c, add: func(ws []string) {
-						mu.Lock()
-						defer mu.Unlock()
-						for _, w := range ws {
-							if !slices.Contains(warnings, w) {
-								warnings = append(warnings, w)
-							}
-						}
-					}}
-				})
-				if ctx.Err() != nil {
-					if err := interrupt.Err(ctx); err != nil {
-						return err
-					}
-					return ctx.Err()
-				}
-				row.Warnings = warnings
-				if err != nil {
-					row.Error = err.Error()
-					failed++
-					fmt.Fprintf(progress, "    failed: %v\n", err)
-					rep.Rows = append(rep.Rows, row)
-					continue
-				}
-				row.Result = res
-				markRow(&row)
-				fmt.Fprintf(progress, "    AUC %.4f, accuracy %.4f, log loss %.4f in %.1f s\n",
-					res.AUC, res.Accuracy, res.LogLoss, time.Since(start).Seconds())
-				rep.Rows = append(rep.Rows, row)
-			}
-			rep.Mean = meanOf(rep.Rows)
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else if err := printEval(cmd.OutOrStdout(), rep); err != nil {
-				return err
-			}
-			if failed > 0 {
-				return fmt.Errorf("%d of %d datasets failed", failed, len(paths))
-			}
-			return nil
+			return writeEvalReport(cmd.OutOrStdout(), rep, asJSON, printEval, failed, len(paths))
 		},
 	}
 	fl.add(cmd)
@@ -683,29 +625,6 @@ func csvPaths(args []string) ([]string, error) {
 		out = append(out, ms...)
 	}
 	return out, nil
-}
-
-// baselinesFor returns the reference scores for a dataset path: the --baselines file when
-// given, otherwise <dir>/../tabular-baselines.json (cached per file). A missing default file
-// is not an error, only no references.
-func baselinesFor(path string, fixed metrics.Baselines, cache map[string]metrics.Baselines) (metrics.Baselines, error) {
-	if fixed != nil {
-		return fixed, nil
-	}
-	file := filepath.Join(filepath.Dir(path), "..", "tabular-baselines.json")
-	if b, ok := cache[file]; ok {
-		return b, nil
-	}
-	cache[file] = nil
-	if _, err := os.Stat(file); err != nil {
-		return nil, nil
-	}
-	b, err := metrics.LoadBaselines(file)
-	if err != nil {
-		return nil, err
-	}
-	cache[file] = b
-	return b, nil
 }
 
 // markRow sets the comparisons against the random forest and logistic regression.

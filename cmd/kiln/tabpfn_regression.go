@@ -3,16 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -20,7 +17,6 @@ import (
 
 	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/device"
-	"github.com/kiln-ml/kiln/internal/interrupt"
 	"github.com/kiln-ml/kiln/metrics"
 	"github.com/kiln-ml/kiln/models/tabpfn"
 )
@@ -312,133 +308,59 @@ func (w *regWarnCollector) Fit(X data.Matrix, y []float64) error {
 
 func (w *regWarnCollector) SetColumns(cols []data.Column) { w.reg.SetColumns(cols) }
 
+func (r *evalRegRow) setError(err error)      { r.Error = err.Error() }
+func (r *evalRegRow) setWarnings(ws []string) { r.Warnings = ws }
+
+// runEvalRegression runs `kiln tabpfn eval --task regression` on the datasets at paths.
 func runEvalRegression(cmd *cobra.Command, fl *tabpfnFlags, paths []string, baseFile string, splits int, asJSON bool) error {
-	var fixed metrics.RegressionBaselines
-	var err error
-	if baseFile != "" {
-		if fixed, err = metrics.LoadRegressionBaselines(baseFile); err != nil {
-			return err
-		}
+	baselines, err := newBaselineFiles(baseFile, "regression-baselines.json", metrics.LoadRegressionBaselines)
+	if err != nil {
+		return err
 	}
 	m, err := fl.loadRegressionModel()
 	if err != nil {
 		return err
 	}
 	defer m.Release()
-	if _, err := fl.regressor(cmd, m, nil); err != nil {
-		return err
-	}
-	ctx := cmdContext(cmd)
-	interrupt.Cooperate()
 	proto := metrics.DefaultRegressionProtocol()
 	proto.Splits = splits
-	rep := evalRegReport{Task: taskRegression, Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Transform: fl.transform, Splits: splits}
+	rows, failed, err := evalDatasets(cmd, paths, evalSteps[evalRegRow, metrics.Regressor, *metrics.RegressionResult]{
+		row: func(name, path string) (evalRegRow, error) {
+			d, err := baselines.of(path, name)
+			return evalRegRow{Dataset: name, Path: path, Refs: d.Models}, err
+		},
+		load: data.LoadRegression,
+		describe: func(_ *evalRegRow, t *data.Table) (string, bool) {
+			return fmt.Sprintf("%d rows, %d features, target %q, %d splits...", t.Rows(), t.NumFeatures(), t.Target, splits), true
+		},
+		evaluate: proto.Evaluate,
+		model: func(w *evalWarnings) (metrics.Regressor, error) {
+			r, err := fl.regressor(cmd, m, w.out)
+			if err != nil {
+				return nil, err
+			}
+			return &regWarnCollector{DistributionRegressor: r.ForProtocol(), reg: r, add: w.add}, nil
+		},
+		record: func(row *evalRegRow, res *metrics.RegressionResult) string {
+			row.Result, row.DroppedRows = res, res.Dropped
+			if ridge, ok := row.Refs["ridge"]; ok {
+				row.BelowRidge = res.R2 < ridge.R2-ridgeMargin
+			}
+			if rf, ok := row.Refs["rf"]; ok {
+				row.BelowRF = res.R2 < rf.R2
+			}
+			return fmt.Sprintf("R² %.4f, RMSE %.4g, CRPS %.4g, coverage %.3f", res.R2, res.RMSE, res.CRPS, res.Coverage90)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	rep := evalRegReport{Task: taskRegression, Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Transform: fl.transform,
+		Splits: splits, Rows: rows, Mean: meanOfRegression(rows)}
 	if rep.Model == "" {
 		rep.Model = "default"
 	}
-	progress := cmd.ErrOrStderr()
-	cache := map[string]metrics.RegressionBaselines{}
-	failed := 0
-	for i, path := range paths {
-		row := evalRegRow{Dataset: strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), Path: path}
-		refs, refErr := regressionBaselinesFor(path, fixed, cache)
-		if refErr != nil {
-			fmt.Fprintf(progress, "note: %v\n", refErr)
-		}
-		if d, ok := refs.Lookup(row.Dataset); ok {
-			row.Refs = d.Models
-		}
-		t, err := data.LoadRegression(path, data.Options{})
-		if err != nil {
-			row.Error = err.Error()
-			failed++
-			fmt.Fprintf(progress, "[%d/%d] %s: %v\n", i+1, len(paths), row.Dataset, err)
-			rep.Rows = append(rep.Rows, row)
-			continue
-		}
-		fmt.Fprintf(progress, "[%d/%d] %s: %d rows, %d features, target %q, %d splits...\n",
-			i+1, len(paths), row.Dataset, t.Rows(), t.NumFeatures(), t.Target, splits)
-		start := time.Now()
-		warn := &onceWriter{w: progress}
-		var warnings []string
-		var mu sync.Mutex
-		res, err := proto.Evaluate(ctx, t, func() metrics.Regressor {
-			r, err := fl.regressor(cmd, m, warn)
-			if err != nil {
-				panic(err) // options were checked above
-			}
-			return &regWarnCollector{DistributionRegressor: r.ForProtocol(), reg: r, add: func(ws []string) {
-				mu.Lock()
-				defer mu.Unlock()
-				for _, w := range ws {
-					if !slices.Contains(warnings, w) {
-						warnings = append(warnings, w)
-					}
-				}
-			}}
-		})
-		if ctx.Err() != nil {
-			if err := interrupt.Err(ctx); err != nil {
-				return err
-			}
-			return ctx.Err()
-		}
-		row.Warnings = warnings
-		if err != nil {
-			row.Error = err.Error()
-			failed++
-			fmt.Fprintf(progress, "    failed: %v\n", err)
-			rep.Rows = append(rep.Rows, row)
-			continue
-		}
-		row.Result, row.DroppedRows = res, res.Dropped
-		if ridge, ok := row.Refs["ridge"]; ok {
-			row.BelowRidge = res.R2 < ridge.R2-ridgeMargin
-		}
-		if rf, ok := row.Refs["rf"]; ok {
-			row.BelowRF = res.R2 < rf.R2
-		}
-		fmt.Fprintf(progress, "    R² %.4f, RMSE %.4g, CRPS %.4g, coverage %.3f in %.1f s\n",
-			res.R2, res.RMSE, res.CRPS, res.Coverage90, time.Since(start).Seconds())
-		rep.Rows = append(rep.Rows, row)
-	}
-	rep.Mean = meanOfRegression(rep.Rows)
-	if asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else if err := printEvalRegression(cmd.OutOrStdout(), rep); err != nil {
-		return err
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d datasets failed", failed, len(paths))
-	}
-	return nil
-}
-
-// regressionBaselinesFor returns the reference scores for a dataset path: the --baselines
-// file when given, otherwise <dir>/../regression-baselines.json (cached per file). A missing
-// default file is not an error, only no references.
-func regressionBaselinesFor(path string, fixed metrics.RegressionBaselines, cache map[string]metrics.RegressionBaselines) (metrics.RegressionBaselines, error) {
-	if fixed != nil {
-		return fixed, nil
-	}
-	file := filepath.Join(filepath.Dir(path), "..", "regression-baselines.json")
-	if b, ok := cache[file]; ok {
-		return b, nil
-	}
-	cache[file] = nil
-	if _, err := os.Stat(file); err != nil {
-		return nil, nil
-	}
-	b, err := metrics.LoadRegressionBaselines(file)
-	if err != nil {
-		return nil, err
-	}
-	cache[file] = b
-	return b, nil
+	return writeEvalReport(cmd.OutOrStdout(), rep, asJSON, printEvalRegression, failed, len(paths))
 }
 
 func meanOfRegression(rows []evalRegRow) evalRegMean {

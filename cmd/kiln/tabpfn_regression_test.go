@@ -58,16 +58,6 @@ func regressionCSV(t *testing.T, dir, name string, rows int, seed uint64, scale 
 	return path
 }
 
-func readCSVFile(t *testing.T, path string) [][]string {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	require.NoError(t, err)
-	return recs
-}
-
 func TestTabpfnPredictRegression(t *testing.T) {
 	model := tinyRegressionCheckpoint(t)
 	dir := t.TempDir()
@@ -78,7 +68,7 @@ func TestTabpfnPredictRegression(t *testing.T) {
 	require.NoError(t, err, stderr)
 	require.Contains(t, stdout, "wrote 25 predictions")
 	require.Regexp(t, `R² -?[0-9.]+  RMSE [0-9.e+-]+  CRPS [0-9.e+-]+  90% interval coverage [0-9.]+`, stdout)
-	recs := readCSVFile(t, out)
+	recs := readCSV(t, out)
 	require.Equal(t, []string{"mean", "median", "q05", "q95"}, recs[0])
 	require.Len(t, recs, 26)
 	for _, rec := range recs[1:] {
