@@ -29,7 +29,7 @@ func DefaultModelBytes() []byte { return defaultModel }
 var defaultRegressionModel []byte
 
 // DefaultRegressionModel loads the embedded regression model onto dev. Its config is
-// ShippedConfig().AsRegression(DefaultBins), trained on tables of up to 32 features
+// ShippedConfig().AsRegression(DefaultBins), trained on tables of up to 64 features
 // (TrainedFeatures), which is how many each ensemble member presents by default.
 func DefaultRegressionModel(dev device.Device) (*Model, error) {
 	if len(defaultRegressionModel) == 0 {

@@ -66,9 +66,17 @@ kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.
 # Fit+predict benchmark on the idle machine (fitpredict-bench-idle-2026-12-03.txt).
 ./tabpfn.test -test.run '^$' -test.bench 'FitPredict/members=1' -test.benchtime 3x
 
-# Third phase, still running at the end of the day (resume with the same command):
-# wider tables (64-512 rows, up to 64 features), lr 5e-5, to step 1600.
+# Third phase: wider tables (64-512 rows, up to 64 features), lr 5e-5, to step 1600; the
+# horizon was shortened to 1350 at step 1141 (SIGTERM, then the same command with
+# --steps 1350). Step 1350 ships.
 cp reg566.safetensors reg1000.safetensors
 GOMAXPROCS=2 GOGC=400 nice -n 15 kiln tabpfn train --out reg1000.safetensors --resume --steps 1600 \
   --lr 5e-5 --warmup 20 --batch 8 --micro-batch 1 --workers 1 --min-rows 64 --max-rows 512 \
   --max-features 64 --every 25 --seed 7
+cp reg1000.safetensors s1350-copy.safetensors
+kiln tabpfn train --out s1350-copy.safetensors --resume --steps 1350 --export regression-step1350.safetensors
+kiln tabpfn eval --task regression --model regression-step1350.safetensors --json ../shared/data/regression > eval-step1350.json
+cp regression-step1350.safetensors models/tabpfn/regression.safetensors
+kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.png \
+  from-init=regression-train-cpu-2026-12-03.log from-step-198=regression-train-cpu-from198-2026-12-03.log \
+  from-step-566=regression-train-cpu-from566-2026-12-03.log from-step-1000=regression-train-cpu-from1000-2026-12-03.log
