@@ -315,9 +315,8 @@ func warnWidth(warnf func(string, ...any), cfg Config, fs FeatureSelection, wide
 // trained on (Config.TrainedFeatures, at most MaxContextFeatures) where the model records
 // them, and otherwise MaxContextFeatures (the model's MaxFeatures where larger). A wider
 // table is seen through a subset per member, chosen as WithFeatureSelection says. Beyond
-// its training width the model extrapolates: on 21 regression tasks from wide corpus tables
-// the regression model trained on up to 32 features scored a mean R² of 0.461 with 32
-// relevance-chosen features per member against 0.418 with up to 500, better on 17
+// its training width the model extrapolates, and on wide real tables that no training
+// used, relevance-chosen subsets of the training width scored better than every feature
 // (bench/results/tabpfn-trained-width-2026-12-03.md).
 func DefaultMemberFeatures(cfg Config) int {
 	if cfg.TrainedFeatures > 0 {

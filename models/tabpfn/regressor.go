@@ -370,8 +370,8 @@ type targetMap struct {
 	tMean, tScale float64
 	// lambda is fitted in [0, 2], where ψ maps the real line onto itself (outside it ψ is
 	// bounded on one side, and the bar distribution's mass beyond that bound would have no
-	// inverse: on strongly skewed targets that mass, mapped to the bound, once dragged the
-	// mean far above every target).
+	// inverse: on strongly skewed targets that mass, mapped to the bound, drags the mean far
+	// above every target).
 	//
 	// lo and hi bound a transformed target's inverse: the training targets' range widened
 	// by that range on each side. The inverse still grows exponentially for λ near 0, and
