@@ -238,6 +238,14 @@ type AttentionParams struct {
 	Batch, Lq, Lk, D, Dv int
 	NContext             int     // queries attend to keys [0, NContext); 1 ≤ NContext ≤ Lk
 	Scale                float64 // usually 1/√D
+	// Products, when BFloat16, allows the device to round the operands of attention's
+	// matrix products (Q·Kᵀ and P·V; in the backward also dO·Vᵀ, Pᵀ·dO, dSᵀ·Q and dS·K)
+	// to bfloat16, accumulating in float32 and keeping the softmax statistics, O, lse and
+	// the gradients in the operands' dtype: mixed precision for float32 operands. Zero
+	// means every product in the operands' dtype. A device without such kernels computes
+	// in the operands' dtype either way; the results then differ by the rounding of P,
+	// dS and the operands to bfloat16.
+	Products DType
 }
 
 // UnaryOp names an elementwise map.

@@ -733,11 +733,15 @@ DEF_ATT(f64_d64, double, 64, 4, 32)
 DEF_ATT(f64_d128, double, 128, 8, 16)
 
 // ----------------------------------------------------------------------------------------
-// Forward on the tensor cores, bfloat16 Q, K, V (FlashAttention-2: Dao, "FlashAttention-2:
-// Faster Attention with Better Parallelism and Work Partitioning", 2023, Algorithm 1, §3.1-3.3).
-// Off unless enabled (device/cuda's FABF16Env); O and LSE are stored in bfloat16, the dtype
-// of the operands, as the Attention interface requires. Head dims ≤ 32 and ≤ 64 (DH),
-// zero-padded; the backward stays on the widened float32 kernels.
+// Forward on the tensor cores (FlashAttention-2: Dao, "FlashAttention-2: Faster Attention
+// with Better Parallelism and Work Partitioning", 2023, Algorithm 1, §3.1-3.3), in two element
+// types with the same bfloat16 products:
+//   kiln_attn_fwd_fa_bf16_d*: bfloat16 Q, K, V; O and LSE stored in bfloat16, the dtype of
+//     the operands, as the Attention interface requires;
+//   kiln_attn_fwd_fa_f32_d*: float32 Q, K, V rounded to bfloat16 as they are staged (mixed
+//     precision, AttentionParams.Products = BFloat16); O and LSE stored in float32, so that
+//     the backward below recomputes P from an exact float32 log-sum-exp.
+// Off unless enabled (device/cuda's FABF16Env). Head dims ≤ 32 and ≤ 64 (DH), zero-padded.
 //
 // Block 128 threads = 4 warps, 64 queries (16 per warp: FA2's split of Q, not of K, across
 // warps, so that the softmax statistics never leave a warp); key tiles of 64. Per key tile,
@@ -759,11 +763,17 @@ DEF_ATT(f64_d128, double, 128, 8, 16)
 
 __device__ __forceinline__ unsigned fa_word(const unsigned short *p) { return *(const unsigned *)p; }
 
-template <int DH>
-__device__ __forceinline__ void attn_fwd_fa_bf16(const kbf16 *__restrict__ Q, const kbf16 *__restrict__ K,
-                                                 const kbf16 *__restrict__ V, kbf16 *__restrict__ O,
-                                                 kbf16 *__restrict__ LSE, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
-                                                 float scale) {
+// fa_in gives an operand's bfloat16 bits (a float32 operand rounded to nearest, ties to
+// even); fa_out stores a float32 result in the element type.
+__device__ __forceinline__ unsigned short fa_in(kbf16 x) { return x.bits; }
+__device__ __forceinline__ unsigned short fa_in(float x) { return bf16_from_f32(x); }
+__device__ __forceinline__ void fa_out(kbf16 &y, float v) { y.bits = bf16_from_f32(v); }
+__device__ __forceinline__ void fa_out(float &y, float v) { y = v; }
+
+template <int DH, typename T>
+__device__ __forceinline__ void attn_fwd_fa(const T *__restrict__ Q, const T *__restrict__ K,
+                                            const T *__restrict__ V, T *__restrict__ O, T *__restrict__ LSE,
+                                            i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx, float scale) {
   constexpr int KS = DH / 16;    // 16-wide k steps of Q·Kᵀ
   constexpr int NO = DH / 8;     // 8-wide column tiles of O
   constexpr int NS = FA_BK / 8;  // 8-wide key tiles of S
@@ -772,13 +782,13 @@ __device__ __forceinline__ void attn_fwd_fa_bf16(const kbf16 *__restrict__ Q, co
   __shared__ __align__(16) unsigned short Vt[DH][FA_BK + 8];
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, t = lane % 4;
   const i64 b = blockIdx.y, q0 = (i64)blockIdx.x * FA_BQ;
-  const kbf16 *qb = Q + b * Lq * D, *kb = K + b * Lk * D, *vb = V + b * Lk * Dv;
+  const T *qb = Q + b * Lq * D, *kb = K + b * Lk * D, *vb = V + b * Lk * Dv;
   const i64 nk = nctx < Lk ? nctx : Lk;
   const float sl = scale * (float)LOG2E; // scores in the log2 domain
 
   for (int e = tid; e < FA_BQ * DH; e += ATT_THREADS) {
     const int r = e / DH, d = e - r * DH;
-    Qs[r][d] = (q0 + r < Lq && d < D) ? qb[(q0 + r) * D + d].bits : (unsigned short)0;
+    Qs[r][d] = (q0 + r < Lq && d < D) ? fa_in(qb[(q0 + r) * D + d]) : (unsigned short)0;
   }
   __syncthreads();
   const int wr = warp * 16 + g; // this lane's rows: wr and wr + 8 of the block
@@ -801,8 +811,8 @@ __device__ __forceinline__ void attn_fwd_fa_bf16(const kbf16 *__restrict__ Q, co
     for (int e = tid; e < FA_BK * DH; e += ATT_THREADS) {
       const int k = e / DH, d = e - k * DH;
       const bool in = k0 + k < nk;
-      Ks[k][d] = (in && d < D) ? kb[(k0 + k) * D + d].bits : (unsigned short)0;
-      Vt[d][k] = (in && d < Dv) ? vb[(k0 + k) * Dv + d].bits : (unsigned short)0;
+      Ks[k][d] = (in && d < D) ? fa_in(kb[(k0 + k) * D + d]) : (unsigned short)0;
+      Vt[d][k] = (in && d < Dv) ? fa_in(vb[(k0 + k) * Dv + d]) : (unsigned short)0;
     }
     __syncthreads();
     float s[NS][4];
@@ -868,25 +878,335 @@ __device__ __forceinline__ void attn_fwd_fa_bf16(const kbf16 *__restrict__ Q, co
     const i64 q = q0 + wr + 8 * h;
     if (q >= Lq) continue;
     const float inv = l[h] > 0.f ? 1.f / l[h] : 0.f;
-    kbf16 *orow = O + (b * Lq + q) * Dv;
+    T *orow = O + (b * Lq + q) * Dv;
 #pragma unroll
     for (int n = 0; n < NO; ++n)
 #pragma unroll
       for (int c = 0; c < 2; ++c) {
         const int col = 8 * n + 2 * t + c;
-        if (col < Dv) orow[col].bits = bf16_from_f32(o[n][2 * h + c] * inv);
+        if (col < Dv) fa_out(orow[col], o[n][2 * h + c] * inv);
       }
-    if (t == 0) LSE[b * Lq + q].bits = bf16_from_f32(l[h] > 0.f ? (m[h] + log2f(l[h])) * (float)LN2 : -INFINITY);
+    if (t == 0) fa_out(LSE[b * Lq + q], l[h] > 0.f ? (m[h] + log2f(l[h])) * (float)LN2 : -INFINITY);
   }
 }
 
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 kiln_attn_fwd_fa_bf16_d32(const kbf16 *Q, const kbf16 *K, const kbf16 *V, kbf16 *O, kbf16 *LSE, i64 Lq, i64 Lk, i64 D,
                           i64 Dv, i64 nctx, double scale) {
-  attn_fwd_fa_bf16<32>(Q, K, V, O, LSE, Lq, Lk, D, Dv, nctx, (float)scale);
+  attn_fwd_fa<32>(Q, K, V, O, LSE, Lq, Lk, D, Dv, nctx, (float)scale);
 }
 extern "C" __global__ void __launch_bounds__(ATT_THREADS)
 kiln_attn_fwd_fa_bf16_d64(const kbf16 *Q, const kbf16 *K, const kbf16 *V, kbf16 *O, kbf16 *LSE, i64 Lq, i64 Lk, i64 D,
                           i64 Dv, i64 nctx, double scale) {
-  attn_fwd_fa_bf16<64>(Q, K, V, O, LSE, Lq, Lk, D, Dv, nctx, (float)scale);
+  attn_fwd_fa<64>(Q, K, V, O, LSE, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_fwd_fa_f32_d32(const float *Q, const float *K, const float *V, float *O, float *LSE, i64 Lq, i64 Lk, i64 D,
+                         i64 Dv, i64 nctx, double scale) {
+  attn_fwd_fa<32>(Q, K, V, O, LSE, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_fwd_fa_f32_d64(const float *Q, const float *K, const float *V, float *O, float *LSE, i64 Lq, i64 Lk, i64 D,
+                         i64 Dv, i64 nctx, double scale) {
+  attn_fwd_fa<64>(Q, K, V, O, LSE, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+
+// ----------------------------------------------------------------------------------------
+// Backward on the tensor cores, mixed precision (FlashAttention-2, Algorithm 2, with dQ
+// computed by its own query-parallel kernel instead of atomics, as the float32 kernels above
+// do). Float32 Q, K, V, O, dO and LSE (the forward's, exact in float32); the operands of the
+// five products (S = Q·Kᵀ, dP = dO·Vᵀ, dV = Pᵀ·dO, dK = dSᵀ·Q, dQ = dS·K) are rounded to
+// bfloat16 and multiplied by mma.sync m16n8k16 with float32 accumulation; P = exp(S·scale −
+// lse), δ = rowsum(dO ⊙ O) and dS = P ⊙ (dP − δ) are float32 (Micikevicius et al., "Mixed
+// Precision Training", ICLR 2018: 16-bit products, 32-bit softmax statistics). Gradients are
+// float32. δ takes dO as rounded for the products, so that Σⱼ dSᵢⱼ stays the exact softmax
+// Jacobian's zero for the rounded dO.
+//
+// Both kernels use 128 threads = 4 warps of 16 rows (queries for dQ, keys for dK/dV), 64 rows
+// per block, and loop over the other side in tiles of 64. The row side's operands are A
+// fragments held in registers for the whole kernel (staged through the shared tiles once);
+// the accumulator of two adjacent 8-column score tiles is the A fragment of one 16-deep step
+// of the second product (as P in the forward), so P and dS never leave registers. The second
+// products' B operands need the looped side transposed ([d][row]); it is stored both ways
+// in shared memory (padded by 8 halves: conflict-free fragment reads).
+//
+// attn_bwd_dq_fa: per key tile, S = Q·Kᵀ and dP = dO·Vᵀ (16×64 per warp), P and dS, then
+//   dQ += dS·K. Writes dQ·scale and δ. Shared (DH = 64): K and V [key][d], Kᵀ [d][key]:
+//   3·64·72 halves = 27 KiB.
+// attn_bwd_dkdv_fa: per query tile, Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ (16 keys × 64 queries per
+//   warp), Pᵀ and dSᵀ, then dV += Pᵀ·dO and dK += dSᵀ·Q. Keys at or beyond NContext get
+//   P = 0 and so exact zeros. Shared (DH = 64): Q and dO [q][d] and [d][q], lse and δ:
+//   36.5 KiB.
+template <int DH>
+__device__ __forceinline__ void attn_bwd_dq_fa(const float *__restrict__ Q, const float *__restrict__ K,
+                                               const float *__restrict__ V, const float *__restrict__ O,
+                                               const float *__restrict__ LSE, const float *__restrict__ dO,
+                                               float *__restrict__ dQ, float *__restrict__ Delta, i64 Lq, i64 Lk,
+                                               i64 D, i64 Dv, i64 nctx, float scale) {
+  constexpr int KS = DH / 16;   // 16-deep steps over the head dimension
+  constexpr int NO = DH / 8;    // 8-wide column tiles of dQ
+  constexpr int NS = FA_BK / 8; // 8-wide key tiles of S and dP
+  __shared__ __align__(16) unsigned short Ks[FA_BK][DH + 8]; // first Q, then key tiles
+  __shared__ __align__(16) unsigned short Vs[FA_BK][DH + 8]; // first dO, then value tiles
+  __shared__ __align__(16) unsigned short Kt[DH][FA_BK + 8];
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, t = lane % 4;
+  const i64 b = blockIdx.y, q0 = (i64)blockIdx.x * FA_BQ;
+  const float *qb = Q + b * Lq * D, *gb = dO + b * Lq * Dv, *ob = O + b * Lq * Dv;
+  const float *kb = K + b * Lk * D, *vb = V + b * Lk * Dv;
+  const i64 nk = nctx < Lk ? nctx : Lk;
+  const float sl = scale * (float)LOG2E;
+
+  for (int e = tid; e < FA_BQ * DH; e += ATT_THREADS) {
+    const int r = e / DH, d = e - r * DH;
+    const bool in = q0 + r < Lq;
+    Ks[r][d] = (in && d < D) ? bf16_from_f32(qb[(q0 + r) * D + d]) : (unsigned short)0;
+    Vs[r][d] = (in && d < Dv) ? bf16_from_f32(gb[(q0 + r) * Dv + d]) : (unsigned short)0;
+  }
+  __syncthreads();
+  const int wr = warp * 16 + g; // this lane's rows: wr and wr + 8 of the block
+  unsigned qf[KS][4], gf[KS][4];
+#pragma unroll
+  for (int ks = 0; ks < KS; ++ks) {
+    qf[ks][0] = fa_word(&Ks[wr][16 * ks + 2 * t]);
+    qf[ks][1] = fa_word(&Ks[wr + 8][16 * ks + 2 * t]);
+    qf[ks][2] = fa_word(&Ks[wr][16 * ks + 2 * t + 8]);
+    qf[ks][3] = fa_word(&Ks[wr + 8][16 * ks + 2 * t + 8]);
+    gf[ks][0] = fa_word(&Vs[wr][16 * ks + 2 * t]);
+    gf[ks][1] = fa_word(&Vs[wr + 8][16 * ks + 2 * t]);
+    gf[ks][2] = fa_word(&Vs[wr][16 * ks + 2 * t + 8]);
+    gf[ks][3] = fa_word(&Vs[wr + 8][16 * ks + 2 * t + 8]);
+  }
+  // δ and lse (log2 domain) of rows wr and wr + 8; the quad's 4 lanes split the columns.
+  float del[2], lse2[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const i64 q = q0 + wr + 8 * h;
+    float acc = 0.f;
+#pragma unroll
+    for (int c = t; c < DH; c += 4)
+      if (q < Lq && c < Dv) acc = fmaf(bf16_to_f32(Vs[wr + 8 * h][c]), ob[q * Dv + c], acc);
+    acc += __shfl_xor_sync(0xffffffffu, acc, 1);
+    acc += __shfl_xor_sync(0xffffffffu, acc, 2);
+    del[h] = acc;
+    lse2[h] = q < Lq ? LSE[b * Lq + q] * (float)LOG2E : -INFINITY;
+    if (q < Lq && t == 0) Delta[b * Lq + q] = acc;
+  }
+  float dq[NO][4];
+#pragma unroll
+  for (int n = 0; n < NO; ++n)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) dq[n][r] = 0.f;
+
+  for (i64 k0 = 0; k0 < nk; k0 += FA_BK) {
+    __syncthreads(); // the fragments are loaded; every warp is done with the previous tile
+    for (int e = tid; e < FA_BK * DH; e += ATT_THREADS) {
+      const int k = e / DH, d = e - k * DH;
+      const bool in = k0 + k < nk;
+      const unsigned short kv = (in && d < D) ? bf16_from_f32(kb[(k0 + k) * D + d]) : (unsigned short)0;
+      Ks[k][d] = kv;
+      Kt[d][k] = kv;
+      Vs[k][d] = (in && d < Dv) ? bf16_from_f32(vb[(k0 + k) * Dv + d]) : (unsigned short)0;
+    }
+    __syncthreads();
+    float s[NS][4], dp[NS][4];
+#pragma unroll
+    for (int j = 0; j < NS; ++j) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r) s[j][r] = dp[j][r] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < KS; ++ks) {
+        const unsigned bk[2] = {fa_word(&Ks[8 * j + g][16 * ks + 2 * t]), fa_word(&Ks[8 * j + g][16 * ks + 2 * t + 8])};
+        const unsigned bv[2] = {fa_word(&Vs[8 * j + g][16 * ks + 2 * t]), fa_word(&Vs[8 * j + g][16 * ks + 2 * t + 8])};
+        mma_bf16_16x8x16(s[j], qf[ks], bk);
+        mma_bf16_16x8x16(dp[j], gf[ks], bv);
+      }
+    }
+    // P and dS in place of S (s[j][r]: row wr + 8·(r/2), key 8j + 2t + r%2).
+    const int tk = (int)(nk - k0 < FA_BK ? nk - k0 : FA_BK);
+#pragma unroll
+    for (int j = 0; j < NS; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const bool live = 8 * j + 2 * t + r % 2 < tk && lse2[r / 2] > -INFINITY;
+        const float p = live ? exp2f(s[j][r] * sl - lse2[r / 2]) : 0.f;
+        s[j][r] = p * (dp[j][r] - del[r / 2]);
+      }
+    // dQ += dS·K, 16 keys per step.
+#pragma unroll
+    for (int kk = 0; kk < FA_BK / 16; ++kk) {
+      const unsigned da[4] = {pack_bf16x2(s[2 * kk][0], s[2 * kk][1]), pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
+                              pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                              pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int n = 0; n < NO; ++n) {
+        const unsigned bk[2] = {fa_word(&Kt[8 * n + g][16 * kk + 2 * t]), fa_word(&Kt[8 * n + g][16 * kk + 2 * t + 8])};
+        mma_bf16_16x8x16(dq[n], da, bk);
+      }
+    }
+  }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const i64 q = q0 + wr + 8 * h;
+    if (q >= Lq) continue;
+    float *row = dQ + (b * Lq + q) * D;
+#pragma unroll
+    for (int n = 0; n < NO; ++n)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int col = 8 * n + 2 * t + c;
+        if (col < D) row[col] = dq[n][2 * h + c] * scale;
+      }
+  }
+}
+
+template <int DH>
+__device__ __forceinline__ void attn_bwd_dkdv_fa(const float *__restrict__ Q, const float *__restrict__ K,
+                                                 const float *__restrict__ V, const float *__restrict__ LSE,
+                                                 const float *__restrict__ dO, const float *__restrict__ Delta,
+                                                 float *__restrict__ dK, float *__restrict__ dV, i64 Lq, i64 Lk,
+                                                 i64 D, i64 Dv, i64 nctx, float scale) {
+  constexpr int KS = DH / 16;
+  constexpr int NO = DH / 8;    // 8-wide column tiles of dK and dV
+  constexpr int NS = FA_BQ / 8; // 8-wide query tiles of Sᵀ and dPᵀ
+  __shared__ __align__(16) unsigned short Qs[FA_BQ][DH + 8]; // first K, then query tiles
+  __shared__ __align__(16) unsigned short Gs[FA_BQ][DH + 8]; // first V, then dO tiles
+  __shared__ __align__(16) unsigned short Qt[DH][FA_BQ + 8];
+  __shared__ __align__(16) unsigned short Gt[DH][FA_BQ + 8];
+  __shared__ float Ls[FA_BQ], Dl[FA_BQ];
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, t = lane % 4;
+  const i64 b = blockIdx.y, k0 = (i64)blockIdx.x * FA_BK;
+  const float *qb = Q + b * Lq * D, *gb = dO + b * Lq * Dv;
+  const float *kb = K + b * Lk * D, *vb = V + b * Lk * Dv;
+  const i64 nk = nctx < Lk ? nctx : Lk;
+  const float sl = scale * (float)LOG2E;
+  const int wk = warp * 16 + g; // this lane's keys: wk and wk + 8 of the block
+
+  float dk[NO][4], dv[NO][4];
+#pragma unroll
+  for (int n = 0; n < NO; ++n)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) dk[n][r] = dv[n][r] = 0.f;
+
+  if (k0 < nk) { // block-uniform: blocks of masked keys only write zeros
+    for (int e = tid; e < FA_BK * DH; e += ATT_THREADS) {
+      const int k = e / DH, d = e - k * DH;
+      const bool in = k0 + k < nk;
+      Qs[k][d] = (in && d < D) ? bf16_from_f32(kb[(k0 + k) * D + d]) : (unsigned short)0;
+      Gs[k][d] = (in && d < Dv) ? bf16_from_f32(vb[(k0 + k) * Dv + d]) : (unsigned short)0;
+    }
+    __syncthreads();
+    unsigned kf[KS][4], vf[KS][4];
+#pragma unroll
+    for (int ks = 0; ks < KS; ++ks) {
+      kf[ks][0] = fa_word(&Qs[wk][16 * ks + 2 * t]);
+      kf[ks][1] = fa_word(&Qs[wk + 8][16 * ks + 2 * t]);
+      kf[ks][2] = fa_word(&Qs[wk][16 * ks + 2 * t + 8]);
+      kf[ks][3] = fa_word(&Qs[wk + 8][16 * ks + 2 * t + 8]);
+      vf[ks][0] = fa_word(&Gs[wk][16 * ks + 2 * t]);
+      vf[ks][1] = fa_word(&Gs[wk + 8][16 * ks + 2 * t]);
+      vf[ks][2] = fa_word(&Gs[wk][16 * ks + 2 * t + 8]);
+      vf[ks][3] = fa_word(&Gs[wk + 8][16 * ks + 2 * t + 8]);
+    }
+    const bool live0 = k0 + wk < nk, live1 = k0 + wk + 8 < nk; // rows r/2 = 0, 1
+    for (i64 q0 = 0; q0 < Lq; q0 += FA_BQ) {
+      __syncthreads(); // the fragments are loaded; every warp is done with the previous tile
+      for (int e = tid; e < FA_BQ * DH; e += ATT_THREADS) {
+        const int q = e / DH, d = e - q * DH;
+        const bool in = q0 + q < Lq;
+        const unsigned short qv = (in && d < D) ? bf16_from_f32(qb[(q0 + q) * D + d]) : (unsigned short)0;
+        const unsigned short gv = (in && d < Dv) ? bf16_from_f32(gb[(q0 + q) * Dv + d]) : (unsigned short)0;
+        Qs[q][d] = qv;
+        Qt[d][q] = qv;
+        Gs[q][d] = gv;
+        Gt[d][q] = gv;
+      }
+      if (tid < FA_BQ) {
+        const bool in = q0 + tid < Lq;
+        Ls[tid] = in ? LSE[b * Lq + q0 + tid] * (float)LOG2E : -INFINITY;
+        Dl[tid] = in ? Delta[b * Lq + q0 + tid] : 0.f;
+      }
+      __syncthreads();
+      float s[NS][4], dp[NS][4];
+#pragma unroll
+      for (int j = 0; j < NS; ++j) {
+#pragma unroll
+        for (int r = 0; r < 4; ++r) s[j][r] = dp[j][r] = 0.f;
+#pragma unroll
+        for (int ks = 0; ks < KS; ++ks) {
+          const unsigned bq[2] = {fa_word(&Qs[8 * j + g][16 * ks + 2 * t]), fa_word(&Qs[8 * j + g][16 * ks + 2 * t + 8])};
+          const unsigned bg[2] = {fa_word(&Gs[8 * j + g][16 * ks + 2 * t]), fa_word(&Gs[8 * j + g][16 * ks + 2 * t + 8])};
+          mma_bf16_16x8x16(s[j], kf[ks], bq);
+          mma_bf16_16x8x16(dp[j], vf[ks], bg);
+        }
+      }
+      // Pᵀ into s and dSᵀ into dp (s[j][r]: key wk + 8·(r/2), query 8j + 2t + r%2).
+#pragma unroll
+      for (int j = 0; j < NS; ++j)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const int q = 8 * j + 2 * t + r % 2;
+          const float lse = Ls[q];
+          const bool live = (r < 2 ? live0 : live1) && lse > -INFINITY;
+          const float p = live ? exp2f(s[j][r] * sl - lse) : 0.f;
+          s[j][r] = p;
+          dp[j][r] = p * (dp[j][r] - Dl[q]);
+        }
+      // dV += Pᵀ·dO and dK += dSᵀ·Q, 16 queries per step.
+#pragma unroll
+      for (int kk = 0; kk < FA_BQ / 16; ++kk) {
+        const unsigned pa[4] = {pack_bf16x2(s[2 * kk][0], s[2 * kk][1]), pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
+                                pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+        const unsigned da[4] = {pack_bf16x2(dp[2 * kk][0], dp[2 * kk][1]), pack_bf16x2(dp[2 * kk][2], dp[2 * kk][3]),
+                                pack_bf16x2(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
+                                pack_bf16x2(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
+#pragma unroll
+        for (int n = 0; n < NO; ++n) {
+          const unsigned bg[2] = {fa_word(&Gt[8 * n + g][16 * kk + 2 * t]), fa_word(&Gt[8 * n + g][16 * kk + 2 * t + 8])};
+          const unsigned bq[2] = {fa_word(&Qt[8 * n + g][16 * kk + 2 * t]), fa_word(&Qt[8 * n + g][16 * kk + 2 * t + 8])};
+          mma_bf16_16x8x16(dv[n], pa, bg);
+          mma_bf16_16x8x16(dk[n], da, bq);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const i64 k = k0 + wk + 8 * h;
+    if (k >= Lk) continue;
+    float *krow = dK + (b * Lk + k) * D, *vrow = dV + (b * Lk + k) * Dv;
+#pragma unroll
+    for (int n = 0; n < NO; ++n)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int col = 8 * n + 2 * t + c;
+        if (col < D) krow[col] = dk[n][2 * h + c] * scale;
+        if (col < Dv) vrow[col] = dv[n][2 * h + c];
+      }
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_bwd_dq_fa_f32_d32(const float *Q, const float *K, const float *V, const float *O, const float *LSE,
+                            const float *dO, float *dQ, float *Delta, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
+                            double scale) {
+  attn_bwd_dq_fa<32>(Q, K, V, O, LSE, dO, dQ, Delta, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_bwd_dq_fa_f32_d64(const float *Q, const float *K, const float *V, const float *O, const float *LSE,
+                            const float *dO, float *dQ, float *Delta, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
+                            double scale) {
+  attn_bwd_dq_fa<64>(Q, K, V, O, LSE, dO, dQ, Delta, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_bwd_dkdv_fa_f32_d32(const float *Q, const float *K, const float *V, const float *LSE, const float *dO,
+                              const float *Delta, float *dK, float *dV, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
+                              double scale) {
+  attn_bwd_dkdv_fa<32>(Q, K, V, LSE, dO, Delta, dK, dV, Lq, Lk, D, Dv, nctx, (float)scale);
+}
+extern "C" __global__ void __launch_bounds__(ATT_THREADS)
+kiln_attn_bwd_dkdv_fa_f32_d64(const float *Q, const float *K, const float *V, const float *LSE, const float *dO,
+                              const float *Delta, float *dK, float *dV, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
+                              double scale) {
+  attn_bwd_dkdv_fa<64>(Q, K, V, LSE, dO, Delta, dK, dV, Lq, Lk, D, Dv, nctx, (float)scale);
 }

@@ -54,16 +54,19 @@ func (m *MultiHeadAttention) Forward(xq, xkv *Tensor, nContext int) *Tensor {
 		return ops.Permute(ops.Reshape(x, -1, l, m.Heads, m.headDim), 0, 2, 1, 3)
 	}
 	q, k, v := split(m.Q.Forward(xq)), split(m.K.Forward(xkv)), split(m.V.Forward(xkv))
-	if _, dt := autocast(xq, m.Q.Weight); dt != 0 {
-		// Mixed precision: the products of attention take 16-bit operands. No device has
-		// a 16-bit attention kernel (they widen to float32), so q, k and v are rounded to
-		// dt and the attention runs in float32, its softmax statistics included, as fused
-		// 16-bit kernels (FlashAttention) compute; the output projection rounds o to dt.
-		// The gradients of q, k and v pass through the casts and are rounded alike.
+	_, dt := autocast(xq, m.Q.Weight)
+	if dt != 0 {
+		// Mixed precision: the products of attention take 16-bit operands. q, k and v are
+		// rounded to dt and stay float32, so that the softmax statistics, O and the
+		// gradients are float32, as fused 16-bit kernels (FlashAttention) compute them; a
+		// device with such kernels (device.AttentionParams.Products) also rounds P, dO
+		// and dS for its products, the others compute them in float32. The output
+		// projection rounds o to dt. The gradients of q, k and v pass through the casts
+		// and are rounded alike.
 		round := func(t *Tensor) *Tensor { return ops.Cast(ops.Cast(t, dt), t.DType()) }
 		q, k, v = round(q), round(k), round(v)
 	}
-	o := ops.Attention(q, k, v, nContext, 0)
+	o := ops.AttentionMixed(q, k, v, nContext, 0, dt)
 	// [B, H, Lq, dh] → [B, Lq, H, dh] → [..., Lq, Model]
 	shape := xq.Shape()
 	o = ops.Reshape(ops.Permute(o, 0, 2, 1, 3), shape...)

@@ -22,7 +22,20 @@ import (
 // P = softmax(S), dV = Pᵀ·g, dP = g·Vᵀ, dS = P⊙(dP − Σ dP⊙P), dQ = dS·K·scale,
 // dK = dSᵀ·Q·scale), which is differentiable again.
 func Attention(q, k, v *Tensor, nContext int, scale float64) *Tensor {
+	return AttentionMixed(q, k, v, nContext, scale, 0)
+}
+
+// AttentionMixed is Attention whose matrix products the device may compute with operands
+// rounded to the 16-bit float dtype products (device.AttentionParams.Products), accumulating
+// in float32: mixed-precision training of float32 models (Micikevicius et al., "Mixed
+// Precision Training", ICLR 2018). O, the log-sum-exp and the gradients keep q's dtype.
+// Devices without such kernels compute exactly in q's dtype; products 0 is Attention. The
+// twice-differentiable backward (while recording) is the float32 one.
+func AttentionMixed(q, k, v *Tensor, nContext int, scale float64, products tensor.DType) *Tensor {
 	dev := checkFloat("attention", q, k, v)
+	if products != 0 && !products.IsHalf() {
+		panic(errorf("attention", "products dtype %s is not a 16-bit float dtype", products))
+	}
 	if q.Rank() < 2 || k.Rank() != q.Rank() || v.Rank() != q.Rank() {
 		panic(errorf("attention", "q, k, v must have equal rank ≥ 2, got %s, %s, %s", shp(q), shp(k), shp(v)))
 	}
@@ -49,7 +62,7 @@ func Attention(q, k, v *Tensor, nContext int, scale float64) *Tensor {
 		scale = 1 / math.Sqrt(float64(d))
 	}
 	batch := numel(qs[:r-2])
-	p := device.AttentionParams{Batch: batch, Lq: lq, Lk: lk, D: d, Dv: dv, NContext: nContext, Scale: scale}
+	p := device.AttentionParams{Batch: batch, Lq: lq, Lk: lk, D: d, Dv: dv, NContext: nContext, Scale: scale, Products: products}
 	outShape := append(append([]int(nil), qs[:r-2]...), lq, dv)
 	// The primitives write every output element whenever O has any (keys beyond the context
 	// get explicit zero gradients); an empty O means no queries or no value columns, and then

@@ -248,6 +248,7 @@ func TestErrorsAtBoundary(t *testing.T) {
 		{"nan eps", "eps must be finite", func() { LayerNorm(a, nil, nil, math.NaN()) }},
 		{"target", "target 7 of row 1 is not a class", func() { CrossEntropy(a, idxT(0, 7), nil) }},
 		{"context", "nContext 0 out of range", func() { Attention(a, a, a, 0, 0) }},
+		{"products", "products dtype int32 is not a 16-bit float dtype", func() { AttentionMixed(a, a, a, 1, 0, tensor.Int32) }},
 		{"backward non-scalar", "loss must have one element", func() { Backward(Exp(a.SetRequiresGrad(true))) }},
 		{"index dtype", "indices must be an int32 tensor", func() { Embedding(a, b) }},
 		{"concat", "shapes (2, 3) and (4) have different ranks", func() { Concat(0, a, b) }},

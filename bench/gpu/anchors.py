@@ -119,8 +119,10 @@ def attention(batch, lq, lk, nctx, d, reps):
 
 
 def attention_bf16_fwd(batch, lq, lk, nctx, d, reps):
-    """The forward alone with bfloat16 q, k, v (SDPA picks its flash or efficient kernel):
-    the anchor of kiln's tensor-core forward (kiln_attn_fwd_fa_bf16_*, KILN_CUDA_FA_BF16)."""
+    """bfloat16 q, k, v (SDPA picks its flash or efficient kernel), the forward alone and
+    forward + backward: the anchor of kiln's tensor-core kernels (KILN_CUDA_FA_BF16): the
+    bfloat16 forward (kiln_attn_fwd_fa_bf16_*) and the mixed-precision forward and backward
+    (kiln_attn_*_fa_f32_*)."""
     import torch
     import torch.nn.functional as F
     g = torch.Generator(device="cuda").manual_seed(d)
@@ -129,10 +131,22 @@ def attention_bf16_fwd(batch, lq, lk, nctx, d, reps):
     mask[:, :nctx] = True
     flops = batch * lq * nctx * d
     out = {"batch": batch, "lq": lq, "lk": lk, "ncontext": nctx, "d": d}
+    do = torch.randn(batch, 1, lq, d, device="cuda", generator=g).to(torch.bfloat16)
     for name, kk, vv, m in (("masked", k, v, mask), ("sliced", k[:, :, :nctx], v[:, :, :nctx], None)):
         with torch.no_grad():
             f_ms = median_ms(lambda: F.scaled_dot_product_attention(q, kk, vv, attn_mask=m), reps)
-        out[name] = {"fwd_ms": f_ms, "fwd_tflops": 4 * flops / (f_ms * 1e-3) / 1e12}
+        qr, kr, vr = (t.detach().clone().requires_grad_(True) for t in (q, kk, vv))
+
+        def fwd_bwd():
+            o = F.scaled_dot_product_attention(qr, kr, vr, attn_mask=m)
+            o.backward(do)
+            qr.grad = kr.grad = vr.grad = None
+
+        fb_ms = median_ms(fwd_bwd, reps)
+        out[name] = {"fwd_ms": f_ms, "fwd_tflops": 4 * flops / (f_ms * 1e-3) / 1e12,
+                     "fwd_bwd_ms": fb_ms, "bwd_ms": fb_ms - f_ms,
+                     "bwd_tflops": 10 * flops / ((fb_ms - f_ms) * 1e-3) / 1e12}
+        del qr, kr, vr
     return out
 
 
@@ -234,6 +248,23 @@ def report(kiln, torch_res, path, bench=None):
             lines.append(f"| {shape} | {fmt(k.get('fwd_ms'))} | {fmt(k.get('fwd_tflops'), '.2f')} | "
                          f"{fmt(m['fwd_ms'])} / {fmt(s['fwd_ms'])} | {fmt(ratio(s['fwd_ms'], k.get('fwd_ms')), '.2f')} | "
                          f"{fmt(k.get('rel_err_o'), '.1e')} |")
+    if torch_res.get("attention_bf16_fwd"):
+        lines.append("\n## Attention forward + backward, bfloat16 products (kiln: float32 tensors with "
+                     "AttentionParams.Products = BFloat16 on the tensor cores, KILN_CUDA_FA_BF16; torch: bfloat16 SDPA)\n")
+        lines.append("| shape | kiln fwd ms | kiln bwd ms | torch fwd ms / bwd ms (sliced) | fwd ratio | bwd ratio | "
+                     "fwd+bwd ratio | kiln rel err O/dQ/dK/dV |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        km = {r["d"]: r for r in (kiln or {}).get("fa_mixed_attention") or []}
+        for t in torch_res["attention_bf16_fwd"]:
+            k = km.get(t["d"], {})
+            s = t["sliced"]
+            shape = f"{t['batch']}×{t['lq']}×{t['lk']} (ctx {t['ncontext']}), d={t['d']}"
+            errs = "/".join(fmt(k.get(x), ".1e") for x in ("rel_err_o", "rel_err_dq", "rel_err_dk", "rel_err_dv"))
+            kfb = (k.get("fwd_ms") or 0) + (k.get("bwd_ms") or 0)
+            lines.append(f"| {shape} | {fmt(k.get('fwd_ms'))} | {fmt(k.get('bwd_ms'))} | "
+                         f"{fmt(s['fwd_ms'])} / {fmt(s.get('bwd_ms'))} | {fmt(ratio(s['fwd_ms'], k.get('fwd_ms')), '.2f')} | "
+                         f"{fmt(ratio(s.get('bwd_ms'), k.get('bwd_ms')), '.2f')} | "
+                         f"{fmt(ratio(s.get('fwd_bwd_ms'), kfb or None), '.2f')} | {errs} |")
     kc = (kiln or {}).get("copy") or {}
     tc = torch_res["copy"]
     lines.append(f"\n## Device-to-device copy, {tc['bytes'] >> 20} MiB (bytes read + written)\n")

@@ -93,10 +93,11 @@ timeout "$(cap 45)" "$KILN" tabpfn train --device cuda --workers 8 --out "$tmp/r
 timeout "$(cap 20)" "$KILN" tabpfn train --device cuda --workers 8 --out "$tmp/run.safetensors" --resume --steps 160 2>&1 | tail -2
 echo "train exit $?"
 # Mixed precision (tabpfn train --precision bf16: bfloat16 products on the tensor cores with
-# KILN_CUDA_BF16=1, float32 master weights): the same 200 steps from the same seed in each
-# precision, for the rate ratio and the loss after 200 steps side by side.
+# KILN_CUDA_BF16=1 for the GEMMs and KILN_CUDA_FA_BF16=1 for attention, forward and backward;
+# float32 master weights): the same 200 steps from the same seed in each precision, for the
+# rate ratio and the loss after 200 steps side by side. Neither switch changes fp32 runs.
 for p in fp32 bf16; do
-  KILN_CUDA_BF16=1 timeout "$(cap 40)" "$KILN" tabpfn train --device cuda --workers 8 --out "$tmp/$p.safetensors" \
+  KILN_CUDA_BF16=1 KILN_CUDA_FA_BF16=1 timeout "$(cap 40)" "$KILN" tabpfn train --device cuda --workers 8 --out "$tmp/$p.safetensors" \
       --steps 200 --every 0 --precision $p 2> "$tmp/$p.log" | tail -1
   echo "precision $p exit $?: $(grep '^step' "$tmp/$p.log" | tail -1)"
 done

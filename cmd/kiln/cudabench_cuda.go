@@ -65,6 +65,7 @@ type cudaBenchReport struct {
 	BF16GEMM  []gemmResult      `json:"bf16_gemm"`
 	Attention []attnResult      `json:"attention"`
 	FABF16    []attnResult      `json:"fa_bf16_attention"`
+	FAMixed   []attnResult      `json:"fa_mixed_attention"`
 	Copy      copyResult        `json:"copy"`
 	MemStats  device.MemStats   `json:"mem_stats"`
 	Errors    []string          `json:"errors,omitempty"`
@@ -107,6 +108,9 @@ func init() {
 					"flops 4·B·Lq·NC·D forward, 10·B·Lq·NC·D backward",
 				"fa_bf16_attention": "the attention forward of bfloat16 Q, K, V on the tensor cores (" + cuda.FABF16Env + "=1, " +
 					"FlashAttention-2), O and lse in bfloat16; rel_err_o against float64 of the bfloat16 inputs",
+				"fa_mixed_attention": "float32 Q, K, V, dO with bfloat16 products (AttentionParams.Products, " + cuda.FABF16Env + "=1), " +
+					"forward and backward on the tensor cores as mixed-precision training runs them; rel_err against " +
+					"float64 of the float32 inputs (so it includes their rounding to bfloat16)",
 				"copy": "cuMemcpyDtoD of one buffer, bytes counted read + write",
 			}}
 			sizes := []int{1024, 2048, 4096}
@@ -171,12 +175,23 @@ func init() {
 			g.SetBF16(os.Getenv(cuda.BF16Env) == "1")
 			for _, dh := range attnD {
 				run(fmt.Sprintf("attention d=%d", dh), func() error {
-					r, err := benchAttention(g, batch, seq, seq, nctx, dh, reps)
+					r, err := benchAttention(g, batch, seq, seq, nctx, dh, reps, 0)
 					rep.Attention = append(rep.Attention, r)
 					return err
 				})
 			}
 			g.SetFABF16(true)
+			for _, dh := range attnD {
+				run(fmt.Sprintf("fa mixed attention d=%d", dh), func() error {
+					r, err := benchAttention(g, batch, seq, seq, nctx, dh, reps, device.BFloat16)
+					rep.FAMixed = append(rep.FAMixed, r)
+					if err == nil && !(max(r.RelErrO, r.RelErrDQ, r.RelErrDK, r.RelErrDV) <= 5e-2) {
+						err = fmt.Errorf("relative errors O %.3g dQ %.3g dK %.3g dV %.3g, some above 5e-2: the mixed attention kernels are wrong",
+							r.RelErrO, r.RelErrDQ, r.RelErrDK, r.RelErrDV)
+					}
+					return err
+				})
+			}
 			for _, dh := range attnD {
 				run(fmt.Sprintf("fa bf16 attention d=%d", dh), func() error {
 					r, err := benchAttentionFABF16(g, batch, seq, seq, nctx, dh, reps)
@@ -223,6 +238,10 @@ func init() {
 			for _, r := range rep.FABF16 {
 				fmt.Fprintf(out, "fa bf16 attention B=%d L=%d nctx=%d d=%d: fwd %.3f ms (%.2f TFLOP/s); rel err O %.2g\n",
 					r.Batch, r.Lq, r.NContext, r.D, r.FwdMs, r.FwdTF, r.RelErrO)
+			}
+			for _, r := range rep.FAMixed {
+				fmt.Fprintf(out, "fa mixed attention B=%d L=%d nctx=%d d=%d: fwd %.3f ms (%.2f TFLOP/s), bwd %.3f ms (%.2f TFLOP/s); rel err O %.2g dQ %.2g dK %.2g dV %.2g\n",
+					r.Batch, r.Lq, r.NContext, r.D, r.FwdMs, r.FwdTF, r.BwdMs, r.BwdTF, r.RelErrO, r.RelErrDQ, r.RelErrDK, r.RelErrDV)
 			}
 			fmt.Fprintf(out, "copy %d MiB: %.3f ms, %.0f GB/s (read+write)\n", rep.Copy.Bytes>>20, rep.Copy.Ms, rep.Copy.GBps)
 			for _, e := range rep.Errors {
@@ -376,9 +395,12 @@ func benchGEMM(g *cuda.Device, dt device.DType, n, reps int) (gemmResult, error)
 	return r, nil
 }
 
-func benchAttention(g *cuda.Device, batch, lq, lk, nctx, dh, reps int) (attnResult, error) {
+// benchAttention times the float32 attention forward and backward, with products as
+// AttentionParams.Products, and checks head 0 against a float64 host reference.
+func benchAttention(g *cuda.Device, batch, lq, lk, nctx, dh, reps int, products device.DType) (attnResult, error) {
 	r := attnResult{Batch: batch, Lq: lq, Lk: lk, NContext: nctx, D: dh}
-	p := device.AttentionParams{Batch: batch, Lq: lq, Lk: lk, D: dh, Dv: dh, NContext: nctx, Scale: 1 / math.Sqrt(float64(dh))}
+	p := device.AttentionParams{Batch: batch, Lq: lq, Lk: lk, D: dh, Dv: dh, NContext: nctx, Scale: 1 / math.Sqrt(float64(dh)),
+		Products: products}
 	var bufs []device.Buffer
 	defer func() {
 		for _, b := range bufs {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/kiln-ml/kiln/device"
@@ -197,5 +198,99 @@ func TestConformanceFABF16(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no Attention case ran")
+	}
+}
+
+// TestConformanceFAMixed runs the conformance suite's float32 Attention and AttentionBackward
+// cases with the tensor-core kernels switched on: the cases whose AttentionParams.Products is
+// BFloat16 take kiln_attn_*_fa_f32_* at head dims ≤ 64 and are held to the suite's bfloat16
+// product tolerance; the others must stay on the exact float32 kernels and their tolerances.
+func TestConformanceFAMixed(t *testing.T) {
+	d := gpu(t)
+	d.SetFABF16(true)
+	defer d.SetFABF16(false)
+	rs := devicetest.Run(d, devicetest.Options{Quick: testing.Short(), DTypes: []device.DType{device.Float32},
+		Primitives: []string{"Attention", "AttentionBackward"}})
+	mixed := map[string]int{}
+	for _, r := range rs {
+		if r.Primitive != "Attention" && r.Primitive != "AttentionBackward" {
+			continue
+		}
+		if strings.Contains(r.Case, "products=bfloat16") {
+			mixed[r.Primitive]++
+		}
+		t.Logf("%s %s: max error %.3g, tol %.3g", r.Primitive, r.Case, r.MaxErr, r.Tol)
+		if !r.Pass {
+			t.Errorf("%s %s: max error %.3g > tol %.3g %s", r.Primitive, r.Case, r.MaxErr, r.Tol, r.Err)
+		}
+	}
+	if mixed["Attention"] == 0 || mixed["AttentionBackward"] == 0 {
+		t.Fatalf("mixed-precision cases run: %v, want some of each primitive", mixed)
+	}
+}
+
+// TestAttentionFAMixedSelection checks that the switch and AttentionParams.Products together
+// select the mixed-precision kernels, forward and backward: with both, the results differ
+// from the float32 kernels' (bfloat16 P and dS) but lie within the bfloat16 product
+// tolerance of them; with Products zero, the switch changes nothing, bit for bit.
+func TestAttentionFAMixedSelection(t *testing.T) {
+	d := gpu(t)
+	defer d.SetFABF16(false)
+	for _, p := range []device.AttentionParams{
+		{Batch: 2, Lq: 70, Lk: 130, D: 64, Dv: 64, NContext: 100, Scale: 0.125},
+		{Batch: 1, Lq: 33, Lk: 80, D: 16, Dv: 32, NContext: 80, Scale: 0.25},
+	} {
+		rng := rand.New(rand.NewPCG(uint64(p.Lq), 3))
+		bf := func(n int) []float64 {
+			x := make([]float64, n)
+			for i := range x {
+				x[i] = float64(half.BFloat16FromFloat64(rng.NormFloat64()).Float32())
+			}
+			return x
+		}
+		q, k, v, dO := bf(p.Batch*p.Lq*p.D), bf(p.Batch*p.Lk*p.D), bf(p.Batch*p.Lk*p.Dv), bf(p.Batch*p.Lq*p.Dv)
+		run := func(on bool, products device.DType) [5][]float64 {
+			d.SetFABF16(on)
+			p := p
+			p.Products = products
+			up := func(x []float64) device.Buffer { return upload(t, d, device.Float32, x) }
+			qb, kb, vb, gb := up(q), up(k), up(v), up(dO)
+			ob, lb := up(make([]float64, len(dO))), up(make([]float64, p.Batch*p.Lq))
+			dq, dk, dv := up(make([]float64, len(q))), up(make([]float64, len(k))), up(make([]float64, len(v)))
+			d.Attention(p, qb, kb, vb, ob, lb)
+			d.AttentionBackward(p, qb, kb, vb, ob, lb, gb, dq, dk, dv)
+			var out [5][]float64
+			for i, b := range []device.Buffer{ob, lb, dq, dk, dv} {
+				out[i] = download(t, d, b)
+			}
+			for _, b := range []device.Buffer{qb, kb, vb, gb, ob, lb, dq, dk, dv} {
+				b.Free()
+			}
+			return out
+		}
+		exact, off := run(false, device.BFloat16), run(true, 0)
+		mixed := run(true, device.BFloat16)
+		names := []string{"o", "lse", "dq", "dk", "dv"}
+		for i, name := range names {
+			same, maxAbs, maxDiff := true, 0.0, 0.0
+			for j, x := range exact[i] {
+				same = same && off[i][j] == x
+				maxAbs = math.Max(maxAbs, math.Abs(x))
+				maxDiff = math.Max(maxDiff, math.Abs(mixed[i][j]-x))
+			}
+			if !same {
+				t.Errorf("%+v %s: the switch changed a result of Products 0", p, name)
+			}
+			if name == "lse" {
+				continue // float32 scores either way
+			}
+			t.Logf("%+v %s: max |mixed − float32| %.3g, max |float32| %.3g", p, name, maxDiff, maxAbs)
+			if maxDiff == 0 {
+				t.Errorf("%+v %s: mixed and float32 agree bit for bit: were the tensor-core kernels used?", p, name)
+			}
+			if !(maxDiff <= 16*0x1p-8*maxAbs) {
+				t.Errorf("%+v %s: mixed differs from float32 by %.3g, above 16u·max|x| = %.3g", p, name, maxDiff, 16*0x1p-8*maxAbs)
+			}
+		}
 	}
 }

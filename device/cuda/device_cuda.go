@@ -188,16 +188,20 @@ func (d *Device) SetBF16(on bool) {
 	d.mu.Unlock()
 }
 
-// FABF16Env names the environment variable that, set to 1 when a device opens, runs the
-// attention forward of bfloat16 Q, K and V with head dims ≤ 64 on the tensor cores
-// (kernels/attention.cu's kiln_attn_fwd_fa_bf16_*, FlashAttention-2: mma.sync m16n8k16,
-// float32 scores, softmax statistics and accumulation, the probabilities rounded to bfloat16
-// for P·V) instead of on float32 copies. O and the log-sum-exp are bfloat16 either way; the
-// backward stays widened. Off by default until a GPU has measured it.
+// FABF16Env names the environment variable that, set to 1 when a device opens, runs attention
+// with head dims ≤ 64 on the tensor cores (kernels/attention.cu's kiln_attn_*_fa_*,
+// FlashAttention-2: mma.sync m16n8k16 with bfloat16 operands, float32 scores, softmax
+// statistics and accumulation, the probabilities rounded to bfloat16 for P·V):
+//   - the forward of bfloat16 Q, K and V, instead of on float32 copies (O and the
+//     log-sum-exp are bfloat16 either way; its backward stays widened);
+//   - the forward and the backward of float32 operands whose AttentionParams.Products is
+//     BFloat16 (mixed-precision training), with float32 O, log-sum-exp and gradients.
+//
+// Off by default until a GPU has measured it.
 const FABF16Env = "KILN_CUDA_FA_BF16"
 
-// SetFABF16 turns the bfloat16 tensor-core attention forward on or off for later launches
-// (see FABF16Env).
+// SetFABF16 turns the tensor-core attention kernels on or off for later launches (see
+// FABF16Env).
 func (d *Device) SetFABF16(on bool) {
 	d.mu.Lock()
 	d.faBF16 = on

@@ -1040,7 +1040,7 @@ func (l launcher) attnBwdDkdvD128(Q, K, V, LSE, dO, Delta, dK, dV elemPtr, Lq, L
 	})
 }
 
-// attnFwdFaD32 launches kiln_attn_fwd_fa_bf16_d32,
+// attnFwdFaD32 launches kiln_attn_fwd_fa_bf16_d32 or kiln_attn_fwd_fa_f32_d32,
 // chosen by the dtype of Q. Its C parameters:
 //
 //	bf16* Q, bf16* K, bf16* V, bf16* O, bf16* LSE, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
@@ -1050,6 +1050,8 @@ func (l launcher) attnFwdFaD32(Q, K, V, O, LSE elemPtr, Lq, Lk, D, Dv, nctx int,
 	switch Q.dtype {
 	case device.BFloat16:
 		name, sig = "kiln_attn_fwd_fa_bf16_d32", "bf16*,bf16*,bf16*,bf16*,bf16*,i64,i64,i64,i64,i64,f64"
+	case device.Float32:
+		name, sig = "kiln_attn_fwd_fa_f32_d32", "f32*,f32*,f32*,f32*,f32*,i64,i64,i64,i64,i64,f64"
 	default:
 		l.noKernel("kiln_attn_fwd_fa_*_d32", Q.dtype)
 		return
@@ -1061,7 +1063,7 @@ func (l launcher) attnFwdFaD32(Q, K, V, O, LSE elemPtr, Lq, Lk, D, Dv, nctx int,
 	})
 }
 
-// attnFwdFaD64 launches kiln_attn_fwd_fa_bf16_d64,
+// attnFwdFaD64 launches kiln_attn_fwd_fa_bf16_d64 or kiln_attn_fwd_fa_f32_d64,
 // chosen by the dtype of Q. Its C parameters:
 //
 //	bf16* Q, bf16* K, bf16* V, bf16* O, bf16* LSE, i64 Lq, i64 Lk, i64 D, i64 Dv, i64 nctx,
@@ -1071,6 +1073,8 @@ func (l launcher) attnFwdFaD64(Q, K, V, O, LSE elemPtr, Lq, Lk, D, Dv, nctx int,
 	switch Q.dtype {
 	case device.BFloat16:
 		name, sig = "kiln_attn_fwd_fa_bf16_d64", "bf16*,bf16*,bf16*,bf16*,bf16*,i64,i64,i64,i64,i64,f64"
+	case device.Float32:
+		name, sig = "kiln_attn_fwd_fa_f32_d64", "f32*,f32*,f32*,f32*,f32*,i64,i64,i64,i64,i64,f64"
 	default:
 		l.noKernel("kiln_attn_fwd_fa_*_d64", Q.dtype)
 		return
@@ -1079,6 +1083,94 @@ func (l launcher) attnFwdFaD64(Q, K, V, O, LSE elemPtr, Lq, Lk, D, Dv, nctx int,
 	l.run(name, sig, []uint64{
 		uint64(Q.addr), uint64(K.addr), uint64(V.addr), uint64(O.addr), uint64(LSE.addr),
 		uint64(Lq), uint64(Lk), uint64(D), uint64(Dv), uint64(nctx), math.Float64bits(scale),
+	})
+}
+
+// attnBwdDqFaD32 launches kiln_attn_bwd_dq_fa_f32_d32,
+// chosen by the dtype of Q. Its C parameters:
+//
+//	f32* Q, f32* K, f32* V, f32* O, f32* LSE, f32* dO, f32* dQ, f32* Delta, i64 Lq, i64 Lk,
+//	i64 D, i64 Dv, i64 nctx, f64 scale
+func (l launcher) attnBwdDqFaD32(Q, K, V, O, LSE, dO, dQ, Delta elemPtr, Lq, Lk, D, Dv, nctx int, scale float64) {
+	var name, sig string
+	switch Q.dtype {
+	case device.Float32:
+		name, sig = "kiln_attn_bwd_dq_fa_f32_d32", "f32*,f32*,f32*,f32*,f32*,f32*,f32*,f32*,i64,i64,i64,i64,i64,f64"
+	default:
+		l.noKernel("kiln_attn_bwd_dq_fa_*_d32", Q.dtype)
+		return
+	}
+	l.sameDType(name, Q.dtype, K.dtype, V.dtype, O.dtype, LSE.dtype, dO.dtype, dQ.dtype, Delta.dtype)
+	l.run(name, sig, []uint64{
+		uint64(Q.addr), uint64(K.addr), uint64(V.addr), uint64(O.addr), uint64(LSE.addr),
+		uint64(dO.addr), uint64(dQ.addr), uint64(Delta.addr), uint64(Lq), uint64(Lk), uint64(D),
+		uint64(Dv), uint64(nctx), math.Float64bits(scale),
+	})
+}
+
+// attnBwdDqFaD64 launches kiln_attn_bwd_dq_fa_f32_d64,
+// chosen by the dtype of Q. Its C parameters:
+//
+//	f32* Q, f32* K, f32* V, f32* O, f32* LSE, f32* dO, f32* dQ, f32* Delta, i64 Lq, i64 Lk,
+//	i64 D, i64 Dv, i64 nctx, f64 scale
+func (l launcher) attnBwdDqFaD64(Q, K, V, O, LSE, dO, dQ, Delta elemPtr, Lq, Lk, D, Dv, nctx int, scale float64) {
+	var name, sig string
+	switch Q.dtype {
+	case device.Float32:
+		name, sig = "kiln_attn_bwd_dq_fa_f32_d64", "f32*,f32*,f32*,f32*,f32*,f32*,f32*,f32*,i64,i64,i64,i64,i64,f64"
+	default:
+		l.noKernel("kiln_attn_bwd_dq_fa_*_d64", Q.dtype)
+		return
+	}
+	l.sameDType(name, Q.dtype, K.dtype, V.dtype, O.dtype, LSE.dtype, dO.dtype, dQ.dtype, Delta.dtype)
+	l.run(name, sig, []uint64{
+		uint64(Q.addr), uint64(K.addr), uint64(V.addr), uint64(O.addr), uint64(LSE.addr),
+		uint64(dO.addr), uint64(dQ.addr), uint64(Delta.addr), uint64(Lq), uint64(Lk), uint64(D),
+		uint64(Dv), uint64(nctx), math.Float64bits(scale),
+	})
+}
+
+// attnBwdDkdvFaD32 launches kiln_attn_bwd_dkdv_fa_f32_d32,
+// chosen by the dtype of Q. Its C parameters:
+//
+//	f32* Q, f32* K, f32* V, f32* LSE, f32* dO, f32* Delta, f32* dK, f32* dV, i64 Lq, i64 Lk,
+//	i64 D, i64 Dv, i64 nctx, f64 scale
+func (l launcher) attnBwdDkdvFaD32(Q, K, V, LSE, dO, Delta, dK, dV elemPtr, Lq, Lk, D, Dv, nctx int, scale float64) {
+	var name, sig string
+	switch Q.dtype {
+	case device.Float32:
+		name, sig = "kiln_attn_bwd_dkdv_fa_f32_d32", "f32*,f32*,f32*,f32*,f32*,f32*,f32*,f32*,i64,i64,i64,i64,i64,f64"
+	default:
+		l.noKernel("kiln_attn_bwd_dkdv_fa_*_d32", Q.dtype)
+		return
+	}
+	l.sameDType(name, Q.dtype, K.dtype, V.dtype, LSE.dtype, dO.dtype, Delta.dtype, dK.dtype, dV.dtype)
+	l.run(name, sig, []uint64{
+		uint64(Q.addr), uint64(K.addr), uint64(V.addr), uint64(LSE.addr), uint64(dO.addr),
+		uint64(Delta.addr), uint64(dK.addr), uint64(dV.addr), uint64(Lq), uint64(Lk), uint64(D),
+		uint64(Dv), uint64(nctx), math.Float64bits(scale),
+	})
+}
+
+// attnBwdDkdvFaD64 launches kiln_attn_bwd_dkdv_fa_f32_d64,
+// chosen by the dtype of Q. Its C parameters:
+//
+//	f32* Q, f32* K, f32* V, f32* LSE, f32* dO, f32* Delta, f32* dK, f32* dV, i64 Lq, i64 Lk,
+//	i64 D, i64 Dv, i64 nctx, f64 scale
+func (l launcher) attnBwdDkdvFaD64(Q, K, V, LSE, dO, Delta, dK, dV elemPtr, Lq, Lk, D, Dv, nctx int, scale float64) {
+	var name, sig string
+	switch Q.dtype {
+	case device.Float32:
+		name, sig = "kiln_attn_bwd_dkdv_fa_f32_d64", "f32*,f32*,f32*,f32*,f32*,f32*,f32*,f32*,i64,i64,i64,i64,i64,f64"
+	default:
+		l.noKernel("kiln_attn_bwd_dkdv_fa_*_d64", Q.dtype)
+		return
+	}
+	l.sameDType(name, Q.dtype, K.dtype, V.dtype, LSE.dtype, dO.dtype, Delta.dtype, dK.dtype, dV.dtype)
+	l.run(name, sig, []uint64{
+		uint64(Q.addr), uint64(K.addr), uint64(V.addr), uint64(LSE.addr), uint64(dO.addr),
+		uint64(Delta.addr), uint64(dK.addr), uint64(dV.addr), uint64(Lq), uint64(Lk), uint64(D),
+		uint64(Dv), uint64(nctx), math.Float64bits(scale),
 	})
 }
 

@@ -599,8 +599,9 @@ func checkAttn(op string, p device.AttentionParams) {
 
 // Attention: kernels/attention.cu kiln_attn_fwd_*.
 func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buffer) {
-	if d.faBF16 && max(p.D, p.Dv) <= 64 && allDType(device.BFloat16, q, k, v, o, lse) {
-		d.attentionFABF16(p, q, k, v, o, lse)
+	if d.faBF16 && max(p.D, p.Dv) <= 64 && (allDType(device.BFloat16, q, k, v, o, lse) ||
+		p.Products == device.BFloat16 && allDType(device.Float32, q, k, v, o, lse)) {
+		d.attentionFA(p, q, k, v, o, lse)
 		return
 	}
 	if d.widened("Attention", []device.Buffer{q, k, v, o, lse}, []device.Buffer{o, lse}, func(f func(device.Buffer) device.Buffer) { d.Attention(p, f(q), f(k), f(v), f(o), f(lse)) }) {
@@ -645,9 +646,10 @@ func allDType(dt device.DType, bufs ...device.Buffer) bool {
 	return true
 }
 
-// attentionFABF16 is Attention of bfloat16 operands with head dims ≤ 64 on the tensor cores
-// (FABF16Env): kernels/attention.cu kiln_attn_fwd_fa_bf16_d{32,64}, 64 queries per block.
-func (d *Device) attentionFABF16(p device.AttentionParams, q, k, v, o, lse device.Buffer) {
+// attentionFA is Attention with head dims ≤ 64 on the tensor cores (FABF16Env), 64 queries per
+// block: kernels/attention.cu kiln_attn_fwd_fa_bf16_d{32,64} for bfloat16 operands, and
+// kiln_attn_fwd_fa_f32_d{32,64} for float32 operands with bfloat16 products (mixed precision).
+func (d *Device) attentionFA(p device.AttentionParams, q, k, v, o, lse device.Buffer) {
 	const name = "Attention"
 	checkAttn(name, p)
 	qb, kb, vb, ob, lb := d.buf(name, q), d.buf(name, k), d.buf(name, v), d.buf(name, o), d.buf(name, lse)
@@ -675,6 +677,11 @@ func (d *Device) attentionFABF16(p device.AttentionParams, q, k, v, o, lse devic
 
 // AttentionBackward: kernels/attention.cu kiln_attn_bwd_dq_* then kiln_attn_bwd_dkdv_*.
 func (d *Device) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO, dq, dk, dv device.Buffer) {
+	if d.faBF16 && p.Products == device.BFloat16 && max(p.D, p.Dv) <= 64 &&
+		allDType(device.Float32, q, k, v, o, lse, dO, dq, dk, dv) {
+		d.attentionBackwardFA(p, q, k, v, o, lse, dO, dq, dk, dv)
+		return
+	}
 	if d.widened("AttentionBackward", []device.Buffer{q, k, v, o, lse, dO, dq, dk, dv}, []device.Buffer{dq, dk, dv}, func(f func(device.Buffer) device.Buffer) {
 		d.AttentionBackward(p, f(q), f(k), f(v), f(o), f(lse), f(dO), f(dq), f(dk), f(dv))
 	}) {
@@ -732,6 +739,58 @@ func (d *Device) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO
 				dkdv, kper = attnBwdDkdvTiledKernels[dmax], 32
 			}
 			dkdv(d.kernel(dim3{x: (p.Lk + kper - 1) / kper, y: nb}, dim3{x: 128}),
+				qb.elems(oq), kb.elems(ok), vb.elems(ov), lb.elems(ol), gb.elems(oo), db.elems(ol), dkb.elems(ok), dvb.elems(ov),
+				p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
+		}
+	}
+}
+
+// attentionBackwardFA is AttentionBackward of float32 operands with bfloat16 products and head
+// dims ≤ 64 on the tensor cores (FABF16Env): kernels/attention.cu kiln_attn_bwd_dq_fa_f32_d*
+// (64 queries per block; it also writes δ) then kiln_attn_bwd_dkdv_fa_f32_d* (64 keys per block).
+func (d *Device) attentionBackwardFA(p device.AttentionParams, q, k, v, o, lse, dO, dq, dk, dv device.Buffer) {
+	const name = "AttentionBackward"
+	checkAttn(name, p)
+	qb, kb, vb, ob, lb := d.buf(name, q), d.buf(name, k), d.buf(name, v), d.buf(name, o), d.buf(name, lse)
+	gb, dqb, dkb, dvb := d.buf(name, dO), d.buf(name, dq), d.buf(name, dk), d.buf(name, dv)
+	checkLen(name, "q", qb, p.Batch*p.Lq*p.D)
+	checkLen(name, "k", kb, p.Batch*p.Lk*p.D)
+	checkLen(name, "v", vb, p.Batch*p.Lk*p.Dv)
+	checkLen(name, "o", ob, p.Batch*p.Lq*p.Dv)
+	checkLen(name, "dO", gb, p.Batch*p.Lq*p.Dv)
+	checkLen(name, "lse", lb, p.Batch*p.Lq)
+	checkLen(name, "dq", dqb, p.Batch*p.Lq*p.D)
+	checkLen(name, "dk", dkb, p.Batch*p.Lk*p.D)
+	checkLen(name, "dv", dvb, p.Batch*p.Lk*p.Dv)
+	if p.Batch == 0 {
+		return
+	}
+	if p.Lq == 0 { // no queries: every key gradient is zero
+		d.Fill(dkb, 0, p.Batch*p.Lk*p.D, 0)
+		d.Fill(dvb, 0, p.Batch*p.Lk*p.Dv, 0)
+		return
+	}
+	delta, err := d.Alloc(device.Float32, p.Batch*p.Lq)
+	if err != nil {
+		panic(&device.Error{Op: name, Msg: err.Error()})
+	}
+	defer delta.Free() // stream-ordered: the block is reused only by later launches
+	db := delta.(*buffer)
+	dqKernel, dkdvKernel := launcher.attnBwdDqFaD64, launcher.attnBwdDkdvFaD64
+	if max(p.D, p.Dv) <= 32 {
+		dqKernel, dkdvKernel = launcher.attnBwdDqFaD32, launcher.attnBwdDkdvFaD32
+	}
+	d.enter()
+	defer d.leave()
+	for b0 := 0; b0 < p.Batch; b0 += 65535 {
+		nb := min(p.Batch-b0, 65535)
+		oq, ok, ov := b0*p.Lq*p.D, b0*p.Lk*p.D, b0*p.Lk*p.Dv
+		oo, ol := b0*p.Lq*p.Dv, b0*p.Lq
+		dqKernel(d.kernel(dim3{x: (p.Lq + 63) / 64, y: nb}, dim3{x: 128}),
+			qb.elems(oq), kb.elems(ok), vb.elems(ov), ob.elems(oo), lb.elems(ol), gb.elems(oo), dqb.elems(oq), db.elems(ol),
+			p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
+		if p.Lk > 0 {
+			dkdvKernel(d.kernel(dim3{x: (p.Lk + 63) / 64, y: nb}, dim3{x: 128}),
 				qb.elems(oq), kb.elems(ok), vb.elems(ov), lb.elems(ol), gb.elems(oo), db.elems(ol), dkb.elems(ok), dvb.elems(ov),
 				p.Lq, p.Lk, p.D, p.Dv, p.NContext, p.Scale)
 		}

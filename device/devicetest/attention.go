@@ -112,6 +112,24 @@ func attentionCases(s *suite, dt device.DType) {
 			return e.tol(32, p.D+p.Dv+p.NContext+64)
 		})
 	}
+	if dt == device.Float32 {
+		for _, p := range attentionShapes(s) {
+			p.Products = device.BFloat16
+			s.run("Attention", dt, attnName(p)+" products=bfloat16", func(e *env) float64 {
+				q, k, v := attnInputs(e, p)
+				q, k, v = roundedTo(device.BFloat16, q), roundedTo(device.BFloat16, k), roundedTo(device.BFloat16, v)
+				ob, lb := e.alloc(dt, p.Batch*p.Lq*p.Dv), e.alloc(dt, p.Batch*p.Lq)
+				e.dev.Attention(p, e.upload(q), e.upload(k), e.upload(v), ob, lb)
+				o, oScale, lse := attnRef(p, q, k, v)
+				for i := range oScale {
+					oScale[i] += math.SmallestNonzeroFloat64
+				}
+				e.compare(e.download(ob), o, oScale)
+				e.compare(e.download(lb), lse, nil)
+				return productsTol + e.tol(32, p.D+p.Dv+p.NContext+64)
+			})
+		}
+	}
 	s.run("Attention", dt, "NContext > Lk panics", func(e *env) float64 {
 		p := device.AttentionParams{Batch: 1, Lq: 2, Lk: 3, D: 2, Dv: 2, NContext: 4, Scale: 1}
 		x := e.alloc(dt, 6)
@@ -134,7 +152,42 @@ func attentionBackwardCases(s *suite, dt device.DType) {
 			e.compare(e.download(dv), want[2], scale[2])
 			return e.tol(32, p.D+p.Dv+p.NContext+p.Lq+64)
 		})
+		if dt != device.Float32 {
+			continue
+		}
+		p.Products = device.BFloat16
+		s.run("AttentionBackward", dt, attnName(p)+" products=bfloat16", func(e *env) float64 {
+			q, k, v := attnInputs(e, p)
+			dO := e.normal(p.Batch*p.Lq*p.Dv, 0, 1)
+			for _, x := range [][]float64{q, k, v, dO} {
+				roundedTo(device.BFloat16, x)
+			}
+			o, _, lse := attnRef(p, q, k, v)
+			dq, dk, dv := e.alloc(dt, len(q)), e.upload(e.normal(len(k), 0, 1)), e.upload(e.normal(len(v), 0, 1))
+			e.dev.AttentionBackward(p, e.upload(q), e.upload(k), e.upload(v), e.upload(e.round(o)), e.upload(e.round(lse)), e.upload(dO), dq, dk, dv)
+			want, scale := attnBackwardRef(p, q, k, v, dO)
+			e.compare(e.download(dq), want[0], scale[0])
+			e.compare(e.download(dk), want[1], scale[1])
+			e.compare(e.download(dv), want[2], scale[2])
+			return productsTol + e.tol(32, p.D+p.Dv+p.NContext+p.Lq+64)
+		})
 	}
+}
+
+// productsTol is the error allowed, relative to the scale of each result, for bfloat16
+// products (AttentionParams.Products) on operands that are bfloat16 values, beyond the
+// float32 tolerance: with u = 2⁻⁸, rounding P to bfloat16 changes O = Σⱼ pᵢⱼvⱼ and
+// dV = Σᵢ pᵢⱼdOᵢ by at most u·Σ p|·|, their scales; rounding dS changes dQ and dK by at most
+// u times theirs (whose dS scale p(|dP| + Σ p|dP|) also bounds the float32 error of P
+// and dP); 4u leaves a factor of 2 for tensor cores that truncate instead of rounding.
+const productsTol = 4 * 0x1p-8
+
+// roundedTo returns x with every element rounded to dt.
+func roundedTo(dt device.DType, x []float64) []float64 {
+	for i, v := range x {
+		x[i] = roundTo(v, dt)
+	}
+	return x
 }
 
 // attnBackwardRef computes dQ, dK, dV from the definition (with Δ_i = Σ_j p_ij·dP_ij, not from
