@@ -763,6 +763,43 @@ DEF_ATT(f64_d128, double, 128, 8, 16)
 
 __device__ __forceinline__ unsigned fa_word(const unsigned short *p) { return *(const unsigned *)p; }
 
+// fa_a_frag loads this lane's m16n8k16 A fragment (mma.cuh's table) of rows r and r + 8 and
+// columns c.. c + 15 of a bfloat16 tile in shared memory, r = 16·warp + lane/4, t = lane%4.
+template <int W>
+__device__ __forceinline__ void fa_a_frag(unsigned (&a)[4], unsigned short (*s)[W], int r, int c, int t) {
+  a[0] = fa_word(&s[r][c + 2 * t]);
+  a[1] = fa_word(&s[r + 8][c + 2 * t]);
+  a[2] = fa_word(&s[r][c + 2 * t + 8]);
+  a[3] = fa_word(&s[r + 8][c + 2 * t + 8]);
+}
+
+// fa_acc_frag rounds the float32 accumulators of two adjacent 16×8 tiles (columns 8j.. and
+// 8j + 8..) to the bfloat16 A fragment of the 16-deep step over those 16 columns: the
+// accumulator's layout is the A fragment's, so scores become the next product's operand
+// without leaving registers.
+__device__ __forceinline__ void fa_acc_frag(unsigned (&a)[4], const float (&x)[4], const float (&y)[4]) {
+  a[0] = pack_bf16x2(x[0], x[1]);
+  a[1] = pack_bf16x2(x[2], x[3]);
+  a[2] = pack_bf16x2(y[0], y[1]);
+  a[3] = pack_bf16x2(y[2], y[3]);
+}
+
+// fa_mma_acc adds to a warp's 16×8·NO accumulator acc the product of the A fragment made of x
+// and y (fa_acc_frag: its 16 rows by 16 columns 16·kk..) and rows 16·kk.. of a tile stored
+// transposed in shared memory (bt[column][row], so that a B fragment's consecutive k are
+// adjacent halves).
+template <int NO, int W>
+__device__ __forceinline__ void fa_mma_acc(float (&acc)[NO][4], const float (&x)[4], const float (&y)[4],
+                                           unsigned short (*bt)[W], int kk, int g, int t) {
+  unsigned a[4];
+  fa_acc_frag(a, x, y);
+#pragma unroll
+  for (int n = 0; n < NO; ++n) {
+    const unsigned b[2] = {fa_word(&bt[8 * n + g][16 * kk + 2 * t]), fa_word(&bt[8 * n + g][16 * kk + 2 * t + 8])};
+    mma_bf16_16x8x16(acc[n], a, b);
+  }
+}
+
 // fa_in gives an operand's bfloat16 bits (a float32 operand rounded to nearest, ties to
 // even); fa_out stores a float32 result in the element type.
 __device__ __forceinline__ unsigned short fa_in(kbf16 x) { return x.bits; }
@@ -795,10 +832,7 @@ __device__ __forceinline__ void attn_fwd_fa(const T *__restrict__ Q, const T *__
   unsigned qf[KS][4];
 #pragma unroll
   for (int ks = 0; ks < KS; ++ks) {
-    qf[ks][0] = fa_word(&Qs[wr][16 * ks + 2 * t]);
-    qf[ks][1] = fa_word(&Qs[wr + 8][16 * ks + 2 * t]);
-    qf[ks][2] = fa_word(&Qs[wr][16 * ks + 2 * t + 8]);
-    qf[ks][3] = fa_word(&Qs[wr + 8][16 * ks + 2 * t + 8]);
+    fa_a_frag(qf[ks], Qs, wr, 16 * ks, t);
   }
   float o[NO][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 #pragma unroll
@@ -861,14 +895,7 @@ __device__ __forceinline__ void attn_fwd_fa(const T *__restrict__ Q, const T *__
     // O += P·V, 16 keys per step: score tiles 2kk and 2kk+1 are the A fragment.
 #pragma unroll
     for (int kk = 0; kk < FA_BK / 16; ++kk) {
-      const unsigned pa[4] = {pack_bf16x2(s[2 * kk][0], s[2 * kk][1]), pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
-                              pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                              pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int n = 0; n < NO; ++n) {
-        const unsigned bf[2] = {fa_word(&Vt[8 * n + g][16 * kk + 2 * t]), fa_word(&Vt[8 * n + g][16 * kk + 2 * t + 8])};
-        mma_bf16_16x8x16(o[n], pa, bf);
-      }
+      fa_mma_acc(o, s[2 * kk], s[2 * kk + 1], Vt, kk, g, t);
     }
   }
 #pragma unroll
@@ -967,14 +994,8 @@ __device__ __forceinline__ void attn_bwd_dq_fa(const float *__restrict__ Q, cons
   unsigned qf[KS][4], gf[KS][4];
 #pragma unroll
   for (int ks = 0; ks < KS; ++ks) {
-    qf[ks][0] = fa_word(&Ks[wr][16 * ks + 2 * t]);
-    qf[ks][1] = fa_word(&Ks[wr + 8][16 * ks + 2 * t]);
-    qf[ks][2] = fa_word(&Ks[wr][16 * ks + 2 * t + 8]);
-    qf[ks][3] = fa_word(&Ks[wr + 8][16 * ks + 2 * t + 8]);
-    gf[ks][0] = fa_word(&Vs[wr][16 * ks + 2 * t]);
-    gf[ks][1] = fa_word(&Vs[wr + 8][16 * ks + 2 * t]);
-    gf[ks][2] = fa_word(&Vs[wr][16 * ks + 2 * t + 8]);
-    gf[ks][3] = fa_word(&Vs[wr + 8][16 * ks + 2 * t + 8]);
+    fa_a_frag(qf[ks], Ks, wr, 16 * ks, t);
+    fa_a_frag(gf[ks], Vs, wr, 16 * ks, t);
   }
   // δ and lse (log2 domain) of rows wr and wr + 8; the quad's 4 lanes split the columns.
   float del[2], lse2[2];
@@ -1034,14 +1055,7 @@ __device__ __forceinline__ void attn_bwd_dq_fa(const float *__restrict__ Q, cons
     // dQ += dS·K, 16 keys per step.
 #pragma unroll
     for (int kk = 0; kk < FA_BK / 16; ++kk) {
-      const unsigned da[4] = {pack_bf16x2(s[2 * kk][0], s[2 * kk][1]), pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
-                              pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                              pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int n = 0; n < NO; ++n) {
-        const unsigned bk[2] = {fa_word(&Kt[8 * n + g][16 * kk + 2 * t]), fa_word(&Kt[8 * n + g][16 * kk + 2 * t + 8])};
-        mma_bf16_16x8x16(dq[n], da, bk);
-      }
+      fa_mma_acc(dq, s[2 * kk], s[2 * kk + 1], Kt, kk, g, t);
     }
   }
 #pragma unroll
@@ -1098,14 +1112,8 @@ __device__ __forceinline__ void attn_bwd_dkdv_fa(const float *__restrict__ Q, co
     unsigned kf[KS][4], vf[KS][4];
 #pragma unroll
     for (int ks = 0; ks < KS; ++ks) {
-      kf[ks][0] = fa_word(&Qs[wk][16 * ks + 2 * t]);
-      kf[ks][1] = fa_word(&Qs[wk + 8][16 * ks + 2 * t]);
-      kf[ks][2] = fa_word(&Qs[wk][16 * ks + 2 * t + 8]);
-      kf[ks][3] = fa_word(&Qs[wk + 8][16 * ks + 2 * t + 8]);
-      vf[ks][0] = fa_word(&Gs[wk][16 * ks + 2 * t]);
-      vf[ks][1] = fa_word(&Gs[wk + 8][16 * ks + 2 * t]);
-      vf[ks][2] = fa_word(&Gs[wk][16 * ks + 2 * t + 8]);
-      vf[ks][3] = fa_word(&Gs[wk + 8][16 * ks + 2 * t + 8]);
+      fa_a_frag(kf[ks], Qs, wk, 16 * ks, t);
+      fa_a_frag(vf[ks], Gs, wk, 16 * ks, t);
     }
     const bool live0 = k0 + wk < nk, live1 = k0 + wk + 8 < nk; // rows r/2 = 0, 1
     for (i64 q0 = 0; q0 < Lq; q0 += FA_BQ) {
@@ -1154,19 +1162,8 @@ __device__ __forceinline__ void attn_bwd_dkdv_fa(const float *__restrict__ Q, co
       // dV += Pᵀ·dO and dK += dSᵀ·Q, 16 queries per step.
 #pragma unroll
       for (int kk = 0; kk < FA_BQ / 16; ++kk) {
-        const unsigned pa[4] = {pack_bf16x2(s[2 * kk][0], s[2 * kk][1]), pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
-                                pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-        const unsigned da[4] = {pack_bf16x2(dp[2 * kk][0], dp[2 * kk][1]), pack_bf16x2(dp[2 * kk][2], dp[2 * kk][3]),
-                                pack_bf16x2(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
-                                pack_bf16x2(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
-#pragma unroll
-        for (int n = 0; n < NO; ++n) {
-          const unsigned bg[2] = {fa_word(&Gt[8 * n + g][16 * kk + 2 * t]), fa_word(&Gt[8 * n + g][16 * kk + 2 * t + 8])};
-          const unsigned bq[2] = {fa_word(&Qt[8 * n + g][16 * kk + 2 * t]), fa_word(&Qt[8 * n + g][16 * kk + 2 * t + 8])};
-          mma_bf16_16x8x16(dv[n], pa, bg);
-          mma_bf16_16x8x16(dk[n], da, bq);
-        }
+        fa_mma_acc(dv, s[2 * kk], s[2 * kk + 1], Gt, kk, g, t);
+        fa_mma_acc(dk, dp[2 * kk], dp[2 * kk + 1], Qt, kk, g, t);
       }
     }
   }

@@ -597,6 +597,15 @@ func checkAttn(op string, p device.AttentionParams) {
 	}
 }
 
+// checkAttnLens checks the lengths of attention's q, k, v, o and lse buffers.
+func checkAttnLens(name string, p device.AttentionParams, qb, kb, vb, ob, lb *buffer) {
+	checkLen(name, "q", qb, p.Batch*p.Lq*p.D)
+	checkLen(name, "k", kb, p.Batch*p.Lk*p.D)
+	checkLen(name, "v", vb, p.Batch*p.Lk*p.Dv)
+	checkLen(name, "o", ob, p.Batch*p.Lq*p.Dv)
+	checkLen(name, "lse", lb, p.Batch*p.Lq)
+}
+
 // Attention: kernels/attention.cu kiln_attn_fwd_*.
 func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buffer) {
 	if d.faBF16 && max(p.D, p.Dv) <= 64 && (allDType(device.BFloat16, q, k, v, o, lse) ||
@@ -611,11 +620,7 @@ func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buff
 	checkAttn(name, p)
 	qb, kb, vb, ob, lb := d.buf(name, q), d.buf(name, k), d.buf(name, v), d.buf(name, o), d.buf(name, lse)
 	sameDType(name, qb, kb, vb, ob, lb)
-	checkLen(name, "q", qb, p.Batch*p.Lq*p.D)
-	checkLen(name, "k", kb, p.Batch*p.Lk*p.D)
-	checkLen(name, "v", vb, p.Batch*p.Lk*p.Dv)
-	checkLen(name, "o", ob, p.Batch*p.Lq*p.Dv)
-	checkLen(name, "lse", lb, p.Batch*p.Lq)
+	checkAttnLens(name, p, qb, kb, vb, ob, lb)
 	dmax, tpq := attnVariant(name, qb.dtype, p.D, p.Dv)
 	if p.Batch == 0 || p.Lq == 0 {
 		return
@@ -653,11 +658,7 @@ func (d *Device) attentionFA(p device.AttentionParams, q, k, v, o, lse device.Bu
 	const name = "Attention"
 	checkAttn(name, p)
 	qb, kb, vb, ob, lb := d.buf(name, q), d.buf(name, k), d.buf(name, v), d.buf(name, o), d.buf(name, lse)
-	checkLen(name, "q", qb, p.Batch*p.Lq*p.D)
-	checkLen(name, "k", kb, p.Batch*p.Lk*p.D)
-	checkLen(name, "v", vb, p.Batch*p.Lk*p.Dv)
-	checkLen(name, "o", ob, p.Batch*p.Lq*p.Dv)
-	checkLen(name, "lse", lb, p.Batch*p.Lq)
+	checkAttnLens(name, p, qb, kb, vb, ob, lb)
 	if p.Batch == 0 || p.Lq == 0 {
 		return
 	}
@@ -692,30 +693,17 @@ func (d *Device) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO
 	qb, kb, vb, ob, lb := d.buf(name, q), d.buf(name, k), d.buf(name, v), d.buf(name, o), d.buf(name, lse)
 	gb, dqb, dkb, dvb := d.buf(name, dO), d.buf(name, dq), d.buf(name, dk), d.buf(name, dv)
 	sameDType(name, qb, kb, vb, ob, lb, gb, dqb, dkb, dvb)
-	checkLen(name, "q", qb, p.Batch*p.Lq*p.D)
-	checkLen(name, "k", kb, p.Batch*p.Lk*p.D)
-	checkLen(name, "v", vb, p.Batch*p.Lk*p.Dv)
-	checkLen(name, "o", ob, p.Batch*p.Lq*p.Dv)
+	checkAttnLens(name, p, qb, kb, vb, ob, lb)
 	checkLen(name, "dO", gb, p.Batch*p.Lq*p.Dv)
-	checkLen(name, "lse", lb, p.Batch*p.Lq)
 	checkLen(name, "dq", dqb, p.Batch*p.Lq*p.D)
 	checkLen(name, "dk", dkb, p.Batch*p.Lk*p.D)
 	checkLen(name, "dv", dvb, p.Batch*p.Lk*p.Dv)
 	dmax, tpq := attnVariant(name, qb.dtype, p.D, p.Dv)
-	if p.Batch == 0 {
+	db := d.attnBackwardDelta(name, p, qb.dtype, dkb, dvb)
+	if db == nil {
 		return
 	}
-	if p.Lq == 0 { // no queries: every key gradient is zero
-		d.Fill(dkb, 0, p.Batch*p.Lk*p.D, 0)
-		d.Fill(dvb, 0, p.Batch*p.Lk*p.Dv, 0)
-		return
-	}
-	delta, err := d.Alloc(qb.dtype, p.Batch*p.Lq)
-	if err != nil {
-		panic(&device.Error{Op: name, Msg: err.Error()})
-	}
-	defer delta.Free() // stream-ordered: the block is reused only by later launches
-	db := delta.(*buffer)
+	defer db.Free() // stream-ordered: the block is reused only by later launches
 	d.enter()
 	defer d.leave()
 	per := 128 / tpq
@@ -745,6 +733,25 @@ func (d *Device) AttentionBackward(p device.AttentionParams, q, k, v, o, lse, dO
 	}
 }
 
+// attnBackwardDelta returns a new buffer of dtype dt for the backward's δ = rowsum(dO ⊙ O),
+// or nil when there is nothing to launch: no heads, or no queries (then every key gradient
+// is zero, written here).
+func (d *Device) attnBackwardDelta(name string, p device.AttentionParams, dt device.DType, dkb, dvb *buffer) *buffer {
+	if p.Batch == 0 {
+		return nil
+	}
+	if p.Lq == 0 {
+		d.Fill(dkb, 0, p.Batch*p.Lk*p.D, 0)
+		d.Fill(dvb, 0, p.Batch*p.Lk*p.Dv, 0)
+		return nil
+	}
+	delta, err := d.Alloc(dt, p.Batch*p.Lq)
+	if err != nil {
+		panic(&device.Error{Op: name, Msg: err.Error()})
+	}
+	return delta.(*buffer)
+}
+
 // attentionBackwardFA is AttentionBackward of float32 operands with bfloat16 products and head
 // dims ≤ 64 on the tensor cores (FABF16Env): kernels/attention.cu kiln_attn_bwd_dq_fa_f32_d*
 // (64 queries per block; it also writes δ) then kiln_attn_bwd_dkdv_fa_f32_d* (64 keys per block).
@@ -753,29 +760,16 @@ func (d *Device) attentionBackwardFA(p device.AttentionParams, q, k, v, o, lse, 
 	checkAttn(name, p)
 	qb, kb, vb, ob, lb := d.buf(name, q), d.buf(name, k), d.buf(name, v), d.buf(name, o), d.buf(name, lse)
 	gb, dqb, dkb, dvb := d.buf(name, dO), d.buf(name, dq), d.buf(name, dk), d.buf(name, dv)
-	checkLen(name, "q", qb, p.Batch*p.Lq*p.D)
-	checkLen(name, "k", kb, p.Batch*p.Lk*p.D)
-	checkLen(name, "v", vb, p.Batch*p.Lk*p.Dv)
-	checkLen(name, "o", ob, p.Batch*p.Lq*p.Dv)
+	checkAttnLens(name, p, qb, kb, vb, ob, lb)
 	checkLen(name, "dO", gb, p.Batch*p.Lq*p.Dv)
-	checkLen(name, "lse", lb, p.Batch*p.Lq)
 	checkLen(name, "dq", dqb, p.Batch*p.Lq*p.D)
 	checkLen(name, "dk", dkb, p.Batch*p.Lk*p.D)
 	checkLen(name, "dv", dvb, p.Batch*p.Lk*p.Dv)
-	if p.Batch == 0 {
+	db := d.attnBackwardDelta(name, p, device.Float32, dkb, dvb)
+	if db == nil {
 		return
 	}
-	if p.Lq == 0 { // no queries: every key gradient is zero
-		d.Fill(dkb, 0, p.Batch*p.Lk*p.D, 0)
-		d.Fill(dvb, 0, p.Batch*p.Lk*p.Dv, 0)
-		return
-	}
-	delta, err := d.Alloc(device.Float32, p.Batch*p.Lq)
-	if err != nil {
-		panic(&device.Error{Op: name, Msg: err.Error()})
-	}
-	defer delta.Free() // stream-ordered: the block is reused only by later launches
-	db := delta.(*buffer)
+	defer db.Free() // stream-ordered: the block is reused only by later launches
 	dqKernel, dkdvKernel := launcher.attnBwdDqFaD64, launcher.attnBwdDkdvFaD64
 	if max(p.D, p.Dv) <= 32 {
 		dqKernel, dkdvKernel = launcher.attnBwdDqFaD32, launcher.attnBwdDkdvFaD32

@@ -98,36 +98,29 @@ func attnRef(p device.AttentionParams, q, k, v []float64) (o, oScale, lse []floa
 }
 
 func attentionCases(s *suite, dt device.DType) {
-	for _, p := range attentionShapes(s) {
-		s.run("Attention", dt, attnName(p), func(e *env) float64 {
-			q, k, v := attnInputs(e, p)
-			ob, lb := e.alloc(dt, p.Batch*p.Lq*p.Dv), e.alloc(dt, p.Batch*p.Lq)
-			e.dev.Attention(p, e.upload(q), e.upload(k), e.upload(v), ob, lb)
-			o, oScale, lse := attnRef(p, q, k, v)
-			for i := range oScale {
-				oScale[i] += math.SmallestNonzeroFloat64
-			}
-			e.compare(e.download(ob), o, oScale)
-			e.compare(e.download(lb), lse, nil)
-			return e.tol(32, p.D+p.Dv+p.NContext+64)
-		})
+	// forward runs one case; with Products set, on inputs that are bfloat16 values.
+	forward := func(e *env, p device.AttentionParams) float64 {
+		q, k, v := attnInputs(e, p)
+		tol := e.tol(32, p.D+p.Dv+p.NContext+64)
+		if p.Products != 0 {
+			q, k, v = roundedTo(p.Products, q), roundedTo(p.Products, k), roundedTo(p.Products, v)
+			tol += productsTol
+		}
+		ob, lb := e.alloc(dt, p.Batch*p.Lq*p.Dv), e.alloc(dt, p.Batch*p.Lq)
+		e.dev.Attention(p, e.upload(q), e.upload(k), e.upload(v), ob, lb)
+		o, oScale, lse := attnRef(p, q, k, v)
+		for i := range oScale {
+			oScale[i] += math.SmallestNonzeroFloat64
+		}
+		e.compare(e.download(ob), o, oScale)
+		e.compare(e.download(lb), lse, nil)
+		return tol
 	}
-	if dt == device.Float32 {
-		for _, p := range attentionShapes(s) {
+	for _, p := range attentionShapes(s) {
+		s.run("Attention", dt, attnName(p), func(e *env) float64 { return forward(e, p) })
+		if dt == device.Float32 {
 			p.Products = device.BFloat16
-			s.run("Attention", dt, attnName(p)+" products=bfloat16", func(e *env) float64 {
-				q, k, v := attnInputs(e, p)
-				q, k, v = roundedTo(device.BFloat16, q), roundedTo(device.BFloat16, k), roundedTo(device.BFloat16, v)
-				ob, lb := e.alloc(dt, p.Batch*p.Lq*p.Dv), e.alloc(dt, p.Batch*p.Lq)
-				e.dev.Attention(p, e.upload(q), e.upload(k), e.upload(v), ob, lb)
-				o, oScale, lse := attnRef(p, q, k, v)
-				for i := range oScale {
-					oScale[i] += math.SmallestNonzeroFloat64
-				}
-				e.compare(e.download(ob), o, oScale)
-				e.compare(e.download(lb), lse, nil)
-				return productsTol + e.tol(32, p.D+p.Dv+p.NContext+64)
-			})
+			s.run("Attention", dt, attnName(p)+" products=bfloat16", func(e *env) float64 { return forward(e, p) })
 		}
 	}
 	s.run("Attention", dt, "NContext > Lk panics", func(e *env) float64 {
@@ -139,38 +132,32 @@ func attentionCases(s *suite, dt device.DType) {
 }
 
 func attentionBackwardCases(s *suite, dt device.DType) {
-	for _, p := range attentionShapes(s) {
-		s.run("AttentionBackward", dt, attnName(p), func(e *env) float64 {
-			q, k, v := attnInputs(e, p)
-			dO := e.normal(p.Batch*p.Lq*p.Dv, 0, 1)
-			o, _, lse := attnRef(p, q, k, v)
-			dq, dk, dv := e.alloc(dt, len(q)), e.upload(e.normal(len(k), 0, 1)), e.upload(e.normal(len(v), 0, 1)) // dK, dV overwritten
-			e.dev.AttentionBackward(p, e.upload(q), e.upload(k), e.upload(v), e.upload(e.round(o)), e.upload(e.round(lse)), e.upload(dO), dq, dk, dv)
-			want, scale := attnBackwardRef(p, q, k, v, dO)
-			e.compare(e.download(dq), want[0], scale[0])
-			e.compare(e.download(dk), want[1], scale[1])
-			e.compare(e.download(dv), want[2], scale[2])
-			return e.tol(32, p.D+p.Dv+p.NContext+p.Lq+64)
-		})
-		if dt != device.Float32 {
-			continue
-		}
-		p.Products = device.BFloat16
-		s.run("AttentionBackward", dt, attnName(p)+" products=bfloat16", func(e *env) float64 {
-			q, k, v := attnInputs(e, p)
-			dO := e.normal(p.Batch*p.Lq*p.Dv, 0, 1)
+	// backward runs one case; with Products set, on inputs that are bfloat16 values.
+	backward := func(e *env, p device.AttentionParams) float64 {
+		q, k, v := attnInputs(e, p)
+		dO := e.normal(p.Batch*p.Lq*p.Dv, 0, 1)
+		tol := e.tol(32, p.D+p.Dv+p.NContext+p.Lq+64)
+		if p.Products != 0 {
 			for _, x := range [][]float64{q, k, v, dO} {
-				roundedTo(device.BFloat16, x)
+				roundedTo(p.Products, x)
 			}
-			o, _, lse := attnRef(p, q, k, v)
-			dq, dk, dv := e.alloc(dt, len(q)), e.upload(e.normal(len(k), 0, 1)), e.upload(e.normal(len(v), 0, 1))
-			e.dev.AttentionBackward(p, e.upload(q), e.upload(k), e.upload(v), e.upload(e.round(o)), e.upload(e.round(lse)), e.upload(dO), dq, dk, dv)
-			want, scale := attnBackwardRef(p, q, k, v, dO)
-			e.compare(e.download(dq), want[0], scale[0])
-			e.compare(e.download(dk), want[1], scale[1])
-			e.compare(e.download(dv), want[2], scale[2])
-			return productsTol + e.tol(32, p.D+p.Dv+p.NContext+p.Lq+64)
-		})
+			tol += productsTol
+		}
+		o, _, lse := attnRef(p, q, k, v)
+		dq, dk, dv := e.alloc(dt, len(q)), e.upload(e.normal(len(k), 0, 1)), e.upload(e.normal(len(v), 0, 1)) // dK, dV overwritten
+		e.dev.AttentionBackward(p, e.upload(q), e.upload(k), e.upload(v), e.upload(e.round(o)), e.upload(e.round(lse)), e.upload(dO), dq, dk, dv)
+		want, scale := attnBackwardRef(p, q, k, v, dO)
+		e.compare(e.download(dq), want[0], scale[0])
+		e.compare(e.download(dk), want[1], scale[1])
+		e.compare(e.download(dv), want[2], scale[2])
+		return tol
+	}
+	for _, p := range attentionShapes(s) {
+		s.run("AttentionBackward", dt, attnName(p), func(e *env) float64 { return backward(e, p) })
+		if dt == device.Float32 {
+			p.Products = device.BFloat16
+			s.run("AttentionBackward", dt, attnName(p)+" products=bfloat16", func(e *env) float64 { return backward(e, p) })
+		}
 	}
 }
 
