@@ -50,13 +50,16 @@ func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeat
 	// subset per member when there are more than the model was trained for.
 	frng := data.NewRand(mix(s.seed, uint64(i), streamFeatures), 0)
 	perm := frng.Perm(tx.Cols)
-	if s.featureSelection == FeaturesRelevance && tx.Cols > maxFeatures {
+	switch {
+	case s.featureSelection == FeaturesRelevance && tx.Cols > maxFeatures:
 		u := make([]float64, len(perm))
 		for p := range u {
 			u[p] = frng.Float64()
 		}
 		v.cols = weightedSubset(perm, relevance(tx), maxFeatures, u)
-	} else {
+	case s.featureSelection == FeaturesMRMR && tx.Cols > maxFeatures:
+		v.cols = mrmrSubset(perm, relevance(tx), tx, maxFeatures, frng.Float64)
+	default:
 		v.cols = subsetColumns(perm, v.pre.KeptColumns(), maxFeatures)
 	}
 	v.trainX = v.present(tx)

@@ -22,6 +22,13 @@ const (
 	// column's deciles for regression. Every column keeps a floor weight, so the members
 	// still differ and a column that matters only jointly with others can be drawn.
 	FeaturesRelevance FeatureSelection = "relevance"
+	// FeaturesMRMR draws like FeaturesRelevance, one column at a time, with each weight also
+	// scaled by 1 − the largest |correlation| of the column with the columns already drawn
+	// on the member's training rows: a randomized minimum-redundancy maximum-relevance
+	// selection (Peng, Long and Ding, "Feature selection based on mutual information",
+	// IEEE TPAMI 27(8), 2005, with correlation as redundancy), so that a member does not
+	// spend its features on near-copies of one informative column.
+	FeaturesMRMR FeatureSelection = "mrmr"
 )
 
 // DefaultFeatureSelection is the selection the classifier and regressor use unless
@@ -41,14 +48,14 @@ const relevanceFloor = 0.2
 func WithFeatureSelection(f FeatureSelection) Option {
 	return func(s *settings) error {
 		switch f {
-		case FeaturesRandom, FeaturesRelevance:
+		case FeaturesRandom, FeaturesRelevance, FeaturesMRMR:
 			s.featureSelection = f
 			return nil
 		case "":
 			s.featureSelection = DefaultFeatureSelection
 			return nil
 		}
-		return fmt.Errorf("tabpfn: unknown feature selection %q (want %q or %q)", f, FeaturesRandom, FeaturesRelevance)
+		return fmt.Errorf("tabpfn: unknown feature selection %q (want %q, %q or %q)", f, FeaturesRandom, FeaturesRelevance, FeaturesMRMR)
 	}
 }
 
@@ -186,10 +193,129 @@ func weightedSubset(perm []int, relevance []float64, limit int, u []float64) []i
 	return out
 }
 
+// mrmrSubset draws limit of the columns in perm of the preprocessed training rows tx, one at a
+// time without replacement (FeaturesMRMR): column c with probability proportional to
+// (relevanceFloor + relevance[c]/mean) · (1 − ρ_c), where ρ_c is the largest |Pearson
+// correlation| of c with the columns drawn so far (non-finite values count as the column's
+// mean; a constant column correlates with nothing). When every remaining weight is zero
+// (all copies of drawn columns) the rest are drawn uniformly. u returns uniform draws in
+// [0, 1). The result is in perm's order.
+func mrmrSubset(perm []int, relevance []float64, tx data.Matrix, limit int, u func() float64) []int {
+	if len(perm) <= limit {
+		return perm
+	}
+	n := tx.Rows
+	// Each candidate column standardized to unit norm (zero when constant), so that a
+	// correlation is one dot product.
+	z := make([][]float64, len(perm))
+	for p, c := range perm {
+		col := make([]float64, n)
+		sum, k := 0.0, 0
+		for i := range n {
+			if v := tx.Data[i*tx.Cols+c]; !math.IsNaN(v) && !math.IsInf(v, 0) {
+				col[i], sum, k = v, sum+v, k+1
+			} else {
+				col[i] = math.NaN()
+			}
+		}
+		mean := 0.0
+		if k > 0 {
+			mean = sum / float64(k)
+		}
+		ss := 0.0
+		for i, v := range col {
+			if math.IsNaN(v) {
+				v = mean
+			}
+			col[i] = v - mean
+			ss += col[i] * col[i]
+		}
+		if ss > 1e-12*float64(n)*(1+mean*mean) {
+			inv := 1 / math.Sqrt(ss)
+			for i := range col {
+				col[i] *= inv
+			}
+		} else {
+			clear(col)
+		}
+		z[p] = col
+	}
+	mean := 0.0
+	for _, c := range perm {
+		mean += relevance[c]
+	}
+	mean /= float64(len(perm))
+	base := make([]float64, len(perm))
+	for p, c := range perm {
+		base[p] = relevanceFloor
+		if mean > 0 {
+			base[p] += relevance[c] / mean
+		}
+	}
+	redundancy := make([]float64, len(perm))
+	chosen := make([]bool, len(perm))
+	for range limit {
+		total, left := 0.0, 0
+		for p := range perm {
+			if !chosen[p] {
+				total += base[p] * (1 - redundancy[p])
+				left++
+			}
+		}
+		pick, r := -1, u()
+		if total > 0 {
+			r *= total
+			for p := range perm {
+				if chosen[p] {
+					continue
+				}
+				if w := base[p] * (1 - redundancy[p]); w > 0 {
+					pick = p
+					if r -= w; r < 0 {
+						break
+					}
+				}
+			}
+		} else { // only copies of drawn columns are left
+			k := min(int(r*float64(left)), left-1)
+			for p := range perm {
+				if !chosen[p] {
+					if pick = p; k == 0 {
+						break
+					}
+					k--
+				}
+			}
+		}
+		chosen[pick] = true
+		zp := z[pick]
+		for p := range perm {
+			if chosen[p] {
+				continue
+			}
+			dot := 0.0
+			for i, v := range z[p] {
+				dot += v * zp[i]
+			}
+			redundancy[p] = max(redundancy[p], min(1, math.Abs(dot)))
+		}
+	}
+	out := make([]int, 0, limit)
+	for p, c := range perm {
+		if chosen[p] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // subsetWord describes a member's feature subset under f, for warnings.
 func (f FeatureSelection) subsetWord() string {
-	if f == FeaturesRelevance {
+	switch f {
+	case FeaturesRelevance:
 		return "relevance-weighted random"
+	case FeaturesMRMR:
+		return "relevance-weighted, redundancy-avoiding random"
 	}
 	return "random"
 }

@@ -108,6 +108,93 @@ func TestWeightedSubset(t *testing.T) {
 	}
 }
 
+// mrmrSubset draws one column of a group of exact copies and not a second; beside them, it
+// draws like the relevance weights (checked against their closed form with no correlations).
+func TestMRMRSubset(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 2))
+	const n = 200
+	// Columns 0–3: the same informative values (copies); 4–7: independent noise; 8: constant;
+	// 9: noise with missing values.
+	X := data.NewMatrix(n, 10)
+	for i := range n {
+		v := rng.NormFloat64()
+		for j := range 4 {
+			X.Set(i, j, v)
+		}
+		for j := 4; j < 8; j++ {
+			X.Set(i, j, rng.NormFloat64())
+		}
+		X.Set(i, 8, 2)
+		X.Set(i, 9, rng.NormFloat64())
+		if i%7 == 0 {
+			X.Set(i, 9, math.NaN())
+		}
+	}
+	relevance := []float64{1, 1, 1, 1, 0, 0, 0, 0, 0, 0}
+	perm := []int{9, 2, 5, 0, 7, 1, 3, 8, 4, 6}
+	copies := 0
+	const draws = 2000
+	for range draws {
+		sub := mrmrSubset(perm, relevance, X, 4, rng.Float64)
+		require.Len(t, sub, 4)
+		for i := 1; i < len(sub); i++ {
+			require.Less(t, slices.Index(perm, sub[i-1]), slices.Index(perm, sub[i]), "perm's order, distinct")
+		}
+		k := 0
+		for _, c := range sub {
+			if c < 4 {
+				k++
+			}
+		}
+		require.LessOrEqual(t, k, 1, "two copies of one column in %v", sub)
+		copies += k
+	}
+	// Relevance weights (0.2 + 1/0.4 = 2.7 per copy, 0.2 otherwise) draw a copy first with
+	// probability 10.8/12 = 0.9; later draws can still take one when the first was noise.
+	require.Greater(t, float64(copies)/draws, 0.9)
+	// The relevance draw of weightedSubset takes two or more copies most of the time.
+	u := make([]float64, len(perm))
+	several := 0
+	for range draws {
+		for p := range u {
+			u[p] = rng.Float64()
+		}
+		k := 0
+		for _, c := range weightedSubset(perm, relevance, 4, u) {
+			if c < 4 {
+				k++
+			}
+		}
+		if k >= 2 {
+			several++
+		}
+	}
+	require.Greater(t, float64(several)/draws, 0.8)
+
+	// Uncorrelated columns: the first draw follows the weights exactly. Column 0 (weight
+	// 0.2 + 1/0.2 = 5.2 against 0.2 for each of 4 others) is first with probability 5.2/6.
+	Y := data.NewMatrix(n, 5)
+	for i := range n {
+		for j := range 5 {
+			Y.Set(i, j, rng.NormFloat64())
+		}
+	}
+	first := 0
+	for range 20000 {
+		if slices.Contains(mrmrSubset([]int{0, 1, 2, 3, 4}, []float64{1, 0, 0, 0, 0}, Y, 1, rng.Float64), 0) {
+			first++
+		}
+	}
+	require.InDelta(t, 5.2/6, float64(first)/20000, 0.01)
+
+	// Only copies: after the first, the rest are drawn uniformly, still distinct.
+	sub := mrmrSubset([]int{0, 1, 2, 3}, []float64{1, 1, 1, 1}, X, 3, rng.Float64)
+	require.Len(t, sub, 3)
+	require.True(t, slices.IsSorted(sub))
+	// At or under the limit: all, unchanged.
+	require.Equal(t, perm, mrmrSubset(perm, relevance, X, 10, rng.Float64))
+}
+
 // With relevance selection the members of a classifier and a regressor that must drop
 // features keep the informative ones far more often than a random subset does.
 func TestFeatureSelectionKeepsRelevantColumns(t *testing.T) {
@@ -151,6 +238,8 @@ func TestFeatureSelectionKeepsRelevantColumns(t *testing.T) {
 	require.Greater(t, count(FeaturesRelevance, 0, false), 34)
 	require.Less(t, count(FeaturesRandom, 1, true), 25)
 	require.Greater(t, count(FeaturesRelevance, 1, true), 34)
+	require.Greater(t, count(FeaturesMRMR, 0, false), 34)
+	require.Greater(t, count(FeaturesMRMR, 1, true), 34)
 }
 
 func TestWithFeatureSelectionRejectsUnknown(t *testing.T) {
