@@ -14,7 +14,9 @@ import (
 //go:embed default.safetensors
 var defaultModel []byte
 
-// DefaultModel loads the embedded model onto dev. Its config is ShippedConfig.
+// DefaultModel loads the embedded model onto dev. Its config is ShippedConfig, trained on
+// tables of up to 64 features (TrainedFeatures), which is how many each ensemble member
+// presents by default.
 func DefaultModel(dev device.Device) (*Model, error) { return LoadBytes(dev, defaultModel) }
 
 // DefaultModelBytes is the embedded checkpoint, for tools that inspect it.

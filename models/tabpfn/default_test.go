@@ -64,12 +64,16 @@ func TestDefaultModelAgainstReferenceScores(t *testing.T) {
 	}
 }
 
-// The embedded checkpoint is the size ShippedConfig documents.
+// The embedded checkpoint is the size ShippedConfig documents, and records the width of the
+// tables it was trained on (its last phases drew at most 48, then 64 features).
 func TestDefaultModelIsShippedConfig(t *testing.T) {
 	m, err := DefaultModel(device.MustGet("cpu"))
 	require.NoError(t, err)
 	defer m.Release()
-	require.Equal(t, ShippedConfig(), m.Cfg)
+	want := ShippedConfig()
+	want.TrainedFeatures = 64
+	require.Equal(t, want, m.Cfg)
+	require.Equal(t, 64, DefaultMemberFeatures(m.Cfg))
 	n := 0
 	for _, p := range m.Parameters() {
 		n += p.Len()
