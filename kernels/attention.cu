@@ -784,6 +784,25 @@ __device__ __forceinline__ void fa_acc_frag(unsigned (&a)[4], const float (&x)[4
   a[3] = pack_bf16x2(y[2], y[3]);
 }
 
+// fa_mma_rows sets a warp's 16×8·NS accumulator acc to A·Bᵀ: A is 16 rows of the head
+// dimension held as KS A fragments (fa_a_frag), B the NS·8 rows of a bfloat16 tile in shared
+// memory stored [row][d] (so that a B fragment's consecutive k are adjacent halves); the
+// fp32 scores S = Q·Kᵀ, or dP = dO·Vᵀ.
+template <int NS, int KS, int W>
+__device__ __forceinline__ void fa_mma_rows(float (&acc)[NS][4], const unsigned (&a)[KS][4], unsigned short (*b)[W],
+                                            int g, int t) {
+#pragma unroll
+  for (int j = 0; j < NS; ++j) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) acc[j][r] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < KS; ++ks) {
+      const unsigned bf[2] = {fa_word(&b[8 * j + g][16 * ks + 2 * t]), fa_word(&b[8 * j + g][16 * ks + 2 * t + 8])};
+      mma_bf16_16x8x16(acc[j], a[ks], bf);
+    }
+  }
+}
+
 // fa_mma_acc adds to a warp's 16×8·NO accumulator acc the product of the A fragment made of x
 // and y (fa_acc_frag: its 16 rows by 16 columns 16·kk..) and rows 16·kk.. of a tile stored
 // transposed in shared memory (bt[column][row], so that a B fragment's consecutive k are
@@ -850,16 +869,7 @@ __device__ __forceinline__ void attn_fwd_fa(const T *__restrict__ Q, const T *__
     }
     __syncthreads();
     float s[NS][4];
-#pragma unroll
-    for (int j = 0; j < NS; ++j) {
-#pragma unroll
-      for (int r = 0; r < 4; ++r) s[j][r] = 0.f;
-#pragma unroll
-      for (int ks = 0; ks < KS; ++ks) {
-        const unsigned bf[2] = {fa_word(&Ks[8 * j + g][16 * ks + 2 * t]), fa_word(&Ks[8 * j + g][16 * ks + 2 * t + 8])};
-        mma_bf16_16x8x16(s[j], qf[ks], bf);
-      }
-    }
+    fa_mma_rows(s, qf, Ks, g, t);
     // The context mask, then the new row maxima (s[j][r] is row wr + 8·(r/2), key 8j + 2t + r%2).
     const int tk = (int)(nk - k0 < FA_BK ? nk - k0 : FA_BK);
     float mx[2] = {m[0], m[1]};
@@ -1030,18 +1040,8 @@ __device__ __forceinline__ void attn_bwd_dq_fa(const float *__restrict__ Q, cons
     }
     __syncthreads();
     float s[NS][4], dp[NS][4];
-#pragma unroll
-    for (int j = 0; j < NS; ++j) {
-#pragma unroll
-      for (int r = 0; r < 4; ++r) s[j][r] = dp[j][r] = 0.f;
-#pragma unroll
-      for (int ks = 0; ks < KS; ++ks) {
-        const unsigned bk[2] = {fa_word(&Ks[8 * j + g][16 * ks + 2 * t]), fa_word(&Ks[8 * j + g][16 * ks + 2 * t + 8])};
-        const unsigned bv[2] = {fa_word(&Vs[8 * j + g][16 * ks + 2 * t]), fa_word(&Vs[8 * j + g][16 * ks + 2 * t + 8])};
-        mma_bf16_16x8x16(s[j], qf[ks], bk);
-        mma_bf16_16x8x16(dp[j], gf[ks], bv);
-      }
-    }
+    fa_mma_rows(s, qf, Ks, g, t);
+    fa_mma_rows(dp, gf, Vs, g, t);
     // P and dS in place of S (s[j][r]: row wr + 8·(r/2), key 8j + 2t + r%2).
     const int tk = (int)(nk - k0 < FA_BK ? nk - k0 : FA_BK);
 #pragma unroll
@@ -1135,18 +1135,8 @@ __device__ __forceinline__ void attn_bwd_dkdv_fa(const float *__restrict__ Q, co
       }
       __syncthreads();
       float s[NS][4], dp[NS][4];
-#pragma unroll
-      for (int j = 0; j < NS; ++j) {
-#pragma unroll
-        for (int r = 0; r < 4; ++r) s[j][r] = dp[j][r] = 0.f;
-#pragma unroll
-        for (int ks = 0; ks < KS; ++ks) {
-          const unsigned bq[2] = {fa_word(&Qs[8 * j + g][16 * ks + 2 * t]), fa_word(&Qs[8 * j + g][16 * ks + 2 * t + 8])};
-          const unsigned bg[2] = {fa_word(&Gs[8 * j + g][16 * ks + 2 * t]), fa_word(&Gs[8 * j + g][16 * ks + 2 * t + 8])};
-          mma_bf16_16x8x16(s[j], kf[ks], bq);
-          mma_bf16_16x8x16(dp[j], vf[ks], bg);
-        }
-      }
+      fa_mma_rows(s, kf, Qs, g, t);
+      fa_mma_rows(dp, vf, Gs, g, t);
       // Pᵀ into s and dSᵀ into dp (s[j][r]: key wk + 8·(r/2), query 8j + 2t + r%2).
 #pragma unroll
       for (int j = 0; j < NS; ++j)
