@@ -156,6 +156,11 @@ func TestBrokenDeviceFails(t *testing.T) {
 				if c.what == "attention-mask" && contextIsAllKeys(r.Case) {
 					continue
 				}
+				// Cases with bfloat16 products allow bfloat16's rounding (4·2⁻⁸ of scale), far
+				// above a 1e-3 perturbation; a wrong mask still fails them.
+				if c.what == "attention-dk" && strings.Contains(r.Case, "products=bfloat16") {
+					continue
+				}
 				if !brokenOptimCase(c.what, r.Case) {
 					continue
 				}
