@@ -27,7 +27,9 @@ const (
 	// on the member's training rows: a randomized minimum-redundancy maximum-relevance
 	// selection (Peng, Long and Ding, "Feature selection based on mutual information",
 	// IEEE TPAMI 27(8), 2005, with correlation as redundancy), so that a member does not
-	// spend its features on near-copies of one informative column.
+	// spend its features on near-copies of one informative column. On wide real tables it
+	// scored no better than FeaturesRelevance
+	// (bench/results/tabpfn-trained-width-2026-12-03.md, section 3).
 	FeaturesMRMR FeatureSelection = "mrmr"
 )
 
