@@ -642,7 +642,7 @@ func markRow(r *evalRow) {
 
 func meanOf(rows []evalRow) evalMean {
 	var m evalMean
-	sums := map[string]*metrics.Score{}
+	var refs []map[string]metrics.Score
 	for _, r := range rows {
 		if r.Result == nil {
 			continue
@@ -652,18 +652,8 @@ func meanOf(rows []evalRow) evalMean {
 		m.Accuracy += r.Result.Accuracy
 		m.LogLoss += r.Result.LogLoss
 		m.Seconds += r.Result.Seconds
-		if r.Refs == nil {
-			continue
-		}
-		m.RefCount++
-		for name, s := range r.Refs {
-			if sums[name] == nil {
-				sums[name] = &metrics.Score{}
-			}
-			sums[name].AUC += s.AUC
-			sums[name].Accuracy += s.Accuracy
-			sums[name].LogLoss += s.LogLoss
-			sums[name].Seconds += s.Seconds
+		if r.Refs != nil {
+			refs = append(refs, r.Refs)
 		}
 	}
 	if m.Datasets == 0 {
@@ -671,24 +661,39 @@ func meanOf(rows []evalRow) evalMean {
 	}
 	n := float64(m.Datasets)
 	m.AUC, m.Accuracy, m.LogLoss, m.Seconds = m.AUC/n, m.Accuracy/n, m.LogLoss/n, m.Seconds/n
-	if m.RefCount > 0 {
-		m.Refs = map[string]metrics.Score{}
-		k := float64(m.RefCount)
-		for name, s := range sums {
-			// A model missing from some datasets' references would be averaged over fewer
-			// datasets than the others; report only models present everywhere.
-			count := 0
-			for _, r := range rows {
-				if _, ok := r.Refs[name]; ok && r.Result != nil {
-					count++
-				}
-			}
-			if count == m.RefCount {
-				m.Refs[name] = metrics.Score{AUC: s.AUC / k, Accuracy: s.Accuracy / k, LogLoss: s.LogLoss / k, Seconds: s.Seconds / k}
-			}
+	m.RefCount = len(refs)
+	m.Refs = meanRefs(refs,
+		func(a, b metrics.Score) metrics.Score {
+			return metrics.Score{AUC: a.AUC + b.AUC, Accuracy: a.Accuracy + b.Accuracy, LogLoss: a.LogLoss + b.LogLoss, Seconds: a.Seconds + b.Seconds}
+		},
+		func(s metrics.Score, k float64) metrics.Score {
+			return metrics.Score{AUC: s.AUC / k, Accuracy: s.Accuracy / k, LogLoss: s.LogLoss / k, Seconds: s.Seconds / k}
+		})
+	return m
+}
+
+// meanRefs averages the reference scores of the datasets evaluated with references (one map
+// per dataset, model name to score) with add and div, keeping only the models present on
+// every one of them: a model missing from some would be averaged over fewer datasets than
+// the others. It returns nil when refs is empty.
+func meanRefs[S any](refs []map[string]S, add func(a, b S) S, div func(s S, k float64) S) map[string]S {
+	if len(refs) == 0 {
+		return nil
+	}
+	sums, counts := map[string]S{}, map[string]int{}
+	for _, ref := range refs {
+		for name, s := range ref {
+			sums[name] = add(sums[name], s)
+			counts[name]++
 		}
 	}
-	return m
+	out := map[string]S{}
+	for name, s := range sums {
+		if counts[name] == len(refs) {
+			out[name] = div(s, float64(len(refs)))
+		}
+	}
+	return out
 }
 
 func refAUC(refs map[string]metrics.Score, name string) string {

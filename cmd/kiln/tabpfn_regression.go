@@ -365,8 +365,7 @@ func runEvalRegression(cmd *cobra.Command, fl *tabpfnFlags, paths []string, base
 
 func meanOfRegression(rows []evalRegRow) evalRegMean {
 	var m evalRegMean
-	sums := map[string]*metrics.RegressionScore{}
-	counts := map[string]int{}
+	var refs []map[string]metrics.RegressionScore
 	for _, r := range rows {
 		if r.Result == nil {
 			continue
@@ -375,17 +374,8 @@ func meanOfRegression(rows []evalRegRow) evalRegMean {
 		m.R2 += r.Result.R2
 		m.Coverage90 += r.Result.Coverage90
 		m.Seconds += r.Result.Seconds
-		if r.Refs == nil {
-			continue
-		}
-		m.RefCount++
-		for name, s := range r.Refs {
-			if sums[name] == nil {
-				sums[name] = &metrics.RegressionScore{}
-			}
-			sums[name].R2 += s.R2
-			sums[name].Seconds += s.Seconds
-			counts[name]++
+		if r.Refs != nil {
+			refs = append(refs, r.Refs)
 		}
 	}
 	if m.Datasets == 0 {
@@ -393,16 +383,15 @@ func meanOfRegression(rows []evalRegRow) evalRegMean {
 	}
 	n := float64(m.Datasets)
 	m.R2, m.Coverage90, m.Seconds = m.R2/n, m.Coverage90/n, m.Seconds/n
-	if m.RefCount > 0 {
-		m.Refs = map[string]metrics.RegressionScore{}
-		k := float64(m.RefCount)
-		for name, s := range sums {
-			// Only models present on every dataset with references are averaged.
-			if counts[name] == m.RefCount {
-				m.Refs[name] = metrics.RegressionScore{R2: s.R2 / k, Seconds: s.Seconds / k}
-			}
-		}
-	}
+	m.RefCount = len(refs)
+	// RMSE is in each dataset's own units, so it is not averaged across datasets.
+	m.Refs = meanRefs(refs,
+		func(a, b metrics.RegressionScore) metrics.RegressionScore {
+			return metrics.RegressionScore{R2: a.R2 + b.R2, Seconds: a.Seconds + b.Seconds}
+		},
+		func(s metrics.RegressionScore, k float64) metrics.RegressionScore {
+			return metrics.RegressionScore{R2: s.R2 / k, Seconds: s.Seconds / k}
+		})
 	return m
 }
 
