@@ -82,7 +82,7 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 		variantNames(tabpfn.DefaultVariants())+"; a -pca variant rotates the numeric columns onto their principal axes)")
 	cmd.Flags().StringVar(&f.task, "task", taskClassification, `"classification", "regression" (a numeric target; predictive distributions) or "auto" (regression for a numeric target with more than `+
 		fmt.Sprint(autoRegressionDistinct)+" distinct values, which it says)")
-	cmd.Flags().StringVar(&f.transform, "target-transform", string(tabpfn.DefaultTargetTransform), `regression: the target's transform before standardising, "none", "yeo-johnson" or "auto" (Yeo-Johnson for a skewed target)`)
+	cmd.Flags().StringVar(&f.transform, "target-transform", string(tabpfn.DefaultTargetTransform), `regression: the target's transform before standardising, "none", "yeo-johnson", "auto" (Yeo-Johnson for a skewed target) or "mixed" (members alternate between none and Yeo-Johnson; their distributions mixed)`)
 }
 
 func variantNames(vs []preprocess.Variant) string {

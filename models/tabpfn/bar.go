@@ -191,18 +191,22 @@ var gaussLegendre3 = [3][2]float64{{-0.7745966692414834, 5.0 / 9}, {0, 8.0 / 9},
 // the half-normal density of each tail out to 8 scales. It is what the mean of a
 // transformed target needs (h the inverse transform).
 func (b *Bars) Expect(p []float64, h func(float64) float64) float64 {
+	return b.ExpectBins(p, b.BinExpectations(h))
+}
+
+// BinExpectations returns E[h(Y) | bin k] for each bin k, by Expect's quadrature; Expect
+// is their mean under the bin probabilities (ExpectBins), so distributions over the same
+// bins share them.
+func (b *Bars) BinExpectations(h func(float64) float64) []float64 {
 	n, e := b.Bins(), b.borders
-	var m float64
+	out := make([]float64, n)
 	for k := 1; k < n-1; k++ {
-		if p[k] == 0 {
-			continue
-		}
 		c, r := 0.5*(e[k]+e[k+1]), 0.5*(e[k+1]-e[k])
 		var s float64
 		for _, nw := range gaussLegendre3 {
 			s += nw[1] * h(c+r*nw[0])
 		}
-		m += p[k] * 0.5 * s
+		out[k] = 0.5 * s
 	}
 	var lo, hi float64
 	const w = 8.0 / tailPanels
@@ -215,7 +219,21 @@ func (b *Bars) Expect(p []float64, h func(float64) float64) float64 {
 			hi += f * h(e[n-1]+b.highScale*x)
 		}
 	}
-	return m + p[0]*lo + p[n-1]*hi
+	out[0], out[n-1] = lo, hi
+	return out
+}
+
+// ExpectBins is the expectation under bin probabilities p of the per-bin expectations
+// eh (BinExpectations).
+func (b *Bars) ExpectBins(p, eh []float64) float64 {
+	n := len(p)
+	var m float64
+	for k := 1; k < n-1; k++ {
+		if p[k] != 0 {
+			m += p[k] * eh[k]
+		}
+	}
+	return m + p[0]*eh[0] + p[n-1]*eh[n-1]
 }
 
 // CDF is P(Y ≤ x).
@@ -233,6 +251,24 @@ func (b *Bars) CDF(p []float64, x float64) float64 {
 		c += p[k]
 	}
 	return c + p[k]*(x-e[k])/(e[k+1]-e[k])
+}
+
+// CDFs writes to out the CDF at each of the increasing points xs, as CDF would, in one
+// pass over the bins; out may be xs.
+func (b *Bars) CDFs(p, xs, out []float64) {
+	n, e := b.Bins(), b.borders
+	k, c := 1, p[0] // bin k's lower cumulative probability is c
+	for i, x := range xs {
+		if x < e[1] || x >= e[n-1] {
+			out[i] = b.CDF(p, x)
+			continue
+		}
+		for e[k+1] <= x {
+			c += p[k]
+			k++
+		}
+		out[i] = c + p[k]*(x-e[k])/(e[k+1]-e[k])
+	}
 }
 
 // Quantile is the q-quantile, 0 < q < 1: the x with CDF(x) = q (the smallest such x where

@@ -160,6 +160,22 @@ func TestBarsQuantileInvertsCDF(t *testing.T) {
 	}
 }
 
+// TestBarsCDFs checks the one-pass CDF at increasing points, tails and borders included,
+// against CDF.
+func TestBarsCDFs(t *testing.T) {
+	b := testBars(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	p := randomProbs(r, b.Bins())
+	xs := []float64{-9, -3, -1.5, -1, -0.2, -0.1, 0, 0.5, 1, 2, 3, 4.5, 7}
+	got := make([]float64, len(xs))
+	b.CDFs(p, xs, got)
+	for i, x := range xs {
+		if want := b.CDF(p, x); got[i] != want {
+			t.Fatalf("CDFs at %v: %v, CDF %v", x, got[i], want)
+		}
+	}
+}
+
 // integrate is the trapezoid rule on n intervals of [lo, hi].
 func integrate(f func(float64) float64, lo, hi float64, n int) float64 {
 	h := (hi - lo) / float64(n)

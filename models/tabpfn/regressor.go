@@ -48,18 +48,21 @@ type Regressor struct {
 	bars      *Bars
 	ownsModel *Model
 
-	columns  []data.Column
-	fitted   bool
-	nCols    int
-	target   targetMap
+	columns []data.Column
+	fitted  bool
+	nCols   int
+	// targets are the target maps the members use: one, or with TargetMixed two (none,
+	// then Yeo–Johnson).
+	targets  []targetMap
 	members  []*regMember
 	warnings []string
 }
 
 // regMember is one ensemble member of a regressor: a view of the features and the
-// standardised targets of its training rows.
+// standardised targets of its training rows under target map targets[target].
 type regMember struct {
 	view
+	target int
 	trainY []float32
 }
 
@@ -77,6 +80,12 @@ const (
 	// TargetAuto uses Yeo–Johnson when the training targets' skewness exceeds
 	// AutoSkewness in magnitude, and none otherwise.
 	TargetAuto TargetTransform = "auto"
+	// TargetMixed ensembles over transforms, as TabPFN v2 does (Hollmann et al., "Accurate
+	// predictions on small data with a tabular foundation model", Nature 2025): the members
+	// alternate between the target as it is and its Yeo–Johnson transform, and the
+	// predictive distribution is the mixture of both in the target's units. An ensemble of
+	// one member (a table too large for more within EnsembleCellBudget) uses none.
+	TargetMixed TargetTransform = "mixed"
 )
 
 // AutoSkewness is the skewness beyond which TargetAuto transforms the target.
@@ -91,11 +100,11 @@ const DefaultTargetTransform = TargetNone
 func WithTargetTransform(t TargetTransform) Option {
 	return func(s *settings) error {
 		switch t {
-		case TargetNone, TargetYeoJohnson, TargetAuto:
+		case TargetNone, TargetYeoJohnson, TargetAuto, TargetMixed:
 			s.targetTransform = t
 			return nil
 		}
-		return fmt.Errorf("tabpfn: unknown target transform %q (want %q, %q or %q)", t, TargetNone, TargetYeoJohnson, TargetAuto)
+		return fmt.Errorf("tabpfn: unknown target transform %q (want %q, %q, %q or %q)", t, TargetNone, TargetYeoJohnson, TargetAuto, TargetMixed)
 	}
 }
 
@@ -165,15 +174,18 @@ func (r *Regressor) Ensemble() int {
 }
 
 // Transform returns the target transform Fit applied (TargetAuto resolved to TargetNone or
-// TargetYeoJohnson); before Fit, the configured one.
+// TargetYeoJohnson, TargetMixed to TargetNone for a single member); before Fit, the
+// configured one.
 func (r *Regressor) Transform() TargetTransform {
-	if r.fitted {
-		if r.target.yeoJohnson {
-			return TargetYeoJohnson
-		}
-		return TargetNone
+	switch {
+	case !r.fitted:
+		return r.targetTransform
+	case len(r.targets) > 1:
+		return TargetMixed
+	case r.targets[0].yeoJohnson:
+		return TargetYeoJohnson
 	}
-	return r.targetTransform
+	return TargetNone
 }
 
 // Fit validates the training rows and targets and prepares the members' contexts. Every
@@ -195,13 +207,6 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 			return fmt.Errorf("tabpfn: Fit: the target of row %d is %v; targets must be finite (drop rows with a missing target)", i, v)
 		}
 	}
-	if r.target, err = fitTargetMap(y, r.targetTransform); err != nil {
-		return err
-	}
-	z := make([]float32, len(y))
-	for i, v := range y {
-		z[i] = float32(r.target.forward(v))
-	}
 	r.nCols = X.Cols
 	maxRows, maxFeatures := limits(r.cfg, r.settings)
 	if X.Rows > maxRows {
@@ -212,14 +217,32 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 	if n == 0 {
 		n = AutoEnsemble(min(X.Rows, maxRows), min(X.Cols, maxFeatures), 0)
 	}
+	transforms := []TargetTransform{r.targetTransform}
+	if r.targetTransform == TargetMixed {
+		transforms = []TargetTransform{TargetNone, TargetYeoJohnson}[:min(n, 2)]
+	}
+	r.targets = r.targets[:0]
+	zs := make([][]float32, len(transforms))
+	for t, tf := range transforms {
+		tm, err := fitTargetMap(y, tf)
+		if err != nil {
+			return err
+		}
+		r.targets = append(r.targets, tm)
+		zs[t] = make([]float32, len(y))
+		for i, v := range y {
+			zs[t][i] = float32(tm.forward(v))
+		}
+	}
 	widest := 0
 	for i := range n {
-		rows, ys := X, z
+		t := i % len(zs)
+		rows, ys := X, zs[t]
 		if X.Rows > maxRows {
 			idx := randomSubsample(X.Rows, maxRows, mix(r.seed, uint64(i), streamRows))
 			rows, ys = X.SelectRows(idx), make([]float32, len(idx))
 			for j, k := range idx {
-				ys[j] = z[k]
+				ys[j] = zs[t][k]
 			}
 		}
 		v, err := newView(r.settings, i, rows, r.columns, maxFeatures, regressionRelevance(ys))
@@ -227,7 +250,7 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 			return err
 		}
 		widest = max(widest, v.pre.OutputCols())
-		r.members = append(r.members, &regMember{view: v, trainY: ys})
+		r.members = append(r.members, &regMember{view: v, target: t, trainY: ys})
 	}
 	warnWidth(r.warnf, r.cfg, r.featureSelection, widest, maxFeatures)
 	r.fitted = true
@@ -260,7 +283,13 @@ func (r *Regressor) PredictDistribution(X data.Matrix) (d *Distribution, err err
 		return nil, fmt.Errorf("tabpfn: Predict: X has %d columns but the regressor was fitted on %d", X.Cols, r.nCols)
 	}
 	bins := r.bars.Bins()
-	probs := data.NewMatrix(X.Rows, bins)
+	parts := make([]distPart, len(r.targets))
+	for t := range parts {
+		parts[t] = distPart{target: r.targets[t], probs: data.NewMatrix(X.Rows, bins)}
+	}
+	for _, m := range r.members {
+		parts[m.target].weight++
+	}
 	for i, m := range r.members {
 		in, err := m.input(X, len(m.trainY))
 		if err != nil {
@@ -271,11 +300,15 @@ func (r *Regressor) PredictDistribution(X data.Matrix) (d *Distribution, err err
 		if err != nil {
 			return nil, fmt.Errorf("tabpfn: ensemble member %d (%s): %w", i, m.variant, err)
 		}
+		part := &parts[m.target]
 		for j, v := range p[0] {
-			probs.Data[j] += v / float64(len(r.members))
+			part.probs.Data[j] += v / part.weight
 		}
 	}
-	return &Distribution{bars: r.bars, probs: probs, target: r.target}, nil
+	for t := range parts {
+		parts[t].weight /= float64(len(r.members))
+	}
+	return newDistribution(r.bars, parts), nil
 }
 
 // ForProtocol returns r as the regression protocol's DistributionRegressor, whose
@@ -440,32 +473,70 @@ func (t targetMap) inverse(z float64) float64 {
 
 // Distribution is a regressor's predictive distribution for each of its rows: a bar
 // distribution over the model's standardised target (bin probabilities per row, over the
-// model's bins, with half-normal tails: see Bars), mapped to the target's units.
+// model's bins, with half-normal tails: see Bars), mapped to the target's units; with
+// TargetMixed, the mixture of two such distributions, one per target map.
 // Its methods are safe for concurrent use.
 type Distribution struct {
-	bars   *Bars
-	probs  data.Matrix
+	bars  *Bars
+	parts []distPart
+	mix   *mixtureGrid // a mixture's merged bins (nil for a single part)
+}
+
+// distPart is the mean bar distribution of the members that share one target map, and
+// their share of the ensemble.
+type distPart struct {
 	target targetMap
+	probs  data.Matrix
+	weight float64
 }
 
 // Rows returns the number of rows.
-func (d *Distribution) Rows() int { return d.probs.Rows }
+func (d *Distribution) Rows() int { return d.parts[0].probs.Rows }
 
-// Edges returns the Bins+1 bin borders in the target's units. Bin k holds the targets
-// between Edges[k] and Edges[k+1], except that the first and last bins are tails that
-// extend below Edges[1] and above Edges[Bins−1], half of their mass beyond Edges[0] and
-// Edges[Bins] respectively.
+// Edges returns the Bins+1 bin borders in the target's units, Bins being the number of
+// columns of Probabilities. Bin k holds the targets between Edges[k] and Edges[k+1], except
+// that the first and last bins are tails that extend below Edges[1] and above
+// Edges[Bins−1]; with one target map, half of their mass lies beyond Edges[0] and
+// Edges[Bins] respectively. A mixture's bins are its parts' bins merged: its inner
+// borders are all of theirs.
 func (d *Distribution) Edges() []float64 {
 	e := d.bars.Borders()
-	for i, v := range e {
-		e[i] = d.target.inverse(v)
+	if len(d.parts) == 1 {
+		for i, v := range e {
+			e[i] = d.parts[0].target.inverse(v)
+		}
+		return e
 	}
-	return e
+	u := d.mix.inner
+	lo, hi := u[0], u[len(u)-1]
+	for _, p := range d.parts {
+		lo, hi = min(lo, p.target.inverse(e[0])), max(hi, p.target.inverse(e[len(e)-1]))
+	}
+	return append(append([]float64{lo}, u...), hi)
 }
 
-// Probabilities returns the rows × Bins matrix of bin probabilities (each row sums to one).
-// It is the distribution's own storage: read it, do not change it.
-func (d *Distribution) Probabilities() data.Matrix { return d.probs }
+// Probabilities returns the rows × Bins matrix of bin probabilities (each row sums to one)
+// over the bins of Edges. With one target map it is the distribution's own storage: read
+// it, do not change it.
+func (d *Distribution) Probabilities() data.Matrix {
+	if len(d.parts) == 1 {
+		return d.parts[0].probs
+	}
+	m := len(d.mix.inner)
+	out := data.NewMatrix(d.Rows(), m+1)
+	f, tmp := make([]float64, m), make([]float64, m)
+	for r := range out.Rows {
+		d.mixtureCDFs(r, d.mix.zInner, f, tmp)
+		row := out.Row(r)
+		prev := 0.0
+		for j, v := range f {
+			row[j] = max(v-prev, 0)
+			prev = max(prev, v)
+		}
+		row[m] = max(1-prev, 0)
+	}
+	return out
+}
 
 // quadrature is the number of equally spaced probability levels at which CRPS reads the
 // quantile function when the target is transformed (midpoint rule in probability).
@@ -482,34 +553,53 @@ var levels = func() []float64 {
 
 // Mean returns the mean of each row's distribution: exact for an untransformed target (the
 // bar distribution's mean, scaled); with a transform, E[inverse(Z)] by quadrature over the
-// bins (Bars.Expect).
+// bins (Bars.Expect, its per-bin expectations shared by the rows); for a mixture, its
+// parts' means weighted.
 func (d *Distribution) Mean() []float64 {
-	out := make([]float64, d.probs.Rows)
-	for r := range out {
-		if d.target.yeoJohnson {
-			out[r] = d.bars.Expect(d.probs.Row(r), d.target.inverse)
-		} else {
-			out[r] = d.target.inverse(d.bars.Mean(d.probs.Row(r)))
+	out := make([]float64, d.Rows())
+	for _, p := range d.parts {
+		var eh []float64
+		if p.target.yeoJohnson {
+			eh = d.bars.BinExpectations(p.target.inverse)
+		}
+		for r := range out {
+			var v float64
+			if p.target.yeoJohnson {
+				v = d.bars.ExpectBins(p.probs.Row(r), eh)
+			} else {
+				v = p.target.inverse(d.bars.Mean(p.probs.Row(r)))
+			}
+			if len(d.parts) == 1 {
+				out[r] = v
+			} else {
+				out[r] += p.weight * v
+			}
 		}
 	}
 	return out
 }
 
 // rowQuantiles writes to out the quantiles of row r at the increasing levels qs, in the
-// target's units.
-func (d *Distribution) rowQuantiles(r int, qs, out []float64) {
-	d.bars.Quantiles(d.probs.Row(r), qs, out)
+// target's units, using scratch from quantileScratch.
+func (d *Distribution) rowQuantiles(r int, qs, out []float64, scratch *mixtureScratch) {
+	if len(d.parts) > 1 {
+		d.mixtureQuantiles(r, qs, out, scratch)
+		return
+	}
+	p := d.parts[0]
+	d.bars.Quantiles(p.probs.Row(r), qs, out)
 	for i, v := range out {
-		out[i] = d.target.inverse(v)
+		out[i] = p.target.inverse(v)
 	}
 }
 
 // Median returns the median of each row's distribution.
 func (d *Distribution) Median() []float64 {
-	out := make([]float64, d.probs.Rows)
+	out := make([]float64, d.Rows())
 	q := []float64{0}
+	scratch := d.quantileScratch()
 	for r := range out {
-		d.rowQuantiles(r, []float64{0.5}, q)
+		d.rowQuantiles(r, []float64{0.5}, q, scratch)
 		out[r] = q[0]
 	}
 	return out
@@ -530,10 +620,11 @@ func (d *Distribution) Quantiles(qs []float64) (data.Matrix, error) {
 	for i, o := range order {
 		sorted[i] = qs[o]
 	}
-	out := data.NewMatrix(d.probs.Rows, len(qs))
+	out := data.NewMatrix(d.Rows(), len(qs))
 	q := make([]float64, len(qs))
+	scratch := d.quantileScratch()
 	for r := range out.Rows {
-		d.rowQuantiles(r, sorted, q)
+		d.rowQuantiles(r, sorted, q, scratch)
 		for i, o := range order {
 			out.Set(r, o, q[i])
 		}
@@ -553,20 +644,26 @@ func cmpFloat(a, b float64) int {
 
 // CRPS returns the continuous ranked probability score of each row's distribution at the
 // observed target y[row] (lower is better; in the target's units): exact for an
-// untransformed target, and with a transform from the quantile function at 512 levels,
-// CRPS = 2∫₀¹ (1{y < Q(u)} − u)(Q(u) − y) du.
+// untransformed target; with a transform from the quantile function at 512 levels,
+// CRPS = 2∫₀¹ (1{y < Q(u)} − u)(Q(u) − y) du; for a mixture by quadrature of
+// ∫ (F(x) − 1{x ≥ y})² dx (mixtureCRPS).
 func (d *Distribution) CRPS(y []float64) ([]float64, error) {
-	if len(y) != d.probs.Rows {
-		return nil, fmt.Errorf("tabpfn: CRPS of %d targets for %d rows", len(y), d.probs.Rows)
+	if len(y) != d.Rows() {
+		return nil, fmt.Errorf("tabpfn: CRPS of %d targets for %d rows", len(y), d.Rows())
 	}
 	out := make([]float64, len(y))
 	q := make([]float64, quadrature)
+	scratch := d.quantileScratch()
 	for r, v := range y {
-		if !d.target.yeoJohnson {
-			out[r] = d.target.scale * d.bars.CRPS(d.probs.Row(r), d.target.forward(v))
+		if p := d.parts[0]; len(d.parts) == 1 && !p.target.yeoJohnson {
+			out[r] = p.target.scale * d.bars.CRPS(p.probs.Row(r), p.target.forward(v))
 			continue
 		}
-		d.rowQuantiles(r, levels, q)
+		if len(d.parts) > 1 {
+			out[r] = d.mixtureCRPS(r, v, scratch)
+			continue
+		}
+		d.rowQuantiles(r, levels, q, scratch)
 		var s float64
 		for i, qv := range q {
 			ind := 0.0

@@ -165,10 +165,11 @@ func TestRegressorDistribution(t *testing.T) {
 	require.NoError(t, err)
 	// The quadrature mean (used with a transform) against the exact one: λ = 1 is the
 	// identity, and the inverse's bounds are left open.
-	quad := &Distribution{bars: d.bars, probs: d.probs, target: targetMap{mean: d.target.mean, scale: d.target.scale, yeoJohnson: true, lambda: 1, tScale: 1,
-		lo: -math.MaxFloat64, hi: math.MaxFloat64}}
+	p := d.parts[0]
+	quad := newDistribution(d.bars, []distPart{{probs: p.probs, weight: 1, target: targetMap{mean: p.target.mean, scale: p.target.scale, yeoJohnson: true, lambda: 1, tScale: 1,
+		lo: -math.MaxFloat64, hi: math.MaxFloat64}}})
 	for i, v := range quad.Mean() {
-		require.InDelta(t, mean[i], v, 1e-3*d.target.scale, "row %d", i)
+		require.InDelta(t, mean[i], v, 1e-3*p.target.scale, "row %d", i)
 	}
 	pm, err := r.PredictMedian(Xt)
 	require.NoError(t, err)
