@@ -188,7 +188,7 @@ func TestRegressorMixedTransform(t *testing.T) {
 	one := newTestRegressor(t, m, WithTargetTransform(TargetMixed), WithEnsemble(1))
 	require.NoError(t, one.Fit(X, y))
 	require.Equal(t, TargetNone, one.Transform())
-	plain := newTestRegressor(t, m, WithEnsemble(1))
+	plain := newTestRegressor(t, m, WithTargetTransform(TargetNone), WithEnsemble(1))
 	require.NoError(t, plain.Fit(X, y))
 	a, err := one.Predict(Xt)
 	require.NoError(t, err)

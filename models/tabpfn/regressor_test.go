@@ -144,7 +144,7 @@ func TestRegressorDistribution(t *testing.T) {
 	defer m.Release()
 	X, y := regressionTable(80, 4, 5, 3, 10)
 	Xt, _ := regressionTable(10, 4, 6, 1, 0)
-	r := newTestRegressor(t, m)
+	r := newTestRegressor(t, m, WithTargetTransform(TargetNone)) // one target map (mixture_test.go has the mixtures)
 	require.NoError(t, r.Fit(X, y))
 	d, err := r.PredictDistribution(Xt)
 	require.NoError(t, err)

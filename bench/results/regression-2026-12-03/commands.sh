@@ -80,3 +80,30 @@ cp regression-step1350.safetensors models/tabpfn/regression.safetensors
 kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.png \
   from-init=regression-train-cpu-2026-12-03.log from-step-198=regression-train-cpu-from198-2026-12-03.log \
   from-step-566=regression-train-cpu-from566-2026-12-03.log from-step-1000=regression-train-cpu-from1000-2026-12-03.log
+
+# Fourth phase: contexts up to the protocol's 1,000 training rows (128-1024 rows, up to 64
+# features), lr 5e-5, to step 2000; the horizon was shortened to 1750 at step 1621 (SIGTERM,
+# then the same command with --steps 1750). Step 1750 ships.
+cp reg1000.safetensors reg1350.safetensors   # the step-1350 checkpoint, with its AdamW state
+GOMAXPROCS=2 GOGC=100 nice -n 19 kiln tabpfn train --out reg1350.safetensors --resume --steps 2000 \
+  --lr 5e-5 --warmup 20 --batch 8 --micro-batch 1 --workers 1 --min-rows 128 --max-rows 1024 \
+  --max-features 64 --every 10 --seed 7
+cp reg1350.safetensors s1750-copy.safetensors
+kiln tabpfn train --out s1750-copy.safetensors --resume --steps 1750 --export regression-step1750.safetensors
+M=regression-step1750.safetensors
+kiln tabpfn eval --task regression --model $M --target-transform none --json ../shared/data/regression > regression-eval-step1750-none-2026-12-03.json
+kiln tabpfn eval --task regression --model $M --target-transform mixed --json ../shared/data/regression > regression-eval-step1750-mixed-2026-12-03.json
+kiln tabpfn eval --task regression --model $M --target-transform none --temperature 0.9 --json ../shared/data/regression > regression-eval-step1750-none-t0.9-2026-12-03.json
+# The 36 corpus regression tasks (tabpfn-trained-width-2026-12-03/mkval2.py writes them to val2/).
+kiln tabpfn eval --task regression --model $M --splits 2 --target-transform none --json val2 > corpus-val-step1750-none-2026-12-03.json
+kiln tabpfn eval --task regression --model $M --splits 2 --target-transform mixed --json val2 > corpus-val-step1750-mixed-2026-12-03.json
+kiln tabpfn eval --task regression --model $M --splits 2 --target-transform none --temperature 0.9 --json val2 > corpus-val-step1750-none-t0.9-2026-12-03.json
+# Step 1350 (the model then embedded), the mixed transform on both sets.
+kiln tabpfn eval --task regression --target-transform mixed --json ../shared/data/regression > regression-eval-step1350-mixed-2026-12-03.json
+kiln tabpfn eval --task regression --splits 2 --target-transform mixed --json val2 > corpus-val-step1350-mixed-2026-12-03.json
+# Comparisons: python3 cmpv.py A.json B.json [-v]
+cp regression-step1750.safetensors models/tabpfn/regression.safetensors
+kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.png \
+  from-init=regression-train-cpu-2026-12-03.log from-step-198=regression-train-cpu-from198-2026-12-03.log \
+  from-step-566=regression-train-cpu-from566-2026-12-03.log from-step-1000=regression-train-cpu-from1000-2026-12-03.log \
+  from-step-1350=regression-train-cpu-from1350-2026-12-03.log
