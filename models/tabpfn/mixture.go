@@ -17,9 +17,8 @@ import (
 // mixtureGrid is a mixture's merged bins.
 type mixtureGrid struct {
 	inner  []float64   // the parts' inner bin borders in the target's units, sorted, without repeats
-	mids   []float64   // the midpoints between consecutive inner borders
 	zInner [][]float64 // each part's standardised value of each inner border (part.target.standardise)
-	zMids  [][]float64 // … and of each midpoint
+	zMids  [][]float64 // … and of each midpoint between consecutive inner borders
 	// lo and hi bound the tails: below lo (above hi) every part's CDF is 0 (1) to within
 	// the half-normal's mass beyond 8 scales, 1e-15, or its transform's clamp.
 	lo, hi float64
@@ -48,8 +47,9 @@ func newDistribution(bars *Bars, parts []distPart) *Distribution {
 	slices.Sort(g.inner)
 	g.inner = slices.Compact(g.inner)
 	g.lo, g.hi = min(g.lo, g.inner[0]), max(g.hi, g.inner[len(g.inner)-1])
-	for j := 1; j < len(g.inner); j++ {
-		g.mids = append(g.mids, g.inner[j-1]+(g.inner[j]-g.inner[j-1])/2)
+	mids := make([]float64, len(g.inner)-1)
+	for j := range mids {
+		mids[j] = g.inner[j] + (g.inner[j+1]-g.inner[j])/2
 	}
 	standardise := func(t targetMap, xs []float64) []float64 {
 		z := make([]float64, len(xs))
@@ -60,7 +60,7 @@ func newDistribution(bars *Bars, parts []distPart) *Distribution {
 	}
 	for _, p := range parts {
 		g.zInner = append(g.zInner, standardise(p.target, g.inner))
-		g.zMids = append(g.zMids, standardise(p.target, g.mids))
+		g.zMids = append(g.zMids, standardise(p.target, mids))
 	}
 	d.mix = g
 	return d
@@ -127,7 +127,8 @@ func (d *Distribution) prepare(r int, s *mixtureScratch, mids bool) {
 	g := d.mix
 	d.mixtureCDFs(r, g.zInner, s.fInner, s.tmp)
 	if mids {
-		d.mixtureCDFs(r, g.zMids, s.fMids[:len(g.mids)], s.tmp[:len(g.mids)])
+		k := len(g.inner) - 1 // the midpoints
+		d.mixtureCDFs(r, g.zMids, s.fMids[:k], s.tmp[:k])
 	}
 }
 
