@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"image/color"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/kiln-ml/kiln/internal/flagbound"
 	"github.com/kiln-ml/kiln/internal/outguard"
+	"github.com/kiln-ml/kiln/internal/plotcolor"
 )
 
 func init() { tabpfnCmd.AddCommand(newTabpfnCurvesCmd()) }
@@ -73,7 +73,6 @@ its file name, or with LABEL in LABEL=PATH.`,
 				p.Y.Label.Text = fmt.Sprintf("training loss (%d-step moving median)", window)
 			}
 			p.Legend.Top = true
-			palette := []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255}, {148, 103, 189, 255}}
 			for i, s := range all {
 				smooth := movingWindow(s.loss, window, median)
 				first := len(s.loss) - len(smooth)
@@ -85,7 +84,7 @@ its file name, or with LABEL in LABEL=PATH.`,
 				if err != nil {
 					return fmt.Errorf("%s: %w", s.label, err)
 				}
-				line.Color = palette[i%len(palette)]
+				line.Color = plotcolor.Categorical(i)
 				line.Width = vg.Points(1.5)
 				p.Add(line)
 				p.Legend.Add(s.label, line)

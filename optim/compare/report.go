@@ -3,7 +3,6 @@ package compare
 import (
 	"errors"
 	"fmt"
-	"image/color"
 	"io"
 	"math"
 	"text/tabwriter"
@@ -11,6 +10,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/kiln-ml/kiln/internal/plotcolor"
 )
 
 // WriteText writes the report as `kiln optim compare` prints it: a line describing the data,
@@ -43,7 +44,6 @@ func (r *Report) Plot() (*plot.Plot, error) {
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{}
 	p.Legend.Top = true
-	palette := []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255}, {148, 103, 189, 255}}
 	drawn := 0
 	for i, res := range r.Results {
 		pts := movingAverage(res.Curve, 10)
@@ -54,7 +54,7 @@ func (r *Report) Plot() (*plot.Plot, error) {
 		if err != nil {
 			return nil, err
 		}
-		line.Color = palette[i%len(palette)]
+		line.Color = plotcolor.Categorical(i)
 		line.Width = vg.Points(1.5)
 		p.Add(line)
 		p.Legend.Add(fmt.Sprintf("%s (lr %.3g)", res.Optimizer, res.LR), line)
