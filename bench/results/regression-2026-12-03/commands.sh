@@ -107,3 +107,30 @@ kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.
   from-init=regression-train-cpu-2026-12-03.log from-step-198=regression-train-cpu-from198-2026-12-03.log \
   from-step-566=regression-train-cpu-from566-2026-12-03.log from-step-1000=regression-train-cpu-from1000-2026-12-03.log \
   from-step-1350=regression-train-cpu-from1350-2026-12-03.log
+
+# Fifth phase from the step-1750 checkpoint (its export shipped): the same tables (128-1024
+# rows, up to 64 features), peak lr 4e-5, warm-up 20, cosine; the horizon, first 2400, was
+# shortened to 2030 at step 1839 and to 2010 at step 1855 (SIGTERM, then the same command
+# with the new --steps).
+GOMAXPROCS=2 GOGC=100 nice -n 19 kiln tabpfn train --out reg1750.safetensors --resume --steps 2010 \
+  --lr 4e-5 --warmup 20 --batch 8 --micro-batch 1 --workers 1 --min-rows 128 --max-rows 1024 \
+  --max-features 64 --every 10 --seed 7
+for s in 1900 2010; do
+  cp reg1750.safetensors s$s-copy.safetensors   # taken when the run had saved step $s
+  kiln tabpfn train --out s$s-copy.safetensors --resume --steps $s --export regression-step$s.safetensors
+  kiln tabpfn eval --task regression --model regression-step$s.safetensors --json ../shared/data/regression > regression-eval-step$s-mixed-2026-12-03.json
+  kiln tabpfn eval --task regression --model regression-step$s.safetensors --splits 2 --json val2 > corpus-val-step$s-mixed-2026-12-03.json
+done
+# Variant cycles for the regressor (step 1750, the embedded model then), corpus tasks only.
+for v in quantile,quantile-pca,power,power-pca power,power-pca,quantile,quantile-pca power,quantile-pca,standard,power-pca; do
+  kiln tabpfn eval --task regression --splits 2 --variants $v --json val2 > corpus-val-step1750-variants-$(echo $v | tr , _)-2026-12-03.json
+done
+# Ensemble-seed noise of the shipped step 2010 on the shared tables.
+for s in 1 2; do
+  kiln tabpfn eval --task regression --model regression-step2010.safetensors --seed $s --json ../shared/data/regression > regression-eval-step2010-mixed-seed$s-2026-12-03.json
+done
+cp regression-step2010.safetensors models/tabpfn/regression.safetensors
+kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.png \
+  from-init=regression-train-cpu-2026-12-03.log from-step-198=regression-train-cpu-from198-2026-12-03.log \
+  from-step-566=regression-train-cpu-from566-2026-12-03.log from-step-1000=regression-train-cpu-from1000-2026-12-03.log \
+  from-step-1350=regression-train-cpu-from1350-2026-12-03.log from-step-1750=regression-train-cpu-from1750-2026-12-03.log
