@@ -285,12 +285,14 @@ func (r *Regressor) PredictDistribution(X data.Matrix) (d *Distribution, err err
 		return nil, fmt.Errorf("tabpfn: Predict: X has %d columns but the regressor was fitted on %d", X.Cols, r.nCols)
 	}
 	bins := r.bars.Bins()
+	// Each part is the mean of its members' distributions, weighted by their share.
+	members := make([]float64, len(r.targets))
+	for _, m := range r.members {
+		members[m.target]++
+	}
 	parts := make([]distPart, len(r.targets))
 	for t := range parts {
-		parts[t] = distPart{target: r.targets[t], probs: data.NewMatrix(X.Rows, bins)}
-	}
-	for _, m := range r.members {
-		parts[m.target].weight++
+		parts[t] = distPart{target: r.targets[t], probs: data.NewMatrix(X.Rows, bins), weight: members[t] / float64(len(r.members))}
 	}
 	for i, m := range r.members {
 		in, err := m.input(X, len(m.trainY))
@@ -302,13 +304,10 @@ func (r *Regressor) PredictDistribution(X data.Matrix) (d *Distribution, err err
 		if err != nil {
 			return nil, fmt.Errorf("tabpfn: ensemble member %d (%s): %w", i, m.variant, err)
 		}
-		part := &parts[m.target]
+		probs, n := parts[m.target].probs.Data, members[m.target]
 		for j, v := range p[0] {
-			part.probs.Data[j] += v / part.weight
+			probs[j] += v / n
 		}
-	}
-	for t := range parts {
-		parts[t].weight /= float64(len(r.members))
 	}
 	return newDistribution(r.bars, parts), nil
 }
@@ -571,11 +570,7 @@ func (d *Distribution) Mean() []float64 {
 			} else {
 				v = p.target.inverse(d.bars.Mean(p.probs.Row(r)))
 			}
-			if len(d.parts) == 1 {
-				out[r] = v
-			} else {
-				out[r] += p.weight * v
-			}
+			out[r] += p.weight * v
 		}
 	}
 	return out
