@@ -27,6 +27,7 @@ func newTabpfnCurvesCmd() *cobra.Command {
 		out, title string
 		window     int
 		median     bool
+		offsets    map[string]int
 	)
 	cmd := &cobra.Command{
 		Use:   "curves LOG...",
@@ -36,31 +37,19 @@ standard error, from one or more log files (a resumed run may append to its log:
 read as they come), and plots each log's loss, averaged over a moving window of --window steps,
 against the step (--median: the moving median, which a rare outlier batch does not swamp, as
 the bar distribution's likelihood of a target far in its tails can). A log is labelled with
-its file name, or with LABEL in LABEL=PATH.`,
-		Example: `  kiln tabpfn curves --out curves.png init=init.log scratch=scratch.log frozen=frozen.log`,
-		Args:    cobra.MinimumNArgs(1),
+its file name, or with LABEL in LABEL=PATH. --offset LABEL=N adds N to that log's steps: a run
+started with --init from another run's model counts its steps from 0, and the offset places it
+where that model's training ended.`,
+		Example: `  kiln tabpfn curves --out curves.png init=init.log scratch=scratch.log frozen=frozen.log
+  kiln tabpfn curves --out curves.png --offset continued=2010 first=first.log continued=continued.log`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return errors.New("--out is required")
 			}
-			type series struct {
-				label string
-				steps []int
-				loss  []float64
-			}
-			var all []series
-			var inputs []outguard.File
-			for _, a := range args {
-				label, path, ok := strings.Cut(a, "=")
-				if !ok {
-					path, label = a, strings.TrimSuffix(filepath.Base(a), filepath.Ext(a))
-				}
-				inputs = append(inputs, inFile("LOG", path))
-				steps, loss, err := readTrainLog(path)
-				if err != nil {
-					return err
-				}
-				all = append(all, series{label, steps, loss})
+			all, inputs, err := readCurves(args, offsets)
+			if err != nil {
+				return err
 			}
 			if err := checkOutputs(cmd, []outguard.File{outFile("--out", out)}, inputs...); err != nil {
 				return err
@@ -101,7 +90,53 @@ its file name, or with LABEL in LABEL=PATH.`,
 	f.StringVar(&title, "title", "TabPFN training", "the plot's title")
 	flagbound.Int(f, &window, "window", 50, 1, 100_000, "steps of the moving average")
 	f.BoolVar(&median, "median", false, "plot the moving median instead of the mean (robust to rare outlier batches)")
+	f.StringToIntVar(&offsets, "offset", nil, "LABEL=N: add N to the steps of the log labelled LABEL (a run started with --init counts from 0)")
 	return cmd
+}
+
+// curveSeries is one training log's loss against the step.
+type curveSeries struct {
+	label string
+	steps []int
+	loss  []float64
+}
+
+// readCurves reads the logs named by args (PATH or LABEL=PATH) and adds offsets[label] to the
+// steps of the logs with that label.
+func readCurves(args []string, offsets map[string]int) ([]curveSeries, []outguard.File, error) {
+	var all []curveSeries
+	var inputs []outguard.File
+	for _, a := range args {
+		label, path, ok := strings.Cut(a, "=")
+		if !ok {
+			path, label = a, strings.TrimSuffix(filepath.Base(a), filepath.Ext(a))
+		}
+		inputs = append(inputs, inFile("LOG", path))
+		steps, loss, err := readTrainLog(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		all = append(all, curveSeries{label, steps, loss})
+	}
+	for label, n := range offsets {
+		if n < 0 {
+			return nil, nil, fmt.Errorf("--offset %s=%d: the offset must not be negative", label, n)
+		}
+		found := false
+		for _, s := range all {
+			if s.label != label {
+				continue
+			}
+			found = true
+			for k := range s.steps {
+				s.steps[k] += n
+			}
+		}
+		if !found {
+			return nil, nil, fmt.Errorf("--offset %s=%d: no log is labelled %q", label, n, label)
+		}
+	}
+	return all, inputs, nil
 }
 
 // readTrainLog returns the step and loss of every progress line of a training log; a step

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -61,4 +62,32 @@ func TestMovingWindow(t *testing.T) {
 	require.Equal(t, []float64{2.5, 4, 5.5}, movingWindow(v, 4, true))
 	require.Equal(t, []float64{117.0 / 6}, movingWindow(v, 10, false), "a series shorter than the window: one value over all of it")
 	require.Nil(t, movingWindow(nil, 3, true))
+}
+
+func TestTabpfnCurvesOffset(t *testing.T) {
+	dir := t.TempDir()
+	first, next := filepath.Join(dir, "first.log"), filepath.Join(dir, "next.log")
+	line := func(step int, loss string) string {
+		return "step " + strconv.Itoa(step) + "/9  loss " + loss + "  avg 1  lr 1e-05  |g| 1  2 datasets/s  elapsed 1s  eta 4s\n"
+	}
+	require.NoError(t, os.WriteFile(first, []byte(line(1, "1.5")+line(2, "1.4")), 0o644))
+	require.NoError(t, os.WriteFile(next, []byte(line(1, "1.3")+line(2, "1.2")), 0o644))
+
+	all, _, err := readCurves([]string{"a=" + first, "b=" + next}, map[string]int{"b": 2})
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 2}, all[0].steps, "a log without an offset keeps its steps")
+	require.Equal(t, []int{3, 4}, all[1].steps, "the continued run follows the first")
+	require.Equal(t, []float64{1.3, 1.2}, all[1].loss)
+
+	_, _, err = readCurves([]string{"a=" + first}, map[string]int{"c": 2})
+	require.ErrorContains(t, err, `no log is labelled "c"`)
+	_, _, err = readCurves([]string{"a=" + first}, map[string]int{"a": -1})
+	require.ErrorContains(t, err, "must not be negative")
+
+	cmd := newTabpfnCurvesCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{"--out", filepath.Join(dir, "c.png"), "--window", "1", "--offset", "b=2", "a=" + first, "b=" + next})
+	require.NoError(t, cmd.Execute(), out.String())
 }
