@@ -134,3 +134,29 @@ kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.
   from-init=regression-train-cpu-2026-12-03.log from-step-198=regression-train-cpu-from198-2026-12-03.log \
   from-step-566=regression-train-cpu-from566-2026-12-03.log from-step-1000=regression-train-cpu-from1000-2026-12-03.log \
   from-step-1350=regression-train-cpu-from1350-2026-12-03.log from-step-1750=regression-train-cpu-from1750-2026-12-03.log
+
+# Sixth phase from the shipped step-2010 export (its AdamW state was lost): fresh optimizer,
+# new prior seed 11, peak lr 3e-5, warm-up 20, cosine; steps count from 0 (= overall 2010).
+# The horizon, first 260, became 210 at step 9 and 280 at step 23 (SIGTERM, then --resume --steps N).
+GOMAXPROCS=2 GOGC=100 nice -n 5 kiln tabpfn train --task regression --init regression-step2010.safetensors \
+  --out p6.safetensors --steps 260 \
+  --lr 3e-5 --warmup 20 --batch 8 --micro-batch 1 --workers 1 --min-rows 128 --max-rows 1024 \
+  --max-features 64 --every 10 --seed 11
+# Phase steps 200 and 280 (overall 2210 and 2290): export, then the shared protocol and the corpus tasks.
+for n in 200 280; do
+  cp p6.safetensors s$n-copy.safetensors   # taken when the run had saved step $n
+  kiln tabpfn train --out s$n-copy.safetensors --resume --steps $n --export step$n.safetensors
+  kiln tabpfn eval --task regression --model step$n.safetensors --splits 2 --json val2 > corpus-val-step$((2010+n))-mixed-2026-12-04.json
+done
+kiln tabpfn eval --task regression --model step200.safetensors --json ../shared/data/regression > regression-eval-step2210-mixed-2026-12-04.json
+for s in 0 1 2; do
+  kiln tabpfn eval --task regression --model step280.safetensors --seed $s --json ../shared/data/regression > regression-eval-step2290-mixed-seed$s-2026-12-04.json
+done
+kiln tabpfn eval --task regression --model regression-step2010.safetensors --splits 2 --json val2 > corpus-val39-step2010-mixed-2026-12-04.json
+cp step280.safetensors models/tabpfn/regression.safetensors
+kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.png \
+  --offset from-step-2010=2010 \
+  from-init=regression-train-cpu-2026-12-03.log from-step-198=regression-train-cpu-from198-2026-12-03.log \
+  from-step-566=regression-train-cpu-from566-2026-12-03.log from-step-1000=regression-train-cpu-from1000-2026-12-03.log \
+  from-step-1350=regression-train-cpu-from1350-2026-12-03.log from-step-1750=regression-train-cpu-from1750-2026-12-03.log \
+  from-step-2010=regression-train-cpu-from2010-2026-12-04.log
