@@ -154,9 +154,21 @@ for s in 0 1 2; do
 done
 kiln tabpfn eval --task regression --model regression-step2010.safetensors --splits 2 --json val2 > corpus-val39-step2010-mixed-2026-12-04.json
 cp step280.safetensors models/tabpfn/regression.safetensors
+# The phase continued from its step-280 checkpoint (overall 2290) with the optimizer state,
+# horizon 480, shortened to 440 at step 377 (SIGTERM, then the same command with --steps 440).
+GOMAXPROCS=2 GOGC=100 nice -n 5 kiln tabpfn train --task regression --resume \
+  --out p6.safetensors --steps 480 \
+  --lr 3e-5 --warmup 20 --batch 8 --micro-batch 1 --workers 1 --min-rows 128 --max-rows 1024 \
+  --max-features 64 --every 10 --seed 11
+kiln tabpfn train --out s440-copy.safetensors --resume --steps 440 --export step440.safetensors
+kiln tabpfn eval --task regression --model step440.safetensors --splits 2 --json val2 > corpus-val-step2450-mixed-2026-12-04.json
+for s in 0 1 2; do
+  kiln tabpfn eval --task regression --model step440.safetensors --seed $s --json ../shared/data/regression > regression-eval-step2450-mixed-seed$s-2026-12-04.json
+done
+cp step440.safetensors models/tabpfn/regression.safetensors
 kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.png \
-  --offset from-step-2010=2010 \
+  --offset from-step-2010=2010 --offset from-step-2290=2010 \
   from-init=regression-train-cpu-2026-12-03.log from-step-198=regression-train-cpu-from198-2026-12-03.log \
   from-step-566=regression-train-cpu-from566-2026-12-03.log from-step-1000=regression-train-cpu-from1000-2026-12-03.log \
   from-step-1350=regression-train-cpu-from1350-2026-12-03.log from-step-1750=regression-train-cpu-from1750-2026-12-03.log \
-  from-step-2010=regression-train-cpu-from2010-2026-12-04.log
+  from-step-2010=regression-train-cpu-from2010-2026-12-04.log from-step-2290=regression-train-cpu-from2290-2026-12-04.log
