@@ -19,8 +19,10 @@ const (
 	// FeaturesRelevance gives each member a random subset drawn with probability growing with
 	// each column's univariate relevance to the target on the member's training rows: the
 	// correlation ratio of the column across the classes, or of the target across the
-	// column's deciles for regression. Every column keeps a floor weight, so the members
-	// still differ and a column that matters only jointly with others can be drawn.
+	// column's deciles for regression, corrected for chance (epsilonSquared), so that
+	// among many noise columns the few informative ones stand out. Every column keeps a
+	// floor weight, so the members still differ and a column that matters only jointly
+	// with others can be drawn.
 	FeaturesRelevance FeatureSelection = "relevance"
 	// FeaturesMRMR draws like FeaturesRelevance, one column at a time, with each weight also
 	// scaled by 1 − the largest |correlation| of the column with the columns already drawn
@@ -66,8 +68,8 @@ func WithFeatureSelection(f FeatureSelection) Option {
 type relevanceFunc func(tx data.Matrix) []float64
 
 // classRelevance returns the relevance of columns to class labels y in [0, k): the
-// correlation ratio η² of each column across the classes (Fisher's; the share of the
-// column's variance that the class means explain).
+// correlation ratio of each column across the classes (Fisher's η², the share of the
+// column's variance that the class means explain), corrected for chance (epsilonSquared).
 func classRelevance(y []int, k int) relevanceFunc {
 	return func(tx data.Matrix) []float64 {
 		out := make([]float64, tx.Cols)
@@ -76,15 +78,15 @@ func classRelevance(y []int, k int) relevanceFunc {
 			for i := range tx.Rows {
 				col[i] = tx.Data[i*tx.Cols+c]
 			}
-			out[c] = etaSquared(col, y, k)
+			out[c] = epsilonSquared(col, y, k)
 		}
 		return out
 	}
 }
 
 // regressionRelevance returns the relevance of columns to numeric targets y: the
-// correlation ratio η² of y across ten quantile bins of each column, which a monotone and a
-// non-monotone dependence both raise.
+// correlation ratio of y across ten quantile bins of each column, which a monotone and a
+// non-monotone dependence both raise, corrected for chance (epsilonSquared).
 func regressionRelevance(y []float32) relevanceFunc {
 	const bins = 10
 	return func(tx data.Matrix) []float64 {
@@ -110,7 +112,7 @@ func regressionRelevance(y []float32) relevanceFunc {
 					bin[i] = bin[order[r-1]]
 				}
 			}
-			out[c] = etaSquared(target, bin, bins)
+			out[c] = epsilonSquared(target, bin, bins)
 		}
 		return out
 	}
@@ -120,9 +122,32 @@ func regressionRelevance(y []float32) relevanceFunc {
 // between-group sum of squares over the total sum of squares, over the finite values. It
 // is 0 for fewer than two finite values or a constant v.
 func etaSquared(v []float64, g []int, k int) float64 {
+	eta2, _, _ := correlationRatio(v, g, k)
+	return eta2
+}
+
+// epsilonSquared returns the correlation ratio of v grouped by g corrected for chance
+// (Kelley, "An unbiased correlation ratio measure", PNAS 21(9), 1935):
+// ε² = 1 − (1 − η²)(n − 1)/(n − k) over the n finite values in k occupied groups, clamped
+// at 0. A column unrelated to the target has η² near (k − 1)/(n − 1) by chance alone, which
+// on a table of many such columns and few rows is as large as a weak real dependence; ε²
+// puts those columns near 0, so that relevance weights set them apart. On shared tables
+// padded to 2,000 columns with noise it raised kiln's mean R² from 0.16 to 0.60 and its mean
+// ROC AUC from 0.816 to 0.836 (bench/results/tabpfn-wide-2026-12-04.md).
+func epsilonSquared(v []float64, g []int, k int) float64 {
+	eta2, n, groups := correlationRatio(v, g, k)
+	if n <= float64(groups) || groups < 2 {
+		return 0
+	}
+	return max(0, 1-(1-eta2)*(n-1)/(n-float64(groups)))
+}
+
+// correlationRatio returns η² of v grouped by g (see etaSquared), the number of finite
+// values and the number of groups that hold one.
+func correlationRatio(v []float64, g []int, k int) (eta2, n float64, groups int) {
 	sum := make([]float64, k)
 	count := make([]float64, k)
-	total, n := 0.0, 0.0
+	total := 0.0
 	for i, x := range v {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			continue
@@ -132,8 +157,13 @@ func etaSquared(v []float64, g []int, k int) float64 {
 		total += x
 		n++
 	}
+	for _, c := range count {
+		if c > 0 {
+			groups++
+		}
+	}
 	if n < 2 {
-		return 0
+		return 0, n, groups
 	}
 	mean := total / n
 	ssTotal := 0.0
@@ -143,7 +173,7 @@ func etaSquared(v []float64, g []int, k int) float64 {
 		}
 	}
 	if ssTotal <= 1e-12*n*(1+mean*mean) {
-		return 0
+		return 0, n, groups
 	}
 	ssBetween := 0.0
 	for j, s := range sum {
@@ -152,7 +182,7 @@ func etaSquared(v []float64, g []int, k int) float64 {
 			ssBetween += count[j] * d * d
 		}
 	}
-	return min(1, max(0, ssBetween/ssTotal))
+	return min(1, max(0, ssBetween/ssTotal)), n, groups
 }
 
 // weightedSubset draws limit of the columns in perm without replacement, column c with

@@ -25,6 +25,82 @@ func TestEtaSquaredByHand(t *testing.T) {
 	require.InDelta(t, 1, etaSquared([]float64{5, 5, 7, 7, 9}, []int{0, 0, 1, 1, 2}, 3), 1e-15)
 }
 
+func TestEpsilonSquaredByHand(t *testing.T) {
+	// η² 0.8 over n = 4 values in k = 2 groups: ε² = 1 − 0.2·3/2 = 0.7.
+	require.InDelta(t, 0.7, epsilonSquared([]float64{1, 2, 3, 4}, []int{0, 0, 1, 1}, 2), 1e-15)
+	// Only occupied groups count: the same values with an empty third group give the same ε².
+	require.InDelta(t, 0.7, epsilonSquared([]float64{1, 2, 3, 4}, []int{0, 0, 2, 2}, 3), 1e-15)
+	// Below chance it is clamped at 0, and one value per group (n = k) is 0, not a division by 0.
+	require.Zero(t, epsilonSquared([]float64{1, 3, 3, 1}, []int{0, 0, 1, 1}, 2))
+	require.Zero(t, epsilonSquared([]float64{5, 7, 9}, []int{0, 1, 2}, 3))
+	require.Zero(t, epsilonSquared([]float64{2, 2, 2}, []int{0, 1, 1}, 2))
+}
+
+// A column unrelated to the target has η² of about (k − 1)/(n − 1) by chance; ε² removes
+// that bias, so its mean over many noise columns is near 0 while η²'s is not.
+func TestEpsilonSquaredRemovesChance(t *testing.T) {
+	const n, k, columns = 200, 10, 2000
+	rng := rand.New(rand.NewPCG(3, 4))
+	g := make([]int, n)
+	for i := range g {
+		g[i] = i % k
+	}
+	v := make([]float64, n)
+	var eta, eps float64
+	for range columns {
+		for i := range v {
+			v[i] = rng.NormFloat64()
+		}
+		eta += etaSquared(v, g, k)
+		eps += 1 - (1-etaSquared(v, g, k))*(n-1)/(n-k) // unclamped, so its mean is unbiased
+		require.GreaterOrEqual(t, epsilonSquared(v, g, k), 0.0)
+	}
+	eta /= columns
+	eps /= columns
+	require.InDelta(t, float64(k-1)/(n-1), eta, 0.003, "η² of noise: (k−1)/(n−1) by chance")
+	require.InDelta(t, 0, eps, 0.003, "ε² of noise: 0 on average")
+}
+
+// On a table of a few informative columns among many noise columns, chance-corrected
+// relevance gives the informative columns most of a member's draws.
+func TestRelevanceFindsFewAmongMany(t *testing.T) {
+	const n, informative, noise, limit = 250, 8, 1000, 64
+	rng := rand.New(rand.NewPCG(7, 8))
+	X := data.NewMatrix(n, informative+noise)
+	y := make([]float32, n)
+	for i := range n {
+		s := 0.0
+		for j := range X.Cols {
+			X.Set(i, j, rng.NormFloat64())
+			if j < informative {
+				s += X.At(i, j)
+			}
+		}
+		y[i] = float32(s + 0.5*rng.NormFloat64())
+	}
+	relevance := regressionRelevance(y)(X)
+	perm := make([]int, X.Cols)
+	for j := range perm {
+		perm[j] = j
+	}
+	u := make([]float64, len(perm))
+	hits := 0
+	const draws = 200
+	for range draws {
+		for p := range u {
+			u[p] = rng.Float64()
+		}
+		for _, c := range weightedSubset(perm, relevance, limit, u) {
+			if c < informative {
+				hits++
+			}
+		}
+	}
+	// Uniform draws would give a member 0.5 of the 8 informative columns (64/1008 of them);
+	// weights from the uncorrected η² give it about 1.7, from ε² about 4.7.
+	require.Greater(t, float64(hits)/draws, 3.5, "informative columns per member of %d", limit)
+}
+
 // relevanceTable has an informative column 0 (the class, or y's square root), a column 1
 // that decides the target non-monotonically (|x1|), and noise columns.
 func relevanceTable(n int, seed uint64) (X data.Matrix, classes []int, y []float32) {
