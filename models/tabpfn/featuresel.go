@@ -118,14 +118,6 @@ func regressionRelevance(y []float32) relevanceFunc {
 	}
 }
 
-// etaSquared returns the correlation ratio of values v grouped by g (in [0, k)): the
-// between-group sum of squares over the total sum of squares, over the finite values. It
-// is 0 for fewer than two finite values or a constant v.
-func etaSquared(v []float64, g []int, k int) float64 {
-	eta2, _, _ := correlationRatio(v, g, k)
-	return eta2
-}
-
 // epsilonSquared returns the correlation ratio of v grouped by g corrected for chance
 // (Kelley, "An unbiased correlation ratio measure", PNAS 21(9), 1935):
 // ε² = 1 − (1 − η²)(n − 1)/(n − k) over the n finite values in k occupied groups, clamped
@@ -142,7 +134,9 @@ func epsilonSquared(v []float64, g []int, k int) float64 {
 	return max(0, 1-(1-eta2)*(n-1)/(n-float64(groups)))
 }
 
-// correlationRatio returns η² of v grouped by g (see etaSquared), the number of finite
+// correlationRatio returns the correlation ratio η² of values v grouped by g (in [0, k)):
+// the between-group sum of squares over the total sum of squares, over the finite values;
+// 0 for fewer than two finite values or a constant v. It also returns the number of finite
 // values and the number of groups that hold one.
 func correlationRatio(v []float64, g []int, k int) (eta2, n float64, groups int) {
 	sum := make([]float64, k)

@@ -12,6 +12,12 @@ import (
 	"github.com/kiln-ml/kiln/data/preprocess"
 )
 
+// etaSquared is the uncorrected correlation ratio η² of correlationRatio.
+func etaSquared(v []float64, g []int, k int) float64 {
+	eta2, _, _ := correlationRatio(v, g, k)
+	return eta2
+}
+
 func TestEtaSquaredByHand(t *testing.T) {
 	// Groups {1, 2} and {3, 4}: mean 2.5, total SS 5, between-group SS 2·1² + 2·1² = 4.
 	require.InDelta(t, 0.8, etaSquared([]float64{1, 2, 3, 4}, []int{0, 0, 1, 1}, 2), 1e-15)
@@ -51,8 +57,9 @@ func TestEpsilonSquaredRemovesChance(t *testing.T) {
 		for i := range v {
 			v[i] = rng.NormFloat64()
 		}
-		eta += etaSquared(v, g, k)
-		eps += 1 - (1-etaSquared(v, g, k))*(n-1)/(n-k) // unclamped, so its mean is unbiased
+		e := etaSquared(v, g, k)
+		eta += e
+		eps += 1 - (1-e)*(n-1)/(n-k) // unclamped, so its mean is unbiased
 		require.GreaterOrEqual(t, epsilonSquared(v, g, k), 0.0)
 	}
 	eta /= columns
