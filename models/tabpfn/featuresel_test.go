@@ -31,41 +31,52 @@ func TestEtaSquaredByHand(t *testing.T) {
 	require.InDelta(t, 1, etaSquared([]float64{5, 5, 7, 7, 9}, []int{0, 0, 1, 1, 2}, 3), 1e-15)
 }
 
-func TestEpsilonSquaredByHand(t *testing.T) {
-	// η² 0.8 over n = 4 values in k = 2 groups: ε² = 1 − 0.2·3/2 = 0.7.
-	require.InDelta(t, 0.7, epsilonSquared([]float64{1, 2, 3, 4}, []int{0, 0, 1, 1}, 2), 1e-15)
-	// Only occupied groups count: the same values with an empty third group give the same ε².
-	require.InDelta(t, 0.7, epsilonSquared([]float64{1, 2, 3, 4}, []int{0, 0, 2, 2}, 3), 1e-15)
-	// Below chance it is clamped at 0, and one value per group (n = k) is 0, not a division by 0.
-	require.Zero(t, epsilonSquared([]float64{1, 3, 3, 1}, []int{0, 0, 1, 1}, 2))
-	require.Zero(t, epsilonSquared([]float64{5, 7, 9}, []int{0, 1, 2}, 3))
-	require.Zero(t, epsilonSquared([]float64{2, 2, 2}, []int{0, 1, 1}, 2))
+func TestChanceLevelByHand(t *testing.T) {
+	// Two columns: the level is the median of η²'s null distribution, Beta(1/2, 1) for n = 4
+	// values in k = 2 groups, whose CDF is √x: the median is 1/4. η² 0.8 exceeds it by 0.55.
+	c := newChanceLevel(2)
+	require.InDelta(t, 0.55, c.excess([]float64{1, 2, 3, 4}, []int{0, 0, 1, 1}, 2), 1e-12)
+	// Only occupied groups count: the same values with an empty third group give the same.
+	require.InDelta(t, 0.55, c.excess([]float64{1, 2, 3, 4}, []int{0, 0, 2, 2}, 3), 1e-12)
+	// Below the level it is clamped at 0, and one value per group (n = k) is 0, not a
+	// division by 0; a constant column is 0.
+	require.Zero(t, c.excess([]float64{1, 3, 3, 1}, []int{0, 0, 1, 1}, 2))
+	require.Zero(t, c.excess([]float64{5, 7, 9}, []int{0, 1, 2}, 3))
+	require.Zero(t, c.excess([]float64{2, 2, 2}, []int{0, 1, 1}, 2))
+	// More columns raise the level: of 1,000 columns only a stronger dependence counts.
+	require.Less(t, newChanceLevel(1000).excess([]float64{1, 2, 3, 4}, []int{0, 0, 1, 1}, 2), 0.55)
 }
 
-// A column unrelated to the target has η² of about (k − 1)/(n − 1) by chance; ε² removes
-// that bias, so its mean over many noise columns is near 0 while η²'s is not.
-func TestEpsilonSquaredRemovesChance(t *testing.T) {
-	const n, k, columns = 200, 10, 2000
+// Of p columns unrelated to the target, about one exceeds the chance level by chance, and
+// the share that does matches 1/p: the level is the right quantile of η²'s null distribution.
+func TestChanceLevelMatchesNoise(t *testing.T) {
+	const n, k = 200, 10
 	rng := rand.New(rand.NewPCG(3, 4))
 	g := make([]int, n)
 	for i := range g {
 		g[i] = i % k
 	}
 	v := make([]float64, n)
-	var eta, eps float64
-	for range columns {
-		for i := range v {
-			v[i] = rng.NormFloat64()
+	noise := func(c *chanceLevel, columns int) (above int, eta float64) {
+		for range columns {
+			for i := range v {
+				v[i] = rng.NormFloat64()
+			}
+			if c.excess(v, g, k) > 0 {
+				above++
+			}
+			eta += etaSquared(v, g, k)
 		}
-		e := etaSquared(v, g, k)
-		eta += e
-		eps += 1 - (1-e)*(n-1)/(n-k) // unclamped, so its mean is unbiased
-		require.GreaterOrEqual(t, epsilonSquared(v, g, k), 0.0)
+		return above, eta / float64(columns)
 	}
-	eta /= columns
-	eps /= columns
+	// 20 columns: the level is the 95th percentile; over 8,000 noise columns 5%
+	// (three binomial standard deviations, 0.73%) exceed it.
+	above, eta := noise(newChanceLevel(20), 8000)
+	require.InDelta(t, 0.05, float64(above)/8000, 0.0075)
 	require.InDelta(t, float64(k-1)/(n-1), eta, 0.003, "η² of noise: (k−1)/(n−1) by chance")
-	require.InDelta(t, 0, eps, 0.003, "ε² of noise: 0 on average")
+	// 2,000 columns: about one of 2,000 exceeds it.
+	above, _ = noise(newChanceLevel(2000), 2000)
+	require.LessOrEqual(t, above, 5)
 }
 
 // On a table of a few informative columns among many noise columns, chance-corrected
@@ -104,8 +115,9 @@ func TestRelevanceFindsFewAmongMany(t *testing.T) {
 		}
 	}
 	// Uniform draws would give a member 0.5 of the 8 informative columns (64/1008 of them);
-	// weights from the uncorrected η² give it about 1.7, from ε² about 4.7.
-	require.Greater(t, float64(hits)/draws, 3.5, "informative columns per member of %d", limit)
+	// weights from the uncorrected η² give it about 1.7, from Kelley's chance-corrected ε²
+	// about 4.7, from η² beyond the chance level of 1,008 columns 7.85.
+	require.Greater(t, float64(hits)/draws, 7.5, "informative columns per member of %d", limit)
 }
 
 // relevanceTable has an informative column 0 (the class, or y's square root), a column 1

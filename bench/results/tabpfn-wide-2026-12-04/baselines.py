@@ -3,7 +3,8 @@
 shared/data/README.md, written in the layout of shared/data/*-baselines.json so that
 `kiln tabpfn eval` shows them beside its own.
 
-usage: baselines.py WIDE_DIR   (reads WIDE_DIR/tabular and WIDE_DIR/regression)
+usage: baselines.py WIDE_DIR [TABLE]   (reads WIDE_DIR/tabular and WIDE_DIR/regression;
+with TABLE, only the tables of that name, printed as JSON instead of written)
 """
 import csv, glob, json, os, sys, time
 import numpy as np
@@ -17,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 root = sys.argv[1]
+only = sys.argv[2] if len(sys.argv) > 2 else None
 
 
 def cap(X, y, n, seed, stratify):
@@ -96,7 +98,12 @@ for task, fn, name in [("tabular", classification, "tabular-baselines.json"),
     res = {}
     for path in sorted(glob.glob(f"{root}/{task}/*.csv")):
         key = os.path.basename(path)[:-4]
+        if only is not None and key != only:
+            continue
         res[key] = fn(path)
         print(key, {k: round(v.get("auc", v.get("r2")), 4) for k, v in res[key]["models"].items()}, file=sys.stderr, flush=True)
+    if only is not None:
+        print(json.dumps({task: res}, indent=1))
+        continue
     with open(f"{root}/{name}", "w") as f:
         json.dump(res, f, indent=1)

@@ -23,3 +23,23 @@ $EPS tabpfn eval --task regression --json $D/regression/ames.csv > ames-eps.json
 python3 summarize.py
 python3 ../tabpfn-trained-width-2026-12-03/cmp2.py corpus-wide-reg-eta.json corpus-wide-reg-eps.json
 python3 ../tabpfn-trained-width-2026-12-03/cmpc.py corpus-wide-class-eta.json corpus-wide-class-eps.json
+
+# Relevance beyond the chance level (chanceLevel): $CHANCE is kiln with it, $EPS as above (the
+# binary of 9f81c9e). The same tables and tasks, then the protocol of
+# ../tabpfn-featuresel-2026-12-03 at 8 features per member, ε² against the chance level.
+$CHANCE tabpfn eval --task regression --json $W/regression > wide-regression-chance.json
+$CHANCE tabpfn eval --json $W/tabular > wide-classification-chance.json
+(cd $CW && $CHANCE tabpfn eval --task regression --splits 3 --json val) > corpus-wide-reg-chance.json
+(cd $CC && $CHANCE tabpfn eval --splits 2 --json val) > corpus-wide-class-chance.json
+$CHANCE tabpfn eval --task regression --json $D/regression/ames.csv > ames-chance.json
+R=$D/regression; T=$D/tabular
+F8R="$R/ames.csv $R/boston.csv $R/ozone.csv $R/cps1985_wages.csv"
+F8C="$T/breast_cancer.csv $T/ionosphere.csv $T/sonar.csv $T/spam.csv $T/satellite.csv $T/digits.csv $T/vehicle.csv"
+$EPS tabpfn eval --task regression --max-features 8 --json $F8R > reg-f8-eps.json
+$CHANCE tabpfn eval --task regression --max-features 8 --json $F8R > reg-f8-chance.json
+$EPS tabpfn eval --max-features 8 --pairwise 0 --json $F8C > cls-f8-eps.json
+$CHANCE tabpfn eval --max-features 8 --pairwise 0 --json $F8C > cls-f8-chance.json
+python3 summarize.py
+python3 ../tabpfn-trained-width-2026-12-03/cmp2.py corpus-wide-reg-eps.json corpus-wide-reg-chance.json
+python3 ../tabpfn-trained-width-2026-12-03/cmpc.py corpus-wide-class-eps.json corpus-wide-class-chance.json
+/usr/bin/python3 baselines.py $W synthetic2000 > synthetic2000-regression-baselines.json
