@@ -302,8 +302,8 @@ const (
 // chosen as fs says: a subset per member, and a model presenting more than it was trained on.
 func warnWidth(warnf func(string, ...any), cfg Config, fs FeatureSelection, widest, maxFeatures int) {
 	if widest > maxFeatures {
-		warnf("%d features after preprocessing exceed the limit of %d: each ensemble member uses its own %s subset of %d",
-			widest, maxFeatures, fs.subsetWord(), maxFeatures)
+		warnf("%d features after preprocessing exceed the limit of %d: each ensemble member uses its own %s",
+			widest, maxFeatures, fs.subsetWords(maxFeatures))
 	}
 	if n, w := min(widest, maxFeatures), cfg.trainedWidth(); n > w {
 		warnf("each ensemble member presents %d features, above the %d the model was trained on: it extrapolates", n, w)

@@ -56,9 +56,11 @@ func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeat
 		for p := range u {
 			u[p] = frng.Float64()
 		}
-		v.cols = weightedSubset(perm, relevance(tx), maxFeatures, u)
+		rel := relevance(tx)
+		v.cols = weightedSubset(perm, rel, relevantWidth(rel, maxFeatures), u)
 	case s.featureSelection == FeaturesMRMR && tx.Cols > maxFeatures:
-		v.cols = mrmrSubset(perm, relevance(tx), tx, maxFeatures, frng.Float64)
+		rel := relevance(tx)
+		v.cols = mrmrSubset(perm, rel, tx, relevantWidth(rel, maxFeatures), frng.Float64)
 	default:
 		v.cols = subsetColumns(perm, v.pre.KeptColumns(), maxFeatures)
 	}

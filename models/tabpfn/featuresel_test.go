@@ -337,6 +337,62 @@ func TestFeatureSelectionKeepsRelevantColumns(t *testing.T) {
 	require.Greater(t, count(FeaturesMRMR, 1, true), 34)
 }
 
+func TestRelevantWidth(t *testing.T) {
+	relevance := func(relevant, columns int) []float64 {
+		r := make([]float64, columns)
+		for i := range relevant {
+			r[i] = 0.1
+		}
+		return r
+	}
+	require.Equal(t, 64, relevantWidth(relevance(0, 2000), 64), "nothing stands out: the limit")
+	require.Equal(t, 16, relevantWidth(relevance(3, 2000), 64), "at least minRelevantWidth")
+	require.Equal(t, 20, relevantWidth(relevance(10, 2000), 64), "the relevant columns and as many others")
+	require.Equal(t, 64, relevantWidth(relevance(32, 2000), 64), "half the limit relevant: the limit")
+	require.Equal(t, 64, relevantWidth(relevance(40, 2000), 64))
+	require.Equal(t, 8, relevantWidth(relevance(2, 100), 8), "never above the limit")
+}
+
+// On a table of a few informative columns among many noise columns, the members of a
+// classifier present the informative columns and about as many others, not a full limit of
+// mostly noise.
+func TestMembersNarrowToRelevantColumns(t *testing.T) {
+	const n, informative, noise = 300, 8, 300
+	rng := rand.New(rand.NewPCG(9, 10))
+	X := data.NewMatrix(n, informative+noise)
+	classes := make([]int, n)
+	for i := range n {
+		s := 0.0
+		for j := range X.Cols {
+			X.Set(i, j, rng.NormFloat64())
+			if j < informative {
+				s += X.At(i, j)
+			}
+		}
+		if s > 0 {
+			classes[i] = 1
+		}
+	}
+	cfg := classifierTinyConfig()
+	c, err := newWithScorer(&fakeScorer{cfg: cfg, fixed: []float64{0.5, 0.5}}, cfg,
+		WithEnsemble(8), WithMaxFeatures(64), WithPairwise(0), WithVariants(preprocess.VariantStandard))
+	require.NoError(t, err)
+	require.NoError(t, c.Fit(X, classes, 2))
+	for _, m := range c.members {
+		// Each informative column explains about 1/8 of the class: all eight stand out, so a
+		// member presents 16 columns (a few more if a noise column passes the chance level).
+		require.GreaterOrEqual(t, len(m.cols), minRelevantWidth)
+		require.LessOrEqual(t, len(m.cols), 20)
+		held := 0
+		for _, col := range m.cols {
+			if col < informative {
+				held++
+			}
+		}
+		require.GreaterOrEqual(t, held, 6, "informative columns among %v", m.cols)
+	}
+}
+
 func TestWithFeatureSelectionRejectsUnknown(t *testing.T) {
 	_, err := NewClassifier(WithFeatureSelection("best"))
 	require.ErrorContains(t, err, `unknown feature selection "best"`)

@@ -43,3 +43,14 @@ python3 summarize.py
 python3 ../tabpfn-trained-width-2026-12-03/cmp2.py corpus-wide-reg-eps.json corpus-wide-reg-chance.json
 python3 ../tabpfn-trained-width-2026-12-03/cmpc.py corpus-wide-class-eps.json corpus-wide-class-chance.json
 /usr/bin/python3 baselines.py $W synthetic2000 > synthetic2000-regression-baselines.json
+
+# Narrower members (relevantWidth): $NARROW is the experimental build (KILN_NARROW=1 set the
+# same rule without the cap at the limit), $WIDTH the binary of the commit that ships it.
+KILN_NARROW=1 $NARROW tabpfn eval --task regression --json $W/regression > wide-regression-narrow.json
+(cd $CW && KILN_NARROW=1 $NARROW tabpfn eval --task regression --splits 3 --json val) > corpus-wide-reg-narrow.json
+KILN_NARROW=1 $NARROW tabpfn eval --json $W/tabular > wide-classification-narrow.json
+(cd $CC && KILN_NARROW=1 $NARROW tabpfn eval --splits 2 --json val) > corpus-wide-class-narrow.json
+$WIDTH tabpfn eval --task regression --json $D/regression/ames.csv > ames-width.json
+python3 summarize.py
+python3 ../tabpfn-trained-width-2026-12-03/cmp2.py corpus-wide-reg-chance.json corpus-wide-reg-narrow.json
+python3 ../tabpfn-trained-width-2026-12-03/cmpc.py corpus-wide-class-chance.json corpus-wide-class-narrow.json

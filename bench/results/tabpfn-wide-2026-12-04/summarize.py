@@ -32,11 +32,13 @@ for task, metric, refs, runs in [
     ("classification", "auc", ("tabular-baselines.json", ["logreg", "rf", "hgb"]),
      [("random", "wide-classification-random.json"), ("relevance, η²", "wide-classification-relevance.json"),
       ("relevance, ε²", "wide-classification-relevance-eps.json"),
-      ("relevance, chance level", "wide-classification-chance.json")]),
+      ("relevance, chance level", "wide-classification-chance.json"),
+      ("narrower members", "wide-classification-narrow.json")]),
     ("regression", "r2", ("regression-baselines.json", ["ridge", "rf", "hgb"]),
      [("random", "wide-regression-random.json"), ("relevance, η²", "wide-regression-relevance.json"),
       ("relevance, ε²", "wide-regression-relevance-eps.json"),
-      ("relevance, chance level", "wide-regression-chance.json")]),
+      ("relevance, chance level", "wide-regression-chance.json"),
+      ("narrower members", "wide-regression-narrow.json")]),
 ]:
     cols = [(name, scores(f, metric)) for name, f in runs]
     base = anchors(refs[0], refs[1])
