@@ -79,22 +79,35 @@ func TestChanceLevelMatchesNoise(t *testing.T) {
 	require.LessOrEqual(t, above, 5)
 }
 
-// On a table of a few informative columns among many noise columns, chance-corrected
-// relevance gives the informative columns most of a member's draws.
-func TestRelevanceFindsFewAmongMany(t *testing.T) {
-	const n, informative, noise, limit = 250, 8, 1000, 64
-	rng := rand.New(rand.NewPCG(7, 8))
+// sparseLinearTable returns n rows of standard normal columns, informative ones followed by
+// noise ones, and a target per row: the sum of its informative columns plus normal noise of
+// standard deviation targetNoise.
+func sparseLinearTable(rng *rand.Rand, n, informative, noise int, targetNoise float64) (data.Matrix, []float64) {
 	X := data.NewMatrix(n, informative+noise)
-	y := make([]float32, n)
+	y := make([]float64, n)
 	for i := range n {
-		s := 0.0
 		for j := range X.Cols {
 			X.Set(i, j, rng.NormFloat64())
 			if j < informative {
-				s += X.At(i, j)
+				y[i] += X.At(i, j)
 			}
 		}
-		y[i] = float32(s + 0.5*rng.NormFloat64())
+		if targetNoise > 0 {
+			y[i] += targetNoise * rng.NormFloat64()
+		}
+	}
+	return X, y
+}
+
+// On a table of a few informative columns among many noise columns, relevance beyond the
+// chance level gives the informative columns most of a member's draws.
+func TestRelevanceFindsFewAmongMany(t *testing.T) {
+	const n, informative, noise, limit = 250, 8, 1000, 64
+	rng := rand.New(rand.NewPCG(7, 8))
+	X, target := sparseLinearTable(rng, n, informative, noise, 0.5)
+	y := make([]float32, n)
+	for i, v := range target {
+		y[i] = float32(v)
 	}
 	relevance := regressionRelevance(y)(X)
 	perm := make([]int, X.Cols)
@@ -358,17 +371,9 @@ func TestRelevantWidth(t *testing.T) {
 // mostly noise.
 func TestMembersNarrowToRelevantColumns(t *testing.T) {
 	const n, informative, noise = 300, 8, 300
-	rng := rand.New(rand.NewPCG(9, 10))
-	X := data.NewMatrix(n, informative+noise)
+	X, sum := sparseLinearTable(rand.New(rand.NewPCG(9, 10)), n, informative, noise, 0)
 	classes := make([]int, n)
-	for i := range n {
-		s := 0.0
-		for j := range X.Cols {
-			X.Set(i, j, rng.NormFloat64())
-			if j < informative {
-				s += X.At(i, j)
-			}
-		}
+	for i, s := range sum {
 		if s > 0 {
 			classes[i] = 1
 		}
