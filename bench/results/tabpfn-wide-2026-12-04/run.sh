@@ -54,3 +54,11 @@ $WIDTH tabpfn eval --task regression --json $D/regression/ames.csv > ames-width.
 python3 summarize.py
 python3 ../tabpfn-trained-width-2026-12-03/cmp2.py corpus-wide-reg-chance.json corpus-wide-reg-narrow.json
 python3 ../tabpfn-trained-width-2026-12-03/cmpc.py corpus-wide-class-chance.json corpus-wide-class-narrow.json
+# The regression model's 39 corpus validation tasks (../regression-2026-12-03.md; V: its val2).
+$WIDTH tabpfn eval --task regression --splits 2 --json $V > corpus-val2-width.json
+# Narrowing within the limit (not shipped): $ALL narrowed, under KILN_NARROW_ALL=1, tables no
+# wider than a member too; the same runs with $WIDTH are the within-limit-*-width.json.
+T7="$T/breast_cancer.csv $T/ionosphere.csv $T/sonar.csv $T/spam.csv $T/satellite.csv $T/digits.csv $T/vehicle.csv"
+KILN_NARROW_ALL=1 $ALL tabpfn eval --pairwise 0 --json $T7 > within-limit-cls-all.json
+KILN_NARROW_ALL=1 $ALL tabpfn eval --task regression --json $R > within-limit-reg-all.json
+KILN_NARROW_ALL=1 $ALL tabpfn eval --task regression --splits 2 --json $V > corpus-val2-all.json
