@@ -22,10 +22,10 @@ const (
 	// each column's univariate relevance to the target on the member's training rows: the
 	// correlation ratio of the column across the classes, or of the target across the
 	// column's deciles for regression, beyond what chance gives one of the table's columns
-	// (chanceLevel), so that among many noise columns the few informative ones stand out. Every column keeps a
-	// floor weight, so the members still differ and a column that matters only jointly
-	// with others can be drawn. When few columns are relevant a member presents fewer
-	// features than the limit (relevantWidth).
+	// (chanceLevel), so that among many noise columns the few informative ones stand out.
+	// Every column keeps a floor weight, so the members still differ and a column that
+	// matters only jointly with others can be drawn. When few columns are relevant a
+	// member presents fewer features than the limit (relevantWidth).
 	FeaturesRelevance FeatureSelection = "relevance"
 	// FeaturesMRMR draws like FeaturesRelevance, one column at a time, with each weight also
 	// scaled by 1 − the largest |correlation| of the column with the columns already drawn
@@ -60,8 +60,8 @@ const minRelevantWidth = 16
 // dilutes the model's attention across features; the others that stay keep the members
 // different and let a column that matters only jointly with others be drawn. Otherwise, or
 // when no column scores above the level, it is limit. On tables padded with noise to 2,000
-// columns and on wide real corpus tables, the narrower members raised the mean R²
-// (bench/results/tabpfn-wide-2026-12-04.md, section "Narrower members").
+// columns and on wide real corpus tables, the narrower members raised the mean R² and ROC
+// AUC (bench/results/tabpfn-wide-2026-12-04.md, section "Narrower members").
 func relevantWidth(relevance []float64, limit int) int {
 	relevant := 0
 	for _, r := range relevance {
@@ -167,6 +167,7 @@ type chanceLevel struct {
 	quantiles map[[2]int]float64 // by (n, k)
 }
 
+// newChanceLevel returns the chance level of a table of the given number of columns.
 func newChanceLevel(columns int) *chanceLevel {
 	return &chanceLevel{level: 1 - 1/float64(max(columns, 1)), quantiles: map[[2]int]float64{}}
 }
