@@ -172,3 +172,9 @@ kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.
   from-step-566=regression-train-cpu-from566-2026-12-03.log from-step-1000=regression-train-cpu-from1000-2026-12-03.log \
   from-step-1350=regression-train-cpu-from1350-2026-12-03.log from-step-1750=regression-train-cpu-from1750-2026-12-03.log \
   from-step-2010=regression-train-cpu-from2010-2026-12-04.log from-step-2290=regression-train-cpu-from2290-2026-12-04.log
+# Step 2610 (phase step 600), not shipped: the corpus tasks with the binary of 214089c, the
+# shared tables with the binary of 904eb1f (and step 2450 with the same binary).
+kiln tabpfn train --out s600-copy.safetensors --resume --steps 600 --export step600.safetensors
+kiln-214089c tabpfn eval --task regression --model step600.safetensors --splits 2 --json val2 > corpus-val-step2610-mixed-2026-12-04.json
+kiln tabpfn eval --task regression --model step600.safetensors --seed 0 --json ../shared/data/regression > regression-eval-step2610-mixed-seed0-2026-12-04.json
+kiln tabpfn eval --task regression --json ../shared/data/regression > regression-eval-step2450-mixed-seed0-selection-2026-12-04.json
