@@ -4,7 +4,7 @@ shared/data/README.md, written in the layout of shared/data/*-baselines.json so 
 `kiln tabpfn eval` shows them beside its own.
 
 usage: baselines.py WIDE_DIR [TABLE]   (reads WIDE_DIR/tabular and WIDE_DIR/regression;
-with TABLE, only the tables of that name, printed as JSON instead of written)
+with TABLE, only the table of that name, printed as JSON in the layout of the files)
 """
 import csv, glob, json, os, sys, time
 import numpy as np
@@ -103,7 +103,8 @@ for task, fn, name in [("tabular", classification, "tabular-baselines.json"),
         res[key] = fn(path)
         print(key, {k: round(v.get("auc", v.get("r2")), 4) for k, v in res[key]["models"].items()}, file=sys.stderr, flush=True)
     if only is not None:
-        print(json.dumps({task: res}, indent=1))
+        if res:
+            print(json.dumps(res, indent=1))
         continue
     with open(f"{root}/{name}", "w") as f:
         json.dump(res, f, indent=1)
