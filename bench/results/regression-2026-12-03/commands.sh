@@ -178,3 +178,21 @@ kiln tabpfn train --out s600-copy.safetensors --resume --steps 600 --export step
 kiln-214089c tabpfn eval --task regression --model step600.safetensors --splits 2 --json val2 > corpus-val-step2610-mixed-2026-12-04.json
 kiln tabpfn eval --task regression --model step600.safetensors --seed 0 --json ../shared/data/regression > regression-eval-step2610-mixed-seed0-2026-12-04.json
 kiln tabpfn eval --task regression --json ../shared/data/regression > regression-eval-step2450-mixed-seed0-selection-2026-12-04.json
+# Step 2660 (phase step 650) ships, measured as step 2610 above; step 2450 at seeds 1 and 2
+# with the same binary for the comparison.
+kiln tabpfn train --out s650-copy.safetensors --resume --steps 650 --export step650.safetensors
+kiln-214089c tabpfn eval --task regression --model step650.safetensors --splits 2 --json val2 > corpus-val-step2660-mixed-2026-12-04.json
+for s in 0 1 2; do
+  kiln tabpfn eval --task regression --model step650.safetensors --seed $s --json ../shared/data/regression > regression-eval-step2660-mixed-seed$s-2026-12-04.json
+done
+for s in 1 2; do
+  kiln tabpfn eval --task regression --seed $s --json ../shared/data/regression > regression-eval-step2450-mixed-seed$s-selection-2026-12-04.json
+done
+cp step650.safetensors models/tabpfn/regression.safetensors
+kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.png \
+  --offset from-step-2010=2010 --offset from-step-2290=2010 --offset from-step-2450=2010 \
+  from-init=regression-train-cpu-2026-12-03.log from-step-198=regression-train-cpu-from198-2026-12-03.log \
+  from-step-566=regression-train-cpu-from566-2026-12-03.log from-step-1000=regression-train-cpu-from1000-2026-12-03.log \
+  from-step-1350=regression-train-cpu-from1350-2026-12-03.log from-step-1750=regression-train-cpu-from1750-2026-12-03.log \
+  from-step-2010=regression-train-cpu-from2010-2026-12-04.log from-step-2290=regression-train-cpu-from2290-2026-12-04.log \
+  from-step-2450=regression-train-cpu-from2450-2026-12-04.log
