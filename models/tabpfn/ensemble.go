@@ -50,17 +50,20 @@ func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeat
 	// subset per member when there are more than the model was trained for.
 	frng := data.NewRand(mix(s.seed, uint64(i), streamFeatures), 0)
 	perm := frng.Perm(tx.Cols)
+	byRelevance := s.featureSelection == FeaturesRelevance || s.featureSelection == FeaturesMRMR
 	switch {
-	case s.featureSelection == FeaturesRelevance && tx.Cols > maxFeatures:
+	case byRelevance && tx.Cols > maxFeatures:
+		rel := relevance(tx)
+		width := relevantWidth(rel, maxFeatures)
+		if s.featureSelection == FeaturesMRMR {
+			v.cols = mrmrSubset(perm, rel, tx, width, frng.Float64)
+			break
+		}
 		u := make([]float64, len(perm))
 		for p := range u {
 			u[p] = frng.Float64()
 		}
-		rel := relevance(tx)
-		v.cols = weightedSubset(perm, rel, relevantWidth(rel, maxFeatures), u)
-	case s.featureSelection == FeaturesMRMR && tx.Cols > maxFeatures:
-		rel := relevance(tx)
-		v.cols = mrmrSubset(perm, rel, tx, relevantWidth(rel, maxFeatures), frng.Float64)
+		v.cols = weightedSubset(perm, rel, width, u)
 	default:
 		v.cols = subsetColumns(perm, v.pre.KeptColumns(), maxFeatures)
 	}

@@ -392,11 +392,12 @@ func mrmrSubset(perm []int, relevance []float64, tx data.Matrix, limit int, u fu
 // subsetWords describes a member's feature subset under f, of at most maxFeatures, for
 // warnings.
 func (f FeatureSelection) subsetWords(maxFeatures int) string {
+	const fewer = " (fewer when few columns are relevant)"
 	switch f {
 	case FeaturesRelevance:
-		return fmt.Sprintf("relevance-weighted random subset of %d (fewer when few columns are relevant)", maxFeatures)
+		return fmt.Sprintf("relevance-weighted random subset of %d", maxFeatures) + fewer
 	case FeaturesMRMR:
-		return fmt.Sprintf("relevance-weighted, redundancy-avoiding random subset of %d (fewer when few columns are relevant)", maxFeatures)
+		return fmt.Sprintf("relevance-weighted, redundancy-avoiding random subset of %d", maxFeatures) + fewer
 	}
 	return fmt.Sprintf("random subset of %d", maxFeatures)
 }
