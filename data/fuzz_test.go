@@ -166,6 +166,12 @@ func checkRoundTrip(t *testing.T, tab *Table, missing []string) {
 		}
 	}
 	w.Flush()
+	if bytes.Contains(buf.Bytes(), []byte("\r\n")) {
+		// The writer ends records with "\n", so this "\r\n" is inside a value (a category, class
+		// or column name). encoding/csv reads a quoted "\r\n" back as "\n", so such a value cannot
+		// come back from its own rendering; the table was already checked for soundness.
+		return
+	}
 	again, err := ReadCSV(bytes.NewReader(buf.Bytes()), Options{Schema: tab, TargetOptional: true, Missing: missing})
 	if err != nil {
 		t.Fatalf("reading the table's own CSV back: %v\n%q", err, buf.Bytes())
