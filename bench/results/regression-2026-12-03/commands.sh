@@ -196,3 +196,16 @@ kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.
   from-step-1350=regression-train-cpu-from1350-2026-12-03.log from-step-1750=regression-train-cpu-from1750-2026-12-03.log \
   from-step-2010=regression-train-cpu-from2010-2026-12-04.log from-step-2290=regression-train-cpu-from2290-2026-12-04.log \
   from-step-2450=regression-train-cpu-from2450-2026-12-04.log
+
+# The phase to its horizon, phase step 700 (2710 overall), measured and not shipped.
+STEPS=700 ./phase6.sh                                  # --resume p6.safetensors to --steps 700
+kiln tabpfn train --out copy.safetensors --resume --steps 700 --export step700.safetensors
+kiln tabpfn eval --task regression --model step700.safetensors --splits 2 --json val2 > corpus-val-step2710-mixed-2026-12-04.json
+kiln tabpfn eval --task regression --model step700.safetensors --seed 0 --json ../shared/data/regression > regression-eval-step2710-mixed-seed0-2026-12-04.json
+kiln tabpfn curves --window 25 --median --out regression-train-curve-2026-12-03.png \
+  --offset from-step-2010=2010 --offset from-step-2290=2010 --offset from-step-2450=2010 \
+  from-init=regression-train-cpu-2026-12-03.log from-step-198=regression-train-cpu-from198-2026-12-03.log \
+  from-step-566=regression-train-cpu-from566-2026-12-03.log from-step-1000=regression-train-cpu-from1000-2026-12-03.log \
+  from-step-1350=regression-train-cpu-from1350-2026-12-03.log from-step-1750=regression-train-cpu-from1750-2026-12-03.log \
+  from-step-2010=regression-train-cpu-from2010-2026-12-04.log from-step-2290=regression-train-cpu-from2290-2026-12-04.log \
+  from-step-2450=regression-train-cpu-from2450-2026-12-04.log
