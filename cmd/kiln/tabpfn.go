@@ -63,6 +63,7 @@ type tabpfnFlags struct {
 	task      string
 	transform string
 	featSel   string
+	oneHot    int
 }
 
 func (f *tabpfnFlags) add(cmd *cobra.Command) {
@@ -77,6 +78,7 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	flagbound.Int(fs, &f.maxRows, "max-rows", 0, 0, tabpfn.MaxContextRows, "most training rows per member (a stratified subsample each beyond it); 0: the default, "+strconv.Itoa(tabpfn.MaxContextRows)+" (the embedded model was trained on up to 1024: above that it extrapolates, and time grows with the square of the rows)")
 	flagbound.Int(fs, &f.maxFeats, "max-features", 0, 0, tabpfn.MaxContextFeatures, "most features per member (a subset each beyond it, chosen as --feature-selection says); 0: the default, the widest tables the model was trained on where it records them (both embedded models: 64), else "+strconv.Itoa(tabpfn.MaxContextFeatures))
 	cmd.Flags().StringVar(&f.featSel, "feature-selection", string(tabpfn.DefaultFeatureSelection), `how members choose their features beyond --max-features: "random", "relevance" (drawn with weights growing with each column's relevance to the target on the training rows) or "mrmr" (relevance-weighted draws that avoid columns correlated with those already drawn)`)
+	flagbound.Int(fs, &f.oneHot, "one-hot", tabpfn.DefaultOneHotLevels, 0, tabpfn.MaxContextFeatures, "a categorical column of 3 to this many categories is presented as one indicator column per category, one of more as its code; 0: every one as its code")
 	flagbound.Float(fs, &f.temp, "temperature", tabpfn.DefaultTemperature, flagbound.LeftOpen(0, 100), "softmax temperature of the model's logits")
 	cmd.Flags().StringSliceVar(&f.variants, "variants", nil, "preprocessing variants the members cycle through, comma-separated (default "+
 		variantNames(tabpfn.DefaultVariants())+"; a -pca variant rotates the numeric columns onto their principal axes)")
@@ -108,7 +110,8 @@ func (f *tabpfnFlags) load() (*tabpfn.Model, error) {
 func (f *tabpfnFlags) classifier(m *tabpfn.Model, warn io.Writer) (*tabpfn.Classifier, error) {
 	opts := []tabpfn.Option{tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
 		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithTemperature(f.temp),
-		tabpfn.WithWarnings(warn), tabpfn.WithFeatureSelection(tabpfn.FeatureSelection(f.featSel))}
+		tabpfn.WithWarnings(warn), tabpfn.WithFeatureSelection(tabpfn.FeatureSelection(f.featSel)),
+		tabpfn.WithOneHot(f.oneHot)}
 	if f.pairwise >= 0 { // -1 (automatic) is the classifier's default; --pairwise's range excludes less
 		opts = append(opts, tabpfn.WithPairwise(f.pairwise))
 	}

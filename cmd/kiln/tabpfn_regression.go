@@ -109,7 +109,7 @@ func (f *tabpfnFlags) regressor(cmd *cobra.Command, m *tabpfn.Model, warn io.Wri
 	opts := []tabpfn.Option{tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
 		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithWarnings(warn),
 		tabpfn.WithTargetTransform(tabpfn.TargetTransform(f.transform)),
-		tabpfn.WithFeatureSelection(tabpfn.FeatureSelection(f.featSel))}
+		tabpfn.WithFeatureSelection(tabpfn.FeatureSelection(f.featSel)), tabpfn.WithOneHot(f.oneHot)}
 	if cmd.Flags().Changed("temperature") {
 		opts = append(opts, tabpfn.WithTemperature(f.temp))
 	}

@@ -10,7 +10,11 @@
 //     TabPFN's remove_useless_features does.
 //  2. Categorical columns keep their ordinal codes (TabPFN v1 feeds categorical features as
 //     ordinal numbers); the ShuffledOrdinal mode permutes the code order with a seed so that
-//     ensemble members see different orders, as TabPFN v2 does.
+//     ensemble members see different orders, as TabPFN v2 does. With Config.OneHotLevels, a
+//     column of a few categories becomes one 0/1 indicator column per category instead (one-hot
+//     encoding, among TabPFN v2's categorical transforms): an order of the codes makes a
+//     category that matters for the target lie between others that do not, and a model then
+//     needs several thresholds on the one code column to single it out.
 //  3. Numeric columns optionally go through a Yeo–Johnson power transform (λ by maximum
 //     likelihood, Yeo & Johnson 2000) or a quantile transform to a normal: TabPFN v1 ensembles
 //     over "none" and "power" variants, and TabPFN v2 adds "quantile" variants. Both are fitted
@@ -33,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/kiln-ml/kiln/data"
 )
@@ -88,6 +93,14 @@ type Config struct {
 	// Categorical columns and missing-value indicators are not rotated, and neither are
 	// tables with more than 256 varying numeric columns (the cost grows as the cube).
 	PrincipalAxes bool
+	// OneHotLevels, when at least 3, replaces each categorical column whose training rows hold
+	// 3 to OneHotLevels distinct categories by one indicator column per category: 1 where the
+	// row holds that category, 0 where it holds another (one unseen in the training rows
+	// included), then z-scored as every column; a missing value is 0 in every indicator, the
+	// training mean, as for any column. Two categories stay one column (its code is already
+	// an indicator), and more than OneHotLevels keep their code, so that a column of many
+	// categories does not crowd a member's features. 0 keeps every code.
+	OneHotLevels int
 	// Seed drives ShuffledOrdinal.
 	Seed uint64
 }
@@ -180,6 +193,8 @@ type column struct {
 	in          int
 	categorical bool
 	perm        []float64 // code → presented code (ShuffledOrdinal); nil otherwise
+	oneHot      bool      // an indicator of the category coded level (Config.OneHotLevels)
+	level       float64
 	transform   Transform // TransformNone for categorical columns
 	preMean     float64   // z-score applied before the transform (numeric, Transform ≠ None)
 	preStd      float64
@@ -246,6 +261,16 @@ func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
 		}
 		c := column{in: j, lo: math.Inf(-1), hi: math.Inf(1)}
 		c.categorical = kinds != nil && kinds[j].Kind == data.Categorical
+		if c.categorical && p.cfg.OneHotLevels >= 3 {
+			if levels := codes(raw); len(levels) >= 3 && len(levels) <= p.cfg.OneHotLevels {
+				for _, level := range levels {
+					ind := column{in: j, categorical: true, oneHot: true, level: level}
+					ind.mean, ind.std = MeanStd(ind.indicate(raw))
+					p.cols = append(p.cols, ind)
+				}
+				continue
+			}
+		}
 		if c.categorical && p.cfg.Categorical == ShuffledOrdinal {
 			k := len(kinds[j].Categories)
 			for _, v := range raw { // codes beyond the category list (hand-made matrices)
@@ -298,7 +323,7 @@ func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
 		p.cols = append(p.cols, c)
 	}
 	for _, c := range p.cols {
-		p.names = append(p.names, names[c.in])
+		p.names = append(p.names, c.name(names[c.in], kinds))
 	}
 	if p.cfg.PrincipalAxes {
 		kept := data.NewMatrix(X.Rows, len(p.cols))
@@ -338,6 +363,46 @@ func columnNames(n int, kinds []data.Column) []string {
 	return names
 }
 
+// codes returns the distinct codes of a categorical column's non-missing values, in
+// increasing order.
+func codes(raw []float64) []float64 {
+	var out []float64
+	for _, v := range raw {
+		if !math.IsNaN(v) {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// indicate returns the indicator of the column's category for each raw code (NaN for a
+// missing one, so that the z-score's statistics are those of the known values).
+func (c *column) indicate(raw []float64) []float64 {
+	out := make([]float64, len(raw))
+	for i, v := range raw {
+		switch {
+		case math.IsNaN(v):
+			out[i] = math.NaN()
+		case v == c.level:
+			out[i] = 1
+		}
+	}
+	return out
+}
+
+// name names the output column of input column named in: the input's name, or for an
+// indicator "<name>=<category>".
+func (c *column) name(in string, kinds []data.Column) string {
+	if !c.oneHot {
+		return in
+	}
+	if k := int(c.level); kinds != nil && float64(k) == c.level && k >= 0 && k < len(kinds[c.in].Categories) {
+		return in + "=" + kinds[c.in].Categories[k]
+	}
+	return fmt.Sprintf("%s=%g", in, c.level)
+}
+
 // applyColumns writes the kept columns of one input row to o (len(p.cols) long).
 func (p *Preprocessor) applyColumns(in, o []float64) {
 	for k := range p.cols {
@@ -361,6 +426,13 @@ func (c *column) apply(v float64) float64 {
 	v = c.stage1(v)
 	if math.IsNaN(v) {
 		return 0 // the training mean, after standardizing
+	}
+	if c.oneHot {
+		x := 0.0
+		if v == c.level {
+			x = 1
+		}
+		return (x - c.mean) / c.std
 	}
 	if !c.categorical {
 		switch c.transform {

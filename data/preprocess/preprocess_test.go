@@ -320,6 +320,91 @@ func TestConstantMissingAndIndicators(t *testing.T) {
 	}
 }
 
+func TestOneHot(t *testing.T) {
+	nan := math.NaN()
+	kinds := []data.Column{
+		{Name: "c", Kind: data.Categorical, Categories: []string{"a", "b", "c", "d"}},
+		{Name: "two", Kind: data.Categorical, Categories: []string{"n", "y"}},
+		{Name: "x"},
+		{Name: "many", Kind: data.Categorical, Categories: []string{"p", "q", "r", "s", "t"}},
+	}
+	// Column c holds a, b and c in the training rows (d never), one value missing.
+	X := matrix(
+		[]float64{0, 1, 2, 0, 0, nan},
+		[]float64{0, 1, 1, 0, 1, 0},
+		[]float64{1.5, -2, 3, 0.5, 4, 1},
+		[]float64{0, 1, 2, 3, 4, 0},
+	)
+	for _, v := range []Variant{VariantStandard, VariantPowerPCA, VariantQuantileShuffled} {
+		cfg := v.Config(3)
+		cfg.OneHotLevels = 4
+		p := New(cfg)
+		out, err := p.FitTransform(X, kinds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := p.OutputNames()
+		at := func(name string) []float64 {
+			k := slices.Index(names, name)
+			if k < 0 {
+				t.Fatalf("%s: no output column %q in %v", v, name, names)
+			}
+			return out.Col(k)
+		}
+		// Three indicators for c (its categories in the training rows), each z-scored over
+		// the known rows; the missing row is 0 (the mean) in each.
+		for code, name := range []string{"c=a", "c=b", "c=c"} {
+			ind := []float64{}
+			for _, x := range X.Col(0)[:5] {
+				ind = append(ind, map[bool]float64{true: 1, false: 0}[x == float64(code)])
+			}
+			m, s := stat.MeanStdDev(ind, nil)
+			got := at(name)
+			for i, x := range ind {
+				if !near(got[i], (x-m)/s, 1e-12) {
+					t.Errorf("%s: %s row %d = %v, want %v", v, name, i, got[i], (x-m)/s)
+				}
+			}
+			if got[5] != 0 {
+				t.Errorf("%s: %s of a missing value = %v, want 0", v, name, got[5])
+			}
+		}
+		if slices.Contains(names, "c=d") || slices.Contains(names, "c") {
+			t.Errorf("%s: names %v: want indicators of a, b and c only", v, names)
+		}
+		// Two categories and more than OneHotLevels keep their code column.
+		at("two")
+		at("many")
+		// A category unseen in training is 0 in every indicator: the z-score of 0.
+		test, err := p.Transform(matrix([]float64{3}, []float64{0}, []float64{1}, []float64{0}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"c=a", "c=b", "c=c"} {
+			k := slices.Index(names, name)
+			train := at(name)
+			if want := train[slices.IndexFunc(X.Col(0), func(x float64) bool { return x == 0 && name != "c=a" || x == 1 && name == "c=a" })]; test.At(0, k) != want {
+				t.Errorf("%s: %s of an unseen category = %v, want that of another, %v", v, name, test.At(0, k), want)
+			}
+		}
+		// Indicators are never mixed into principal components: each maps to input column 0.
+		kept := p.KeptColumns()
+		for _, name := range []string{"c=a", "c=b", "c=c"} {
+			if k := slices.Index(names, name); kept[k] != 0 {
+				t.Errorf("%s: %s is kept column %d, want 0", v, name, kept[k])
+			}
+		}
+	}
+	// OneHotLevels 0 keeps the code.
+	p := New(Config{})
+	if _, err := p.FitTransform(X, kinds); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.OutputNames(); !slices.Equal(got, []string{"c", "two", "x", "many"}) {
+		t.Errorf("without one-hot: %v", got)
+	}
+}
+
 func TestShuffledOrdinal(t *testing.T) {
 	codes := []float64{0, 1, 2, 3, 4, 0, 1, 2, 3, 4}
 	kinds := []data.Column{{Name: "c", Kind: data.Categorical, Categories: []string{"a", "b", "c", "d", "e"}}}

@@ -163,6 +163,9 @@ type settings struct {
 	targetTransform TargetTransform
 	// featureSelection is how members choose their features beyond the limit.
 	featureSelection FeatureSelection
+	// oneHotLevels is the most categories a categorical column may have to be presented as
+	// indicator columns (WithOneHot).
+	oneHotLevels int
 }
 
 // Option configures a Classifier.
@@ -354,6 +357,29 @@ func WithMaxFeatures(n int) Option {
 	}
 }
 
+// DefaultOneHotLevels is WithOneHot's default: a categorical column of 3 to 16 categories,
+// at most a quarter of the 64 features a member of either embedded model presents.
+const DefaultOneHotLevels = 16
+
+// WithOneHot sets how every other member (the second, fourth, ... of an ensemble, and so the
+// second of each pair's two) presents a categorical column of 3 to levels categories in its
+// training rows: as one indicator column per category (see preprocess.Config.OneHotLevels).
+// The other members, and every member for a column of more categories, present its code.
+// Codes keep an order the category names carry (grades A–E) in one column; indicators single
+// out a category that matters among others that do not, which a code puts between them.
+// Neither wins on every table (bench/results/unseen-2026-12-04.md), so the ensemble has both.
+// 0 presents every categorical column as its code in every member; the default is
+// DefaultOneHotLevels.
+func WithOneHot(levels int) Option {
+	return func(s *settings) error {
+		if levels < 0 || levels > MaxContextFeatures {
+			return fmt.Errorf("tabpfn: one-hot levels must be from 0 to %d, got %d", MaxContextFeatures, levels)
+		}
+		s.oneHotLevels = levels
+		return nil
+	}
+}
+
 // WithWarnings also writes each warning (see Classifier.Warnings) to w as it happens.
 func WithWarnings(w io.Writer) Option {
 	return func(s *settings) error {
@@ -364,7 +390,7 @@ func WithWarnings(w io.Writer) Option {
 
 func applyOptions(opts []Option) (settings, error) {
 	s := settings{ensemble: 0, temperature: DefaultTemperature, variants: DefaultVariants(), pairMembers: -1,
-		featureSelection: DefaultFeatureSelection}
+		featureSelection: DefaultFeatureSelection, oneHotLevels: DefaultOneHotLevels}
 	for _, o := range opts {
 		if err := o(&s); err != nil {
 			return s, err

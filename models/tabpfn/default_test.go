@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -188,4 +189,55 @@ func TestEmbeddedModelPredictionsUnchanged(t *testing.T) {
 	for b, want := range embeddedProbabilities {
 		require.InDeltaSlice(t, want, p[b][:len(want)], 1e-6, "dataset %d", b)
 	}
+}
+
+// A class decided by a few scattered categories of an 8-category column: presented as its
+// code, the categories that matter lie between ones that do not, and the model needs several
+// thresholds on one column to single them out; presented as indicator columns (the default,
+// WithOneHot), each category is a column of its own. The shipped model must then classify
+// almost every test row, and do better than with the codes.
+func TestDefaultModelOneHotCategories(t *testing.T) {
+	m, err := DefaultModel(device.MustGet("cpu"))
+	require.NoError(t, err)
+	defer m.Release()
+	rng := rand.New(rand.NewPCG(4, 2))
+	const nTrain, nTest = 240, 400
+	positive := map[int]bool{1: true, 4: true, 6: true}
+	table := func(n int) (data.Matrix, []int) {
+		X, y := data.NewMatrix(n, 2), make([]int, n)
+		for i := range y {
+			k := rng.IntN(8)
+			X.Set(i, 0, float64(k))
+			X.Set(i, 1, rng.NormFloat64())
+			if positive[k] {
+				y[i] = 1
+			}
+		}
+		return X, y
+	}
+	trainX, trainY := table(nTrain)
+	testX, testY := table(nTest)
+	cols := []data.Column{
+		{Name: "k", Kind: data.Categorical, Categories: []string{"a", "b", "c", "d", "e", "f", "g", "h"}},
+		{Name: "noise"},
+	}
+	accuracy := func(opts ...Option) float64 {
+		c, err := NewClassifier(append([]Option{WithModel(m)}, opts...)...)
+		require.NoError(t, err)
+		c.SetColumns(cols)
+		require.NoError(t, c.Fit(trainX, trainY, 2))
+		p, err := c.PredictProba(testX)
+		require.NoError(t, err)
+		right := 0
+		for i := range testY {
+			if (p.At(i, 1) > p.At(i, 0)) == (testY[i] == 1) {
+				right++
+			}
+		}
+		return float64(right) / nTest
+	}
+	oneHot, codes := accuracy(), accuracy(WithOneHot(0))
+	t.Logf("accuracy: indicators %.4f, codes %.4f", oneHot, codes)
+	require.GreaterOrEqual(t, oneHot, 0.98)
+	require.Greater(t, oneHot, codes)
 }

@@ -41,7 +41,13 @@ func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeat
 		featureSeed: mix(s.seed, uint64(i), streamFeatureSeed),
 	}
 	// Preprocessing, fitted on this member's training rows only.
-	v.pre = preprocess.New(v.variant.Config(mix(s.seed, uint64(i), streamPreprocess)))
+	cfg := v.variant.Config(mix(s.seed, uint64(i), streamPreprocess))
+	if i%2 == 1 {
+		// Every other member presents categorical columns of a few categories as indicator
+		// columns (WithOneHot), the others as codes: see oneHotLevels.
+		cfg.OneHotLevels = s.oneHotLevels
+	}
+	v.pre = preprocess.New(cfg)
 	tx, err := v.pre.FitTransform(rows, columns)
 	if err != nil {
 		return v, err
