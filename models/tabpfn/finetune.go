@@ -208,7 +208,10 @@ func (m *Model) task(rng *rand.Rand, X data.Matrix, y []int, nClasses int, cfg F
 	nq := min(cfg.QueryRows, max(1, X.Rows/4))
 	nc := min(cfg.ContextRows, X.Rows-nq)
 	ctxRows, qRows := perm[:nc], perm[nc:nc+nq]
-	c, err := NewClassifier(WithModel(m), WithEnsemble(1), WithSeed(rng.Uint64()), WithPairwise(0), WithVariants(v))
+	// Two members, of which the task takes one: the ensemble presents categorical columns as
+	// codes in one and as indicator columns in the other (WithOneHot), and fine-tuning
+	// should train the model on both.
+	c, err := NewClassifier(WithModel(m), WithEnsemble(2), WithSeed(rng.Uint64()), WithPairwise(0), WithVariants(v))
 	if err != nil {
 		return Input{}, nil, err
 	}
@@ -216,7 +219,7 @@ func (m *Model) task(rng *rand.Rand, X data.Matrix, y []int, nClasses int, cfg F
 	if err := c.Fit(X.SelectRows(ctxRows), pick(y, ctxRows), nClasses); err != nil {
 		return Input{}, nil, err
 	}
-	mb := c.members[0]
+	mb := c.members[rng.IntN(len(c.members))]
 	if c.codes {
 		return Input{}, nil, fmt.Errorf("tabpfn: fine-tuning needs at most %d classes", m.Cfg.MaxClasses)
 	}
@@ -239,8 +242,8 @@ func (m *Model) task(rng *rand.Rand, X data.Matrix, y []int, nClasses int, cfg F
 	if err != nil {
 		return Input{}, nil, err
 	}
-	// A random relabelling: a member of one is never rotated, and the model should not
-	// learn one label order from the table.
+	// A random relabelling: the first member is never rotated, and the model should not learn
+	// one label order from the table.
 	relabel := rng.Perm(mb.nLabels)
 	y32 := make([]int32, len(in.Y))
 	for i, l := range in.Y {

@@ -3,11 +3,13 @@ package tabpfn
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/data/preprocess"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/metrics"
 )
@@ -91,4 +93,31 @@ func TestFineTuneRejectsBadInput(t *testing.T) {
 	Xs, ys := ring(4, 1)
 	_, _, err = FineTune(context.Background(), model, Xs, ys, 2, smallFineTune())
 	require.Error(t, err)
+}
+
+// Fine-tuning tasks show a table's categorical columns as the ensemble does: as codes in some
+// tasks and as indicator columns in others (a column of 4 categories and a numeric one present
+// 2 features as codes, 5 as indicators).
+func TestFineTuneTasksPresentCategoriesBothWays(t *testing.T) {
+	model, err := DefaultModel(device.MustGet("cpu"))
+	require.NoError(t, err)
+	defer model.Release()
+	rng := rand.New(rand.NewPCG(5, 6))
+	X, y := data.NewMatrix(120, 2), make([]int, 120)
+	for i := range y {
+		X.Set(i, 0, float64(i%4))
+		X.Set(i, 1, rng.NormFloat64())
+		y[i] = i % 2
+	}
+	cfg := smallFineTune()
+	cfg.Columns = []data.Column{{Name: "k", Kind: data.Categorical, Categories: []string{"a", "b", "c", "d"}}, {Name: "x"}}
+	widths := map[int]int{}
+	for range 20 {
+		in, _, err := model.task(rng, X, y, 2, cfg, preprocess.VariantStandard)
+		require.NoError(t, err)
+		widths[in.Features]++
+	}
+	require.Len(t, widths, 2, "feature widths of 20 tasks: %v", widths)
+	require.Positive(t, widths[2])
+	require.Positive(t, widths[5])
 }
