@@ -14,7 +14,12 @@
 //     column of a few categories becomes one 0/1 indicator column per category instead (one-hot
 //     encoding, among TabPFN v2's categorical transforms): an order of the codes makes a
 //     category that matters for the target lie between others that do not, and a model then
-//     needs several thresholds on the one code column to single it out.
+//     needs several thresholds on the one code column to single it out. With
+//     Config.TargetStatistics and a target (FitTransformTarget), a column of more categories
+//     than that is presented by its category's mean target instead (Micci-Barreca 2001, "A
+//     preprocessing scheme for high-cardinality categorical attributes"), computed out of
+//     fold for the training rows so that no row's value holds its own target (the leak that
+//     CatBoost's ordered statistics avoid; Prokhorenkova et al. 2018).
 //  3. Numeric columns optionally go through a Yeo–Johnson power transform (λ by maximum
 //     likelihood, Yeo & Johnson 2000) or a quantile transform to a normal: TabPFN v1 ensembles
 //     over "none" and "power" variants, and TabPFN v2 adds "quantile" variants. Both are fitted
@@ -101,6 +106,13 @@ type Config struct {
 	// an indicator), and more than OneHotLevels keep their code, so that a column of many
 	// categories does not crowd a member's features. 0 keeps every code.
 	OneHotLevels int
+	// TargetStatistics presents each categorical column of more than OneHotLevels categories
+	// (with OneHotLevels at least 3) by the smoothed mean target of its category, when the
+	// preprocessor is fitted with a target (FitTransformTarget): the training rows get
+	// statistics of the other folds' rows (targetFolds folds), new rows those of every
+	// training row; a category unseen in training gets the target's mean. Fit without a
+	// target keeps the code.
+	TargetStatistics bool
 	// Seed drives ShuffledOrdinal.
 	Seed uint64
 }
@@ -195,8 +207,12 @@ type column struct {
 	perm        []float64 // code → presented code (ShuffledOrdinal); nil otherwise
 	oneHot      bool      // an indicator of the category coded level (Config.OneHotLevels)
 	level       float64
-	transform   Transform // TransformNone for categorical columns
-	preMean     float64   // z-score applied before the transform (numeric, Transform ≠ None)
+	targetStat  bool                // the mean target of the category (Config.TargetStatistics)
+	stat        map[float64]float64 // category code → statistic, of every training row
+	prior       float64             // the statistic of a category unseen in training
+	outOfFold   []float64           // each training row's statistic from the other folds (during the fit)
+	transform   Transform           // TransformNone for categorical columns
+	preMean     float64             // z-score applied before the transform (numeric, Transform ≠ None)
 	preStd      float64
 	lambda      float64 // Yeo–Johnson λ
 	quant       *QuantileNormal
@@ -225,6 +241,54 @@ func (p *Preprocessor) Config() Config { return p.cfg }
 // Fit fits the pipeline on training rows. kinds describes the columns of X (names and which
 // are categorical, as data.Table.Columns does); nil means all numeric.
 func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
+	return p.fit(X, kinds, nil)
+}
+
+// FitTransformTarget fits on X with the target y of its rows (for Config.TargetStatistics) and
+// returns X's transform, in which the target statistics are out of fold.
+func (p *Preprocessor) FitTransformTarget(X data.Matrix, kinds []data.Column, y []float64) (data.Matrix, error) {
+	if len(y) != X.Rows {
+		return data.Matrix{}, fmt.Errorf("preprocess: %d targets for %d rows", len(y), X.Rows)
+	}
+	for i, v := range y {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return data.Matrix{}, fmt.Errorf("preprocess: target of row %d is %v", i, v)
+		}
+	}
+	if err := p.fit(X, kinds, y); err != nil {
+		return data.Matrix{}, err
+	}
+	out, err := p.Transform(X)
+	if err != nil {
+		return data.Matrix{}, err
+	}
+	for k := range p.cols {
+		c := &p.cols[k]
+		if !c.targetStat {
+			continue
+		}
+		o := p.outputIndex(k)
+		for i, v := range c.outOfFold {
+			z := 0.0 // a missing category: the training mean, as in apply
+			if !math.IsNaN(v) {
+				z = (v - c.mean) / c.std
+			}
+			out.Data[i*out.Cols+o] = z
+		}
+		c.outOfFold = nil
+	}
+	return out, nil
+}
+
+// outputIndex is the output column of kept column k, which principal axes pass through.
+func (p *Preprocessor) outputIndex(k int) int {
+	if p.axes == nil {
+		return k
+	}
+	return len(p.axes.weights) + slices.Index(p.axes.pass, k)
+}
+
+func (p *Preprocessor) fit(X data.Matrix, kinds []data.Column, y []float64) error {
 	if X.Rows == 0 || X.Cols == 0 {
 		return errors.New("preprocess: Fit needs at least one row and one column")
 	}
@@ -239,6 +303,13 @@ func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
 		sigma = 4
 	}
 	rng := data.NewRand(p.cfg.Seed, 0x9e3779b9)
+	var folds []int // each training row's fold, for out-of-fold target statistics
+	if y != nil {
+		folds = make([]int, X.Rows)
+		for pos, i := range data.NewRand(p.cfg.Seed, 0x7461726765).Perm(X.Rows) {
+			folds[i] = pos % targetFolds
+		}
+	}
 	*p = Preprocessor{cfg: p.cfg, inCols: X.Cols}
 	names := columnNames(X.Cols, kinds)
 	if p.cfg.MissingIndicators {
@@ -262,13 +333,22 @@ func (p *Preprocessor) Fit(X data.Matrix, kinds []data.Column) error {
 		c := column{in: j, lo: math.Inf(-1), hi: math.Inf(1)}
 		c.categorical = kinds != nil && kinds[j].Kind == data.Categorical
 		if c.categorical && p.cfg.OneHotLevels >= 3 {
-			if levels := codes(raw); len(levels) >= 3 && len(levels) <= p.cfg.OneHotLevels {
+			levels := codes(raw)
+			if len(levels) >= 3 && len(levels) <= p.cfg.OneHotLevels {
 				for _, level := range levels {
 					ind := column{in: j, categorical: true, oneHot: true, level: level}
 					ind.mean, ind.std = MeanStd(ind.indicate(raw))
 					p.cols = append(p.cols, ind)
 				}
 				continue
+			}
+			if len(levels) > p.cfg.OneHotLevels && p.cfg.TargetStatistics && y != nil {
+				ts := column{in: j, categorical: true, targetStat: true}
+				ts.fitTargetStatistic(raw, y, folds)
+				if ts.mean, ts.std = MeanStd(ts.outOfFold); ts.std > 0 {
+					p.cols = append(p.cols, ts)
+					continue
+				} // every statistic the same: the code carries more
 			}
 		}
 		if c.categorical && p.cfg.Categorical == ShuffledOrdinal {
@@ -391,9 +471,68 @@ func (c *column) indicate(raw []float64) []float64 {
 	return out
 }
 
+// targetFolds is the number of folds of the out-of-fold target statistics, and targetPrior
+// the weight, in rows, of the target's mean in a category's statistic (so that a category of
+// one row is not taken at its word).
+const (
+	targetFolds = 5
+	targetPrior = 1.0
+)
+
+// fitTargetStatistic fits the statistic of each category of raw (codes, NaN where missing):
+// (sum of its rows' targets + targetPrior·mean) / (its rows + targetPrior), over all
+// training rows for new rows, and over the rows of the other folds for each training row
+// (NaN for a missing category).
+func (c *column) fitTargetStatistic(raw, y []float64, folds []int) {
+	type acc struct{ sum, n [targetFolds]float64 }
+	byCode := map[float64]*acc{}
+	total := 0.0
+	for i, v := range raw {
+		total += y[i]
+		if math.IsNaN(v) {
+			continue
+		}
+		a := byCode[v]
+		if a == nil {
+			a = &acc{}
+			byCode[v] = a
+		}
+		a.sum[folds[i]] += y[i]
+		a.n[folds[i]]++
+	}
+	c.prior = total / float64(len(y))
+	smooth := func(sum, n float64) float64 { return (sum + targetPrior*c.prior) / (n + targetPrior) }
+	c.stat = make(map[float64]float64, len(byCode))
+	for code, a := range byCode {
+		var sum, n float64
+		for f := range targetFolds {
+			sum, n = sum+a.sum[f], n+a.n[f]
+		}
+		c.stat[code] = smooth(sum, n)
+	}
+	c.outOfFold = make([]float64, len(raw))
+	for i, v := range raw {
+		if math.IsNaN(v) {
+			c.outOfFold[i] = math.NaN()
+			continue
+		}
+		a, f := byCode[v], folds[i]
+		var sum, n float64
+		for g := range targetFolds {
+			if g != f {
+				sum, n = sum+a.sum[g], n+a.n[g]
+			}
+		}
+		c.outOfFold[i] = smooth(sum, n)
+	}
+}
+
 // name names the output column of input column named in: the input's name, or for an
 // indicator "<name>=<category>".
 func (c *column) name(in string, kinds []data.Column) string {
+	if c.targetStat {
+		return in + " (target mean)"
+	}
 	if !c.oneHot {
 		return in
 	}
@@ -426,6 +565,13 @@ func (c *column) apply(v float64) float64 {
 	v = c.stage1(v)
 	if math.IsNaN(v) {
 		return 0 // the training mean, after standardizing
+	}
+	if c.targetStat {
+		s, ok := c.stat[v]
+		if !ok {
+			s = c.prior
+		}
+		return (s - c.mean) / c.std
 	}
 	if c.oneHot {
 		x := 0.0

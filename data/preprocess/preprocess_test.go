@@ -1,6 +1,7 @@
 package preprocess
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -402,6 +403,108 @@ func TestOneHot(t *testing.T) {
 	}
 	if got := p.OutputNames(); !slices.Equal(got, []string{"c", "two", "x", "many"}) {
 		t.Errorf("without one-hot: %v", got)
+	}
+}
+
+// A column of more categories than OneHotLevels, fitted with a target, is presented by each
+// category's smoothed mean target: out of fold for the training rows, over every training row
+// for new rows, the target's mean for an unseen category.
+func TestTargetStatistics(t *testing.T) {
+	const n, levels = 60, 12
+	rng := rand.New(rand.NewPCG(7, 8))
+	names := make([]string, levels+1)
+	for k := range names {
+		names[k] = fmt.Sprint("k", k)
+	}
+	kinds := []data.Column{{Name: "c", Kind: data.Categorical, Categories: names}, {Name: "x"}, {Name: "z"}}
+	X := data.NewMatrix(n, 3)
+	y := make([]float64, n)
+	for i := range y {
+		code := float64(i % levels)
+		X.Set(i, 0, code)
+		X.Set(i, 1, rng.NormFloat64())
+		X.Set(i, 2, rng.NormFloat64()+X.At(i, 1))
+		y[i] = code/3 + rng.NormFloat64()
+	}
+	X.Set(5, 0, math.NaN())
+	mean := 0.0
+	for _, v := range y {
+		mean += v
+	}
+	mean /= n
+	// The statistic of code over the rows keep allows, by the definition.
+	stat := func(code float64, keep func(i int) bool) float64 {
+		sum, cnt := 0.0, 0.0
+		for i := range n {
+			if X.At(i, 0) == code && keep(i) {
+				sum, cnt = sum+y[i], cnt+1
+			}
+		}
+		return (sum + targetPrior*mean) / (cnt + targetPrior)
+	}
+	for _, v := range []Variant{VariantStandard, VariantPowerPCA} {
+		cfg := v.Config(9)
+		cfg.OneHotLevels, cfg.TargetStatistics = 4, true
+		p := New(cfg)
+		out, err := p.FitTransformTarget(X, kinds, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := slices.Index(p.OutputNames(), "c (target mean)")
+		if k < 0 {
+			t.Fatalf("%s: names %v", v, p.OutputNames())
+		}
+		folds := make([]int, n)
+		for pos, i := range data.NewRand(cfg.Seed, 0x7461726765).Perm(n) {
+			folds[i] = pos % targetFolds
+		}
+		oof := make([]float64, n)
+		for i := range n {
+			oof[i] = math.NaN()
+			if code := X.At(i, 0); !math.IsNaN(code) {
+				oof[i] = stat(code, func(r int) bool { return folds[r] != folds[i] })
+			}
+		}
+		m, sd := MeanStd(oof)
+		for i := range n {
+			want := 0.0
+			if !math.IsNaN(oof[i]) {
+				want = (oof[i] - m) / sd
+			}
+			if !near(out.At(i, k), want, 1e-12) {
+				t.Fatalf("%s: training row %d = %v, want the out-of-fold %v", v, i, out.At(i, k), want)
+			}
+		}
+		// New rows: every training row's statistic, and the target's mean for code 12, which
+		// no training row holds.
+		test, err := p.Transform(matrix([]float64{3, 12}, []float64{0, 0}, []float64{0, 0}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := func(int) bool { return true }
+		if got, want := test.At(0, k), (stat(3, all)-m)/sd; !near(got, want, 1e-12) {
+			t.Errorf("%s: new row of code 3 = %v, want %v", v, got, want)
+		}
+		if got, want := test.At(1, k), (mean-m)/sd; !near(got, want, 1e-12) {
+			t.Errorf("%s: new row of an unseen code = %v, want %v", v, got, want)
+		}
+		// Fitted without a target, the column keeps its code.
+		q := New(cfg)
+		if err := q.Fit(X, kinds); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(q.OutputNames(), "c") {
+			t.Errorf("%s: without a target: %v", v, q.OutputNames())
+		}
+	}
+	p := New(Config{OneHotLevels: 4, TargetStatistics: true})
+	if _, err := p.FitTransformTarget(X, kinds, y[:3]); err == nil {
+		t.Error("3 targets for 60 rows: no error")
+	}
+	bad := slices.Clone(y)
+	bad[2] = math.Inf(1)
+	if _, err := p.FitTransformTarget(X, kinds, bad); err == nil {
+		t.Error("an infinite target: no error")
 	}
 }
 

@@ -368,7 +368,10 @@ const DefaultOneHotLevels = 16
 // Codes keep an order the category names carry (grades A–E) in one column; indicators single
 // out a category that matters among others that do not, which a code puts between them.
 // Neither wins on every table (bench/results/unseen-2026-12-04.md), so the ensemble has both.
-// 0 presents every categorical column as its code in every member; the default is
+// For a regressor and a two-class classifier, the same members present a column of more
+// categories by its category's mean target, out of fold for the training rows (see
+// preprocess.Config.TargetStatistics): one indicator per category would crowd the member's
+// features. 0 presents every categorical column as its code in every member; the default is
 // DefaultOneHotLevels.
 func WithOneHot(levels int) Option {
 	return func(s *settings) error {

@@ -35,7 +35,12 @@ type view struct {
 // with the settings' variants and seed, presenting at most maxFeatures columns, chosen as
 // the settings' feature selection says with relevance scoring the columns against the
 // member's targets.
-func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeatures int, relevance relevanceFunc) (view, error) {
+//
+// targets, when not nil, is the member's target of each training row (a regression target, or
+// a binary class as 0 or 1): the members that present indicator columns then present a
+// categorical column of more categories than WithOneHot's by its category's mean target
+// (preprocess.Config.TargetStatistics).
+func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeatures int, relevance relevanceFunc, targets []float64) (view, error) {
 	v := view{
 		variant:     s.variants[i%len(s.variants)],
 		featureSeed: mix(s.seed, uint64(i), streamFeatureSeed),
@@ -44,11 +49,18 @@ func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeat
 	cfg := v.variant.Config(mix(s.seed, uint64(i), streamPreprocess))
 	if i%2 == 1 {
 		// Every other member presents categorical columns of a few categories as indicator
-		// columns (WithOneHot), the others as codes: see oneHotLevels.
-		cfg.OneHotLevels = s.oneHotLevels
+		// columns (WithOneHot), and of more as their mean targets; the others as codes: see
+		// oneHotLevels.
+		cfg.OneHotLevels, cfg.TargetStatistics = s.oneHotLevels, targets != nil
 	}
 	v.pre = preprocess.New(cfg)
-	tx, err := v.pre.FitTransform(rows, columns)
+	var tx data.Matrix
+	var err error
+	if cfg.TargetStatistics {
+		tx, err = v.pre.FitTransformTarget(rows, columns, targets)
+	} else {
+		tx, err = v.pre.FitTransform(rows, columns)
+	}
 	if err != nil {
 		return v, err
 	}
@@ -291,7 +303,14 @@ func (c *Classifier) buildMember(i int, X data.Matrix, y []int, k int, code []in
 		}
 	}
 	var err error
-	if m.view, err = newView(s, i, rows, c.columns, maxFeatures, classRelevance(ys, k)); err != nil {
+	var targets []float64 // a binary class's statistics are its share; more classes have none
+	if k == 2 {
+		targets = make([]float64, len(ys))
+		for j, cl := range ys {
+			targets[j] = float64(cl)
+		}
+	}
+	if m.view, err = newView(s, i, rows, c.columns, maxFeatures, classRelevance(ys, k), targets); err != nil {
 		return nil, err
 	}
 	m.trainY = make([]int32, len(ys))

@@ -247,7 +247,11 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 				ys[j] = zs[t][k]
 			}
 		}
-		v, err := newView(r.settings, i, rows, r.columns, maxFeatures, regressionRelevance(ys))
+		targets := make([]float64, len(ys))
+		for j, z := range ys {
+			targets[j] = float64(z)
+		}
+		v, err := newView(r.settings, i, rows, r.columns, maxFeatures, regressionRelevance(ys), targets)
 		if err != nil {
 			return err
 		}
