@@ -24,3 +24,11 @@ python3 merge.py reg-kiln.json aff-reg-half.json > regression-indicators.json
 python3 merge.py cls-kiln.json aff-cls-half.json > classification-indicators.json
 python3 summarize.py reg-kiln.json regression-baselines.json regression-indicators.json codes indicators
 python3 summarize.py cls-kiln.json tabular-baselines.json classification-indicators.json codes indicators
+# Target statistics of columns of more than 16 categories (kiln-ts: the commit after a605554
+# that adds them); ts/: links to the tasks with such a column.
+kiln-ts tabpfn eval --task regression --json --baselines regression-baselines.json ts/regression > ts-reg.json
+kiln-ts tabpfn eval --json --baselines tabular-baselines.json ts/tabular > ts-cls.json
+python3 merge.py regression-indicators.json ts-reg.json > regression-now.json
+python3 merge.py classification-indicators.json ts-cls.json > classification-now.json
+python3 summarize.py reg-kiln.json regression-baselines.json regression-now.json codes now
+python3 summarize.py cls-kiln.json tabular-baselines.json classification-now.json codes now
