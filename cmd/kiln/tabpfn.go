@@ -64,6 +64,9 @@ type tabpfnFlags struct {
 	transform string
 	featSel   string
 	oneHot    int
+	// categorical and missing are how the tables are read (data.Options).
+	categorical []string
+	missing     []string
 }
 
 func (f *tabpfnFlags) add(cmd *cobra.Command) {
@@ -79,12 +82,37 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	flagbound.Int(fs, &f.maxFeats, "max-features", 0, 0, tabpfn.MaxContextFeatures, "most features per member (a subset each beyond it, chosen as --feature-selection says); 0: the default, the widest tables the model was trained on where it records them (both embedded models: 64), else "+strconv.Itoa(tabpfn.MaxContextFeatures))
 	cmd.Flags().StringVar(&f.featSel, "feature-selection", string(tabpfn.DefaultFeatureSelection), `how members choose their features beyond --max-features: "random", "relevance" (drawn with weights growing with each column's relevance to the target on the training rows) or "mrmr" (relevance-weighted draws that avoid columns correlated with those already drawn)`)
 	flagbound.Int(fs, &f.oneHot, "one-hot", tabpfn.DefaultOneHotLevels, 0, tabpfn.MaxContextFeatures, "every other member presents a categorical column of 3 to this many categories as one indicator column per category, and one of more as its category's mean target (regression and two classes; else its code); 0: every column as its code in every member")
+	cmd.Flags().StringSliceVar(&f.categorical, "categorical", nil, "feature columns to read as categories, comma-separated: numbers that are codes (ZIP codes, a count of legs), or a column of mostly numbers with some text, which is otherwise an error")
+	cmd.Flags().StringSliceVar(&f.missing, "missing", nil, "cell values to read as missing besides "+strings.Join(quoteAll(data.DefaultMissing), ", ")+", comma-separated (such as \".\" or \"-99\")")
 	flagbound.Float(fs, &f.temp, "temperature", tabpfn.DefaultTemperature, flagbound.LeftOpen(0, 100), "softmax temperature of the model's logits")
 	cmd.Flags().StringSliceVar(&f.variants, "variants", nil, "preprocessing variants the members cycle through, comma-separated (default "+
 		variantNames(tabpfn.DefaultVariants())+"; a -pca variant rotates the numeric columns onto their principal axes)")
 	cmd.Flags().StringVar(&f.task, "task", taskClassification, `"classification", "regression" (a numeric target; predictive distributions) or "auto" (regression for a numeric target with more than `+
 		fmt.Sprint(autoRegressionDistinct)+" distinct values, which it says)")
 	cmd.Flags().StringVar(&f.transform, "target-transform", string(tabpfn.DefaultTargetTransform), `regression: the target's transform before standardising, "none", "yeo-johnson", "auto" (Yeo-Johnson for a skewed target) or "mixed" (members alternate between none and Yeo-Johnson; their distributions mixed)`)
+}
+
+// quoteAll quotes each string as Go does.
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
+}
+
+// readOptions are the options of a training table (or of each table eval scores) whose
+// target column is target ("" for the last).
+func (f *tabpfnFlags) readOptions(target string) data.Options {
+	return data.Options{Target: target, Categorical: f.categorical, Missing: f.missingValues()}
+}
+
+// missingValues are the missing-value markers: the defaults and --missing's.
+func (f *tabpfnFlags) missingValues() []string {
+	if len(f.missing) == 0 {
+		return nil // data.DefaultMissing
+	}
+	return append(slices.Clone(data.DefaultMissing), f.missing...)
 }
 
 func variantNames(vs []preprocess.Variant) string {
@@ -225,11 +253,11 @@ accuracy, ROC AUC and a few predictions.`,
 			if regression {
 				return runPredictRegression(cmd, &fl, trainPath, testPath, target, outPath)
 			}
-			train, err := data.Load(trainPath, data.Options{Target: target})
+			train, err := data.Load(trainPath, fl.readOptions(target))
 			if err != nil {
 				return err
 			}
-			test, err := data.Load(testPath, data.Options{Schema: train, TargetOptional: true})
+			test, err := data.Load(testPath, data.Options{Schema: train, TargetOptional: true, Missing: fl.missingValues()})
 			if err != nil {
 				return err
 			}
@@ -536,7 +564,8 @@ more than 0.05 below ridge's. --task auto decides per file (all must agree).`,
 					d, err := baselines.of(path, name)
 					return evalRow{Dataset: name, Path: path, Refs: d.Models}, err
 				},
-				load: data.Load,
+				load:    data.Load,
+				options: fl.readOptions(""),
 				describe: func(row *evalRow, t *data.Table) (string, bool) {
 					if maxClasses > 0 && t.NumClasses() > maxClasses {
 						row.Skipped = fmt.Sprintf("%d classes > --max-classes %d", t.NumClasses(), maxClasses)

@@ -53,11 +53,11 @@ against a context of other rows.`,
 				fl.ensemble = 1
 			}
 			fl.pairwise = 0 // the pairwise classifiers give no embeddings
-			train, err := data.Load(trainPath, data.Options{Target: target})
+			train, err := data.Load(trainPath, fl.readOptions(target))
 			if err != nil {
 				return err
 			}
-			test, err := data.Load(testPath, data.Options{Schema: train, TargetOptional: true})
+			test, err := data.Load(testPath, data.Options{Schema: train, TargetOptional: true, Missing: fl.missingValues()})
 			if err != nil {
 				return err
 			}

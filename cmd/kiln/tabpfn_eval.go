@@ -23,8 +23,9 @@ import (
 type evalSteps[R, M, Res any] struct {
 	// row returns a dataset's row with its reference scores, and the error reading them.
 	row func(name, path string) (R, error)
-	// load reads a dataset's table.
-	load func(path string, opts data.Options) (*data.Table, error)
+	// load reads a dataset's table, with options.
+	load    func(path string, opts data.Options) (*data.Table, error)
+	options data.Options
 	// describe returns the progress line for a loaded table and whether to score it; a
 	// table it passes over is marked skipped in row.
 	describe func(row *R, t *data.Table) (string, bool)
@@ -65,7 +66,7 @@ func evalDatasets[R, M, Res any, P evalRowPtr[R]](cmd *cobra.Command, paths []st
 			fmt.Fprintf(progress, "note: %v\n", err)
 		}
 		head := fmt.Sprintf("[%d/%d] %s:", i+1, len(paths), name)
-		t, err := steps.load(path, data.Options{})
+		t, err := steps.load(path, steps.options)
 		if err != nil {
 			P(&row).setError(err)
 			failed++

@@ -42,7 +42,9 @@ func (f *tabpfnFlags) chooseTask(cmd *cobra.Command, path, target string) (regre
 	case taskRegression:
 		return true, nil
 	case taskAuto:
-		probe, err := data.Load(path, data.Options{Target: target, TargetOptional: true})
+		opts := f.readOptions(target)
+		opts.TargetOptional = true
+		probe, err := data.Load(path, opts)
 		if err != nil {
 			return false, err
 		}
@@ -127,11 +129,11 @@ func (f *tabpfnFlags) regressor(cmd *cobra.Command, m *tabpfn.Model, warn io.Wri
 const intervalLo, intervalHi = 0.05, 0.95
 
 func runPredictRegression(cmd *cobra.Command, fl *tabpfnFlags, trainPath, testPath, target, outPath string) error {
-	train, err := data.LoadRegression(trainPath, data.Options{Target: target})
+	train, err := data.LoadRegression(trainPath, fl.readOptions(target))
 	if err != nil {
 		return err
 	}
-	test, err := data.LoadRegression(testPath, data.Options{Schema: train})
+	test, err := data.LoadRegression(testPath, data.Options{Schema: train, Missing: fl.missingValues()})
 	if err != nil {
 		return err
 	}
@@ -329,7 +331,8 @@ func runEvalRegression(cmd *cobra.Command, fl *tabpfnFlags, paths []string, base
 			d, err := baselines.of(path, name)
 			return evalRegRow{Dataset: name, Path: path, Refs: d.Models}, err
 		},
-		load: data.LoadRegression,
+		load:    data.LoadRegression,
+		options: fl.readOptions(""),
 		describe: func(_ *evalRegRow, t *data.Table) (string, bool) {
 			return fmt.Sprintf("%d rows, %d features, target %q, %d splits...", t.Rows(), t.NumFeatures(), t.Target, splits), true
 		},

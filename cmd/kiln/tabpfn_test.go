@@ -367,3 +367,31 @@ func TestTabpfnPredictRefusesHostileModel(t *testing.T) {
 	_, _, err = runTabpfn(t, "predict", "--demo", "--model", path)
 	require.ErrorContains(t, err, "tabpfn: config width 200000 is above the bound of 4096")
 }
+
+// A column of mostly numbers with a few other values is an error naming the cell; --missing
+// reads such a marker as missing and --categorical reads the column as categories, and both
+// then predict. The training table's options reach the test table: its "." is missing too.
+func TestTabpfnPredictCategoricalAndMissing(t *testing.T) {
+	dir := t.TempDir()
+	train, test := filepath.Join(dir, "train.csv"), filepath.Join(dir, "test.csv")
+	var rows [][]string
+	for i := range 40 {
+		h := fmt.Sprint(60 + i%15)
+		if i == 7 {
+			h = "."
+		}
+		rows = append(rows, []string{h, fmt.Sprint(i % 3), []string{"a", "b"}[i%2]})
+	}
+	writeCSV(t, train, []string{"height", "k", "target"}, rows)
+	writeCSV(t, test, []string{"height", "k"}, [][]string{{"61", "0"}, {".", "1"}})
+	_, _, err := runTabpfn(t, "predict", "--train", train, "--test", test)
+	require.ErrorContains(t, err, `"." is not a number`)
+
+	out, _, err := runTabpfn(t, "predict", "--train", train, "--test", test, "--missing", ".")
+	require.NoError(t, err)
+	require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 3, "a header and 2 predictions: %s", out)
+
+	out, _, err = runTabpfn(t, "predict", "--train", train, "--test", test, "--categorical", "height,k")
+	require.NoError(t, err)
+	require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 3, "a header and 2 predictions: %s", out)
+}
