@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/data/csvio"
 	"github.com/kiln-ml/kiln/data/preprocess"
 	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/examples/wine"
@@ -83,7 +84,7 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.featSel, "feature-selection", string(tabpfn.DefaultFeatureSelection), `how members choose their features beyond --max-features: "random", "relevance" (drawn with weights growing with each column's relevance to the target on the training rows) or "mrmr" (relevance-weighted draws that avoid columns correlated with those already drawn)`)
 	flagbound.Int(fs, &f.oneHot, "one-hot", tabpfn.DefaultOneHotLevels, 0, tabpfn.MaxContextFeatures, "every other member presents a categorical column of 3 to this many categories as one indicator column per category, and one of more as its category's mean target (regression and two classes; else its code); 0: every column as its code in every member")
 	cmd.Flags().StringSliceVar(&f.categorical, "categorical", nil, "feature columns to read as categories, comma-separated: numbers that are codes (ZIP codes, a count of legs), or a column of mostly numbers with some text, which is otherwise an error")
-	cmd.Flags().StringSliceVar(&f.missing, "missing", nil, "cell values to read as missing besides "+strings.Join(quoteAll(data.DefaultMissing), ", ")+", comma-separated (such as \".\" or \"-99\")")
+	cmd.Flags().StringSliceVar(&f.missing, "missing", nil, "cell values to read as missing besides "+csvio.QuoteList(data.DefaultMissing, len(data.DefaultMissing))+", comma-separated (such as \".\" or \"-99\")")
 	flagbound.Float(fs, &f.temp, "temperature", tabpfn.DefaultTemperature, flagbound.LeftOpen(0, 100), "softmax temperature of the model's logits")
 	cmd.Flags().StringSliceVar(&f.variants, "variants", nil, "preprocessing variants the members cycle through, comma-separated (default "+
 		variantNames(tabpfn.DefaultVariants())+"; a -pca variant rotates the numeric columns onto their principal axes)")
@@ -92,19 +93,16 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.transform, "target-transform", string(tabpfn.DefaultTargetTransform), `regression: the target's transform before standardising, "none", "yeo-johnson", "auto" (Yeo-Johnson for a skewed target) or "mixed" (members alternate between none and Yeo-Johnson; their distributions mixed)`)
 }
 
-// quoteAll quotes each string as Go does.
-func quoteAll(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = strconv.Quote(s)
-	}
-	return out
-}
-
 // readOptions are the options of a training table (or of each table eval scores) whose
 // target column is target ("" for the last).
 func (f *tabpfnFlags) readOptions(target string) data.Options {
 	return data.Options{Target: target, Categorical: f.categorical, Missing: f.missingValues()}
+}
+
+// testOptions are the options of a table read with train's columns; targetOptional as
+// data.Options.TargetOptional.
+func (f *tabpfnFlags) testOptions(train *data.Table, targetOptional bool) data.Options {
+	return data.Options{Schema: train, TargetOptional: targetOptional, Missing: f.missingValues()}
 }
 
 // missingValues are the missing-value markers: the defaults and --missing's.
@@ -257,7 +255,7 @@ accuracy, ROC AUC and a few predictions.`,
 			if err != nil {
 				return err
 			}
-			test, err := data.Load(testPath, data.Options{Schema: train, TargetOptional: true, Missing: fl.missingValues()})
+			test, err := data.Load(testPath, fl.testOptions(train, true))
 			if err != nil {
 				return err
 			}

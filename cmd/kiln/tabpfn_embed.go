@@ -57,7 +57,7 @@ against a context of other rows.`,
 			if err != nil {
 				return err
 			}
-			test, err := data.Load(testPath, data.Options{Schema: train, TargetOptional: true, Missing: fl.missingValues()})
+			test, err := data.Load(testPath, fl.testOptions(train, true))
 			if err != nil {
 				return err
 			}

@@ -133,7 +133,7 @@ func runPredictRegression(cmd *cobra.Command, fl *tabpfnFlags, trainPath, testPa
 	if err != nil {
 		return err
 	}
-	test, err := data.LoadRegression(testPath, data.Options{Schema: train, Missing: fl.missingValues()})
+	test, err := data.LoadRegression(testPath, fl.testOptions(train, false))
 	if err != nil {
 		return err
 	}

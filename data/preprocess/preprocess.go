@@ -303,12 +303,15 @@ func (p *Preprocessor) fit(X data.Matrix, kinds []data.Column, y []float64) erro
 		sigma = 4
 	}
 	rng := data.NewRand(p.cfg.Seed, 0x9e3779b9)
-	var folds []int // each training row's fold, for out-of-fold target statistics
-	if y != nil {
-		folds = make([]int, X.Rows)
-		for pos, i := range data.NewRand(p.cfg.Seed, 0x7461726765).Perm(X.Rows) {
-			folds[i] = pos % targetFolds
+	var folds []int // each training row's fold, drawn when a column first needs it
+	foldsOf := func() []int {
+		if folds == nil {
+			folds = make([]int, X.Rows)
+			for pos, i := range data.NewRand(p.cfg.Seed, 0x7461726765).Perm(X.Rows) {
+				folds[i] = pos % targetFolds
+			}
 		}
+		return folds
 	}
 	*p = Preprocessor{cfg: p.cfg, inCols: X.Cols}
 	names := columnNames(X.Cols, kinds)
@@ -344,7 +347,7 @@ func (p *Preprocessor) fit(X data.Matrix, kinds []data.Column, y []float64) erro
 			}
 			if len(levels) > p.cfg.OneHotLevels && p.cfg.TargetStatistics && y != nil {
 				ts := column{in: j, categorical: true, targetStat: true}
-				ts.fitTargetStatistic(raw, y, folds)
+				ts.fitTargetStatistic(raw, y, foldsOf())
 				if ts.mean, ts.std = MeanStd(ts.outOfFold); ts.std > 0 {
 					p.cols = append(p.cols, ts)
 					continue
