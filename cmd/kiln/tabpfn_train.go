@@ -60,6 +60,7 @@ func newTabpfnTrainCmd() *cobra.Command {
 		corpusDir, sslTasks, guard    string
 		corpusFraction                float64
 		corpusHoldout                 int
+		groups                        float64
 		maskedWeight, contrastWeight  float64
 		temperature                   float64
 	)
@@ -217,6 +218,10 @@ faster there. The precision is part of the run: --resume continues it, and refus
 					tr.Model.Release()
 					return fmt.Errorf("--precision %s, but the run at %s trains in %s; a resume keeps the run's precision (give the same or none)", precision, out, tr.Cfg.PrecisionName())
 				}
+				if cmd.Flags().Changed("prior-groups") && groups != tr.Cfg.Prior.GroupFraction {
+					tr.Model.Release()
+					return fmt.Errorf("--prior-groups %g, but the run at %s draws %g; a resume keeps the run's prior (give the same or none)", groups, out, tr.Cfg.Prior.GroupFraction)
+				}
 				if cmd.Flags().Changed("bins") && bins != tr.Model.Cfg.Bins {
 					return fmt.Errorf("--bins %d, but %s has %d bins (the output layer's size is fixed for a run)", bins, out, tr.Model.Cfg.Bins)
 				}
@@ -297,6 +302,7 @@ faster there. The precision is part of the run: --resume continues it, and refus
 						return fmt.Errorf("--prior-mechanisms: %w", err)
 					}
 				}
+				tc.Prior.GroupFraction = groups
 				tc.Seed, tc.CheckpointEvery, tc.Workers, tc.MicroBatch = seed, every, workers, microBatch
 				tc.Corpus = cc
 				tc.FreezeBody = freezeBody
@@ -419,6 +425,7 @@ faster there. The precision is part of the run: --resume continues it, and refus
 	flagbound.Int(f, &warmup, "warmup", 0, 0, tabpfn.MaxTrainSteps, "warm-up steps of the learning-rate schedule (default 100)")
 	flagbound.Int(f, &maxFeatures, "max-features", 0, 0, tabpfn.ConfigBounds().MaxFeatures, "most features of a synthetic dataset (default 16)")
 	f.StringVar(&mechanisms, "prior-mechanisms", "", `prior mechanism set: "basic" (TabPFN's original; the default) or "extended" (adds mixed activations and unordered argmax classes); with --resume, starts a new phase`)
+	flagbound.Float(f, &groups, "prior-groups", 0, flagbound.Closed(0, 1), "share of synthetic datasets drawn as grouped designs: rows in groups sharing an identifier, group-level features and a group effect on the target (panels, multilevel data)")
 	f.StringVar(&initPath, "init", "", "start a new run from this model's weights and config (a model or training checkpoint; fresh optimizer state)")
 	flagbound.Int(f, &initLayers, "init-layers", 0, 0, 1024, "with --init: deepen the model to this many layers first, each new layer a near-identity copy of the one before it (tabpfn.Deepen)")
 	f.StringVar(&export, "export", "", "also write the model alone (no optimizer state) to this file")

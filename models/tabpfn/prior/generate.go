@@ -437,6 +437,12 @@ func (s *Sampler) generate(r *rand.Rand, sh Shape, fallback bool) (Dataset, bool
 	if !allFinite(cols, ys) {
 		return Dataset{}, false
 	}
+	// With GroupFraction 0 no draw is made here either, so configurations without groups
+	// draw the datasets of the versions before them.
+	idCol := -1
+	if cfg.GroupFraction > 0 && !fallback && r.Float64() < cfg.GroupFraction {
+		idCol = groupStructure(r, cols, ys)
+	}
 	var labels []int
 	var target []float32
 	var ok bool
@@ -459,7 +465,7 @@ func (s *Sampler) generate(r *rand.Rand, sh Shape, fallback bool) (Dataset, bool
 	if r.Float64() < cfg.CategoricalFraction {
 		share := uniform(r, 0.1, 0.6)
 		for j, col := range cols {
-			if r.Float64() >= share {
+			if r.Float64() >= share || j == idCol {
 				continue
 			}
 			codes, _, ok := discretize(r, col, sh.NTrain, uniformInt(r, 2, 10))

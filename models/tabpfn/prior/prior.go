@@ -156,6 +156,10 @@ type Config struct {
 	// heteroscedasticity, outliers and skew (see regression.go), instead of classes.
 	// MaxClasses and ArgmaxClassFraction are then unused.
 	Regression bool `json:",omitempty"`
+	// GroupFraction is the share of datasets drawn as grouped designs (groups.go): rows in
+	// groups that share an identifier, group-level features and a group effect on the
+	// target. 0, also what a stored configuration without the field reads as, draws none.
+	GroupFraction float64 `json:",omitempty"`
 }
 
 // DefaultConfig returns TabPFN-like settings: up to 1024 rows, 100 features and 10 classes.
@@ -226,7 +230,7 @@ func (c Config) validate() error {
 	case !(c.MinTrainFraction > 0 && c.MinTrainFraction <= c.MaxTrainFraction && c.MaxTrainFraction < 1):
 		return fmt.Errorf("prior: need 0 < MinTrainFraction ≤ MaxTrainFraction < 1, got %v, %v", c.MinTrainFraction, c.MaxTrainFraction)
 	}
-	for _, f := range []float64{c.BNNFraction, c.CategoricalFraction, c.MissingFraction, c.MaxMissingRate, c.ArgmaxClassFraction} {
+	for _, f := range []float64{c.BNNFraction, c.CategoricalFraction, c.MissingFraction, c.MaxMissingRate, c.ArgmaxClassFraction, c.GroupFraction} {
 		if !(f >= 0 && f <= 1) {
 			return fmt.Errorf("prior: fractions must lie in [0, 1]: %+v", c)
 		}
