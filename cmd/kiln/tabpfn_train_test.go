@@ -174,6 +174,36 @@ func TestTabpfnTrainPriorMechanisms(t *testing.T) {
 	}
 }
 
+// --prior-groups sets a new run's share of grouped datasets, which the checkpoint records;
+// a resume keeps it, and one that asks for another share is refused.
+func TestTabpfnTrainPriorGroups(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run.safetensors")
+	tiny := `{"layers":1,"width":8,"heads":2,"mlp_width":16,"feature_dim":4,"max_classes":0,"max_features":8,"max_train_rows":64,"task":"regression","bins":16}`
+	if _, stderr, err := runTrain(t, "--task", "regression", "--out", run, "--config", tiny, "--steps", "1", "--batch", "2",
+		"--max-rows", "40", "--max-features", "4", "--prior-groups", "0.5"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	var tc tabpfn.TrainConfig
+	if err := json.Unmarshal([]byte(exportMeta(t, run)["tabpfn.train_config"]), &tc); err != nil {
+		t.Fatal(err)
+	}
+	if tc.Prior.GroupFraction != 0.5 {
+		t.Fatalf("stored GroupFraction %v, want 0.5", tc.Prior.GroupFraction)
+	}
+	if _, stderr, err := runTrain(t, "--out", run, "--resume", "--steps", "2", "--prior-groups", "0.5"); err != nil {
+		t.Fatal("resume with the run's own --prior-groups:", err, stderr)
+	}
+	if _, _, err := runTrain(t, "--out", run, "--resume", "--steps", "3", "--prior-groups", "0.2"); err == nil ||
+		!strings.Contains(err.Error(), "--prior-groups 0.2, but the run") {
+		t.Errorf("resume with another --prior-groups: err = %v", err)
+	}
+	if _, _, err := runTrain(t, "--out", filepath.Join(dir, "bad.safetensors"), "--config", tiny, "--task", "regression",
+		"--steps", "1", "--prior-groups", "1.5"); err == nil {
+		t.Error("--prior-groups 1.5 was accepted")
+	}
+}
+
 // --init starts a new run from a model's weights, --init-layers deepens it first; the flags
 // that contradict them are refused.
 func TestTabpfnTrainInit(t *testing.T) {
