@@ -113,6 +113,14 @@ type Config struct {
 	// training row; a category unseen in training gets the target's mean. Fit without a
 	// target keeps the code.
 	TargetStatistics bool
+	// KeyStatistics, with TargetStatistics, also presents a numeric column that is the key
+	// of groups of rows (a school's or a firm's identifier stored as a number, a group-level
+	// covariate repeated in every row of its group: many repeated values that determine
+	// another column, see keyRepeats) by its value's smoothed mean target, beside the column
+	// itself, computed as a categorical column's. Such a column's exact values mark groups
+	// whose rows share a target level (pupils of one school, years of one firm), a look-up
+	// that no smooth function of the number gives.
+	KeyStatistics bool
 	// Seed drives ShuffledOrdinal.
 	Seed uint64
 }
@@ -404,6 +412,14 @@ func (p *Preprocessor) fit(X data.Matrix, kinds []data.Column, y []float64) erro
 			continue
 		}
 		p.cols = append(p.cols, c)
+		if !c.categorical && p.cfg.KeyStatistics && p.cfg.TargetStatistics && p.cfg.OneHotLevels >= 3 && y != nil &&
+			isGroupKey(X, j, p.cfg.OneHotLevels) {
+			ks := column{in: j, categorical: true, targetStat: true}
+			ks.fitTargetStatistic(raw, y, foldsOf())
+			if ks.mean, ks.std = MeanStd(ks.outOfFold); ks.std > 0 {
+				p.cols = append(p.cols, ks)
+			}
+		}
 	}
 	for _, c := range p.cols {
 		p.names = append(p.names, c.name(names[c.in], kinds))
@@ -472,6 +488,102 @@ func (c *column) indicate(raw []float64) []float64 {
 		}
 	}
 	return out
+}
+
+// A numeric column is a key of groups (Config.KeyStatistics) when its training rows hold more
+// than OneHotLevels distinct values, each on keyRepeats rows or more on average, and it
+// determines another column: among its values held by two rows or more, that column is
+// constant within a share obs of them where chance, drawing the column's values independently
+// at their frequencies, gives exp ≤ keyChance, and (obs − exp)/(1 − exp) ≥ keyDependence.
+// A school's identifier determines the school's type; rounded measurements repeat as often
+// but determine nothing, and a column mostly of one value is constant within small groups by
+// chance alone.
+const (
+	keyRepeats    = 3
+	keyChance     = 0.5
+	keyDependence = 0.9
+)
+
+// isGroupKey reports whether numeric column j of the training rows X is a key of groups (see
+// keyRepeats) for a preprocessor of the given OneHotLevels.
+func isGroupKey(X data.Matrix, j, levels int) bool {
+	group := make([]int, X.Rows) // each row's value index, -1 where missing
+	index := map[float64]int{}
+	known := 0
+	for i := range X.Rows {
+		v := X.At(i, j)
+		if math.IsNaN(v) {
+			group[i] = -1
+			continue
+		}
+		g, ok := index[v]
+		if !ok {
+			g = len(index)
+			index[v] = g
+		}
+		group[i] = g
+		known++
+	}
+	nGroups := len(index)
+	if nGroups <= levels || known < keyRepeats*nGroups {
+		return false
+	}
+	first := make([]float64, nGroups)
+	count := make([]int, nGroups)
+	mixed := make([]bool, nGroups)
+	for k := range X.Cols {
+		if k == j {
+			continue
+		}
+		clear(count)
+		clear(mixed)
+		freq := map[float64]int{}
+		total := 0
+		for i, g := range group {
+			v := X.At(i, k)
+			if g < 0 || math.IsNaN(v) {
+				continue
+			}
+			freq[v]++
+			total++
+			if count[g] == 0 {
+				first[g] = v
+			} else if v != first[g] {
+				mixed[g] = true
+			}
+			count[g]++
+		}
+		if len(freq) < 2 {
+			continue
+		}
+		chance := map[int]float64{} // group size → probability that chance makes it constant
+		var obs, exp, m float64
+		for g, n := range count {
+			if n < 2 {
+				continue
+			}
+			p, ok := chance[n]
+			if !ok {
+				for _, c := range freq {
+					p += math.Pow(float64(c)/float64(total), float64(n))
+				}
+				chance[n] = p
+			}
+			m++
+			exp += p
+			if !mixed[g] {
+				obs++
+			}
+		}
+		if m == 0 {
+			continue
+		}
+		obs, exp = obs/m, exp/m
+		if exp <= keyChance && (obs-exp)/(1-exp) >= keyDependence {
+			return true
+		}
+	}
+	return false
 }
 
 // targetFolds is the number of folds of the out-of-fold target statistics, and targetPrior

@@ -508,6 +508,98 @@ func TestTargetStatistics(t *testing.T) {
 	}
 }
 
+// A numeric column whose values mark groups of rows (more values than OneHotLevels, each
+// on keyRepeats rows or more on average, determining another column) gets its value's mean
+// target beside it under KeyStatistics; a measurement whose values do not repeat, one whose
+// values repeat but determine nothing, a column of few values, and every column without
+// KeyStatistics or a target, do not.
+func TestKeyStatistics(t *testing.T) {
+	const n, groups = 120, 20 // 6 rows per key value
+	rng := rand.New(rand.NewPCG(3, 4))
+	X := data.NewMatrix(n, 4)
+	y := make([]float64, n)
+	effect := make([]float64, groups)
+	for g := range effect {
+		effect[g] = rng.NormFloat64()
+	}
+	for i := range y {
+		g := (i * 7) % groups
+		X.Set(i, 0, float64(100+3*g)) // the key: an identifier stored as a number
+		X.Set(i, 1, rng.NormFloat64())
+		X.Set(i, 2, float64(g%4))                    // a group-level covariate of four values
+		X.Set(i, 3, float64(rng.IntN(groups))/10+50) // rounded: 20 values drawn apart from the groups
+		y[i] = effect[g] + 0.1*X.At(i, 1)
+	}
+	X.Set(9, 0, math.NaN())
+	kinds := []data.Column{{Name: "id"}, {Name: "x"}, {Name: "k"}, {Name: "r"}}
+	cfg := Config{OneHotLevels: 16, TargetStatistics: true, KeyStatistics: true, Seed: 5}
+	p := New(cfg)
+	out, err := p.FitTransformTarget(X, kinds, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"id", "id (target mean)", "x", "k", "r"}; !slices.Equal(p.OutputNames(), want) {
+		t.Fatalf("columns %v, want %v", p.OutputNames(), want)
+	}
+	// The statistic is the categorical one: out of fold, it tracks the group effect.
+	var sum, cnt float64
+	for i := range n {
+		if !math.IsNaN(X.At(i, 0)) {
+			sum, cnt = sum+out.At(i, 1)*effect[(i*7)%groups], cnt+1
+		}
+	}
+	if m, sd := MeanStd(effect); sum/cnt/sd < 0.8 || math.Abs(m) > 1 {
+		t.Errorf("out-of-fold key statistic: mean product with the group effect %.3f (effect sd %.3f)", sum/cnt, sd)
+	}
+	mean := 0.0
+	for _, v := range y {
+		mean += v
+	}
+	mean /= n
+	st := func(key float64) float64 {
+		s, c := 0.0, 0.0
+		for i := range n {
+			if X.At(i, 0) == key {
+				s, c = s+y[i], c+1
+			}
+		}
+		return (s + targetPrior*mean) / (c + targetPrior)
+	}
+	test, err := p.Transform(matrix([]float64{103, 1}, []float64{0, 0}, []float64{0, 0}, []float64{50, 50}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := p.cols[1]
+	if got, want := test.At(0, 1), (st(103)-ks.mean)/ks.std; !near(got, want, 1e-12) {
+		t.Errorf("new row of key 103: %v, want %v", got, want)
+	}
+	if got, want := test.At(1, 1), (mean-ks.mean)/ks.std; !near(got, want, 1e-12) {
+		t.Errorf("new row of an unseen key: %v, want the target mean's %v", got, want)
+	}
+	// Fewer rows per value than keyRepeats: not a key.
+	few := data.NewMatrix(n, 1)
+	for i := range n {
+		few.Set(i, 0, float64(i%50))
+	}
+	q := New(cfg)
+	if _, err := q.FitTransformTarget(few, nil, y); err != nil || q.OutputCols() != 1 {
+		t.Errorf("50 values on 120 rows: %d columns (%v)", q.OutputCols(), err)
+	}
+	for name, c := range map[string]Config{
+		"without KeyStatistics":    {OneHotLevels: 16, TargetStatistics: true},
+		"without TargetStatistics": {OneHotLevels: 16, KeyStatistics: true},
+	} {
+		q := New(c)
+		if _, err := q.FitTransformTarget(X, kinds, y); err != nil || q.OutputCols() != 4 {
+			t.Errorf("%s: %d columns (%v)", name, q.OutputCols(), err)
+		}
+	}
+	q = New(cfg)
+	if err := q.Fit(X, kinds); err != nil || q.OutputCols() != 4 {
+		t.Errorf("fitted without a target: %d columns (%v)", q.OutputCols(), err)
+	}
+}
+
 func TestShuffledOrdinal(t *testing.T) {
 	codes := []float64{0, 1, 2, 3, 4, 0, 1, 2, 3, 4}
 	kinds := []data.Column{{Name: "c", Kind: data.Categorical, Categories: []string{"a", "b", "c", "d", "e"}}}

@@ -371,8 +371,11 @@ const DefaultOneHotLevels = 16
 // For a regressor and a two-class classifier, the same members present a column of more
 // categories by its category's mean target, out of fold for the training rows (see
 // preprocess.Config.TargetStatistics): one indicator per category would crowd the member's
-// features. 0 presents every categorical column as its code in every member; the default is
-// DefaultOneHotLevels.
+// features. They also present a numeric column that is the key of groups of rows (many
+// repeated values that determine another column, such as a school's identifier stored as a
+// number) by its value's mean target beside the number (preprocess.Config.KeyStatistics).
+// 0 presents every categorical column as its code in every member, and no mean targets; the
+// default is DefaultOneHotLevels.
 func WithOneHot(levels int) Option {
 	return func(s *settings) error {
 		if levels < 0 || levels > MaxContextFeatures {

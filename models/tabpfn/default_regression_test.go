@@ -101,3 +101,42 @@ func TestDefaultRegressorManyCategories(t *testing.T) {
 	require.Greater(t, statistics, 0.6)
 	require.Greater(t, statistics, codes)
 }
+
+// A school's identifier stored as a number, with a school-level covariate it determines: the
+// members that present target statistics present the identifier's mean target too, the
+// look-up a grouped table needs (preprocess.Config.KeyStatistics).
+func TestDefaultRegressorGroupKey(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const schools, n = 40, 800
+	effect, kind := make([]float64, schools), make([]float64, schools)
+	id := rng.Perm(schools)
+	for s := range effect {
+		effect[s], kind[s] = rng.NormFloat64(), float64(rng.IntN(3))
+	}
+	X, y := data.NewMatrix(n, 3), make([]float64, n)
+	for i := range y {
+		s := rng.IntN(schools)
+		X.Set(i, 0, float64(1000+id[s]))
+		X.Set(i, 1, kind[s])
+		X.Set(i, 2, rng.NormFloat64())
+		y[i] = effect[s] + 0.3*X.At(i, 2) + 0.2*rng.NormFloat64()
+	}
+	cols := []data.Column{{Name: "school"}, {Name: "type"}, {Name: "x"}}
+	train, test := seq(0, n/2), seq(n/2, n)
+	r2 := func(opts ...Option) float64 {
+		r, err := NewRegressor(opts...)
+		require.NoError(t, err)
+		defer r.Close()
+		r.SetColumns(cols)
+		require.NoError(t, r.Fit(X.SelectRows(train), y[:n/2]))
+		d, err := r.PredictDistribution(X.SelectRows(test))
+		require.NoError(t, err)
+		v, err := metrics.R2(y[n/2:], d.Mean())
+		require.NoError(t, err)
+		return v
+	}
+	keys, plain := r2(), r2(WithOneHot(0))
+	t.Logf("R²: with the key's statistics %.4f, without %.4f", keys, plain)
+	require.Greater(t, keys, 0.6)
+	require.Greater(t, keys, plain+0.1)
+}

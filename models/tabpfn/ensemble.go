@@ -39,7 +39,8 @@ type view struct {
 // targets, when not nil, is the member's target of each training row (a regression target, or
 // a binary class as 0 or 1): the members that present indicator columns then present a
 // categorical column of more categories than WithOneHot's by its category's mean target
-// (preprocess.Config.TargetStatistics).
+// (preprocess.Config.TargetStatistics), and a numeric column that is the key of groups of
+// rows by its value's mean target beside it (preprocess.Config.KeyStatistics).
 func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeatures int, relevance relevanceFunc, targets []float64) (view, error) {
 	v := view{
 		variant:     s.variants[i%len(s.variants)],
@@ -49,9 +50,10 @@ func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeat
 	cfg := v.variant.Config(mix(s.seed, uint64(i), streamPreprocess))
 	if i%2 == 1 {
 		// Every other member presents categorical columns of a few categories as indicator
-		// columns (WithOneHot), and of more as their mean targets; the others as codes: see
-		// oneHotLevels.
+		// columns (WithOneHot), of more as their mean targets, and adds the mean targets of
+		// numeric group keys; the others present codes and numbers alone: see oneHotLevels.
 		cfg.OneHotLevels, cfg.TargetStatistics = s.oneHotLevels, targets != nil
+		cfg.KeyStatistics = cfg.TargetStatistics
 	}
 	v.pre = preprocess.New(cfg)
 	var tx data.Matrix
