@@ -494,9 +494,10 @@ func (c *column) indicate(raw []float64) []float64 {
 // than OneHotLevels distinct values, each on keyRepeats rows or more on average, and it
 // determines another column: among its values held by two rows or more, that column is
 // constant within a share obs of them where chance, drawing the column's values independently
-// at their frequencies, gives exp ≤ keyChance, and (obs − exp)/(1 − exp) ≥ keyDependence.
-// A school's identifier determines the school's type; rounded measurements repeat as often
-// but determine nothing, and a column mostly of one value is constant within small groups by
+// at their frequencies, gives exp ≤ keyChance, and (obs − exp)/(1 − exp) ≥ keyDependence;
+// the other column must not be the key itself in other units (reexpresses). A school's
+// identifier determines the school's type; rounded measurements repeat as often but
+// determine nothing, and a column mostly of one value is constant within small groups by
 // chance alone.
 const (
 	keyRepeats    = 3
@@ -579,11 +580,32 @@ func isGroupKey(X data.Matrix, j, levels int) bool {
 			continue
 		}
 		obs, exp = obs/m, exp/m
-		if exp <= keyChance && (obs-exp)/(1-exp) >= keyDependence {
+		if exp <= keyChance && (obs-exp)/(1-exp) >= keyDependence && !(len(freq) >= nGroups && reexpresses(index, first, mixed)) {
 			return true
 		}
 	}
 	return false
+}
+
+// reexpresses reports whether the column whose value in the rows of key value v is first[index[v]]
+// (where not mixed) is a monotone function of the key: the key in other units (a count and
+// its logarithm), which says nothing of groups. A one-to-one map in no order (a school's
+// identifier and the school's mean income) is a group-level covariate.
+func reexpresses(index map[float64]int, first []float64, mixed []bool) bool {
+	keys := make([]float64, 0, len(index))
+	for v, g := range index {
+		if !mixed[g] {
+			keys = append(keys, v)
+		}
+	}
+	slices.Sort(keys)
+	up, down := true, true
+	for i := 1; i < len(keys); i++ {
+		a, b := first[index[keys[i-1]]], first[index[keys[i]]]
+		up = up && b >= a
+		down = down && b <= a
+	}
+	return up || down
 }
 
 // targetFolds is the number of folds of the out-of-fold target statistics, and targetPrior

@@ -511,8 +511,8 @@ func TestTargetStatistics(t *testing.T) {
 // A numeric column whose values mark groups of rows (more values than OneHotLevels, each
 // on keyRepeats rows or more on average, determining another column) gets its value's mean
 // target beside it under KeyStatistics; a measurement whose values do not repeat, one whose
-// values repeat but determine nothing, a column of few values, and every column without
-// KeyStatistics or a target, do not.
+// values repeat but determine nothing or only themselves in other units, a column of few
+// values, and every column without KeyStatistics or a target, do not.
 func TestKeyStatistics(t *testing.T) {
 	const n, groups = 120, 20 // 6 rows per key value
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -575,6 +575,24 @@ func TestKeyStatistics(t *testing.T) {
 	}
 	if got, want := test.At(1, 1), (mean-ks.mean)/ks.std; !near(got, want, 1e-12) {
 		t.Errorf("new row of an unseen key: %v, want the target mean's %v", got, want)
+	}
+	// A one-to-one group-level covariate in no order of the key (a school's mean income)
+	// makes both keys; a measurement and its logarithm (one-to-one, monotone) make neither.
+	pairs := data.NewMatrix(n, 4)
+	for i := range n {
+		g := (i * 7) % groups
+		pairs.Set(i, 0, float64(100+3*g))
+		pairs.Set(i, 1, effect[g]+5)
+		r := float64(1 + rng.IntN(groups))
+		pairs.Set(i, 2, r)
+		pairs.Set(i, 3, math.Log(r))
+	}
+	q0 := New(cfg)
+	if _, err := q0.FitTransformTarget(pairs, []data.Column{{Name: "id"}, {Name: "income"}, {Name: "m"}, {Name: "log m"}}, y); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"id", "id (target mean)", "income", "income (target mean)", "m", "log m"}; !slices.Equal(q0.OutputNames(), want) {
+		t.Errorf("covariates: columns %v, want %v", q0.OutputNames(), want)
 	}
 	// Fewer rows per value than keyRepeats: not a key.
 	few := data.NewMatrix(n, 1)
