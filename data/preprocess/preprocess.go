@@ -121,6 +121,12 @@ type Config struct {
 	// whose rows share a target level (pupils of one school, years of one firm), a look-up
 	// that no smooth function of the number gives.
 	KeyStatistics bool
+	// CodeStatistics, when positive, gives a categorical column of more than CodeStatistics
+	// categories that keeps its code (not replaced through OneHotLevels and TargetStatistics)
+	// its category's smoothed mean target beside the code, fitted with a target
+	// (FitTransformTarget) exactly as TargetStatistics's: the code alone puts many categories
+	// in an order that says nothing of the target.
+	CodeStatistics int
 	// Seed drives ShuffledOrdinal.
 	Seed uint64
 }
@@ -412,8 +418,10 @@ func (p *Preprocessor) fit(X data.Matrix, kinds []data.Column, y []float64) erro
 			continue
 		}
 		p.cols = append(p.cols, c)
-		if !c.categorical && p.cfg.KeyStatistics && p.cfg.TargetStatistics && p.cfg.OneHotLevels >= 3 && y != nil &&
-			isGroupKey(X, j, p.cfg.OneHotLevels) {
+		beside := !c.categorical && p.cfg.KeyStatistics && p.cfg.TargetStatistics && p.cfg.OneHotLevels >= 3 &&
+			isGroupKey(X, j, p.cfg.OneHotLevels)
+		beside = beside || (c.categorical && p.cfg.CodeStatistics > 0 && len(codes(raw)) > p.cfg.CodeStatistics)
+		if beside && y != nil {
 			ks := column{in: j, categorical: true, targetStat: true}
 			ks.fitTargetStatistic(raw, y, foldsOf())
 			if ks.mean, ks.std = MeanStd(ks.outOfFold); ks.std > 0 {

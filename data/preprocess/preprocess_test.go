@@ -618,6 +618,61 @@ func TestKeyStatistics(t *testing.T) {
 	}
 }
 
+// CodeStatistics gives a categorical column of more categories than it, which keeps its
+// code, the category's mean target beside the code; a column of fewer keeps the code alone.
+func TestCodeStatistics(t *testing.T) {
+	const n = 90
+	rng := rand.New(rand.NewPCG(11, 12))
+	names := make([]string, 30)
+	for k := range names {
+		names[k] = fmt.Sprint("k", k)
+	}
+	kinds := []data.Column{{Name: "many", Kind: data.Categorical, Categories: names},
+		{Name: "few", Kind: data.Categorical, Categories: names[:3]}, {Name: "x"}}
+	X := data.NewMatrix(n, 3)
+	y := make([]float64, n)
+	for i := range y {
+		X.Set(i, 0, float64(i%30))
+		X.Set(i, 1, float64(i%3))
+		X.Set(i, 2, rng.NormFloat64())
+		y[i] = float64(i%30)/10 + rng.NormFloat64()
+	}
+	p := New(Config{CodeStatistics: 16, Seed: 1})
+	out, err := p.FitTransformTarget(X, kinds, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"many", "many (target mean)", "few", "x"}; !slices.Equal(p.OutputNames(), want) {
+		t.Fatalf("columns %v, want %v", p.OutputNames(), want)
+	}
+	// The code is kept as it is without the statistic.
+	q := New(Config{Seed: 1})
+	plain, err := q.FitTransform(X, kinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if out.At(i, 0) != plain.At(i, 0) || out.At(i, 2) != plain.At(i, 1) {
+			t.Fatalf("row %d: codes %v, %v changed from %v, %v", i, out.At(i, 0), out.At(i, 2), plain.At(i, 0), plain.At(i, 1))
+		}
+	}
+	// Its values are the out-of-fold statistics, as for TargetStatistics.
+	r := New(Config{OneHotLevels: 16, TargetStatistics: true, Seed: 1})
+	ts, err := r.FitTransformTarget(X, kinds, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := slices.Index(r.OutputNames(), "many (target mean)"); k < 0 {
+		t.Fatalf("TargetStatistics: %v", r.OutputNames())
+	} else {
+		for i := range n {
+			if !near(out.At(i, 1), ts.At(i, k), 1e-12) {
+				t.Fatalf("row %d: beside the code %v, as TargetStatistics %v", i, out.At(i, 1), ts.At(i, k))
+			}
+		}
+	}
+}
+
 func TestShuffledOrdinal(t *testing.T) {
 	codes := []float64{0, 1, 2, 3, 4, 0, 1, 2, 3, 4}
 	kinds := []data.Column{{Name: "c", Kind: data.Categorical, Categories: []string{"a", "b", "c", "d", "e"}}}

@@ -364,18 +364,20 @@ const DefaultOneHotLevels = 16
 // WithOneHot sets how every other member (the second, fourth, ... of an ensemble, and so the
 // second of each pair's two) presents a categorical column of 3 to levels categories in its
 // training rows: as one indicator column per category (see preprocess.Config.OneHotLevels).
-// The other members, and every member for a column of more categories, present its code.
+// The other members present its code, as every member does for two categories.
 // Codes keep an order the category names carry (grades A–E) in one column; indicators single
 // out a category that matters among others that do not, which a code puts between them.
 // Neither wins on every table (bench/results/unseen-2026-12-04.md), so the ensemble has both.
 // For a regressor and a two-class classifier, the same members present a column of more
 // categories by its category's mean target, out of fold for the training rows (see
 // preprocess.Config.TargetStatistics): one indicator per category would crowd the member's
-// features. They also present a numeric column that is the key of groups of rows (many
-// repeated values that determine another column, such as a school's identifier stored as a
-// number) by its value's mean target beside the number (preprocess.Config.KeyStatistics).
-// 0 presents every categorical column as its code in every member, and no mean targets; the
-// default is DefaultOneHotLevels.
+// features; the other members give it the mean target beside its code
+// (preprocess.Config.CodeStatistics), as the code alone orders many categories in a way
+// that says nothing of the target. The members of indicators also present a numeric column
+// that is the key of groups of rows (many repeated values that determine another column,
+// such as a school's identifier stored as a number) by its value's mean target beside the
+// number (preprocess.Config.KeyStatistics). 0 presents every categorical column as its code
+// in every member, and no mean targets; the default is DefaultOneHotLevels.
 func WithOneHot(levels int) Option {
 	return func(s *settings) error {
 		if levels < 0 || levels > MaxContextFeatures {

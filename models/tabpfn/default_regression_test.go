@@ -65,8 +65,9 @@ func TestDefaultRegressorKnownRelation(t *testing.T) {
 
 // A target set by a category of 40 (a look-up: each category its own level, in no order the
 // codes give) and noise: presented as its code the column needs 39 thresholds, so the default
-// Regressor must find the levels through the members that present the category's mean target
-// (WithOneHot), reaching an R² above 0.6 where codes alone stay below it.
+// Regressor must find the levels through the category's mean target, which every member
+// presents (instead of the code, or beside it), reaching an R² above 0.6 where codes alone
+// stay below it, with one member as with several.
 func TestDefaultRegressorManyCategories(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const categories, n = 40, 800
@@ -96,10 +97,11 @@ func TestDefaultRegressorManyCategories(t *testing.T) {
 		require.NoError(t, err)
 		return v
 	}
-	statistics, codes := r2(), r2(WithOneHot(0))
-	t.Logf("R²: with target statistics %.4f, codes alone %.4f", statistics, codes)
+	statistics, codes, single := r2(), r2(WithOneHot(0)), r2(WithEnsemble(1))
+	t.Logf("R²: with target statistics %.4f, codes alone %.4f, one member (the code and the statistic) %.4f", statistics, codes, single)
 	require.Greater(t, statistics, 0.6)
 	require.Greater(t, statistics, codes)
+	require.Greater(t, single, 0.6)
 }
 
 // A school's identifier stored as a number, with a school-level covariate it determines: the

@@ -40,7 +40,9 @@ type view struct {
 // a binary class as 0 or 1): the members that present indicator columns then present a
 // categorical column of more categories than WithOneHot's by its category's mean target
 // (preprocess.Config.TargetStatistics), and a numeric column that is the key of groups of
-// rows by its value's mean target beside it (preprocess.Config.KeyStatistics).
+// rows by its value's mean target beside it (preprocess.Config.KeyStatistics); the members
+// that present codes give such a categorical column its mean target beside the code
+// (preprocess.Config.CodeStatistics).
 func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeatures int, relevance relevanceFunc, targets []float64) (view, error) {
 	v := view{
 		variant:     s.variants[i%len(s.variants)],
@@ -51,14 +53,17 @@ func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeat
 	if i%2 == 1 {
 		// Every other member presents categorical columns of a few categories as indicator
 		// columns (WithOneHot), of more as their mean targets, and adds the mean targets of
-		// numeric group keys; the others present codes and numbers alone: see oneHotLevels.
+		// numeric group keys; the others present codes, with the mean target beside the
+		// code of a column of many categories: see oneHotLevels.
 		cfg.OneHotLevels, cfg.TargetStatistics = s.oneHotLevels, targets != nil
 		cfg.KeyStatistics = cfg.TargetStatistics
+	} else if targets != nil {
+		cfg.CodeStatistics = s.oneHotLevels
 	}
 	v.pre = preprocess.New(cfg)
 	var tx data.Matrix
 	var err error
-	if cfg.TargetStatistics {
+	if targets != nil && (cfg.TargetStatistics || cfg.CodeStatistics > 0) {
 		tx, err = v.pre.FitTransformTarget(rows, columns, targets)
 	} else {
 		tx, err = v.pre.FitTransform(rows, columns)
