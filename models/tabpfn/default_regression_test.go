@@ -63,6 +63,23 @@ func TestDefaultRegressorKnownRelation(t *testing.T) {
 	require.GreaterOrEqual(t, cov, 0.85)
 }
 
+// halvesR2 fits the default Regressor, with opts, on the first half of the rows of X (columns
+// described by cols) and returns its R² on the second half.
+func halvesR2(t *testing.T, X data.Matrix, y []float64, cols []data.Column, opts ...Option) float64 {
+	t.Helper()
+	n := len(y)
+	r, err := NewRegressor(opts...)
+	require.NoError(t, err)
+	defer r.Close()
+	r.SetColumns(cols)
+	require.NoError(t, r.Fit(X.SelectRows(seq(0, n/2)), y[:n/2]))
+	d, err := r.PredictDistribution(X.SelectRows(seq(n/2, n)))
+	require.NoError(t, err)
+	v, err := metrics.R2(y[n/2:], d.Mean())
+	require.NoError(t, err)
+	return v
+}
+
 // A target set by a category of 40 (a look-up: each category its own level, in no order the
 // codes give) and noise: presented as its code the column needs 39 thresholds, so the default
 // Regressor must find the levels through the category's mean target, which every member
@@ -84,19 +101,7 @@ func TestDefaultRegressorManyCategories(t *testing.T) {
 		y[i] = level[k] + 0.3*rng.NormFloat64()
 	}
 	cols := []data.Column{{Name: "k", Kind: data.Categorical, Categories: names}, {Name: "x"}}
-	train, test := seq(0, n/2), seq(n/2, n)
-	r2 := func(opts ...Option) float64 {
-		r, err := NewRegressor(opts...)
-		require.NoError(t, err)
-		defer r.Close()
-		r.SetColumns(cols)
-		require.NoError(t, r.Fit(X.SelectRows(train), y[:n/2]))
-		d, err := r.PredictDistribution(X.SelectRows(test))
-		require.NoError(t, err)
-		v, err := metrics.R2(y[n/2:], d.Mean())
-		require.NoError(t, err)
-		return v
-	}
+	r2 := func(opts ...Option) float64 { return halvesR2(t, X, y, cols, opts...) }
 	statistics, codes, single := r2(), r2(WithOneHot(0)), r2(WithEnsemble(1))
 	t.Logf("R²: with target statistics %.4f, codes alone %.4f, one member (the code and the statistic) %.4f", statistics, codes, single)
 	require.Greater(t, statistics, 0.6)
@@ -124,19 +129,7 @@ func TestDefaultRegressorGroupKey(t *testing.T) {
 		y[i] = effect[s] + 0.3*X.At(i, 2) + 0.2*rng.NormFloat64()
 	}
 	cols := []data.Column{{Name: "school"}, {Name: "type"}, {Name: "x"}}
-	train, test := seq(0, n/2), seq(n/2, n)
-	r2 := func(opts ...Option) float64 {
-		r, err := NewRegressor(opts...)
-		require.NoError(t, err)
-		defer r.Close()
-		r.SetColumns(cols)
-		require.NoError(t, r.Fit(X.SelectRows(train), y[:n/2]))
-		d, err := r.PredictDistribution(X.SelectRows(test))
-		require.NoError(t, err)
-		v, err := metrics.R2(y[n/2:], d.Mean())
-		require.NoError(t, err)
-		return v
-	}
+	r2 := func(opts ...Option) float64 { return halvesR2(t, X, y, cols, opts...) }
 	keys, plain := r2(), r2(WithOneHot(0))
 	t.Logf("R²: with the key's statistics %.4f, without %.4f", keys, plain)
 	require.Greater(t, keys, 0.6)
