@@ -54,3 +54,31 @@ func benchFitTransform(b *testing.B, v Variant) {
 		}
 	}
 }
+
+// BenchmarkKeyStatistics fits the standard variant with target statistics and group keys on
+// the worst shape for the key test: 1000 rows × 200 columns of rounded values, each column
+// 50 values of 20 rows, so that every column is a candidate key and is checked against every
+// other. BenchmarkKeyStatisticsOff is the same fit without the keys, for the ratio.
+func BenchmarkKeyStatistics(b *testing.B) { benchKeys(b, true) }
+
+// BenchmarkKeyStatisticsOff is BenchmarkKeyStatistics without KeyStatistics.
+func BenchmarkKeyStatisticsOff(b *testing.B) { benchKeys(b, false) }
+
+func benchKeys(b *testing.B, keys bool) {
+	r := rand.New(rand.NewPCG(7, 8))
+	X := data.NewMatrix(1000, 200)
+	for i := range X.Data {
+		X.Data[i] = float64(r.IntN(50))
+	}
+	y := make([]float64, X.Rows)
+	for i := range y {
+		y[i] = r.NormFloat64()
+	}
+	cfg := VariantStandard.Config(0)
+	cfg.OneHotLevels, cfg.TargetStatistics, cfg.KeyStatistics = 16, true, keys
+	for b.Loop() {
+		if _, err := New(cfg).FitTransformTarget(X, nil, y); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

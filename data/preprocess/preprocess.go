@@ -41,6 +41,7 @@ package preprocess
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -540,52 +541,85 @@ func isGroupKey(X data.Matrix, j, levels int) bool {
 	first := make([]float64, nGroups)
 	count := make([]int, nGroups)
 	mixed := make([]bool, nGroups)
+	// A column is constant within at most the key's values of two rows or more, so one with
+	// more than maxMixed values it is not constant within fails the test below: the scan of
+	// a column stops there.
+	size := make([]int, nGroups)
+	for _, g := range group {
+		if g >= 0 {
+			size[g]++
+		}
+	}
+	multi := 0
+	for _, n := range size {
+		if n >= 2 {
+			multi++
+		}
+	}
+	maxMixed := int((1 - keyDependence) * float64(multi))
+columns:
 	for k := range X.Cols {
 		if k == j {
 			continue
 		}
 		clear(count)
 		clear(mixed)
-		freq := map[float64]int{}
-		total := 0
+		nMixed := 0
 		for i, g := range group {
 			v := X.At(i, k)
 			if g < 0 || math.IsNaN(v) {
 				continue
 			}
-			freq[v]++
-			total++
 			if count[g] == 0 {
 				first[g] = v
-			} else if v != first[g] {
+			} else if v != first[g] && !mixed[g] {
 				mixed[g] = true
+				if nMixed++; nMixed > maxMixed {
+					continue columns
+				}
 			}
 			count[g]++
+		}
+		var obs, m float64
+		for g, n := range count {
+			if n >= 2 {
+				m++
+				if !mixed[g] {
+					obs++
+				}
+			}
+		}
+		// The test below needs obs ≥ keyDependence whatever exp is: most columns stop here,
+		// before the frequencies and the chance computation.
+		if m == 0 || obs/m < keyDependence {
+			continue
+		}
+		freq := map[float64]int{}
+		total := 0
+		for i, g := range group {
+			if v := X.At(i, k); g >= 0 && !math.IsNaN(v) {
+				freq[v]++
+				total++
+			}
 		}
 		if len(freq) < 2 {
 			continue
 		}
-		chance := map[int]float64{} // group size → probability that chance makes it constant
-		var obs, exp, m float64
-		for g, n := range count {
+		freqs := slices.Sorted(maps.Values(freq)) // a fixed order, so the sum's rounding is too
+		chance := map[int]float64{}               // group size → probability that chance makes it constant
+		var exp float64
+		for _, n := range count {
 			if n < 2 {
 				continue
 			}
 			p, ok := chance[n]
 			if !ok {
-				for _, c := range freq {
+				for _, c := range freqs {
 					p += math.Pow(float64(c)/float64(total), float64(n))
 				}
 				chance[n] = p
 			}
-			m++
 			exp += p
-			if !mixed[g] {
-				obs++
-			}
-		}
-		if m == 0 {
-			continue
 		}
 		obs, exp = obs/m, exp/m
 		if exp <= keyChance && (obs-exp)/(1-exp) >= keyDependence && !(len(freq) >= nGroups && reexpresses(index, first, mixed)) {
