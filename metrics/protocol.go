@@ -31,7 +31,8 @@ type ColumnAware interface {
 // Protocol holds the parameters of the evaluation protocol; DefaultProtocol returns the one
 // of shared/data/README.md, which every reported number uses.
 type Protocol struct {
-	Splits       int     // number of splits, seeds 0..Splits-1
+	Splits       int     // number of splits, seeds FirstSplit..FirstSplit+Splits-1
+	FirstSplit   int     // seed of the first split: 0 in the protocol; more runs a later part of it
 	TestFraction float64 // share of rows in the test half
 	TrainCap     int     // training rows kept at most (stratified subsample)
 	TestCap      int     // test rows kept at most (stratified subsample)
@@ -85,7 +86,7 @@ func (p Protocol) Evaluate(ctx context.Context, t *data.Table, newClassifier fun
 	if t == nil || t.Y == nil {
 		return nil, errors.New("metrics: Evaluate needs a table with class labels")
 	}
-	if p.Splits <= 0 || p.TrainCap <= 0 || p.TestCap <= 0 {
+	if p.Splits <= 0 || p.FirstSplit < 0 || p.TrainCap <= 0 || p.TestCap <= 0 {
 		return nil, fmt.Errorf("metrics: invalid protocol %+v", p)
 	}
 	t, dropped := t.DropRareClasses(p.MinClassRows)
@@ -94,7 +95,7 @@ func (p Protocol) Evaluate(ctx context.Context, t *data.Table, newClassifier fun
 		return nil, fmt.Errorf("metrics: fewer than two classes have at least %d rows", p.MinClassRows)
 	}
 	res := &Result{Rows: t.Rows(), Features: t.NumFeatures(), Classes: k, Dropped: dropped}
-	for s := 0; s < p.Splits; s++ {
+	for s := p.FirstSplit; s < p.FirstSplit+p.Splits; s++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}

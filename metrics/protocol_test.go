@@ -114,6 +114,22 @@ func TestProtocolOnIris(t *testing.T) {
 	if math.Abs(mean-res.Accuracy) > 1e-12 {
 		t.Errorf("mean accuracy %v, splits average %v", res.Accuracy, mean)
 	}
+	// FirstSplit runs a later part of the protocol: splits 3 and 4 alone are the full run's.
+	p := DefaultProtocol()
+	p.Splits, p.FirstSplit = 2, 3
+	part, err := p.Evaluate(context.Background(), tab, func() Classifier { return &centroid{log: &log} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range part.Splits {
+		if w := res.Splits[3+i]; s.Seed != w.Seed || s.AUC != w.AUC || s.LogLoss != w.LogLoss {
+			t.Errorf("FirstSplit 3, split %d: %+v, want %+v", i, s, w)
+		}
+	}
+	p.FirstSplit = -1
+	if _, err := p.Evaluate(context.Background(), tab, func() Classifier { return &centroid{log: &log} }); err == nil {
+		t.Error("FirstSplit −1 was accepted")
+	}
 }
 
 // TestProtocolCapsAndDropsClasses builds a 5003-row table with a 3-row class and checks the

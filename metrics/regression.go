@@ -46,7 +46,8 @@ type DistributionRegressor interface {
 // RegressionProtocol holds the parameters of the regression protocol of
 // shared/data/README.md (DefaultRegressionProtocol).
 type RegressionProtocol struct {
-	Splits       int     // number of splits, seeds 0..Splits-1
+	Splits       int     // number of splits, seeds FirstSplit..FirstSplit+Splits-1
+	FirstSplit   int     // seed of the first split: 0 in the protocol; more runs a later part of it
 	TestFraction float64 // share of rows in the test half
 	TrainCap     int     // training rows kept at most (random subsample)
 	TestCap      int     // test rows kept at most (random subsample)
@@ -128,7 +129,7 @@ func (p RegressionProtocol) Evaluate(ctx context.Context, t *data.Table, newRegr
 	if t == nil || t.Values == nil {
 		return nil, errors.New("metrics: the regression protocol needs a table with numeric targets")
 	}
-	if p.Splits <= 0 || p.TrainCap <= 0 || p.TestCap <= 0 {
+	if p.Splits <= 0 || p.FirstSplit < 0 || p.TrainCap <= 0 || p.TestCap <= 0 {
 		return nil, fmt.Errorf("metrics: invalid protocol %+v", p)
 	}
 	labeled := t.Labeled()
@@ -136,7 +137,7 @@ func (p RegressionProtocol) Evaluate(ctx context.Context, t *data.Table, newRegr
 	if res.Dropped > 0 {
 		t = t.Subset(labeled)
 	}
-	for s := 0; s < p.Splits; s++ {
+	for s := p.FirstSplit; s < p.FirstSplit+p.Splits; s++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}

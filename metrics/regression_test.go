@@ -151,6 +151,16 @@ func TestRegressionProtocol(t *testing.T) {
 	if _, err := p.Evaluate(context.Background(), &data.Table{}, func() Regressor { return &meanRegressor{} }); err == nil {
 		t.Error("a table without targets was evaluated")
 	}
+	// FirstSplit runs a later part of the protocol: split 1 alone is the full run's second.
+	one := p
+	one.Splits, one.FirstSplit = 1, 1
+	part, err := one.Evaluate(context.Background(), tab, func() Regressor { return &uniformRegressor{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := part.Splits[0], res.Splits[1]; got.Seed != 1 || got.R2 != want.R2 || got.CRPS != want.CRPS {
+		t.Errorf("FirstSplit 1: %+v, want %+v", got, want)
+	}
 }
 
 func TestRegressionBaselines(t *testing.T) {

@@ -486,9 +486,18 @@ type evalReport struct {
 	Ensemble int       `json:"ensemble"`
 	Pairwise int       `json:"pairwise"` // members per pair; -1: automatic
 	Splits   int       `json:"splits"`
-	TrainCap int       `json:"train_cap"` // training rows per split at most (the protocol's 1000)
+	First    int       `json:"first_split,omitempty"` // seed of the first split (--first-split)
+	TrainCap int       `json:"train_cap"`             // training rows per split at most (the protocol's 1000)
 	Rows     []evalRow `json:"datasets"`
 	Mean     evalMean  `json:"mean"`
+}
+
+// splitsText describes the protocol splits a report ran: n, from seed first.
+func splitsText(n, first int) string {
+	if first == 0 {
+		return fmt.Sprintf("%d splits per dataset", n)
+	}
+	return fmt.Sprintf("%d splits per dataset (seeds %d to %d)", n, first, first+n-1)
 }
 
 // lrMargin is how far below logistic regression's AUC kiln may fall before eval marks it.
@@ -500,6 +509,7 @@ func newTabpfnEvalCmd() *cobra.Command {
 		asJSON     bool
 		maxClasses int
 		splits     int
+		firstSplit int
 		trainCap   int
 		baseFile   string
 	)
@@ -544,7 +554,7 @@ more than 0.05 below ridge's. --task auto decides per file (all must agree).`,
 				return err
 			}
 			if regression {
-				return runEvalRegression(cmd, &fl, paths, baseFile, splits, asJSON)
+				return runEvalRegression(cmd, &fl, paths, baseFile, splits, firstSplit, asJSON)
 			}
 			baselines, err := newBaselineFiles(baseFile, "tabular-baselines.json", metrics.LoadBaselines)
 			if err != nil {
@@ -556,7 +566,7 @@ more than 0.05 below ridge's. --task auto decides per file (all must agree).`,
 			}
 			defer m.Release()
 			proto := metrics.DefaultProtocol()
-			proto.Splits, proto.TrainCap = splits, trainCap
+			proto.Splits, proto.FirstSplit, proto.TrainCap = splits, firstSplit, trainCap
 			rows, failed, err := evalDatasets(cmd, paths, evalSteps[evalRow, metrics.Classifier, *metrics.Result]{
 				row: func(name, path string) (evalRow, error) {
 					d, err := baselines.of(path, name)
@@ -589,7 +599,7 @@ more than 0.05 below ridge's. --task auto decides per file (all must agree).`,
 				return err
 			}
 			rep := evalReport{Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Pairwise: fl.pairwise, Splits: splits,
-				TrainCap: trainCap, Rows: rows, Mean: meanOf(rows)}
+				First: firstSplit, TrainCap: trainCap, Rows: rows, Mean: meanOf(rows)}
 			if rep.Model == "" {
 				rep.Model = "default"
 			}
@@ -600,7 +610,8 @@ more than 0.05 below ridge's. --task auto decides per file (all must agree).`,
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "write the report as JSON")
 	flagbound.Int(f, &maxClasses, "max-classes", 0, 0, maxClassCount, "skip datasets with more classes than this (0: none)")
-	flagbound.Int(f, &splits, "splits", metrics.DefaultProtocol().Splits, 1, 1000, "protocol splits (seeds 0..N-1); the reference scores use 5")
+	flagbound.Int(f, &splits, "splits", metrics.DefaultProtocol().Splits, 1, 1000, "protocol splits (seeds 0..N-1, or from --first-split); the reference scores use 5")
+	flagbound.Int(f, &firstSplit, "first-split", 0, 0, 1000, "seed of the first split: runs splits K..K+N-1 of the protocol, so that a long evaluation can be done a split at a time")
 	flagbound.Int(f, &trainCap, "train-cap", metrics.DefaultProtocol().TrainCap, 2, maxTableRows,
 		"training rows kept per split at most (a stratified subsample); the protocol and the reference scores use 1000")
 	f.StringVar(&baseFile, "baselines", "", "reference scores JSON (default: <dataset folder>/../tabular-baselines.json, or regression-baselines.json for regression)")
@@ -752,7 +763,7 @@ func printEval(w io.Writer, rep evalReport) error {
 	case rep.Pairwise > 0:
 		members += fmt.Sprintf(", %d per pair of classes", rep.Pairwise)
 	}
-	fmt.Fprintf(w, "TabPFN (%s model, %s, %s), %d splits per dataset\n", rep.Model, members, rep.Device, rep.Splits)
+	fmt.Fprintf(w, "TabPFN (%s model, %s, %s), %s\n", rep.Model, members, rep.Device, splitsText(rep.Splits, rep.First))
 	if p := metrics.DefaultProtocol().TrainCap; rep.TrainCap != 0 && rep.TrainCap != p {
 		fmt.Fprintf(w, "training rows capped at %d per split, not the protocol's %d: the reference scores are not comparable\n", rep.TrainCap, p)
 	}

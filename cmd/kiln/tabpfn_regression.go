@@ -287,6 +287,7 @@ type evalRegReport struct {
 	Ensemble  int          `json:"ensemble"`
 	Transform string       `json:"target_transform"`
 	Splits    int          `json:"splits"`
+	First     int          `json:"first_split,omitempty"` // seed of the first split (--first-split)
 	Rows      []evalRegRow `json:"datasets"`
 	Mean      evalRegMean  `json:"mean"`
 }
@@ -314,7 +315,7 @@ func (r *evalRegRow) setError(err error)      { r.Error = err.Error() }
 func (r *evalRegRow) setWarnings(ws []string) { r.Warnings = ws }
 
 // runEvalRegression runs `kiln tabpfn eval --task regression` on the datasets at paths.
-func runEvalRegression(cmd *cobra.Command, fl *tabpfnFlags, paths []string, baseFile string, splits int, asJSON bool) error {
+func runEvalRegression(cmd *cobra.Command, fl *tabpfnFlags, paths []string, baseFile string, splits, firstSplit int, asJSON bool) error {
 	baselines, err := newBaselineFiles(baseFile, "regression-baselines.json", metrics.LoadRegressionBaselines)
 	if err != nil {
 		return err
@@ -325,7 +326,7 @@ func runEvalRegression(cmd *cobra.Command, fl *tabpfnFlags, paths []string, base
 	}
 	defer m.Release()
 	proto := metrics.DefaultRegressionProtocol()
-	proto.Splits = splits
+	proto.Splits, proto.FirstSplit = splits, firstSplit
 	rows, failed, err := evalDatasets(cmd, paths, evalSteps[evalRegRow, metrics.Regressor, *metrics.RegressionResult]{
 		row: func(name, path string) (evalRegRow, error) {
 			d, err := baselines.of(path, name)
@@ -359,7 +360,7 @@ func runEvalRegression(cmd *cobra.Command, fl *tabpfnFlags, paths []string, base
 		return err
 	}
 	rep := evalRegReport{Task: taskRegression, Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Transform: fl.transform,
-		Splits: splits, Rows: rows, Mean: meanOfRegression(rows)}
+		Splits: splits, First: firstSplit, Rows: rows, Mean: meanOfRegression(rows)}
 	if rep.Model == "" {
 		rep.Model = "default"
 	}
@@ -410,8 +411,8 @@ func printEvalRegression(w io.Writer, rep evalRegReport) error {
 	if rep.Ensemble == 0 {
 		members = fmt.Sprintf("automatic ensemble of 1 to %d members", tabpfn.DefaultEnsemble)
 	}
-	fmt.Fprintf(w, "TabPFN regression (%s model, %s, target transform %s, %s), %d splits per dataset\n\n",
-		rep.Model, members, rep.Transform, rep.Device, rep.Splits)
+	fmt.Fprintf(w, "TabPFN regression (%s model, %s, target transform %s, %s), %s\n\n",
+		rep.Model, members, rep.Transform, rep.Device, splitsText(rep.Splits, rep.First))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "dataset\trows\tfeat\tR²\tRMSE\tCRPS\tcov90\tsec\tridge R²\trf R²\thgb R²\t")
 	for _, r := range rep.Rows {

@@ -214,4 +214,18 @@ func TestTabpfnEvalRegression(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, text, "ridge R²")
 	require.Contains(t, text, "mean (2)")
+
+	// --first-split runs a later part of the protocol: split 1 alone is the second of above.
+	stdout, stderr, err = runTabpfn(t, "eval", "--task", "regression", "--model", model, "--splits", "1", "--first-split", "1", "--json", dir)
+	require.NoError(t, err, stderr)
+	var part evalRegReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &part))
+	require.Equal(t, 1, part.First)
+	got := part.Rows[1].Result.Splits
+	require.Len(t, got, 1)
+	require.Equal(t, uint64(1), got[0].Seed)
+	require.Equal(t, lin.Result.Splits[1].R2, got[0].R2)
+	text, _, err = runTabpfn(t, "eval", "--task", "regression", "--model", model, "--splits", "2", "--first-split", "3", dir)
+	require.NoError(t, err)
+	require.Contains(t, text, "2 splits per dataset (seeds 3 to 4)")
 }
