@@ -361,9 +361,7 @@ func (p *Preprocessor) fit(X data.Matrix, kinds []data.Column, y []float64) erro
 				continue
 			}
 			if len(levels) > p.cfg.OneHotLevels && p.cfg.TargetStatistics && y != nil {
-				ts := column{in: j, categorical: true, targetStat: true}
-				ts.fitTargetStatistic(raw, y, foldsOf())
-				if ts.mean, ts.std = MeanStd(ts.outOfFold); ts.std > 0 {
+				if ts, ok := targetStatColumn(j, raw, y, foldsOf()); ok {
 					p.cols = append(p.cols, ts)
 					continue
 				} // every statistic the same: the code carries more
@@ -423,9 +421,7 @@ func (p *Preprocessor) fit(X data.Matrix, kinds []data.Column, y []float64) erro
 			isGroupKey(X, j, p.cfg.OneHotLevels)
 		beside = beside || (c.categorical && p.cfg.CodeStatistics > 0 && len(codes(raw)) > p.cfg.CodeStatistics)
 		if beside && y != nil {
-			ks := column{in: j, categorical: true, targetStat: true}
-			ks.fitTargetStatistic(raw, y, foldsOf())
-			if ks.mean, ks.std = MeanStd(ks.outOfFold); ks.std > 0 {
+			if ks, ok := targetStatColumn(j, raw, y, foldsOf()); ok {
 				p.cols = append(p.cols, ks)
 			}
 		}
@@ -519,6 +515,7 @@ const (
 func isGroupKey(X data.Matrix, j, levels int) bool {
 	group := make([]int, X.Rows) // each row's value index, -1 where missing
 	index := map[float64]int{}
+	var size []int // rows of each value
 	known := 0
 	for i := range X.Rows {
 		v := X.At(i, j)
@@ -530,8 +527,10 @@ func isGroupKey(X data.Matrix, j, levels int) bool {
 		if !ok {
 			g = len(index)
 			index[v] = g
+			size = append(size, 0)
 		}
 		group[i] = g
+		size[g]++
 		known++
 	}
 	nGroups := len(index)
@@ -544,12 +543,6 @@ func isGroupKey(X data.Matrix, j, levels int) bool {
 	// A column is constant within at most the key's values of two rows or more, so one with
 	// more than maxMixed values it is not constant within fails the test below: the scan of
 	// a column stops there.
-	size := make([]int, nGroups)
-	for _, g := range group {
-		if g >= 0 {
-			size[g]++
-		}
-	}
 	multi := 0
 	for _, n := range size {
 		if n >= 2 {
@@ -657,6 +650,16 @@ const (
 	targetFolds = 5
 	targetPrior = 1.0
 )
+
+// targetStatColumn fits the mean-target column of input column j (raw values, NaN where
+// missing) for training targets y and folds; ok is false when every training row's statistic
+// is the same, so that the column would carry nothing.
+func targetStatColumn(j int, raw, y []float64, folds []int) (c column, ok bool) {
+	c = column{in: j, categorical: true, targetStat: true}
+	c.fitTargetStatistic(raw, y, folds)
+	c.mean, c.std = MeanStd(c.outOfFold)
+	return c, c.std > 0
+}
 
 // fitTargetStatistic fits the statistic of each category of raw (codes, NaN where missing):
 // (sum of its rows' targets + targetPrior·mean) / (its rows + targetPrior), over all
