@@ -373,7 +373,8 @@ const DefaultOneHotLevels = 16
 // preprocess.Config.TargetStatistics): one indicator per category would crowd the member's
 // features; the other members give it the mean target beside its code
 // (preprocess.Config.CodeStatistics), as the code alone orders many categories in a way
-// that says nothing of the target. The members of indicators also present a numeric column
+// that says nothing of the target, and a regressor's give it to every column of 3 or more
+// categories (see codeStatisticsLevels). The members of indicators also present a numeric column
 // that is the key of groups of rows (many repeated values that determine another column,
 // such as a school's identifier stored as a number) by its value's mean target beside the
 // number (preprocess.Config.KeyStatistics). 0 presents every categorical column as its code

@@ -2,6 +2,7 @@ package tabpfn
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -107,6 +108,33 @@ func TestDefaultRegressorManyCategories(t *testing.T) {
 	require.Greater(t, statistics, 0.6)
 	require.Greater(t, statistics, codes)
 	require.Greater(t, single, 0.6)
+}
+
+// A column of 7 categories, one of whose mean target lies far from the others' (MASS coop's
+// specimens): a regressor's members of codes present the category's mean target beside the
+// code, since the regression model reads the code alone poorly as a look-up
+// (codeStatisticsLevels). One member is a member of codes.
+func TestDefaultRegressorFewCategories(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const categories, n = 7, 250
+	level := []float64{0.5, 0.4, 1.1, 0.6, 7.8, 1.8, 1.3}
+	names := make([]string, categories)
+	for k := range names {
+		names[k] = fmt.Sprint("s", k)
+	}
+	X, y := data.NewMatrix(n, 2), make([]float64, n)
+	for i := range y {
+		k := rng.IntN(categories)
+		X.Set(i, 0, float64(k))
+		X.Set(i, 1, float64(rng.IntN(3)))
+		y[i] = level[k] * math.Exp(0.2*rng.NormFloat64())
+	}
+	cols := []data.Column{{Name: "specimen", Kind: data.Categorical, Categories: names}, {Name: "batch"}}
+	r2 := func(opts ...Option) float64 { return halvesR2(t, X, y, cols, opts...) }
+	single, codes := r2(WithEnsemble(1)), r2(WithEnsemble(1), WithOneHot(0))
+	t.Logf("R², one member: the code and its statistic %.4f, the code alone %.4f", single, codes)
+	require.Greater(t, single, 0.85)
+	require.Greater(t, single, codes+0.2)
 }
 
 // A school's identifier stored as a number, with a school-level covariate it determines: the

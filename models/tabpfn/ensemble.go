@@ -41,9 +41,9 @@ type view struct {
 // categorical column of more categories than WithOneHot's by its category's mean target
 // (preprocess.Config.TargetStatistics), and a numeric column that is the key of groups of
 // rows by its value's mean target beside it (preprocess.Config.KeyStatistics); the members
-// that present codes give such a categorical column its mean target beside the code
-// (preprocess.Config.CodeStatistics).
-func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeatures int, relevance relevanceFunc, targets []float64) (view, error) {
+// that present codes give a categorical column of more than codeStatLevels categories its
+// mean target beside the code (preprocess.Config.CodeStatistics; see codeStatisticsLevels).
+func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeatures int, relevance relevanceFunc, targets []float64, codeStatLevels int) (view, error) {
 	v := view{
 		variant:     s.variants[i%len(s.variants)],
 		featureSeed: mix(s.seed, uint64(i), streamFeatureSeed),
@@ -54,11 +54,11 @@ func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeat
 		// Every other member presents categorical columns of a few categories as indicator
 		// columns (WithOneHot), of more as their mean targets, and adds the mean targets of
 		// numeric group keys; the others present codes, with the mean target beside the
-		// code of a column of many categories: see oneHotLevels.
+		// code: see oneHotLevels and codeStatisticsLevels.
 		cfg.OneHotLevels, cfg.TargetStatistics = s.oneHotLevels, targets != nil
 		cfg.KeyStatistics = cfg.TargetStatistics
-	} else if targets != nil {
-		cfg.CodeStatistics = s.oneHotLevels
+	} else if targets != nil && s.oneHotLevels > 0 {
+		cfg.CodeStatistics = codeStatLevels
 	}
 	v.pre = preprocess.New(cfg)
 	var tx data.Matrix
@@ -94,6 +94,25 @@ func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeat
 	}
 	v.trainX = v.present(tx)
 	return v, nil
+}
+
+// codeStatisticsLevels is the most categories a categorical column may have and still be
+// shown by its code alone in the members that present codes; a column of more gets its
+// category's mean target beside the code (preprocess.Config.CodeStatistics).
+//
+// A regressor gives every column of 3 or more categories the statistic. The regression
+// model reads a code poorly as a look-up: on MASS coop, where one of 7 specimens has a mean
+// target five times the others', a member of codes alone scores R² 0.00 and one with the
+// statistic beside the code 0.96, and the 17 unseen regression tasks with a column of 3 to
+// 16 categories gain 0.045 R² on average (bench/results/categories-2026-12-04.md). A
+// two-class classifier gives it only to a column of more categories than WithOneHot's:
+// on the 8 unseen two-class tasks with a column of 3 to 16 categories the statistic moved
+// the mean ROC AUC by -0.001, the indicator members already singling such categories out.
+func codeStatisticsLevels(s settings, regression bool) int {
+	if regression {
+		return 2
+	}
+	return s.oneHotLevels
 }
 
 // input is the model input of one member's context followed by the test rows X (raw
@@ -317,7 +336,7 @@ func (c *Classifier) buildMember(i int, X data.Matrix, y []int, k int, code []in
 			targets[j] = float64(cl)
 		}
 	}
-	if m.view, err = newView(s, i, rows, c.columns, maxFeatures, classRelevance(ys, k), targets); err != nil {
+	if m.view, err = newView(s, i, rows, c.columns, maxFeatures, classRelevance(ys, k), targets, codeStatisticsLevels(s, false)); err != nil {
 		return nil, err
 	}
 	m.trainY = make([]int32, len(ys))
