@@ -114,14 +114,15 @@ type Config struct {
 	// training row; a category unseen in training gets the target's mean. Fit without a
 	// target keeps the code.
 	TargetStatistics bool
-	// KeyStatistics, with TargetStatistics, also presents a numeric column that is the key
-	// of groups of rows (a school's or a firm's identifier stored as a number, a group-level
-	// covariate repeated in every row of its group: many repeated values that determine
-	// another column, see keyRepeats) by its value's smoothed mean target, beside the column
-	// itself, computed as a categorical column's. Such a column's exact values mark groups
-	// whose rows share a target level (pupils of one school, years of one firm), a look-up
-	// that no smooth function of the number gives.
-	KeyStatistics bool
+	// KeyStatistics, when at least 3, presents a numeric column that is the key of groups of
+	// rows (a school's or a firm's identifier stored as a number, a group-level covariate
+	// repeated in every row of its group: more than KeyStatistics values, repeated, that
+	// determine another column, see keyRepeats) by its value's smoothed mean target, beside
+	// the column itself, computed as a categorical column's, when the preprocessor is fitted
+	// with a target (FitTransformTarget). Such a column's exact values mark groups whose rows
+	// share a target level (pupils of one school, years of one firm), a look-up that no
+	// smooth function of the number gives.
+	KeyStatistics int
 	// CodeStatistics, when positive, gives a categorical column of more than CodeStatistics
 	// categories that keeps its code (not replaced through OneHotLevels and TargetStatistics)
 	// its category's smoothed mean target beside the code, fitted with a target
@@ -417,8 +418,7 @@ func (p *Preprocessor) fit(X data.Matrix, kinds []data.Column, y []float64) erro
 			continue
 		}
 		p.cols = append(p.cols, c)
-		beside := !c.categorical && p.cfg.KeyStatistics && p.cfg.TargetStatistics && p.cfg.OneHotLevels >= 3 &&
-			isGroupKey(X, j, p.cfg.OneHotLevels)
+		beside := !c.categorical && p.cfg.KeyStatistics >= 3 && y != nil && isGroupKey(X, j, p.cfg.KeyStatistics)
 		beside = beside || (c.categorical && p.cfg.CodeStatistics > 0 && len(codes(raw)) > p.cfg.CodeStatistics)
 		if beside && y != nil {
 			if ks, ok := targetStatColumn(j, raw, y, foldsOf()); ok {
@@ -496,7 +496,7 @@ func (c *column) indicate(raw []float64) []float64 {
 }
 
 // A numeric column is a key of groups (Config.KeyStatistics) when its training rows hold more
-// than OneHotLevels distinct values, each on keyRepeats rows or more on average, and it
+// than KeyStatistics distinct values, each on keyRepeats rows or more on average, and it
 // determines another column: among its values held by two rows or more, that column is
 // constant within a share obs of them where chance, drawing the column's values independently
 // at their frequencies, gives exp ≤ keyChance, and (obs − exp)/(1 − exp) ≥ keyDependence;
@@ -511,7 +511,7 @@ const (
 )
 
 // isGroupKey reports whether numeric column j of the training rows X is a key of groups (see
-// keyRepeats) for a preprocessor of the given OneHotLevels.
+// keyRepeats) for a preprocessor of the given KeyStatistics.
 func isGroupKey(X data.Matrix, j, levels int) bool {
 	group := make([]int, X.Rows) // each row's value index, -1 where missing
 	index := map[float64]int{}

@@ -532,7 +532,7 @@ func TestKeyStatistics(t *testing.T) {
 	}
 	X.Set(9, 0, math.NaN())
 	kinds := []data.Column{{Name: "id"}, {Name: "x"}, {Name: "k"}, {Name: "r"}}
-	cfg := Config{OneHotLevels: 16, TargetStatistics: true, KeyStatistics: true, Seed: 5}
+	cfg := Config{KeyStatistics: 16, Seed: 5}
 	p := New(cfg)
 	out, err := p.FitTransformTarget(X, kinds, y)
 	if err != nil {
@@ -604,8 +604,9 @@ func TestKeyStatistics(t *testing.T) {
 		t.Errorf("50 values on 120 rows: %d columns (%v)", q.OutputCols(), err)
 	}
 	for name, c := range map[string]Config{
-		"without KeyStatistics":    {OneHotLevels: 16, TargetStatistics: true},
-		"without TargetStatistics": {OneHotLevels: 16, KeyStatistics: true},
+		"without KeyStatistics":             {OneHotLevels: 16, TargetStatistics: true},
+		"KeyStatistics below 3":             {KeyStatistics: 2},
+		"more values wanted than 20 groups": {KeyStatistics: 20},
 	} {
 		q := New(c)
 		if _, err := q.FitTransformTarget(X, kinds, y); err != nil || q.OutputCols() != 4 {

@@ -371,14 +371,15 @@ const DefaultOneHotLevels = 16
 // For a regressor and a two-class classifier, the same members present a column of more
 // categories by its category's mean target, out of fold for the training rows (see
 // preprocess.Config.TargetStatistics): one indicator per category would crowd the member's
-// features; the other members give it the mean target beside its code
+// features. The other members give it the mean target beside its code
 // (preprocess.Config.CodeStatistics), as the code alone orders many categories in a way
-// that says nothing of the target, and a regressor's give it to every column of 3 or more
-// categories (see codeStatisticsLevels). The members of indicators also present a numeric column
-// that is the key of groups of rows (many repeated values that determine another column,
-// such as a school's identifier stored as a number) by its value's mean target beside the
-// number (preprocess.Config.KeyStatistics). 0 presents every categorical column as its code
-// in every member, and no mean targets; the default is DefaultOneHotLevels.
+// that says nothing of the target. A numeric column that is the key of groups of rows
+// (many repeated values that determine another column, such as a school's identifier
+// stored as a number) gets its value's mean target beside the number
+// (preprocess.Config.KeyStatistics). A regressor's members of codes have every statistic
+// its members of indicators have, and a categorical column of 3 or more categories its mean
+// target beside its code (see memberStatistics). 0 presents every categorical column as its
+// code in every member, and no mean targets; the default is DefaultOneHotLevels.
 func WithOneHot(levels int) Option {
 	return func(s *settings) error {
 		if levels < 0 || levels > MaxContextFeatures {

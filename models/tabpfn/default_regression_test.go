@@ -113,7 +113,7 @@ func TestDefaultRegressorManyCategories(t *testing.T) {
 // A column of 7 categories, one of whose mean target lies far from the others' (MASS coop's
 // specimens): a regressor's members of codes present the category's mean target beside the
 // code, since the regression model reads the code alone poorly as a look-up
-// (codeStatisticsLevels). One member is a member of codes.
+// (memberStatistics). One member is a member of codes.
 func TestDefaultRegressorFewCategories(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const categories, n = 7, 250
@@ -137,9 +137,9 @@ func TestDefaultRegressorFewCategories(t *testing.T) {
 	require.Greater(t, single, codes+0.2)
 }
 
-// A school's identifier stored as a number, with a school-level covariate it determines: the
-// members that present target statistics present the identifier's mean target too, the
-// look-up a grouped table needs (preprocess.Config.KeyStatistics).
+// A school's identifier stored as a number, with a school-level covariate it determines: a
+// regressor's members, of indicators and of codes, present the identifier's mean target
+// beside it, the look-up a grouped table needs (preprocess.Config.KeyStatistics).
 func TestDefaultRegressorGroupKey(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	const schools, n = 40, 800
@@ -158,8 +158,9 @@ func TestDefaultRegressorGroupKey(t *testing.T) {
 	}
 	cols := []data.Column{{Name: "school"}, {Name: "type"}, {Name: "x"}}
 	r2 := func(opts ...Option) float64 { return halvesR2(t, X, y, cols, opts...) }
-	keys, plain := r2(), r2(WithOneHot(0))
-	t.Logf("R²: with the key's statistics %.4f, without %.4f", keys, plain)
+	keys, plain, single := r2(), r2(WithOneHot(0)), r2(WithEnsemble(1))
+	t.Logf("R²: with the key's statistics %.4f, without %.4f; one member (of codes) %.4f", keys, plain, single)
 	require.Greater(t, keys, 0.6)
 	require.Greater(t, keys, plain+0.1)
+	require.Greater(t, single, plain+0.1, "a regressor's member of codes presents the key's statistic too")
 }

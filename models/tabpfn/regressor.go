@@ -251,7 +251,7 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 		for j, z := range ys {
 			targets[j] = float64(z)
 		}
-		v, err := newView(r.settings, i, rows, r.columns, maxFeatures, regressionRelevance(ys), targets, codeStatisticsLevels(r.settings, true))
+		v, err := newView(r.settings, i, rows, r.columns, maxFeatures, regressionRelevance(ys), targets, true)
 		if err != nil {
 			return err
 		}
