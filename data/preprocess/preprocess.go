@@ -418,9 +418,12 @@ func (p *Preprocessor) fit(X data.Matrix, kinds []data.Column, y []float64) erro
 			continue
 		}
 		p.cols = append(p.cols, c)
-		beside := !c.categorical && p.cfg.KeyStatistics >= 3 && y != nil && isGroupKey(X, j, p.cfg.KeyStatistics)
-		beside = beside || (c.categorical && p.cfg.CodeStatistics > 0 && len(codes(raw)) > p.cfg.CodeStatistics)
-		if beside && y != nil {
+		if y == nil {
+			continue
+		}
+		code := c.categorical && p.cfg.CodeStatistics > 0 && len(codes(raw)) > p.cfg.CodeStatistics
+		key := !c.categorical && p.cfg.KeyStatistics >= 3 && isGroupKey(X, j, p.cfg.KeyStatistics)
+		if code || key {
 			if ks, ok := targetStatColumn(j, raw, y, foldsOf()); ok {
 				p.cols = append(p.cols, ks)
 			}

@@ -58,7 +58,7 @@ func newView(s settings, i int, rows data.Matrix, columns []data.Column, maxFeat
 	v.pre = preprocess.New(cfg)
 	var tx data.Matrix
 	var err error
-	if targets != nil && (cfg.TargetStatistics || cfg.CodeStatistics > 0 || cfg.KeyStatistics > 0) {
+	if targets != nil { // the same as FitTransform where memberStatistics asked for none
 		tx, err = v.pre.FitTransformTarget(rows, columns, targets)
 	} else {
 		tx, err = v.pre.FitTransform(rows, columns)
