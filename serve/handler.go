@@ -297,10 +297,12 @@ func (h *Handler) predict(j *job) (result, error) {
 	// Contexts stay within the sizes the model was trained on (its MaxRows and MaxFeatures;
 	// the classifier alone takes up to MaxContextRows and MaxContextFeatures): above them
 	// time grows with the square of the rows, and a 10,000-row table takes minutes on a CPU,
-	// past Config.Timeout. Larger tables are subsampled per member, with a warning.
+	// past Config.Timeout. Larger tables are subsampled per member, with a warning, rather than
+	// seen through local contexts, whose ensemble per test row takes longer still.
 	cfg := h.cfg.Model.Cfg
 	opts := []tabpfn.Option{tabpfn.WithModel(h.cfg.Model), tabpfn.WithEnsemble(j.ensemble), tabpfn.WithSeed(j.seed),
-		tabpfn.WithMaxRows(min(cfg.MaxRows, tabpfn.MaxContextRows)), tabpfn.WithMaxFeatures(min(cfg.MaxFeatures, tabpfn.MaxContextFeatures))}
+		tabpfn.WithMaxRows(min(cfg.MaxRows, tabpfn.MaxContextRows)), tabpfn.WithMaxFeatures(min(cfg.MaxFeatures, tabpfn.MaxContextFeatures)),
+		tabpfn.WithLocalContexts(0)}
 	if j.pairwise >= 0 {
 		opts = append(opts, tabpfn.WithPairwise(j.pairwise))
 	}

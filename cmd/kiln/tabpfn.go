@@ -58,6 +58,7 @@ type tabpfnFlags struct {
 	pairwise  int
 	seed      uint64
 	maxRows   int
+	localRows int
 	maxFeats  int
 	temp      float64
 	variants  []string
@@ -80,6 +81,7 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	// Per-member limits: the classifier's defaults take every row and feature up to the
 	// largest context it accepts; lower ones are faster.
 	flagbound.Int(fs, &f.maxRows, "max-rows", 0, 0, tabpfn.MaxContextRows, "most training rows per member (a stratified subsample each beyond it); 0: the default, "+strconv.Itoa(tabpfn.MaxContextRows)+" (the embedded model was trained on up to 1024: above that it extrapolates, and time grows with the square of the rows)")
+	flagbound.Int(fs, &f.localRows, "local-context", -1, -1, tabpfn.MaxContextRows, "a training set of more rows than the model was trained on predicts each test row from a context of its own, this many training rows nearest it (classification); 0: none, every member's context is the whole training set (up to --max-rows); -1: "+strconv.Itoa(tabpfn.DefaultLocalRows)+", unless --max-rows asks for larger whole contexts")
 	flagbound.Int(fs, &f.maxFeats, "max-features", 0, 0, tabpfn.MaxContextFeatures, "most features per member (a subset each beyond it, chosen as --feature-selection says); 0: the default, the widest tables the model was trained on where it records them (both embedded models: 64), else "+strconv.Itoa(tabpfn.MaxContextFeatures))
 	cmd.Flags().StringVar(&f.featSel, "feature-selection", string(tabpfn.DefaultFeatureSelection), `how members choose their features beyond --max-features: "random", "relevance" (drawn with weights growing with each column's relevance to the target on the training rows) or "mrmr" (relevance-weighted draws that avoid columns correlated with those already drawn)`)
 	flagbound.Int(fs, &f.oneHot, "one-hot", tabpfn.DefaultOneHotLevels, 0, tabpfn.MaxContextFeatures, "every other member presents a categorical column of 3 to this many categories as one indicator column per category, and one of more as its category's mean target (regression and two classes; else its code, which the other members show beside that mean), and adds the mean target of a numeric column that keys groups of rows (repeated values that determine another column); in regression the other members show every mean target too, beside the code of every column of 3 or more categories and beside the key; 0: every column as its code or number in every member")
@@ -135,7 +137,7 @@ func (f *tabpfnFlags) load() (*tabpfn.Model, error) {
 
 func (f *tabpfnFlags) classifier(m *tabpfn.Model, warn io.Writer) (*tabpfn.Classifier, error) {
 	opts := []tabpfn.Option{tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
-		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithTemperature(f.temp),
+		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithLocalContexts(f.localRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithTemperature(f.temp),
 		tabpfn.WithWarnings(warn), tabpfn.WithFeatureSelection(tabpfn.FeatureSelection(f.featSel)),
 		tabpfn.WithOneHot(f.oneHot)}
 	if f.pairwise >= 0 { // -1 (automatic) is the classifier's default; --pairwise's range excludes less
@@ -528,7 +530,9 @@ over datasets. A dataset is marked "<rf" where kiln's AUC is below the random fo
 
 Datasets with more classes than the model's outputs are handled by error-correcting output
 codes refined by the pairs of each row's candidate classes; --max-classes N skips datasets
-with more than N classes instead (0: skip none).
+with more than N classes instead (0: skip none). A training cap above the rows the model
+was trained on (--train-cap 10000) predicts each test row from its nearest training rows
+(--local-context).
 Progress goes to standard error.
 
 --task regression runs the regression protocol of shared/data/README.md instead

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -105,8 +104,10 @@ func (f *tabpfnFlags) loadRegressionModel() (*tabpfn.Model, error) {
 // regressor builds a regressor on m from the flags; the temperature is the regressor's
 // default unless --temperature was given.
 func (f *tabpfnFlags) regressor(cmd *cobra.Command, m *tabpfn.Model, warn io.Writer) (*tabpfn.Regressor, error) {
-	if cmd.Flags().Changed("pairwise") {
-		return nil, errors.New("--pairwise is for classification")
+	for _, name := range []string{"pairwise", "local-context"} {
+		if cmd.Flags().Changed(name) {
+			return nil, fmt.Errorf("--%s is for classification", name)
+		}
 	}
 	opts := []tabpfn.Option{tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
 		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithWarnings(warn),

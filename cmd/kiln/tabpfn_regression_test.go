@@ -139,6 +139,12 @@ func TestTabpfnRegressionBadInput(t *testing.T) {
 	_, _, err = predict(constant)
 	require.ErrorContains(t, err, "target is constant")
 
+	// Options of the classifier are refused, not ignored.
+	for _, flag := range []string{"--pairwise=2", "--local-context=64"} {
+		_, _, err = predict(missing, flag)
+		require.ErrorContains(t, err, "is for classification", flag)
+	}
+
 	for _, scale := range []float64{1e12, 1e-12} {
 		name := fmt.Sprintf("scale%g.csv", scale)
 		train := regressionCSV(t, dir, name, 60, 1, scale, nil)

@@ -457,16 +457,17 @@ func TestClassifierSubsamplingWarnings(t *testing.T) {
 	checkSubsampling(t, classifierTinyConfig(), []Option{WithMaxRows(50), WithMaxFeatures(4)})
 }
 
-// The default limits are MaxContextRows and MaxContextFeatures, above the sizes the model
-// was trained on: every row and feature reaches the model, with a warning that the model
-// extrapolates; a model trained on larger contexts keeps its own limits.
+// Without local contexts the default limits are MaxContextRows and MaxContextFeatures, above
+// the sizes the model was trained on: every row and feature reaches the model, with a
+// warning that the model extrapolates; a model trained on larger contexts keeps its own
+// limits.
 func TestClassifierLimitsRaised(t *testing.T) {
 	small := classifierTinyConfig()
 	small.MaxRows, small.MaxFeatures = 50, 4
 	for _, opts := range [][]Option{nil, {WithMaxRows(500), WithMaxFeatures(40)}} {
 		X, y := clusters(120, 7, 3, 2, 9)
 		fs := &fakeScorer{cfg: small, fixed: []float64{0.2, 0.3, 0.5}}
-		c, err := newWithScorer(fs, small, append([]Option{WithEnsemble(2), WithPairwise(0)}, opts...)...)
+		c, err := newWithScorer(fs, small, append([]Option{WithEnsemble(2), WithPairwise(0), WithLocalContexts(0)}, opts...)...)
 		require.NoError(t, err)
 		require.NoError(t, c.Fit(X, y, 3))
 		w := c.Warnings()

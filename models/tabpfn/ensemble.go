@@ -199,6 +199,7 @@ const (
 	streamFeatureSeed
 	streamCodes
 	streamPairs
+	streamLocal
 )
 
 // rotationOffset returns member i's class rotation for k classes out of n members: offsets

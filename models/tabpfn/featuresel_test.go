@@ -314,7 +314,7 @@ func TestFeatureSelectionKeepsRelevantColumns(t *testing.T) {
 	cfg := classifierTinyConfig()
 	count := func(sel FeatureSelection, col int, regression bool) int {
 		opts := []Option{WithEnsemble(40), WithMaxFeatures(2), WithFeatureSelection(sel),
-			WithVariants(preprocess.VariantStandard)}
+			WithVariants(preprocess.VariantStandard), WithLocalContexts(0)}
 		var views []view
 		if regression {
 			r, err := NewRegressor(append(opts, WithModel(tinyRegressionModel(t, 1)))...)

@@ -117,6 +117,9 @@ func NewRegressor(opts ...Option) (*Regressor, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.localRows > 0 {
+		return nil, errors.New("tabpfn: WithLocalContexts is an option of the classifier")
+	}
 	if s.targetTransform == "" {
 		s.targetTransform = DefaultTargetTransform
 	}
