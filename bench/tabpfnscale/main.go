@@ -156,8 +156,10 @@ func measure(rows, feats, test, ensemble, maxRows, maxFeats, chunk int, memprof,
 	if maxFeats < 0 {
 		maxFeats = feats
 	}
+	// One context of every training row: the cost this command measures is the whole
+	// context's, which local contexts (the default above the model's trained rows) avoid.
 	opts := []tabpfn.Option{tabpfn.WithModel(model), tabpfn.WithEnsemble(ensemble),
-		tabpfn.WithMaxRows(maxRows), tabpfn.WithMaxFeatures(maxFeats)}
+		tabpfn.WithMaxRows(maxRows), tabpfn.WithMaxFeatures(maxFeats), tabpfn.WithLocalContexts(0)}
 	if chunk > 0 {
 		opts = append(opts, tabpfn.WithTestBatch(chunk))
 	}

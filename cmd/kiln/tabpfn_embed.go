@@ -53,6 +53,7 @@ against a context of other rows.`,
 				fl.ensemble = 1
 			}
 			fl.pairwise = 0 // the pairwise classifiers give no embeddings
+			fl.localRows = 0 // one context for every row, so that rows' embeddings compare
 			train, err := data.Load(trainPath, fl.readOptions(target))
 			if err != nil {
 				return err

@@ -24,7 +24,8 @@ func (c *Classifier) EmbeddingWidth() int { return c.cfg.Width * len(c.members) 
 // labelled training rows, so rows that the model would classify alike are close; the
 // embeddings are features for other models (a linear model on them, clustering). Like
 // PredictProba it is deterministic for a seed and safe for concurrent use once Fit has
-// returned. The pairwise classifiers (WithPairwise) take no part.
+// returned. The pairwise classifiers (WithPairwise) take no part, and a classifier that
+// predicts from local contexts (WithLocalContexts) has none to give.
 func (c *Classifier) Embed(X data.Matrix) (out data.Matrix, err error) {
 	defer recoverTo(&err)
 	if !c.fitted {
@@ -35,6 +36,9 @@ func (c *Classifier) Embed(X data.Matrix) (out data.Matrix, err error) {
 	}
 	if X.Cols != c.nCols {
 		return data.Matrix{}, fmt.Errorf("tabpfn: Embed: X has %d columns but the classifier was fitted on %d", X.Cols, c.nCols)
+	}
+	if c.local != nil {
+		return data.Matrix{}, errors.New("tabpfn: Embed: the classifier predicts each row from a context of its own, so rows' embeddings would not compare: fit it with WithLocalContexts(0)")
 	}
 	e, ok := c.model.(embedder)
 	if !ok {

@@ -107,7 +107,7 @@ func FineTune(ctx context.Context, m *Model, X data.Matrix, y []int, nClasses in
 		}
 	}()
 	score := func() (float64, float64, error) {
-		c, err := NewClassifier(WithModel(ft), WithEnsemble(cfg.Ensemble), WithSeed(cfg.Seed), WithPairwise(0))
+		c, err := NewClassifier(WithModel(ft), WithEnsemble(cfg.Ensemble), WithSeed(cfg.Seed), WithPairwise(0), WithLocalContexts(0))
 		if err != nil {
 			return 0, 0, err
 		}
@@ -211,7 +211,7 @@ func (m *Model) task(rng *rand.Rand, X data.Matrix, y []int, nClasses int, cfg F
 	// Two members, of which the task takes one: the ensemble presents categorical columns as
 	// codes in one and as indicator columns in the other (WithOneHot), and fine-tuning
 	// should train the model on both.
-	c, err := NewClassifier(WithModel(m), WithEnsemble(2), WithSeed(rng.Uint64()), WithPairwise(0), WithVariants(v))
+	c, err := NewClassifier(WithModel(m), WithEnsemble(2), WithSeed(rng.Uint64()), WithPairwise(0), WithVariants(v), WithLocalContexts(0))
 	if err != nil {
 		return Input{}, nil, err
 	}

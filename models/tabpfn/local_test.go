@@ -144,6 +144,10 @@ func TestLocalContextsAreNearestRows(t *testing.T) {
 	// Two members per test row, except for contexts of a single class, which need no model.
 	require.Equal(t, 2*(Xte.Rows-single), fs.calls)
 
+	// Embeddings from contexts of their own would not compare across rows.
+	_, err = c.Embed(Xte)
+	require.ErrorContains(t, err, "WithLocalContexts(0)")
+
 	// The same rows predicted one at a time get the same probabilities.
 	for _, r := range []int{0, 17, 39} {
 		one, err := c.PredictProba(Xte.SelectRows([]int{r}))
