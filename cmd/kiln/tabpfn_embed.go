@@ -52,7 +52,7 @@ against a context of other rows.`,
 			if !cmd.Flags().Changed("ensemble") {
 				fl.ensemble = 1
 			}
-			fl.pairwise = 0 // the pairwise classifiers give no embeddings
+			fl.pairwise = 0  // the pairwise classifiers give no embeddings
 			fl.localRows = 0 // one context for every row, so that rows' embeddings compare
 			train, err := data.Load(trainPath, fl.readOptions(target))
 			if err != nil {
