@@ -52,6 +52,9 @@ against a context of other rows.`,
 			if !cmd.Flags().Changed("ensemble") {
 				fl.ensemble = 1
 			}
+			if cmd.Flags().Changed("local-context") && fl.localRows != 0 {
+				return errors.New("--local-context: embeddings need one context for every row, so that they compare across rows (0 is the only value)")
+			}
 			fl.pairwise = 0  // the pairwise classifiers give no embeddings
 			fl.localRows = 0 // one context for every row, so that rows' embeddings compare
 			train, err := data.Load(trainPath, fl.readOptions(target))

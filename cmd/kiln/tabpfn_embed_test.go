@@ -56,4 +56,8 @@ func TestTabpfnEmbed(t *testing.T) {
 	noTempFiles(t, dir)
 	_, _, err = runTabpfn(t, "embed", "--train", train)
 	require.ErrorContains(t, err, "give --train and --test")
+	_, _, err = runTabpfn(t, "embed", "--train", train, "--test", test, "--model", model, "--out", out2, "--local-context", "64")
+	require.ErrorContains(t, err, "embeddings need one context for every row")
+	_, _, err = runTabpfn(t, "embed", "--train", train, "--test", test, "--model", model, "--out", out2, "--local-context", "0")
+	require.NoError(t, err)
 }
