@@ -17,9 +17,10 @@ test:
 	CGO_ENABLED=0 $(GO) test -tags noasm ./device/... ./ops/... ./tensor/...
 
 # The concurrency tests under the race detector (which needs cgo and a C compiler): execution
-# contexts on 16 goroutines, concurrent TabPFN fit+predict through the public API, and the
-# HTTP server's tests (its timed load test runs without the detector, in make test).
-RACE_TESTS := TestContextsAreIndependent|TestConcurrentClassifiers
+# contexts on 16 goroutines, concurrent TabPFN fit+predict through the public API, the
+# workers that predict rows from their local contexts, and the HTTP server's tests (its
+# timed load test runs without the detector, in make test).
+RACE_TESTS := TestContextsAreIndependent|TestConcurrentClassifiers|TestLocalContextsAreNearestRows
 test-race:
 	CGO_ENABLED=1 $(GO) test -race -timeout 30m -run '^($(RACE_TESTS))$$' ./tensor ./models/tabpfn
 	CGO_ENABLED=1 $(GO) test -race -timeout 30m -skip '^TestLoad$$' ./serve
