@@ -139,7 +139,7 @@ func (f *tabpfnFlags) classifier(m *tabpfn.Model, warn io.Writer) (*tabpfn.Class
 	opts := []tabpfn.Option{tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
 		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithLocalContexts(f.localRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithTemperature(f.temp),
 		tabpfn.WithWarnings(warn), tabpfn.WithFeatureSelection(tabpfn.FeatureSelection(f.featSel)),
-		tabpfn.WithOneHot(f.oneHot)}
+		tabpfn.WithOneHot(f.oneHot), tabpfn.WithProgress(rowProgress(warn, rowProgressInterval))}
 	if f.pairwise >= 0 { // -1 (automatic) is the classifier's default; --pairwise's range excludes less
 		opts = append(opts, tabpfn.WithPairwise(f.pairwise))
 	}
@@ -151,6 +151,31 @@ func (f *tabpfnFlags) classifier(m *tabpfn.Model, warn io.Writer) (*tabpfn.Class
 		opts = append(opts, tabpfn.WithVariants(vs...))
 	}
 	return tabpfn.NewClassifier(opts...)
+}
+
+// rowProgressInterval is how often a prediction of rows one by one reports its progress.
+const rowProgressInterval = 15 * time.Second
+
+// rowProgress returns a tabpfn.WithProgress callback that writes to w how many of a
+// prediction's rows are done and when the rest should be: at most once every interval,
+// and once more at the end of a prediction it has spoken of. A call with done = 1 starts a
+// new prediction.
+func rowProgress(w io.Writer, interval time.Duration) func(done, total int) {
+	var start, last time.Time
+	spoke := false
+	return func(done, total int) {
+		now := time.Now()
+		if done == 1 {
+			start, last, spoke = now, now, false
+		}
+		if now.Sub(last) < interval && (done < total || !spoke) {
+			return
+		}
+		last, spoke = now, true
+		eta := time.Duration(float64(now.Sub(start)) / float64(done) * float64(total-done))
+		fmt.Fprintf(w, "tabpfn: %d of %d rows predicted from their local contexts (%.0f%%), ETA %s\n",
+			done, total, 100*float64(done)/float64(total), eta.Round(time.Second))
+	}
 }
 
 // parseVariants reads --variants. eval builds one classifier before its first dataset, so a

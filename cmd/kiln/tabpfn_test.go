@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -394,4 +395,25 @@ func TestTabpfnPredictCategoricalAndMissing(t *testing.T) {
 	out, _, err = runTabpfn(t, "predict", "--train", train, "--test", test, "--categorical", "height,k")
 	require.NoError(t, err)
 	require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 3, "a header and 2 predictions: %s", out)
+}
+
+// A prediction of rows one by one reports how many are done: every row when the interval
+// is zero, and nothing for a prediction shorter than the interval.
+func TestRowProgress(t *testing.T) {
+	var b strings.Builder
+	fn := rowProgress(&b, 0)
+	for i := 1; i <= 4; i++ {
+		fn(i, 4)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	require.Len(t, lines, 4)
+	require.Contains(t, lines[0], "tabpfn: 1 of 4 rows predicted from their local contexts (25%), ETA ")
+	require.Contains(t, lines[3], "4 of 4 rows predicted from their local contexts (100%), ETA 0s")
+
+	b.Reset()
+	fn = rowProgress(&b, time.Hour)
+	for i := 1; i <= 4; i++ {
+		fn(i, 4)
+	}
+	require.Empty(t, b.String())
 }

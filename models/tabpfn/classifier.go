@@ -178,6 +178,8 @@ type settings struct {
 	// localRows is the size of the local contexts of a large training set (WithLocalContexts;
 	// 0: none, -1: automatic).
 	localRows int
+	// progress, when set, hears how many rows a long prediction has done (WithProgress).
+	progress func(done, total int)
 }
 
 // Option configures a Classifier.
@@ -368,6 +370,16 @@ func WithLocalContexts(n int) Option {
 			return fmt.Errorf("tabpfn: local context rows must be from 2 to %d (or 0 for none, -1 for automatic), got %d", MaxContextRows, n)
 		}
 		s.localRows = n
+		return nil
+	}
+}
+
+// WithProgress has fn told, one call at a time, how many of a prediction's rows are done
+// when the rows are predicted one by one (local contexts, WithLocalContexts), which on a
+// CPU can take minutes: after every row, from the goroutine that finished it.
+func WithProgress(fn func(done, total int)) Option {
+	return func(s *settings) error {
+		s.progress = fn
 		return nil
 	}
 }

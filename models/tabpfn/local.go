@@ -143,6 +143,8 @@ func (l *localClassifier) predictProba(X data.Matrix, nClasses int) (data.Matrix
 	next := make(chan int)
 	errs := make([]error, X.Rows)
 	var wg sync.WaitGroup
+	var mu sync.Mutex // serialises the progress calls
+	done := 0
 	for range min(runtime.GOMAXPROCS(0), X.Rows) {
 		wg.Add(1)
 		go func() {
@@ -153,6 +155,12 @@ func (l *localClassifier) predictProba(X data.Matrix, nClasses int) (data.Matrix
 			for i := range next {
 				l.space.point(X.Row(i), pt)
 				errs[i] = l.predictRow(X.SelectRows([]int{i}), neighbours(pt, l.points, l.rows, dist, order), out.Row(i))
+				if fn := l.parent.progress; fn != nil {
+					mu.Lock()
+					done++
+					fn(done, X.Rows)
+					mu.Unlock()
+				}
 			}
 		}()
 	}
@@ -186,7 +194,7 @@ func (l *localClassifier) predictRow(x data.Matrix, ctx []int, out []float64) er
 	}
 	sub := &Classifier{settings: l.parent.settings, model: l.parent.model, cfg: l.parent.cfg,
 		modelDev: l.parent.modelDev, columns: l.parent.columns}
-	sub.localRows, sub.warn, sub.seed = 0, nil, mix(seed, streamLocal)
+	sub.localRows, sub.warn, sub.progress, sub.seed = 0, nil, nil, mix(seed, streamLocal)
 	if sub.pairMembers < 0 {
 		sub.pairMembers = 0
 	}

@@ -91,13 +91,20 @@ func TestLocalContextsAreNearestRows(t *testing.T) {
 	X, y := localTable(150, 3, k, 1)
 	Xte, _ := localTable(40, 3, k, 2)
 	fs := &frequencyScorer{cfg: cfg}
-	c, err := newWithScorer(fs, cfg, WithLocalContexts(K), WithEnsemble(2))
+	var progress [][2]int
+	c, err := newWithScorer(fs, cfg, WithLocalContexts(K), WithEnsemble(2),
+		WithProgress(func(done, total int) { progress = append(progress, [2]int{done, total}) }))
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(X, y, k+1)) // class k is absent from the training rows
 	require.Contains(t, c.Warnings()[0], "150 training rows exceed the 50 the model was trained on")
 	p, err := c.PredictProba(Xte)
 	require.NoError(t, err)
 	requireValidProba(t, p, Xte.Rows, k+1)
+	// One progress call per row, in order, whichever worker finished it.
+	require.Len(t, progress, Xte.Rows)
+	for i, pr := range progress {
+		require.Equal(t, [2]int{i + 1, Xte.Rows}, pr)
+	}
 
 	cols := make([][]float64, X.Cols)
 	for j := range cols {
