@@ -571,6 +571,15 @@ func AutoEnsemble(rows, features, classes int) int {
 	return n
 }
 
+// child returns an unfitted classifier for a part of c's work (a pair of classes, a row's
+// local context): c's model, settings and column kinds with the given seed, whole contexts,
+// and no warnings or progress of its own.
+func (c *Classifier) child(seed uint64) *Classifier {
+	ch := &Classifier{settings: c.settings, model: c.model, cfg: c.cfg, modelDev: c.modelDev, columns: c.columns}
+	ch.seed, ch.localRows, ch.warn, ch.progress = seed, 0, nil, nil
+	return ch
+}
+
 // Ensemble returns the number of members Fit built (more than the ensemble size when output
 // codes needed extra codebooks); before Fit, or after a Fit that kept the training set for
 // local contexts (each test row's ensemble is built as it is predicted), the configured
@@ -673,10 +682,7 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 	}
 	c.nCols, c.nClasses = X.Cols, nClasses
 	if rows := c.localContextRows(c.cfg); rows > 0 && X.Rows > max(rows, c.cfg.MaxRows) {
-		if c.local, err = c.fitLocal(X, y, rows); err != nil {
-			return err
-		}
-		c.fitted = true
+		c.local, c.fitted = c.fitLocal(X, y, rows), true
 		return nil
 	}
 

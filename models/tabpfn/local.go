@@ -128,12 +128,12 @@ func (s settings) localContextRows(cfg Config) int {
 
 // fitLocal keeps the training set for local contexts of rows rows. y holds the caller's
 // labels in [0, c.nClasses).
-func (c *Classifier) fitLocal(X data.Matrix, y []int, rows int) (*localClassifier, error) {
+func (c *Classifier) fitLocal(X data.Matrix, y []int, rows int) *localClassifier {
 	l := &localClassifier{parent: c, rows: rows, space: fitLocalSpace(X), X: X.Clone(), y: slices.Clone(y)}
 	l.points = l.space.transform(X)
 	c.warnf("%d training rows exceed the %d the model was trained on: each test row is predicted from the %d training rows nearest it",
 		X.Rows, c.cfg.MaxRows, rows)
-	return l, nil
+	return l
 }
 
 // predictProba predicts each row of X from its own context, as an X.Rows × nClasses matrix of
@@ -192,9 +192,7 @@ func (l *localClassifier) predictRow(x data.Matrix, ctx []int, out []float64) er
 		out[ys[0]] = 1
 		return nil
 	}
-	sub := &Classifier{settings: l.parent.settings, model: l.parent.model, cfg: l.parent.cfg,
-		modelDev: l.parent.modelDev, columns: l.parent.columns}
-	sub.localRows, sub.warn, sub.progress, sub.seed = 0, nil, nil, mix(seed, streamLocal)
+	sub := l.parent.child(mix(seed, streamLocal))
 	if sub.pairMembers < 0 {
 		sub.pairMembers = 0
 	}

@@ -99,9 +99,8 @@ func (c *Classifier) fitPairs(X data.Matrix, y []int, k, perPair int) error {
 					yp = append(yp, boolInt(v == b))
 				}
 			}
-			child := &Classifier{settings: c.settings, model: c.model, cfg: c.cfg, modelDev: c.modelDev, columns: c.columns}
-			child.ensemble, child.pairMembers, child.warn = perPair, 0, nil
-			child.seed = mix(c.seed, uint64(len(c.pairs)), streamPairs)
+			child := c.child(mix(c.seed, uint64(len(c.pairs)), streamPairs))
+			child.ensemble, child.pairMembers = perPair, 0
 			if err := child.Fit(X.SelectRows(rows), yp, 2); err != nil {
 				return fmt.Errorf("classes %d and %d: %w", c.classes[a], c.classes[b], err)
 			}
