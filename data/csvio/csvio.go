@@ -7,8 +7,10 @@
 // Reader reads RFC 4180 CSV (encoding/csv: comma-separated, double quotes around fields that
 // hold commas, quotes or line breaks, a quote inside such a field doubled) one record at a
 // time, so a loader never holds more than one record of text. Surrounding white space of each
-// field is trimmed, and a UTF-8 byte order mark at the start of the input is dropped. Records
-// may have different field counts; the caller checks them against its header or first row.
+// field is trimmed, and UTF-8 byte order marks at the start of the input are dropped: a writer
+// may add one to text that already began with one, and U+FEFF as a character has long been
+// deprecated, so a first column name never begins with it. Records may have different field
+// counts; the caller checks them against its header or first row.
 //
 // # Numbers
 //
@@ -49,6 +51,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // ErrSyntax is ParseNumber's error for text that does not match the number grammar.
@@ -190,7 +193,7 @@ func (r *Reader) Read() (fields []string, line int, err error) {
 	if r.first {
 		r.first = false
 		if len(rec) > 0 {
-			rec[0] = strings.TrimSpace(strings.TrimPrefix(rec[0], "\ufeff"))
+			rec[0] = strings.TrimLeftFunc(rec[0], func(r rune) bool { return r == '\ufeff' || unicode.IsSpace(r) })
 		}
 	}
 	return rec, line, nil
