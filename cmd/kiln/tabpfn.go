@@ -81,7 +81,7 @@ func (f *tabpfnFlags) add(cmd *cobra.Command) {
 	// Per-member limits: the classifier's defaults take every row and feature up to the
 	// largest context it accepts; lower ones are faster.
 	flagbound.Int(fs, &f.maxRows, "max-rows", 0, 0, tabpfn.MaxContextRows, "most training rows per member (a stratified subsample each beyond it); 0: the default, "+strconv.Itoa(tabpfn.MaxContextRows)+" (the embedded model was trained on up to 1024: above that it extrapolates, and time grows with the square of the rows)")
-	flagbound.Int(fs, &f.localRows, "local-context", -1, -1, tabpfn.MaxContextRows, "a training set of more rows than the model was trained on predicts each test row from a context of its own, this many training rows nearest it (classification); 0: none, every member's context is the whole training set (up to --max-rows); -1: "+strconv.Itoa(tabpfn.DefaultLocalRows)+", unless --max-rows asks for larger whole contexts")
+	flagbound.Int(fs, &f.localRows, "local-context", -1, -1, tabpfn.MaxContextRows, "a training set of more rows than the model was trained on predicts each test row from a context of its own, this many training rows nearest it; 0: none, every member's context is the whole training set (up to --max-rows); -1: "+strconv.Itoa(tabpfn.DefaultLocalRows)+", unless --max-rows asks for larger whole contexts")
 	flagbound.Int(fs, &f.maxFeats, "max-features", 0, 0, tabpfn.MaxContextFeatures, "most features per member (a subset each beyond it, chosen as --feature-selection says); 0: the default, the widest tables the model was trained on where it records them (both embedded models: 64), else "+strconv.Itoa(tabpfn.MaxContextFeatures))
 	cmd.Flags().StringVar(&f.featSel, "feature-selection", string(tabpfn.DefaultFeatureSelection), `how members choose their features beyond --max-features: "random", "relevance" (drawn with weights growing with each column's relevance to the target on the training rows) or "mrmr" (relevance-weighted draws that avoid columns correlated with those already drawn)`)
 	flagbound.Int(fs, &f.oneHot, "one-hot", tabpfn.DefaultOneHotLevels, 0, tabpfn.MaxContextFeatures, "every other member presents a categorical column of 3 to this many categories as one indicator column per category, and one of more as its category's mean target (regression and two classes; else its code, which the other members show beside that mean), and adds the mean target of a numeric column that keys groups of rows (repeated values that determine another column); in regression the other members show every mean target too, beside the code of every column of 3 or more categories and beside the key; 0: every column as its code or number in every member")
@@ -583,7 +583,7 @@ more than 0.05 below ridge's. --task auto decides per file (all must agree).`,
 				return err
 			}
 			if regression {
-				return runEvalRegression(cmd, &fl, paths, baseFile, splits, firstSplit, asJSON)
+				return runEvalRegression(cmd, &fl, paths, baseFile, splits, firstSplit, trainCap, asJSON)
 			}
 			baselines, err := newBaselineFiles(baseFile, "tabular-baselines.json", metrics.LoadBaselines)
 			if err != nil {
@@ -642,7 +642,7 @@ more than 0.05 below ridge's. --task auto decides per file (all must agree).`,
 	flagbound.Int(f, &splits, "splits", metrics.DefaultProtocol().Splits, 1, 1000, "protocol splits (seeds 0..N-1, or from --first-split); the reference scores use 5")
 	flagbound.Int(f, &firstSplit, "first-split", 0, 0, 1000, "seed of the first split: runs splits K..K+N-1 of the protocol, so that a long evaluation can be done a split at a time")
 	flagbound.Int(f, &trainCap, "train-cap", metrics.DefaultProtocol().TrainCap, 2, maxTableRows,
-		"training rows kept per split at most (a stratified subsample); the protocol and the reference scores use 1000")
+		"training rows kept per split at most (a stratified subsample; random for regression); the protocols and the reference scores use 1000")
 	f.StringVar(&baseFile, "baselines", "", "reference scores JSON (default: <dataset folder>/../tabular-baselines.json, or regression-baselines.json for regression)")
 	return cmd
 }

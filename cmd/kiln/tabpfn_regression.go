@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -104,13 +105,12 @@ func (f *tabpfnFlags) loadRegressionModel() (*tabpfn.Model, error) {
 // regressor builds a regressor on m from the flags; the temperature is the regressor's
 // default unless --temperature was given.
 func (f *tabpfnFlags) regressor(cmd *cobra.Command, m *tabpfn.Model, warn io.Writer) (*tabpfn.Regressor, error) {
-	for _, name := range []string{"pairwise", "local-context"} {
-		if cmd.Flags().Changed(name) {
-			return nil, fmt.Errorf("--%s is for classification", name)
-		}
+	if cmd.Flags().Changed("pairwise") {
+		return nil, errors.New("--pairwise is for classification")
 	}
 	opts := []tabpfn.Option{tabpfn.WithModel(m), tabpfn.WithEnsemble(f.ensemble), tabpfn.WithSeed(f.seed),
-		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithWarnings(warn),
+		tabpfn.WithMaxRows(f.maxRows), tabpfn.WithLocalContexts(f.localRows), tabpfn.WithMaxFeatures(f.maxFeats), tabpfn.WithWarnings(warn),
+		tabpfn.WithProgress(rowProgress(warn, rowProgressInterval)),
 		tabpfn.WithTargetTransform(tabpfn.TargetTransform(f.transform)),
 		tabpfn.WithFeatureSelection(tabpfn.FeatureSelection(f.featSel)), tabpfn.WithOneHot(f.oneHot)}
 	if cmd.Flags().Changed("temperature") {
@@ -172,8 +172,12 @@ func runPredictRegression(cmd *cobra.Command, fl *tabpfnFlags, trainPath, testPa
 		}
 		fmt.Fprintf(summary, "wrote %d predictions to %s\n", d.Rows(), outPath)
 	}
-	fmt.Fprintf(summary, "%d training rows, %d test rows, %d features, regression of %q (%d members, target transform %s), %.2f s on %s\n",
-		len(train.Labeled()), test.Rows(), train.NumFeatures(), train.Target, reg.Ensemble(), reg.Transform(), elapsed.Seconds(), fl.devName)
+	members := fmt.Sprintf("%d members", reg.Ensemble())
+	if n := reg.LocalContextRows(); n > 0 {
+		members = fmt.Sprintf("each test row from its %d nearest training rows", n)
+	}
+	fmt.Fprintf(summary, "%d training rows, %d test rows, %d features, regression of %q (%s, target transform %s), %.2f s on %s\n",
+		len(train.Labeled()), test.Rows(), train.NumFeatures(), train.Target, members, reg.Transform(), elapsed.Seconds(), fl.devName)
 	if test.Values == nil {
 		return nil
 	}
@@ -289,6 +293,7 @@ type evalRegReport struct {
 	Transform string       `json:"target_transform"`
 	Splits    int          `json:"splits"`
 	First     int          `json:"first_split,omitempty"` // seed of the first split (--first-split)
+	TrainCap  int          `json:"train_cap"`             // training rows per split at most (the protocol's 1000)
 	Rows      []evalRegRow `json:"datasets"`
 	Mean      evalRegMean  `json:"mean"`
 }
@@ -316,7 +321,7 @@ func (r *evalRegRow) setError(err error)      { r.Error = err.Error() }
 func (r *evalRegRow) setWarnings(ws []string) { r.Warnings = ws }
 
 // runEvalRegression runs `kiln tabpfn eval --task regression` on the datasets at paths.
-func runEvalRegression(cmd *cobra.Command, fl *tabpfnFlags, paths []string, baseFile string, splits, firstSplit int, asJSON bool) error {
+func runEvalRegression(cmd *cobra.Command, fl *tabpfnFlags, paths []string, baseFile string, splits, firstSplit, trainCap int, asJSON bool) error {
 	baselines, err := newBaselineFiles(baseFile, "regression-baselines.json", metrics.LoadRegressionBaselines)
 	if err != nil {
 		return err
@@ -327,7 +332,7 @@ func runEvalRegression(cmd *cobra.Command, fl *tabpfnFlags, paths []string, base
 	}
 	defer m.Release()
 	proto := metrics.DefaultRegressionProtocol()
-	proto.Splits, proto.FirstSplit = splits, firstSplit
+	proto.Splits, proto.FirstSplit, proto.TrainCap = splits, firstSplit, trainCap
 	rows, failed, err := evalDatasets(cmd, paths, evalSteps[evalRegRow, metrics.Regressor, *metrics.RegressionResult]{
 		row: func(name, path string) (evalRegRow, error) {
 			d, err := baselines.of(path, name)
@@ -361,7 +366,7 @@ func runEvalRegression(cmd *cobra.Command, fl *tabpfnFlags, paths []string, base
 		return err
 	}
 	rep := evalRegReport{Task: taskRegression, Device: m.Dev.Name(), Model: fl.modelPath, Ensemble: fl.ensemble, Transform: fl.transform,
-		Splits: splits, First: firstSplit, Rows: rows, Mean: meanOfRegression(rows)}
+		Splits: splits, First: firstSplit, TrainCap: trainCap, Rows: rows, Mean: meanOfRegression(rows)}
 	if rep.Model == "" {
 		rep.Model = "default"
 	}
@@ -412,8 +417,12 @@ func printEvalRegression(w io.Writer, rep evalRegReport) error {
 	if rep.Ensemble == 0 {
 		members = fmt.Sprintf("automatic ensemble of 1 to %d members", tabpfn.DefaultEnsemble)
 	}
-	fmt.Fprintf(w, "TabPFN regression (%s model, %s, target transform %s, %s), %s\n\n",
+	fmt.Fprintf(w, "TabPFN regression (%s model, %s, target transform %s, %s), %s\n",
 		rep.Model, members, rep.Transform, rep.Device, splitsText(rep.Splits, rep.First))
+	if p := metrics.DefaultRegressionProtocol().TrainCap; rep.TrainCap != 0 && rep.TrainCap != p {
+		fmt.Fprintf(w, "training rows capped at %d per split, not the protocol's %d: the reference scores are not comparable\n", rep.TrainCap, p)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "dataset\trows\tfeat\tR²\tRMSE\tCRPS\tcov90\tsec\tridge R²\trf R²\thgb R²\t")
 	for _, r := range rep.Rows {

@@ -139,11 +139,24 @@ func TestTabpfnRegressionBadInput(t *testing.T) {
 	_, _, err = predict(constant)
 	require.ErrorContains(t, err, "target is constant")
 
-	// Options of the classifier are refused, not ignored.
-	for _, flag := range []string{"--pairwise=2", "--local-context=64"} {
-		_, _, err = predict(missing, flag)
-		require.ErrorContains(t, err, "is for classification", flag)
-	}
+	// Options of the classifier alone are refused, not ignored.
+	_, _, err = predict(missing, "--pairwise=2")
+	require.ErrorContains(t, err, "is for classification")
+
+	// More training rows than the model's 256 predict each test row from its nearest rows,
+	// unless --local-context 0 keeps them all (or --max-rows a random subsample per member).
+	large := regressionCSV(t, dir, "large.csv", 300, 3, 1, nil)
+	stdout, stderr, err = predict(large, "--local-context", "20")
+	require.NoError(t, err, stderr)
+	require.Contains(t, stderr, "each test row is predicted from the 20 training rows nearest it")
+	require.Contains(t, stderr, "(each test row from its 20 nearest training rows, target transform mixed)")
+	require.Len(t, strings.Split(strings.TrimSpace(stdout), "\n"), 11)
+	_, stderr, err = predict(large, "--local-context", "0")
+	require.NoError(t, err, stderr)
+	require.Contains(t, stderr, "context of 300 training rows is above the 256 the model was trained on")
+	_, stderr, err = predict(large, "--local-context", "0", "--max-rows", "100")
+	require.NoError(t, err, stderr)
+	require.Contains(t, stderr, "its own random subsample of 100 rows")
 
 	for _, scale := range []float64{1e12, 1e-12} {
 		name := fmt.Sprintf("scale%g.csv", scale)
@@ -234,4 +247,16 @@ func TestTabpfnEvalRegression(t *testing.T) {
 	text, _, err = runTabpfn(t, "eval", "--task", "regression", "--model", model, "--splits", "2", "--first-split", "3", dir)
 	require.NoError(t, err)
 	require.Contains(t, text, "2 splits per dataset (seeds 3 to 4)")
+
+	// --train-cap departs from the protocol's 1000 training rows per split, and says so.
+	stdout, stderr, err = runTabpfn(t, "eval", "--task", "regression", "--model", model, "--splits", "1", "--train-cap", "12", "--json", dir)
+	require.NoError(t, err, stderr)
+	var capped evalRegReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &capped))
+	require.Equal(t, 12, capped.TrainCap)
+	require.Equal(t, 12, capped.Rows[1].Result.Splits[0].TrainRows)
+	require.Equal(t, 25, lin.Result.Splits[0].TrainRows, "under the protocol all 25 training rows of a 50/50 split are kept")
+	text, _, err = runTabpfn(t, "eval", "--task", "regression", "--model", model, "--splits", "1", "--train-cap", "12", dir)
+	require.NoError(t, err)
+	require.Contains(t, text, "training rows capped at 12 per split, not the protocol's 1000")
 }

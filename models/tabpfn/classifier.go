@@ -358,11 +358,11 @@ func WithMaxRows(n int) Option {
 }
 
 // WithLocalContexts sets how a training set of more rows than the model was trained on
-// (Config.MaxRows) is seen. With n ≥ 2, each test row is predicted from a context of its
-// own, the n training rows nearest it, fitted as a training set of n rows would be, without
-// the pairwise scheme unless WithPairwise asks for it (see local.go). With 0, every
-// member's context is the whole training set (up to WithMaxRows, a stratified subsample per
-// member beyond it). -1, the default, means DefaultLocalRows, unless WithMaxRows asks for
+// (Config.MaxRows) is seen, by a classifier or a regressor. With n ≥ 2, each test row is
+// predicted from a context of its own, the n training rows nearest it, fitted as a training
+// set of n rows would be, without the pairwise scheme unless WithPairwise asks for it (see
+// local.go). With 0, every member's context is the whole training set (up to WithMaxRows,
+// a stratified subsample per member beyond it, random for a regressor). -1, the default, means DefaultLocalRows, unless WithMaxRows asks for
 // contexts larger than the model's, which it then keeps.
 func WithLocalContexts(n int) Option {
 	return func(s *settings) error {

@@ -200,6 +200,7 @@ const (
 	streamCodes
 	streamPairs
 	streamLocal
+	streamContextChoice
 )
 
 // rotationOffset returns member i's class rotation for k classes out of n members: offsets

@@ -8,8 +8,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/data/preprocess"
 	"github.com/kiln-ml/kiln/internal/shareddata"
 	"github.com/kiln-ml/kiln/metrics"
 )
@@ -63,6 +65,47 @@ func midRank(col []float64, v float64) float64 {
 	return (below + equal/2) / n
 }
 
+// handNeighbours returns the indices of the k rows of X nearest row in the local space,
+// found by hand: mid-ranks per column, squared Euclidean distance, ties to the earlier row.
+func handNeighbours(X data.Matrix, row []float64, k int) []int {
+	cols := make([][]float64, X.Cols)
+	for j := range cols {
+		for i := range X.Rows {
+			cols[j] = append(cols[j], X.At(i, j))
+		}
+	}
+	pt := func(row []float64) []float64 {
+		out := make([]float64, len(row))
+		for j, v := range row {
+			out[j] = midRank(cols[j], v)
+		}
+		return out
+	}
+	q := pt(row)
+	type cand struct {
+		d float64
+		i int
+	}
+	var cs []cand
+	for i := range X.Rows {
+		cs = append(cs, cand{sqDist(q, pt(X.Row(i))), i})
+	}
+	slices.SortStableFunc(cs, func(a, b cand) int {
+		switch {
+		case a.d < b.d:
+			return -1
+		case a.d > b.d:
+			return 1
+		}
+		return 0
+	})
+	out := make([]int, k)
+	for i, c := range cs[:k] {
+		out[i] = c.i
+	}
+	return out
+}
+
 // localTable draws rows of f features with repeated values (ties) and a few missing cells,
 // in k classes at random.
 func localTable(rows, f, k int, seed uint64) (data.Matrix, []int) {
@@ -106,42 +149,11 @@ func TestLocalContextsAreNearestRows(t *testing.T) {
 		require.Equal(t, [2]int{i + 1, Xte.Rows}, pr)
 	}
 
-	cols := make([][]float64, X.Cols)
-	for j := range cols {
-		for i := range X.Rows {
-			cols[j] = append(cols[j], X.At(i, j))
-		}
-	}
-	pt := func(row []float64) []float64 {
-		out := make([]float64, len(row))
-		for j, v := range row {
-			out[j] = midRank(cols[j], v)
-		}
-		return out
-	}
 	single := 0
 	for r := range Xte.Rows {
-		q := pt(Xte.Row(r))
-		type cand struct {
-			d float64
-			i int
-		}
-		var cs []cand
-		for i := range X.Rows {
-			cs = append(cs, cand{sqDist(q, pt(X.Row(i))), i})
-		}
-		slices.SortStableFunc(cs, func(a, b cand) int {
-			switch {
-			case a.d < b.d:
-				return -1
-			case a.d > b.d:
-				return 1
-			}
-			return 0
-		})
 		want := make([]float64, k+1)
-		for _, c := range cs[:K] {
-			want[y[c.i]] += 1.0 / K
+		for _, i := range handNeighbours(X, Xte.Row(r), K) {
+			want[y[i]] += 1.0 / K
 		}
 		if slices.Max(want) == 1 {
 			single++
@@ -161,6 +173,122 @@ func TestLocalContextsAreNearestRows(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, p.Row(r), one.Row(0))
 	}
+}
+
+// empiricalScorer answers every test row of a regression input with its context's
+// standardised targets as the distribution, mass 1/NTrain in the bin of each, so a
+// regressor built on it predicts about the mean of its context's targets. It is safe for
+// concurrent use.
+type empiricalScorer struct {
+	cfg   Config
+	bars  *Bars
+	mu    sync.Mutex
+	calls int
+}
+
+func (e *empiricalScorer) Probabilities(in Input, _ float64) ([][]float64, error) {
+	if err := in.check(e.cfg); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.calls++
+	e.mu.Unlock()
+	one := make([]float64, e.bars.Bins())
+	for _, z := range in.Target[:in.NTrain] {
+		one[e.bars.Bin(float64(z))] += 1 / float64(in.NTrain)
+	}
+	var out []float64
+	for range in.Rows - in.NTrain {
+		out = append(out, one...)
+	}
+	return [][]float64{out}, nil
+}
+
+// newRegressorWithScorer is a regressor on sc with the given bars, for tests.
+func newRegressorWithScorer(t *testing.T, sc scorer, cfg Config, bars *Bars, opts ...Option) *Regressor {
+	t.Helper()
+	s, err := applyOptions(opts)
+	require.NoError(t, err)
+	return &Regressor{settings: s, model: sc, cfg: cfg, bars: bars}
+}
+
+// A regressor's training set larger than the model's context predicts each test row from
+// its own nearest training rows, re-binned onto one grid of bins for all rows: with a scorer
+// that returns the context's targets as the distribution, each row's mean is the mean
+// target of exactly the rows the test finds by hand, to within the bins' resolution, for
+// the linear grid of TargetNone and the Yeo–Johnson grid of TargetMixed. A context whose
+// targets are all equal gives that target without the model.
+func TestLocalRegressorIsNearestRows(t *testing.T) {
+	const bins, K = 3200, 12
+	cfg := tinyConfig().AsRegression(bins)
+	cfg.MaxRows = 50
+	borders := make([]float64, bins+1)
+	for i := range borders {
+		borders[i] = -8 + 16*float64(i)/bins
+	}
+	bars, err := NewBars(borders)
+	require.NoError(t, err)
+	X, _ := localTable(150, 3, 2, 1)
+	Xte, _ := localTable(30, 3, 2, 2)
+	y := make([]float64, X.Rows)
+	for i := range y {
+		y[i] = math.Exp(0.3 * (X.At(i, 0) + float64(i%7))) // skewed, so the transform matters
+	}
+	_, sd := meanSD(y)
+	for _, tf := range []TargetTransform{TargetNone, TargetMixed} {
+		es := &empiricalScorer{cfg: cfg, bars: bars}
+		var progress [][2]int
+		r := newRegressorWithScorer(t, es, cfg, bars, WithLocalContexts(K), WithEnsemble(2), WithTargetTransform(tf),
+			WithProgress(func(done, total int) { progress = append(progress, [2]int{done, total}) }))
+		require.NoError(t, r.Fit(X, y))
+		require.Contains(t, r.Warnings()[0], "150 training rows exceed the 50 the model was trained on")
+		require.Equal(t, tf, r.Transform())
+		require.Equal(t, 2, r.Ensemble())
+		d, err := r.PredictDistribution(Xte)
+		require.NoError(t, err)
+		require.Len(t, progress, Xte.Rows)
+		require.Equal(t, [2]int{Xte.Rows, Xte.Rows}, progress[Xte.Rows-1])
+		p := d.Probabilities()
+		mean := d.Mean()
+		for i := range Xte.Rows {
+			require.InDelta(t, 1, sum(p.Row(i)), 1e-9)
+			want := 0.0
+			for _, k := range handNeighbours(X, Xte.Row(i), K) {
+				want += y[k] / K
+			}
+			require.InDelta(t, want, mean[i], 0.01*sd, "%s, test row %d", tf, i)
+		}
+		require.Equal(t, 2*Xte.Rows, es.calls, tf)
+
+		// The same rows predicted one at a time get the same distributions.
+		for _, i := range []int{0, 29} {
+			one, err := r.PredictDistribution(Xte.SelectRows([]int{i}))
+			require.NoError(t, err)
+			require.Equal(t, p.Row(i), one.Probabilities().Row(0))
+		}
+	}
+
+	// Targets constant in runs of 30 rows along one feature: a row amid a run has a context
+	// of one target and needs no model; one between runs has two.
+	X1 := data.NewMatrix(150, 1)
+	y1 := make([]float64, 150)
+	for i := range y1 {
+		X1.Set(i, 0, float64(i))
+		y1[i] = float64(i / 30)
+	}
+	es := &empiricalScorer{cfg: cfg, bars: bars}
+	r := newRegressorWithScorer(t, es, cfg, bars, WithLocalContexts(K), WithEnsemble(2), WithTargetTransform(TargetNone))
+	require.NoError(t, r.Fit(X1, y1))
+	Xq := data.NewMatrix(2, 1)
+	Xq.Set(0, 0, 45)
+	Xq.Set(1, 0, 59.5)
+	d, err := r.PredictDistribution(Xq)
+	require.NoError(t, err)
+	mean := d.Mean()
+	_, sd1 := meanSD(y1)
+	require.InDelta(t, 1, mean[0], 0.005*sd1)
+	require.InDelta(t, 1.5, mean[1], 0.005*sd1)
+	require.Equal(t, 2, es.calls)
 }
 
 // Local contexts are for training sets larger than the model's context: a smaller one,
@@ -199,14 +327,12 @@ func TestLocalContextsOff(t *testing.T) {
 }
 
 func TestWithLocalContextsRange(t *testing.T) {
-	_, err := NewRegressor(WithLocalContexts(64))
-	require.ErrorContains(t, err, "option of the classifier")
 	for _, n := range []int{-2, 1, MaxContextRows + 1} {
-		_, err = applyOptions([]Option{WithLocalContexts(n)})
+		_, err := applyOptions([]Option{WithLocalContexts(n)})
 		require.Error(t, err, "n = %d", n)
 	}
 	for _, n := range []int{-1, 0, 2, MaxContextRows} {
-		_, err = applyOptions([]Option{WithLocalContexts(n)})
+		_, err := applyOptions([]Option{WithLocalContexts(n)})
 		require.NoError(t, err, "n = %d", n)
 	}
 }
@@ -249,4 +375,106 @@ func TestLocalContextsLetter(t *testing.T) {
 	t.Logf("letter, 1,100 training rows, %d test rows: accuracy %.3f, ROC AUC %.4f", test.Rows(), acc, auc)
 	require.Greater(t, acc, 0.7)
 	require.Greater(t, auc, 0.95)
+}
+
+// linearScorer answers each test row of a regression input with a point mass at the least
+// squares fit of the context's targets on its features (with an intercept and a small ridge),
+// so that a context of few rows and many features overfits as a real model would.
+type linearScorer struct {
+	cfg  Config
+	bars *Bars
+}
+
+func (l *linearScorer) Probabilities(in Input, _ float64) ([][]float64, error) {
+	if err := in.check(l.cfg); err != nil {
+		return nil, err
+	}
+	F := in.Features + 1
+	A, b := mat.NewSymDense(F, nil), mat.NewVecDense(F, nil)
+	x := make([]float64, F)
+	row := func(i int) []float64 {
+		x[0] = 1
+		for j := range in.Features {
+			x[j+1] = float64(in.X[i*in.Features+j])
+		}
+		return x
+	}
+	for i := range in.NTrain {
+		xi := row(i)
+		for p := range F {
+			b.SetVec(p, b.AtVec(p)+xi[p]*float64(in.Target[i]))
+			for q := p; q < F; q++ {
+				A.SetSym(p, q, A.At(p, q)+xi[p]*xi[q])
+			}
+		}
+	}
+	for p := range F {
+		A.SetSym(p, p, A.At(p, p)+1e-3)
+	}
+	var w mat.VecDense
+	if err := w.SolveVec(A, b); err != nil {
+		return nil, err
+	}
+	var out []float64
+	for i := in.NTrain; i < in.Rows; i++ {
+		p := make([]float64, l.bars.Bins())
+		p[l.bars.Bin(mat.Dot(&w, mat.NewVecDense(F, row(i))))] = 1
+		out = append(out, p...)
+	}
+	return [][]float64{out}, nil
+}
+
+// Under the automatic setting a regressor measures on held-out training rows whether local
+// contexts predict better than one context of all the rows. With a scorer that fits a line
+// to its context: a target that steps at one feature's median is fitted far better piecewise
+// by 64 nearest rows; a linear target of 24 noisy features is fitted best by all the rows,
+// where 64 or 256 of them overfit.
+func TestLocalRegressorChoosesContext(t *testing.T) {
+	const bins = 2000
+	cfg := tinyConfig().AsRegression(bins)
+	cfg.MaxRows, cfg.MaxFeatures = 50, 30
+	borders := make([]float64, bins+1)
+	for i := range borders {
+		borders[i] = -10 + 20*float64(i)/bins
+	}
+	bars, err := NewBars(borders)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(4, 4))
+	table := func(rows, feats int, f func(x []float64) float64) (data.Matrix, []float64) {
+		X, y := data.NewMatrix(rows, feats), make([]float64, rows)
+		for i := range rows {
+			for j := range feats {
+				X.Set(i, j, rng.NormFloat64())
+			}
+			y[i] = f(X.Row(i))
+		}
+		return X, y
+	}
+	fit := func(X data.Matrix, y []float64) *Regressor {
+		r := newRegressorWithScorer(t, &linearScorer{cfg: cfg, bars: bars}, cfg, bars, WithEnsemble(1), WithTargetTransform(TargetNone),
+			WithVariants(preprocess.VariantStandard))
+		require.NoError(t, r.Fit(X, y))
+		return r
+	}
+
+	step := fit(table(600, 1, func(x []float64) float64 {
+		if x[0] > 0 {
+			return 1
+		}
+		return 0
+	}))
+	require.Equal(t, DefaultLocalRows, step.LocalContextRows(), step.Warnings())
+	require.Contains(t, step.Warnings()[0], "predicted from the 64 training rows nearest it (chosen on 150 held-out training rows; mean squared error: 64 rows ")
+
+	linear := fit(table(1600, 24, func(x []float64) float64 { return x[0] + 0.5*x[1] + rng.NormFloat64() }))
+	require.Zero(t, linear.LocalContextRows(), linear.Warnings())
+	require.Contains(t, linear.Warnings()[0], "one context of them all predicted held-out rows best (chosen on 256 held-out training rows")
+	require.NotEmpty(t, linear.members)
+
+	// An explicit size is taken as it is.
+	r := newRegressorWithScorer(t, &linearScorer{cfg: cfg, bars: bars}, cfg, bars, WithLocalContexts(64), WithEnsemble(1))
+	X, y := table(600, 24, func(x []float64) float64 { return x[0] })
+	require.NoError(t, r.Fit(X, y))
+	require.Equal(t, 64, r.LocalContextRows())
+	require.NotContains(t, r.Warnings()[0], "chosen")
 }

@@ -94,6 +94,22 @@ func (d *Distribution) mixtureCDFs(r int, zs [][]float64, out, scratch []float64
 	}
 }
 
+// cdfs writes to out the CDF of row r at the increasing points xs, in the target's units.
+func (d *Distribution) cdfs(r int, xs, out []float64) {
+	clear(out)
+	z, f := make([]float64, len(xs)), make([]float64, len(xs))
+	for c := range d.parts {
+		p := &d.parts[c]
+		for i, x := range xs {
+			z[i] = p.target.standardise(x)
+		}
+		d.bars.CDFs(p.probs.Row(r), z, f)
+		for i, v := range f {
+			out[i] += p.weight * v
+		}
+	}
+}
+
 // mixtureScratch is the working space of a mixture's quantile function and CRPS for one
 // row.
 type mixtureScratch struct {

@@ -32,7 +32,10 @@ var (
 // variant, feature order and subset, feature seed and, above the model's context limit, its
 // own random subsample of the training rows (see Classifier). Every member predicts over the
 // same bins of the standardised target, and the ensemble's distribution is the mixture of
-// the members' (their probabilities averaged).
+// the members' (their probabilities averaged). A training set of more rows than the model
+// was trained on is by default seen through local contexts, as the classifier's is
+// (WithLocalContexts): each test row's distribution comes from an ensemble fitted on its
+// nearest training rows, re-binned onto bins shared by all rows.
 //
 // # Concurrency
 //
@@ -55,6 +58,7 @@ type Regressor struct {
 	// then Yeo–Johnson).
 	targets  []targetMap
 	members  []*regMember
+	local    *localRegressor
 	warnings []string
 }
 
@@ -117,9 +121,6 @@ func NewRegressor(opts ...Option) (*Regressor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.localRows > 0 {
-		return nil, errors.New("tabpfn: WithLocalContexts is an option of the classifier")
-	}
 	if s.targetTransform == "" {
 		s.targetTransform = DefaultTargetTransform
 	}
@@ -169,21 +170,30 @@ func (r *Regressor) SetColumns(cols []data.Column) {
 // Warnings returns what Fit changed about the data to fit the model, one sentence each.
 func (r *Regressor) Warnings() []string { return append([]string(nil), r.warnings...) }
 
-// Ensemble returns the number of members Fit built; before Fit, the configured size (0:
-// automatic).
+// Ensemble returns the number of members Fit built; before Fit, or after a Fit that kept the
+// training set for local contexts, the configured size (0: automatic).
 func (r *Regressor) Ensemble() int {
-	if r.fitted {
+	if r.fitted && r.local == nil {
 		return len(r.members)
 	}
 	return r.ensemble
 }
 
+// LocalContextRows returns the training rows of each test row's context when Fit kept the
+// training set for local contexts (WithLocalContexts), and 0 otherwise.
+func (r *Regressor) LocalContextRows() int {
+	if r.local == nil {
+		return 0
+	}
+	return r.local.rows
+}
+
 // Transform returns the target transform Fit applied (TargetAuto resolved to TargetNone or
 // TargetYeoJohnson, TargetMixed to TargetNone for a single member); before Fit, the
-// configured one.
+// configured one, which local contexts (WithLocalContexts) apply to each context.
 func (r *Regressor) Transform() TargetTransform {
 	switch {
-	case !r.fitted:
+	case !r.fitted || r.local != nil:
 		return r.targetTransform
 	case len(r.targets) > 1:
 		return TargetMixed
@@ -197,7 +207,7 @@ func (r *Regressor) Transform() TargetTransform {
 // target must be finite: rows whose target is missing must be dropped before Fit.
 func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 	defer recoverTo(&err)
-	r.fitted, r.members, r.warnings = false, nil, nil
+	r.fitted, r.members, r.local, r.warnings = false, nil, nil, nil
 	if err := checkMatrix("Fit", X); err != nil {
 		return err
 	}
@@ -213,10 +223,32 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 		}
 	}
 	r.nCols = X.Cols
+	rows := r.localContextRows(r.cfg)
+	if rows > 0 && X.Rows > max(rows, r.cfg.MaxRows) {
+		var choice string
+		if r.localRows < 0 {
+			if rows, choice, err = r.chooseContext(X, y); err != nil {
+				return err
+			}
+		}
+		if rows > 0 {
+			l, err := r.fitLocal(X, y, rows, choice)
+			if err != nil {
+				return err
+			}
+			r.local, r.targets, r.fitted = l, []targetMap{l.grid}, true
+			return nil
+		}
+		r.warnf("%d training rows exceed the %d the model was trained on; %s", X.Rows, r.cfg.MaxRows, choice)
+	}
 	maxRows, maxFeatures := limits(r.cfg, r.settings)
 	if X.Rows > maxRows {
 		r.warnf("%d training rows exceed the context of %d: each ensemble member uses its own random subsample of %d rows",
 			X.Rows, maxRows, maxRows)
+	}
+	if n := min(X.Rows, maxRows); n > r.cfg.MaxRows {
+		r.warnf("each ensemble member's context of %d training rows is above the %d the model was trained on: it extrapolates",
+			n, r.cfg.MaxRows)
 	}
 	n := r.ensemble
 	if n == 0 {
@@ -266,6 +298,15 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 	return nil
 }
 
+// child returns a regressor to fit on part of r's training set (a local context): r's
+// model, settings and column kinds with the given seed, a whole context, no warnings and
+// no progress reports.
+func (r *Regressor) child(seed uint64) *Regressor {
+	ch := &Regressor{settings: r.settings, model: r.model, cfg: r.cfg, bars: r.bars, columns: r.columns}
+	ch.seed, ch.localRows, ch.warn, ch.progress = seed, 0, nil, nil
+	return ch
+}
+
 func (r *Regressor) warnf(format string, args ...any) {
 	r.warnings = appendWarning(r.warnings, r.warn, format, args...)
 }
@@ -290,6 +331,9 @@ func (r *Regressor) PredictDistribution(X data.Matrix) (d *Distribution, err err
 	}
 	if X.Cols != r.nCols {
 		return nil, fmt.Errorf("tabpfn: Predict: X has %d columns but the regressor was fitted on %d", X.Cols, r.nCols)
+	}
+	if r.local != nil {
+		return r.local.predictDistribution(X)
 	}
 	bins := r.bars.Bins()
 	// Each part is the mean of its members' distributions, weighted by their share.

@@ -289,7 +289,7 @@ func TestRegressorSubsamplesRows(t *testing.T) {
 	m := tinyRegressionModel(t, 15)
 	defer m.Release()
 	X, y := regressionTable(300, 2, 9, 1, 0)
-	r := newTestRegressor(t, m, WithEnsemble(3), WithMaxRows(100))
+	r := newTestRegressor(t, m, WithEnsemble(3), WithMaxRows(100), WithLocalContexts(0))
 	require.NoError(t, r.Fit(X, y))
 	require.Len(t, r.Warnings(), 1)
 	require.Contains(t, r.Warnings()[0], "random subsample of 100")
