@@ -20,7 +20,7 @@ test:
 # contexts on 16 goroutines, concurrent TabPFN fit+predict through the public API, the
 # workers that predict rows from their local contexts, and the HTTP server's tests (its
 # timed load test runs without the detector, in make test).
-RACE_TESTS := TestContextsAreIndependent|TestConcurrentClassifiers|TestLocalContextsAreNearestRows
+RACE_TESTS := TestContextsAreIndependent|TestConcurrentClassifiers|TestLocalContextsAreNearestRows|TestLocalRegressorIsNearestRows
 test-race:
 	CGO_ENABLED=1 $(GO) test -race -timeout 30m -run '^($(RACE_TESTS))$$' ./tensor ./models/tabpfn
 	CGO_ENABLED=1 $(GO) test -race -timeout 30m -skip '^TestLoad$$' ./serve
