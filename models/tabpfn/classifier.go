@@ -362,8 +362,10 @@ func WithMaxRows(n int) Option {
 // predicted from a context of its own, the n training rows nearest it, fitted as a training
 // set of n rows would be, without the pairwise scheme unless WithPairwise asks for it (see
 // local.go). With 0, every member's context is the whole training set (up to WithMaxRows,
-// a stratified subsample per member beyond it, random for a regressor). -1, the default, means DefaultLocalRows, unless WithMaxRows asks for
-// contexts larger than the model's, which it then keeps.
+// a stratified subsample per member beyond it, random for a regressor). -1, the default,
+// means DefaultLocalRows for a classifier; a regressor chooses among DefaultLocalRows,
+// four times as many and the whole training set on held-out training rows. Under -1, a
+// WithMaxRows above the model's context keeps whole contexts of that size.
 func WithLocalContexts(n int) Option {
 	return func(s *settings) error {
 		if n < -1 || n == 1 || n > MaxContextRows {
