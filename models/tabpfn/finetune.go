@@ -256,8 +256,9 @@ func (m *Model) task(rng *rand.Rand, X data.Matrix, y []int, nClasses int, cfg F
 	return in, yq, nil
 }
 
-func pick(y []int, idx []int) []int {
-	out := make([]int, len(idx))
+// pick returns y's entries at idx, in idx's order.
+func pick[T any](y []T, idx []int) []T {
+	out := make([]T, len(idx))
 	for i, r := range idx {
 		out[i] = y[r]
 	}

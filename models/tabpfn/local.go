@@ -170,6 +170,16 @@ func (n *neighbourhoods) row(X data.Matrix, i int, pt, dist []float64, order []i
 	return predict(i, X.SelectRows([]int{i}), neighbours(pt, n.points, n.rows, dist, order))
 }
 
+// allEqual reports whether every entry of ys (at least one) equals the first.
+func allEqual[T comparable](ys []T) bool {
+	for _, v := range ys[1:] {
+		if v != ys[0] {
+			return false
+		}
+	}
+	return true
+}
+
 // contextSeed is the seed of the sub-model fitted on the training rows ctx: mixed from the
 // rows alone, so that a row's prediction does not depend on the rows predicted with it.
 func contextSeed(seed uint64, ctx []int) uint64 {
@@ -222,13 +232,8 @@ func (l *localClassifier) predictProba(X data.Matrix, nClasses int) (data.Matrix
 // predictRow writes to out the class probabilities of the one row of x given the training
 // rows ctx as its context.
 func (l *localClassifier) predictRow(x data.Matrix, ctx []int, out []float64) error {
-	ys := make([]int, len(ctx))
-	single := true
-	for i, r := range ctx {
-		ys[i] = l.y[r]
-		single = single && ys[i] == ys[0]
-	}
-	if single {
+	ys := pick(l.y, ctx)
+	if allEqual(ys) {
 		out[ys[0]] = 1
 		return nil
 	}
@@ -304,13 +309,8 @@ func (l *localRegressor) predictDistribution(X data.Matrix) (*Distribution, erro
 // training rows ctx as its context. A context whose targets are all equal puts all the
 // mass in that target's bin.
 func (l *localRegressor) predictRow(x data.Matrix, ctx []int, out []float64) error {
-	ys := make([]float64, len(ctx))
-	constant := true
-	for i, r := range ctx {
-		ys[i] = l.y[r]
-		constant = constant && ys[i] == ys[0]
-	}
-	if constant {
+	ys := pick(l.y, ctx)
+	if allEqual(ys) {
 		out[l.parent.bars.Bin(l.grid.forward(ys[0]))] = 1
 		return nil
 	}
@@ -364,11 +364,7 @@ func (r *Regressor) chooseContext(X data.Matrix, y []float64) (int, string, erro
 	held, kept := slices.Clone(perm[:m]), slices.Clone(perm[m:])
 	slices.Sort(held)
 	slices.Sort(kept)
-	Xk, yk := X.SelectRows(kept), make([]float64, len(kept))
-	for i, k := range kept {
-		yk[i] = y[k]
-	}
-	Xh := X.SelectRows(held)
+	Xk, yk, Xh := X.SelectRows(kept), pick(y, kept), X.SelectRows(held)
 	best, bestErr := 0, math.Inf(1)
 	var scores []string
 	for _, rows := range localContextChoices {
