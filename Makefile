@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test test-race test-noasm test-mpi vet-mpi bench-dist fuzz vet fmt-check bench ci
+.PHONY: all build test test-poison test-race test-noasm test-mpi vet-mpi bench-dist fuzz vet fmt-check bench ci
 all: build
 
 build:
@@ -15,6 +15,11 @@ build:
 test:
 	CGO_ENABLED=0 $(GO) test ./...
 	CGO_ENABLED=0 $(GO) test -tags noasm ./device/... ./ops/... ./tensor/...
+
+# The tests again with the memory of every uninitialised CPU buffer set to NaN, so that a
+# primitive that reads what it did not write fails instead of reading recycled values.
+test-poison:
+	KILN_CPU_POISON=1 CGO_ENABLED=0 $(GO) test -count=1 ./...
 
 # The concurrency tests under the race detector (which needs cgo and a C compiler): execution
 # contexts on 16 goroutines, concurrent TabPFN fit+predict through the public API, the

@@ -42,10 +42,15 @@ func Default() *Device { return defaultDev }
 // registry hands out. Allocation statistics are kept with atomics, so buffers may be freed
 // from any goroutine.
 type Device struct {
-	liveBuffers, liveBytes, peakBytes, allocs atomic.Int64
+	liveBuffers, liveBytes, peakBytes, allocs, recycled atomic.Int64
+	f32s                                                recycler[float32]
+	f64s                                                recycler[float64]
 }
 
-var _ device.Device = (*Device)(nil)
+var (
+	_ device.Device          = (*Device)(nil)
+	_ device.UninitAllocator = (*Device)(nil)
+)
 
 // Name is always "cpu".
 func (d *Device) Name() string { return "cpu" }
@@ -61,14 +66,16 @@ func (d *Device) Info() device.Info {
 	}
 }
 
-// MemStats reports live and peak bytes held by buffers of this device. The CPU backend has no
-// caching allocator (the Go heap is one), so CachedBytes and CacheHits stay zero.
+// MemStats reports live and peak bytes held by buffers of this device, and in CacheHits the
+// allocations served with recycled memory (see recycle.go). The recycled memory belongs to
+// the garbage collector, which may drop it at any collection, so CachedBytes stays zero.
 func (d *Device) MemStats() device.MemStats {
 	return device.MemStats{
 		LiveBuffers: d.liveBuffers.Load(),
 		LiveBytes:   d.liveBytes.Load(),
 		PeakBytes:   d.peakBytes.Load(),
 		Allocs:      d.allocs.Load(),
+		CacheHits:   d.recycled.Load(),
 	}
 }
 
@@ -92,11 +99,17 @@ func (b *buffer) Device() device.Device { return b.dev }
 func (b *buffer) DType() device.DType   { return b.dtype }
 func (b *buffer) Len() int              { return b.n }
 
-// Free drops the slice so that any later use fails loudly (see get) and the garbage collector
-// can reclaim the memory. A second Free is a no-op.
+// Free drops the slice so that any later use fails loudly (see get), and offers its memory
+// for recycling. A second Free is a no-op.
 func (b *buffer) Free() {
 	if b.freed.Swap(true) {
 		return
+	}
+	if b.f32 != nil {
+		b.dev.f32s.put(b.f32)
+	}
+	if b.f64 != nil {
+		b.dev.f64s.put(b.f64)
 	}
 	b.f32, b.f64, b.i32, b.h16 = nil, nil, nil, nil
 	b.dev.liveBuffers.Add(-1)
@@ -107,23 +120,37 @@ func (b *buffer) String() string {
 	return fmt.Sprintf("cpu buffer %s[%d]", b.dtype, b.n)
 }
 
-// Alloc returns a zeroed buffer of n elements (Go's make zeroes memory).
+// Alloc returns a zeroed buffer of n elements.
 func (d *Device) Alloc(dtype device.DType, n int) (device.Buffer, error) {
+	return d.alloc(dtype, n, true)
+}
+
+// AllocUninit returns a buffer of n elements whose contents are unspecified: float32 and
+// float64 buffers may reuse freed memory without zero-filling it (device.UninitAllocator).
+func (d *Device) AllocUninit(dtype device.DType, n int) (device.Buffer, error) {
+	return d.alloc(dtype, n, false)
+}
+
+func (d *Device) alloc(dtype device.DType, n int, zero bool) (device.Buffer, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("cpu: Alloc of %d elements", n)
 	}
 	b := &buffer{dev: d, dtype: dtype, n: n}
+	var recycled bool
 	switch dtype {
 	case device.Float32:
-		b.f32 = make([]float32, n)
+		b.f32, recycled = d.f32s.get(n, zero)
 	case device.Float64:
-		b.f64 = make([]float64, n)
+		b.f64, recycled = d.f64s.get(n, zero)
 	case device.Int32:
 		b.i32 = make([]int32, n)
 	case device.BFloat16, device.Float16:
 		b.h16 = make([]uint16, n)
 	default:
 		return nil, fmt.Errorf("cpu: Alloc of unknown dtype %s", dtype)
+	}
+	if recycled {
+		d.recycled.Add(1)
 	}
 	bytes := int64(n * dtype.Size())
 	d.allocs.Add(1)
@@ -174,7 +201,8 @@ func needLen(b *buffer, n int, op, what string) {
 }
 
 // Float32s returns the memory of a CPU float32 buffer for zero-copy host access. It panics if b
-// is not a live CPU buffer of dtype float32.
+// is not a live CPU buffer of dtype float32. The slice must not be used after b is freed: the
+// memory may then belong to another buffer.
 func Float32s(b device.Buffer) []float32 {
 	cb := get(b, "Float32s")
 	if cb.dtype != device.Float32 {
@@ -183,7 +211,8 @@ func Float32s(b device.Buffer) []float32 {
 	return cb.f32
 }
 
-// Float64s returns the memory of a CPU float64 buffer for zero-copy host access.
+// Float64s returns the memory of a CPU float64 buffer for zero-copy host access, under
+// Float32s's rule.
 func Float64s(b device.Buffer) []float64 {
 	cb := get(b, "Float64s")
 	if cb.dtype != device.Float64 {

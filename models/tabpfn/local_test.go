@@ -12,6 +12,7 @@ import (
 
 	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/data/preprocess"
+	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/internal/shareddata"
 	"github.com/kiln-ml/kiln/metrics"
 )
@@ -477,4 +478,38 @@ func TestLocalRegressorChoosesContext(t *testing.T) {
 	require.NoError(t, r.Fit(X, y))
 	require.Equal(t, 64, r.LocalContextRows())
 	require.NotContains(t, r.Warnings()[0], "chosen")
+}
+
+// BenchmarkLocalRegressor times fit + predict of 100 test rows from local contexts of 64 of
+// 2000 training rows of 20 features, with a randomly initialised regression model of the
+// shipped size (the same cost per row as a trained one) and the automatic ensemble: the
+// workload of a large regression table, which runs one small forward pass per member and
+// row.
+func BenchmarkLocalRegressor(b *testing.B) {
+	m, err := New(device.MustGet("cpu"), ShippedConfig().AsRegression(DefaultBins), 1)
+	require.NoError(b, err)
+	defer m.Release()
+	borders := make([]float64, DefaultBins+1)
+	for i := range borders {
+		borders[i] = -5 + 10*float64(i)/DefaultBins
+	}
+	m.Bars, err = NewBars(borders)
+	require.NoError(b, err)
+	X, y := regressionTable(2100, 20, 13, 1, 0)
+	Xtr, ytr, Xte := X.SelectRows(seq(0, 2000)), y[:2000], X.SelectRows(seq(2000, 2100))
+	cpu0 := processCPUSeconds()
+	for b.Loop() {
+		r, err := NewRegressor(WithModel(m), WithLocalContexts(DefaultLocalRows))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Fit(Xtr, ytr); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.PredictDistribution(Xte); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric((processCPUSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/op")
 }
