@@ -12,7 +12,6 @@ import (
 
 	"github.com/kiln-ml/kiln/data"
 	"github.com/kiln-ml/kiln/data/preprocess"
-	"github.com/kiln-ml/kiln/device"
 	"github.com/kiln-ml/kiln/internal/shareddata"
 	"github.com/kiln-ml/kiln/metrics"
 )
@@ -486,15 +485,7 @@ func TestLocalRegressorChoosesContext(t *testing.T) {
 // workload of a large regression table, which runs one small forward pass per member and
 // row.
 func BenchmarkLocalRegressor(b *testing.B) {
-	m, err := New(device.MustGet("cpu"), ShippedConfig().AsRegression(DefaultBins), 1)
-	require.NoError(b, err)
-	defer m.Release()
-	borders := make([]float64, DefaultBins+1)
-	for i := range borders {
-		borders[i] = -5 + 10*float64(i)/DefaultBins
-	}
-	m.Bars, err = NewBars(borders)
-	require.NoError(b, err)
+	m := shippedSizeRegressionModel(b)
 	X, y := regressionTable(2100, 20, 13, 1, 0)
 	Xtr, ytr, Xte := X.SelectRows(seq(0, 2000)), y[:2000], X.SelectRows(seq(2000, 2100))
 	cpu0 := processCPUSeconds()

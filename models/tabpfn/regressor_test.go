@@ -387,21 +387,29 @@ func TestRegressionProtocol(t *testing.T) {
 	require.Greater(t, res.Coverage90, 0.0)
 }
 
-// BenchmarkRegressorFitPredict times fit + predict (the full distribution, its mean,
-// median and 5%/95% quantiles) on one table of 1000 training rows, 20 features and 1000
-// test rows with a randomly initialised regression model of the shipped size (ShippedConfig
-// with DefaultBins bins; the same cost per row as a trained one): "members=1" is the cost
-// of one ensemble member, "default" the automatic ensemble, one member for this size.
-func BenchmarkRegressorFitPredict(b *testing.B) {
+// shippedSizeRegressionModel returns a randomly initialised regression model of the shipped
+// size (ShippedConfig with DefaultBins bins evenly spaced on [−5, 5]), released when b ends:
+// the same cost per row as a trained one.
+func shippedSizeRegressionModel(b *testing.B) *Model {
 	m, err := New(device.MustGet("cpu"), ShippedConfig().AsRegression(DefaultBins), 1)
 	require.NoError(b, err)
-	defer m.Release()
+	b.Cleanup(m.Release)
 	borders := make([]float64, DefaultBins+1)
 	for i := range borders {
 		borders[i] = -5 + 10*float64(i)/DefaultBins
 	}
 	m.Bars, err = NewBars(borders)
 	require.NoError(b, err)
+	return m
+}
+
+// BenchmarkRegressorFitPredict times fit + predict (the full distribution, its mean,
+// median and 5%/95% quantiles) on one table of 1000 training rows, 20 features and 1000
+// test rows with a randomly initialised regression model of the shipped size (ShippedConfig
+// with DefaultBins bins; the same cost per row as a trained one): "members=1" is the cost
+// of one ensemble member, "default" the automatic ensemble, one member for this size.
+func BenchmarkRegressorFitPredict(b *testing.B) {
+	m := shippedSizeRegressionModel(b)
 	X, y := regressionTable(2000, 20, 13, 1, 0)
 	Xtr, ytr, Xte := X.SelectRows(seq(0, 1000)), y[:1000], X.SelectRows(seq(1000, 2000))
 	for _, bc := range []struct {
