@@ -149,16 +149,26 @@ func TestLocalContextsAreNearestRows(t *testing.T) {
 		require.Equal(t, [2]int{i + 1, Xte.Rows}, pr)
 	}
 
+	// Each row's frequencies are smoothed as if its context held one more row, spread over
+	// the classes as the training set is; class k, absent from the training set, keeps 0.
+	prior := make([]float64, k+1)
+	for _, v := range y {
+		prior[v] += 1 / float64(len(y))
+	}
 	single := 0
 	for r := range Xte.Rows {
-		want := make([]float64, k+1)
+		freq, want := make([]float64, k+1), make([]float64, k+1)
 		for _, i := range handNeighbours(X, Xte.Row(r), K) {
-			want[y[i]] += 1.0 / K
+			freq[y[i]] += 1.0 / K
 		}
-		if slices.Max(want) == 1 {
+		if slices.Max(freq) == 1 {
 			single++
 		}
+		for c := range want {
+			want[c] = (K*freq[c] + prior[c]) / (K + 1)
+		}
 		require.InDeltaSlice(t, want, p.Row(r), 1e-12, "test row %d", r)
+		require.Zero(t, p.At(r, k))
 	}
 	// Two members per test row, except for contexts of a single class, which need no model.
 	require.Equal(t, 2*(Xte.Rows-single), fs.calls)
