@@ -25,9 +25,9 @@ import (
 // that keeps a slice from Float32s or Float64s past the buffer's Free could observe it,
 // which those functions' documentation forbids.
 
-// poisonUninit fills the memory AllocUninit hands out with NaN, so that a
-// primitive that reads an output it did not write shows in its results. It is a debugging aid,
-// set by the environment variable KILN_CPU_POISON=1 (make test-poison runs the tests so).
+// poisonUninit fills the memory AllocUninit hands out with NaN, so that a primitive that
+// reads an output it did not write shows in its results. It is a debugging aid, set by the
+// environment variable KILN_CPU_POISON=1 (make test-poison runs the tests so).
 var poisonUninit = os.Getenv("KILN_CPU_POISON") == "1"
 
 // minRecycled is the smallest slice, in elements, that is recycled: below it the heap's own
