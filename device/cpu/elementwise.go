@@ -386,10 +386,7 @@ func binary[T float](op device.BinaryOp, p plan, a, b, y []T) {
 	case device.BinaryAdd:
 		p.run(func(o [3]int, n int) {
 			if as == 1 && bs == 1 && ys == 1 {
-				ar, br, yr := a[o[0]:o[0]+n], b[o[1]:o[1]+n], y[o[2]:o[2]+n]
-				for i := range yr {
-					yr[i] = ar[i] + br[i]
-				}
+				addRow(y[o[2]:o[2]+n], a[o[0]:o[0]+n], b[o[1]:o[1]+n])
 				return
 			}
 			ai, bi, yi := o[0], o[1], o[2]
@@ -402,10 +399,7 @@ func binary[T float](op device.BinaryOp, p plan, a, b, y []T) {
 	case device.BinaryMul:
 		p.run(func(o [3]int, n int) {
 			if as == 1 && bs == 1 && ys == 1 {
-				ar, br, yr := a[o[0]:o[0]+n], b[o[1]:o[1]+n], y[o[2]:o[2]+n]
-				for i := range yr {
-					yr[i] = ar[i] * br[i]
-				}
+				mulRow(y[o[2]:o[2]+n], a[o[0]:o[0]+n], b[o[1]:o[1]+n])
 				return
 			}
 			ai, bi, yi := o[0], o[1], o[2]
@@ -442,6 +436,36 @@ func binary[T float](op device.BinaryOp, p plan, a, b, y []T) {
 			ai, bi, yi = ai+as, bi+bs, yi+ys
 		}
 	})
+}
+
+// addRow sets y[i] = a[i] + b[i], eight float32 lanes at a time where a vector form runs
+// (the same correctly rounded sums).
+func addRow[T float](y, a, b []T) {
+	y, b = y[:len(a)], b[:len(a)]
+	if y32, ok := any(y).([]float32); ok && vecLevel != vecNone {
+		if n := len(y) &^ 7; n > 0 {
+			addF32AVX(&y32[0], &any(a).([]float32)[0], &any(b).([]float32)[0], n)
+			y, a, b = y[n:], a[n:], b[n:]
+		}
+	}
+	for i := range y {
+		y[i] = a[i] + b[i]
+	}
+}
+
+// mulRow sets y[i] = a[i] · b[i], eight float32 lanes at a time where a vector form runs
+// (the same correctly rounded products).
+func mulRow[T float](y, a, b []T) {
+	y, b = y[:len(a)], b[:len(a)]
+	if y32, ok := any(y).([]float32); ok && vecLevel != vecNone {
+		if n := len(y) &^ 7; n > 0 {
+			mulF32AVX(&y32[0], &any(a).([]float32)[0], &any(b).([]float32)[0], n)
+			y, a, b = y[n:], a[n:], b[n:]
+		}
+	}
+	for i := range y {
+		y[i] = a[i] * b[i]
+	}
 }
 
 func binaryFunc(op device.BinaryOp) func(a, b float64) float64 {
