@@ -399,43 +399,40 @@ func optFloats[T float](b *buffer) []T {
 }
 
 func layerNorm[T float](x, gamma, beta, y, mean, rstd []T, rows, cols int, eps float64) {
+	x32, vec := any(x).([]float32)
+	vec = vec && vecLevel == vecAVX512 && cols%8 == 0 && gamma != nil && beta != nil
 	parallelFor(rows, 4*cols, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			xr, yr := x[r*cols:(r+1)*cols], y[r*cols:(r+1)*cols]
-			mu := sum4(xr) / float64(cols)
-			// Four partial sums break the add latency chain that bounds a one-accumulator
-			// loop (each is still a float64 sum, the same precision as before).
-			var v0, v1, v2, v3 float64
-			i := 0
-			for ; i+4 <= len(xr); i += 4 {
-				d0, d1, d2, d3 := float64(xr[i])-mu, float64(xr[i+1])-mu, float64(xr[i+2])-mu, float64(xr[i+3])-mu
-				v0 += d0 * d0
-				v1 += d1 * d1
-				v2 += d2 * d2
-				v3 += d3 * d3
+			var mu, ss float64
+			if vec {
+				mu, ss = rowMomentsF32AVX512(&x32[r*cols], cols)
+			} else {
+				mu = sum8(xr) / float64(cols)
+				ss = sumSqDev8(xr, mu)
 			}
-			for ; i < len(xr); i++ {
-				d := float64(xr[i]) - mu
-				v0 += d * d
-			}
-			rs := 1 / math.Sqrt(((v0+v1)+(v2+v3))/float64(cols)+eps)
+			rs := 1 / math.Sqrt(ss/float64(cols)+eps)
 			mean[r], rstd[r] = T(mu), T(rs)
-			// The affine options are decided once per row, not per element.
+			// The affine options are decided once per row, not per element. The explicit
+			// conversions round every product, as the vector form does: Go may otherwise
+			// fuse a product and a sum into one rounding.
 			switch {
+			case vec:
+				normAffineF32AVX512(&any(yr).([]float32)[0], &x32[r*cols], &any(gamma).([]float32)[0], &any(beta).([]float32)[0], cols, mu, rs)
 			case gamma != nil && beta != nil:
 				g, b := gamma[:len(xr)], beta[:len(xr)]
 				for i, v := range xr {
-					yr[i] = T((float64(v)-mu)*rs*float64(g[i]) + float64(b[i]))
+					yr[i] = T(float64(float64((float64(v)-mu)*rs)*float64(g[i])) + float64(b[i]))
 				}
 			case gamma != nil:
 				g := gamma[:len(xr)]
 				for i, v := range xr {
-					yr[i] = T((float64(v) - mu) * rs * float64(g[i]))
+					yr[i] = T(float64((float64(v)-mu)*rs) * float64(g[i]))
 				}
 			case beta != nil:
 				b := beta[:len(xr)]
 				for i, v := range xr {
-					yr[i] = T((float64(v)-mu)*rs + float64(b[i]))
+					yr[i] = T(float64((float64(v)-mu)*rs) + float64(b[i]))
 				}
 			default:
 				for i, v := range xr {
@@ -446,20 +443,57 @@ func layerNorm[T float](x, gamma, beta, y, mean, rstd []T, rows, cols int, eps f
 	})
 }
 
-// sum4 is the float64 sum of x with four partial sums (see layerNorm).
-func sum4[T float](x []T) float64 {
-	var s0, s1, s2, s3 float64
+// sum8 is the float64 sum of x in eight lanes, lane l summing x[l], x[l+8], …, combined as
+// ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)): the order of the vector form
+// (layernorm_amd64.s), and partial sums that break the add latency chain of one
+// accumulator.
+func sum8[T float](x []T) float64 {
+	var s0, s1, s2, s3, s4, s5, s6, s7 float64
 	i := 0
-	for ; i+4 <= len(x); i += 4 {
+	for ; i+8 <= len(x); i += 8 {
 		s0 += float64(x[i])
 		s1 += float64(x[i+1])
 		s2 += float64(x[i+2])
 		s3 += float64(x[i+3])
+		s4 += float64(x[i+4])
+		s5 += float64(x[i+5])
+		s6 += float64(x[i+6])
+		s7 += float64(x[i+7])
 	}
-	for ; i < len(x); i++ {
-		s0 += float64(x[i])
+	var t [8]float64
+	for l := 0; i < len(x); i, l = i+1, l+1 {
+		t[l] = float64(x[i])
 	}
-	return (s0 + s1) + (s2 + s3)
+	s0, s1, s2, s3 = s0+t[0], s1+t[1], s2+t[2], s3+t[3]
+	s4, s5, s6, s7 = s4+t[4], s5+t[5], s6+t[6], s7+t[7]
+	return ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
+}
+
+// sumSqDev8 is Σ (x[i] − mu)² in float64, in sum8's lanes and order.
+func sumSqDev8[T float](x []T, mu float64) float64 {
+	var s0, s1, s2, s3, s4, s5, s6, s7 float64
+	sq := func(v T) float64 {
+		d := float64(v) - mu
+		return float64(d * d)
+	}
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		s0 += sq(x[i])
+		s1 += sq(x[i+1])
+		s2 += sq(x[i+2])
+		s3 += sq(x[i+3])
+		s4 += sq(x[i+4])
+		s5 += sq(x[i+5])
+		s6 += sq(x[i+6])
+		s7 += sq(x[i+7])
+	}
+	var t [8]float64
+	for l := 0; i < len(x); i, l = i+1, l+1 {
+		t[l] = sq(x[i])
+	}
+	s0, s1, s2, s3 = s0+t[0], s1+t[1], s2+t[2], s3+t[3]
+	s4, s5, s6, s7 = s4+t[4], s5+t[5], s6+t[6], s7+t[7]
+	return ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
 }
 
 // LayerNormBackward computes, with x̂ = (x−μ)·rstd and g = dy·γ,
