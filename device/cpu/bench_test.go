@@ -112,6 +112,18 @@ func BenchmarkUnaryTranspose(b *testing.B) {
 	}
 }
 
+// BenchmarkUnaryHeadPermute times the copy that splits a TabPFN row attention's input into
+// heads: [L, H, dh] → [H, L, dh] with L = 65 rows × 21 tokens, 4 heads of 32.
+func BenchmarkUnaryHeadPermute(b *testing.B) {
+	const l, h, dh = 65 * 21, 4, 32
+	x, y := benchBuf(b, device.Float32, l*h*dh), benchBuf(b, device.Float32, l*h*dh)
+	xl := device.Layout{Shape: []int{h, l, dh}, Strides: []int{dh, h * dh, 1}}
+	b.SetBytes(l * h * dh * 4 * 2)
+	for b.Loop() {
+		Default().Unary(device.UnaryCopy, x, xl, y, device.Contiguous([]int{h, l, dh}), 0)
+	}
+}
+
 func BenchmarkUnaryGelu(b *testing.B) {
 	const n = 1 << 20
 	x, y := benchBuf(b, device.Float32, n), benchBuf(b, device.Float32, n)

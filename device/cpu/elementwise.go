@@ -141,6 +141,43 @@ func (p plan) run(row func(offs [3]int, n int)) {
 	})
 }
 
+// copyRows copies x to y along p (operands x, then y), whose innermost rows are contiguous
+// in both. The rows of the second-innermost dimension are walked in a tight loop, with a
+// copy and no call per row: the rows of a permuted attention head are a few dozen elements
+// long, and a call per row cost as much as the copy.
+func copyRows[T float](p plan, x, y []T) {
+	r := len(p.shape)
+	if r < 2 {
+		p.run(func(o [3]int, n int) { copy(y[o[1]:o[1]+n], x[o[0]:o[0]+n]) })
+		return
+	}
+	inner, mid := p.shape[r-1], p.shape[r-2]
+	xm, ym := p.strides[0][r-2], p.strides[1][r-2]
+	rows := mid
+	for _, s := range p.shape[:r-2] {
+		rows *= s
+	}
+	parallelFor(rows, inner, func(lo, hi int) {
+		for i := lo; i < hi; {
+			q, j := i/mid, i%mid
+			xo, yo := p.offs[0]+j*xm, p.offs[1]+j*ym
+			for d := r - 3; d >= 0; d-- {
+				c := q % p.shape[d]
+				q /= p.shape[d]
+				xo += c * p.strides[0][d]
+				yo += c * p.strides[1][d]
+			}
+			n := min(hi-i, mid-j)
+			for range n {
+				copy(y[yo:yo+inner], x[xo:xo+inner])
+				xo += xm
+				yo += ym
+			}
+			i += n
+		}
+	})
+}
+
 // Unary writes y[yl(i)] = f(x[xl(i)]) over every multi-index i. Maps are evaluated in float64
 // and rounded once to the output dtype, so float32 results are correctly rounded wherever Go's
 // math functions are.
@@ -174,7 +211,7 @@ func unary[T float](op device.UnaryOp, alpha float64, p plan, x, y []T) {
 	if xs == 1 && ys == 1 {
 		switch op {
 		case device.UnaryCopy:
-			p.run(func(o [3]int, n int) { copy(y[o[1]:o[1]+n], x[o[0]:o[0]+n]) })
+			copyRows(p, x, y)
 			return
 		case device.UnaryScale:
 			p.run(func(o [3]int, n int) {
