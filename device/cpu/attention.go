@@ -88,7 +88,7 @@ func attention[T float](p device.AttentionParams, q, k, v, o, lse []T) {
 					}
 					l[i] = l[i]*corr + expRow(row, mx)
 					m[i] = mx
-					if corr != 1 {
+					if corr != 1 && j0 > 0 { // the first tile's accumulator is still zero
 						ar := acc[i*Dv : (i+1)*Dv]
 						for c := range ar {
 							ar[c] *= T(corr)
