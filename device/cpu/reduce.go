@@ -447,53 +447,22 @@ func layerNorm[T float](x, gamma, beta, y, mean, rstd []T, rows, cols int, eps f
 // ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)): the order of the vector form
 // (layernorm_amd64.s), and partial sums that break the add latency chain of one
 // accumulator.
-func sum8[T float](x []T) float64 {
-	var s0, s1, s2, s3, s4, s5, s6, s7 float64
-	i := 0
-	for ; i+8 <= len(x); i += 8 {
-		s0 += float64(x[i])
-		s1 += float64(x[i+1])
-		s2 += float64(x[i+2])
-		s3 += float64(x[i+3])
-		s4 += float64(x[i+4])
-		s5 += float64(x[i+5])
-		s6 += float64(x[i+6])
-		s7 += float64(x[i+7])
-	}
-	var t [8]float64
-	for l := 0; i < len(x); i, l = i+1, l+1 {
-		t[l] = float64(x[i])
-	}
-	s0, s1, s2, s3 = s0+t[0], s1+t[1], s2+t[2], s3+t[3]
-	s4, s5, s6, s7 = s4+t[4], s5+t[5], s6+t[6], s7+t[7]
-	return ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
-}
+func sum8[T float](x []T) float64 { return lanes8(x, 0, false) }
 
 // sumSqDev8 is Σ (x[i] − mu)² in float64, in sum8's lanes and order.
-func sumSqDev8[T float](x []T, mu float64) float64 {
-	var s0, s1, s2, s3, s4, s5, s6, s7 float64
-	sq := func(v T) float64 {
+func sumSqDev8[T float](x []T, mu float64) float64 { return lanes8(x, mu, true) }
+
+// lanes8 sums x[i] − mu, or its square, in sum8's lanes and order (x − 0 is x exactly).
+func lanes8[T float](x []T, mu float64, square bool) float64 {
+	var s [8]float64
+	for i, v := range x {
 		d := float64(v) - mu
-		return float64(d * d)
+		if square {
+			d = float64(d * d)
+		}
+		s[i%8] += d
 	}
-	i := 0
-	for ; i+8 <= len(x); i += 8 {
-		s0 += sq(x[i])
-		s1 += sq(x[i+1])
-		s2 += sq(x[i+2])
-		s3 += sq(x[i+3])
-		s4 += sq(x[i+4])
-		s5 += sq(x[i+5])
-		s6 += sq(x[i+6])
-		s7 += sq(x[i+7])
-	}
-	var t [8]float64
-	for l := 0; i < len(x); i, l = i+1, l+1 {
-		t[l] = sq(x[i])
-	}
-	s0, s1, s2, s3 = s0+t[0], s1+t[1], s2+t[2], s3+t[3]
-	s4, s5, s6, s7 = s4+t[4], s5+t[5], s6+t[6], s7+t[7]
-	return ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
+	return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
 }
 
 // LayerNormBackward computes, with x̂ = (x−μ)·rstd and g = dy·γ,
