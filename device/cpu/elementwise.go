@@ -144,7 +144,8 @@ func (p plan) run(row func(offs [3]int, n int)) {
 // copyRows copies x to y along p (operands x, then y), whose innermost rows are contiguous
 // in both. The rows of the second-innermost dimension are walked in a tight loop, with a
 // copy and no call per row: the rows of a permuted attention head are a few dozen elements
-// long, and a call per row cost as much as the copy.
+// long, so a call per row costs about as much as the copy
+// (bench/results/cpu-vector-2026-12-05.md).
 func copyRows[T float](p plan, x, y []T) {
 	r := len(p.shape)
 	if r < 2 {
