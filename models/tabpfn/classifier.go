@@ -364,8 +364,10 @@ func WithMaxRows(n int) Option {
 // local.go). With 0, every member's context is the whole training set (up to WithMaxRows,
 // a stratified subsample per member beyond it, random for a regressor). -1, the default,
 // means DefaultLocalRows for a classifier; a regressor chooses among DefaultLocalRows,
-// four times as many and the whole training set on held-out training rows. Under -1, a
-// WithMaxRows above the model's context keeps whole contexts of that size.
+// four times as many and the whole training set on held-out training rows, and does so for
+// any training set of at least twice DefaultLocalRows rows, within the model's context
+// too (see local.go). Under -1, a WithMaxRows above the model's context keeps whole
+// contexts of that size.
 func WithLocalContexts(n int) Option {
 	return func(s *settings) error {
 		if n < -1 || n == 1 || n > MaxContextRows {

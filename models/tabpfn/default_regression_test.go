@@ -65,11 +65,13 @@ func TestDefaultRegressorKnownRelation(t *testing.T) {
 }
 
 // halvesR2 fits the default Regressor, with opts, on the first half of the rows of X (columns
-// described by cols) and returns its R² on the second half.
+// described by cols) and returns its R² on the second half. The tests that use it are of how
+// a context presents columns, so every test row sees one context of all the training rows
+// unless opts ask for local contexts.
 func halvesR2(t *testing.T, X data.Matrix, y []float64, cols []data.Column, opts ...Option) float64 {
 	t.Helper()
 	n := len(y)
-	r, err := NewRegressor(opts...)
+	r, err := NewRegressor(append([]Option{WithLocalContexts(0)}, opts...)...)
 	require.NoError(t, err)
 	defer r.Close()
 	r.SetColumns(cols)
@@ -163,4 +165,32 @@ func TestDefaultRegressorGroupKey(t *testing.T) {
 	require.Greater(t, keys, 0.6)
 	require.Greater(t, keys, plain+0.1)
 	require.Greater(t, single, plain+0.1, "a regressor's member of codes presents the key's statistic too")
+}
+
+// Series over time (five of them, each a random walk of its own scale: ggplot2's
+// economics_long), one row per series and time: the nearest training rows of a test row are
+// its series' neighbouring times, which one context of all 300 training rows blurs. The
+// default Regressor must choose local contexts on its held-out training rows and reach an R²
+// above 0.95, 0.05 above one context.
+func TestDefaultRegressorChoosesLocalContexts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	const series, times = 5, 120
+	X, y := data.NewMatrix(series*times, 2), make([]float64, series*times)
+	for s := range series {
+		scale, level := math.Exp(rng.NormFloat64()), 0.0
+		for k := range times {
+			level += rng.NormFloat64()
+			X.Set(s*times+k, 0, float64(s+1))
+			X.Set(s*times+k, 1, float64(1960+k))
+			y[s*times+k] = scale * level
+		}
+	}
+	order := rng.Perm(len(y))
+	X, y = X.SelectRows(order), pick(y, order)
+	cols := []data.Column{{Name: "series"}, {Name: "year"}}
+	local := halvesR2(t, X, y, cols, WithLocalContexts(-1))
+	whole := halvesR2(t, X, y, cols)
+	t.Logf("R²: automatic (local contexts chosen) %.4f, one context %.4f", local, whole)
+	require.Greater(t, local, 0.95)
+	require.Greater(t, local, whole+0.05)
 }

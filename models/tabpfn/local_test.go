@@ -481,6 +481,23 @@ func TestLocalRegressorChoosesContext(t *testing.T) {
 	require.Contains(t, linear.Warnings()[0], "one context of them all predicted held-out rows best (chosen on 256 held-out training rows")
 	require.NotEmpty(t, linear.members)
 
+	// Within the model's context the same choice runs from localChoiceMinRows rows on, and
+	// says so only when local contexts win.
+	cfg.MaxRows = 1024
+	curved := func(x []float64) float64 { return x[0] * x[0] }
+	small := fit(table(localChoiceMinRows, 1, curved))
+	require.Equal(t, DefaultLocalRows, small.LocalContextRows(), small.Warnings())
+	require.Len(t, small.Warnings(), 1)
+	require.Contains(t, small.Warnings()[0], "each test row is predicted from the 64 of the 128 training rows nearest it, which predicted held-out training rows better than one context of them all (chosen on 32 held-out training rows; mean squared error: 64 rows ")
+	smaller := fit(table(localChoiceMinRows-1, 1, curved))
+	require.Zero(t, smaller.LocalContextRows())
+	require.Empty(t, smaller.Warnings())
+	noisy := fit(table(800, 24, func(x []float64) float64 { return x[0] + 0.5*x[1] + rng.NormFloat64() }))
+	require.Zero(t, noisy.LocalContextRows(), noisy.Warnings())
+	require.Empty(t, noisy.Warnings())
+	require.NotEmpty(t, noisy.members)
+	cfg.MaxRows = 50
+
 	// An explicit size is taken as it is.
 	r := newRegressorWithScorer(t, &linearScorer{cfg: cfg, bars: bars}, cfg, bars, WithLocalContexts(64), WithEnsemble(1))
 	X, y := table(600, 24, func(x []float64) float64 { return x[0] })

@@ -35,7 +35,8 @@ var (
 // the members' (their probabilities averaged). A training set of more rows than the model
 // was trained on is by default seen through local contexts, as the classifier's is
 // (WithLocalContexts): each test row's distribution comes from an ensemble fitted on its
-// nearest training rows, re-binned onto bins shared by all rows.
+// nearest training rows, re-binned onto bins shared by all rows. Smaller training sets of at
+// least 128 rows are too when their held-out rows are predicted better so (local.go).
 //
 // # Concurrency
 //
@@ -224,7 +225,8 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 	}
 	r.nCols = X.Cols
 	rows := r.localContextRows(r.cfg)
-	if rows > 0 && X.Rows > max(rows, r.cfg.MaxRows) {
+	large := X.Rows > max(rows, r.cfg.MaxRows)
+	if rows > 0 && (large || r.localRows < 0 && X.Rows >= localChoiceMinRows) {
 		var choice string
 		if r.localRows < 0 {
 			if rows, choice, err = r.chooseContext(X, y); err != nil {
@@ -239,7 +241,9 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 			r.local, r.targets, r.fitted = l, []targetMap{l.grid}, true
 			return nil
 		}
-		r.warnf("%d training rows exceed the %d the model was trained on; %s", X.Rows, r.cfg.MaxRows, choice)
+		if large {
+			r.warnf("%d training rows exceed the %d the model was trained on; %s", X.Rows, r.cfg.MaxRows, choice)
+		}
 	}
 	maxRows, maxFeatures := limits(r.cfg, r.settings)
 	if X.Rows > maxRows {
