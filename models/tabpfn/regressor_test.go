@@ -406,8 +406,10 @@ func shippedSizeRegressionModel(b *testing.B) *Model {
 // BenchmarkRegressorFitPredict times fit + predict (the full distribution, its mean,
 // median and 5%/95% quantiles) on one table of 1000 training rows, 20 features and 1000
 // test rows with a randomly initialised regression model of the shipped size (ShippedConfig
-// with DefaultBins bins; the same cost per row as a trained one): "members=1" is the cost
-// of one ensemble member, "default" the automatic ensemble, one member for this size.
+// with DefaultBins bins; the same cost per row as a trained one), in one context of all the
+// training rows: "members=1" is the cost of one ensemble member, "default" the automatic
+// ensemble, one member for this size. BenchmarkRegressorContextChoice is what the automatic
+// setting adds before either.
 func BenchmarkRegressorFitPredict(b *testing.B) {
 	m := shippedSizeRegressionModel(b)
 	X, y := regressionTable(2000, 20, 13, 1, 0)
@@ -419,7 +421,7 @@ func BenchmarkRegressorFitPredict(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			cpu0 := processCPUSeconds()
 			for b.Loop() {
-				r, err := NewRegressor(WithModel(m), WithEnsemble(bc.n))
+				r, err := NewRegressor(WithModel(m), WithEnsemble(bc.n), WithLocalContexts(0))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -440,4 +442,25 @@ func BenchmarkRegressorFitPredict(b *testing.B) {
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/op")
 		})
 	}
+}
+
+// BenchmarkRegressorContextChoice times Fit under the automatic setting on
+// BenchmarkRegressorFitPredict's 1000 training rows, which is the choice of context size: 250
+// held-out rows predicted from contexts of 64 rows, of 256 rows and of the other 750, then
+// the fit of the size chosen. The choice is paid whichever size wins.
+func BenchmarkRegressorContextChoice(b *testing.B) {
+	m := shippedSizeRegressionModel(b)
+	X, y := regressionTable(1000, 20, 13, 1, 0)
+	cpu0 := processCPUSeconds()
+	for b.Loop() {
+		r, err := NewRegressor(WithModel(m))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Fit(X, y); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric((processCPUSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/op")
 }
