@@ -76,8 +76,11 @@ var (
 // ensemble of its own, fitted on the DefaultLocalRows training rows nearest it, so the model
 // works at a size it knows and a row's neighbourhood decides its class. On letter at 10,000
 // training rows this scored far above one context of all of them, in less time
-// (bench/results/tabpfn-local-2026-12-04.md). The rest of this section is about whole
-// contexts: training sets within the model's size, or WithLocalContexts(0).
+// (bench/results/tabpfn-local-2026-12-04.md). A smaller training set of at least 256 rows is
+// seen so too, through contexts of 64 or 256 rows, where they predict its held-out rows
+// better than one context of them all (a table whose rows come in groups; see local.go). The
+// rest of this section is about whole contexts: smaller training sets that one context
+// predicts best, or WithLocalContexts(0).
 //
 // Every training row and feature reaches the model up to the per-member limits:
 // MaxContextRows rows (or the model's own MaxRows where larger) and DefaultMemberFeatures
@@ -363,11 +366,11 @@ func WithMaxRows(n int) Option {
 // set of n rows would be, without the pairwise scheme unless WithPairwise asks for it (see
 // local.go). With 0, every member's context is the whole training set (up to WithMaxRows,
 // a stratified subsample per member beyond it, random for a regressor). -1, the default,
-// means DefaultLocalRows for a classifier; a regressor chooses among DefaultLocalRows,
-// four times as many and the whole training set on held-out training rows, and does so for
-// any training set of at least twice DefaultLocalRows rows, within the model's context
-// too (see local.go). Under -1, a WithMaxRows above the model's context keeps whole
-// contexts of that size.
+// means DefaultLocalRows for a classifier above the model's context. A regressor there, and
+// either within the model's context (a regressor from twice DefaultLocalRows training rows
+// on, a classifier from four times as many), chooses among DefaultLocalRows, four times as
+// many and the whole training set on held-out training rows (see local.go). Under -1, a
+// WithMaxRows above the model's context keeps whole contexts of that size.
 func WithLocalContexts(n int) Option {
 	return func(s *settings) error {
 		if n < -1 || n == 1 || n > MaxContextRows {
@@ -685,8 +688,18 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 		yc[i] = compact[v]
 	}
 	c.nCols, c.nClasses = X.Cols, nClasses
-	if rows := c.localContextRows(c.cfg); rows > 0 && X.Rows > max(rows, c.cfg.MaxRows) {
-		c.local, c.fitted = c.fitLocal(X, y, rows), true
+	rows := c.localContextRows(c.cfg)
+	if rows > 0 && X.Rows <= max(rows, c.cfg.MaxRows) && c.localRows < 0 && X.Rows >= classifierChoiceMinRows {
+		var choice string
+		if rows, choice, err = c.chooseContext(X, y, nClasses); err != nil {
+			return err
+		}
+		if rows > 0 {
+			c.local, c.fitted = c.fitLocal(X, y, rows, choice), true
+			return nil
+		}
+	} else if rows > 0 && X.Rows > max(rows, c.cfg.MaxRows) {
+		c.local, c.fitted = c.fitLocal(X, y, rows, ""), true
 		return nil
 	}
 

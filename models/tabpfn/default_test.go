@@ -33,8 +33,10 @@ func TestDefaultModelAgainstReferenceScores(t *testing.T) {
 	m, err := DefaultModel(device.MustGet("cpu"))
 	require.NoError(t, err)
 	defer m.Release()
+	// One context of the whole training set: the choice of local contexts (local.go) would
+	// multiply the time of these tables, and is tested on its own.
 	newClassifier := func() metrics.Classifier {
-		c, err := NewClassifier(WithModel(m), WithEnsemble(2))
+		c, err := NewClassifier(WithModel(m), WithEnsemble(2), WithLocalContexts(0))
 		require.NoError(t, err)
 		return c
 	}

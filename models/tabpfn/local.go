@@ -24,8 +24,9 @@ import (
 // be (LoCalPFN: Thomas et al., "Retrieval & Fine-Tuning for In-Context Tabular Models",
 // NeurIPS 2024). A small neighbourhood also holds few classes, so a table of more classes
 // than the model has outputs is mostly classified without output codes. A regressor's
-// contexts are chosen the same way; how large they are, it measures on its own training
-// set (see chooseContext).
+// contexts are chosen the same way. Whether local contexts predict a table better than one
+// context, and how large they are, the model measures on its own training set under the
+// automatic setting (see chooseContextRows).
 //
 // Distances are measured on each column's empirical distribution function over the training
 // rows, which puts every column on [0, 1] whatever its units and tails; a missing value sits
@@ -170,6 +171,22 @@ func (n *neighbourhoods) row(X data.Matrix, i int, pt, dist []float64, order []i
 	return predict(i, X.SelectRows([]int{i}), neighbours(pt, n.points, n.rows, dist, order))
 }
 
+// localWarning is the warning of a model that predicts each test row from the rows of its
+// n training rows nearest it, under a model trained on contexts of up to trained rows;
+// choice, when not empty, says how rows was chosen. Within the trained size, local
+// contexts are only ever chosen, for predicting held-out rows better than one context.
+func localWarning(n, trained, rows int, choice string) string {
+	if choice != "" {
+		choice = " (" + choice + ")"
+	}
+	if n > trained {
+		return fmt.Sprintf("%d training rows exceed the %d the model was trained on: each test row is predicted from the %d training rows nearest it%s",
+			n, trained, rows, choice)
+	}
+	return fmt.Sprintf("each test row is predicted from the %d of the %d training rows nearest it, which predicted held-out training rows better than one context of them all%s",
+		rows, n, choice)
+}
+
 // allEqual reports whether every entry of ys (at least one) equals the first.
 func allEqual[T comparable](ys []T) bool {
 	for _, v := range ys[1:] {
@@ -223,10 +240,9 @@ func (s settings) localContextRows(cfg Config) int {
 }
 
 // fitLocal keeps the training set for local contexts of rows rows. y holds the caller's
-// labels in [0, c.nClasses).
-func (c *Classifier) fitLocal(X data.Matrix, y []int, rows int) *localClassifier {
-	c.warnf("%d training rows exceed the %d the model was trained on: each test row is predicted from the %d training rows nearest it",
-		X.Rows, c.cfg.MaxRows, rows)
+// labels in [0, c.nClasses). choice, when not empty, says how rows was chosen.
+func (c *Classifier) fitLocal(X data.Matrix, y []int, rows int, choice string) *localClassifier {
+	c.warnf("%s", localWarning(X.Rows, c.cfg.MaxRows, rows, choice))
 	prior := make([]float64, c.nClasses)
 	for _, v := range y {
 		prior[v] += 1 / float64(len(y))
@@ -311,16 +327,7 @@ func (r *Regressor) fitLocal(X data.Matrix, y []float64, rows int, choice string
 	if err != nil {
 		return nil, err
 	}
-	if choice != "" {
-		choice = " (" + choice + ")"
-	}
-	if X.Rows > r.cfg.MaxRows {
-		r.warnf("%d training rows exceed the %d the model was trained on: each test row is predicted from the %d training rows nearest it%s",
-			X.Rows, r.cfg.MaxRows, rows, choice)
-	} else {
-		r.warnf("each test row is predicted from the %d of the %d training rows nearest it, which predicted held-out training rows better than one context of them all%s",
-			rows, X.Rows, choice)
-	}
+	r.warnf("%s", localWarning(X.Rows, r.cfg.MaxRows, rows, choice))
 	b := r.bars.Borders()
 	inner := make([]float64, len(b)-2)
 	for k := range inner {
@@ -370,7 +377,7 @@ func (l *localRegressor) predictRow(x data.Matrix, ctx []int, out []float64) err
 	return nil
 }
 
-// How a regressor sees a training set under the automatic setting.
+// How a training set is seen under the automatic setting.
 //
 // Whether a row's nearest training rows predict its target better than all of them depends
 // on the table. Where the target is a smooth or sharp function of the features, a small
@@ -389,6 +396,17 @@ func (l *localRegressor) predictRow(x data.Matrix, ctx []int, out []float64) err
 // R² from 0.58 to 0.99 on one, and left the tables whose held-out rows preferred one context
 // unchanged to the bit (bench/results/tabpfn-local-small-2026-12-05.md). So the choice runs
 // on any training set of at least localChoiceMinRows rows.
+//
+// A classifier makes the same choice within the model's context from classifierChoiceMinRows
+// rows on, by the log loss of its held-out probabilities, and takes local contexts only where
+// they win by more than contextChoiceMargin standard errors: on 39 corpus classification
+// tasks no one had tuned on it took them on 6, each of which kept or raised its test ROC AUC
+// and lowered its log loss; one table whose class is told by the rates of rows alike took
+// AUC from 0.65 to 0.94 (bench/results/tabpfn-local-classifier-small-2026-12-05.md). Above
+// the model's context it
+// keeps contexts of DefaultLocalRows: there the held-out log loss ranked one context first on
+// spam, where its 2,000 test rows ranked 64 rows first
+// (bench/results/tabpfn-local-classifier-choice-2026-12-05.md).
 
 // localChoiceMinRows is the fewest training rows for which the automatic setting chooses
 // between local contexts and one context: a context of DefaultLocalRows is then at most half
@@ -401,61 +419,177 @@ const localChoiceMinRows = 2 * DefaultLocalRows
 // context of the whole training set.
 var localContextChoices = []int{DefaultLocalRows, 4 * DefaultLocalRows, 0}
 
+// classifierChoiceMinRows is the fewest training rows for which a classifier chooses between
+// local contexts and one context within the model's context: the choice then holds out 64
+// rows or more. A log loss over fewer decides by noise: at 128 training rows (32 held out)
+// the choice took local contexts on a table whose class no baseline predicts (vcd's
+// Rochdale) and lost 0.13 ROC AUC on its test rows
+// (bench/results/tabpfn-local-classifier-small-2026-12-05.md).
+const classifierChoiceMinRows = 4 * DefaultLocalRows
+
 // contextChoiceRows is how many training rows the choice holds out.
 const contextChoiceRows = 256
 
-// chooseContext returns the context size among localContextChoices whose predictions of
-// held-out training rows have the least squared error, and a sentence saying so.
-func (r *Regressor) chooseContext(X data.Matrix, y []float64) (int, string, error) {
-	m := min(contextChoiceRows, X.Rows/4)
-	perm := data.NewRand(mix(r.seed, streamContextChoice), 0).Perm(X.Rows)
+// contextChoiceMargin is how many standard errors a classifier's local contexts must beat
+// one context by on the held-out rows (chooseContextRows). A near tie in log loss hides
+// rankings of the rows that differ: on psych's lsat7, local contexts won the held-out log
+// loss by 0.0014 and took the test ROC AUC from 0.60 to 0.50 (its five binary items give a
+// few dozen patterns whose class rates 64 rows estimate with more noise than their
+// differences). The regressor's choice was measured without a margin.
+const contextChoiceMargin = 1
+
+// chooseContextRows returns the context size among localContextChoices whose predictions of
+// held-out training rows have the least mean loss, and a sentence saying so that names the
+// loss. It holds out min(contextChoiceRows, n/4) of the n training rows at random, drawn
+// with seed; losses fits a model with contexts of the given size (0: one context of every
+// row) on the kept rows and returns its loss on each held-out row (kept and held are
+// increasing indices into the training rows), or nil where that size cannot be fitted on
+// the kept rows. progress, when not nil, is told of the held-out rows predicted from local
+// contexts, counted over every local size; losses passes its second argument on to them.
+//
+// A local size is chosen only where its mean loss is below one context's by more than
+// margin standard errors of the held-out rows' paired differences; otherwise one context
+// is, as the simpler model within noise of the best (the one-standard-error rule of
+// Breiman et al., "Classification and Regression Trees", 1984, section 3.4.3, at margin 1).
+func chooseContextRows(n int, seed uint64, loss string, margin float64, progress func(done, total int),
+	losses func(rows int, progress func(done, total int), kept, held []int) ([]float64, error)) (int, string, error) {
+	m := min(contextChoiceRows, n/4)
+	perm := data.NewRand(mix(seed, streamContextChoice), 0).Perm(n)
 	held, kept := slices.Clone(perm[:m]), slices.Clone(perm[m:])
 	slices.Sort(held)
 	slices.Sort(kept)
-	Xk, yk, Xh := X.SelectRows(kept), pick(y, kept), X.SelectRows(held)
-	best, bestErr := 0, math.Inf(1)
-	var scores []string
+	var sizes []int
+	local := 0
 	for _, rows := range localContextChoices {
-		if rows >= len(kept) {
-			continue // as large as the whole set
-		}
-		ch := r.child(mix(r.seed, streamContextChoice))
-		var d *Distribution
-		if rows > 0 {
-			l, err := ch.fitLocal(Xk, yk, rows, "")
-			if err != nil {
-				return 0, "", err
-			}
-			if d, err = l.predictDistribution(Xh); err != nil {
-				return 0, "", err
-			}
-		} else {
-			if err := ch.Fit(Xk, yk); err != nil {
-				return 0, "", err
-			}
-			var err error
-			if d, err = ch.PredictDistribution(Xh); err != nil {
-				return 0, "", err
+		if rows < len(kept) { // a larger one is the whole set
+			sizes = append(sizes, rows)
+			if rows > 0 {
+				local++
 			}
 		}
-		var se float64
-		for i, v := range d.Mean() {
-			e := v - y[held[i]]
-			se += e * e
+	}
+	best, bestLoss := 0, math.Inf(1)
+	var scores []string
+	byRows := map[int][]float64{}
+	done := 0
+	for _, rows := range sizes {
+		var told func(int, int)
+		if progress != nil && rows > 0 {
+			offset := done * m
+			told = func(d, _ int) { progress(offset+d, local*m) }
+			done++
 		}
-		mse := se / float64(m)
+		ls, err := losses(rows, told, kept, held)
+		if err != nil {
+			return 0, "", err
+		}
+		if ls == nil {
+			continue // cannot be fitted on the kept rows
+		}
+		byRows[rows] = ls
+		var sum float64
+		for _, l := range ls {
+			sum += l
+		}
+		mean := sum / float64(len(ls))
 		name := fmt.Sprintf("%d rows", rows)
 		if rows == 0 {
 			name = "all rows"
 		}
-		scores = append(scores, fmt.Sprintf("%s %.4g", name, mse))
-		if mse < bestErr {
-			best, bestErr = rows, mse
+		scores = append(scores, fmt.Sprintf("%s %.4g", name, mean))
+		if mean < bestLoss {
+			best, bestLoss = rows, mean
 		}
 	}
-	choice := fmt.Sprintf("chosen on %d held-out training rows; mean squared error: %s", m, strings.Join(scores, ", "))
+	choice := fmt.Sprintf("chosen on %d held-out training rows; %s: %s", m, loss, strings.Join(scores, ", "))
+	if whole, ok := byRows[0]; ok && best > 0 && margin > 0 {
+		if z := pairedZ(whole, byRows[best]); z <= margin {
+			return 0, fmt.Sprintf("one context of them all predicted held-out rows within %.3g standard errors of the best, %d rows (%s)", z, best, choice), nil
+		}
+	}
 	if best == 0 {
 		choice = "one context of them all predicted held-out rows best (" + choice + ")"
 	}
 	return best, choice, nil
+}
+
+// pairedZ returns how many standard errors the mean of a−b lies above 0, over paired
+// entries; ±Inf where every difference is the same nonzero number, 0 where all are 0.
+func pairedZ(a, b []float64) float64 {
+	var sum, sq float64
+	for i := range a {
+		d := a[i] - b[i]
+		sum += d
+		sq += d * d
+	}
+	n := float64(len(a))
+	mu := sum / n
+	se := math.Sqrt(max(sq/n-mu*mu, 0) / (n - 1))
+	switch {
+	case se > 0:
+		return mu / se
+	case mu > 0:
+		return math.Inf(1)
+	case mu < 0:
+		return math.Inf(-1)
+	}
+	return 0
+}
+
+// chooseContext returns the regressor's context size for training set X, y, chosen by the
+// squared error of the predicted means (chooseContextRows).
+func (r *Regressor) chooseContext(X data.Matrix, y []float64) (int, string, error) {
+	return chooseContextRows(X.Rows, r.seed, "mean squared error", 0, r.progress, func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
+		Xk, yk, Xh := X.SelectRows(kept), pick(y, kept), X.SelectRows(held)
+		ch := r.child(mix(r.seed, streamContextChoice))
+		ch.progress = progress
+		var d *Distribution
+		var err error
+		if rows > 0 {
+			var l *localRegressor
+			if l, err = ch.fitLocal(Xk, yk, rows, ""); err == nil {
+				d, err = l.predictDistribution(Xh)
+			}
+		} else if err = ch.Fit(Xk, yk); err == nil {
+			d, err = ch.PredictDistribution(Xh)
+		}
+		if err != nil {
+			return nil, err
+		}
+		se := d.Mean()
+		for i, v := range se {
+			e := v - y[held[i]]
+			se[i] = e * e
+		}
+		return se, nil
+	})
+}
+
+// chooseContext returns the classifier's context size for training set X, y (the caller's
+// labels in [0, nClasses)), chosen by the log loss of the predicted probabilities
+// (chooseContextRows). A held-out row's loss is clipped as metrics.LogLoss clips it.
+func (c *Classifier) chooseContext(X data.Matrix, y []int, nClasses int) (int, string, error) {
+	return chooseContextRows(X.Rows, c.seed, "log loss", contextChoiceMargin, c.progress, func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
+		Xk, yk, Xh := X.SelectRows(kept), pick(y, kept), X.SelectRows(held)
+		ch := c.child(mix(c.seed, streamContextChoice))
+		ch.progress = progress
+		var p data.Matrix
+		var err error
+		if rows > 0 {
+			ch.nCols, ch.nClasses = X.Cols, nClasses
+			p, err = ch.fitLocal(Xk, yk, rows, "").predictProba(Xh, nClasses)
+		} else if allEqual(yk) {
+			return nil, nil // one context of one class is not a model
+		} else if err = ch.Fit(Xk, yk, nClasses); err == nil {
+			p, err = ch.PredictProba(Xh)
+		}
+		if err != nil {
+			return nil, err
+		}
+		ls := make([]float64, len(held))
+		for i, r := range held {
+			ls[i] = -math.Log(max(p.At(i, y[r]), 1e-15))
+		}
+		return ls, nil
+	})
 }

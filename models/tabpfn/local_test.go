@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/kiln-ml/kiln/data"
@@ -504,6 +505,124 @@ func TestLocalRegressorChoosesContext(t *testing.T) {
 	require.NoError(t, r.Fit(X, y))
 	require.Equal(t, 64, r.LocalContextRows())
 	require.NotContains(t, r.Warnings()[0], "chosen")
+}
+
+// Within the model's context a classifier, too, measures on held-out training rows whether
+// local contexts predict better than one context of all the rows, by log loss, from
+// classifierChoiceMinRows rows on. With a scorer that answers its context's label frequencies (a
+// nearest-neighbour vote): a class that steps at one feature's sign is told best by the 64
+// nearest rows, and labels drawn at random whatever the features are told best by the
+// frequencies of all the rows, which 64 of them estimate with more noise.
+func TestLocalClassifierChoosesContext(t *testing.T) {
+	cfg := classifierTinyConfig()
+	cfg.MaxRows = 1024
+	rng := rand.New(rand.NewPCG(3, 9))
+	table := func(rows int, label func(x []float64) int) (data.Matrix, []int) {
+		X, y := data.NewMatrix(rows, 3), make([]int, rows)
+		for i := range rows {
+			for j := range 3 {
+				X.Set(i, j, rng.NormFloat64())
+			}
+			y[i] = label(X.Row(i))
+		}
+		return X, y
+	}
+	step := func(x []float64) int {
+		if x[0] > 0 {
+			return 1
+		}
+		return 0
+	}
+	fit := func(X data.Matrix, y []int) *Classifier {
+		c, err := newWithScorer(&frequencyScorer{cfg: cfg}, cfg, WithEnsemble(1), WithPairwise(0))
+		require.NoError(t, err)
+		require.NoError(t, c.Fit(X, y, 2))
+		return c
+	}
+
+	X, y := table(classifierChoiceMinRows, step)
+	// The choice tells WithProgress of the held-out rows it predicts from local contexts.
+	var told [][2]int
+	local, err := newWithScorer(&frequencyScorer{cfg: cfg}, cfg, WithEnsemble(1), WithPairwise(0),
+		WithProgress(func(done, total int) { told = append(told, [2]int{done, total}) }))
+	require.NoError(t, err)
+	require.NoError(t, local.Fit(X, y, 2))
+	require.Len(t, told, 64)
+	for i, c := range told {
+		require.Equal(t, [2]int{i + 1, 64}, c)
+	}
+	require.NotNil(t, local.local, local.Warnings())
+	require.Equal(t, DefaultLocalRows, local.local.rows)
+	require.Len(t, local.Warnings(), 1)
+	require.Contains(t, local.Warnings()[0], "each test row is predicted from the 64 of the 256 training rows nearest it, which predicted held-out training rows better than one context of them all (chosen on 64 held-out training rows; log loss: 64 rows ")
+	// The rows are then predicted from their contexts: a row far on one side of the step is
+	// its side's class.
+	far := data.NewMatrix(2, 3)
+	far.Set(0, 0, 3)
+	far.Set(1, 0, -3)
+	p, err := local.PredictProba(far)
+	require.NoError(t, err)
+	require.Greater(t, p.At(0, 1), 0.9)
+	require.Greater(t, p.At(1, 0), 0.9)
+
+	X, y = table(1000, func([]float64) int { return rng.IntN(2) })
+	whole := fit(X, y)
+	require.True(t, whole.local == nil, whole.Warnings())
+	require.Empty(t, whole.Warnings())
+	require.Equal(t, 1, whole.Ensemble())
+
+	// Below classifierChoiceMinRows there is no choice.
+	X, y = table(classifierChoiceMinRows-1, step)
+	small := fit(X, y)
+	require.True(t, small.local == nil, small.Warnings())
+	require.Empty(t, small.Warnings())
+}
+
+// With a margin, local contexts are chosen only where they beat one context by more than
+// that many standard errors of the held-out rows' paired differences. The losses here are
+// synthetic: one context's is noise around 1.5, a local size's the same plus a noise of mean
+// 0 (over the held-out rows) and standard deviation about 0.29, less gain; the standard
+// error of the mean difference is about 0.018.
+func TestContextChoiceMargin(t *testing.T) {
+	choose := func(margin, gain float64) (int, string) {
+		rows, choice, err := chooseContextRows(1024, 7, "loss", margin, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+			require.Len(t, held, 256)
+			out, noise := make([]float64, len(held)), make([]float64, len(held))
+			for i, r := range held {
+				out[i] = 1 + float64(mix(1, uint64(r))%1000)/1000
+				noise[i] = float64(mix(uint64(rows), uint64(r))%1000) / 1000
+			}
+			if rows > 0 {
+				mean := floats.Sum(noise) / float64(len(noise))
+				for i := range out {
+					out[i] += noise[i] - mean
+				}
+			}
+			if rows == DefaultLocalRows {
+				floats.AddConst(-gain, out)
+			}
+			return out, nil
+		})
+		require.NoError(t, err)
+		return rows, choice
+	}
+	rows, choice := choose(0, 0.01)
+	require.Equal(t, DefaultLocalRows, rows, choice)
+	rows, choice = choose(1, 0.01)
+	require.Zero(t, rows)
+	require.Regexp(t, `^one context of them all predicted held-out rows within 0\.\d+ standard errors of the best, 64 rows \(chosen on 256 held-out training rows; loss: 64 rows `, choice)
+	rows, choice = choose(1, 0.1)
+	require.Equal(t, DefaultLocalRows, rows, choice)
+	require.Regexp(t, `^chosen on 256 held-out training rows; loss: 64 rows 1\.\d+, 256 rows 1\.\d+, all rows 1\.\d+$`, choice)
+}
+
+func TestPairedZ(t *testing.T) {
+	// Differences 1, 2, 3: mean 2, sample standard deviation 1, standard error 1/√3.
+	require.InDelta(t, 2*math.Sqrt(3), pairedZ([]float64{2, 4, 6}, []float64{1, 2, 3}), 1e-12)
+	require.InDelta(t, -2*math.Sqrt(3), pairedZ([]float64{1, 2, 3}, []float64{2, 4, 6}), 1e-12)
+	require.True(t, math.IsInf(pairedZ([]float64{2, 3}, []float64{1, 2}), 1))
+	require.True(t, math.IsInf(pairedZ([]float64{1, 2}, []float64{2, 3}), -1))
+	require.Zero(t, pairedZ([]float64{2, 3}, []float64{2, 3}))
 }
 
 // BenchmarkLocalRegressor times fit + predict of 100 test rows from local contexts of 64 of
