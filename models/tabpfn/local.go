@@ -403,9 +403,8 @@ func (l *localRegressor) predictRow(x data.Matrix, ctx []int, out []float64) err
 // tasks no one had tuned on it took them on 6, each of which kept or raised its test ROC AUC
 // and lowered its log loss; one table whose class is told by the rates of rows alike took
 // AUC from 0.65 to 0.94 (bench/results/tabpfn-local-classifier-small-2026-12-05.md). Above
-// the model's context it
-// keeps contexts of DefaultLocalRows: there the held-out log loss ranked one context first on
-// spam, where its 2,000 test rows ranked 64 rows first
+// the model's context it keeps contexts of DefaultLocalRows: there the held-out log loss
+// ranked one context first on spam, where its 2,000 test rows ranked 64 rows first
 // (bench/results/tabpfn-local-classifier-choice-2026-12-05.md).
 
 // localChoiceMinRows is the fewest training rows for which the automatic setting chooses
