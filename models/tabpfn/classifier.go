@@ -689,18 +689,18 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 	}
 	c.nCols, c.nClasses = X.Cols, nClasses
 	rows := c.localContextRows(c.cfg)
-	if rows > 0 && X.Rows <= max(rows, c.cfg.MaxRows) && c.localRows < 0 && X.Rows >= classifierChoiceMinRows {
+	large := X.Rows > max(rows, c.cfg.MaxRows)
+	if rows > 0 && (large || c.localRows < 0 && X.Rows >= classifierChoiceMinRows) {
 		var choice string
-		if rows, choice, err = c.chooseContext(X, y, nClasses); err != nil {
-			return err
+		if !large {
+			if rows, choice, err = c.chooseContext(X, y, nClasses); err != nil {
+				return err
+			}
 		}
 		if rows > 0 {
 			c.local, c.fitted = c.fitLocal(X, y, rows, choice), true
 			return nil
 		}
-	} else if rows > 0 && X.Rows > max(rows, c.cfg.MaxRows) {
-		c.local, c.fitted = c.fitLocal(X, y, rows, ""), true
-		return nil
 	}
 
 	maxRows, maxFeatures := c.limits()
