@@ -7,13 +7,31 @@ import (
 	"github.com/kiln-ml/kiln/device"
 )
 
-// Tile sizes of the attention loops: a query block of attnBq rows meets a key tile of attnBk
-// keys, so a goroutine holds at most attnBq×attnBk scores at a time (two such tiles in the
-// backward pass) whatever the sequence lengths.
+// Tile sizes of the backward pass: a query block of attnBq rows meets a key tile of attnBk
+// keys, so a goroutine holds at most two tiles of attnBq×attnBk scores whatever the
+// sequence lengths. The forward pass sizes its tiles to the call (attnMaxTile).
 const (
 	attnBq = 64
 	attnBk = 64
 )
+
+// attnMaxTile bounds the forward pass's query blocks and key tiles. The forward pass splits
+// the queries and the context keys each into the fewest tiles of at most attnMaxTile and
+// makes the tiles equal (tileSize): a goroutine then holds at most attnMaxTile² scores, and
+// the 65 tokens of a TabPFN row of 64 features make one tile, not one of 64 and one of a
+// single key whose product fills a whole micro-kernel tile for one column. At TabPFN's
+// shapes this runs 1.2–1.5× faster than fixed tiles of 64
+// (bench/results/cpu-attention-tiles-2026-12-05.md).
+const attnMaxTile = 256
+
+// tileSize returns the common size of the fewest equal tiles of at most max that cover n.
+func tileSize(n, max int) int {
+	if n < 1 {
+		return 1
+	}
+	tiles := (n + max - 1) / max
+	return (n + tiles - 1) / tiles
+}
 
 // checkAttention validates p and the operands common to both directions and returns the dtype.
 func checkAttention(op string, p device.AttentionParams, q, k, v, o, lse device.Buffer) (qb, kb, vb, ob, lb *buffer) {
@@ -58,23 +76,24 @@ func (d *Device) Attention(p device.AttentionParams, q, k, v, o, lse device.Buff
 
 func attention[T float](p device.AttentionParams, q, k, v, o, lse []T) {
 	D, Dv, nc := p.D, p.Dv, p.NContext
-	qBlocks := (p.Lq + attnBq - 1) / attnBq
-	parallelFor(p.Batch*qBlocks, attnBq*nc*(D+Dv), func(lo, hi int) {
-		s := make([]T, attnBq*attnBk)
-		acc := make([]T, attnBq*Dv)
-		m := make([]float64, attnBq)
-		l := make([]float64, attnBq)
+	bq, bk := tileSize(p.Lq, attnMaxTile), tileSize(nc, attnMaxTile)
+	qBlocks := (p.Lq + bq - 1) / bq
+	parallelFor(p.Batch*qBlocks, bq*nc*(D+Dv), func(lo, hi int) {
+		s := make([]T, bq*bk)
+		acc := make([]T, bq*Dv)
+		m := make([]float64, bq)
+		l := make([]float64, bq)
 		for t := lo; t < hi; t++ {
-			b, i0 := t/qBlocks, (t%qBlocks)*attnBq
-			nq := min(attnBq, p.Lq-i0)
+			b, i0 := t/qBlocks, (t%qBlocks)*bq
+			nq := min(bq, p.Lq-i0)
 			qr := (b*p.Lq + i0)
 			Q := q[qr*D : (qr+nq)*D]
 			clear(acc[:nq*Dv])
 			for i := 0; i < nq; i++ {
 				m[i], l[i] = math.Inf(-1), 0
 			}
-			for j0 := 0; j0 < nc; j0 += attnBk {
-				nk := min(attnBk, nc-j0)
+			for j0 := 0; j0 < nc; j0 += bk {
+				nk := min(bk, nc-j0)
 				kr := b*p.Lk + j0
 				gemmT(false, true, nq, nk, D, p.Scale, Q, D, k[kr*D:(kr+nk)*D], D, 0, s, nk)
 				for i := 0; i < nq; i++ {

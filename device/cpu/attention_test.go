@@ -56,3 +56,15 @@ func TestAttentionBackwardPathsAgree(t *testing.T) {
 		}
 	}
 }
+
+func TestTileSize(t *testing.T) {
+	for _, c := range []struct{ n, max, want int }{
+		{0, 256, 1}, {1, 256, 1}, {65, 256, 65}, {256, 256, 256}, {257, 256, 129}, {513, 256, 171}, {1024, 256, 256}, {1025, 256, 205},
+	} {
+		got := tileSize(c.n, c.max)
+		tiles := (c.n + got - 1) / got
+		if got != c.want || got > c.max || (c.n > 0 && tiles != (c.n+c.max-1)/c.max) {
+			t.Errorf("tileSize(%d, %d) = %d (%d tiles), want %d", c.n, c.max, got, tiles, c.want)
+		}
+	}
+}
