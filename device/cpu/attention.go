@@ -20,7 +20,7 @@ const (
 // makes the tiles equal (tileSize): a goroutine then holds at most attnMaxTile² scores, and
 // the 65 tokens of a TabPFN row of 64 features make one tile, not one of 64 and one of a
 // single key whose product fills a whole micro-kernel tile for one column. At TabPFN's
-// shapes this runs 1.2–1.5× faster than fixed tiles of 64
+// shapes this runs 1.2–1.4× faster than fixed tiles of 64
 // (bench/results/cpu-attention-tiles-2026-12-05.md).
 const attnMaxTile = 256
 
