@@ -173,21 +173,24 @@ func BenchmarkAttentionManySmallHeads(b *testing.B) {
 	reportFlops(b, 2*float64(p.Batch*p.Lq*p.NContext*(p.D+p.Dv)))
 }
 
-// BenchmarkAttentionTabPFNShapes times the attention calls of a TabPFN forward pass at the
-// model's head dim of 32 (4 heads of 128): across the 65 tokens of rows of 64 features and
-// the 21 of rows of 20, across the rows of 64- and 256-row local contexts (their training
-// rows and one test row as queries), and a whole context of 1,024 rows.
+// attnTabPFNShapes are the attention calls of a TabPFN forward pass at the model's head dim of
+// 32 (4 heads of 128): across the 65 tokens of rows of 64 features and the 21 of rows of 20,
+// across the rows of 64- and 256-row local contexts (their training rows and one test row as
+// queries), and a whole context of 1,024 rows.
+var attnTabPFNShapes = []struct {
+	name string
+	p    device.AttentionParams
+}{
+	{"tokens65", device.AttentionParams{Batch: 260, Lq: 65, Lk: 65, D: 32, Dv: 32, NContext: 65, Scale: 0.17}},
+	{"tokens21", device.AttentionParams{Batch: 1040, Lq: 21, Lk: 21, D: 32, Dv: 32, NContext: 21, Scale: 0.17}},
+	{"rows65", device.AttentionParams{Batch: 260, Lq: 65, Lk: 64, D: 32, Dv: 32, NContext: 64, Scale: 0.17}},
+	{"rows257", device.AttentionParams{Batch: 84, Lq: 257, Lk: 256, D: 32, Dv: 32, NContext: 256, Scale: 0.17}},
+	{"rows1024", device.AttentionParams{Batch: 84, Lq: 1024, Lk: 1024, D: 32, Dv: 32, NContext: 768, Scale: 0.17}},
+}
+
+// BenchmarkAttentionTabPFNShapes times the forward pass at attnTabPFNShapes.
 func BenchmarkAttentionTabPFNShapes(b *testing.B) {
-	for _, c := range []struct {
-		name string
-		p    device.AttentionParams
-	}{
-		{"tokens65", device.AttentionParams{Batch: 260, Lq: 65, Lk: 65, D: 32, Dv: 32, NContext: 65, Scale: 0.17}},
-		{"tokens21", device.AttentionParams{Batch: 1040, Lq: 21, Lk: 21, D: 32, Dv: 32, NContext: 21, Scale: 0.17}},
-		{"rows65", device.AttentionParams{Batch: 260, Lq: 65, Lk: 64, D: 32, Dv: 32, NContext: 64, Scale: 0.17}},
-		{"rows257", device.AttentionParams{Batch: 84, Lq: 257, Lk: 256, D: 32, Dv: 32, NContext: 256, Scale: 0.17}},
-		{"rows1024", device.AttentionParams{Batch: 84, Lq: 1024, Lk: 1024, D: 32, Dv: 32, NContext: 768, Scale: 0.17}},
-	} {
+	for _, c := range attnTabPFNShapes {
 		p := c.p
 		q, k, v := benchBuf(b, device.Float32, p.Batch*p.Lq*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.Dv)
 		o, lse := benchBuf(b, device.Float32, p.Batch*p.Lq*p.Dv), benchBuf(b, device.Float32, p.Batch*p.Lq)
@@ -196,6 +199,25 @@ func BenchmarkAttentionTabPFNShapes(b *testing.B) {
 				Default().Attention(p, q, k, v, o, lse)
 			}
 			reportFlops(b, 2*float64(p.Batch*p.Lq*p.NContext*(p.D+p.Dv)))
+		})
+	}
+}
+
+// BenchmarkAttentionBackwardTabPFNShapes times the backward pass at attnTabPFNShapes, the
+// attention of training and fine-tuning.
+func BenchmarkAttentionBackwardTabPFNShapes(b *testing.B) {
+	for _, c := range attnTabPFNShapes {
+		p := c.p
+		q, k, v := benchBuf(b, device.Float32, p.Batch*p.Lq*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.Dv)
+		o, lse := benchBuf(b, device.Float32, p.Batch*p.Lq*p.Dv), benchBuf(b, device.Float32, p.Batch*p.Lq)
+		Default().Attention(p, q, k, v, o, lse)
+		dO := benchBuf(b, device.Float32, p.Batch*p.Lq*p.Dv)
+		dq, dk, dv := benchBuf(b, device.Float32, p.Batch*p.Lq*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.Dv)
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				Default().AttentionBackward(p, q, k, v, o, lse, dO, dq, dk, dv)
+			}
+			reportFlops(b, 7*2*float64(p.Batch*p.Lq*p.NContext*p.D))
 		})
 	}
 }
