@@ -434,7 +434,10 @@ const contextChoiceRows = 256
 // rankings of the rows that differ: on psych's lsat7, local contexts won the held-out log
 // loss by 0.0014 and took the test ROC AUC from 0.60 to 0.50 (its five binary items give a
 // few dozen patterns whose class rates 64 rows estimate with more noise than their
-// differences). The regressor's choice was measured without a margin.
+// differences). The regressor's choice has no margin: squared errors are heavy-tailed, so
+// large gains show small z, and over its 30 local choices on shared and unseen tables a
+// margin of one standard error would have given up 0.23 R² in sum to save 0.05
+// (bench/results/tabpfn-regressor-margin-2026-12-05.md).
 const contextChoiceMargin = 1
 
 // chooseContextRows returns the context size among localContextChoices whose predictions of
