@@ -42,16 +42,22 @@ func BenchmarkGemm(b *testing.B) {
 // the first 768 are context, head dim 64.
 var attnBench = device.AttentionParams{Batch: 4, Lq: 1024, Lk: 1024, D: 64, Dv: 64, NContext: 768, Scale: 0.125}
 
-func attnBuffers(b *testing.B) (q, k, v, o, lse device.Buffer) {
-	p := attnBench
+// attnBuffers returns random float32 Q, K, V, O and lse buffers for attention call p.
+func attnBuffers(b *testing.B, p device.AttentionParams) (q, k, v, o, lse device.Buffer) {
 	return benchBuf(b, device.Float32, p.Batch*p.Lq*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.D),
 		benchBuf(b, device.Float32, p.Batch*p.Lk*p.Dv), benchBuf(b, device.Float32, p.Batch*p.Lq*p.Dv),
 		benchBuf(b, device.Float32, p.Batch*p.Lq)
 }
 
+// attnGradBuffers returns random float32 dO, dQ, dK and dV buffers for attention call p.
+func attnGradBuffers(b *testing.B, p device.AttentionParams) (dO, dq, dk, dv device.Buffer) {
+	return benchBuf(b, device.Float32, p.Batch*p.Lq*p.Dv), benchBuf(b, device.Float32, p.Batch*p.Lq*p.D),
+		benchBuf(b, device.Float32, p.Batch*p.Lk*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.Dv)
+}
+
 func BenchmarkAttention(b *testing.B) {
 	p := attnBench
-	q, k, v, o, lse := attnBuffers(b)
+	q, k, v, o, lse := attnBuffers(b, p)
 	for b.Loop() {
 		Default().Attention(p, q, k, v, o, lse)
 	}
@@ -60,10 +66,9 @@ func BenchmarkAttention(b *testing.B) {
 
 func BenchmarkAttentionBackward(b *testing.B) {
 	p := attnBench
-	q, k, v, o, lse := attnBuffers(b)
+	q, k, v, o, lse := attnBuffers(b, p)
 	Default().Attention(p, q, k, v, o, lse)
-	dO := benchBuf(b, device.Float32, p.Batch*p.Lq*p.Dv)
-	dq, dk, dv := benchBuf(b, device.Float32, p.Batch*p.Lq*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.Dv)
+	dO, dq, dk, dv := attnGradBuffers(b, p)
 	for b.Loop() {
 		Default().AttentionBackward(p, q, k, v, o, lse, dO, dq, dk, dv)
 	}
@@ -165,8 +170,7 @@ func BenchmarkRandomFillNormal(b *testing.B) {
 // features of each item, so thousands of heads over a few dozen positions.
 func BenchmarkAttentionManySmallHeads(b *testing.B) {
 	p := device.AttentionParams{Batch: 4096, Lq: 20, Lk: 20, D: 32, Dv: 32, NContext: 20, Scale: 0.17}
-	q, k, v := benchBuf(b, device.Float32, p.Batch*p.Lq*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.Dv)
-	o, lse := benchBuf(b, device.Float32, p.Batch*p.Lq*p.Dv), benchBuf(b, device.Float32, p.Batch*p.Lq)
+	q, k, v, o, lse := attnBuffers(b, p)
 	for b.Loop() {
 		Default().Attention(p, q, k, v, o, lse)
 	}
@@ -192,8 +196,7 @@ var attnTabPFNShapes = []struct {
 func BenchmarkAttentionTabPFNShapes(b *testing.B) {
 	for _, c := range attnTabPFNShapes {
 		p := c.p
-		q, k, v := benchBuf(b, device.Float32, p.Batch*p.Lq*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.Dv)
-		o, lse := benchBuf(b, device.Float32, p.Batch*p.Lq*p.Dv), benchBuf(b, device.Float32, p.Batch*p.Lq)
+		q, k, v, o, lse := attnBuffers(b, p)
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				Default().Attention(p, q, k, v, o, lse)
@@ -208,11 +211,9 @@ func BenchmarkAttentionTabPFNShapes(b *testing.B) {
 func BenchmarkAttentionBackwardTabPFNShapes(b *testing.B) {
 	for _, c := range attnTabPFNShapes {
 		p := c.p
-		q, k, v := benchBuf(b, device.Float32, p.Batch*p.Lq*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.Dv)
-		o, lse := benchBuf(b, device.Float32, p.Batch*p.Lq*p.Dv), benchBuf(b, device.Float32, p.Batch*p.Lq)
+		q, k, v, o, lse := attnBuffers(b, p)
 		Default().Attention(p, q, k, v, o, lse)
-		dO := benchBuf(b, device.Float32, p.Batch*p.Lq*p.Dv)
-		dq, dk, dv := benchBuf(b, device.Float32, p.Batch*p.Lq*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.D), benchBuf(b, device.Float32, p.Batch*p.Lk*p.Dv)
+		dO, dq, dk, dv := attnGradBuffers(b, p)
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				Default().AttentionBackward(p, q, k, v, o, lse, dO, dq, dk, dv)
