@@ -440,67 +440,189 @@ const contextChoiceRows = 256
 // (bench/results/tabpfn-regressor-margin-2026-12-05.md).
 const contextChoiceMargin = 1
 
+// contextRace is how the choice stops predicting held-out rows from a local size that is
+// clearly behind (a Hoeffding race; Maron and Moore, "Hoeffding Races: Accelerating Model
+// Selection Search for Classification and Function Approximation", NIPS 1993). Local sizes
+// predict the held-out rows raceChunk at a time, in the random order they were drawn; from
+// raceMinRows rows on, a local size whose mean loss over the rows predicted so far lies more
+// than zStop standard errors of the paired differences above the leader's (the size of least
+// mean loss, one context included) predicts no more rows and is not chosen. Each held-out
+// row's loss does not depend on which other rows are predicted, so a race that stops no size
+// chooses exactly as predicting every row with every size does, and a stopped size is one
+// that would have had to overturn a lead of zStop standard errors on the remaining rows.
+type contextRace struct {
+	zStop float64 // 0: no race, every size predicts every held-out row
+}
+
+// The races of the classifier's and the regressor's choices. The regressor runs none: its
+// squared errors are heavy-tailed, so a size behind on the first rows may still win on a few
+// large errors later (the reason its choice keeps no margin), and in a trial race over 15
+// corpus regression choices only one size stopped early
+// (bench/results/tabpfn-local-classifier-small-2026-12-05.md).
+var (
+	classifierRace = contextRace{zStop: 3}
+	regressorRace  = contextRace{}
+)
+
+const (
+	raceChunk   = 64
+	raceMinRows = 2 * raceChunk
+)
+
 // chooseContextRows returns the context size among localContextChoices whose predictions of
 // held-out training rows have the least mean loss, and a sentence saying so that names the
 // loss. It holds out min(contextChoiceRows, n/4) of the n training rows at random, drawn
 // with seed; losses fits a model with contexts of the given size (0: one context of every
-// row) on the kept rows and returns its loss on each held-out row (kept and held are
-// increasing indices into the training rows), or nil where that size cannot be fitted on
-// the kept rows. progress, when not nil, is told of the held-out rows predicted from local
-// contexts, counted over every local size; losses passes its second argument on to them.
+// row) on the kept rows and returns its loss on each of the held-out rows it is given (kept
+// and held are increasing indices into the training rows), or nil where that size cannot be
+// fitted on the kept rows. progress, when not nil, is told of the held-out rows predicted
+// from local contexts, counted over every local size (the total shrinks when race stops a
+// size); losses passes its second argument on to them.
 //
 // A local size is chosen only where its mean loss is below one context's by more than
 // margin standard errors of the held-out rows' paired differences; otherwise one context
 // is, as the simpler model within noise of the best (the one-standard-error rule of
 // Breiman et al., "Classification and Regression Trees", 1984, section 3.4.3, at margin 1).
-func chooseContextRows(n int, seed uint64, loss string, margin float64, progress func(done, total int),
+func chooseContextRows(n int, seed uint64, loss string, margin float64, race contextRace, progress func(done, total int),
 	losses func(rows int, progress func(done, total int), kept, held []int) ([]float64, error)) (int, string, error) {
 	m := min(contextChoiceRows, n/4)
 	perm := data.NewRand(mix(seed, streamContextChoice), 0).Perm(n)
-	held, kept := slices.Clone(perm[:m]), slices.Clone(perm[m:])
+	drawn := perm[:m] // the held-out rows in the order local sizes predict them
+	held, kept := slices.Clone(drawn), slices.Clone(perm[m:])
 	slices.Sort(held)
 	slices.Sort(kept)
-	var sizes []int
-	local := 0
+	at := make(map[int]int, m) // a held-out row's index in held
+	for i, r := range held {
+		at[r] = i
+	}
+
+	// An arm is one size; its losses are indexed as held, filled as its rows are predicted.
+	type arm struct {
+		rows    int
+		losses  []float64
+		stopped int     // rows predicted when the race stopped it (0: not stopped)
+		z       float64 // and how far behind the leader it then was
+	}
+	var arms []*arm
 	for _, rows := range localContextChoices {
 		if rows < len(kept) { // a larger one is the whole set
-			sizes = append(sizes, rows)
-			if rows > 0 {
-				local++
-			}
+			arms = append(arms, &arm{rows: rows})
 		}
 	}
+	local := 0
+	for _, a := range arms {
+		if a.rows > 0 {
+			local++
+		}
+	}
+	total, done := local*m, 0
+	predict := func(a *arm, rows []int) error {
+		part := slices.Clone(rows)
+		slices.Sort(part)
+		var told func(int, int)
+		if progress != nil && a.rows > 0 {
+			offset := done
+			told = func(d, _ int) { progress(offset+d, total) }
+		}
+		ls, err := losses(a.rows, told, kept, part)
+		if err != nil {
+			return err
+		}
+		if a.rows > 0 {
+			done += len(part)
+		}
+		if ls == nil {
+			a.losses = nil // cannot be fitted on the kept rows
+			return nil
+		}
+		if a.losses == nil {
+			a.losses = make([]float64, m)
+		}
+		for i, r := range part {
+			a.losses[at[r]] = ls[i]
+		}
+		return nil
+	}
+	// One context predicts every held-out row from one fit; local sizes race a chunk at a time.
+	var live []*arm
+	for _, a := range arms {
+		if a.rows == 0 {
+			if err := predict(a, drawn); err != nil {
+				return 0, "", err
+			}
+			if a.losses == nil {
+				continue
+			}
+		}
+		live = append(live, a)
+	}
+	chunk := m
+	if race.zStop > 0 {
+		chunk = raceChunk
+	}
+	for start := 0; start < m; start += chunk {
+		end := min(start+chunk, m)
+		for _, a := range live {
+			if a.rows > 0 {
+				if err := predict(a, drawn[start:end]); err != nil {
+					return 0, "", err
+				}
+			}
+		}
+		live = slices.DeleteFunc(live, func(a *arm) bool { return a.losses == nil })
+		if race.zStop <= 0 || end < raceMinRows || end == m {
+			continue
+		}
+		seen := func(a *arm) []float64 {
+			out := make([]float64, end)
+			for i, r := range drawn[:end] {
+				out[i] = a.losses[at[r]]
+			}
+			return out
+		}
+		leader, leaderLoss := live[0], math.Inf(1)
+		for _, a := range live {
+			if l := mean(seen(a)); l < leaderLoss {
+				leader, leaderLoss = a, l
+			}
+		}
+		live = slices.DeleteFunc(live, func(a *arm) bool {
+			if a == leader || a.rows == 0 {
+				return false
+			}
+			if z := pairedZ(seen(a), seen(leader)); z > race.zStop {
+				a.stopped, a.z = end, z
+				total -= m - end
+				return true
+			}
+			return false
+		})
+	}
+
 	best, bestLoss := 0, math.Inf(1)
 	var scores []string
 	byRows := map[int][]float64{}
-	done := 0
-	for _, rows := range sizes {
-		var told func(int, int)
-		if progress != nil && rows > 0 {
-			offset := done * m
-			told = func(d, _ int) { progress(offset+d, local*m) }
-			done++
+	for _, a := range arms {
+		if a.losses == nil {
+			continue
 		}
-		ls, err := losses(rows, told, kept, held)
-		if err != nil {
-			return 0, "", err
-		}
-		if ls == nil {
-			continue // cannot be fitted on the kept rows
-		}
-		byRows[rows] = ls
-		var sum float64
-		for _, l := range ls {
-			sum += l
-		}
-		mean := sum / float64(len(ls))
-		name := fmt.Sprintf("%d rows", rows)
-		if rows == 0 {
+		name := fmt.Sprintf("%d rows", a.rows)
+		if a.rows == 0 {
 			name = "all rows"
 		}
-		scores = append(scores, fmt.Sprintf("%s %.4g", name, mean))
-		if mean < bestLoss {
-			best, bestLoss = rows, mean
+		if a.stopped > 0 {
+			first := make([]float64, a.stopped)
+			for i, r := range drawn[:a.stopped] {
+				first[i] = a.losses[at[r]]
+			}
+			scores = append(scores, fmt.Sprintf("%s %.4g on the first %d, %.3g standard errors behind, then stopped", name, mean(first), a.stopped, a.z))
+			continue
+		}
+		byRows[a.rows] = a.losses
+		l := mean(a.losses)
+		scores = append(scores, fmt.Sprintf("%s %.4g", name, l))
+		if l < bestLoss {
+			best, bestLoss = a.rows, l
 		}
 	}
 	choice := fmt.Sprintf("chosen on %d held-out training rows; %s: %s", m, loss, strings.Join(scores, ", "))
@@ -513,6 +635,15 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, progress
 		choice = "one context of them all predicted held-out rows best (" + choice + ")"
 	}
 	return best, choice, nil
+}
+
+// mean returns the mean of xs, summed in order.
+func mean(xs []float64) float64 {
+	var sum float64
+	for _, x := range xs {
+		sum += x
+	}
+	return sum / float64(len(xs))
 }
 
 // pairedZ returns how many standard errors the mean of a−b lies above 0, over paired
@@ -541,7 +672,7 @@ func pairedZ(a, b []float64) float64 {
 // chooseContext returns the regressor's context size for training set X, y, chosen by the
 // squared error of the predicted means (chooseContextRows).
 func (r *Regressor) chooseContext(X data.Matrix, y []float64) (int, string, error) {
-	return chooseContextRows(X.Rows, r.seed, "mean squared error", 0, r.progress, func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
+	return chooseContextRows(X.Rows, r.seed, "mean squared error", 0, regressorRace, r.progress, func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
 		Xk, yk, Xh := X.SelectRows(kept), pick(y, kept), X.SelectRows(held)
 		ch := r.child(mix(r.seed, streamContextChoice))
 		ch.progress = progress
@@ -571,7 +702,7 @@ func (r *Regressor) chooseContext(X data.Matrix, y []float64) (int, string, erro
 // labels in [0, nClasses)), chosen by the log loss of the predicted probabilities
 // (chooseContextRows). A held-out row's loss is clipped as metrics.LogLoss clips it.
 func (c *Classifier) chooseContext(X data.Matrix, y []int, nClasses int) (int, string, error) {
-	return chooseContextRows(X.Rows, c.seed, "log loss", contextChoiceMargin, c.progress, func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
+	return chooseContextRows(X.Rows, c.seed, "log loss", contextChoiceMargin, classifierRace, c.progress, func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
 		Xk, yk, Xh := X.SelectRows(kept), pick(y, kept), X.SelectRows(held)
 		ch := c.child(mix(c.seed, streamContextChoice))
 		ch.progress = progress

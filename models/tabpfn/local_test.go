@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -585,7 +586,7 @@ func TestLocalClassifierChoosesContext(t *testing.T) {
 // error of the mean difference is about 0.018.
 func TestContextChoiceMargin(t *testing.T) {
 	choose := func(margin, gain float64) (int, string) {
-		rows, choice, err := chooseContextRows(1024, 7, "loss", margin, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+		rows, choice, err := chooseContextRows(1024, 7, "loss", margin, contextRace{}, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
 			require.Len(t, held, 256)
 			out, noise := make([]float64, len(held)), make([]float64, len(held))
 			for i, r := range held {
@@ -614,6 +615,67 @@ func TestContextChoiceMargin(t *testing.T) {
 	rows, choice = choose(1, 0.1)
 	require.Equal(t, DefaultLocalRows, rows, choice)
 	require.Regexp(t, `^chosen on 256 held-out training rows; loss: 64 rows 1\.\d+, 256 rows 1\.\d+, all rows 1\.\d+$`, choice)
+}
+
+// A race stops a local size whose held-out loss is clearly behind after raceMinRows rows,
+// and otherwise chooses exactly as predicting every held-out row with every size does. The
+// losses are a function of the size and the row alone, as a model's are: one context's is
+// noise around 1.5, 64 rows' the same less 0.1 plus noise of mean 0; 256 rows' is that of
+// 64 rows plus behind (1 stops it after the first look, 0 never).
+func TestContextChoiceRace(t *testing.T) {
+	type call struct{ rows, n int }
+	choose := func(race contextRace, behind float64) (int, string, []call, [][2]int) {
+		var calls []call
+		var told [][2]int
+		rows, choice, err := chooseContextRows(1024, 7, "loss", 1, race, func(done, total int) { told = append(told, [2]int{done, total}) },
+			func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
+				require.True(t, slices.IsSorted(held))
+				calls = append(calls, call{rows, len(held)})
+				out := make([]float64, len(held))
+				for i, r := range held {
+					out[i] = 1 + float64(mix(1, uint64(r))%1000)/1000
+					if rows > 0 {
+						out[i] += float64(mix(uint64(rows), uint64(r))%1000)/1000 - 0.5 - 0.1
+					}
+					if rows == 4*DefaultLocalRows {
+						out[i] += behind
+					}
+					if rows > 0 && progress != nil {
+						progress(i+1, 0)
+					}
+				}
+				return out, nil
+			})
+		require.NoError(t, err)
+		return rows, choice, calls, told
+	}
+	// Without a race every size predicts all 256 rows in one call.
+	rows, choice, calls, told := choose(contextRace{}, 1)
+	require.Equal(t, DefaultLocalRows, rows, choice)
+	require.Equal(t, []call{{0, 256}, {64, 256}, {256, 256}}, calls)
+	require.Equal(t, [2]int{512, 512}, told[len(told)-1])
+
+	// Far behind: 256 rows stop after 128 rows, and the choice and the other sizes' losses
+	// are those of the full run.
+	raced, racedChoice, calls, told := choose(contextRace{zStop: 3}, 1)
+	require.Equal(t, rows, raced)
+	require.Len(t, calls, 7)
+	asked := map[int]int{}
+	for _, c := range calls {
+		asked[c.rows] += c.n
+	}
+	require.Equal(t, map[int]int{0: 256, 64: 256, 256: 128}, asked)
+	require.Regexp(t, `, 256 rows 2\.\d+ on the first 128, \d+(\.\d+)? standard errors behind, then stopped, all rows `, racedChoice)
+	full := strings.SplitN(choice, ", 256 rows", 2)[0]
+	require.Equal(t, full, strings.SplitN(racedChoice, ", 256 rows", 2)[0])
+	require.Equal(t, [2]int{384, 384}, told[len(told)-1])
+
+	// Not behind: the race stops nothing and says what the full run says.
+	rows, choice, _, _ = choose(contextRace{}, 0)
+	raced, racedChoice, calls, _ = choose(contextRace{zStop: 3}, 0)
+	require.Equal(t, rows, raced)
+	require.Equal(t, choice, racedChoice)
+	require.Len(t, calls, 9)
 }
 
 func TestPairedZ(t *testing.T) {

@@ -243,14 +243,6 @@ func TestRegressionTrainingResumes(t *testing.T) {
 	resumed.Model.Release()
 }
 
-func mean(xs []float64) float64 {
-	s := 0.0
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
-}
-
 // TestFreezeBody checks that a run with FreezeBody changes the target encoder and the
 // decoder only.
 func TestFreezeBody(t *testing.T) {
