@@ -402,7 +402,10 @@ func (l *localRegressor) predictRow(x data.Matrix, ctx []int, out []float64) err
 // they win by more than contextChoiceMargin standard errors: on 39 corpus classification
 // tasks no one had tuned on it took them on 6, each of which kept or raised its test ROC AUC
 // and lowered its log loss; one table whose class is told by the rates of rows alike took
-// AUC from 0.65 to 0.94 (bench/results/tabpfn-local-classifier-small-2026-12-05.md). Above
+// AUC from 0.65 to 0.94 (bench/results/tabpfn-local-classifier-small-2026-12-05.md). Its
+// local sizes race (contextRace): one far behind the leader stops predicting held-out rows
+// early, which leaves every choice as it was and spares most of a losing size's cost
+// (bench/results/tabpfn-choice-race-2026-12-05.md). Above
 // the model's context it keeps contexts of DefaultLocalRows: there the held-out log loss
 // ranked one context first on spam, where its 2,000 test rows ranked 64 rows first
 // (bench/results/tabpfn-local-classifier-choice-2026-12-05.md).
@@ -444,14 +447,21 @@ const contextChoiceMargin = 1
 // clearly behind (a Hoeffding race; Maron and Moore, "Hoeffding Races: Accelerating Model
 // Selection Search for Classification and Function Approximation", NIPS 1993). Local sizes
 // predict the held-out rows raceChunk at a time, in the random order they were drawn; from
-// raceMinRows rows on, a local size whose mean loss over the rows predicted so far lies more
-// than zStop standard errors of the paired differences above the leader's (the size of least
-// mean loss, one context included) predicts no more rows and is not chosen. Each held-out
-// row's loss does not depend on which other rows are predicted, so a race that stops no size
-// chooses exactly as predicting every row with every size does, and a stopped size is one
-// that would have had to overturn a lead of zStop standard errors on the remaining rows.
+// raceMinRows rows on, a local size predicts no more rows and is not chosen when its mean
+// loss over the rows predicted so far lies, in standard errors of the paired differences,
+// more than zStop above the leader's (the size of least mean loss, one context included) or
+// more than futility above one context's.
+//
+// Each held-out row's loss does not depend on which other rows are predicted, so a race that
+// stops no size chooses exactly as predicting every row with every size does. A size stopped
+// by zStop would have had to overturn that lead on the remaining rows. The futility bound
+// serves the margin: a local size is chosen only when it ends more than margin standard
+// errors ahead of one context, and one that is 1 behind after half the rows needs the other
+// half to lead by 1 + margin·√2 (2.4 at margin 1; under 1% for sizes that predict equally
+// well, and under 2% for one whose full run would end 1.5 ahead).
 type contextRace struct {
-	zStop float64 // 0: no race, every size predicts every held-out row
+	zStop    float64 // 0: no race, every size predicts every held-out row
+	futility float64 // 0: none
 }
 
 // The races of the classifier's and the regressor's choices. The regressor runs none: its
@@ -460,7 +470,7 @@ type contextRace struct {
 // corpus regression choices only one size stopped early
 // (bench/results/tabpfn-local-classifier-small-2026-12-05.md).
 var (
-	classifierRace = contextRace{zStop: 3}
+	classifierRace = contextRace{zStop: 3, futility: 1}
 	regressorRace  = contextRace{}
 )
 
@@ -501,7 +511,8 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, race con
 		rows    int
 		losses  []float64
 		stopped int     // rows predicted when the race stopped it (0: not stopped)
-		z       float64 // and how far behind the leader it then was
+		z       float64 // and how many standard errors it then was behind
+		behind  int     // the size it was behind
 	}
 	var arms []*arm
 	for _, rows := range localContextChoices {
@@ -586,16 +597,29 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, race con
 				leader, leaderLoss = a, l
 			}
 		}
+		var whole []float64 // one context's losses on the rows seen
+		for _, a := range live {
+			if a.rows == 0 {
+				whole = seen(a)
+			}
+		}
 		live = slices.DeleteFunc(live, func(a *arm) bool {
 			if a == leader || a.rows == 0 {
 				return false
 			}
-			if z := pairedZ(seen(a), seen(leader)); z > race.zStop {
-				a.stopped, a.z = end, z
-				total -= m - end
-				return true
+			own := seen(a)
+			a.z, a.behind = pairedZ(own, seen(leader)), leader.rows
+			if a.z <= race.zStop && whole != nil && race.futility > 0 {
+				a.z, a.behind = pairedZ(own, whole), 0
+				if a.z <= race.futility {
+					return false
+				}
+			} else if a.z <= race.zStop {
+				return false
 			}
-			return false
+			a.stopped = end
+			total -= m - end
+			return true
 		})
 	}
 
@@ -606,16 +630,13 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, race con
 		if a.losses == nil {
 			continue
 		}
-		name := fmt.Sprintf("%d rows", a.rows)
-		if a.rows == 0 {
-			name = "all rows"
-		}
+		name := sizeName(a.rows)
 		if a.stopped > 0 {
 			first := make([]float64, a.stopped)
 			for i, r := range drawn[:a.stopped] {
 				first[i] = a.losses[at[r]]
 			}
-			scores = append(scores, fmt.Sprintf("%s %.4g on the first %d, %.3g standard errors behind, then stopped", name, mean(first), a.stopped, a.z))
+			scores = append(scores, fmt.Sprintf("%s %.4g on the first %d, %.3g standard errors behind %s, then stopped", name, mean(first), a.stopped, a.z, sizeName(a.behind)))
 			continue
 		}
 		byRows[a.rows] = a.losses
@@ -635,6 +656,14 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, race con
 		choice = "one context of them all predicted held-out rows best (" + choice + ")"
 	}
 	return best, choice, nil
+}
+
+// sizeName names a context size in the choice's report: "64 rows", or "all rows" for 0.
+func sizeName(rows int) string {
+	if rows == 0 {
+		return "all rows"
+	}
+	return fmt.Sprintf("%d rows", rows)
 }
 
 // mean returns the mean of xs, summed in order.

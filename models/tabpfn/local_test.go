@@ -620,11 +620,11 @@ func TestContextChoiceMargin(t *testing.T) {
 // A race stops a local size whose held-out loss is clearly behind after raceMinRows rows,
 // and otherwise chooses exactly as predicting every held-out row with every size does. The
 // losses are a function of the size and the row alone, as a model's are: one context's is
-// noise around 1.5, 64 rows' the same less 0.1 plus noise of mean 0; 256 rows' is that of
-// 64 rows plus behind (1 stops it after the first look, 0 never).
+// noise around 1.5; a local size's the same plus shift and a noise of its own of mean 0
+// and standard deviation about 0.29, and 256 rows' plus behind.
 func TestContextChoiceRace(t *testing.T) {
 	type call struct{ rows, n int }
-	choose := func(race contextRace, behind float64) (int, string, []call, [][2]int) {
+	choose := func(race contextRace, shift, behind float64) (int, string, []call, [][2]int) {
 		var calls []call
 		var told [][2]int
 		rows, choice, err := chooseContextRows(1024, 7, "loss", 1, race, func(done, total int) { told = append(told, [2]int{done, total}) },
@@ -635,7 +635,7 @@ func TestContextChoiceRace(t *testing.T) {
 				for i, r := range held {
 					out[i] = 1 + float64(mix(1, uint64(r))%1000)/1000
 					if rows > 0 {
-						out[i] += float64(mix(uint64(rows), uint64(r))%1000)/1000 - 0.5 - 0.1
+						out[i] += float64(mix(uint64(rows), uint64(r))%1000)/1000 - 0.5 + shift
 					}
 					if rows == 4*DefaultLocalRows {
 						out[i] += behind
@@ -649,33 +649,47 @@ func TestContextChoiceRace(t *testing.T) {
 		require.NoError(t, err)
 		return rows, choice, calls, told
 	}
+	asked := func(calls []call) map[int]int {
+		out := map[int]int{}
+		for _, c := range calls {
+			out[c.rows] += c.n
+		}
+		return out
+	}
 	// Without a race every size predicts all 256 rows in one call.
-	rows, choice, calls, told := choose(contextRace{}, 1)
+	rows, choice, calls, told := choose(contextRace{}, -0.1, 1)
 	require.Equal(t, DefaultLocalRows, rows, choice)
 	require.Equal(t, []call{{0, 256}, {64, 256}, {256, 256}}, calls)
 	require.Equal(t, [2]int{512, 512}, told[len(told)-1])
 
-	// Far behind: 256 rows stop after 128 rows, and the choice and the other sizes' losses
-	// are those of the full run.
-	raced, racedChoice, calls, told := choose(contextRace{zStop: 3}, 1)
+	// Far behind the leader: 256 rows stop after 128 rows, and the choice and the other
+	// sizes' losses are those of the full run.
+	raced, racedChoice, calls, told := choose(classifierRace, -0.1, 1)
 	require.Equal(t, rows, raced)
+	require.Equal(t, map[int]int{0: 256, 64: 256, 256: 128}, asked(calls))
 	require.Len(t, calls, 7)
-	asked := map[int]int{}
-	for _, c := range calls {
-		asked[c.rows] += c.n
-	}
-	require.Equal(t, map[int]int{0: 256, 64: 256, 256: 128}, asked)
-	require.Regexp(t, `, 256 rows 2\.\d+ on the first 128, \d+(\.\d+)? standard errors behind, then stopped, all rows `, racedChoice)
-	full := strings.SplitN(choice, ", 256 rows", 2)[0]
-	require.Equal(t, full, strings.SplitN(racedChoice, ", 256 rows", 2)[0])
+	require.Regexp(t, `, 256 rows 2\.\d+ on the first 128, \d+(\.\d+)? standard errors behind 64 rows, then stopped, all rows `, racedChoice)
+	require.Equal(t, strings.SplitN(choice, ", 256 rows", 2)[0], strings.SplitN(racedChoice, ", 256 rows", 2)[0])
 	require.Equal(t, [2]int{384, 384}, told[len(told)-1])
 
 	// Not behind: the race stops nothing and says what the full run says.
-	rows, choice, _, _ = choose(contextRace{}, 0)
-	raced, racedChoice, calls, _ = choose(contextRace{zStop: 3}, 0)
+	rows, choice, _, _ = choose(contextRace{}, -0.1, 0)
+	raced, racedChoice, calls, _ = choose(classifierRace, -0.1, 0)
 	require.Equal(t, rows, raced)
 	require.Equal(t, choice, racedChoice)
 	require.Len(t, calls, 9)
+
+	// A little behind one context (between 1 and 3 standard errors at 128 rows): the
+	// futility bound stops both local sizes, and one context is chosen as without the race;
+	// zStop alone lets both run past 128 rows (64 rows stop at 192, 4.1 behind).
+	rows, choice, _, _ = choose(contextRace{}, 0.04, 0)
+	require.Zero(t, rows, choice)
+	raced, racedChoice, calls, _ = choose(classifierRace, 0.04, 0)
+	require.Zero(t, raced, racedChoice)
+	require.Equal(t, map[int]int{0: 256, 64: 128, 256: 128}, asked(calls))
+	require.Regexp(t, `64 rows 1\.\d+ on the first 128, [12]\.\d+ standard errors behind all rows, then stopped, 256 rows 1\.\d+ on the first 128, [12]\.\d+ standard errors behind all rows, then stopped`, racedChoice)
+	_, racedChoice, calls, _ = choose(contextRace{zStop: 3}, 0.04, 0)
+	require.Equal(t, map[int]int{0: 256, 64: 192, 256: 256}, asked(calls), racedChoice)
 }
 
 func TestPairedZ(t *testing.T) {
