@@ -458,7 +458,7 @@ const contextChoiceMargin = 1
 // serves the margin: a local size is chosen only when it ends more than margin standard
 // errors ahead of one context, and one that is 1 behind after half the rows needs the other
 // half to lead by 1 + margin·√2 (2.4 at margin 1; under 1% for sizes that predict equally
-// well, and under 2% for one whose full run would end 1.5 ahead).
+// well, and about 2% for one whose full run would end 1.5 ahead).
 type contextRace struct {
 	zStop    float64 // 0: no race, every size predicts every held-out row
 	futility float64 // 0: none
@@ -581,7 +581,7 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, race con
 			}
 		}
 		live = slices.DeleteFunc(live, func(a *arm) bool { return a.losses == nil })
-		if race.zStop <= 0 || end < raceMinRows || end == m {
+		if race.zStop <= 0 || end < raceMinRows || end == m || len(live) < 2 {
 			continue
 		}
 		seen := func(a *arm) []float64 {
