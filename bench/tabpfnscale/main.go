@@ -77,7 +77,7 @@ type Result struct {
 func main() {
 	var (
 		rows, feats, test, ensemble, maxRows, maxFeats int
-		chunk                                          int
+		chunk, local                                   int
 		sweep                                          bool
 		out, plotDir, gridRows, gridFeats, memprof     string
 		cpuprof, commit, rssTrace                      string
@@ -92,6 +92,7 @@ func main() {
 	flag.IntVar(&maxRows, "max-rows", 0, "tabpfn.WithMaxRows (0: the default; -1: the table's rows, no subsample)")
 	flag.IntVar(&maxFeats, "max-features", 0, "tabpfn.WithMaxFeatures (0: the default; -1: the table's features, no subset)")
 	flag.IntVar(&chunk, "chunk", 0, "tabpfn.WithTestBatch rows per chunk (0: the default)")
+	flag.IntVar(&local, "local", 0, "tabpfn.WithLocalContexts: each test row's context is its this many nearest training rows (0: one context of the whole table)")
 	flag.StringVar(&memprof, "memprofile", "", "write a heap profile (allocations) here after the run")
 	flag.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile here")
 	flag.BoolVar(&sweep, "sweep", false, "measure every cell of the grid, each in a child process")
@@ -120,7 +121,7 @@ func main() {
 				os.Exit(1)
 			}
 		}
-		r, err = measure(rows, feats, test, ensemble, maxRows, maxFeats, chunk, memprof, cpuprof)
+		r, err = measure(rows, feats, test, ensemble, maxRows, maxFeats, chunk, local, memprof, cpuprof)
 		r.Commit = commit
 		if err != nil {
 			r.Error = err.Error()
@@ -134,7 +135,7 @@ func main() {
 	}
 }
 
-func measure(rows, feats, test, ensemble, maxRows, maxFeats, chunk int, memprof, cpuprof string) (Result, error) {
+func measure(rows, feats, test, ensemble, maxRows, maxFeats, chunk, local int, memprof, cpuprof string) (Result, error) {
 	res := Result{Rows: rows, Features: feats, Test: test, GOGC: os.Getenv("GOGC"), GOMEMLIMIT: os.Getenv("GOMEMLIMIT"),
 		Time: time.Now().UTC().Format(time.RFC3339)}
 	res.Host, _ = os.Hostname()
@@ -156,10 +157,11 @@ func measure(rows, feats, test, ensemble, maxRows, maxFeats, chunk int, memprof,
 	if maxFeats < 0 {
 		maxFeats = feats
 	}
-	// One context of every training row: the cost this command measures is the whole
-	// context's, which local contexts (the default above the model's trained rows) avoid.
+	// By default one context of every training row: the cost this command measures is the
+	// whole context's, which local contexts (the default above the model's trained rows)
+	// avoid; -local measures theirs instead.
 	opts := []tabpfn.Option{tabpfn.WithModel(model), tabpfn.WithEnsemble(ensemble),
-		tabpfn.WithMaxRows(maxRows), tabpfn.WithMaxFeatures(maxFeats), tabpfn.WithLocalContexts(0)}
+		tabpfn.WithMaxRows(maxRows), tabpfn.WithMaxFeatures(maxFeats), tabpfn.WithLocalContexts(local)}
 	if chunk > 0 {
 		opts = append(opts, tabpfn.WithTestBatch(chunk))
 	}
@@ -201,6 +203,10 @@ func measure(rows, feats, test, ensemble, maxRows, maxFeats, chunk int, memprof,
 		limFeats = maxFeats
 	}
 	res.ContextRows = min(rows, limRows)
+	if local > 0 {
+		// Each test row's own context of its nearest training rows.
+		res.ContextRows = min(rows, local)
+	}
 	mid := time.Now()
 	if _, err := c.PredictProba(xte); err != nil {
 		return res, err
