@@ -515,15 +515,13 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, race con
 		behind  int     // the size it was behind
 	}
 	var arms []*arm
+	local := 0 // local sizes among the arms
 	for _, rows := range localContextChoices {
 		if rows < len(kept) { // a larger one is the whole set
 			arms = append(arms, &arm{rows: rows})
-		}
-	}
-	local := 0
-	for _, a := range arms {
-		if a.rows > 0 {
-			local++
+			if rows > 0 {
+				local++
+			}
 		}
 	}
 	total, done := local*m, 0
@@ -584,31 +582,31 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, race con
 		if race.zStop <= 0 || end < raceMinRows || end == m || len(live) < 2 {
 			continue
 		}
-		seen := func(a *arm) []float64 {
-			out := make([]float64, end)
-			for i, r := range drawn[:end] {
-				out[i] = a.losses[at[r]]
-			}
-			return out
-		}
+		// Each live size's losses on the rows predicted so far, in the order drawn.
+		seen := make(map[*arm][]float64, len(live))
 		leader, leaderLoss := live[0], math.Inf(1)
 		for _, a := range live {
-			if l := mean(seen(a)); l < leaderLoss {
+			ls := make([]float64, end)
+			for i, r := range drawn[:end] {
+				ls[i] = a.losses[at[r]]
+			}
+			seen[a] = ls
+			if l := mean(ls); l < leaderLoss {
 				leader, leaderLoss = a, l
 			}
 		}
 		var whole []float64 // one context's losses on the rows seen
 		for _, a := range live {
 			if a.rows == 0 {
-				whole = seen(a)
+				whole = seen[a]
 			}
 		}
 		live = slices.DeleteFunc(live, func(a *arm) bool {
 			if a == leader || a.rows == 0 {
 				return false
 			}
-			own := seen(a)
-			a.z, a.behind = pairedZ(own, seen(leader)), leader.rows
+			own := seen[a]
+			a.z, a.behind = pairedZ(own, seen[leader]), leader.rows
 			if a.z <= race.zStop && whole != nil && race.futility > 0 {
 				a.z, a.behind = pairedZ(own, whole), 0
 				if a.z <= race.futility {
