@@ -584,6 +584,7 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, race con
 		}
 		// Each live size's losses on the rows predicted so far, in the order drawn.
 		seen := make(map[*arm][]float64, len(live))
+		var whole []float64 // one context's losses on the rows seen
 		leader, leaderLoss := live[0], math.Inf(1)
 		for _, a := range live {
 			ls := make([]float64, end)
@@ -591,14 +592,11 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, race con
 				ls[i] = a.losses[at[r]]
 			}
 			seen[a] = ls
+			if a.rows == 0 {
+				whole = ls
+			}
 			if l := mean(ls); l < leaderLoss {
 				leader, leaderLoss = a, l
-			}
-		}
-		var whole []float64 // one context's losses on the rows seen
-		for _, a := range live {
-			if a.rows == 0 {
-				whole = seen[a]
 			}
 		}
 		live = slices.DeleteFunc(live, func(a *arm) bool {
