@@ -696,6 +696,11 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 			if rows, choice, err = c.chooseContext(X, y, nClasses); err != nil {
 				return err
 			}
+		} else if c.localRows < 0 {
+			if d := distinctRows(X); d <= rows {
+				c.warnf("the %d training rows hold %d distinct rows, too few for local contexts of %d: one context of them all", X.Rows, d, rows)
+				rows = 0
+			}
 		}
 		if rows > 0 {
 			c.local, c.fitted = c.fitLocal(X, y, rows, choice), true

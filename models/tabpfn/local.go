@@ -410,6 +410,17 @@ func (l *localRegressor) predictRow(x data.Matrix, ctx []int, out []float64) err
 // ranked one context first on spam, where its 2,000 test rows ranked 64 rows first
 // (bench/results/tabpfn-local-classifier-choice-2026-12-05.md).
 
+// A local context is local only where the table holds more distinct rows than the context
+// does. Where its rows take few distinct values (a handful of binary items, a few categories)
+// each value comes in many copies: a context of the rows nearest a test row is then made of
+// copies of a few values, often of the test row's own alone, and it drops the other values'
+// evidence and even some copies of the row's own without resolving any finer structure, which
+// one context of them all presents whole. So a local size is a candidate only when it is
+// smaller than the training rows' number of distinct rows (distinctRows), and above the
+// model's context a classifier keeps one context where local ones would not be local. On two
+// corpus tasks of 16 and 4 distinct rows local contexts had won the held-out loss and lost on
+// the test rows: psych's lsat7 0.035 ROC AUC, VGAM's marital.nz 0.009 and 0.018 R² (bench/results/tabpfn-distinct-rows-2026-12-06.md).
+
 // localChoiceMinRows is the fewest training rows for which the automatic setting chooses
 // between local contexts and one context: a context of DefaultLocalRows is then at most half
 // of the rows, and the choice holds out 32 or more. On fewer, a context of 64 rows is most of
@@ -481,7 +492,8 @@ const (
 
 // chooseContextRows returns the context size among localContextChoices whose predictions of
 // held-out training rows have the least mean loss, and a sentence saying so that names the
-// loss. It holds out min(contextChoiceRows, n/4) of the n training rows at random, drawn
+// loss. A local size is a candidate only when smaller than distinct, the training rows'
+// number of distinct rows; where none is, one context is returned at once. It holds out min(contextChoiceRows, n/4) of the n training rows at random, drawn
 // with seed; losses fits a model with contexts of the given size (0: one context of every
 // row) on the kept rows and returns its loss on each of the held-out rows it is given (kept
 // and held are increasing indices into the training rows), or nil where that size cannot be
@@ -493,7 +505,7 @@ const (
 // margin standard errors of the held-out rows' paired differences; otherwise one context
 // is, as the simpler model within noise of the best (the one-standard-error rule of
 // Breiman et al., "Classification and Regression Trees", 1984, section 3.4.3, at margin 1).
-func chooseContextRows(n int, seed uint64, loss string, margin float64, race contextRace, progress func(done, total int),
+func chooseContextRows(n, distinct int, seed uint64, loss string, margin float64, race contextRace, progress func(done, total int),
 	losses func(rows int, progress func(done, total int), kept, held []int) ([]float64, error)) (int, string, error) {
 	m := min(contextChoiceRows, n/4)
 	perm := data.NewRand(mix(seed, streamContextChoice), 0).Perm(n)
@@ -515,14 +527,22 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, race con
 		behind  int     // the size it was behind
 	}
 	var arms []*arm
-	local := 0 // local sizes among the arms
+	local := 0       // local sizes among the arms
+	var few []string // local sizes left out for too few distinct rows
 	for _, rows := range localContextChoices {
-		if rows < len(kept) { // a larger one is the whole set
+		switch {
+		case rows >= len(kept): // a larger one is the whole set
+		case rows > 0 && rows >= distinct:
+			few = append(few, sizeName(rows))
+		default:
 			arms = append(arms, &arm{rows: rows})
 			if rows > 0 {
 				local++
 			}
 		}
+	}
+	if local == 0 && len(few) > 0 {
+		return 0, fmt.Sprintf("one context of them all, as they hold %d distinct rows, too few for local contexts of %s", distinct, strings.Join(few, " or ")), nil
 	}
 	total, done := local*m, 0
 	predict := func(a *arm, rows []int) error {
@@ -642,6 +662,9 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, race con
 			best, bestLoss = a.rows, l
 		}
 	}
+	if len(few) > 0 {
+		scores = append(scores, fmt.Sprintf("not %s, as the rows hold %d distinct ones", strings.Join(few, " or "), distinct))
+	}
 	choice := fmt.Sprintf("chosen on %d held-out training rows; %s: %s", m, loss, strings.Join(scores, ", "))
 	if whole, ok := byRows[0]; ok && best > 0 && margin > 0 {
 		if z := pairedZ(whole, byRows[best]); z <= margin {
@@ -652,6 +675,46 @@ func chooseContextRows(n int, seed uint64, loss string, margin float64, race con
 		choice = "one context of them all predicted held-out rows best (" + choice + ")"
 	}
 	return best, choice, nil
+}
+
+// distinctRows returns how many distinct rows X holds, its cells compared by value: a
+// missing cell (NaN) equals every other missing cell, and −0 equals 0.
+func distinctRows(X data.Matrix) int {
+	cell := func(v float64) uint64 {
+		switch {
+		case math.IsNaN(v):
+			return math.Float64bits(math.NaN())
+		case v == 0:
+			return 0
+		}
+		return math.Float64bits(v)
+	}
+	same := func(a, b []float64) bool {
+		for j := range a {
+			if cell(a[j]) != cell(b[j]) {
+				return false
+			}
+		}
+		return true
+	}
+	byHash := make(map[uint64][]int) // the first row of each distinct value, by hash
+	count := 0
+rows:
+	for i := range X.Rows {
+		row := X.Row(i)
+		h := uint64(len(row))
+		for _, v := range row {
+			h = mix(h, cell(v))
+		}
+		for _, j := range byHash[h] {
+			if same(row, X.Row(j)) {
+				continue rows
+			}
+		}
+		byHash[h] = append(byHash[h], i)
+		count++
+	}
+	return count
 }
 
 // sizeName names a context size in the choice's report: "64 rows", or "all rows" for 0.
@@ -697,7 +760,7 @@ func pairedZ(a, b []float64) float64 {
 // chooseContext returns the regressor's context size for training set X, y, chosen by the
 // squared error of the predicted means (chooseContextRows).
 func (r *Regressor) chooseContext(X data.Matrix, y []float64) (int, string, error) {
-	return chooseContextRows(X.Rows, r.seed, "mean squared error", 0, regressorRace, r.progress, func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
+	return chooseContextRows(X.Rows, distinctRows(X), r.seed, "mean squared error", 0, regressorRace, r.progress, func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
 		Xk, yk, Xh := X.SelectRows(kept), pick(y, kept), X.SelectRows(held)
 		ch := r.child(mix(r.seed, streamContextChoice))
 		ch.progress = progress
@@ -727,7 +790,7 @@ func (r *Regressor) chooseContext(X data.Matrix, y []float64) (int, string, erro
 // labels in [0, nClasses)), chosen by the log loss of the predicted probabilities
 // (chooseContextRows). A held-out row's loss is clipped as metrics.LogLoss clips it.
 func (c *Classifier) chooseContext(X data.Matrix, y []int, nClasses int) (int, string, error) {
-	return chooseContextRows(X.Rows, c.seed, "log loss", contextChoiceMargin, classifierRace, c.progress, func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
+	return chooseContextRows(X.Rows, distinctRows(X), c.seed, "log loss", contextChoiceMargin, classifierRace, c.progress, func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
 		Xk, yk, Xh := X.SelectRows(kept), pick(y, kept), X.SelectRows(held)
 		ch := c.child(mix(c.seed, streamContextChoice))
 		ch.progress = progress

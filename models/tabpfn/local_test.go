@@ -586,7 +586,7 @@ func TestLocalClassifierChoosesContext(t *testing.T) {
 // error of the mean difference is about 0.018.
 func TestContextChoiceMargin(t *testing.T) {
 	choose := func(margin, gain float64) (int, string) {
-		rows, choice, err := chooseContextRows(1024, 7, "loss", margin, contextRace{}, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+		rows, choice, err := chooseContextRows(1024, 1024, 7, "loss", margin, contextRace{}, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
 			require.Len(t, held, 256)
 			out, noise := make([]float64, len(held)), make([]float64, len(held))
 			for i, r := range held {
@@ -627,7 +627,7 @@ func TestContextChoiceRace(t *testing.T) {
 	choose := func(race contextRace, shift, behind float64) (int, string, []call, [][2]int) {
 		var calls []call
 		var told [][2]int
-		rows, choice, err := chooseContextRows(1024, 7, "loss", 1, race, func(done, total int) { told = append(told, [2]int{done, total}) },
+		rows, choice, err := chooseContextRows(1024, 1024, 7, "loss", 1, race, func(done, total int) { told = append(told, [2]int{done, total}) },
 			func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
 				require.True(t, slices.IsSorted(held))
 				calls = append(calls, call{rows, len(held)})
@@ -725,4 +725,129 @@ func BenchmarkLocalRegressor(b *testing.B) {
 	}
 	b.ReportMetric((processCPUSeconds()-cpu0)/float64(b.N), "cpu-s/op")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/op")
+}
+
+func TestDistinctRows(t *testing.T) {
+	X := data.NewMatrix(6, 2)
+	for i, row := range [][]float64{{1, 2}, {1, 2}, {2, 1}, {math.NaN(), 0}, {math.NaN(), math.Copysign(0, -1)}, {1, math.NaN()}} {
+		copy(X.Row(i), row)
+	}
+	require.Equal(t, 4, distinctRows(X)) // {1,2}, {2,1}, {NaN,0} = {NaN,−0}, {1,NaN}
+	require.Equal(t, 1, distinctRows(X.SelectRows([]int{0, 1})))
+	require.Equal(t, 0, distinctRows(data.NewMatrix(0, 3)))
+	// Rows whose hashes collide are still told apart by their values.
+	Y := data.NewMatrix(5000, 1)
+	for i := range Y.Rows {
+		Y.Set(i, 0, float64(i%1237))
+	}
+	require.Equal(t, 1237, distinctRows(Y))
+}
+
+// A local size is a candidate only when the training rows hold more distinct rows than it:
+// with fewer than the smallest, one context is chosen without predicting any held-out row.
+func TestContextChoiceDistinctRows(t *testing.T) {
+	choose := func(distinct int) (int, string, map[int]int) {
+		asked := map[int]int{}
+		rows, choice, err := chooseContextRows(1024, distinct, 7, "loss", 1, classifierRace, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+			asked[rows] += len(held)
+			out := make([]float64, len(held))
+			for i, r := range held {
+				out[i] = 1 + float64(mix(1, uint64(r))%1000)/1000
+				if rows > 0 {
+					out[i] -= 0.5 // local contexts predict far better
+				}
+			}
+			return out, nil
+		})
+		require.NoError(t, err)
+		return rows, choice, asked
+	}
+	rows, choice, asked := choose(1024)
+	require.Equal(t, DefaultLocalRows, rows, choice)
+	require.Equal(t, map[int]int{0: 256, 64: 256, 256: 256}, asked)
+
+	rows, choice, asked = choose(100)
+	require.Equal(t, DefaultLocalRows, rows, choice)
+	require.Equal(t, map[int]int{0: 256, 64: 256}, asked)
+	require.Regexp(t, `^chosen on 256 held-out training rows; loss: 64 rows 1\.\d+, all rows 1\.\d+, not 256 rows, as the rows hold 100 distinct ones$`, choice)
+
+	rows, choice, asked = choose(DefaultLocalRows)
+	require.Zero(t, rows)
+	require.Empty(t, asked)
+	require.Equal(t, "one context of them all, as they hold 64 distinct rows, too few for local contexts of 64 rows or 256 rows", choice)
+}
+
+// On a table whose rows take few distinct values, the classifier and the regressor keep one
+// context where local contexts would otherwise win the held-out loss: three binary features
+// of which the first tells the class (or the target). A scorer that answers its context's
+// label frequencies, or fits a line to it, predicts the held-out rows far better from the 64
+// nearest rows, copies of each row's own value.
+func TestLocalContextsNeedDistinctRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 2))
+	binary := func(rows, values int) data.Matrix {
+		X := data.NewMatrix(rows, 3)
+		for i := range rows {
+			v := rng.IntN(values)
+			for j := range 3 {
+				X.Set(i, j, float64(v>>j&1))
+			}
+		}
+		return X
+	}
+	cfg := classifierTinyConfig()
+	cfg.MaxRows = 1024
+	classify := func(X data.Matrix) *Classifier {
+		y := make([]int, X.Rows)
+		for i := range y {
+			y[i] = int(X.At(i, 0))
+			if rng.Float64() < 0.1 {
+				y[i] = 1 - y[i]
+			}
+		}
+		c, err := newWithScorer(&frequencyScorer{cfg: cfg}, cfg, WithEnsemble(1), WithPairwise(0))
+		require.NoError(t, err)
+		require.NoError(t, c.Fit(X, y, 2))
+		return c
+	}
+	// Eight distinct rows, fewer than a context of 64: one context, and the choice says
+	// nothing. The same table of more distinct rows (a fourth, continuous feature) chooses
+	// local contexts.
+	c := classify(binary(classifierChoiceMinRows, 8))
+	require.True(t, c.local == nil, c.Warnings())
+	require.Empty(t, c.Warnings())
+	X := binary(classifierChoiceMinRows, 8)
+	wide := data.NewMatrix(X.Rows, 4)
+	for i := range X.Rows {
+		copy(wide.Row(i), X.Row(i))
+		wide.Set(i, 3, rng.NormFloat64())
+	}
+	c = classify(wide)
+	require.NotNil(t, c.local, c.Warnings())
+
+	// Above the model's context a classifier takes local contexts without a choice, unless
+	// they would not be local.
+	cfg.MaxRows = 50
+	c = classify(binary(600, 8))
+	require.True(t, c.local == nil, c.Warnings())
+	require.Contains(t, c.Warnings()[0], "the 600 training rows hold 8 distinct rows, too few for local contexts of 64: one context of them all")
+
+	const bins = 2000
+	rcfg := tinyConfig().AsRegression(bins)
+	rcfg.MaxRows, rcfg.MaxFeatures = 50, 30
+	borders := make([]float64, bins+1)
+	for i := range borders {
+		borders[i] = -10 + 20*float64(i)/bins
+	}
+	bars, err := NewBars(borders)
+	require.NoError(t, err)
+	X = binary(600, 4)
+	y := make([]float64, X.Rows)
+	for i := range y {
+		y[i] = X.At(i, 0) + 0.1*rng.NormFloat64()
+	}
+	r := newRegressorWithScorer(t, &linearScorer{cfg: rcfg, bars: bars}, rcfg, bars, WithEnsemble(1), WithTargetTransform(TargetNone),
+		WithVariants(preprocess.VariantStandard))
+	require.NoError(t, r.Fit(X, y))
+	require.Zero(t, r.LocalContextRows(), r.Warnings())
+	require.Contains(t, r.Warnings()[0], "one context of them all, as they hold 4 distinct rows, too few for local contexts of 64 rows or 256 rows")
 }
