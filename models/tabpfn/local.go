@@ -412,14 +412,15 @@ func (l *localRegressor) predictRow(x data.Matrix, ctx []int, out []float64) err
 
 // A local context is local only where the table holds more distinct rows than the context
 // does. Where its rows take few distinct values (a handful of binary items, a few categories)
-// each value comes in many copies: a context of the rows nearest a test row is then made of
-// copies of a few values, often of the test row's own alone, and it drops the other values'
-// evidence and even some copies of the row's own without resolving any finer structure, which
-// one context of them all presents whole. So a local size is a candidate only when it is
-// smaller than the training rows' number of distinct rows (distinctRows), and above the
-// model's context a classifier keeps one context where local ones would not be local. On two
-// corpus tasks of 16 and 4 distinct rows local contexts had won the held-out loss and lost on
-// the test rows: psych's lsat7 0.035 ROC AUC, VGAM's marital.nz 0.009 and 0.018 R² (bench/results/tabpfn-distinct-rows-2026-12-06.md).
+// each value comes in many copies: the rows nearest a test row are then copies of a few
+// values, often of the test row's own alone, and such a context drops the other values'
+// evidence, and even some copies of the row's own, without resolving any finer structure
+// than one context of them all. So a local size is a candidate only when it is smaller than
+// the training rows' number of distinct rows (distinctRows), and above the model's context a
+// classifier keeps one context where local ones would not be local. On two corpus tasks of 16
+// and 4 distinct training rows, local contexts had won the held-out loss and lost on the test
+// rows; with the bound, psych's lsat7 gained 0.007 ROC AUC and VGAM's marital.nz 0.005 R²
+// over five splits (bench/results/tabpfn-distinct-rows-2026-12-06.md).
 
 // localChoiceMinRows is the fewest training rows for which the automatic setting chooses
 // between local contexts and one context: a context of DefaultLocalRows is then at most half
@@ -446,11 +447,12 @@ const contextChoiceRows = 256
 // contextChoiceMargin is how many standard errors a classifier's local contexts must beat
 // one context by on the held-out rows (chooseContextRows). A near tie in log loss hides
 // rankings of the rows that differ: on psych's lsat7, local contexts won the held-out log
-// loss by 0.0014 and took the test ROC AUC from 0.60 to 0.50 (its five binary items give a
-// few dozen patterns whose class rates 64 rows estimate with more noise than their
-// differences). The regressor's choice has no margin: squared errors are heavy-tailed, so
-// large gains show small z, and over its 30 local choices on shared and unseen tables a
-// margin of one standard error would have given up 0.23 R² in sum to save 0.05
+// loss by 0.0014 and took the test ROC AUC from 0.60 to 0.50 (its four binary features give
+// 16 patterns, whose class rates 64 rows estimate with more noise than their differences; the
+// bound on distinct rows above keeps it to one context without a choice). The regressor's
+// choice has no margin: squared errors are heavy-tailed, so large gains show small z, and
+// over its 30 local choices on shared and unseen tables a margin of one standard error would
+// have given up 0.23 R² in sum to save 0.05
 // (bench/results/tabpfn-regressor-margin-2026-12-05.md).
 const contextChoiceMargin = 1
 
