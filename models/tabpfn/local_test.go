@@ -234,12 +234,7 @@ func TestLocalRegressorIsNearestRows(t *testing.T) {
 	const bins, K = 3200, 12
 	cfg := tinyConfig().AsRegression(bins)
 	cfg.MaxRows = 50
-	borders := make([]float64, bins+1)
-	for i := range borders {
-		borders[i] = -8 + 16*float64(i)/bins
-	}
-	bars, err := NewBars(borders)
-	require.NoError(t, err)
+	bars := uniformBars(t, bins, -8, 8)
 	X, _ := localTable(150, 3, 2, 1)
 	Xte, _ := localTable(30, 3, 2, 2)
 	y := make([]float64, X.Rows)
@@ -445,12 +440,7 @@ func TestLocalRegressorChoosesContext(t *testing.T) {
 	const bins = 2000
 	cfg := tinyConfig().AsRegression(bins)
 	cfg.MaxRows, cfg.MaxFeatures = 50, 30
-	borders := make([]float64, bins+1)
-	for i := range borders {
-		borders[i] = -10 + 20*float64(i)/bins
-	}
-	bars, err := NewBars(borders)
-	require.NoError(t, err)
+	bars := uniformBars(t, bins, -10, 10)
 	rng := rand.New(rand.NewPCG(4, 4))
 	table := func(rows, feats int, f func(x []float64) float64) (data.Matrix, []float64) {
 		X, y := data.NewMatrix(rows, feats), make([]float64, rows)
@@ -834,12 +824,7 @@ func TestLocalContextsNeedDistinctRows(t *testing.T) {
 	const bins = 2000
 	rcfg := tinyConfig().AsRegression(bins)
 	rcfg.MaxRows, rcfg.MaxFeatures = 50, 30
-	borders := make([]float64, bins+1)
-	for i := range borders {
-		borders[i] = -10 + 20*float64(i)/bins
-	}
-	bars, err := NewBars(borders)
-	require.NoError(t, err)
+	bars := uniformBars(t, bins, -10, 10)
 	X = binary(600, 4)
 	y := make([]float64, X.Rows)
 	for i := range y {
@@ -850,4 +835,15 @@ func TestLocalContextsNeedDistinctRows(t *testing.T) {
 	require.NoError(t, r.Fit(X, y))
 	require.Zero(t, r.LocalContextRows(), r.Warnings())
 	require.Contains(t, r.Warnings()[0], "one context of them all, as they hold 4 distinct rows, too few for local contexts of 64 rows or 256 rows")
+}
+
+// uniformBars returns a bar distribution of bins equal bins over [lo, hi].
+func uniformBars(t *testing.T, bins int, lo, hi float64) *Bars {
+	borders := make([]float64, bins+1)
+	for i := range borders {
+		borders[i] = lo + (hi-lo)*float64(i)/float64(bins)
+	}
+	bars, err := NewBars(borders)
+	require.NoError(t, err)
+	return bars
 }
