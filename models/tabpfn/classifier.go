@@ -78,9 +78,10 @@ var (
 // training rows this scored far above one context of all of them, in less time
 // (bench/results/tabpfn-local-2026-12-04.md). A smaller training set of at least 256 rows is
 // seen so too, through contexts of 64 or 256 rows, where they predict its held-out rows
-// better than one context of them all (a table whose rows come in groups; see local.go). The
-// rest of this section is about whole contexts: smaller training sets that one context
-// predicts best, or WithLocalContexts(0).
+// better than one context of them all (a table whose rows come in groups; see local.go), and
+// one of 64 to 255 rows through contexts of 16 or 32 rows, where they predict its rows
+// better under cross-validation. The rest of this section is about whole contexts: training
+// sets that one context predicts best, or WithLocalContexts(0).
 //
 // Every training row and feature reaches the model up to the per-member limits:
 // MaxContextRows rows (or the model's own MaxRows where larger) and DefaultMemberFeatures
@@ -690,7 +691,7 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 	c.nCols, c.nClasses = X.Cols, nClasses
 	rows := c.localContextRows(c.cfg)
 	large := X.Rows > max(rows, c.cfg.MaxRows)
-	if rows > 0 && (large || c.localRows < 0 && X.Rows >= classifierChoiceMinRows) {
+	if rows > 0 && (large || c.localRows < 0 && X.Rows >= smallChoiceMinRows) {
 		var choice string
 		if !large {
 			if rows, choice, err = c.chooseContext(X, y, nClasses); err != nil {

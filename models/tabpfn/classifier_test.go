@@ -343,7 +343,7 @@ func TestClassifierManyClassesOutputCodes(t *testing.T) {
 	Xtr, ytr, Xte, yte := X.SelectRows(seq(0, 180)), y[:180], X.SelectRows(seq(180, 240)), y[180:]
 	fs := &fakeScorer{cfg: cfg, eps: 0.09}
 	// The pairs of candidate classes are off: TestClassifierPrunedPairs checks them.
-	c, err := newWithScorer(fs, cfg, WithEnsemble(4), WithPairwise(0), WithVariants(preprocess.VariantStandard))
+	c, err := newWithScorer(fs, cfg, WithEnsemble(4), WithPairwise(0), WithVariants(preprocess.VariantStandard), WithLocalContexts(0))
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(Xtr, ytr, 12))
 	require.GreaterOrEqual(t, c.Ensemble(), 4)
@@ -495,7 +495,7 @@ func checkSubsampling(t *testing.T, cfg Config, opts []Option) {
 	X, y := clusters(120, 7, 3, 2, 9)
 	y[0], y[3], y[6] = 2, 2, 2 // unbalanced classes: 37 / 40 / 43
 	fs := &fakeScorer{cfg: cfg, fixed: []float64{0.2, 0.3, 0.5}}
-	c, err := newWithScorer(fs, cfg, append([]Option{WithEnsemble(3), WithPairwise(0)}, opts...)...)
+	c, err := newWithScorer(fs, cfg, append([]Option{WithEnsemble(3), WithPairwise(0), WithLocalContexts(0)}, opts...)...)
 	require.NoError(t, err)
 	var log strings.Builder
 	c.warn = &log

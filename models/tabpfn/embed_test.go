@@ -55,7 +55,7 @@ func TestEmbedMakesARingLinearlySeparable(t *testing.T) {
 	fitX, fitY := ring(200, 2) // rows the linear model learns from
 	tstX, tstY := ring(200, 3) // rows it is scored on
 
-	clf, err := NewClassifier(WithModel(model), WithEnsemble(1), WithSeed(5))
+	clf, err := NewClassifier(WithModel(model), WithEnsemble(1), WithSeed(5), WithLocalContexts(0))
 	require.NoError(t, err)
 	require.NoError(t, clf.Fit(ctxX, ctxY, 2))
 	require.Equal(t, model.Cfg.Width, clf.EmbeddingWidth())
@@ -94,7 +94,7 @@ func TestEmbedMakesARingLinearlySeparable(t *testing.T) {
 	}
 
 	// Two members: their embeddings side by side.
-	two, err := NewClassifier(WithModel(model), WithEnsemble(2), WithSeed(5))
+	two, err := NewClassifier(WithModel(model), WithEnsemble(2), WithSeed(5), WithLocalContexts(0))
 	require.NoError(t, err)
 	require.NoError(t, two.Fit(ctxX, ctxY, 2))
 	e2, err := two.Embed(tstX)

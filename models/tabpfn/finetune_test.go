@@ -25,7 +25,7 @@ func heldOutLoss(t *testing.T, m *Model, X data.Matrix, y []int, k int, cfg Fine
 	t.Helper()
 	fit, hold, err := data.StratifiedSplit(y, k, cfg.HoldoutFraction, cfg.Seed)
 	require.NoError(t, err)
-	c, err := NewClassifier(WithModel(m), WithEnsemble(cfg.Ensemble), WithSeed(cfg.Seed), WithPairwise(0))
+	c, err := NewClassifier(WithModel(m), WithEnsemble(cfg.Ensemble), WithSeed(cfg.Seed), WithPairwise(0), WithLocalContexts(0))
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(X.SelectRows(fit), pick(y, fit), k))
 	p, err := c.PredictProba(X.SelectRows(hold))

@@ -1,6 +1,7 @@
 package tabpfn
 
 import (
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -562,11 +563,82 @@ func TestLocalClassifierChoosesContext(t *testing.T) {
 	require.Empty(t, whole.Warnings())
 	require.Equal(t, 1, whole.Ensemble())
 
-	// Below classifierChoiceMinRows there is no choice.
+	// Below classifierChoiceMinRows the choice is made by cross-validation, with smaller
+	// contexts; below smallChoiceMinRows there is none.
 	X, y = table(classifierChoiceMinRows-1, step)
 	small := fit(X, y)
-	require.True(t, small.local == nil, small.Warnings())
-	require.Empty(t, small.Warnings())
+	require.NotNil(t, small.local, small.Warnings())
+	require.Contains(t, small.Warnings()[0], "(chosen by 4-fold cross-validation on the 255 training rows; log loss: 16 rows ")
+	X, y = table(smallChoiceMinRows-1, step)
+	smaller := fit(X, y)
+	require.True(t, smaller.local == nil, smaller.Warnings())
+	require.Empty(t, smaller.Warnings())
+}
+
+// The cross-validated choice holds out every training row once, predicts it from the other
+// folds' rows with each small local size that is at most half of them and one context, and
+// keeps a local size only where it beats one context by more than the margin. The losses
+// are synthetic, as in TestContextChoiceMargin: one context's is noise around 1.5, a local
+// size's the same plus a noise of mean 0 and standard deviation about 0.29, less gain (16
+// rows) or less half of it (32 rows).
+func TestCrossValidatedContextChoice(t *testing.T) {
+	choose := func(n, distinct int, margin, gain float64) (int, string, map[int][]int) {
+		heldBy := map[int][]int{}
+		rows, choice, err := crossValidatedContextRows(n, distinct, 7, "loss", margin, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+			require.True(t, slices.IsSorted(held))
+			require.True(t, slices.IsSorted(kept))
+			require.Len(t, slices.Concat(held, kept), n)
+			require.LessOrEqual(t, 2*rows, len(kept))
+			heldBy[rows] = append(heldBy[rows], held...)
+			out, noise := make([]float64, len(held)), make([]float64, len(held))
+			for i, r := range held {
+				out[i] = 1 + float64(mix(1, uint64(r))%1000)/1000
+				noise[i] = float64(mix(uint64(rows), uint64(r))%1000) / 1000
+			}
+			if rows > 0 {
+				floats.AddConst(-floats.Sum(noise)/float64(len(noise)), noise)
+				floats.Add(out, noise)
+			}
+			switch rows {
+			case 16:
+				floats.AddConst(-gain, out)
+			case 32:
+				floats.AddConst(-gain/2, out)
+			}
+			return out, nil
+		})
+		require.NoError(t, err)
+		return rows, choice, heldBy
+	}
+	rows, choice, heldBy := choose(200, 200, 1, 0.2)
+	require.Equal(t, 16, rows, choice)
+	require.Regexp(t, `^chosen by 4-fold cross-validation on the 200 training rows; loss: 16 rows 1\.\d+, 32 rows 1\.\d+, all rows 1\.\d+$`, choice)
+	for _, size := range []int{0, 16, 32} { // every row held out once by every size
+		held := slices.Sorted(slices.Values(heldBy[size]))
+		require.Len(t, held, 200)
+		for i, r := range held {
+			require.Equal(t, i, r)
+		}
+	}
+	rows, choice, _ = choose(200, 200, 1, 0.01)
+	require.Zero(t, rows)
+	require.Regexp(t, `^one context of them all predicted held-out rows within -?\d\.\d+ standard errors of the best, 16 rows \(chosen by 4-fold`, choice)
+	rows, choice, _ = choose(200, 200, 0, 0.01)
+	require.Equal(t, 16, rows, choice)
+	rows, choice, _ = choose(200, 200, 1, -0.2)
+	require.Zero(t, rows)
+	require.Regexp(t, `^one context of them all predicted held-out rows best \(`, choice)
+
+	// 80 rows keep 60 per fold: 32 rows are more than half of them. 20 distinct rows
+	// leave 16 rows only.
+	_, _, heldBy = choose(80, 80, 1, 0.2)
+	require.Equal(t, []int{0, 16}, slices.Sorted(maps.Keys(heldBy)))
+	_, _, heldBy = choose(200, 20, 1, 0.2)
+	require.Equal(t, []int{0, 16}, slices.Sorted(maps.Keys(heldBy)))
+	rows, choice, heldBy = choose(200, 16, 1, 0.2)
+	require.Zero(t, rows)
+	require.Empty(t, choice)
+	require.Empty(t, heldBy)
 }
 
 // With a margin, local contexts are chosen only where they beat one context by more than

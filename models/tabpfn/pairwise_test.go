@@ -126,7 +126,7 @@ func TestClassifierPairwiseScheme(t *testing.T) {
 	Xtr, Xte, yte := X.SelectRows(train), X.SelectRows(seq(80, 120)), y[80:]
 
 	fs := &fakeScorer{cfg: cfg, eps: 0.1}
-	c, err := newWithScorer(fs, cfg, WithEnsemble(k), WithPairwise(2), WithVariants(preprocess.VariantStandard))
+	c, err := newWithScorer(fs, cfg, WithEnsemble(k), WithPairwise(2), WithVariants(preprocess.VariantStandard), WithLocalContexts(0))
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(Xtr, ytr, k))
 	require.Equal(t, k*(k-1)/2, c.Pairs())
@@ -183,7 +183,7 @@ func TestClassifierPairwiseScheme(t *testing.T) {
 
 	// Off, the prediction is the multi-class ensemble's alone.
 	fs2 := &fakeScorer{cfg: cfg, eps: 0.1}
-	c2, err := newWithScorer(fs2, cfg, WithEnsemble(k), WithPairwise(0), WithVariants(preprocess.VariantStandard))
+	c2, err := newWithScorer(fs2, cfg, WithEnsemble(k), WithPairwise(0), WithVariants(preprocess.VariantStandard), WithLocalContexts(0))
 	require.NoError(t, err)
 	require.NoError(t, c2.Fit(Xtr, ytr, k))
 	require.Empty(t, c2.pairs)
@@ -220,7 +220,7 @@ func TestAutoPairwise(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(Xm, ym, k))
 	require.Empty(t, c.pairs)
-	c, err = newWithScorer(&fakeScorer{cfg: cfg, eps: 0.1}, cfg)
+	c, err = newWithScorer(&fakeScorer{cfg: cfg, eps: 0.1}, cfg, WithLocalContexts(0))
 	require.NoError(t, err)
 	require.NoError(t, c.Fit(Xm, ym, k))
 	require.Len(t, c.pairs, k*(k-1)/2)
@@ -282,7 +282,7 @@ func TestClassifierPrunedPairs(t *testing.T) {
 	Xtr, ytr, Xte, yte := X.SelectRows(seq(0, 180)), y[:180], X.SelectRows(seq(180, 240)), y[180:]
 	fit := func(opts ...Option) (*Classifier, *fakeScorer) {
 		fs := &fakeScorer{cfg: cfg, eps: 0.09}
-		c, err := newWithScorer(fs, cfg, append([]Option{WithEnsemble(4), WithVariants(preprocess.VariantStandard)}, opts...)...)
+		c, err := newWithScorer(fs, cfg, append([]Option{WithEnsemble(4), WithVariants(preprocess.VariantStandard), WithLocalContexts(0)}, opts...)...)
 		require.NoError(t, err)
 		require.NoError(t, c.Fit(Xtr, ytr, k))
 		return c, fs
