@@ -395,7 +395,10 @@ func (l *localRegressor) predictRow(x data.Matrix, ctx []int, out []float64) err
 // context of all rows blurs: on corpus tables of 150 to 1,000 training rows the choice took
 // R² from 0.58 to 0.99 on one, and left the tables whose held-out rows preferred one context
 // unchanged to the bit (bench/results/tabpfn-local-small-2026-12-05.md). So the choice runs
-// on any training set of at least localChoiceMinRows rows.
+// on any training set of at least localChoiceMinRows rows, and on 64 to 127 rows by
+// cross-validation with contexts of 16 or 32 rows (crossValidatedContextRows, below), which
+// took cpus from 0.80 to 0.88 R² and death_prob from 0.967 to 0.998
+// (bench/results/tabpfn-local-small-regressor-2026-12-06.md).
 //
 // A classifier makes the same choice within the model's context from classifierChoiceMinRows
 // rows on, by the log loss of its held-out probabilities, and takes local contexts only where
@@ -460,10 +463,14 @@ const contextChoiceRows = 256
 // loss by 0.0014 and took the test ROC AUC from 0.60 to 0.50 (its four binary features give
 // 16 patterns, whose class rates 64 rows estimate with more noise than their differences; the
 // bound on distinct rows above keeps it to one context without a choice). The regressor's
-// choice has no margin: squared errors are heavy-tailed, so large gains show small z, and
-// over its 30 local choices on shared and unseen tables a margin of one standard error would
-// have given up 0.23 R² in sum to save 0.05
-// (bench/results/tabpfn-regressor-margin-2026-12-05.md).
+// held-out choice has no margin: squared errors are heavy-tailed, so large gains show small
+// z, and over its 30 local choices on shared and unseen tables a margin of one standard
+// error would have given up 0.23 R² in sum to save 0.05
+// (bench/results/tabpfn-regressor-margin-2026-12-05.md). Its cross-validated choice on
+// fewer rows keeps this margin: there contexts of 16 or 32 rows led one context by 0.27–0.75
+// standard errors on a pure-noise target (nlme's IGF) and lost 0.09 R² on its test rows,
+// while the gains that matter led by more
+// (bench/results/tabpfn-local-small-regressor-2026-12-06.md).
 const contextChoiceMargin = 1
 
 // contextRace is how the choice stops predicting held-out rows from a local size that is
@@ -689,25 +696,28 @@ func chooseContextRows(n, distinct int, seed uint64, loss string, margin float64
 	return best, choice, nil
 }
 
-// smallContextChoices are the local sizes a classifier tries on a training set of fewer than
-// classifierChoiceMinRows rows, where DefaultLocalRows is a large part of the table; a size
-// is tried only where it is at most half of the rows each fold keeps.
+// smallContextChoices are the local sizes tried on a training set too small for the
+// held-out choice (a classifier's of fewer than classifierChoiceMinRows rows, a regressor's
+// of fewer than localChoiceMinRows), where DefaultLocalRows is a large part of the table; a
+// size is tried only where it is at most half of the rows each fold keeps.
 var smallContextChoices = []int{DefaultLocalRows / 4, DefaultLocalRows / 2}
 
-// smallChoiceMinRows is the fewest training rows for which a classifier chooses its context
-// by cross-validation (crossValidatedContextRows): each fold then keeps 48 rows or more, so
-// that a context of 16 is at most a third of them.
+// smallChoiceMinRows is the fewest training rows for which a classifier or a regressor
+// chooses its context by cross-validation (crossValidatedContextRows): each fold then keeps
+// 48 rows or more, so that a context of 16 is at most a third of them.
 const smallChoiceMinRows = DefaultLocalRows
 
 // choiceFolds is the number of folds of crossValidatedContextRows.
 const choiceFolds = 4
 
-// smallChoiceMargin is contextChoiceMargin for the cross-validated choice: none, as the
-// regressor's. Every training row is scored there, and the log loss of contexts of 16 or 32
-// rows, which put near certainties on rows that one context hedges, undersells what they
-// rank: on sonar they led one context on all five splits by 0.14–0.84 standard errors and
-// took its test ROC AUC from 0.864 to 0.916; with a margin of one the choice took none of
-// them (bench/results/tabpfn-local-small-classifier-2026-12-06.md).
+// smallChoiceMargin is the margin of a classifier's cross-validated choice: none, as the
+// regressor's held-out choice. Every training row is scored there, and the log loss of
+// contexts of 16 or 32 rows, which put near certainties on rows that one context hedges,
+// undersells what they rank (the regressor's cross-validated choice, whose squared error is
+// what R² scores, keeps contextChoiceMargin): on sonar they led one context on all five
+// splits by 0.14–0.84 standard errors and took its test ROC AUC from 0.864 to 0.916; with a
+// margin of one the choice took none of them
+// (bench/results/tabpfn-local-small-classifier-2026-12-06.md).
 const smallChoiceMargin = 0
 
 // crossValidatedContextRows is chooseContextRows for a training set too small to spare a
@@ -877,7 +887,7 @@ func pairedZ(a, b []float64) float64 {
 // chooseContext returns the regressor's context size for training set X, y, chosen by the
 // squared error of the predicted means (chooseContextRows).
 func (r *Regressor) chooseContext(X data.Matrix, y []float64) (int, string, error) {
-	return chooseContextRows(X.Rows, distinctRows(X), r.seed, "mean squared error", 0, regressorRace, r.progress, func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
+	losses := func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
 		Xk, yk, Xh := X.SelectRows(kept), pick(y, kept), X.SelectRows(held)
 		ch := r.child(mix(r.seed, streamContextChoice))
 		ch.progress = progress
@@ -900,7 +910,11 @@ func (r *Regressor) chooseContext(X data.Matrix, y []float64) (int, string, erro
 			se[i] = e * e
 		}
 		return se, nil
-	})
+	}
+	if X.Rows < localChoiceMinRows {
+		return crossValidatedContextRows(X.Rows, distinctRows(X), r.seed, "mean squared error", contextChoiceMargin, r.progress, losses)
+	}
+	return chooseContextRows(X.Rows, distinctRows(X), r.seed, "mean squared error", 0, regressorRace, r.progress, losses)
 }
 
 // chooseContext returns the classifier's context size for training set X, y (the caller's

@@ -482,9 +482,16 @@ func TestLocalRegressorChoosesContext(t *testing.T) {
 	require.Equal(t, DefaultLocalRows, small.LocalContextRows(), small.Warnings())
 	require.Len(t, small.Warnings(), 1)
 	require.Contains(t, small.Warnings()[0], "each test row is predicted from the 64 of the 128 training rows nearest it, which predicted held-out training rows better than one context of them all (chosen on 32 held-out training rows; mean squared error: 64 rows ")
+	// Below it the choice is made by cross-validation, with smaller contexts; below
+	// smallChoiceMinRows there is none.
 	smaller := fit(table(localChoiceMinRows-1, 1, curved))
-	require.Zero(t, smaller.LocalContextRows())
-	require.Empty(t, smaller.Warnings())
+	require.Contains(t, []int{16, 32}, smaller.LocalContextRows(), smaller.Warnings())
+	require.Contains(t, smaller.Warnings()[0], "(chosen by 4-fold cross-validation on the 127 training rows; mean squared error: 16 rows ")
+	smallest := fit(table(smallChoiceMinRows-1, 1, curved))
+	require.Zero(t, smallest.LocalContextRows())
+	require.Empty(t, smallest.Warnings())
+	noise := fit(table(localChoiceMinRows-1, 3, func([]float64) float64 { return rng.NormFloat64() }))
+	require.Zero(t, noise.LocalContextRows(), noise.Warnings())
 	noisy := fit(table(800, 24, func(x []float64) float64 { return x[0] + 0.5*x[1] + rng.NormFloat64() }))
 	require.Zero(t, noisy.LocalContextRows(), noisy.Warnings())
 	require.Empty(t, noisy.Warnings())

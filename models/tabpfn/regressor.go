@@ -226,7 +226,7 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 	r.nCols = X.Cols
 	rows := r.localContextRows(r.cfg)
 	large := X.Rows > max(rows, r.cfg.MaxRows)
-	if rows > 0 && (large || r.localRows < 0 && X.Rows >= localChoiceMinRows) {
+	if rows > 0 && (large || r.localRows < 0 && X.Rows >= smallChoiceMinRows) {
 		var choice string
 		if r.localRows < 0 {
 			if rows, choice, err = r.chooseContext(X, y); err != nil {

@@ -252,7 +252,7 @@ func TestRegressorTransformedTailsFinite(t *testing.T) {
 	for i := range y {
 		y[i] = math.Exp(3 * y[i]) // skewness far above AutoSkewness
 	}
-	r := newTestRegressor(t, m, WithTargetTransform(TargetAuto))
+	r := newTestRegressor(t, m, WithTargetTransform(TargetAuto), WithLocalContexts(0))
 	require.NoError(t, r.Fit(X, y))
 	require.Equal(t, TargetYeoJohnson, r.Transform())
 	d, err := r.PredictDistribution(X)
