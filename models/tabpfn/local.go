@@ -684,16 +684,24 @@ func chooseContextRows(n, distinct int, seed uint64, loss string, margin float64
 	if len(few) > 0 {
 		scores = append(scores, fmt.Sprintf("not %s, as the rows hold %d distinct ones", strings.Join(few, " or "), distinct))
 	}
-	choice := fmt.Sprintf("chosen on %d held-out training rows; %s: %s", m, loss, strings.Join(scores, ", "))
+	rows, choice := settleContextChoice(best, byRows, margin, fmt.Sprintf("chosen on %d held-out training rows; %s: %s", m, loss, strings.Join(scores, ", ")))
+	return rows, choice, nil
+}
+
+// settleContextChoice applies the margin to best, the size of least mean loss among the
+// held-out losses byRows (0: one context), and returns the size chosen and the sentence
+// that says why, around choice, the losses' account: a local size is kept only where it
+// beats one context by more than margin standard errors of the paired differences.
+func settleContextChoice(best int, byRows map[int][]float64, margin float64, choice string) (int, string) {
 	if whole, ok := byRows[0]; ok && best > 0 && margin > 0 {
 		if z := pairedZ(whole, byRows[best]); z <= margin {
-			return 0, fmt.Sprintf("one context of them all predicted held-out rows within %.3g standard errors of the best, %d rows (%s)", z, best, choice), nil
+			return 0, fmt.Sprintf("one context of them all predicted held-out rows within %.3g standard errors of the best, %d rows (%s)", z, best, choice)
 		}
 	}
 	if best == 0 {
 		choice = "one context of them all predicted held-out rows best (" + choice + ")"
 	}
-	return best, choice, nil
+	return best, choice
 }
 
 // smallContextChoices are the local sizes tried on a training set too small for the
@@ -792,16 +800,8 @@ func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin
 		}
 	}
 	scores = append(scores, fmt.Sprintf("%s %.4g", sizeName(0), mean(whole)))
-	choice := fmt.Sprintf("chosen by %d-fold cross-validation on the %d training rows; %s: %s", choiceFolds, n, loss, strings.Join(scores, ", "))
-	if best > 0 && margin > 0 {
-		if z := pairedZ(whole, byRows[best]); z <= margin {
-			return 0, fmt.Sprintf("one context of them all predicted held-out rows within %.3g standard errors of the best, %d rows (%s)", z, best, choice), nil
-		}
-	}
-	if best == 0 {
-		choice = "one context of them all predicted held-out rows best (" + choice + ")"
-	}
-	return best, choice, nil
+	rows, choice := settleContextChoice(best, byRows, margin, fmt.Sprintf("chosen by %d-fold cross-validation on the %d training rows; %s: %s", choiceFolds, n, loss, strings.Join(scores, ", ")))
+	return rows, choice, nil
 }
 
 // distinctRows returns how many distinct rows X holds, its cells compared by value: a
