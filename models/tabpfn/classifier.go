@@ -79,8 +79,8 @@ var (
 // (bench/results/tabpfn-local-2026-12-04.md). A smaller training set of at least 256 rows is
 // seen so too, through contexts of 64 or 256 rows, where they predict its held-out rows
 // better than one context of them all (a table whose rows come in groups; see local.go), and
-// one of 64 to 255 rows through contexts of 16 or 32 rows, where they predict its rows
-// better under cross-validation. The rest of this section is about whole contexts: training
+// one of 64 to 255 rows through contexts of 16 or 32 rows, alone or averaged with one
+// context, where they predict its rows better under cross-validation. The rest of this section is about whole contexts: training
 // sets that one context predicts best, or WithLocalContexts(0).
 //
 // Every training row and feature reaches the model up to the per-member limits:
@@ -693,18 +693,22 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 	large := X.Rows > max(rows, c.cfg.MaxRows)
 	if rows > 0 && (large || c.localRows < 0 && X.Rows >= smallChoiceMinRows) {
 		var choice string
+		how := contextCandidate{rows: rows}
 		if !large {
-			if rows, choice, err = c.chooseContext(X, y, nClasses); err != nil {
+			if how, choice, err = c.chooseContext(X, y, nClasses); err != nil {
 				return err
 			}
 		} else if c.localRows < 0 {
 			if d := distinctRows(X); d <= rows {
 				c.warnf("the %d training rows hold %d distinct rows, too few for local contexts of %d: one context of them all", X.Rows, d, rows)
-				rows = 0
+				how.rows = 0
 			}
 		}
-		if rows > 0 {
-			c.local, c.fitted = c.fitLocal(X, y, rows, choice), true
+		if how.rows > 0 {
+			if c.local, err = c.fitLocal(X, y, how, choice); err != nil {
+				return err
+			}
+			c.fitted = true
 			return nil
 		}
 	}

@@ -575,7 +575,7 @@ func TestSubsetColumnsKeepsLeadingComponents(t *testing.T) {
 	cols[12] = data.Column{Name: "k", Kind: data.Categorical, Categories: []string{"a", "b", "c"}}
 	cfg := classifierTinyConfig()
 	c, err := newWithScorer(&fakeScorer{cfg: cfg, eps: 0.1}, cfg, WithEnsemble(2), WithMaxFeatures(5),
-		WithVariants(preprocess.VariantStandardPCA, preprocess.VariantStandard), WithFeatureSelection(FeaturesRandom))
+		WithVariants(preprocess.VariantStandardPCA, preprocess.VariantStandard), WithFeatureSelection(FeaturesRandom), WithLocalContexts(0))
 	require.NoError(t, err)
 	c.SetColumns(cols)
 	require.NoError(t, c.Fit(X, y, 2))

@@ -591,7 +591,7 @@ func TestLocalClassifierChoosesContext(t *testing.T) {
 func TestCrossValidatedContextChoice(t *testing.T) {
 	choose := func(n, distinct int, margin, gain float64) (int, string, map[int][]int) {
 		heldBy := map[int][]int{}
-		rows, choice, err := crossValidatedContextRows(n, distinct, 7, "loss", margin, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+		chosen, choice, err := crossValidatedContextRows(n, distinct, 7, "loss", margin, nil, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
 			require.True(t, slices.IsSorted(held))
 			require.True(t, slices.IsSorted(kept))
 			require.Len(t, slices.Concat(held, kept), n)
@@ -615,7 +615,8 @@ func TestCrossValidatedContextChoice(t *testing.T) {
 			return out, nil
 		})
 		require.NoError(t, err)
-		return rows, choice, heldBy
+		require.False(t, chosen.averaged)
+		return chosen.rows, choice, heldBy
 	}
 	rows, choice, heldBy := choose(200, 200, 1, 0.2)
 	require.Equal(t, 16, rows, choice)
@@ -646,6 +647,129 @@ func TestCrossValidatedContextChoice(t *testing.T) {
 	require.Zero(t, rows)
 	require.Empty(t, choice)
 	require.Empty(t, heldBy)
+}
+
+// With average, the cross-validated choice also scores each local size averaged with one
+// context, from the two candidates' losses on the same row. Here one context's loss is 1 on
+// the even rows and 2 on the odd ones, a local size's the other way round, and average takes
+// the lesser: only a row-by-row pairing gives a mean of 1, below every other candidate's.
+func TestCrossValidatedAveragedChoice(t *testing.T) {
+	chosen, choice, err := crossValidatedContextRows(200, 200, 7, "loss", 0, math.Min, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+		out := make([]float64, len(held))
+		for i, r := range held {
+			out[i] = 1 + float64(r%2)
+			if rows > 0 {
+				out[i] = 3 - out[i]
+			}
+		}
+		return out, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, contextCandidate{rows: 16, averaged: true}, chosen, choice)
+	require.Equal(t, "chosen by 4-fold cross-validation on the 200 training rows; loss: 16 rows 1.5, 32 rows 1.5, 16 rows averaged with all rows 1, 32 rows averaged with all rows 1, all rows 1.5", choice)
+
+	// The margin holds for averaged candidates too. Here a local size's loss is one
+	// context's ± 0.5 on alternate rows, and the average is that less 0.01: it leads one
+	// context by 0.01 in the mean, about 0.28 standard errors of the paired differences.
+	marginal := func(margin float64) (contextCandidate, string) {
+		chosen, choice, err := crossValidatedContextRows(200, 200, 7, "loss", margin, func(local, _ float64) float64 { return local - 0.01 }, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+			out := make([]float64, len(held))
+			for i, r := range held {
+				out[i] = 1 + float64(mix(3, uint64(r))%1000)/1000
+				if rows > 0 {
+					out[i] += 0.5 - float64(r%2)
+				}
+			}
+			return out, nil
+		})
+		require.NoError(t, err)
+		return chosen, choice
+	}
+	chosen, choice = marginal(0)
+	require.Equal(t, contextCandidate{rows: 16, averaged: true}, chosen, choice)
+	chosen, choice = marginal(1)
+	require.Equal(t, contextCandidate{}, chosen, choice)
+	require.Regexp(t, `^one context of them all predicted held-out rows within 0\.2\d+ standard errors of the best, 16 rows averaged with all rows \(`, choice)
+}
+
+// averagedLogLoss is the log loss of the mean of the two probabilities, clipped at 1e-15.
+func TestAveragedLogLoss(t *testing.T) {
+	require.InDelta(t, -math.Log(0.6), averagedLogLoss(-math.Log(0.8), -math.Log(0.4)), 1e-12)
+	require.InDelta(t, -math.Log(0.5), averagedLogLoss(0, 40), 1e-12)
+	require.InDelta(t, -math.Log(1e-15), averagedLogLoss(40, 50), 1e-12)
+}
+
+// sharpScorer is frequencyScorer made overconfident: each class's frequency in the context
+// raised to the fourth power, normalised. On a step with label noise a local context's
+// frequencies then become near certainties that the noise makes costly, one context's
+// balanced frequencies stay balanced, and their mean has the least log loss.
+type sharpScorer struct{ frequencyScorer }
+
+func (f *sharpScorer) Probabilities(in Input, temperature float64) ([][]float64, error) {
+	out, err := f.frequencyScorer.Probabilities(in, temperature)
+	if err != nil {
+		return nil, err
+	}
+	k := in.Classes[0]
+	for r := 0; r < len(out[0]); r += k {
+		p := out[0][r : r+k]
+		var sum float64
+		for c := range p {
+			p[c] = math.Pow(p[c], 4)
+			sum += p[c]
+		}
+		floats.Scale(1/sum, p)
+	}
+	return out, nil
+}
+
+// A small classifier whose cross-validated choice is a local size averaged with one context
+// predicts the mean of what local contexts of that size alone and one context of every row
+// (WithLocalContexts(0)) predict.
+func TestLocalClassifierAveraged(t *testing.T) {
+	cfg := classifierTinyConfig()
+	rng := rand.New(rand.NewPCG(5, 1))
+	X, y := data.NewMatrix(200, 2), make([]int, 200)
+	for i := range 200 {
+		X.Set(i, 0, rng.NormFloat64())
+		X.Set(i, 1, rng.NormFloat64())
+		if X.At(i, 0) > 0 {
+			y[i] = 1
+		}
+		if rng.Float64() < 0.25 {
+			y[i] = 1 - y[i]
+		}
+	}
+	fit := func(opts ...Option) *Classifier {
+		c, err := newWithScorer(&sharpScorer{frequencyScorer{cfg: cfg}}, cfg, append([]Option{WithEnsemble(1), WithPairwise(0)}, opts...)...)
+		require.NoError(t, err)
+		require.NoError(t, c.Fit(X, y, 2))
+		return c
+	}
+	c := fit()
+	require.NotNil(t, c.local, c.Warnings())
+	require.NotNil(t, c.local.whole, c.Warnings())
+	require.Len(t, c.Warnings(), 1)
+	require.Regexp(t, `^each test row's probabilities are the mean of those from the (16|32) of the 200 training rows nearest it and from one context of them all, which predicted held-out training rows better than either alone \(chosen by 4-fold`, c.Warnings()[0])
+
+	test := data.NewMatrix(20, 2)
+	for i := range test.Data {
+		test.Data[i] = rng.NormFloat64()
+	}
+	p, err := c.PredictProba(test)
+	require.NoError(t, err)
+	alone := c.child(c.seed)
+	alone.nCols, alone.nClasses = 2, 2
+	local, err := alone.fitLocal(X, y, contextCandidate{rows: c.local.rows}, "")
+	require.NoError(t, err)
+	pl, err := local.predictProba(test, 2)
+	require.NoError(t, err)
+	pw, err := fit(WithLocalContexts(0)).PredictProba(test)
+	require.NoError(t, err)
+	for i := range p.Data {
+		require.InDelta(t, (pl.Data[i]+pw.Data[i])/2, p.Data[i], 1e-12, i)
+	}
+	require.False(t, floats.EqualApprox(pl.Data, pw.Data, 0.01)) // the average is of two different predictions
 }
 
 // With a margin, local contexts are chosen only where they beat one context by more than
