@@ -299,6 +299,62 @@ func TestLocalRegressorIsNearestRows(t *testing.T) {
 	require.Equal(t, 2, es.calls)
 }
 
+// A local regressor averaged with one context predicts the mixture in equal parts of what
+// local contexts alone and one context of every training row (WithLocalContexts(0)) predict:
+// its mean is the mean of theirs, and its CDF at any target the mean of theirs, which CRPS
+// integrates.
+func TestLocalRegressorAveraged(t *testing.T) {
+	const bins = 3200
+	cfg := tinyConfig().AsRegression(bins)
+	cfg.MaxRows = 1024
+	bars := uniformBars(t, bins, -8, 8)
+	X, _ := localTable(120, 3, 2, 1)
+	Xte, _ := localTable(20, 3, 2, 2)
+	y := make([]float64, X.Rows)
+	for i := range y {
+		y[i] = math.Exp(0.3 * (X.At(i, 0) + float64(i%7)))
+	}
+	for _, tf := range []TargetTransform{TargetNone, TargetMixed} {
+		regressor := func(opts ...Option) *Regressor {
+			return newRegressorWithScorer(t, &empiricalScorer{cfg: cfg, bars: bars}, cfg, bars, append([]Option{WithEnsemble(2), WithTargetTransform(tf)}, opts...)...)
+		}
+		predict := func(how contextCandidate) *Distribution {
+			r := regressor()
+			l, err := r.fitLocal(X, y, how, "")
+			require.NoError(t, err)
+			d, err := l.predictDistribution(Xte)
+			require.NoError(t, err)
+			return d
+		}
+		averaged, local := predict(contextCandidate{rows: 16, averaged: true}), predict(contextCandidate{rows: 16})
+		one := regressor(WithLocalContexts(0))
+		require.NoError(t, one.Fit(X, y))
+		whole, err := one.PredictDistribution(Xte)
+		require.NoError(t, err)
+		require.Len(t, averaged.parts, 1+len(whole.parts), tf)
+
+		ma, ml, mw := averaged.Mean(), local.Mean(), whole.Mean()
+		require.False(t, floats.EqualApprox(ml, mw, 1e-3), tf) // two different predictions
+		for i := range ma {
+			require.InDelta(t, (ml[i]+mw[i])/2, ma[i], 1e-9*(1+math.Abs(ma[i])), "%s, row %d", tf, i)
+		}
+		ca, err := averaged.CRPS(y[:Xte.Rows])
+		require.NoError(t, err)
+		cl, err := local.CRPS(y[:Xte.Rows])
+		require.NoError(t, err)
+		cw, err := whole.CRPS(y[:Xte.Rows])
+		require.NoError(t, err)
+		for i := range ca {
+			// CRPS(mixture) = the mean of the parts' CRPS less half the energy distance
+			// between them, so it lies at or below their mean.
+			require.LessOrEqual(t, ca[i], (cl[i]+cw[i])/2+1e-9, "%s, row %d", tf, i)
+		}
+		for i := range Xte.Rows {
+			require.InDelta(t, 1, sum(averaged.Probabilities().Row(i)), 1e-9)
+		}
+	}
+}
+
 // Local contexts are for training sets larger than the model's context: a smaller one,
 // WithLocalContexts(0), or WithMaxRows above the model's context under the automatic
 // setting keeps the whole training set as every member's context.
@@ -591,7 +647,7 @@ func TestLocalClassifierChoosesContext(t *testing.T) {
 func TestCrossValidatedContextChoice(t *testing.T) {
 	choose := func(n, distinct int, margin, gain float64) (int, string, map[int][]int) {
 		heldBy := map[int][]int{}
-		chosen, choice, err := crossValidatedContextRows(n, distinct, 7, "loss", margin, nil, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+		chosen, choice, err := crossValidatedContextRows(n, distinct, 7, "loss", margin, false, func(v float64) float64 { return v }, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
 			require.True(t, slices.IsSorted(held))
 			require.True(t, slices.IsSorted(kept))
 			require.Len(t, slices.Concat(held, kept), n)
@@ -649,35 +705,51 @@ func TestCrossValidatedContextChoice(t *testing.T) {
 	require.Empty(t, heldBy)
 }
 
-// With average, the cross-validated choice also scores each local size averaged with one
-// context, from the two candidates' losses on the same row. Here one context's loss is 1 on
-// the even rows and 2 on the odd ones, a local size's the other way round, and average takes
-// the lesser: only a row-by-row pairing gives a mean of 1, below every other candidate's.
+// With averages, the cross-validated choice also scores each local size averaged with one
+// context: a row's value is the mean of the two candidates' values on that row, and its loss
+// rowLoss of that. Here the loss is the square of the value, one context's value is 1 on the
+// even rows and −1 on the odd ones and a local size's the other way round: each alone has a
+// loss of 1 on every row, and only a row-by-row pairing gives their average a loss of 0.
 func TestCrossValidatedAveragedChoice(t *testing.T) {
-	chosen, choice, err := crossValidatedContextRows(200, 200, 7, "loss", 0, math.Min, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+	square := func(v float64) float64 { return v * v }
+	chosen, choice, err := crossValidatedContextRows(200, 200, 7, "loss", 0, true, square, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
 		out := make([]float64, len(held))
 		for i, r := range held {
-			out[i] = 1 + float64(r%2)
+			out[i] = 1 - 2*float64(r%2)
 			if rows > 0 {
-				out[i] = 3 - out[i]
+				out[i] = -out[i]
 			}
 		}
 		return out, nil
 	})
 	require.NoError(t, err)
 	require.Equal(t, contextCandidate{rows: 16, averaged: true}, chosen, choice)
-	require.Equal(t, "chosen by 4-fold cross-validation on the 200 training rows; loss: 16 rows 1.5, 32 rows 1.5, 16 rows averaged with all rows 1, 32 rows averaged with all rows 1, all rows 1.5", choice)
+	require.Equal(t, "chosen by 4-fold cross-validation on the 200 training rows; loss: 16 rows 1, 32 rows 1, 16 rows averaged with all rows 0, 32 rows averaged with all rows 0, all rows 1", choice)
+	_, choice, err = crossValidatedContextRows(200, 200, 7, "loss", 0, false, square, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+		return make([]float64, len(held)), nil
+	})
+	require.NoError(t, err)
+	require.NotContains(t, choice, "averaged")
 
-	// The margin holds for averaged candidates too. Here a local size's loss is one
-	// context's ± 0.5 on alternate rows, and the average is that less 0.01: it leads one
-	// context by 0.01 in the mean, about 0.28 standard errors of the paired differences.
+	// The margin holds for averages as for local sizes alone. One context's value on row r
+	// is 1 + u, a local size's v − (1 + u), so that their average is v/2, with u and v drawn
+	// from [0, 1) and [0, 2): the average's loss is below one context's on every row, by
+	// z standard errors of the paired differences.
+	u := func(r int) float64 { return float64(mix(3, uint64(r))%1000) / 1000 }
+	v := func(r int) float64 { return float64(mix(4, uint64(r))%2000) / 1000 }
+	whole, averaged := make([]float64, 200), make([]float64, 200)
+	for r := range 200 {
+		whole[r], averaged[r] = square(1+u(r)), square(v(r)/2)
+	}
+	z := pairedZ(whole, averaged)
+	require.Greater(t, z, 3.0)
 	marginal := func(margin float64) (contextCandidate, string) {
-		chosen, choice, err := crossValidatedContextRows(200, 200, 7, "loss", margin, func(local, _ float64) float64 { return local - 0.01 }, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+		chosen, choice, err := crossValidatedContextRows(200, 200, 7, "loss", margin, true, square, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
 			out := make([]float64, len(held))
 			for i, r := range held {
-				out[i] = 1 + float64(mix(3, uint64(r))%1000)/1000
+				out[i] = 1 + u(r)
 				if rows > 0 {
-					out[i] += 0.5 - float64(r%2)
+					out[i] = v(r) - out[i]
 				}
 			}
 			return out, nil
@@ -685,18 +757,12 @@ func TestCrossValidatedAveragedChoice(t *testing.T) {
 		require.NoError(t, err)
 		return chosen, choice
 	}
-	chosen, choice = marginal(0)
+	chosen, choice = marginal(0.99 * z)
 	require.Equal(t, contextCandidate{rows: 16, averaged: true}, chosen, choice)
-	chosen, choice = marginal(1)
+	chosen, choice = marginal(1.01 * z)
 	require.Equal(t, contextCandidate{}, chosen, choice)
-	require.Regexp(t, `^one context of them all predicted held-out rows within 0\.2\d+ standard errors of the best, 16 rows averaged with all rows \(`, choice)
-}
-
-// averagedLogLoss is the log loss of the mean of the two probabilities, clipped at 1e-15.
-func TestAveragedLogLoss(t *testing.T) {
-	require.InDelta(t, -math.Log(0.6), averagedLogLoss(-math.Log(0.8), -math.Log(0.4)), 1e-12)
-	require.InDelta(t, -math.Log(0.5), averagedLogLoss(0, 40), 1e-12)
-	require.InDelta(t, -math.Log(1e-15), averagedLogLoss(40, 50), 1e-12)
+	require.Contains(t, choice, "one context of them all predicted held-out rows within ")
+	require.Contains(t, choice, " standard errors of the best, 16 rows averaged with all rows (")
 }
 
 // sharpScorer is frequencyScorer made overconfident: each class's frequency in the context
@@ -750,7 +816,7 @@ func TestLocalClassifierAveraged(t *testing.T) {
 	require.NotNil(t, c.local, c.Warnings())
 	require.NotNil(t, c.local.whole, c.Warnings())
 	require.Len(t, c.Warnings(), 1)
-	require.Regexp(t, `^each test row's probabilities are the mean of those from the (16|32) of the 200 training rows nearest it and from one context of them all, which predicted held-out training rows better than either alone \(chosen by 4-fold`, c.Warnings()[0])
+	require.Regexp(t, `^each test row is predicted by the mean of the predictions from the (16|32) of the 200 training rows nearest it and from one context of them all, which predicted held-out training rows better than either alone \(chosen by 4-fold`, c.Warnings()[0])
 
 	test := data.NewMatrix(20, 2)
 	for i := range test.Data {

@@ -36,7 +36,9 @@ var (
 // was trained on is by default seen through local contexts, as the classifier's is
 // (WithLocalContexts): each test row's distribution comes from an ensemble fitted on its
 // nearest training rows, re-binned onto bins shared by all rows. Smaller training sets of at
-// least 128 rows are too when their held-out rows are predicted better so (local.go).
+// least 128 rows are too when their held-out rows are predicted better so, and those of 64
+// to 127 rows through smaller contexts, alone or mixed with one context, when
+// cross-validation says so (local.go).
 //
 // # Concurrency
 //
@@ -228,13 +230,14 @@ func (r *Regressor) Fit(X data.Matrix, y []float64) (err error) {
 	large := X.Rows > max(rows, r.cfg.MaxRows)
 	if rows > 0 && (large || r.localRows < 0 && X.Rows >= smallChoiceMinRows) {
 		var choice string
+		how := contextCandidate{rows: rows}
 		if r.localRows < 0 {
-			if rows, choice, err = r.chooseContext(X, y); err != nil {
+			if how, choice, err = r.chooseContext(X, y); err != nil {
 				return err
 			}
 		}
-		if rows > 0 {
-			l, err := r.fitLocal(X, y, rows, choice)
+		if how.rows > 0 {
+			l, err := r.fitLocal(X, y, how, choice)
 			if err != nil {
 				return err
 			}
