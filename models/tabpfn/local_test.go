@@ -225,6 +225,21 @@ func newRegressorWithScorer(t *testing.T, sc scorer, cfg Config, bars *Bars, opt
 	return &Regressor{settings: s, model: sc, cfg: cfg, bars: bars}
 }
 
+// skewedLocalTask is the task of the local regressor's tests: a model of bins bins and a
+// context of maxRows rows with uniform bars over [−8, 8], train and test rows of localTable,
+// and a skewed target of the first feature, so that the target transform matters.
+func skewedLocalTask(t *testing.T, bins, train, test, maxRows int) (Config, *Bars, data.Matrix, data.Matrix, []float64) {
+	cfg := tinyConfig().AsRegression(bins)
+	cfg.MaxRows = maxRows
+	X, _ := localTable(train, 3, 2, 1)
+	Xte, _ := localTable(test, 3, 2, 2)
+	y := make([]float64, X.Rows)
+	for i := range y {
+		y[i] = math.Exp(0.3 * (X.At(i, 0) + float64(i%7)))
+	}
+	return cfg, uniformBars(t, bins, -8, 8), X, Xte, y
+}
+
 // A regressor's training set larger than the model's context predicts each test row from
 // its own nearest training rows, re-binned onto one grid of bins for all rows: with a scorer
 // that returns the context's targets as the distribution, each row's mean is the mean
@@ -233,15 +248,7 @@ func newRegressorWithScorer(t *testing.T, sc scorer, cfg Config, bars *Bars, opt
 // targets are all equal gives that target without the model.
 func TestLocalRegressorIsNearestRows(t *testing.T) {
 	const bins, K = 3200, 12
-	cfg := tinyConfig().AsRegression(bins)
-	cfg.MaxRows = 50
-	bars := uniformBars(t, bins, -8, 8)
-	X, _ := localTable(150, 3, 2, 1)
-	Xte, _ := localTable(30, 3, 2, 2)
-	y := make([]float64, X.Rows)
-	for i := range y {
-		y[i] = math.Exp(0.3 * (X.At(i, 0) + float64(i%7))) // skewed, so the transform matters
-	}
+	cfg, bars, X, Xte, y := skewedLocalTask(t, bins, 150, 30, 50)
 	_, sd := meanSD(y)
 	for _, tf := range []TargetTransform{TargetNone, TargetMixed} {
 		es := &empiricalScorer{cfg: cfg, bars: bars}
@@ -304,16 +311,7 @@ func TestLocalRegressorIsNearestRows(t *testing.T) {
 // its mean is the mean of theirs, and its CDF at any target the mean of theirs, which CRPS
 // integrates.
 func TestLocalRegressorAveraged(t *testing.T) {
-	const bins = 3200
-	cfg := tinyConfig().AsRegression(bins)
-	cfg.MaxRows = 1024
-	bars := uniformBars(t, bins, -8, 8)
-	X, _ := localTable(120, 3, 2, 1)
-	Xte, _ := localTable(20, 3, 2, 2)
-	y := make([]float64, X.Rows)
-	for i := range y {
-		y[i] = math.Exp(0.3 * (X.At(i, 0) + float64(i%7)))
-	}
+	cfg, bars, X, Xte, y := skewedLocalTask(t, 3200, 120, 20, 1024)
 	for _, tf := range []TargetTransform{TargetNone, TargetMixed} {
 		regressor := func(opts ...Option) *Regressor {
 			return newRegressorWithScorer(t, &empiricalScorer{cfg: cfg, bars: bars}, cfg, bars, append([]Option{WithEnsemble(2), WithTargetTransform(tf)}, opts...)...)
