@@ -820,10 +820,10 @@ const smallChoiceMargin = 0
 // crossValidatedContextRows is chooseContextRows for a training set too small to spare a
 // held-out part: every one of its n rows is held out once, in choiceFolds folds drawn with
 // seed, and predicted from the other folds' rows with each size of smallContextChoices (those
-// at most half of the kept rows and smaller than distinct) and with one context. losses is
-// as chooseContextRows's, except that it returns a value for each held-out row from which
-// rowLoss gives the row's loss, one whose mean over two predictions is the value of their
-// mean prediction (a class's probability, a predicted mean's error). With averages, each
+// at most half of the kept rows and smaller than distinct) and with one context. values is
+// as chooseContextRows's losses, except that it returns a value for each held-out row from
+// which rowLoss gives the row's loss, one whose mean over two predictions is the value of
+// their mean prediction (a class's probability, a predicted mean's error). With averages, each
 // local size is also a candidate averaged with one context: a row's value is then the mean
 // of the two. A candidate other than one context is chosen only where its mean loss over the
 // n rows is below one context's by more than margin standard errors of the paired
@@ -851,7 +851,7 @@ func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin
 		return contextCandidate{}, "", nil
 	}
 	total, done := (len(sizes)-1)*n, 0
-	byRows := map[int][]float64{}
+	byRows := map[int][]float64{} // each size's value of every row
 	for _, rows := range sizes {
 		all := make([]float64, n)
 		for _, f := range folds {
@@ -860,19 +860,19 @@ func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin
 				offset := done
 				told = func(d, _ int) { progress(offset+d, total) }
 			}
-			ls, err := values(rows, told, f[1], f[0])
+			vs, err := values(rows, told, f[1], f[0])
 			if err != nil {
 				return contextCandidate{}, "", err
 			}
 			if rows > 0 {
 				done += len(f[0])
 			}
-			if ls == nil {
+			if vs == nil {
 				all = nil // cannot be fitted on one fold's kept rows
 				break
 			}
 			for i, r := range f[0] {
-				all[r] = ls[i]
+				all[r] = vs[i]
 			}
 		}
 		if all != nil {
@@ -909,8 +909,7 @@ func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin
 			candidates = append(candidates, c)
 		}
 	}
-	whole = byCandidate[contextCandidate{}]
-	best, bestLoss := contextCandidate{}, mean(whole)
+	best, bestLoss := contextCandidate{}, mean(byCandidate[contextCandidate{}])
 	scores := make([]string, 0, len(candidates)+1)
 	for _, c := range candidates {
 		l := mean(byCandidate[c])
@@ -919,7 +918,7 @@ func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin
 			best, bestLoss = c, l
 		}
 	}
-	scores = append(scores, fmt.Sprintf("%s %.4g", sizeName(0), mean(whole)))
+	scores = append(scores, fmt.Sprintf("%s %.4g", contextCandidate{}, mean(byCandidate[contextCandidate{}])))
 	chosen, choice := settleContextChoice(best, byCandidate, margin, fmt.Sprintf("chosen by %d-fold cross-validation on the %d training rows; %s: %s", choiceFolds, n, loss, strings.Join(scores, ", ")))
 	return chosen, choice, nil
 }
@@ -1004,8 +1003,9 @@ func pairedZ(a, b []float64) float64 {
 	return 0
 }
 
-// chooseContext returns the regressor's context size for training set X, y, chosen by the
-// squared error of the predicted means (chooseContextRows).
+// chooseContext returns how the regressor sees training set X, y (one context, local
+// contexts, or both mixed), chosen by the squared error of the predicted means
+// (chooseContextRows, crossValidatedContextRows).
 func (r *Regressor) chooseContext(X data.Matrix, y []float64) (contextCandidate, string, error) {
 	errs := func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
 		Xk, yk, Xh := X.SelectRows(kept), pick(y, kept), X.SelectRows(held)
@@ -1050,9 +1050,10 @@ func lossesOf(values func(rows int, progress func(int, int), kept, held []int) (
 	}
 }
 
-// chooseContext returns the classifier's context size for training set X, y (the caller's
-// labels in [0, nClasses)), chosen by the log loss of the predicted probabilities
-// (chooseContextRows). A held-out row's loss is clipped as metrics.LogLoss clips it.
+// chooseContext returns how the classifier sees training set X, y (the caller's labels in
+// [0, nClasses)): one context, local contexts, or both averaged, chosen by the log loss of
+// the predicted probabilities (chooseContextRows, crossValidatedContextRows). A held-out
+// row's loss is clipped as metrics.LogLoss clips it.
 func (c *Classifier) chooseContext(X data.Matrix, y []int, nClasses int) (contextCandidate, string, error) {
 	probs := func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
 		Xk, yk, Xh := X.SelectRows(kept), pick(y, kept), X.SelectRows(held)
