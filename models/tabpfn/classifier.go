@@ -80,8 +80,9 @@ var (
 // seen so too, through contexts of 64 or 256 rows, where they predict its held-out rows
 // better than one context of them all (a table whose rows come in groups; see local.go), and
 // one of 64 to 255 rows through contexts of 16 or 32 rows, alone or averaged with one
-// context, where they predict its rows better under cross-validation. The rest of this section is about whole contexts: training
-// sets that one context predicts best, or WithLocalContexts(0).
+// context, where they predict its rows better under cross-validation. The rest of this
+// section is about whole contexts: training sets that one context predicts best, or
+// WithLocalContexts(0).
 //
 // Every training row and feature reaches the model up to the per-member limits:
 // MaxContextRows rows (or the model's own MaxRows where larger) and DefaultMemberFeatures
