@@ -1,6 +1,7 @@
 package tabpfn
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -800,7 +801,7 @@ func TestLocalClassifierAveraged(t *testing.T) {
 		if X.At(i, 0) > 0 {
 			y[i] = 1
 		}
-		if rng.Float64() < 0.25 {
+		if rng.Float64() < 0.4 {
 			y[i] = 1 - y[i]
 		}
 	}
@@ -1113,4 +1114,81 @@ func uniformBars(t *testing.T, bins int, lo, hi float64) *Bars {
 	bars, err := NewBars(borders)
 	require.NoError(t, err)
 	return bars
+}
+
+// The cross-validated choices keep their margins: a regressor's local contexts, scored by
+// squared error, must lead one context by more than contextChoiceMargin standard errors, and
+// a classifier's, scored by log loss, need only lead it (smallChoiceMargin). Each model
+// chooses on twelve tables where local contexts and one context are close: y = 0.35·|x| plus
+// unit noise, which the linear scorer fits only piecewise, and a class that steps at one
+// feature's sign with two labels in five flipped, which the frequency scorer tells only from
+// the nearest rows. Some tables must fall to each side, and the regressor's margin must
+// settle some, each within it.
+func TestCrossValidatedChoiceMargins(t *testing.T) {
+	zWithin := func(choice string) float64 {
+		_, after, ok := strings.Cut(choice, "predicted held-out rows within ")
+		if !ok {
+			return math.NaN()
+		}
+		var z float64
+		_, err := fmt.Sscanf(after, "%g standard errors", &z)
+		require.NoError(t, err, choice)
+		return z
+	}
+
+	const bins = 2000
+	rcfg := tinyConfig().AsRegression(bins)
+	rcfg.MaxRows, rcfg.MaxFeatures = 1024, 30
+	bars := uniformBars(t, bins, -10, 10)
+	var local, settled int
+	for seed := uint64(1); seed <= 12; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 9))
+		X, y := data.NewMatrix(100, 1), make([]float64, 100)
+		for i := range 100 {
+			X.Set(i, 0, rng.NormFloat64())
+			y[i] = 0.35*math.Abs(X.At(i, 0)) + rng.NormFloat64()
+		}
+		r := newRegressorWithScorer(t, &linearScorer{cfg: rcfg, bars: bars}, rcfg, bars, WithEnsemble(1),
+			WithTargetTransform(TargetNone), WithVariants(preprocess.VariantStandard))
+		how, choice, err := r.chooseContext(X, y)
+		require.NoError(t, err)
+		switch z := zWithin(choice); {
+		case how.rows > 0:
+			local++
+		case !math.IsNaN(z):
+			settled++
+			require.Greater(t, z, 0.0, choice)
+			require.LessOrEqual(t, z, float64(contextChoiceMargin), choice)
+		}
+	}
+	require.Positive(t, local, "no regression table chose local contexts")
+	require.Positive(t, settled, "the margin settled no regression table")
+
+	ccfg := classifierTinyConfig()
+	ccfg.MaxRows = 1024
+	local = 0
+	for seed := uint64(1); seed <= 12; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 9))
+		X, y := data.NewMatrix(100, 3), make([]int, 100)
+		for i := range 100 {
+			for j := range 3 {
+				X.Set(i, j, rng.NormFloat64())
+			}
+			if X.At(i, 0) > 0 {
+				y[i] = 1
+			}
+			if rng.Float64() < 0.4 {
+				y[i] = 1 - y[i]
+			}
+		}
+		c, err := newWithScorer(&frequencyScorer{cfg: ccfg}, ccfg, WithEnsemble(1), WithPairwise(0))
+		require.NoError(t, err)
+		how, choice, err := c.chooseContext(X, y, 2)
+		require.NoError(t, err)
+		require.True(t, math.IsNaN(zWithin(choice)), choice)
+		if how.rows > 0 {
+			local++
+		}
+	}
+	require.Positive(t, local, "no classification table chose local contexts")
 }
