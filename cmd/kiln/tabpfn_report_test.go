@@ -21,13 +21,7 @@ func writeReport(t *testing.T, dir, name, text string) string {
 // runReport runs `kiln tabpfn report` with args and returns its output.
 func runReport(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newTabpfnReportCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	return out.String(), err
+	return execute(newTabpfnReportCmd(), args...)
 }
 
 // Two partial classification reports combine split by split: a split both hold comes from
