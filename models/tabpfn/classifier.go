@@ -79,9 +79,9 @@ var (
 // (bench/results/tabpfn-local-2026-12-04.md). A smaller training set of at least 256 rows is
 // seen so too, through contexts of 64 or 256 rows, where they predict its held-out rows
 // better than one context of them all (a table whose rows come in groups; see local.go), and
-// one of 64 to 255 rows through contexts of 16 or 32 rows, alone or averaged with one
-// context, where they predict its rows better under cross-validation. The rest of this
-// section is about whole contexts: training sets that one context predicts best, or
+// one of 64 to 255 rows through a mixture of contexts of 16 and 32 rows and one context,
+// weighted by how well they predict its rows under cross-validation (stack.go). The rest of
+// this section is about whole contexts: training sets that one context predicts best, or
 // WithLocalContexts(0).
 //
 // Every training row and feature reaches the model up to the per-member limits:
@@ -153,6 +153,7 @@ type Classifier struct {
 	members  []*member
 	pairs    []classPair // the pairwise scheme's binary classifiers (see pairwise.go)
 	local    *localClassifier
+	stacked  *stackedClassifier // on small tables, local contexts mixed with one context
 	warnings []string
 }
 
@@ -594,7 +595,7 @@ func (c *Classifier) child(seed uint64) *Classifier {
 // local contexts (each test row's ensemble is built as it is predicted), the configured
 // ensemble size (0: automatic).
 func (c *Classifier) Ensemble() int {
-	if c.fitted && c.local == nil {
+	if c.fitted && c.local == nil && c.stacked == nil {
 		return len(c.members)
 	}
 	return c.ensemble
@@ -650,7 +651,7 @@ func checkMatrix(what string, X data.Matrix) error {
 // probability 0 at prediction.
 func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 	defer recoverTo(&err)
-	c.fitted, c.members, c.pairs, c.local, c.warnings = false, nil, nil, nil, nil
+	c.fitted, c.members, c.pairs, c.local, c.stacked, c.warnings = false, nil, nil, nil, nil, nil
 	if err := checkMatrix("Fit", X); err != nil {
 		return err
 	}
@@ -694,21 +695,28 @@ func (c *Classifier) Fit(X data.Matrix, y []int, nClasses int) (err error) {
 	large := X.Rows > max(rows, c.cfg.MaxRows)
 	if rows > 0 && (large || c.localRows < 0 && X.Rows >= smallChoiceMinRows) {
 		var choice string
-		how := contextCandidate{rows: rows}
-		if !large {
-			if how, choice, err = c.chooseContext(X, y, nClasses); err != nil {
+		switch {
+		case !large && X.Rows < classifierChoiceMinRows:
+			if c.stacked, err = c.fitStacked(X, y, nClasses); err != nil {
 				return err
 			}
-		} else if c.localRows < 0 {
+			if c.stacked != nil {
+				c.fitted = true
+				return nil
+			}
+			rows = 0
+		case !large:
+			if rows, choice, err = c.chooseContextRows(X, y, nClasses); err != nil {
+				return err
+			}
+		case c.localRows < 0:
 			if d := distinctRows(X); d <= rows {
 				c.warnf("the %d training rows hold %d distinct rows, too few for local contexts of %d: one context of them all", X.Rows, d, rows)
-				how.rows = 0
+				rows = 0
 			}
 		}
-		if how.rows > 0 {
-			if c.local, err = c.fitLocal(X, y, how, choice); err != nil {
-				return err
-			}
+		if rows > 0 {
+			c.local = c.fitLocal(X, y, rows, choice)
 			c.fitted = true
 			return nil
 		}
@@ -794,6 +802,9 @@ func (c *Classifier) PredictProba(X data.Matrix) (out data.Matrix, err error) {
 	}
 	if c.local != nil {
 		return c.local.predictProba(X, c.nClasses)
+	}
+	if c.stacked != nil {
+		return c.stacked.predictProba(X, c.nClasses)
 	}
 	k := len(c.classes)
 	per := make([][]float64, len(c.members))

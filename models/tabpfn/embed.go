@@ -37,7 +37,7 @@ func (c *Classifier) Embed(X data.Matrix) (out data.Matrix, err error) {
 	if X.Cols != c.nCols {
 		return data.Matrix{}, fmt.Errorf("tabpfn: Embed: X has %d columns but the classifier was fitted on %d", X.Cols, c.nCols)
 	}
-	if c.local != nil {
+	if c.local != nil || c.stacked != nil {
 		return data.Matrix{}, errors.New("tabpfn: Embed: the classifier predicts each row from a context of its own, so rows' embeddings would not compare: fit it with WithLocalContexts(0)")
 	}
 	e, ok := c.model.(embedder)

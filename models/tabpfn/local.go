@@ -226,11 +226,8 @@ func contextSeed(seed uint64, ctx []int) uint64 {
 type localClassifier struct {
 	neighbourhoods
 	parent *Classifier
-	// whole, when not nil, is a classifier of one context of every training row, whose
-	// probabilities are averaged in equal parts with the local ones.
-	whole *Classifier
-	y     []int     // the caller's labels
-	prior []float64 // the training set's class frequencies, over the caller's classes
+	y      []int     // the caller's labels
+	prior  []float64 // the training set's class frequencies, over the caller's classes
 }
 
 // localContextRows returns the training rows of a test row's context for a model of config
@@ -247,43 +244,30 @@ func (s settings) localContextRows(cfg Config) int {
 	return 0
 }
 
-// fitLocal keeps the training set for local contexts of how.rows rows, and where
-// how.averaged fits one context of every training row as well. y holds the caller's labels
-// in [0, c.nClasses). choice, when not empty, says how the contexts were chosen.
-func (c *Classifier) fitLocal(X data.Matrix, y []int, how contextCandidate, choice string) (*localClassifier, error) {
-	c.warnf("%s", localWarning(X.Rows, c.cfg.MaxRows, how.rows, how.averaged, choice))
+// fitLocal keeps the training set for local contexts of rows rows, with a warning that says
+// so and why (choice). y holds the caller's labels in [0, c.nClasses).
+func (c *Classifier) fitLocal(X data.Matrix, y []int, rows int, choice string) *localClassifier {
+	c.warnf("%s", localWarning(X.Rows, c.cfg.MaxRows, rows, false, choice))
+	return c.newLocal(X, y, rows, c.progress)
+}
+
+// newLocal keeps the training set for local contexts of rows rows, reporting to progress as
+// it predicts.
+func (c *Classifier) newLocal(X data.Matrix, y []int, rows int, progress func(done, total int)) *localClassifier {
 	prior := make([]float64, c.nClasses)
 	for _, v := range y {
 		prior[v] += 1 / float64(len(y))
 	}
-	l := &localClassifier{neighbourhoods: newNeighbourhoods(X, how.rows, c.progress), parent: c, y: slices.Clone(y), prior: prior}
-	if how.averaged {
-		// The classifier this one would be with WithLocalContexts(0).
-		l.whole = c.child(c.seed)
-		if err := l.whole.Fit(X, y, c.nClasses); err != nil {
-			return nil, err
-		}
-	}
-	return l, nil
+	return &localClassifier{neighbourhoods: newNeighbourhoods(X, rows, progress), parent: c, y: slices.Clone(y), prior: prior}
 }
 
-// predictProba predicts each row of X from its own context, averaged with one context of
-// every training row where the classifier keeps one, as an X.Rows × nClasses matrix of class
-// probabilities.
+// predictProba predicts each row of X from its own context, as an X.Rows × nClasses matrix
+// of class probabilities.
 func (l *localClassifier) predictProba(X data.Matrix, nClasses int) (data.Matrix, error) {
 	out := data.NewMatrix(X.Rows, nClasses)
 	err := l.each(X, func(i int, x data.Matrix, ctx []int) error { return l.predictRow(x, ctx, out.Row(i)) })
 	if err != nil {
 		return data.Matrix{}, err
-	}
-	if l.whole != nil {
-		whole, err := l.whole.PredictProba(X)
-		if err != nil {
-			return data.Matrix{}, err
-		}
-		for i, p := range whole.Data {
-			out.Data[i] = (out.Data[i] + p) / 2
-		}
 	}
 	return out, nil
 }
@@ -466,32 +450,23 @@ func (l *localRegressor) predictRow(x data.Matrix, ctx []int, out []float64) err
 // (bench/results/tabpfn-local-classifier-choice-2026-12-05.md).
 //
 // On 64 to 255 training rows a classifier has too few to hold a part out, and a context of
-// 64 is most of the table. There it tries contexts of 16 or 32 rows (smallContextChoices)
-// and scores every training row by cross-validation (crossValidatedContextRows). A table
-// whose class the few nearest rows tell, as sonar's, where nearest-neighbour rules have long
-// done well, rose from 0.864 to 0.916 ROC AUC; on 17 other tables of that size, 12 of them
-// corpus tables no one had tuned on, the choice kept one context on 76 of their 85 splits,
-// and their mean moved by −0.0001 (bench/results/tabpfn-local-small-classifier-2026-12-06.md).
+// 64 is most of the table. There it predicts every training row by cross-validation from
+// contexts of 16 or 32 rows (smallContextChoices) and from one context of them all
+// (crossValidatedValues). A table whose class the few nearest rows tell, as sonar's, where
+// nearest-neighbour rules have long done well, rose from 0.864 to 0.916 ROC AUC when the
+// classifier chose the context of least cross-validated log loss
+// (bench/results/tabpfn-local-small-classifier-2026-12-06.md), and by 0.0009 more over 18
+// tables of that size when it could also choose a local size averaged with one context
+// (bench/results/tabpfn-averaged-contexts-2026-12-06.md). It now weighs the three instead
+// of choosing among them (stackedClassifier, in stack.go).
 //
-// There the classifier also tries each local size averaged with one context: a row's
-// probabilities are the mean of the two predictions, whose cross-validated log loss comes
-// from the two candidates' probabilities of the row's class without another fit. The two
-// err differently, a few nearest rows by their noise and one context of them all by
-// blurring the neighbourhood, so their mean can predict better than either, as an ensemble
-// of two does (on glass the average of contexts of 32 rows and of one context predicted its
-// training rows with a log loss of 0.75 where they alone had 0.81 and 0.79). Over the 18
-// classification tables of that size, 12 of them corpus tables, the averages were taken on
-// 19 of the 90 splits and the mean ROC AUC rose by 0.0009: glass by 0.003, carData's UN98
-// by 0.011 and tidyr's cms_patient_care by 0.009, while sonar, whose nearest rows alone
-// rank best, fell by 0.002 and MASS's Melanoma by 0.006
+// The regressor's cross-validated choice (64 to 127 rows) tries each local size alone and
+// averaged with one context: a row's distribution is the mixture in equal parts of the two,
+// whose mean, which the choice's squared error scores, is the mean of theirs. On the nine
+// regression tables of that size the averages were taken on 16 of the 45 splits, no table's R²
+// fell, and the mean R² rose from 0.585 to 0.594 (servo +0.027, a pure-noise target +0.023,
+// MASS's coop +0.011, mpg +0.010), with CRPS lower on every table that took them
 // (bench/results/tabpfn-averaged-contexts-2026-12-06.md).
-//
-// The regressor's cross-validated choice (64 to 127 rows) tries the same averages: a row's
-// distribution is the mixture in equal parts of the two, whose mean, which the choice's
-// squared error scores, is the mean of theirs. On the nine regression tables of that size
-// the averages were taken on 16 of the 45 splits, no table's R² fell, and the mean R² rose
-// from 0.585 to 0.594 (servo +0.027, a pure-noise target +0.023, MASS's coop +0.011, mpg
-// +0.010), with CRPS lower on every table that took them (the same report).
 
 // A local context is local only where the table holds more distinct rows than the context
 // does. Where its rows take few distinct values (a handful of binary items, a few categories)
@@ -522,8 +497,8 @@ var localContextChoices = []int{DefaultLocalRows, 4 * DefaultLocalRows, 0}
 // choice took local contexts on a table whose class no baseline predicts (vcd's Rochdale)
 // and lost 0.13 ROC AUC on its test rows
 // (bench/results/tabpfn-local-classifier-small-2026-12-05.md). Below it the classifier
-// cross-validates instead (crossValidatedContextRows), which scores every training row and
-// kept one context on all five splits of Rochdale.
+// predicts every training row by cross-validation instead (crossValidatedValues) and weighs
+// its contexts by those predictions (stack.go).
 const classifierChoiceMinRows = 4 * DefaultLocalRows
 
 // contextChoiceRows is how many training rows the choice holds out.
@@ -800,36 +775,24 @@ func settleContextChoice(best contextCandidate, byCandidate map[contextCandidate
 var smallContextChoices = []int{DefaultLocalRows / 4, DefaultLocalRows / 2}
 
 // smallChoiceMinRows is the fewest training rows for which a classifier or a regressor
-// chooses its context by cross-validation (crossValidatedContextRows): each fold then keeps
-// 48 rows or more, so that a context of 16 is at most a third of them.
+// predicts its training rows by cross-validation to choose or weigh its contexts
+// (crossValidatedValues): each fold then keeps 48 rows or more, so that a context of 16 is
+// at most a third of them.
 const smallChoiceMinRows = DefaultLocalRows
 
-// choiceFolds is the number of folds of crossValidatedContextRows.
+// choiceFolds is the number of folds of crossValidatedValues.
 const choiceFolds = 4
 
-// smallChoiceMargin is the margin of a classifier's cross-validated choice: none, as the
-// regressor's held-out choice. Every training row is scored there, and the log loss of
-// contexts of 16 or 32 rows, which put near certainties on rows that one context hedges,
-// undersells what they rank (the regressor's cross-validated choice, whose squared error is
-// what R² scores, keeps contextChoiceMargin): on sonar they led one context on all five
-// splits by 0.14–0.84 standard errors and took its test ROC AUC from 0.864 to 0.916; with a
-// margin of one the choice took none of them
-// (bench/results/tabpfn-local-small-classifier-2026-12-06.md).
-const smallChoiceMargin = 0
-
-// crossValidatedContextRows is chooseContextRows for a training set too small to spare a
-// held-out part: every one of its n rows is held out once, in choiceFolds folds drawn with
-// seed, and predicted from the other folds' rows with each size of smallContextChoices (those
-// at most half of the kept rows and smaller than distinct) and with one context. values is
-// as chooseContextRows's losses, except that it returns a value for each held-out row from
-// which rowLoss gives the row's loss, one whose mean over two predictions is the value of
-// their mean prediction (a class's probability, a predicted mean's error). With averages, each
-// local size is also a candidate averaged with one context: a row's value is then the mean
-// of the two. A candidate other than one context is chosen only where its mean loss over the
-// n rows is below one context's by more than margin standard errors of the paired
-// differences.
-func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin float64, averages bool, rowLoss func(v float64) float64, progress func(done, total int),
-	values func(rows int, progress func(done, total int), kept, held []int) ([]float64, error)) (contextCandidate, string, error) {
+// crossValidatedValues predicts every one of a training set's n rows, too few to spare a
+// held-out part, without itself: the rows are split into choiceFolds folds drawn with seed,
+// and each fold's rows are predicted from the other folds' rows with one context (size 0)
+// and with local contexts of each size of smallContextChoices that is at most half of the
+// rows a fold keeps and smaller than distinct. values returns a value for each held-out row
+// (a class's probability, a predicted mean's error), or nil where a size cannot be fitted
+// on a fold's kept rows. It returns each size's values of the n rows, one context's
+// included, or nil where one context or every local size could not be fitted.
+func crossValidatedValues(n, distinct int, seed uint64, progress func(done, total int),
+	values func(rows int, progress func(done, total int), kept, held []int) ([]float64, error)) (map[int][]float64, error) {
 	perm := data.NewRand(mix(seed, streamContextChoice), 0).Perm(n)
 	folds := make([][2][]int, choiceFolds) // held, kept
 	minKept := n
@@ -848,7 +811,7 @@ func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin
 		}
 	}
 	if len(sizes) == 1 {
-		return contextCandidate{}, "", nil
+		return nil, nil
 	}
 	total, done := (len(sizes)-1)*n, 0
 	byRows := map[int][]float64{} // each size's value of every row
@@ -862,7 +825,7 @@ func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin
 			}
 			vs, err := values(rows, told, f[1], f[0])
 			if err != nil {
-				return contextCandidate{}, "", err
+				return nil, err
 			}
 			if rows > 0 {
 				done += len(f[0])
@@ -879,9 +842,25 @@ func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin
 			byRows[rows] = all
 		}
 	}
-	whole, ok := byRows[0]
-	if !ok {
-		return contextCandidate{}, "", nil
+	if _, ok := byRows[0]; !ok || len(byRows) == 1 {
+		return nil, nil
+	}
+	return byRows, nil
+}
+
+// crossValidatedContextRows is chooseContextRows for a training set too small to spare a
+// held-out part: every one of its n rows is predicted without itself (crossValidatedValues),
+// and rowLoss gives a row's loss from its value, one whose mean over two predictions is the
+// value of their mean prediction (a predicted mean's error). Each local size is a candidate
+// alone and averaged in equal parts with one context, whose value of a row is the mean of
+// the two. A candidate other than one context is chosen only where its mean loss over the n
+// rows is below one context's by more than margin standard errors of the paired
+// differences.
+func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin float64, rowLoss func(v float64) float64, progress func(done, total int),
+	values func(rows int, progress func(done, total int), kept, held []int) ([]float64, error)) (contextCandidate, string, error) {
+	byRows, err := crossValidatedValues(n, distinct, seed, progress, values)
+	if err != nil || byRows == nil {
+		return contextCandidate{}, "", err
 	}
 	lossOf := func(vs []float64) []float64 {
 		ls := make([]float64, len(vs))
@@ -890,12 +869,13 @@ func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin
 		}
 		return ls
 	}
+	whole := byRows[0]
 	byCandidate := map[contextCandidate][]float64{{}: lossOf(whole)}
 	var candidates []contextCandidate
 	for _, averaged := range []bool{false, true} {
-		for _, rows := range sizes[1:] {
+		for _, rows := range smallContextChoices {
 			vs, ok := byRows[rows]
-			if !ok || averaged && !averages {
+			if !ok {
 				continue
 			}
 			c := contextCandidate{rows: rows, averaged: averaged}
@@ -1032,7 +1012,7 @@ func (r *Regressor) chooseContext(X data.Matrix, y []float64) (contextCandidate,
 	}
 	squared := func(e float64) float64 { return e * e }
 	if X.Rows < localChoiceMinRows {
-		return crossValidatedContextRows(X.Rows, distinctRows(X), r.seed, "mean squared error", contextChoiceMargin, true, squared, r.progress, errs)
+		return crossValidatedContextRows(X.Rows, distinctRows(X), r.seed, "mean squared error", contextChoiceMargin, squared, r.progress, errs)
 	}
 	rows, choice, err := chooseContextRows(X.Rows, distinctRows(X), r.seed, "mean squared error", 0, regressorRace, r.progress, lossesOf(errs, squared))
 	return contextCandidate{rows: rows}, choice, err
@@ -1050,12 +1030,13 @@ func lossesOf(values func(rows int, progress func(int, int), kept, held []int) (
 	}
 }
 
-// chooseContext returns how the classifier sees training set X, y (the caller's labels in
-// [0, nClasses)): one context, local contexts, or both averaged, chosen by the log loss of
-// the predicted probabilities (chooseContextRows, crossValidatedContextRows). A held-out
-// row's loss is clipped as metrics.LogLoss clips it.
-func (c *Classifier) chooseContext(X data.Matrix, y []int, nClasses int) (contextCandidate, string, error) {
-	probs := func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
+// heldOutProbs returns the values of the classifier's context choices
+// (chooseContextRows, crossValidatedValues): each held-out row's predicted probability of
+// its class, from a context of the kept rows' rows nearest it (rows > 0) or from one context
+// of them all; nil where one context of a single class is no model. y holds the caller's
+// labels in [0, nClasses).
+func (c *Classifier) heldOutProbs(X data.Matrix, y []int, nClasses int) func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
+	return func(rows int, progress func(int, int), kept, held []int) ([]float64, error) {
 		Xk, yk, Xh := X.SelectRows(kept), pick(y, kept), X.SelectRows(held)
 		ch := c.child(mix(c.seed, streamContextChoice))
 		ch.progress = progress
@@ -1063,10 +1044,7 @@ func (c *Classifier) chooseContext(X data.Matrix, y []int, nClasses int) (contex
 		var err error
 		if rows > 0 {
 			ch.nCols, ch.nClasses = X.Cols, nClasses
-			var l *localClassifier
-			if l, err = ch.fitLocal(Xk, yk, contextCandidate{rows: rows}, ""); err == nil {
-				p, err = l.predictProba(Xh, nClasses)
-			}
+			p, err = ch.newLocal(Xk, yk, rows, progress).predictProba(Xh, nClasses)
 		} else if allEqual(yk) {
 			return nil, nil // one context of one class is not a model
 		} else if err = ch.Fit(Xk, yk, nClasses); err == nil {
@@ -1081,10 +1059,15 @@ func (c *Classifier) chooseContext(X data.Matrix, y []int, nClasses int) (contex
 		}
 		return ps, nil
 	}
-	logLoss := func(p float64) float64 { return -math.Log(max(p, 1e-15)) }
-	if X.Rows < classifierChoiceMinRows {
-		return crossValidatedContextRows(X.Rows, distinctRows(X), c.seed, "log loss", smallChoiceMargin, true, logLoss, c.progress, probs)
-	}
-	rows, choice, err := chooseContextRows(X.Rows, distinctRows(X), c.seed, "log loss", contextChoiceMargin, classifierRace, c.progress, lossesOf(probs, logLoss))
-	return contextCandidate{rows: rows}, choice, err
+}
+
+// logLoss is a row's log loss from its predicted probability of its class, clipped as
+// metrics.LogLoss clips it.
+func logLoss(p float64) float64 { return -math.Log(max(p, 1e-15)) }
+
+// chooseContextRows returns the size of the classifier's local contexts for training set X,
+// y (the caller's labels in [0, nClasses)), or 0 for one context, chosen on held-out rows by
+// the log loss of the predicted probabilities (chooseContextRows), and the choice's account.
+func (c *Classifier) chooseContextRows(X data.Matrix, y []int, nClasses int) (int, string, error) {
+	return chooseContextRows(X.Rows, distinctRows(X), c.seed, "log loss", contextChoiceMargin, classifierRace, c.progress, lossesOf(c.heldOutProbs(X, y, nClasses), logLoss))
 }

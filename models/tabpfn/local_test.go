@@ -625,16 +625,28 @@ func TestLocalClassifierChoosesContext(t *testing.T) {
 	require.Empty(t, whole.Warnings())
 	require.Equal(t, 1, whole.Ensemble())
 
-	// Below classifierChoiceMinRows the choice is made by cross-validation, with smaller
-	// contexts; below smallChoiceMinRows there is none.
+	// Below classifierChoiceMinRows smaller contexts are weighed with one context by
+	// cross-validation (TestStackedClassifier); below smallChoiceMinRows there are none.
 	X, y = table(classifierChoiceMinRows-1, step)
 	small := fit(X, y)
-	require.NotNil(t, small.local, small.Warnings())
-	require.Contains(t, small.Warnings()[0], "(chosen by 4-fold cross-validation on the 255 training rows; log loss: 16 rows ")
+	require.True(t, small.local == nil)
+	require.NotNil(t, small.stacked, small.Warnings())
+	require.Contains(t, small.Warnings()[0], "a mixture of predictions from contexts of the 255 training rows, weighted (")
 	X, y = table(smallChoiceMinRows-1, step)
 	smaller := fit(X, y)
-	require.True(t, smaller.local == nil, smaller.Warnings())
+	require.True(t, smaller.local == nil && smaller.stacked == nil, smaller.Warnings())
 	require.Empty(t, smaller.Warnings())
+	// Labels drawn at random whatever the features are weighed mostly to one context.
+	X, y = table(classifierChoiceMinRows-1, func([]float64) int { return rng.IntN(2) })
+	if noise := fit(X, y); noise.stacked != nil {
+		whole := 0.0
+		for _, part := range noise.stacked.parts {
+			if part.local == nil {
+				whole = part.weight
+			}
+		}
+		require.Greater(t, whole, 0.5, noise.Warnings())
+	}
 }
 
 // The cross-validated choice holds out every training row once, predicts it from the other
@@ -646,7 +658,7 @@ func TestLocalClassifierChoosesContext(t *testing.T) {
 func TestCrossValidatedContextChoice(t *testing.T) {
 	choose := func(n, distinct int, margin, gain float64) (int, string, map[int][]int) {
 		heldBy := map[int][]int{}
-		chosen, choice, err := crossValidatedContextRows(n, distinct, 7, "loss", margin, false, func(v float64) float64 { return v }, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+		chosen, choice, err := crossValidatedContextRows(n, distinct, 7, "loss", margin, func(v float64) float64 { return v }, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
 			require.True(t, slices.IsSorted(held))
 			require.True(t, slices.IsSorted(kept))
 			require.Len(t, slices.Concat(held, kept), n)
@@ -675,7 +687,7 @@ func TestCrossValidatedContextChoice(t *testing.T) {
 	}
 	rows, choice, heldBy := choose(200, 200, 1, 0.2)
 	require.Equal(t, 16, rows, choice)
-	require.Regexp(t, `^chosen by 4-fold cross-validation on the 200 training rows; loss: 16 rows 1\.\d+, 32 rows 1\.\d+, all rows 1\.\d+$`, choice)
+	require.Regexp(t, `^chosen by 4-fold cross-validation on the 200 training rows; loss: 16 rows 1\.\d+, 32 rows 1\.\d+, 16 rows averaged with all rows 1\.\d+, 32 rows averaged with all rows 1\.\d+, all rows 1\.\d+$`, choice)
 	for _, size := range []int{0, 16, 32} { // every row held out once by every size
 		held := slices.Sorted(slices.Values(heldBy[size]))
 		require.Len(t, held, 200)
@@ -704,14 +716,13 @@ func TestCrossValidatedContextChoice(t *testing.T) {
 	require.Empty(t, heldBy)
 }
 
-// With averages, the cross-validated choice also scores each local size averaged with one
-// context: a row's value is the mean of the two candidates' values on that row, and its loss
+// The cross-validated choice also scores each local size averaged with one context: a row's value is the mean of the two candidates' values on that row, and its loss
 // rowLoss of that. Here the loss is the square of the value, one context's value is 1 on the
 // even rows and −1 on the odd ones and a local size's the other way round: each alone has a
 // loss of 1 on every row, and only a row-by-row pairing gives their average a loss of 0.
 func TestCrossValidatedAveragedChoice(t *testing.T) {
 	square := func(v float64) float64 { return v * v }
-	chosen, choice, err := crossValidatedContextRows(200, 200, 7, "loss", 0, true, square, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+	chosen, choice, err := crossValidatedContextRows(200, 200, 7, "loss", 0, square, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
 		out := make([]float64, len(held))
 		for i, r := range held {
 			out[i] = 1 - 2*float64(r%2)
@@ -724,11 +735,6 @@ func TestCrossValidatedAveragedChoice(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, contextCandidate{rows: 16, averaged: true}, chosen, choice)
 	require.Equal(t, "chosen by 4-fold cross-validation on the 200 training rows; loss: 16 rows 1, 32 rows 1, 16 rows averaged with all rows 0, 32 rows averaged with all rows 0, all rows 1", choice)
-	_, choice, err = crossValidatedContextRows(200, 200, 7, "loss", 0, false, square, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
-		return make([]float64, len(held)), nil
-	})
-	require.NoError(t, err)
-	require.NotContains(t, choice, "averaged")
 
 	// The margin holds for averages as for local sizes alone. One context's value on row r
 	// is 1 + u, a local size's v − (1 + u), so that their average is v/2, with u and v drawn
@@ -743,7 +749,7 @@ func TestCrossValidatedAveragedChoice(t *testing.T) {
 	z := pairedZ(whole, averaged)
 	require.Greater(t, z, 3.0)
 	marginal := func(margin float64) (contextCandidate, string) {
-		chosen, choice, err := crossValidatedContextRows(200, 200, 7, "loss", margin, true, square, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
+		chosen, choice, err := crossValidatedContextRows(200, 200, 7, "loss", margin, square, nil, func(rows int, _ func(int, int), kept, held []int) ([]float64, error) {
 			out := make([]float64, len(held))
 			for i, r := range held {
 				out[i] = 1 + u(r)
@@ -788,10 +794,11 @@ func (f *sharpScorer) Probabilities(in Input, temperature float64) ([][]float64,
 	return out, nil
 }
 
-// A small classifier whose cross-validated choice is a local size averaged with one context
-// predicts the mean of what local contexts of that size alone and one context of every row
-// (WithLocalContexts(0)) predict.
-func TestLocalClassifierAveraged(t *testing.T) {
+// A small classifier weighs local contexts of 16 and 32 rows and one context of every row by
+// cross-validation, and predicts the mixture of what each alone predicts with its weights
+// (those of the warning, which sum to 1): the one context's part is what WithLocalContexts(0)
+// predicts.
+func TestStackedClassifier(t *testing.T) {
 	cfg := classifierTinyConfig()
 	rng := rand.New(rand.NewPCG(5, 1))
 	X, y := data.NewMatrix(200, 2), make([]int, 200)
@@ -812,10 +819,13 @@ func TestLocalClassifierAveraged(t *testing.T) {
 		return c
 	}
 	c := fit()
-	require.NotNil(t, c.local, c.Warnings())
-	require.NotNil(t, c.local.whole, c.Warnings())
+	require.NotNil(t, c.stacked, c.Warnings())
+	require.True(t, c.local == nil)
 	require.Len(t, c.Warnings(), 1)
-	require.Regexp(t, `^each test row is predicted by the mean of the predictions from the (16|32) of the 200 training rows nearest it and from one context of them all, which predicted held-out training rows better than either alone \(chosen by 4-fold`, c.Warnings()[0])
+	require.Regexp(t, `^each test row's class probabilities are a mixture of predictions from contexts of the 200 training rows, weighted \(.*\) to the least log loss of every training row predicted by 4-fold cross-validation \(stacking; log loss: 16 rows \d\.\d+, 32 rows \d\.\d+, all rows \d\.\d+, the mixture \d\.\d+\)$`, c.Warnings()[0])
+	require.Contains(t, c.Warnings()[0], "one context of them all 0.")
+	require.GreaterOrEqual(t, len(c.stacked.parts), 2)
+	require.Equal(t, 1, c.Ensemble()) // the configured size: each part builds its own
 
 	test := data.NewMatrix(20, 2)
 	for i := range test.Data {
@@ -823,18 +833,77 @@ func TestLocalClassifierAveraged(t *testing.T) {
 	}
 	p, err := c.PredictProba(test)
 	require.NoError(t, err)
-	alone := c.child(c.seed)
-	alone.nCols, alone.nClasses = 2, 2
-	local, err := alone.fitLocal(X, y, contextCandidate{rows: c.local.rows}, "")
-	require.NoError(t, err)
-	pl, err := local.predictProba(test, 2)
-	require.NoError(t, err)
-	pw, err := fit(WithLocalContexts(0)).PredictProba(test)
-	require.NoError(t, err)
-	for i := range p.Data {
-		require.InDelta(t, (pl.Data[i]+pw.Data[i])/2, p.Data[i], 1e-12, i)
+	want := make([]float64, len(p.Data))
+	sum := 0.0
+	var whole []float64
+	for _, part := range c.stacked.parts {
+		require.GreaterOrEqual(t, part.weight, stackMinWeight)
+		sum += part.weight
+		var q data.Matrix
+		if part.local != nil {
+			require.Contains(t, []int{16, 32}, part.local.rows)
+			alone := c.child(c.seed)
+			alone.nCols, alone.nClasses = 2, 2
+			q, err = alone.newLocal(X, y, part.local.rows, nil).predictProba(test, 2)
+		} else {
+			q, err = fit(WithLocalContexts(0)).PredictProba(test)
+			whole = q.Data
+		}
+		require.NoError(t, err)
+		floats.AddScaled(want, part.weight, q.Data)
 	}
-	require.False(t, floats.EqualApprox(pl.Data, pw.Data, 0.01)) // the average is of two different predictions
+	require.InDelta(t, 1, sum, 1e-12)
+	require.NotNil(t, whole)
+	for i := range p.Data {
+		require.InDelta(t, want[i], p.Data[i], 1e-12, i)
+	}
+	require.False(t, floats.EqualApprox(p.Data, whole, 0.01)) // the local parts move the mixture
+	_, err = c.Embed(test)
+	require.ErrorContains(t, err, "a context of its own")
+}
+
+// stackWeights maximises the mean log of the mixed probabilities on the simplex: at the
+// maximum each candidate of positive weight has a mean ratio p_j/m of exactly 1 over the
+// rows (m the mixture's probability), and one of weight 0 at most 1 (the Karush–Kuhn–Tucker
+// conditions of the concave objective). Two mirror-image candidates share the weight
+// equally, and a candidate below another on every row gets none.
+func TestStackWeights(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 2))
+	for trial := range 20 {
+		k, n := 2+trial%3, 30+trial*7
+		p := make([][]float64, k)
+		for j := range p {
+			p[j] = make([]float64, n)
+			for i := range p[j] {
+				p[j][i] = math.Pow(rng.Float64(), float64(1+j))
+			}
+		}
+		w := stackWeights(p)
+		require.InDelta(t, 1, floats.Sum(w), 1e-12)
+		for j := range k {
+			ratio := 0.0
+			for i := range n {
+				m := 0.0
+				for l := range k {
+					m += w[l] * max(p[l][i], 1e-15)
+				}
+				ratio += max(p[j][i], 1e-15) / m / float64(n)
+			}
+			require.GreaterOrEqual(t, w[j], 0.0)
+			if w[j] > 1e-6 {
+				require.InDelta(t, 1, ratio, 1e-6, "trial %d, candidate %d of weight %g", trial, j, w[j])
+			} else {
+				require.LessOrEqual(t, ratio, 1+1e-6, "trial %d, candidate %d", trial, j)
+			}
+		}
+	}
+	mirror := [][]float64{{0.9, 0.1, 0.9, 0.1}, {0.1, 0.9, 0.1, 0.9}}
+	require.InDeltaSlice(t, []float64{0.5, 0.5}, stackWeights(mirror), 1e-9)
+	below := [][]float64{{0.9, 0.1, 0.8}, {0.5, 0.05, 0.7}, {0.2, 0.9, 0.3}}
+	w := stackWeights(below)
+	require.Less(t, w[1], 1e-6, w)
+	require.Greater(t, w[0], 0.1, w)
+	require.Greater(t, w[2], 0.1, w)
 }
 
 // With a margin, local contexts are chosen only where they beat one context by more than
@@ -1116,15 +1185,12 @@ func uniformBars(t *testing.T, bins int, lo, hi float64) *Bars {
 	return bars
 }
 
-// The cross-validated choices keep their margins: a regressor's local contexts, scored by
-// squared error, must lead one context by more than contextChoiceMargin standard errors, and
-// a classifier's, scored by log loss, need only lead it (smallChoiceMargin). Each model
-// chooses on twelve tables where local contexts and one context are close: y = 0.35·|x| plus
-// unit noise, which the linear scorer fits only piecewise, and a class that steps at one
-// feature's sign with two labels in five flipped, which the frequency scorer tells only from
-// the nearest rows. Some tables must fall to each side, and the regressor's margin must
-// settle some, each within it.
-func TestCrossValidatedChoiceMargins(t *testing.T) {
+// The regressor's cross-validated choice keeps its margin: local contexts, scored by squared
+// error, must lead one context by more than contextChoiceMargin standard errors. It chooses
+// on twelve tables where local contexts and one context are close: y = 0.35·|x| plus unit
+// noise, which the linear scorer fits only piecewise. Some tables must fall to each side, and
+// the margin must settle some, each within it.
+func TestRegressorCrossValidatedMargin(t *testing.T) {
 	zWithin := func(choice string) float64 {
 		_, after, ok := strings.Cut(choice, "predicted held-out rows within ")
 		if !ok {
@@ -1163,32 +1229,4 @@ func TestCrossValidatedChoiceMargins(t *testing.T) {
 	}
 	require.Positive(t, local, "no regression table chose local contexts")
 	require.Positive(t, settled, "the margin settled no regression table")
-
-	ccfg := classifierTinyConfig()
-	ccfg.MaxRows = 1024
-	local = 0
-	for seed := uint64(1); seed <= 12; seed++ {
-		rng := rand.New(rand.NewPCG(seed, 9))
-		X, y := data.NewMatrix(100, 3), make([]int, 100)
-		for i := range 100 {
-			for j := range 3 {
-				X.Set(i, j, rng.NormFloat64())
-			}
-			if X.At(i, 0) > 0 {
-				y[i] = 1
-			}
-			if rng.Float64() < 0.4 {
-				y[i] = 1 - y[i]
-			}
-		}
-		c, err := newWithScorer(&frequencyScorer{cfg: ccfg}, ccfg, WithEnsemble(1), WithPairwise(0))
-		require.NoError(t, err)
-		how, choice, err := c.chooseContext(X, y, 2)
-		require.NoError(t, err)
-		require.True(t, math.IsNaN(zWithin(choice)), choice)
-		if how.rows > 0 {
-			local++
-		}
-	}
-	require.Positive(t, local, "no classification table chose local contexts")
 }
