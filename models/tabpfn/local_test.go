@@ -636,17 +636,12 @@ func TestLocalClassifierChoosesContext(t *testing.T) {
 	smaller := fit(X, y)
 	require.True(t, smaller.local == nil && smaller.stacked == nil, smaller.Warnings())
 	require.Empty(t, smaller.Warnings())
-	// Labels drawn at random whatever the features are weighed mostly to one context.
+	// Labels drawn at random whatever the features: the mixture's cross-validated log loss
+	// is not ahead of one context's by more than the margin, so one context it is.
 	X, y = table(classifierChoiceMinRows-1, func([]float64) int { return rng.IntN(2) })
-	if noise := fit(X, y); noise.stacked != nil {
-		whole := 0.0
-		for _, part := range noise.stacked.parts {
-			if part.local == nil {
-				whole = part.weight
-			}
-		}
-		require.Greater(t, whole, 0.5, noise.Warnings())
-	}
+	noise := fit(X, y)
+	require.True(t, noise.local == nil && noise.stacked == nil, noise.Warnings())
+	require.Empty(t, noise.Warnings())
 }
 
 // The cross-validated choice holds out every training row once, predicts it from the other
@@ -795,9 +790,9 @@ func (f *sharpScorer) Probabilities(in Input, temperature float64) ([][]float64,
 }
 
 // A small classifier weighs local contexts of 16 and 32 rows and one context of every row by
-// cross-validation, and predicts the mixture of what each alone predicts with its weights
-// (those of the warning, which sum to 1): the one context's part is what WithLocalContexts(0)
-// predicts.
+// cross-validation and, on a step that the nearest rows tell through label noise, keeps the
+// mixture: it predicts what each part alone predicts, mixed with its weights (those of the
+// warning, which sum to 1), and the one context's part is what WithLocalContexts(0) predicts.
 func TestStackedClassifier(t *testing.T) {
 	cfg := classifierTinyConfig()
 	rng := rand.New(rand.NewPCG(5, 1))
@@ -808,7 +803,7 @@ func TestStackedClassifier(t *testing.T) {
 		if X.At(i, 0) > 0 {
 			y[i] = 1
 		}
-		if rng.Float64() < 0.4 {
+		if rng.Float64() < 0.3 {
 			y[i] = 1 - y[i]
 		}
 	}
