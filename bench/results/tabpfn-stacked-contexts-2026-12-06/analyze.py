@@ -1,12 +1,12 @@
 """Per table, 5 splits: test ROC AUC and log loss of the choice with averaged candidates (the
 runs of tabpfn-averaged-contexts-2026-12-06, the classifier before) and of stacked contexts
-(runs/ here), the forest's AUC, seconds a split (fit plus predict, the machine shared with
+(shipped/ or no-margin/ here), the forest's AUC, seconds a split (fit plus predict, the machine shared with
 other runs in both), and the mean weights the stacking gave one context and the local
 sizes over the five splits (a split whose weights went all to one context counts as 1, 0, 0)."""
 import json, re, os, glob, sys
 here = os.path.dirname(os.path.abspath(__file__))
-# The runs to compare: runs/ (stacked-*.json) by default, or runs-margin/ (stackedm-*.json).
-runs, prefix = (sys.argv[1], sys.argv[2]) if len(sys.argv) > 2 else ('runs', 'stacked')
+# The runs to compare: shipped/ (stackedm-*.json) by default, or no-margin/ (stacked-*.json).
+runs, prefix = (sys.argv[1], sys.argv[2]) if len(sys.argv) > 2 else ('shipped', 'stackedm')
 prev = os.path.join(here, '..', 'tabpfn-averaged-contexts-2026-12-06', 'runs')
 shared = {'glass', 'sonar', 'iris', 'wine', 'ionosphere', 'house_votes_84'}
 def weights(log, splits):
