@@ -110,11 +110,11 @@ type reportDataset struct {
 }
 
 type reportSplit struct {
-	Seed uint64   `json:"seed"`
-	AUC  *float64 `json:"auc"`
-	R2   *float64 `json:"r2"`
+	Seed uint64 `json:"seed"`
+	reportScore
 }
 
+// reportScore is a split's or a reference's score: auc or r2 by task.
 type reportScore struct {
 	AUC *float64 `json:"auc"`
 	R2  *float64 `json:"r2"`
@@ -130,11 +130,12 @@ var (
 	regressionReport     = reportTask{name: "regression", score: "R²", linear: "ridge", linearName: "ridge"}
 )
 
-// pick returns the score of the task from a split's or a reference's auc and r2.
-func (t reportTask) pick(auc, r2 *float64) (float64, bool) {
-	v := auc
+// pick returns the task's score from a split's or a reference's, or false where it has
+// none that is finite.
+func (t reportTask) pick(s reportScore) (float64, bool) {
+	v := s.AUC
 	if t == regressionReport {
-		v = r2
+		v = s.R2
 	}
 	if v == nil || math.IsNaN(*v) || math.IsInf(*v, 0) {
 		return 0, false
@@ -175,7 +176,6 @@ func readEvalReports(paths []string) (*reportSummary, error) {
 		scores   = map[key]float64{}
 		seedsOf  = map[string][]uint64{}
 		taskFrom string // the first report, whose task the others must share
-		notedErr = map[string]string{}
 	)
 	for _, path := range paths {
 		rep, err := readReportFile(path)
@@ -205,24 +205,24 @@ func readEvalReports(paths []string) (*reportSummary, error) {
 				byName[d.Dataset] = row
 				order = append(order, d.Dataset)
 			}
-			if v, ok := t.pick(scoreOf(d.Baselines["rf"])); ok {
+			if v, ok := t.pick(d.Baselines["rf"]); ok {
 				row.forest, row.forestOK = v, true
 			}
-			if v, ok := t.pick(scoreOf(d.Baselines[t.linear])); ok {
+			if v, ok := t.pick(d.Baselines[t.linear]); ok {
 				row.linear, row.linearOK = v, true
 			}
 			switch {
 			case d.Skipped != "":
-				notedErr[d.Dataset] = "skipped: " + d.Skipped
+				row.note = "skipped: " + d.Skipped
 				continue
 			case d.Error != "":
-				notedErr[d.Dataset] = "failed: " + d.Error
+				row.note = "failed: " + d.Error
 				continue
 			case d.Result == nil:
 				continue
 			}
 			for _, s := range d.Result.Splits {
-				v, ok := t.pick(s.AUC, s.R2)
+				v, ok := t.pick(s.reportScore)
 				if !ok {
 					return nil, fmt.Errorf("%s: %s, split %d: no finite %s", path, d.Dataset, s.Seed, t.score)
 				}
@@ -241,11 +241,8 @@ func readEvalReports(paths []string) (*reportSummary, error) {
 	for _, name := range order {
 		row := byName[name]
 		seeds := seedsOf[name]
-		if len(seeds) == 0 {
-			row.note = notedErr[name]
-			if row.note == "" {
-				row.note = "no splits"
-			}
+		if len(seeds) == 0 && row.note == "" {
+			row.note = "no splits"
 		}
 		for _, s := range seeds {
 			row.score += scores[key{name, s}]
@@ -258,9 +255,6 @@ func readEvalReports(paths []string) (*reportSummary, error) {
 	}
 	return sum, nil
 }
-
-// scoreOf returns a reference's auc and r2 (nil for a missing reference).
-func scoreOf(s reportScore) (*float64, *float64) { return s.AUC, s.R2 }
 
 // readReportFile reads one eval report, refusing a file too large to be one.
 func readReportFile(path string) (*reportFile, error) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/metrics"
 )
 
 // Local contexts for training sets larger than the context the model was trained on.
@@ -862,15 +863,8 @@ func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin
 	if err != nil || byRows == nil {
 		return contextCandidate{}, "", err
 	}
-	lossOf := func(vs []float64) []float64 {
-		ls := make([]float64, len(vs))
-		for i, v := range vs {
-			ls[i] = rowLoss(v)
-		}
-		return ls
-	}
 	whole := byRows[0]
-	byCandidate := map[contextCandidate][]float64{{}: lossOf(whole)}
+	byCandidate := map[contextCandidate][]float64{{}: rowLosses(whole, rowLoss)}
 	var candidates []contextCandidate
 	for _, averaged := range []bool{false, true} {
 		for _, rows := range smallContextChoices {
@@ -885,7 +879,7 @@ func crossValidatedContextRows(n, distinct int, seed uint64, loss string, margin
 					vs[i] = (vs[i] + whole[i]) / 2
 				}
 			}
-			byCandidate[c] = lossOf(vs)
+			byCandidate[c] = rowLosses(vs, rowLoss)
 			candidates = append(candidates, c)
 		}
 	}
@@ -1063,7 +1057,16 @@ func (c *Classifier) heldOutProbs(X data.Matrix, y []int, nClasses int) func(row
 
 // logLoss is a row's log loss from its predicted probability of its class, clipped as
 // metrics.LogLoss clips it.
-func logLoss(p float64) float64 { return -math.Log(max(p, 1e-15)) }
+func logLoss(p float64) float64 { return -math.Log(max(p, metrics.LogLossEps)) }
+
+// rowLosses returns rowLoss of each value of vs, in a new slice.
+func rowLosses(vs []float64, rowLoss func(float64) float64) []float64 {
+	ls := make([]float64, len(vs))
+	for i, v := range vs {
+		ls[i] = rowLoss(v)
+	}
+	return ls
+}
 
 // chooseContextRows returns the size of the classifier's local contexts for training set X,
 // y (the caller's labels in [0, nClasses)), or 0 for one context, chosen on held-out rows by

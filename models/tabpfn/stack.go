@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kiln-ml/kiln/data"
+	"github.com/kiln-ml/kiln/metrics"
 )
 
 // Stacked contexts for small classification tables.
@@ -44,7 +45,7 @@ const stackMinWeight = 0.02
 
 // stackWeights returns the weights w on the simplex that maximise the mean over rows i of
 // log Σ_j w_j p[j][i], where p[j][i] is candidate j's probability of row i's class
-// (floored at 1e-15, as logLoss clips it). The objective is concave in w, and the
+// (floored at metrics.LogLossEps, as logLoss clips it). The objective is concave in w, and the
 // expectation-maximisation update of mixture weights, w_j ← mean_i w_j p[j][i] / Σ_k w_k
 // p[k][i] (Dempster, Laird and Rubin 1977), climbs it from equal weights to its maximum.
 func stackWeights(p [][]float64) []float64 {
@@ -59,10 +60,10 @@ func stackWeights(p [][]float64) []float64 {
 		for i := range n {
 			den := 0.0
 			for j := range k {
-				den += w[j] * max(p[j][i], 1e-15)
+				den += w[j] * max(p[j][i], metrics.LogLossEps)
 			}
 			for j := range k {
-				next[j] += w[j] * max(p[j][i], 1e-15) / den
+				next[j] += w[j] * max(p[j][i], metrics.LogLossEps) / den
 			}
 		}
 		moved := 0.0
@@ -139,18 +140,15 @@ func (c *Classifier) fitStacked(X data.Matrix, y []int, nClasses int) (*stackedC
 			locals = append(locals, rows)
 		}
 	}
-	wholeLoss, mixedLoss := make([]float64, X.Rows), make([]float64, X.Rows)
-	for i := range X.Rows {
-		wholeLoss[i], mixedLoss[i] = logLoss(p[0][i]), logLoss(mixed[i])
-	}
-	if pairedZ(wholeLoss, mixedLoss) <= contextChoiceMargin {
+	mixedLoss := rowLosses(mixed, logLoss)
+	if pairedZ(rowLosses(p[0], logLoss), mixedLoss) <= contextChoiceMargin {
 		return nil, nil
 	}
 	s := &stackedClassifier{}
 	var weights, losses []string
 	for j := range sizes {
 		j := (j + 1) % len(sizes) // the local sizes first, one context last
-		losses = append(losses, fmt.Sprintf("%s %.4g", sizeName(sizes[j]), meanLogLoss(p[j])))
+		losses = append(losses, fmt.Sprintf("%s %.4g", sizeName(sizes[j]), mean(rowLosses(p[j], logLoss))))
 	}
 	for j, rows := range sizes {
 		if w[j] == 0 {
@@ -171,18 +169,8 @@ func (c *Classifier) fitStacked(X data.Matrix, y []int, nClasses int) (*stackedC
 		s.parts = append(s.parts, part)
 	}
 	c.warnf("each test row's class probabilities are a mixture of predictions from contexts of the %d training rows, weighted (%s) to the least log loss of every training row predicted by %d-fold cross-validation (stacking; log loss: %s, the mixture %.4g)",
-		X.Rows, strings.Join(weights, ", "), choiceFolds, strings.Join(losses, ", "), meanLogLoss(mixed))
+		X.Rows, strings.Join(weights, ", "), choiceFolds, strings.Join(losses, ", "), mean(mixedLoss))
 	return s, nil
-}
-
-// meanLogLoss is the mean log loss of rows whose predicted probabilities of their classes are
-// ps.
-func meanLogLoss(ps []float64) float64 {
-	sum := 0.0
-	for _, p := range ps {
-		sum += logLoss(p)
-	}
-	return sum / float64(len(ps))
 }
 
 // partProgress reports part k of parts's progress over the test rows to progress as a share
